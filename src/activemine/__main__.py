@@ -1,0 +1,3 @@
+from activemine.cli import main
+
+main()

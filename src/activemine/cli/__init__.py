@@ -1,0 +1,12 @@
+"""Command-line interface: ``activemine COMMAND``. Commands only parse, call the library and print."""
+
+from activemine.cli import mine as _mine  # noqa: F401  (registers the command)
+from activemine.cli._app import app
+
+
+def main() -> None:
+    """Entry point of the ``activemine`` script."""
+    app()
+
+
+__all__ = ["app", "main"]

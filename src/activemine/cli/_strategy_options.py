@@ -1,0 +1,75 @@
+"""Strategy options shared by ``mine`` and ``campaign mine``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Optional
+
+import typer
+
+from activemine.errors import InputError
+from activemine.strategies import STRATEGIES, Strategy, make_strategy
+
+StrategyOpt = Annotated[str, typer.Option(help=f"One of {', '.join(STRATEGIES)}.")]
+ModelOpt = Annotated[str, typer.Option(help="lightgbm, hgb or logreg.")]
+SeedOpt = Annotated[int, typer.Option(help="Seed of every random choice.")]
+BalanceOpt = Annotated[
+    Optional[str],
+    typer.Option(help="Class quotas: equal, labeled, pool, none, or weights such as 2,1,1. Default: the strategy's."),
+]
+EasyShareOpt = Annotated[Optional[float], typer.Option(help="Share of each quota drawn at random from easier samples.")]
+WeakFractionOpt = Annotated[float, typer.Option(help="HW: share of the labeled set the weak model is trained on.")]
+CommitteeSizeOpt = Annotated[int, typer.Option(help="QBC: committee members.")]
+DisagreementOpt = Annotated[str, typer.Option(help="QBC: vote or kl.")]
+ClassesOpt = Annotated[
+    Optional[str], typer.Option(help="Class labels of the probability columns, in order (default 0..k-1).")
+]
+
+
+def parse_balance(value: str | None):
+    """CLI text -> a ``balance`` argument (a mode name or a list of weights)."""
+    if value is None:
+        return None
+    if "," in value or value.replace(".", "", 1).isdigit():
+        try:
+            return [float(v) for v in value.split(",")]
+        except ValueError:
+            raise InputError(f"--balance weights must be numbers separated by commas, got {value!r}") from None
+    return value
+
+
+def parse_classes(value: str | None):
+    """``"0,1,2"`` -> ``[0, 1, 2]``; names that are not all integers stay strings."""
+    if value is None:
+        return None
+    items = [v.strip() for v in value.split(",")]
+    try:
+        return [int(v) for v in items]
+    except ValueError:
+        return items
+
+
+@dataclass
+class StrategyOptions:
+    strategy: str
+    model: str
+    seed: int
+    balance: str | None
+    easy_share: float | None
+    weak_fraction: float
+    committee_size: int
+    disagreement: str
+    classes: str | None = None
+
+    def build(self, **extra) -> Strategy:
+        """The strategy these options describe; ``extra`` keyword arguments go to its constructor."""
+        kwargs = dict(model=self.model, random_state=self.seed, easy_share=self.easy_share,
+                      classes=parse_classes(self.classes), **extra)  # fmt: skip
+        balance = parse_balance(self.balance)
+        if balance is not None:
+            kwargs["balance"] = balance
+        if self.strategy == "hw":
+            kwargs["weak_fraction"] = self.weak_fraction
+        if self.strategy == "qbc":
+            kwargs.update(committee_size=self.committee_size, disagreement=self.disagreement)
+        return make_strategy(self.strategy, **kwargs)

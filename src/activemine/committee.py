@@ -1,0 +1,113 @@
+"""Query-by-committee: a small committee of diverse models.
+
+Members are diverse by a stratified bootstrap of the labeled set (every class
+is present in every member), by their own seed, and optionally by a random
+subset of the features. :meth:`Committee.grow` adds one member trained on a
+newly labeled batch plus a resample of the existing labels (Active-Decorate).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from activemine.errors import InputError, SingleClassError, UnknownLabelError
+from activemine.models import make_model, predict_proba_aligned
+
+__all__ = ["Committee", "stratified_bootstrap"]
+
+
+def stratified_bootstrap(y, *, rng: np.random.Generator, size: int | None = None) -> np.ndarray:
+    """Row indices drawn with replacement within each class, every class at least once.
+
+    With ``size`` None each class keeps its count; otherwise the classes share
+    ``size`` in proportion to their counts.
+    """
+    y = np.asarray(y)
+    classes, counts = np.unique(y, return_counts=True)
+    if size is None:
+        per_class = counts
+    else:
+        per_class = np.maximum(1, np.round(counts * (size / y.size)).astype(np.int64))
+    parts = [rng.choice(np.flatnonzero(y == c), size=int(n), replace=True) for c, n in zip(classes, per_class)]
+    return np.sort(np.concatenate(parts))
+
+
+class Committee:
+    """A committee of ``n_members`` models built from one estimator template.
+
+    Parameters
+    ----------
+    estimator : model name or scikit-learn classifier (see :func:`activemine.models.make_model`).
+    n_members : committee size (2-3 is usually enough).
+    bootstrap : train each member on a stratified bootstrap sample.
+    feature_fraction : share of feature columns each member sees (1.0 = all).
+    random_state : seed of all of the committee's random choices.
+    """
+
+    def __init__(self, estimator="lightgbm", *, n_members: int = 3, bootstrap: bool = True,
+                 feature_fraction: float = 1.0, random_state: int = 0):  # fmt: skip
+        self.estimator = estimator
+        self.n_members = n_members
+        self.bootstrap = bootstrap
+        self.feature_fraction = feature_fraction
+        self.random_state = random_state
+
+    def _member_rng(self, index: int) -> np.random.Generator:
+        return np.random.default_rng([self.random_state, index])
+
+    def _fit_member(self, index: int, X, y, rows: np.ndarray | None):
+        rng = self._member_rng(index)
+        if rows is None:
+            rows = stratified_bootstrap(y, rng=rng) if self.bootstrap else np.arange(len(y))
+        n_features = X.shape[1]
+        features = np.arange(n_features)
+        if self.feature_fraction < 1.0:
+            take = max(1, int(round(self.feature_fraction * n_features)))
+            features = np.sort(rng.choice(n_features, size=take, replace=False))
+        model = make_model(self.estimator, random_state=int(rng.integers(2**31 - 1)))
+        model.fit(X[rows][:, features], y[rows])
+        self.n_fits_ += 1
+        return model, features
+
+    def fit(self, X, y) -> "Committee":
+        """Fit ``n_members`` members on ``X`` ``(n, d)`` and labels ``y`` ``(n,)``."""
+        if self.n_members < 1:
+            raise InputError(f"n_members must be at least 1, got {self.n_members}")
+        if not 0.0 < self.feature_fraction <= 1.0:
+            raise InputError(f"feature_fraction must be in (0, 1], got {self.feature_fraction}")
+        X, y = np.asarray(X), np.asarray(y)
+        self.classes_ = np.unique(y)
+        if self.classes_.size < 2:
+            raise SingleClassError(f"a committee needs at least two classes, got only {self.classes_.tolist()}")
+        self.n_fits_ = 0
+        self.members_ = [self._fit_member(i, X, y, None) for i in range(self.n_members)]
+        return self
+
+    def grow(self, X_new, y_new, X_old=None, y_old=None, *, resample_size: int | None = None) -> "Committee":
+        """Append one member trained on a new batch plus a stratified resample of the old labels.
+
+        ``resample_size`` defaults to the size of the new batch.
+        """
+        X_new, y_new = np.asarray(X_new), np.asarray(y_new)
+        unknown = np.setdiff1d(np.unique(y_new), self.classes_)
+        if unknown.size:
+            raise UnknownLabelError(f"new labels {unknown.tolist()} are not among the committee's classes {self.classes_.tolist()}")
+        X, y = X_new, y_new
+        index = len(self.members_)
+        if X_old is not None:
+            X_old, y_old = np.asarray(X_old), np.asarray(y_old)
+            rows = stratified_bootstrap(y_old, rng=self._member_rng(index + 10_000),
+                                        size=resample_size or len(y_new))  # fmt: skip
+            X = np.concatenate([X_new, X_old[rows]])
+            y = np.concatenate([y_new, y_old[rows]])
+        self.members_.append(self._fit_member(index, X, y, np.arange(len(y))))
+        return self
+
+    def predict_proba_stack(self, X) -> np.ndarray:
+        """Member probabilities ``(m, n, k)``, columns in the order of ``classes_``."""
+        X = np.asarray(X)
+        return np.stack([predict_proba_aligned(m, X[:, f], self.classes_) for m, f in self.members_])
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Consensus probabilities ``(n, k)``: the members' mean."""
+        return self.predict_proba_stack(X).mean(axis=0)

@@ -1,0 +1,72 @@
+"""Exceptions raised by activemine.
+
+Every error that bad input can cause derives from :class:`InputError`, which is
+also a :class:`ValueError`, so callers can catch either. The CLI maps
+:class:`ActivemineError` to exit code 2.
+
+    ActivemineError
+     └── InputError (ValueError)
+          ├── ProbabilityError      NaN/inf, negative, rows not summing to one, bad shape
+          ├── DuplicateIdError      an id appears twice
+          ├── MissingColumnError    a required column is not in a table
+          ├── UnknownLabelError     a label that is not one of the known classes
+          ├── SingleClassError      a labeled set with fewer than two classes
+          └── BudgetError           a budget that cannot be met
+               ├── EmptyPoolError       nothing left to select from
+               └── PoolExhaustedError   budget larger than the available pool
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ActivemineError",
+    "BudgetError",
+    "DuplicateIdError",
+    "EmptyPoolError",
+    "InputError",
+    "MissingColumnError",
+    "PoolExhaustedError",
+    "ProbabilityError",
+    "SingleClassError",
+    "UnknownLabelError",
+]
+
+
+class ActivemineError(Exception):
+    """Base class of every error raised on purpose by activemine."""
+
+
+class InputError(ActivemineError, ValueError):
+    """The input is invalid; the message names the bad value and what was expected."""
+
+
+class ProbabilityError(InputError):
+    """Probabilities are not finite, negative, of the wrong shape, or rows do not sum to one."""
+
+
+class DuplicateIdError(InputError):
+    """An id occurs more than once where ids must be unique."""
+
+
+class MissingColumnError(InputError):
+    """A required column is missing from a table."""
+
+
+class UnknownLabelError(InputError):
+    """A label is not one of the known classes."""
+
+
+class SingleClassError(InputError):
+    """A labeled set holds fewer than two classes, so no classifier can be trained."""
+
+
+class BudgetError(InputError):
+    """The budget cannot be met."""
+
+
+class EmptyPoolError(BudgetError):
+    """The pool holds no sample that may be selected."""
+
+
+class PoolExhaustedError(BudgetError):
+    """The budget is larger than the number of samples that may be selected."""

@@ -1,0 +1,66 @@
+"""Mine a batch from an in-memory pool: fit, score chunk by chunk, select.
+
+This is the one-machine path for pools that fit in memory; the streaming and
+Ray engines run the same three steps over pools that do not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from activemine.data import LabeledSet, PoolChunk
+from activemine.errors import EmptyPoolError
+from activemine.selection import Batch, check_ids
+from activemine.strategies import Strategy
+
+__all__ = ["mine", "proba_columns_of", "score_pool"]
+
+DEFAULT_CHUNK_SIZE = 65_536
+
+
+def proba_columns_of(pool: PoolChunk) -> int | None:
+    """Number of class columns of the pool's precomputed probabilities, or None when it has features."""
+    if pool.X is not None:
+        return None
+    for arr in (pool.proba, pool.weak_proba, pool.member_proba):
+        if arr is not None:
+            return int(np.shape(arr)[-1])
+    return None
+
+
+def score_pool(strategy: Strategy, pool: PoolChunk, *, chunk_size: int = DEFAULT_CHUNK_SIZE,
+               progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Scores and predicted class indices for every pool row, ``(n,)`` each, chunk by chunk."""
+    n = len(pool)
+    scores, predicted = [], []
+    for start in range(0, n, chunk_size):
+        s, p = strategy.score(pool.rows(start, min(n, start + chunk_size)))
+        scores.append(s)
+        predicted.append(p)
+        if progress is not None:
+            progress(len(s))
+    if not scores:
+        return np.empty(0), np.empty(0, dtype=np.int64)
+    return np.concatenate(scores), np.concatenate(predicted)
+
+
+def mine(strategy: Strategy, pool: PoolChunk, *, budget: int, labeled: LabeledSet | None = None,
+         exclude=None, chunk_size: int = DEFAULT_CHUNK_SIZE,
+         progress: Callable[[int], None] | None = None) -> Batch:  # fmt: skip
+    """Select ``budget`` pool rows with ``strategy``.
+
+    The strategy is fitted on ``labeled`` (unless the pool brings probabilities
+    and has no features), the pool is scored in chunks of ``chunk_size`` rows,
+    and ids in ``exclude`` or in ``labeled.ids`` are never selected.
+    """
+    ids = check_ids(pool.ids, name="pool ids")
+    if ids.size == 0:
+        raise EmptyPoolError("the pool is empty")
+    strategy.fit(labeled, n_proba_columns=proba_columns_of(pool))
+    excluded = [] if exclude is None else list(np.asarray(exclude).tolist())
+    if labeled is not None and labeled.ids is not None:
+        excluded += labeled.ids.tolist()
+    scores, predicted = score_pool(strategy, pool, chunk_size=chunk_size, progress=progress)
+    return strategy.select(ids, scores, predicted, budget=budget, exclude=excluded or None)

@@ -1,0 +1,338 @@
+"""Batch selection: turn acquisition scores into a batch, separate from scoring.
+
+A selection is a pure function of ``(id, score, predicted class)`` triples plus
+its settings, so it does not depend on row order, chunk size or engine:
+
+* **Quotas.** The budget is split over predicted classes by weights
+  (:func:`class_weights`), water-filling: a class that has fewer selectable
+  samples than its share gives the rest to the others (:func:`allocate_quotas`).
+  Without weights the whole pool is one group.
+* **Strata.** In each group ``round((1 - easy_share) * quota)`` samples are the
+  highest scores (``hard``), ties broken by the smaller id; the rest of the
+  quota (``easy``) is a uniform random draw from the group's remaining samples.
+* **Randomness by id.** The uniform draw takes the samples with the smallest
+  seeded hash of their id (:func:`id_keys`), which is a uniform sample without
+  replacement that any streaming pass can reproduce exactly.
+
+Higher acquisition score = more worth labeling, as everywhere in activemine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from activemine.errors import DuplicateIdError, EmptyPoolError, InputError, PoolExhaustedError
+
+__all__ = [
+    "BALANCE_MODES",
+    "Batch",
+    "allocate_quotas",
+    "check_ids",
+    "class_weights",
+    "id_keys",
+    "select_batch",
+    "split_hard_easy",
+    "top_k_indices",
+]
+
+BALANCE_MODES = ("equal", "labeled", "pool")
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+
+
+def check_ids(ids, *, name: str = "ids") -> np.ndarray:
+    """Return ids as a 1-d integer or string array; raise on duplicates or other types."""
+    arr = np.asarray(ids)
+    if arr.ndim != 1:
+        raise InputError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    if arr.dtype.kind == "O":
+        if arr.size and all(isinstance(v, str) for v in arr):
+            arr = arr.astype(str)
+        elif arr.size and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in arr):
+            arr = arr.astype(np.int64)
+        elif arr.size:
+            raise InputError(f"{name} must be all integers or all strings, got mixed values such as {arr[:3].tolist()}")
+        else:
+            arr = arr.astype(np.int64)
+    if arr.dtype.kind == "u":
+        if arr.size and arr.max() > np.iinfo(np.int64).max:
+            raise InputError(f"{name} must fit in int64, got {int(arr.max())}")
+        arr = arr.astype(np.int64)
+    if arr.dtype.kind not in "iU":
+        raise InputError(f"{name} must be integers or strings, got dtype {arr.dtype}")
+    if arr.size > 1:
+        uniq, counts = np.unique(arr, return_counts=True)
+        if uniq.size != arr.size:
+            dup = uniq[counts > 1]
+            raise DuplicateIdError(f"{name} must be unique: {dup.size} duplicated, e.g. {dup[:5].tolist()}")
+    return arr
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        x = x + _GOLDEN
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def id_keys(ids, *, seed: int) -> np.ndarray:
+    """Seeded 64-bit hash of each id, ``(n,)`` uint64.
+
+    Depends only on the id's value and the seed (not on position, dtype width or
+    chunking), so "the r smallest keys" is a reproducible uniform sample.
+    """
+    arr = np.asarray(ids)
+    if arr.dtype.kind in "iu":
+        x = arr.astype(np.int64).view(np.uint64)
+    elif arr.dtype.kind in "US":
+        codes = np.ascontiguousarray(arr.astype("U")).view(np.uint32).reshape(arr.size, -1)  # (n, width)
+        x = np.full(arr.size, _FNV_OFFSET, dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            for col in codes.T:  # FNV-1a over code points; padding zeros are skipped
+                mixed = (x ^ col.astype(np.uint64)) * _FNV_PRIME
+                x = np.where(col != 0, mixed, x)
+    else:
+        raise InputError(f"ids must be integers or strings, got dtype {arr.dtype}")
+    salt = _splitmix64(np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))[0]
+    return _splitmix64(x ^ salt)
+
+
+def uniform_from_keys(keys: np.ndarray) -> np.ndarray:
+    """Map uint64 keys to floats in ``[0, 1)`` (the top 53 bits)."""
+    return (keys >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+
+
+def top_k_indices(primary: np.ndarray, ids: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k rows with the smallest ``primary``, ties by smaller id, in that order.
+
+    Uses a partition so the cost is O(n + k log k), not a full sort.
+    """
+    n = primary.shape[0]
+    k = min(int(k), n)
+    if k <= 0:
+        return np.empty(0, dtype=np.int64)
+    if k < n:
+        part = np.argpartition(primary, k - 1)[:k]
+        threshold = primary[part].max()
+        below = np.flatnonzero(primary < threshold)
+        ties = np.flatnonzero(primary == threshold)
+        ties = ties[np.argsort(ids[ties], kind="stable")][: k - below.size]
+        chosen = np.concatenate([below, ties])
+    else:
+        chosen = np.arange(n)
+    order = np.lexsort((ids[chosen], primary[chosen]))
+    return chosen[order].astype(np.int64, copy=False)
+
+
+def class_weights(
+    balance: str | Sequence[float] | Mapping | None,
+    *,
+    classes: Sequence,
+    labeled_counts: Sequence[int] | None = None,
+    pool_counts: Sequence[int] | None = None,
+) -> np.ndarray | None:
+    """Class weights for quotas, ``(k,)``, or None for no quotas.
+
+    ``balance`` is ``"equal"``, ``"labeled"`` (the labeled set's class ratio),
+    ``"pool"`` (the predicted class ratio of the selectable pool), a sequence
+    of k non-negative weights, a mapping class -> weight (missing classes get
+    0), or None / ``"none"`` for a single group.
+    """
+    k = len(classes)
+    if balance is None or (isinstance(balance, str) and balance == "none"):
+        return None
+    if isinstance(balance, str):
+        if balance == "equal":
+            return np.ones(k)
+        if balance == "labeled":
+            if labeled_counts is None:
+                raise InputError("balance='labeled' needs the labeled set's class counts; give a labeled set")
+            w = np.asarray(labeled_counts, dtype=np.float64)
+        elif balance == "pool":
+            if pool_counts is None:
+                raise InputError("balance='pool' needs the pool's predicted class counts")
+            w = np.asarray(pool_counts, dtype=np.float64)
+        else:
+            raise InputError(f"unknown balance {balance!r}; expected one of {BALANCE_MODES + ('none',)} or weights")
+    elif isinstance(balance, Mapping):
+        unknown = [c for c in balance if c not in list(classes)]
+        if unknown:
+            raise InputError(f"balance weights name unknown classes {unknown}; known classes are {list(classes)}")
+        w = np.array([float(balance.get(c, 0.0)) for c in classes])
+    else:
+        w = np.asarray(balance, dtype=np.float64)
+    if w.shape != (k,):
+        raise InputError(f"balance weights must have one value per class ({k}), got {w.shape[0] if w.ndim else w}")
+    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise InputError(f"balance weights must be finite, non-negative and not all zero, got {w.tolist()}")
+    return w
+
+
+def allocate_quotas(available, budget: int, weights) -> np.ndarray:
+    """Split ``budget`` over classes by ``weights`` without exceeding ``available``.
+
+    Water-filling: a class whose share exceeds what it has takes all it has and
+    its unfilled share goes to the others in proportion to their weights;
+    rounding by largest remainder, ties to the lower class index. If every
+    weighted class runs out, classes of weight zero fill the rest equally.
+    Returns ``(k,)`` int64 summing to ``budget``.
+    """
+    available = np.asarray(available, dtype=np.int64)
+    weights = np.asarray(weights, dtype=np.float64)
+    if budget > available.sum():
+        raise PoolExhaustedError(f"budget {budget} is larger than the {int(available.sum())} selectable samples")
+    quota = np.zeros_like(available)
+    remaining = int(budget)
+    for w in (weights, (weights == 0).astype(np.float64)):
+        active = (w > 0) & (available > quota)
+        while remaining > 0 and active.any():
+            share = np.where(active, w, 0.0)
+            ideal = remaining * share / share.sum()
+            room = available - quota
+            full = active & (ideal >= room)
+            if full.any():
+                remaining -= int(room[full].sum())
+                quota[full] = available[full]
+                active &= ~full
+                continue
+            base = np.floor(ideal).astype(np.int64)
+            left = remaining - int(base.sum())
+            frac = np.where(active, ideal - base, -1.0)
+            bonus = np.argsort(-frac, kind="stable")[:left]
+            quota += base
+            quota[bonus] += 1
+            remaining = 0
+    return quota
+
+
+def split_hard_easy(quota: int, easy_share: float) -> tuple[int, int]:
+    """Split a quota into ``(hard, easy)`` counts; hard = round half up of ``(1 - easy_share) * quota``."""
+    hard = int(np.floor((1.0 - easy_share) * quota + 0.5))
+    return hard, quota - hard
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A selected batch, rows ordered by stratum (hard then easy), then by rank.
+
+    ``predicted`` holds class indices into ``classes``; ``quotas`` maps class
+    -> selected count (empty when no quotas were used).
+    """
+
+    ids: np.ndarray
+    scores: np.ndarray
+    predicted: np.ndarray
+    stratum: np.ndarray
+    classes: tuple = ()
+    quotas: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
+
+    def predicted_labels(self) -> np.ndarray:
+        """The predicted class of each row as a class label (not an index)."""
+        if not self.classes:
+            return self.predicted
+        return np.asarray(self.classes, dtype=object)[self.predicted] if self.predicted.size else np.array([])
+
+
+def select_batch(
+    ids,
+    scores,
+    predicted,
+    *,
+    budget: int,
+    n_classes: int,
+    weights=None,
+    easy_share: float = 0.0,
+    seed: int = 0,
+    exclude=None,
+    available_counts=None,
+    classes: Sequence | None = None,
+    hard_label: str = "hard",
+) -> Batch:
+    """Select ``budget`` rows by score with optional class quotas and an easy share.
+
+    Parameters
+    ----------
+    ids : (n,) unique ints or strings.
+    scores : (n,) acquisition scores, higher = more worth labeling.
+    predicted : (n,) predicted class indices in ``[0, n_classes)``.
+    budget : number of rows to select.
+    weights : (n_classes,) class weights for quotas, or None for one group.
+    easy_share : share of each quota drawn uniformly from the non-hard rows.
+    seed : seed of the id hash used for the uniform draw.
+    exclude : ids that may not be selected (already labeled or queued).
+    available_counts : (n_classes,) selectable rows per class in the whole pool
+        when ``ids`` is only a candidate subset of it (streaming engines);
+        quotas are computed from these counts.
+    hard_label : stratum name of the score-ranked rows ("hard"; "random" for
+        the random strategy).
+    """
+    ids = check_ids(ids)
+    scores = np.asarray(scores)
+    predicted = np.asarray(predicted, dtype=np.int64)
+    if scores.shape != ids.shape or predicted.shape != ids.shape:
+        raise InputError(
+            f"ids, scores and predicted must have the same length, got {ids.shape[0]}, {scores.shape[0]}, {predicted.shape[0]}"
+        )
+    if not np.isfinite(scores).all():
+        raise InputError("scores must be finite; found NaN or infinity")
+    if predicted.size and (predicted.min() < 0 or predicted.max() >= n_classes):
+        raise InputError(f"predicted class indices must lie in [0, {n_classes}), got {predicted.min()}..{predicted.max()}")
+    if not 0.0 <= easy_share <= 1.0:
+        raise InputError(f"easy_share must be in [0, 1], got {easy_share}")
+    if int(budget) != budget or budget < 1:
+        raise InputError(f"budget must be a positive integer, got {budget}")
+    budget = int(budget)
+
+    if exclude is not None and len(exclude):
+        keep = ~np.isin(ids, np.asarray(exclude, dtype=ids.dtype if ids.dtype.kind == "i" else None))
+        ids, scores, predicted = ids[keep], scores[keep], predicted[keep]
+    counts = np.bincount(predicted, minlength=n_classes)
+    if available_counts is not None:
+        counts = np.asarray(available_counts, dtype=np.int64)
+    if counts.sum() == 0:
+        raise EmptyPoolError("the pool holds no selectable sample (empty, or every id excluded)")
+    if budget > counts.sum():
+        raise PoolExhaustedError(f"budget {budget} is larger than the {int(counts.sum())} selectable samples in the pool")
+
+    if weights is None:
+        groups = [(np.arange(ids.size), budget)]
+        quotas = np.array([])
+    else:
+        quotas = allocate_quotas(counts, budget, weights)
+        order = np.argsort(predicted, kind="stable")
+        bounds = np.searchsorted(predicted[order], np.arange(n_classes + 1))
+        groups = [(order[bounds[c] : bounds[c + 1]], int(quotas[c])) for c in range(n_classes)]
+
+    keys = id_keys(ids, seed=seed) if easy_share > 0 else None
+    hard_parts, easy_parts = [], []
+    for rows, quota in groups:
+        n_hard, n_easy = split_hard_easy(quota, easy_share)
+        hard = rows[top_k_indices(-scores[rows].astype(np.float64), ids[rows], n_hard)]
+        hard_parts.append(hard)
+        if n_easy:
+            rest = np.setdiff1d(rows, hard, assume_unique=True)
+            easy_parts.append(rest[top_k_indices(keys[rest], ids[rest], n_easy)])
+    hard = np.concatenate(hard_parts) if hard_parts else np.empty(0, np.int64)
+    easy = np.concatenate(easy_parts) if easy_parts else np.empty(0, np.int64)
+    hard = hard[np.lexsort((ids[hard], -scores[hard].astype(np.float64)))]
+    rows = np.concatenate([hard, easy])
+    stratum = np.array([hard_label] * hard.size + ["easy"] * easy.size, dtype=object)
+    class_names = tuple(classes) if classes is not None else tuple(range(n_classes))
+    quota_map = {class_names[c]: int(q) for c, q in enumerate(quotas)} if weights is not None else {}
+    return Batch(
+        ids=ids[rows],
+        scores=scores[rows],
+        predicted=predicted[rows],
+        stratum=stratum,
+        classes=class_names,
+        quotas=quota_map,
+    )

@@ -1,0 +1,301 @@
+"""Strategies: a scorer and a selector behind one call signature.
+
+Every strategy is used the same way::
+
+    strategy = make_strategy("hw", model="lightgbm", random_state=0)
+    strategy.fit(labeled)                    # trains what it needs (nothing for precomputed probabilities)
+    scores, predicted = strategy.score(chunk)  # per pool chunk; pure, so chunking cannot change it
+    batch = strategy.select(ids, scores, predicted, budget=1000, exclude=labeled_ids)
+
+``scores`` are acquisition scores (higher = more worth labeling) and
+``predicted`` the class index each row is counted under for quotas.
+:func:`activemine.mining.mine` runs the three steps over a whole pool.
+
+Registered strategies (:data:`STRATEGIES`): ``random``, ``lc``, ``sm``,
+``entropy``, ``qbc`` and ``hw``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import numpy as np
+
+from activemine import scores as S
+from activemine.committee import Committee
+from activemine.data import LabeledSet, PoolChunk
+from activemine.errors import InputError, ProbabilityError, SingleClassError, UnknownLabelError
+from activemine.models import make_model, predict_proba_aligned, stratified_fraction
+from activemine.selection import Batch, class_weights, id_keys, select_batch, uniform_from_keys
+
+__all__ = [
+    "STRATEGIES",
+    "DirtyDataStep",
+    "HWStrategy",
+    "QBCStrategy",
+    "RandomStrategy",
+    "Strategy",
+    "UncertaintyStrategy",
+    "make_strategy",
+]
+
+_DEFAULT = object()
+
+
+class DirtyDataStep(Protocol):
+    """Extension point of HW: decides which labeled rows to train on.
+
+    ``__call__(X, y, *, random_state)`` returns a boolean mask ``(n,)`` of rows
+    to keep; the dirty-data module provides implementations.
+    """
+
+    def __call__(self, X: np.ndarray, y: np.ndarray, *, random_state: int) -> np.ndarray: ...
+
+
+class Strategy:
+    """Base class: class bookkeeping, model fitting and the selection step.
+
+    Parameters (keyword-only)
+    -------------------------
+    model : model name or scikit-learn classifier used when the pool has features.
+    balance : class quotas: None (one group), ``"equal"``, ``"labeled"``,
+        ``"pool"`` or explicit weights; default depends on the strategy.
+    easy_share : share of every quota drawn uniformly from the easier rows.
+    classes : class labels, needed only when there is no labeled set.
+    random_state : seed of every random choice of the strategy.
+    """
+
+    name = "base"
+    default_balance = None
+    default_easy_share = 0.0
+    hard_label = "hard"
+
+    def __init__(self, *, model="lightgbm", balance=_DEFAULT, easy_share: float | None = None,
+                 classes: Sequence | None = None, random_state: int = 0):  # fmt: skip
+        self.model = model
+        self.balance = self.default_balance if balance is _DEFAULT else balance
+        self.easy_share = self.default_easy_share if easy_share is None else easy_share
+        self.classes = classes
+        self.random_state = random_state
+
+    # -- fitting -----------------------------------------------------------------
+    def fit(self, labeled: LabeledSet | None = None, *, n_proba_columns: int | None = None) -> "Strategy":
+        """Learn the classes and train the strategy's models on ``labeled``.
+
+        ``n_proba_columns`` is the number of probability columns the pool
+        brings when no model is to be trained; it fixes the classes to
+        ``0..k-1`` unless ``classes`` was given.
+        """
+        self.n_fits_ = 0
+        if self.classes is not None:
+            self.classes_ = np.asarray(self.classes)
+        elif labeled is not None and n_proba_columns is None:
+            self.classes_ = np.unique(labeled.y)
+        elif n_proba_columns is not None:
+            self.classes_ = np.arange(n_proba_columns)
+        else:
+            raise InputError(f"strategy {self.name!r} needs a labeled set, or classes and precomputed probabilities")
+        if n_proba_columns is not None and n_proba_columns != self.classes_.size:
+            raise ProbabilityError(
+                f"the pool has {n_proba_columns} probability columns but there are {self.classes_.size} classes {self.classes_.tolist()}"
+            )
+        self.labeled_counts_ = None
+        if labeled is not None:
+            unknown = np.setdiff1d(np.unique(labeled.y), self.classes_)
+            if unknown.size:
+                raise UnknownLabelError(
+                    f"labeled set has labels {unknown[:10].tolist()} that are not among the classes {self.classes_.tolist()}"
+                )
+            self.labeled_counts_ = np.array([(labeled.y == c).sum() for c in self.classes_])
+        if n_proba_columns is None:
+            self._require_features(labeled)
+            self._fit_models(labeled)
+        return self
+
+    def _require_features(self, labeled: LabeledSet | None) -> None:
+        if labeled is None or labeled.X is None:
+            raise InputError(f"strategy {self.name!r} must train a model: give labeled features, or precomputed probabilities")
+        present = np.unique(labeled.y)
+        if present.size < 2:
+            raise SingleClassError(f"the labeled set holds only class {present.tolist()}; at least two are needed to train")
+
+    def _fit_models(self, labeled: LabeledSet) -> None:
+        """Train the strategy's models; called by :meth:`fit` when there are features."""
+
+    def _train(self, X, y, *, seed_offset: int = 0, model=None):
+        est = make_model(self.model if model is None else model, random_state=self.random_state + seed_offset)
+        est.fit(X, y)
+        self.n_fits_ += 1
+        return est
+
+    # -- scoring -----------------------------------------------------------------
+    def score(self, chunk: PoolChunk) -> tuple[np.ndarray, np.ndarray]:
+        """Acquisition scores ``(n,)`` and predicted class indices ``(n,)`` for one chunk."""
+        raise NotImplementedError
+
+    def _proba(self, chunk: PoolChunk, model, column: str = "proba") -> np.ndarray:
+        given = getattr(chunk, column)
+        if given is not None:
+            return S.check_proba(given, name=f"pool {column}")
+        if model is None or chunk.X is None:
+            raise InputError(f"strategy {self.name!r} needs pool features or the {column} columns")
+        return predict_proba_aligned(model, chunk.X, self.classes_)
+
+    # -- selection ---------------------------------------------------------------
+    def select(self, ids, scores, predicted, *, budget: int, exclude=None, available_counts=None) -> Batch:
+        """Select ``budget`` rows from scored rows with this strategy's quotas and easy share."""
+        counts = available_counts
+        if counts is None and self.balance == "pool":
+            keep = np.ones(len(ids), bool) if exclude is None else ~np.isin(ids, np.asarray(exclude))
+            counts = np.bincount(np.asarray(predicted)[keep], minlength=self.classes_.size)
+        weights = class_weights(self.balance, classes=list(self.classes_),
+                                labeled_counts=self.labeled_counts_, pool_counts=counts)  # fmt: skip
+        return select_batch(
+            ids, scores, predicted, budget=budget, n_classes=self.classes_.size, weights=weights,
+            easy_share=self.easy_share, seed=self.random_state, exclude=exclude,
+            available_counts=available_counts, classes=self.classes_.tolist(), hard_label=self.hard_label,
+        )  # fmt: skip
+
+
+class RandomStrategy(Strategy):
+    """Uniform random sample, by the seeded hash of the id (the baseline).
+
+    Its model (or the pool's probabilities) only reports the predicted class
+    and serves quotas when ``balance`` is set; it never changes the ranking.
+    """
+
+    name = "random"
+    hard_label = "random"
+
+    def _fit_models(self, labeled):
+        self.model_ = self._train(labeled.X, labeled.y)
+
+    def score(self, chunk):
+        u = uniform_from_keys(id_keys(chunk.ids, seed=self.random_state))
+        return u, self._proba(chunk, getattr(self, "model_", None)).argmax(axis=1)
+
+
+class UncertaintyStrategy(Strategy):
+    """Uncertainty sampling with one model: ``lc``, ``sm`` or ``entropy``."""
+
+    MEASURES: dict[str, Callable] = {
+        "lc": S.least_confidence,
+        "sm": S.smallest_margin,
+        "entropy": S.entropy,
+    }
+
+    def __init__(self, measure: str = "lc", **kwargs):
+        if measure not in self.MEASURES:
+            raise InputError(f"unknown uncertainty measure {measure!r}; expected one of {list(self.MEASURES)}")
+        super().__init__(**kwargs)
+        self.measure = measure
+        self.name = measure
+
+    def _fit_models(self, labeled):
+        self.model_ = self._train(labeled.X, labeled.y)
+
+    def score(self, chunk):
+        proba = self._proba(chunk, getattr(self, "model_", None))
+        return self.MEASURES[self.measure](proba), proba.argmax(axis=1)
+
+
+class QBCStrategy(Strategy):
+    """Query by committee: disagreement of a committee by ``vote`` entropy or ``kl`` to the consensus.
+
+    With precomputed probabilities the pool brings ``member_proba`` ``(m, n, k)``.
+    """
+
+    name = "qbc"
+
+    def __init__(self, *, disagreement: str = "vote", committee_size: int = 3,
+                 feature_fraction: float = 1.0, **kwargs):  # fmt: skip
+        if disagreement not in ("vote", "kl"):
+            raise InputError(f"unknown disagreement {disagreement!r}; expected 'vote' or 'kl'")
+        super().__init__(**kwargs)
+        self.disagreement = disagreement
+        self.committee_size = committee_size
+        self.feature_fraction = feature_fraction
+
+    def _fit_models(self, labeled):
+        self.committee_ = Committee(self.model, n_members=self.committee_size, feature_fraction=self.feature_fraction,
+                                    random_state=self.random_state).fit(labeled.X, labeled.y)  # fmt: skip
+        self.n_fits_ += self.committee_.n_fits_
+
+    def grow(self, X_new, y_new, labeled: LabeledSet) -> "QBCStrategy":
+        """Add one committee member trained on a newly labeled batch (Active-Decorate)."""
+        before = self.committee_.n_fits_
+        self.committee_.grow(X_new, y_new, labeled.X, labeled.y)
+        self.n_fits_ += self.committee_.n_fits_ - before
+        return self
+
+    def score(self, chunk):
+        if chunk.member_proba is not None:
+            stack = S.check_proba(chunk.member_proba, name="pool member_proba", ndim=3)
+        elif hasattr(self, "committee_") and chunk.X is not None:
+            stack = self.committee_.predict_proba_stack(chunk.X)
+        else:
+            raise InputError("strategy 'qbc' needs pool features or per-member probability columns")
+        measure = S.vote_entropy if self.disagreement == "vote" else S.kl_to_consensus
+        return measure(stack), stack.mean(axis=0).argmax(axis=1)
+
+
+class HWStrategy(Strategy):
+    """HW: least confidence of a weak model, class quotas, an easy share and dirty-data control.
+
+    * the **weak model** is the strategy's model trained on a seeded stratified
+      ``weak_fraction`` of the labeled set (or ``weak_model``, a name or
+      estimator, trained on that fraction; or the pool's ``weak_proba``);
+    * the **strong model**, trained on all labels kept, gives the predicted
+      class that quotas count by (or the pool's ``proba``; else the weak one);
+    * ``dirty_step`` (a :class:`DirtyDataStep`) may drop suspect labeled rows
+      before either model is trained.
+    """
+
+    name = "hw"
+    default_balance = "equal"
+    default_easy_share = 0.2
+
+    def __init__(self, *, weak_fraction: float = 0.3, weak_model=None,
+                 dirty_step: DirtyDataStep | None = None, **kwargs):  # fmt: skip
+        if not 0.0 < weak_fraction <= 1.0:
+            raise InputError(f"weak_fraction must be in (0, 1], got {weak_fraction}")
+        super().__init__(**kwargs)
+        self.weak_fraction = weak_fraction
+        self.weak_model = weak_model
+        self.dirty_step = dirty_step
+
+    def _fit_models(self, labeled):
+        X, y = labeled.X, labeled.y
+        self.kept_ = np.ones(y.size, dtype=bool)
+        if self.dirty_step is not None:
+            self.kept_ = np.asarray(self.dirty_step(X, y, random_state=self.random_state), dtype=bool)
+            X, y = X[self.kept_], y[self.kept_]
+        self.strong_model_ = self._train(X, y)
+        rows = stratified_fraction(y, self.weak_fraction, rng=np.random.default_rng([self.random_state, 1]))
+        self.weak_model_ = self._train(X[rows], y[rows], seed_offset=1, model=self.weak_model)
+
+    def score(self, chunk):
+        weak = self._proba(chunk, getattr(self, "weak_model_", None), "weak_proba")
+        if chunk.proba is not None or hasattr(self, "strong_model_"):
+            predicted = self._proba(chunk, getattr(self, "strong_model_", None)).argmax(axis=1)
+        else:
+            predicted = weak.argmax(axis=1)
+        return S.least_confidence(weak), predicted
+
+
+STRATEGIES: dict[str, Callable[..., Strategy]] = {
+    "random": RandomStrategy,
+    "lc": lambda **kw: UncertaintyStrategy("lc", **kw),
+    "sm": lambda **kw: UncertaintyStrategy("sm", **kw),
+    "entropy": lambda **kw: UncertaintyStrategy("entropy", **kw),
+    "qbc": QBCStrategy,
+    "hw": HWStrategy,
+}
+
+
+def make_strategy(name: str, **kwargs) -> Strategy:
+    """Build a registered strategy by name; keyword arguments go to its constructor."""
+    if name not in STRATEGIES:
+        raise InputError(f"unknown strategy {name!r}; expected one of {sorted(STRATEGIES)}")
+    return STRATEGIES[name](**kwargs)

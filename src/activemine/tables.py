@@ -1,0 +1,94 @@
+"""Reading and writing tables (Parquet or CSV, chosen by file suffix), atomically."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from activemine.errors import InputError, MissingColumnError
+from activemine.selection import Batch
+
+__all__ = ["batch_to_table", "read_table", "require_columns", "table_format", "write_table"]
+
+_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
+
+
+def table_format(path) -> str:
+    """``"parquet"`` or ``"csv"`` from the file suffix; anything else is an error."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in _FORMATS:
+        raise InputError(f"cannot tell the format of {str(path)!r}: expected a .parquet, .pq or .csv file")
+    return _FORMATS[suffix]
+
+
+def read_table(path, *, columns: Sequence[str] | None = None) -> pa.Table:
+    """Read a Parquet or CSV file, optionally only ``columns`` (each must exist)."""
+    path = Path(path)
+    fmt = table_format(path)
+    if not path.exists():
+        raise InputError(f"file not found: {str(path)!r}")
+    try:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            names = pq.read_schema(path).names
+            if columns is not None:
+                require_columns(names, columns, where=str(path))
+            return pq.read_table(path, columns=list(columns) if columns is not None else None)
+        import pyarrow.csv as pcsv
+
+        table = pcsv.read_csv(path)
+    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {str(path)!r} as {fmt}: {exc}") from exc
+    if columns is not None:
+        require_columns(table.column_names, columns, where=str(path))
+        table = table.select(list(columns))
+    return table
+
+
+def require_columns(present: Sequence[str], needed: Sequence[str], *, where: str) -> None:
+    """Raise :class:`MissingColumnError` naming every column of ``needed`` not in ``present``."""
+    missing = [c for c in needed if c not in present]
+    if missing:
+        raise MissingColumnError(f"{where} has no column(s) {missing}; it has {list(present)[:20]}")
+
+
+def write_table(table: pa.Table, path) -> None:
+    """Write ``table`` to ``path`` atomically: a temporary file in the same folder, then a rename."""
+    path = Path(path)
+    fmt = table_format(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            pq.write_table(table, tmp)
+        else:
+            import pyarrow.csv as pcsv
+
+            pcsv.write_csv(table, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def batch_to_table(batch: Batch, strategy: str) -> pa.Table:
+    """The batch as a table with columns ``id, score, predicted_class, stratum, strategy``."""
+    predicted = batch.predicted_labels()
+    if predicted.dtype == object:
+        predicted = np.asarray(predicted.tolist())
+    return pa.table({
+        "id": pa.array(batch.ids),
+        "score": pa.array(np.asarray(batch.scores, dtype=np.float64)),
+        "predicted_class": pa.array(predicted),
+        "stratum": pa.array(batch.stratum.astype(str)),
+        "strategy": pa.array([strategy] * len(batch), type=pa.string()),
+    })  # fmt: skip
