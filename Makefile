@@ -2,7 +2,7 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
-EXTRAS ?= test
+EXTRAS ?= test,web,ray
 DEMO_DIR ?= demo-out
 
 .PHONY: test demo venv bench clean

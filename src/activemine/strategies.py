@@ -134,6 +134,19 @@ class Strategy:
         """Acquisition scores ``(n,)`` and predicted class indices ``(n,)`` for one chunk."""
         raise NotImplementedError
 
+    def class_proba(self, chunk: PoolChunk) -> np.ndarray:
+        """The strategy's best class probabilities for a chunk, ``(n, k)`` in the order of ``classes_``.
+
+        This is the model that predicts the class (the strong model for HW, the
+        consensus for QBC); pre-annotations and label checks use it.
+        """
+        if chunk.proba is not None:
+            return S.check_proba(chunk.proba, name="pool proba")
+        return self._proba(chunk, self._class_model())
+
+    def _class_model(self):
+        return getattr(self, "model_", None)
+
     def _proba(self, chunk: PoolChunk, model, column: str = "proba") -> np.ndarray:
         given = getattr(chunk, column)
         if given is not None:
@@ -229,6 +242,13 @@ class QBCStrategy(Strategy):
         self.n_fits_ += self.committee_.n_fits_ - before
         return self
 
+    def class_proba(self, chunk):
+        if chunk.member_proba is not None:
+            return S.check_proba(chunk.member_proba, name="pool member_proba", ndim=3).mean(axis=0)
+        if chunk.proba is None and hasattr(self, "committee_") and chunk.X is not None:
+            return self.committee_.predict_proba(chunk.X)
+        return super().class_proba(chunk)
+
     def score(self, chunk):
         if chunk.member_proba is not None:
             stack = S.check_proba(chunk.member_proba, name="pool member_proba", ndim=3)
@@ -274,6 +294,14 @@ class HWStrategy(Strategy):
         self.strong_model_ = self._train(X, y)
         rows = stratified_fraction(y, self.weak_fraction, rng=np.random.default_rng([self.random_state, 1]))
         self.weak_model_ = self._train(X[rows], y[rows], seed_offset=1, model=self.weak_model)
+
+    def _class_model(self):
+        return getattr(self, "strong_model_", None)
+
+    def class_proba(self, chunk):
+        if chunk.proba is None and not hasattr(self, "strong_model_"):
+            return self._proba(chunk, getattr(self, "weak_model_", None), "weak_proba")
+        return super().class_proba(chunk)
 
     def score(self, chunk):
         weak = self._proba(chunk, getattr(self, "weak_model_", None), "weak_proba")
