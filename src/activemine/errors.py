@@ -11,6 +11,8 @@ also a :class:`ValueError`, so callers can catch either. The CLI maps
           ├── MissingColumnError    a required column is not in a table
           ├── UnknownLabelError     a label that is not one of the known classes
           ├── SingleClassError      a labeled set with fewer than two classes
+          ├── CampaignError         a campaign folder that is missing, already exists or is inconsistent
+          ├── RejectedImportError   an import file with bad lines; nothing of it was applied
           └── BudgetError           a budget that cannot be met
                ├── EmptyPoolError       nothing left to select from
                └── PoolExhaustedError   budget larger than the available pool
@@ -21,12 +23,14 @@ from __future__ import annotations
 __all__ = [
     "ActivemineError",
     "BudgetError",
+    "CampaignError",
     "DuplicateIdError",
     "EmptyPoolError",
     "InputError",
     "MissingColumnError",
     "PoolExhaustedError",
     "ProbabilityError",
+    "RejectedImportError",
     "SingleClassError",
     "UnknownLabelError",
 ]
@@ -58,6 +62,14 @@ class UnknownLabelError(InputError):
 
 class SingleClassError(InputError):
     """A labeled set holds fewer than two classes, so no classifier can be trained."""
+
+
+class CampaignError(InputError):
+    """A campaign folder is missing, already exists, or its store does not match its data."""
+
+
+class RejectedImportError(InputError):
+    """An import file has bad lines (each named in the message); nothing of it was applied."""
 
 
 class BudgetError(InputError):
