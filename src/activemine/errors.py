@@ -9,6 +9,7 @@ also a :class:`ValueError`, so callers can catch either. The CLI maps
           ├── ProbabilityError      NaN/inf, negative, rows not summing to one, bad shape
           ├── DuplicateIdError      an id appears twice
           ├── MissingColumnError    a required column is not in a table
+          ├── SchemaMismatchError   files of one pool disagree on a column's type
           ├── UnknownLabelError     a label that is not one of the known classes
           ├── SingleClassError      a labeled set with fewer than two classes
           ├── CampaignError         a campaign folder that is missing, already exists or is inconsistent
@@ -31,6 +32,7 @@ __all__ = [
     "PoolExhaustedError",
     "ProbabilityError",
     "RejectedImportError",
+    "SchemaMismatchError",
     "SingleClassError",
     "UnknownLabelError",
 ]
@@ -54,6 +56,10 @@ class DuplicateIdError(InputError):
 
 class MissingColumnError(InputError):
     """A required column is missing from a table."""
+
+
+class SchemaMismatchError(InputError):
+    """Files that make up one pool disagree on the type of a column."""
 
 
 class UnknownLabelError(InputError):
