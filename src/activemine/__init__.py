@@ -34,7 +34,6 @@ from activemine.strategies import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "STRATEGIES",
     "ActivemineError",
     "Batch",
     "BudgetError",
@@ -50,6 +49,7 @@ __all__ = [
     "ProbabilityError",
     "QBCStrategy",
     "RandomStrategy",
+    "STRATEGIES",
     "SingleClassError",
     "Strategy",
     "UncertaintyStrategy",

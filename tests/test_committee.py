@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification
+
+from activemine.committee import Committee, stratified_bootstrap
+from activemine.errors import InputError, SingleClassError, UnknownLabelError
+
+
+@pytest.fixture(scope="module")
+def xy():
+    return make_classification(n_samples=300, n_features=6, n_informative=4, n_classes=3, weights=[0.8, 0.15, 0.05],
+                               random_state=1)  # fmt: skip
+
+
+def test_stratified_bootstrap_keeps_every_class(xy):
+    _, y = xy
+    for seed in range(20):
+        rows = stratified_bootstrap(y, rng=np.random.default_rng(seed))
+        assert set(y[rows]) == set(y)
+        assert np.bincount(y[rows]).tolist() == np.bincount(y).tolist()
+    small = stratified_bootstrap(y, rng=np.random.default_rng(0), size=10)
+    assert set(y[small]) == set(y)
+
+
+def test_members_are_diverse_and_reproducible(xy):
+    X, y = xy
+    a = Committee("logreg", n_members=3, feature_fraction=0.5, random_state=0).fit(X, y)
+    b = Committee("logreg", n_members=3, feature_fraction=0.5, random_state=0).fit(X, y)
+    stack = a.predict_proba_stack(X)
+    assert stack.shape == (3, 300, 3)
+    np.testing.assert_array_equal(stack, b.predict_proba_stack(X))
+    assert not np.allclose(stack[0], stack[1])
+    assert len({tuple(f) for _, f in a.members_}) > 1, "feature subsets differ between members"
+    assert all(len(f) == 3 for _, f in a.members_)
+    np.testing.assert_allclose(a.predict_proba(X), stack.mean(axis=0))
+
+
+def test_grow_adds_one_member_trained_on_new_and_old(xy):
+    X, y = xy
+    c = Committee("logreg", n_members=2, random_state=0).fit(X[:200], y[:200])
+    c.grow(X[200:], y[200:], X[:200], y[:200])
+    assert len(c.members_) == 3 and c.n_fits_ == 3
+    assert c.predict_proba_stack(X).shape == (3, 300, 3)
+    with pytest.raises(UnknownLabelError, match=r"\[9\]"):
+        c.grow(X[:2], np.array([0, 9]))
+
+
+def test_bad_input(xy):
+    X, y = xy
+    with pytest.raises(SingleClassError):
+        Committee("logreg").fit(X, np.zeros(300, int))
+    with pytest.raises(InputError, match="n_members"):
+        Committee("logreg", n_members=0).fit(X, y)
+    with pytest.raises(InputError, match="feature_fraction"):
+        Committee("logreg", feature_fraction=0).fit(X, y)
