@@ -13,6 +13,7 @@ also a :class:`ValueError`, so callers can catch either. The CLI maps
           ├── UnknownLabelError     a label that is not one of the known classes
           ├── SingleClassError      a labeled set with fewer than two classes
           ├── CampaignError         a campaign folder that is missing, already exists or is inconsistent
+          │    └── LeaseError           a sample held or already labeled by another annotator
           ├── RejectedImportError   an import file with bad lines; nothing of it was applied
           └── BudgetError           a budget that cannot be met
                ├── EmptyPoolError       nothing left to select from
@@ -28,6 +29,7 @@ __all__ = [
     "DuplicateIdError",
     "EmptyPoolError",
     "InputError",
+    "LeaseError",
     "MissingColumnError",
     "PoolExhaustedError",
     "ProbabilityError",
@@ -72,6 +74,10 @@ class SingleClassError(InputError):
 
 class CampaignError(InputError):
     """A campaign folder is missing, already exists, or its store does not match its data."""
+
+
+class LeaseError(CampaignError):
+    """A sample is leased to, or was already labeled by, another annotator on the labeling page."""
 
 
 class RejectedImportError(InputError):
