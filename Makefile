@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 EXTRAS ?= test,web,ray
 DEMO_DIR ?= demo-out
 
-.PHONY: test demo venv bench clean
+.PHONY: test demo venv fashion-mnist clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,17 @@ venv: $(BIN)/python
 test: venv
 	$(BIN)/python -m pytest -q
 
-demo: venv
+FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+
+demo: venv fashion-mnist
 	$(BIN)/python scripts/demo.py --out $(DEMO_DIR)
+
+# Debian's dataset-fashion-mnist package, when it is missing and apt is usable; the demo falls back to digits otherwise.
+fashion-mnist:
+	@if [ ! -f $(FASHION_MNIST) ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 \
+		|| echo "could not install dataset-fashion-mnist; the demo will use scikit-learn's digits"; \
+	fi
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .hypothesis
