@@ -208,3 +208,8 @@ def test_input_errors():
         select_batch(ids[:0], s[:0], p[:0], budget=1, n_classes=1)
     with pytest.raises(InputError, match="mixed"):
         check_ids(np.array([1, "a"], dtype=object))
+
+
+def test_excluded_ids_of_another_type_are_an_error():
+    with pytest.raises(InputError, match="excluded ids are of dtype"):
+        select_batch(np.arange(3), np.zeros(3), np.zeros(3, int), budget=1, n_classes=1, exclude=["a"])

@@ -293,7 +293,10 @@ def select_batch(
     budget = int(budget)
 
     if exclude is not None and len(exclude):
-        keep = ~np.isin(ids, np.asarray(exclude, dtype=ids.dtype if ids.dtype.kind == "i" else None))
+        excluded = np.asarray(exclude)
+        if excluded.dtype.kind in "iu" and ids.dtype.kind == "U" or excluded.dtype.kind == "U" and ids.dtype.kind == "i":
+            raise InputError(f"excluded ids are of dtype {excluded.dtype} but pool ids are {ids.dtype}; they must match")
+        keep = ~np.isin(ids, excluded)
         ids, scores, predicted = ids[keep], scores[keep], predicted[keep]
     counts = np.bincount(predicted, minlength=n_classes)
     if available_counts is not None:
