@@ -240,7 +240,8 @@ def _confident_class(idx: np.ndarray, p: np.ndarray, thresholds: np.ndarray) -> 
 
     ``counted_as`` is the row's column of the confident joint: the given class
     when it reaches its threshold, else the most probable other class that
-    reaches its own, else -1 (not counted). ``suspect`` = counted under another class.
+    reaches its own, else -1 (not counted). ``suspect`` = counted under
+    another class (the strict confident-learning rule).
     """
     rows = np.arange(idx.size)
     above = p >= thresholds[None, :]  # (n, k)
@@ -257,18 +258,39 @@ def find_label_issues(labels, oof_proba, *, classes: Sequence | None = None, ids
                       method: str = "self_confidence") -> np.ndarray:  # fmt: skip
     """Ids of suspect samples, most likely mislabeled first; ``(n_suspects,)``.
 
-    A sample is suspect when ``p(given) < t_given`` while some other class c
-    has ``p(c) >= t_c`` (thresholds from :func:`per_class_thresholds`).
-    ``oof_proba`` ``(n, k)`` must be out of fold. Suspects are ranked by label
-    quality (``method``, lower first), ties by the smaller id. ``ids``
-    ``(n,)`` default to row indices.
+    ``oof_proba`` ``(n, k)`` must be out of fold. A sample is suspect when its
+    given class is below that class's threshold (:func:`per_class_thresholds`)
+    and either
+
+    * another class c reaches its own threshold ``t_c`` (confident learning), or
+    * another class is more probable than the given one, and the sample is
+      among the ``round(n * estimate_noise_rate)`` lowest-quality such samples.
+
+    The second clause catches flips between confusable classes, whose true
+    class is the model's top class without reaching its (high) threshold; the
+    estimated dirty count bounds it so clean but misclassified samples are not
+    all flagged. Suspects are ranked by label quality (``method``, lower
+    first), ties by the smaller id. ``ids`` ``(n,)`` default to row indices.
     """
     idx, p = _labels_and_proba(labels, oof_proba, classes, name="oof_proba")
     ids = _row_ids(ids, idx.size)
-    suspect, _ = _confident_class(idx, p, per_class_thresholds(idx, p))
     quality = label_quality_scores(idx, p, method=method)
-    rows = np.flatnonzero(suspect)
+    rows = np.flatnonzero(_suspects(idx, p, quality, ids))
     return ids[rows[np.lexsort((ids[rows], quality[rows]))]]
+
+
+def _suspects(idx: np.ndarray, p: np.ndarray, quality: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Suspect mask ``(n,)`` of :func:`find_label_issues`."""
+    thresholds = per_class_thresholds(idx, p)
+    strict, counted_as = _confident_class(idx, p, thresholds)
+    n = idx.size
+    given = p[np.arange(n), idx]
+    wide = np.flatnonzero((given < thresholds[idx]) & (p.argmax(axis=1) != idx))
+    n_dirty = int(round(_calibrated_noise(idx, p, counted_as) * n))
+    wide = wide[np.lexsort((ids[wide], quality[wide]))][:n_dirty]
+    out = strict.copy()
+    out[wide] = True
+    return out
 
 
 def _row_ids(ids, n: int) -> np.ndarray:
@@ -313,8 +335,9 @@ class DirtyDataReport:
 
     ``keep``, ``suspect`` ``(n,)`` bool; ``action`` ``(n,)`` ``"drop"``,
     ``"review"`` or ``"keep"``; ``label_quality`` ``(n,)`` (lower = more
-    likely mislabeled); ``suggested`` ``(n,)`` column index of the class each
-    row is confidently in (its given class when not suspect); the estimated
+    likely mislabeled); ``suggested`` ``(n,)`` column index of the class a
+    suspect more likely belongs to (the class it is confidently in, else the
+    model's top class; the given class for the rest); the estimated
     dirty share before and after the drops.
     """
 
@@ -370,10 +393,12 @@ def clean_labels(labels, oof_proba, *, policy: str = "prune", max_dirty: float =
     idx, p = _labels_and_proba(labels, oof_proba, classes, name="oof_proba")
     n = idx.size
     ids = _row_ids(ids, n)
-    suspect, counted_as = _confident_class(idx, p, per_class_thresholds(idx, p))
+    _, counted_as = _confident_class(idx, p, per_class_thresholds(idx, p))
     before = _calibrated_noise(idx, p, counted_as)
     quality = label_quality_scores(idx, p, method=method)
-    suggested = np.where(counted_as >= 0, counted_as, p.argmax(axis=1))
+    suspect = _suspects(idx, p, quality, ids)
+    elsewhere = np.where((counted_as >= 0) & (counted_as != idx), counted_as, p.argmax(axis=1))
+    suggested = np.where(suspect, elsewhere, idx)
 
     keep = np.ones(n, dtype=bool)
     if policy == "prune" and n:
