@@ -1,0 +1,133 @@
+"""The labeling queue behind the labeling page: leases, labels, skips and undo.
+
+An annotator asking for work gets the best-ranked sample of the round that
+has no label, is not leased to anyone else and was not skipped by them; the
+sample is leased to them for ``lease_seconds``. Two annotators never hold the
+same sample at once, because every step runs in one ``BEGIN IMMEDIATE``
+transaction (SQLite serializes writers). A lease that expires frees the sample.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from activemine.campaign.checks import suspect_sids
+from activemine.campaign.store import CampaignStore, now
+from activemine.errors import InputError, LeaseError, UnknownLabelError
+
+__all__ = ["LabelingQueue"]
+
+_ACTIVE_LABEL = "SELECT 1 FROM labels l WHERE l.sid = {0} AND l.retracted_at IS NULL"
+
+
+class LabelingQueue:
+    """Hands out the samples of ``round_no`` (default: the newest round) one at a time per annotator."""
+
+    def __init__(self, store: CampaignStore, *, round_no: int | None = None, lease_seconds: float = 300.0,
+                 suspect_threshold: float = 0.5, clock: Callable[[], float] = time.time):  # fmt: skip
+        if lease_seconds <= 0:
+            raise InputError(f"lease_seconds must be positive, got {lease_seconds}")
+        self.store = store
+        self.round_no = round_no
+        self.lease_seconds = lease_seconds
+        self.suspect_threshold = suspect_threshold
+        self.clock = clock
+
+    def current_round(self) -> int | None:
+        return self.round_no if self.round_no is not None else self.store.last_round()
+
+    @staticmethod
+    def _check_annotator(annotator: str) -> str:
+        name = (annotator or "").strip()
+        if not name or len(name) > 100:
+            raise InputError(f"annotator must be a name of 1 to 100 characters, got {annotator!r}")
+        return name
+
+    def remaining(self) -> int:
+        """Samples of the round without a label."""
+        (n,) = self.store.read(
+            f"SELECT COUNT(*) FROM batches b WHERE b.round = ? AND NOT EXISTS ({_ACTIVE_LABEL.format('b.sid')})",
+            (self.current_round(),),
+        )[0]
+        return n
+
+    def next(self, annotator: str) -> str | None:
+        """Lease the next sample to ``annotator`` (or renew the one they hold); None when nothing is left."""
+        annotator = self._check_annotator(annotator)
+        t = self.clock()
+        with self.store.transaction() as conn:
+            conn.execute("DELETE FROM assignments WHERE expires_at <= ?", (t,))
+            held = conn.execute(
+                f"SELECT a.sid FROM assignments a WHERE a.annotator = ? AND NOT EXISTS ({_ACTIVE_LABEL.format('a.sid')})",
+                (annotator,),
+            ).fetchone()
+            if held is None:
+                held = conn.execute(
+                    f"SELECT b.sid FROM batches b WHERE b.round = ? "
+                    f"AND NOT EXISTS ({_ACTIVE_LABEL.format('b.sid')}) "
+                    "AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.sid = b.sid) "
+                    "AND NOT EXISTS (SELECT 1 FROM skips s WHERE s.sid = b.sid AND s.annotator = ?) "
+                    "ORDER BY b.rank LIMIT 1",
+                    (self.current_round(), annotator),
+                ).fetchone()
+            if held is None:
+                return None
+            conn.execute("INSERT OR REPLACE INTO assignments VALUES (?, ?, ?)", (held[0], annotator, t + self.lease_seconds))
+            return held[0]
+
+    def submit(self, annotator: str, sid: str, label: str) -> None:
+        """Record ``label`` for ``sid`` by ``annotator`` and release the lease.
+
+        Raises :class:`LeaseError` when another annotator holds a live lease on
+        the sample or it already has a label (a retry of the same label is a no-op).
+        """
+        annotator, sid, label = self._check_annotator(annotator), str(sid), str(label)
+        if label not in self.store.class_names:
+            raise UnknownLabelError(f"unknown class {label!r}; expected one of {self.store.class_names}")
+        suspect = bool(suspect_sids(self.store, [(sid, label)], threshold=self.suspect_threshold))
+        t = self.clock()
+        with self.store.transaction() as conn:
+            if conn.execute("SELECT 1 FROM samples WHERE sid = ?", (sid,)).fetchone() is None:
+                raise InputError(f"unknown id {sid!r}")
+            lease = conn.execute("SELECT annotator, expires_at FROM assignments WHERE sid = ?", (sid,)).fetchone()
+            if lease is not None and lease[0] != annotator and lease[1] > t:
+                raise LeaseError(f"sample {sid!r} is being labeled by {lease[0]!r}")
+            existing = conn.execute(
+                "SELECT annotator, label FROM labels WHERE sid = ? AND retracted_at IS NULL", (sid,)
+            ).fetchall()
+            if (annotator, label) in existing:
+                return
+            if existing:
+                raise LeaseError(f"sample {sid!r} already has a label from {existing[0][0]!r}")
+            conn.execute(
+                "INSERT INTO labels (sid, label, annotator, created_at, source, suspect) VALUES (?, ?, ?, ?, 'web', ?)",
+                (sid, label, annotator, now(), int(suspect)),
+            )
+            conn.execute("DELETE FROM assignments WHERE sid = ?", (sid,))
+
+    def skip(self, annotator: str, sid: str) -> None:
+        """Release ``sid`` and never offer it to ``annotator`` again."""
+        annotator, sid = self._check_annotator(annotator), str(sid)
+        with self.store.transaction() as conn:
+            if conn.execute("SELECT 1 FROM samples WHERE sid = ?", (sid,)).fetchone() is None:
+                raise InputError(f"unknown id {sid!r}")
+            conn.execute("INSERT OR IGNORE INTO skips VALUES (?, ?)", (sid, annotator))
+            conn.execute("DELETE FROM assignments WHERE sid = ? AND annotator = ?", (sid, annotator))
+
+    def undo(self, annotator: str) -> str | None:
+        """Retract ``annotator``'s last label from the page and lease that sample back to them; None if none."""
+        annotator = self._check_annotator(annotator)
+        with self.store.transaction() as conn:
+            last = conn.execute(
+                "SELECT label_id, sid FROM labels WHERE annotator = ? AND source = 'web' AND retracted_at IS NULL "
+                "ORDER BY label_id DESC LIMIT 1",
+                (annotator,),
+            ).fetchone()
+            if last is None:
+                return None
+            conn.execute("UPDATE labels SET retracted_at = ? WHERE label_id = ?", (now(), last[0]))
+            conn.execute("DELETE FROM assignments WHERE annotator = ?", (annotator,))
+            conn.execute("INSERT OR REPLACE INTO assignments VALUES (?, ?, ?)",
+                         (last[1], annotator, self.clock() + self.lease_seconds))  # fmt: skip
+            return last[1]
