@@ -47,6 +47,11 @@ def check_proba(proba, *, name: str = "proba", ndim: int = 2) -> np.ndarray:
     if p.shape[-1] < 2:
         raise ProbabilityError(f"{name} needs at least 2 class columns, got {p.shape[-1]}")
     flat = p.reshape(-1, p.shape[-1])
+    # fast path for valid input (the usual case on big pools): a few column-wise passes;
+    # any doubt falls through to the row-by-row checks below, which name the bad row
+    sums = _row_reduce(np.add, flat, dtype=np.float64)
+    if np.isfinite(sums).all() and (not flat.size or flat.min() >= 0) and (np.abs(sums - 1.0) <= SUM_TOLERANCE).all():
+        return p
     bad = ~np.isfinite(flat).all(axis=1)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
@@ -68,6 +73,14 @@ def check_proba(proba, *, name: str = "proba", ndim: int = 2) -> np.ndarray:
     return p
 
 
+def _row_reduce(ufunc, flat: np.ndarray, dtype=None) -> np.ndarray:
+    # (n, k) -> (n,) one column at a time: much faster than axis=1 reductions for small k
+    out = flat[:, 0].astype(dtype or flat.dtype, copy=True)
+    for j in range(1, flat.shape[1]):
+        ufunc(out, flat[:, j], out=out)
+    return out
+
+
 def _top2(proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # (n, k) -> two (n,) arrays: largest and second largest probability per row
     part = np.partition(proba, -2, axis=1)[:, -2:]  # (n, 2), unordered within the pair
@@ -80,7 +93,7 @@ def least_confidence(proba) -> np.ndarray:
     In ``[0, 1 - 1/k]``; higher means the model is less sure of its top class.
     """
     p = check_proba(proba)
-    return (1.0 - p.max(axis=1)).astype(p.dtype, copy=False)
+    return (1.0 - _row_reduce(np.maximum, p)).astype(p.dtype, copy=False)
 
 
 def smallest_margin(proba) -> np.ndarray:

@@ -65,7 +65,8 @@ def check_ids(ids, *, name: str = "ids") -> np.ndarray:
         arr = arr.astype(np.int64)
     if arr.dtype.kind not in "iU":
         raise InputError(f"{name} must be integers or strings, got dtype {arr.dtype}")
-    if arr.size > 1:
+    # sorted ids (the usual export order) need no sort to prove them unique
+    if arr.size > 1 and not (arr[1:] > arr[:-1]).all():
         uniq, counts = np.unique(arr, return_counts=True)
         if uniq.size != arr.size:
             dup = uniq[counts > 1]
@@ -113,21 +114,33 @@ def top_k_indices(primary: np.ndarray, ids: np.ndarray, k: int) -> np.ndarray:
 
     Uses a partition so the cost is O(n + k log k), not a full sort.
     """
+    chosen = top_k_unordered(primary, ids, k)
+    return chosen[rank_order(primary[chosen], ids[chosen])]
+
+
+def top_k_unordered(primary: np.ndarray, ids: np.ndarray, k: int) -> np.ndarray:
+    """The same rows as :func:`top_k_indices`, in no particular order (O(n))."""
     n = primary.shape[0]
     k = min(int(k), n)
     if k <= 0:
         return np.empty(0, dtype=np.int64)
-    if k < n:
-        part = np.argpartition(primary, k - 1)[:k]
-        threshold = primary[part].max()
-        below = np.flatnonzero(primary < threshold)
-        ties = np.flatnonzero(primary == threshold)
-        ties = ties[np.argsort(ids[ties], kind="stable")][: k - below.size]
-        chosen = np.concatenate([below, ties])
-    else:
-        chosen = np.arange(n)
-    order = np.lexsort((ids[chosen], primary[chosen]))
-    return chosen[order].astype(np.int64, copy=False)
+    if k == n:
+        return np.arange(n)
+    part = np.argpartition(primary, k - 1)[:k]
+    threshold = primary[part].max()
+    below = np.flatnonzero(primary < threshold)
+    ties = np.flatnonzero(primary == threshold)
+    if below.size + ties.size > k:
+        ties = ties[np.argsort(ids[ties], kind="stable")[: k - below.size]]
+    return np.concatenate([below, ties])
+
+
+def rank_order(primary: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """The permutation ``(n,)`` that sorts rows by ``primary``, ties by smaller id,
+    as ``np.lexsort((ids, primary))`` does; one stable sort when ids already rise."""
+    if ids.size > 1 and (ids[1:] > ids[:-1]).all():
+        return np.argsort(primary, kind="stable")
+    return np.lexsort((ids, primary))
 
 
 def class_weights(
@@ -317,18 +330,24 @@ def select_batch(
 
     keys = id_keys(ids, seed=seed) if easy_share > 0 else None
     hard_parts, easy_parts = [], []
+    taken = np.zeros(ids.size, dtype=bool)
     for rows, quota in groups:
         n_hard, n_easy = split_hard_easy(quota, easy_share)
-        hard = rows[top_k_indices(-scores[rows].astype(np.float64), ids[rows], n_hard)]
+        # only the set matters here: all hard rows are ranked together below
+        hard = rows[top_k_unordered(-scores[rows].astype(np.float64), ids[rows], n_hard)]
         hard_parts.append(hard)
         if n_easy:
-            rest = np.setdiff1d(rows, hard, assume_unique=True)
+            taken[hard] = True
+            rest = rows[~taken[rows]]
             easy_parts.append(rest[top_k_indices(keys[rest], ids[rest], n_easy)])
     hard = np.concatenate(hard_parts) if hard_parts else np.empty(0, np.int64)
     easy = np.concatenate(easy_parts) if easy_parts else np.empty(0, np.int64)
-    hard = hard[np.lexsort((ids[hard], -scores[hard].astype(np.float64)))]
+    hard.sort()  # row order, so ids rise here whenever they rise in the input
+    hard = hard[rank_order(-scores[hard].astype(np.float64), ids[hard])]
     rows = np.concatenate([hard, easy])
-    stratum = np.array([hard_label] * hard.size + ["easy"] * easy.size, dtype=object)
+    stratum = np.empty(rows.size, dtype=object)
+    stratum[: hard.size] = hard_label
+    stratum[hard.size :] = "easy"
     class_names = tuple(classes) if classes is not None else tuple(range(n_classes))
     quota_map = {class_names[c]: int(q) for c, q in enumerate(quotas)} if weights is not None else {}
     return Batch(

@@ -1,0 +1,316 @@
+"""Pool sources: one chunk iterator over in-memory arrays, DataFrames, Parquet and CSV.
+
+A pool is read as a stream of :class:`~activemine.data.PoolChunk` objects of at
+most ``chunk_size`` rows, each holding the ids and only the columns a strategy
+needs (:class:`PoolColumns`); Parquet is read with column projection, so unused
+columns never leave the disk. Sources are re-iterable: every call of
+:meth:`PoolSource.chunks` starts from the first row.
+
+Accepted sources (:func:`open_pool`):
+
+* a :class:`~activemine.data.PoolChunk` (arrays already split into ids, X, proba);
+* a mapping column name -> 1-d numpy array, a :class:`pyarrow.Table`, or a
+  pandas DataFrame (duck-typed: never imported here);
+* a path to a ``.parquet``/``.pq`` file, a folder of Parquet files, a list of
+  Parquet files, or a ``.csv`` file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from activemine.data import PoolChunk
+from activemine.errors import InputError, MissingColumnError, SchemaMismatchError
+from activemine.selection import check_ids
+from activemine.tables import require_columns
+
+__all__ = ["PoolColumns", "PoolSource", "open_pool"]
+
+DEFAULT_CHUNK_SIZE = 65_536
+
+
+@dataclass(frozen=True)
+class PoolColumns:
+    """Which columns of a table make up the pool.
+
+    ``proba`` groups: one group is the strong/only model's probabilities
+    ``(n, k)``; several groups are committee members ``(m, n, k)`` and their
+    mean becomes ``proba``. ``weak_proba`` is HW's weak model ``(n, k)``.
+    """
+
+    id: str = "id"
+    features: tuple[str, ...] = ()
+    proba: tuple[tuple[str, ...], ...] = ()
+    weak_proba: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        widths = {len(g) for g in self.proba}
+        if len(widths) > 1:
+            raise InputError(f"every member's probability columns must have the same count, got {[len(g) for g in self.proba]}")
+
+    @property
+    def needed(self) -> list[str]:
+        """Every column to read, id first, without repeats."""
+        cols = [self.id, *self.features, *(c for g in self.proba for c in g), *self.weak_proba]
+        return list(dict.fromkeys(cols))
+
+    @property
+    def n_proba_columns(self) -> int | None:
+        """Class count of the probability columns, or None when the pool brings features."""
+        if self.features:
+            return None
+        if self.proba:
+            return len(self.proba[0])
+        return len(self.weak_proba) or None
+
+
+def _matrix(table: pa.Table, columns: Sequence[str], *, where: str) -> np.ndarray:
+    # float64 whatever the stored type, so scores match the in-memory path bit for bit
+    out = np.empty((table.num_rows, len(columns)), dtype=np.float64)
+    for j, name in enumerate(columns):
+        col = table.column(name)
+        if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type) or pa.types.is_boolean(col.type)):
+            raise InputError(f"column {name!r} of {where} must be numeric, got {col.type}")
+        if col.null_count:
+            raise InputError(f"column {name!r} of {where} has {col.null_count} missing values")
+        out[:, j] = col.to_numpy(zero_copy_only=False)
+    return out
+
+
+def chunk_from_table(table: pa.Table | pa.RecordBatch, columns: PoolColumns, *, where: str = "pool") -> PoolChunk:
+    """Build a :class:`PoolChunk` from a table holding ``columns.needed``."""
+    require_columns(table.column_names, columns.needed, where=where)
+    ids = table.column(columns.id)
+    if ids.null_count:
+        raise InputError(f"column {columns.id!r} of {where} has {ids.null_count} missing ids")
+    ids = check_ids(ids.to_numpy(zero_copy_only=False), name=f"{where} column {columns.id!r}")
+    X = _matrix(table, columns.features, where=where) if columns.features else None
+    proba = member = None
+    if len(columns.proba) == 1:
+        proba = _matrix(table, columns.proba[0], where=where)
+    elif columns.proba:
+        member = np.stack([_matrix(table, g, where=where) for g in columns.proba])
+        proba = member.mean(axis=0)
+    weak = _matrix(table, columns.weak_proba, where=where) if columns.weak_proba else None
+    return PoolChunk(ids, X=X, proba=proba, weak_proba=weak, member_proba=member)
+
+
+class PoolSource:
+    """A re-iterable pool: :meth:`chunks` yields :class:`PoolChunk` objects in row order.
+
+    ``num_rows`` is the row count when known without reading the data (None for CSV).
+    """
+
+    columns: PoolColumns
+    num_rows: int | None = None
+    where: str = "pool"
+
+    def tables(self, chunk_size: int) -> Iterator[pa.Table]:
+        """The needed columns, at most ``chunk_size`` rows at a time."""
+        raise NotImplementedError
+
+    def chunks(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[PoolChunk]:
+        """The pool as chunks of at most ``chunk_size`` rows (the last one smaller)."""
+        if int(chunk_size) != chunk_size or chunk_size < 1:
+            raise InputError(f"chunk_size must be a positive integer, got {chunk_size}")
+        for table in self.tables(int(chunk_size)):
+            if table.num_rows:
+                yield chunk_from_table(table, self.columns, where=self.where)
+
+
+class ChunkSource(PoolSource):
+    """A pool already held as one :class:`PoolChunk`; chunks are views."""
+
+    def __init__(self, pool: PoolChunk):
+        self.pool = pool
+        self.num_rows = len(pool)
+        k = None
+        for arr in (pool.proba, pool.weak_proba, pool.member_proba):
+            if arr is not None:
+                k = int(np.shape(arr)[-1])
+                break
+        # only n_proba_columns is consulted for in-memory chunks; names are placeholders
+        self.columns = PoolColumns(features=("X",) if pool.X is not None else (),
+                                   weak_proba=tuple(f"p{j}" for j in range(k or 0)))  # fmt: skip
+
+    def chunks(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[PoolChunk]:
+        if int(chunk_size) != chunk_size or chunk_size < 1:
+            raise InputError(f"chunk_size must be a positive integer, got {chunk_size}")
+        for start in range(0, self.num_rows, int(chunk_size)):
+            yield self.pool.rows(start, min(self.num_rows, start + int(chunk_size)))
+
+
+class TableSource(PoolSource):
+    """An in-memory table: a pyarrow Table, or anything :func:`_as_sliceable` turns into slices."""
+
+    def __init__(self, table, columns: PoolColumns, *, where: str = "pool"):
+        self.columns = columns
+        self.where = where
+        self._table = table
+        names = _column_names(table)
+        require_columns(names, columns.needed, where=where)
+        self.num_rows = _length(table)
+
+    def tables(self, chunk_size):
+        for start in range(0, self.num_rows, chunk_size):
+            yield _slice_to_arrow(self._table, start, min(self.num_rows, start + chunk_size), self.columns.needed)
+
+
+class ParquetSource(PoolSource):
+    """One Parquet file, a folder of them, or a list of files, read with column projection.
+
+    Every file must hold the needed columns with the same types; this is
+    checked from the files' footers before any data is read.
+    """
+
+    def __init__(self, paths, columns: PoolColumns):
+        import pyarrow.dataset as ds
+        import pyarrow.parquet as pq
+
+        self.columns = columns
+        files = _parquet_files(paths)
+        self.where = str(paths) if isinstance(paths, (str, Path)) else f"{len(files)} Parquet files"
+        first = None
+        for f in files:
+            try:
+                schema = pq.read_schema(f)
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise InputError(f"cannot read {str(f)!r} as parquet: {exc}") from exc
+            require_columns(schema.names, columns.needed, where=str(f))
+            types = {c: schema.field(c).type for c in columns.needed}
+            if first is None:
+                first = (f, types)
+            else:
+                diff = [c for c in columns.needed if types[c] != first[1][c]]
+                if diff:
+                    c = diff[0]
+                    raise SchemaMismatchError(
+                        f"Parquet files disagree on column {c!r}: {str(first[0])!r} has {first[1][c]}, "
+                        f"{str(f)!r} has {types[c]}; every file of a pool must have the same column types"
+                    )
+        self._dataset = ds.dataset([str(f) for f in files], format="parquet",
+                                   schema=pa.schema([(c, first[1][c]) for c in columns.needed]))  # fmt: skip
+        self.num_rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+
+    def tables(self, chunk_size):
+        try:
+            for batch in self._dataset.to_batches(columns=self.columns.needed, batch_size=chunk_size):
+                yield pa.Table.from_batches([batch])
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise InputError(f"cannot read {self.where!r} as parquet: {exc}") from exc
+
+
+class CsvSource(PoolSource):
+    """A CSV file read as a stream of blocks with only the needed columns."""
+
+    def __init__(self, path, columns: PoolColumns):
+        import pyarrow.csv as pcsv
+
+        self.columns = columns
+        self.path = Path(path)
+        self.where = str(path)
+        try:
+            with pcsv.open_csv(self.path) as reader:
+                names = reader.schema.names
+        except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read {self.where!r} as csv: {exc}") from exc
+        require_columns(names, columns.needed, where=self.where)
+
+    def tables(self, chunk_size):
+        import pyarrow.csv as pcsv
+
+        convert = pcsv.ConvertOptions(include_columns=self.columns.needed)
+        # the type of every column is fixed from the first block, so later blocks cannot change it
+        try:
+            with pcsv.open_csv(self.path, convert_options=convert,
+                               read_options=pcsv.ReadOptions(block_size=1 << 22)) as reader:  # fmt: skip
+                for batch in reader:
+                    for start in range(0, batch.num_rows, chunk_size):
+                        yield pa.Table.from_batches([batch.slice(start, chunk_size)])
+        except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read {self.where!r} as csv: {exc}") from exc
+
+
+def _parquet_files(paths) -> list[Path]:
+    if isinstance(paths, (str, Path)):
+        path = Path(paths)
+        if not path.exists():
+            raise InputError(f"file not found: {str(path)!r}")
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in (".parquet", ".pq"))
+            if not files:
+                raise InputError(f"folder {str(path)!r} holds no .parquet or .pq files")
+            return files
+        return [path]
+    files = [Path(p) for p in paths]
+    if not files:
+        raise InputError("the list of Parquet files is empty")
+    for f in files:
+        if not f.is_file():
+            raise InputError(f"file not found: {str(f)!r}")
+    return files
+
+
+def _column_names(table) -> list[str]:
+    if isinstance(table, pa.Table):
+        return table.column_names
+    if isinstance(table, Mapping):
+        return list(table)
+    return [str(c) for c in table.columns]  # a DataFrame
+
+
+def _length(table) -> int:
+    if isinstance(table, pa.Table):
+        return table.num_rows
+    if isinstance(table, Mapping):
+        lengths = {k: len(v) for k, v in table.items()}
+        if len(set(lengths.values())) > 1:
+            raise InputError(f"pool columns must have the same length, got {lengths}")
+        return next(iter(lengths.values()), 0)
+    return len(table)
+
+
+def _slice_to_arrow(table, start: int, stop: int, columns: list[str]) -> pa.Table:
+    if isinstance(table, pa.Table):
+        return table.select(columns).slice(start, stop - start)
+    if isinstance(table, Mapping):
+        return pa.table({c: np.asarray(table[c])[start:stop] for c in columns})
+    part = table.iloc[start:stop][columns]  # a DataFrame
+    return pa.Table.from_pandas(part, preserve_index=False)
+
+
+def open_pool(source, columns: PoolColumns | None = None) -> PoolSource:
+    """A :class:`PoolSource` for ``source`` (see the module docstring), reading ``columns``.
+
+    ``columns`` is required for everything but a :class:`PoolChunk`.
+    """
+    if isinstance(source, PoolSource):
+        return source
+    if isinstance(source, PoolChunk):
+        return ChunkSource(source)
+    if columns is None:
+        raise InputError(f"columns (a PoolColumns) are required to read a pool from {type(source).__name__}")
+    if not columns.features and not columns.proba and not columns.weak_proba:
+        raise MissingColumnError("the pool needs feature columns or probability columns; none were named")
+    if isinstance(source, (str, Path)):
+        suffix = Path(source).suffix.lower()
+        if suffix == ".csv":
+            if not Path(source).is_file():
+                raise InputError(f"file not found: {str(source)!r}")
+            return CsvSource(source, columns)
+        if suffix in (".parquet", ".pq") or Path(source).is_dir():
+            return ParquetSource(source, columns)
+        raise InputError(f"cannot tell the format of {str(source)!r}: expected a .parquet, .pq or .csv file or a folder")
+    if isinstance(source, (list, tuple)) and source and all(isinstance(p, (str, Path)) for p in source):
+        return ParquetSource(source, columns)
+    if isinstance(source, (pa.Table, Mapping)) or (hasattr(source, "iloc") and hasattr(source, "columns")):
+        return TableSource(source, columns)
+    raise InputError(
+        f"cannot read a pool from {type(source).__name__}; expected a PoolChunk, a mapping of arrays, "
+        "a pyarrow Table, a DataFrame, or a Parquet/CSV path"
+    )
