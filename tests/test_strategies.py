@@ -98,7 +98,7 @@ def test_hw_scores_with_the_weak_model_and_counts_classes_with_the_strong_one():
 
 def test_hw_trains_weak_model_on_a_fraction(data):
     labeled, pool = data
-    hw = HWStrategy(model="logreg", weak_fraction=0.3, random_state=0, dirty_step=None)
+    hw = HWStrategy(model="logreg", weak_fraction=0.3, random_state=0, dirty_policy="off")
     hw.fit(labeled)
     assert hw.n_fits_ == 2
     assert hw.weak_model_.n_features_in_ == labeled.X.shape[1]

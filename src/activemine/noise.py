@@ -430,12 +430,13 @@ class DirtyDataFilter:
     leaves ``report_`` (a :class:`DirtyDataReport`, or None when skipped),
     ``n_fits_`` (out-of-fold model fits) and ``seconds_``. The out-of-fold
     model defaults to ``"fast"`` with 3 folds so the step costs about a third
-    of one full model fit; the step is skipped (everything kept) when a class
-    has fewer than 2 rows.
+    of one full model fit. The step is skipped (everything kept, ``report_``
+    None) when a class has fewer than ``min_per_class`` rows: out-of-fold
+    probabilities from a handful of rows per class would flag at random.
     """
 
     def __init__(self, *, policy: str = "prune", max_dirty: float = 0.02, model="fast", folds: int = 3,
-                 max_class_fraction: float = 0.25, method: str = "self_confidence"):  # fmt: skip
+                 max_class_fraction: float = 0.25, method: str = "self_confidence", min_per_class: int = 5):  # fmt: skip
         if policy not in DIRTY_POLICIES:
             raise InputError(f"unknown dirty-data policy {policy!r}; expected one of {DIRTY_POLICIES}")
         if not 0.0 <= max_dirty < 1.0:
@@ -446,6 +447,7 @@ class DirtyDataFilter:
         self.folds = folds
         self.max_class_fraction = max_class_fraction
         self.method = method
+        self.min_per_class = min_per_class
 
     def __call__(self, X, y, *, random_state: int) -> np.ndarray:
         started = time.perf_counter()
@@ -453,7 +455,7 @@ class DirtyDataFilter:
         self.report_, self.n_fits_ = None, 0
         _, counts = np.unique(y, return_counts=True)
         folds = min(self.folds, int(counts.min()))
-        if self.policy == "off" or counts.size < 2 or folds < 2:
+        if self.policy == "off" or counts.size < 2 or folds < 2 or counts.min() < self.min_per_class:
             self.seconds_ = time.perf_counter() - started
             return np.ones(y.size, dtype=bool)
         proba = out_of_fold_proba(self.model, X, y, folds, seed=random_state)

@@ -27,6 +27,7 @@ from activemine.committee import Committee
 from activemine.data import LabeledSet, PoolChunk
 from activemine.errors import InputError, ProbabilityError, SingleClassError, UnknownLabelError
 from activemine.models import make_model, predict_proba_aligned, stratified_fraction
+from activemine.noise import DIRTY_POLICIES, DirtyDataFilter
 from activemine.selection import Batch, class_weights, id_keys, select_batch, uniform_from_keys
 
 __all__ = [
@@ -268,8 +269,12 @@ class HWStrategy(Strategy):
       estimator, trained on that fraction; or the pool's ``weak_proba``);
     * the **strong model**, trained on all labels kept, gives the predicted
       class that quotas count by (or the pool's ``proba``; else the weak one);
-    * ``dirty_step`` (a :class:`DirtyDataStep`) may drop suspect labeled rows
-      before either model is trained.
+    * the **dirty-data step** runs on the labeled set before either model is
+      trained: ``dirty_policy="prune"`` drops suspects until the estimated
+      dirty share is at most ``max_dirty``, ``"review"`` only flags them,
+      ``"off"`` skips it (see :class:`activemine.noise.DirtyDataFilter`); a
+      custom ``dirty_step`` (a :class:`DirtyDataStep`) replaces it. What it
+      found is in ``dirty_report_`` and its out-of-fold fits count in ``n_fits_``.
     """
 
     name = "hw"
@@ -277,19 +282,32 @@ class HWStrategy(Strategy):
     default_easy_share = 0.2
 
     def __init__(self, *, weak_fraction: float = 0.3, weak_model=None,
-                 dirty_step: DirtyDataStep | None = None, **kwargs):  # fmt: skip
+                 dirty_step: DirtyDataStep | None = None, dirty_policy: str = "prune",
+                 max_dirty: float = 0.02, **kwargs):  # fmt: skip
         if not 0.0 < weak_fraction <= 1.0:
             raise InputError(f"weak_fraction must be in (0, 1], got {weak_fraction}")
+        if dirty_policy not in DIRTY_POLICIES:
+            raise InputError(f"unknown dirty_policy {dirty_policy!r}; expected one of {DIRTY_POLICIES}")
+        if not 0.0 <= max_dirty < 1.0:
+            raise InputError(f"max_dirty must be in [0, 1), got {max_dirty}")
         super().__init__(**kwargs)
         self.weak_fraction = weak_fraction
         self.weak_model = weak_model
         self.dirty_step = dirty_step
+        self.dirty_policy = dirty_policy
+        self.max_dirty = max_dirty
 
     def _fit_models(self, labeled):
         X, y = labeled.X, labeled.y
         self.kept_ = np.ones(y.size, dtype=bool)
-        if self.dirty_step is not None:
-            self.kept_ = np.asarray(self.dirty_step(X, y, random_state=self.random_state), dtype=bool)
+        self.dirty_report_ = None
+        step = self.dirty_step
+        if step is None and self.dirty_policy != "off":
+            step = DirtyDataFilter(policy=self.dirty_policy, max_dirty=self.max_dirty)
+        if step is not None:
+            self.kept_ = np.asarray(step(X, y, random_state=self.random_state), dtype=bool)
+            self.n_fits_ += int(getattr(step, "n_fits_", 0))
+            self.dirty_report_ = getattr(step, "report_", None)
             X, y = X[self.kept_], y[self.kept_]
         self.strong_model_ = self._train(X, y)
         rows = stratified_fraction(y, self.weak_fraction, rng=np.random.default_rng([self.random_state, 1]))
