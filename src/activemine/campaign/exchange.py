@@ -234,6 +234,9 @@ def _parse_jsonl(raw: bytes, errors: list[str]) -> list[_Record]:
         except json.JSONDecodeError as exc:
             errors.append(f"line {number}: not valid JSON ({exc.msg} at column {exc.colno})")
             continue
+        except (ValueError, RecursionError) as exc:
+            errors.append(f"line {number}: not valid JSON for a label record: {_short(str(exc), 120)}")
+            continue
         if not isinstance(obj, dict):
             errors.append(f"line {number}: expected a JSON object with id and label, got {type(obj).__name__}")
             continue
@@ -273,6 +276,9 @@ def _parse_label_studio(raw: bytes, errors: list[str]) -> list[_Record]:
         tasks = json.loads(text)
     except json.JSONDecodeError as exc:
         errors.append(f"line {exc.lineno}: not valid JSON ({exc.msg} at column {exc.colno}); is the file truncated?")
+        return []
+    except (ValueError, RecursionError) as exc:  # e.g. a number of millions of digits, or absurd nesting
+        errors.append(f"not valid JSON for a label export: {_short(str(exc), 120)}")
         return []
     if not isinstance(tasks, list):
         errors.append(f"expected a JSON list of Label Studio tasks, got {type(tasks).__name__}")
