@@ -55,12 +55,12 @@ def mine(strategy: Strategy, pool: PoolChunk, *, budget: int, labeled: LabeledSe
     and has no features), the pool is scored in chunks of ``chunk_size`` rows,
     and ids in ``exclude`` or in ``labeled.ids`` are never selected.
     """
+    from activemine.engines.local import mine_stream  # engines build on this module's layer
+
     ids = check_ids(pool.ids, name="pool ids")
     if ids.size == 0:
         raise EmptyPoolError("the pool is empty")
-    strategy.fit(labeled, n_proba_columns=proba_columns_of(pool))
-    excluded = [] if exclude is None else list(np.asarray(exclude).tolist())
-    if labeled is not None and labeled.ids is not None:
-        excluded += labeled.ids.tolist()
-    scores, predicted = score_pool(strategy, pool, chunk_size=chunk_size, progress=progress)
-    return strategy.select(ids, scores, predicted, budget=budget, exclude=excluded or None)
+    # the pool is whole here, so its ids were checked above and the stream need not track them
+    return mine_stream(strategy, PoolChunk(ids, pool.X, pool.proba, pool.weak_proba, pool.member_proba),
+                       budget=budget, labeled=labeled, exclude=exclude, chunk_size=chunk_size,
+                       progress=progress, check_duplicates=False)  # fmt: skip

@@ -94,3 +94,37 @@ def load_mining_inputs(*, labeled_path, pool_path, label_col: str, id_col: str,
         Xl = numeric_matrix(labeled_table, features, where=str(labeled_path)) if features else None
         labeled = LabeledSet(Xl, y, ids)
     return MiningInputs(labeled, pool, features)
+
+
+def load_streaming_inputs(*, labeled_path, pool_path, label_col: str, id_col: str,
+                          proba_cols: str | None, weak_proba_cols: str | None):  # fmt: skip
+    """Like :func:`load_mining_inputs`, but the pool is opened as a stream
+    (:class:`activemine.sources.PoolSource`) instead of being read whole."""
+    from activemine.sources import PoolColumns, open_pool
+
+    groups = split_columns(proba_cols)
+    weak = split_columns(weak_proba_cols)
+    if len(weak) > 1:
+        raise InputError(f"--weak-proba-cols takes one group of columns, got {len(weak)}")
+    use_proba = bool(groups or weak)
+    labeled_table = None
+    if labeled_path is not None:
+        labeled_table = read_table(labeled_path)
+        require_columns(labeled_table.column_names, [id_col, label_col], where=str(labeled_path))
+    elif not use_proba:
+        raise InputError("--labeled is required unless the pool brings probabilities (--proba-cols / --weak-proba-cols)")
+    features: list[str] = []
+    if labeled_table is not None and not use_proba:
+        features = [c for c in labeled_table.column_names if c not in (id_col, label_col)]
+        if not features:
+            raise InputError(f"{labeled_path} has no feature columns besides {id_col!r} and {label_col!r}")
+    columns = PoolColumns(id=id_col, features=tuple(features), proba=tuple(tuple(g) for g in groups),
+                          weak_proba=tuple(weak[0]) if weak else ())  # fmt: skip
+    source = open_pool(pool_path, columns)
+    labeled = None
+    if labeled_table is not None:
+        y = labeled_table.column(label_col).to_numpy(zero_copy_only=False)
+        ids = labeled_table.column(id_col).to_numpy(zero_copy_only=False)
+        Xl = numeric_matrix(labeled_table, features, where=str(labeled_path)) if features else None
+        labeled = LabeledSet(Xl, y, ids)
+    return labeled, source

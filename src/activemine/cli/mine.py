@@ -12,13 +12,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from activemine.cli._app import app, console, exits_on_bad_input
-from activemine.cli._pool_io import load_mining_inputs
+from activemine.cli._pool_io import load_streaming_inputs
 from activemine.cli._strategy_options import (
-    BalanceOpt, ClassesOpt, CommitteeSizeOpt, DisagreementOpt, EasyShareOpt, ModelOpt, SeedOpt,
-    StrategyOpt, StrategyOptions, WeakFractionOpt,
+    BalanceOpt, ClassesOpt, CommitteeSizeOpt, DirtyPolicyOpt, DisagreementOpt, EasyShareOpt, MaxDirtyOpt, ModelOpt,
+    SeedOpt, StrategyOpt, StrategyOptions, WeakFractionOpt,
 )  # fmt: skip
 from activemine.errors import InputError
-from activemine.mining import mine as mine_batch
+from activemine.engines import ENGINES, run_engine
 from activemine.selection import Batch
 from activemine.tables import batch_to_table, table_format, write_table
 
@@ -67,31 +67,40 @@ def mine(
     weak_fraction: WeakFractionOpt = 0.3,
     committee_size: CommitteeSizeOpt = 3,
     disagreement: DisagreementOpt = "vote",
+    dirty_policy: DirtyPolicyOpt = "prune",
+    max_dirty: MaxDirtyOpt = 0.02,
     proba_cols: Annotated[
         Optional[str], typer.Option(help="Precomputed probability columns of U, e.g. p0,p1 (QBC: a0,a1;b0,b1).")
     ] = None,
     weak_proba_cols: Annotated[Optional[str], typer.Option(help="HW: the weak model's probability columns of U.")] = None,
     classes: ClassesOpt = None,
     chunk_size: Annotated[int, typer.Option(help="Pool rows scored at a time.")] = 65_536,
+    engine: Annotated[str, typer.Option(help="local (stream on this machine) or ray (needs activemine[ray]).")] = "local",
+    ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster to join, e.g. ray://head:10001 or auto.")] = None,
 ) -> None:
     """Train on L, score U, select a batch and write it with id, score, predicted_class, stratum, strategy."""
     table_format(out)  # a bad suffix fails before any work
     if chunk_size < 1:
         raise InputError(f"--chunk-size must be at least 1, got {chunk_size}")
-    opts = StrategyOptions(strategy, model, seed, balance, easy_share, weak_fraction, committee_size, disagreement, classes)
+    opts = StrategyOptions(strategy, model, seed, balance, easy_share, weak_fraction, committee_size, disagreement, classes,
+                           dirty_policy=dirty_policy, max_dirty=max_dirty)  # fmt: skip
     started = time.perf_counter()
-    inputs = load_mining_inputs(labeled_path=labeled, pool_path=pool, label_col=label_col, id_col=id_col,
-                                proba_cols=proba_cols, weak_proba_cols=weak_proba_cols)  # fmt: skip
+    if engine not in ENGINES:
+        raise InputError(f"--engine must be one of {list(ENGINES)}, got {engine!r}")
+    # the pool is streamed, never read whole, so big Parquet pools fit in memory
+    labeled_set, source = load_streaming_inputs(labeled_path=labeled, pool_path=pool, label_col=label_col,
+                                                id_col=id_col, proba_cols=proba_cols,
+                                                weak_proba_cols=weak_proba_cols)  # fmt: skip
     strat = opts.build()
     with rows_progress() as progress:
-        task = progress.add_task("scoring pool", total=len(inputs.pool), rate="")
+        task = progress.add_task("scoring pool", total=source.num_rows, rate="")
 
         def advance(n: int) -> None:
             done = progress.tasks[0].completed + n
             rate = done / max(time.perf_counter() - started, 1e-9)
             progress.update(task, advance=n, rate=f"{rate:,.0f} rows/s")
 
-        batch = mine_batch(strat, inputs.pool, budget=budget, labeled=inputs.labeled, chunk_size=chunk_size,
-                           progress=advance)  # fmt: skip
+        batch = run_engine(engine, strat, source, budget=budget, labeled=labeled_set, chunk_size=chunk_size,
+                           progress=advance, ray_address=ray_address)  # fmt: skip
     write_table(batch_to_table(batch, strategy), out)
     print_summary(batch, strategy=strategy, seconds=time.perf_counter() - started, out=out)

@@ -43,12 +43,10 @@ class ExcludedIds:
         if self.values is None:
             return None
         values = self.values
+        if (values.dtype.kind in "iu") != (ids.dtype.kind == "i"):
+            raise InputError(f"excluded ids are of dtype {values.dtype} but pool ids are {ids.dtype}; they must match")
         if ids.dtype.kind == "i":
-            if values.dtype.kind not in "iu":
-                return np.zeros(ids.size, dtype=bool)  # strings never equal integer ids
             values = values.astype(np.int64)
-        elif values.dtype.kind != "U":
-            return np.zeros(ids.size, dtype=bool)
         pos = np.minimum(np.searchsorted(values, ids), values.size - 1)
         return values[pos] == ids
 
@@ -110,6 +108,8 @@ def mine_stream(strategy: Strategy, source, *, budget: int, labeled: LabeledSet 
     ``progress`` is called with the number of rows of every chunk scored.
     """
     src = open_pool(source, columns)
+    if src.num_rows == 0:
+        raise EmptyPoolError(f"the pool {src.where!r} has no rows")
     strategy.fit(labeled, n_proba_columns=src.columns.n_proba_columns)
     plan = SelectionPlan.from_strategy(strategy, budget=budget, total_rows=src.num_rows)
     excluded = ExcludedIds(exclude, labeled)
@@ -129,7 +129,7 @@ def mine_stream(strategy: Strategy, source, *, budget: int, labeled: LabeledSet 
         if progress is not None:
             progress(ids.size)
     if reducer.rows_seen == 0:
-        raise EmptyPoolError(f"the pool {src.where!r} is empty")
+        raise EmptyPoolError(f"the pool {src.where!r} has no rows")
     if duplicates is not None:
         duplicates.raise_on_duplicates(src, chunk_size, src.where)
     ids, scores, predicted, counts = reducer.candidates()
