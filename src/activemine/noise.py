@@ -159,12 +159,15 @@ def check_returned_labels(labels, proba, *, classes: Sequence, threshold: float 
 
 # -- out-of-fold probabilities ----------------------------------------------------
 def fast_oof_model(*, random_state: int | None = 0):
-    """A cheap LightGBM for out-of-fold probabilities (about a tenth of the default model's cost)."""
+    """A cheap LightGBM for out-of-fold probabilities (about a tenth of the default model's cost).
+
+    One thread: on a busy two-core machine OpenMP threads fighting for cores made a fit ten times slower.
+    """
     from lightgbm import LGBMClassifier
 
     return LGBMClassifier(
         n_estimators=40, learning_rate=0.2, num_leaves=15, min_child_samples=10, subsample=0.7, subsample_freq=1,
-        colsample_bytree=0.3, random_state=random_state, n_jobs=2, verbose=-1,
+        colsample_bytree=0.3, random_state=random_state, n_jobs=1, verbose=-1,
     )  # fmt: skip
 
 

@@ -20,6 +20,10 @@ BalanceOpt = Annotated[
 EasyShareOpt = Annotated[Optional[float], typer.Option(help="Share of each quota drawn at random from easier samples.")]
 WeakFractionOpt = Annotated[float, typer.Option(help="HW: share of the labeled set the weak model is trained on.")]
 CommitteeSizeOpt = Annotated[int, typer.Option(help="QBC: committee members.")]
+DirtyPolicyOpt = Annotated[
+    str, typer.Option(help="HW: dirty-data step on L before training: prune (drop suspects), review (flag only) or off.")
+]
+MaxDirtyOpt = Annotated[float, typer.Option(help="HW: prune until the estimated share of wrong labels is at most this.")]
 DisagreementOpt = Annotated[str, typer.Option(help="QBC: vote or kl.")]
 ClassesOpt = Annotated[
     Optional[str], typer.Option(help="Class labels of the probability columns, in order (default 0..k-1).")
@@ -60,6 +64,8 @@ class StrategyOptions:
     committee_size: int
     disagreement: str
     classes: str | None = None
+    dirty_policy: str = "prune"
+    max_dirty: float = 0.02
 
     def build(self, **extra) -> Strategy:
         """The strategy these options describe; ``extra`` keyword arguments go to its constructor."""
@@ -69,7 +75,7 @@ class StrategyOptions:
         if balance is not None:
             kwargs["balance"] = balance
         if self.strategy == "hw":
-            kwargs["weak_fraction"] = self.weak_fraction
+            kwargs.update(weak_fraction=self.weak_fraction, dirty_policy=self.dirty_policy, max_dirty=self.max_dirty)
         if self.strategy == "qbc":
             kwargs.update(committee_size=self.committee_size, disagreement=self.disagreement)
         return make_strategy(self.strategy, **kwargs)

@@ -1,0 +1,72 @@
+"""``activemine clean``: find suspect labels in L and decide what to drop or review."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import pyarrow as pa
+import typer
+
+from activemine.cli._app import app, console, exits_on_bad_input
+from activemine.cli._pool_io import numeric_matrix
+from activemine.cli._strategy_options import ModelOpt, SeedOpt
+from activemine.errors import InputError, SingleClassError
+from activemine.noise import clean_labels, out_of_fold_proba
+from activemine.selection import check_ids
+from activemine.tables import read_table, require_columns, table_format, write_table
+
+
+@app.command()
+@exits_on_bad_input
+def clean(
+    labeled: Annotated[Path, typer.Option(help="Labeled set L (.parquet or .csv): id, label and numeric features.")],
+    out: Annotated[Path, typer.Option(help="Where to write one row per sample (.parquet or .csv).")],
+    label_col: Annotated[str, typer.Option(help="Label column of L.")] = "y",
+    id_col: Annotated[str, typer.Option(help="Id column of L.")] = "id",
+    model: Annotated[str, typer.Option(help="Out-of-fold model: lightgbm, hgb, logreg or fast (a small LightGBM).")] = "lightgbm",
+    max_dirty: Annotated[float, typer.Option(help="Prune until the estimated share of wrong labels is at most this.")] = 0.02,
+    policy: Annotated[str, typer.Option(help="prune (drop the most suspect) or review (flag only).")] = "prune",
+    max_class_fraction: Annotated[float, typer.Option(help="Never drop more than this share of any class.")] = 0.25,
+    folds: Annotated[int, typer.Option(help="Folds of the out-of-fold probabilities.")] = 5,
+    seed: SeedOpt = 0,
+) -> None:
+    """Write id, given_label, suggested_label, label_quality and action (drop, review, keep) for every row of L."""
+    table_format(out)  # a bad suffix fails before any work
+    if policy not in ("prune", "review"):
+        raise InputError(f"--policy must be prune or review, got {policy!r}")
+    started = time.perf_counter()
+    table = read_table(labeled)
+    where = str(labeled)
+    require_columns(table.column_names, [id_col, label_col], where=where)
+    features = [c for c in table.column_names if c not in (id_col, label_col)]
+    if not features:
+        raise InputError(f"{where} has no feature columns besides {id_col!r} and {label_col!r}")
+    ids = check_ids(table.column(id_col).to_numpy(zero_copy_only=False), name=f"{where} column {id_col!r}")
+    y = table.column(label_col).to_numpy(zero_copy_only=False)
+    if table.column(label_col).null_count:
+        raise InputError(f"{where} column {label_col!r} has {table.column(label_col).null_count} missing labels")
+    classes = np.unique(y)
+    if classes.size < 2:
+        raise SingleClassError(f"{where} holds only class {classes.tolist()}; at least two are needed")
+    X = numeric_matrix(table, features, where=where)
+
+    proba = out_of_fold_proba(model, X, y, folds, seed=seed, classes=classes)
+    report = clean_labels(y, proba, policy=policy, max_dirty=max_dirty, max_class_fraction=max_class_fraction,
+                          classes=classes, ids=ids)  # fmt: skip
+    result = pa.table({
+        "id": pa.array(ids),
+        "given_label": pa.array(y),
+        "suggested_label": pa.array(classes[report.suggested]),
+        "label_quality": pa.array(report.label_quality.astype(np.float64)),
+        "action": pa.array(report.action.tolist(), type=pa.string()),
+    })  # fmt: skip
+    write_table(result, out)
+    counts = {a: int((report.action == a).sum()) for a in ("drop", "review", "keep")}
+    console.print(f"estimated dirty share before: {report.dirty_share_before:.2%}")
+    console.print(f"estimated dirty share after:  {report.dirty_share_after:.2%}  (target {max_dirty:.2%})")
+    console.print(f"{len(ids)} rows: {counts['drop']} drop, {counts['review']} review, {counts['keep']} keep "
+                  f"({time.perf_counter() - started:.1f} s)")  # fmt: skip
+    console.print(f"wrote {out}")
