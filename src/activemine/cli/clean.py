@@ -37,6 +37,8 @@ def clean(
     table_format(out)  # a bad suffix fails before any work
     if policy not in ("prune", "review"):
         raise InputError(f"--policy must be prune or review, got {policy!r}")
+    if not 0.0 <= max_dirty < 1.0:  # checked here too so a bad value fails before the model fits
+        raise InputError(f"max_dirty must be in [0, 1), got {max_dirty}")
     started = time.perf_counter()
     table = read_table(labeled)
     where = str(labeled)

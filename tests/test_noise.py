@@ -1,0 +1,278 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from sklearn.datasets import make_blobs
+from sklearn.neighbors import KNeighborsClassifier
+
+from activemine import LabeledSet
+from activemine.errors import InputError, ProbabilityError, SingleClassError, UnknownLabelError
+from activemine.noise import (
+    DirtyDataFilter,
+    check_returned_labels,
+    clean_labels,
+    estimate_noise_rate,
+    find_label_issues,
+    inject_label_noise,
+    label_quality_scores,
+    out_of_fold_proba,
+    per_class_thresholds,
+)
+from activemine.strategies import HWStrategy
+
+
+def separable(n=300, k=3, seed=0):
+    X, y = make_blobs(n_samples=n, centers=k, n_features=4, cluster_std=0.6, center_box=(-12, 12), random_state=seed)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    """Overlapping 3-class blobs with 10% uniform flips and their out-of-fold probabilities."""
+    X, y = make_blobs(n_samples=600, centers=3, n_features=4, cluster_std=1.5, random_state=1)
+    noisy, flipped = inject_label_noise(y, 0.10, random_state=3)
+    return X, y, noisy, flipped, out_of_fold_proba("logreg", X, noisy, 5, seed=0)
+
+
+def rows_of(proba):
+    """Probability rows from any non-negative matrix."""
+    m = np.asarray(proba, dtype=np.float64) + 1e-3
+    return m / m.sum(axis=1, keepdims=True)
+
+
+# -- check_returned_labels ----------------------------------------------------------
+def test_check_returned_labels_threshold_semantics():
+    proba = np.array([[0.9, 0.05, 0.05], [0.9, 0.05, 0.05], [0.3, 0.3, 0.4], [0.5, 0.5, 0.0], [0.45, 0.55, 0.0]])
+    labels = np.array(["a", "b", "a", "b", "a"])
+    kw = dict(classes=["a", "b", "c"])
+    # disagreement = max p - p(given): 0, 0.85, 0.1, 0 (a tie with the top class), 0.1
+    np.testing.assert_array_equal(check_returned_labels(labels, proba, **kw), [False, True, False, False, False])
+    np.testing.assert_array_equal(check_returned_labels(labels, proba, threshold=0.0, **kw), [0, 1, 1, 0, 1])
+    assert not check_returned_labels(labels, proba, threshold=1.0, **kw).any()
+
+
+@settings(max_examples=40, deadline=None)
+@given(hnp.arrays(np.float64, (12, 4), elements=st.floats(0, 1)), st.floats(0, 1), st.floats(0, 1),
+       st.integers(0, 2**32 - 1))  # fmt: skip
+def test_check_returned_labels_flags_fewer_as_threshold_rises(raw, t1, t2, seed):
+    proba = rows_of(raw)
+    labels = np.random.default_rng(seed).integers(0, 4, size=12)
+    low, high = sorted((t1, t2))
+    strict = check_returned_labels(labels, proba, classes=[0, 1, 2, 3], threshold=high)
+    loose = check_returned_labels(labels, proba, classes=[0, 1, 2, 3], threshold=low)
+    assert strict.dtype == bool and strict.shape == (12,)
+    assert not (strict & ~loose).any()
+    # a label that is the model's top class is never flagged
+    assert not check_returned_labels(proba.argmax(axis=1), proba, classes=[0, 1, 2, 3], threshold=low).any()
+
+
+def test_check_returned_labels_bad_input():
+    proba = np.array([[0.7, 0.3], [0.2, 0.8]])
+    with pytest.raises(UnknownLabelError, match=r"\['z'\]"):
+        check_returned_labels(["a", "z"], proba, classes=["a", "b"])
+    with pytest.raises(InputError, match="3 labels and 2 probability rows"):
+        check_returned_labels(["a", "b", "a"], proba, classes=["a", "b"])
+    with pytest.raises(ProbabilityError, match="3 classes"):
+        check_returned_labels(["a", "b"], proba, classes=["a", "b", "c"])
+    with pytest.raises(InputError, match="threshold"):
+        check_returned_labels(["a", "b"], proba, classes=["a", "b"], threshold=1.5)
+
+
+# -- inject_label_noise ---------------------------------------------------------------
+def test_uniform_noise_flips_exactly_the_rate_to_other_classes():
+    y = np.repeat(np.array([3, 5, 7]), 100)
+    noisy, flipped = inject_label_noise(y, 0.2, random_state=1)
+    assert flipped.sum() == 60
+    np.testing.assert_array_equal(flipped, noisy != y)
+    assert set(np.unique(noisy)) <= {3, 5, 7}
+    again, _ = inject_label_noise(y, 0.2, random_state=1)
+    other, _ = inject_label_noise(y, 0.2, random_state=2)
+    np.testing.assert_array_equal(noisy, again)
+    assert not np.array_equal(noisy, other)
+
+
+def test_ambiguous_noise_flips_the_most_confusable_rows_to_their_runner_up():
+    y = np.array([0, 0, 1, 1, 2, 2])
+    proba = np.array([[0.9, 0.1, 0.0], [0.5, 0.1, 0.4], [0.05, 0.9, 0.05], [0.3, 0.65, 0.05], [0, 0.2, 0.8], [0, 0, 1]])
+    noisy, flipped = inject_label_noise(y, 0.5, kind="ambiguous", proba=proba)
+    # runner-up probabilities: 0.1, 0.4, 0.05, 0.3, 0.2, 0 -> rows 1, 3 and 4 go to 2, 0 and 1
+    np.testing.assert_array_equal(np.flatnonzero(flipped), [1, 3, 4])
+    np.testing.assert_array_equal(noisy, [0, 2, 1, 0, 1, 2])
+
+
+def test_inject_label_noise_bad_input():
+    y = np.array([0, 1, 0, 1])
+    with pytest.raises(InputError, match="needs proba"):
+        inject_label_noise(y, 0.5, kind="ambiguous")
+    with pytest.raises(InputError, match=r"\[0, 1\)"):
+        inject_label_noise(y, 1.0)
+    with pytest.raises(InputError, match="noise kind"):
+        inject_label_noise(y, 0.1, kind="pairwise")
+    with pytest.raises(SingleClassError):
+        inject_label_noise(np.zeros(4, int), 0.1)
+    with pytest.raises(InputError, match="4 labels and 3 probability rows"):
+        inject_label_noise(y, 0.5, kind="ambiguous", proba=np.full((3, 2), 0.5))
+
+
+# -- label quality and thresholds ------------------------------------------------------
+@settings(max_examples=40, deadline=None)
+@given(hnp.arrays(np.float64, (10, 3), elements=st.floats(0, 1)), st.integers(0, 2**32 - 1))
+def test_label_quality_scores_range_and_direction(raw, seed):
+    proba = rows_of(raw)
+    labels = np.random.default_rng(seed).integers(0, 3, size=10)
+    sc = label_quality_scores(labels, proba)
+    nm = label_quality_scores(labels, proba, method="normalized_margin")
+    np.testing.assert_allclose(sc, proba[np.arange(10), labels])
+    assert ((nm >= 0) & (nm <= 1)).all()
+    # the model's top class has margin >= 0, so quality >= 1/2; any other label has quality <= 1/2
+    top = proba.argmax(axis=1)
+    assert (label_quality_scores(top, proba, method="normalized_margin") >= 0.5 - 1e-12).all()
+    assert (nm[labels != top] <= 0.5 + 1e-12).all()
+
+
+def test_per_class_thresholds_are_class_means_of_the_given_class():
+    labels = np.array([0, 0, 1, 1, 1])
+    proba = np.array([[0.9, 0.1, 0], [0.5, 0.5, 0], [0.2, 0.8, 0], [0.4, 0.6, 0], [0.0, 0.7, 0.3]])
+    t = per_class_thresholds(labels, proba)
+    np.testing.assert_allclose(t[:2], [0.7, 0.7])
+    assert t[2] == np.inf  # no row labeled 2: nothing is ever confidently 2
+
+
+# -- detection ----------------------------------------------------------------------
+def test_find_label_issues_recalls_planted_flips(blobs):
+    X, y, noisy, flipped, proba = blobs
+    issues = find_label_issues(noisy, proba)
+    found = np.zeros(y.size, bool)
+    found[issues] = True
+    recall = (found & flipped).sum() / flipped.sum()
+    precision = (found & flipped).sum() / found.sum()
+    assert recall >= 0.7 and precision >= 0.7, (recall, precision)
+    # ranked by label quality, most suspect first
+    quality = label_quality_scores(noisy, proba)
+    assert (np.diff(quality[issues]) >= 0).all()
+
+
+def test_find_label_issues_returns_ids_and_uses_classes():
+    names = np.array(["cat", "dog"])
+    proba = np.array([[0.95, 0.05]] * 6 + [[0.05, 0.95]] * 6)
+    labels = names[[0] * 6 + [1] * 6]
+    labels[2] = "dog"  # planted: the model is sure it is a cat
+    ids = np.arange(100, 112)
+    assert find_label_issues(labels, proba, classes=names, ids=ids).tolist() == [102]
+
+
+def test_no_flags_on_clean_separable_data():
+    X, y = separable()
+    proba = out_of_fold_proba("logreg", X, y, 3, seed=0)
+    assert find_label_issues(y, proba).size == 0
+    assert estimate_noise_rate(y, proba) == 0.0
+    report = clean_labels(y, proba)
+    assert report.keep.all() and report.n_suspect == 0
+
+
+def test_estimate_noise_rate_tracks_planted_rate(blobs):
+    X, y, noisy, flipped, proba = blobs
+    assert estimate_noise_rate(noisy, proba) == pytest.approx(0.10, abs=0.04)
+
+
+@pytest.mark.parametrize("fn", [find_label_issues, estimate_noise_rate, clean_labels])
+def test_detection_bad_input(fn):
+    proba = np.array([[0.8, 0.2], [0.3, 0.7], [0.6, 0.4]])
+    with pytest.raises(UnknownLabelError, match=r"\[2\]"):
+        fn(np.array([0, 2, 1]), proba)  # label 2 is outside the two probability columns
+    with pytest.raises(InputError, match="2 labels and 3 probability rows"):
+        fn(np.array([0, 1]), proba)
+    with pytest.raises(UnknownLabelError, match="column indices"):
+        fn(np.array(["a", "b", "a"]), proba)
+    with pytest.raises(ProbabilityError, match="sum to 1"):
+        fn(np.array([0, 1, 0]), proba * 2)
+
+
+# -- policy -------------------------------------------------------------------------
+def test_prune_reaches_max_dirty_and_review_drops_nothing(blobs):
+    X, y, noisy, flipped, proba = blobs
+    report = clean_labels(noisy, proba, max_dirty=0.02)
+    assert report.dirty_share_before > 0.05
+    assert report.dirty_share_after <= 0.02
+    assert report.n_dropped > 0 and flipped[~report.keep].mean() >= 0.8
+    np.testing.assert_array_equal(report.action == "drop", ~report.keep)
+    assert set(np.flatnonzero(report.action == "review")) <= set(np.flatnonzero(report.suspect))
+    looser = clean_labels(noisy, proba, max_dirty=0.06)
+    assert looser.n_dropped < report.n_dropped
+    review = clean_labels(noisy, proba, policy="review")
+    assert review.keep.all()
+    np.testing.assert_array_equal(review.action == "review", review.suspect)
+    off = clean_labels(noisy, proba, policy="off")
+    assert off.keep.all() and (off.action == "keep").all()
+
+
+def test_prune_never_drops_more_than_the_class_cap():
+    # class 0 holds 50 rows of which 20 are sure to belong to class 1
+    labels = np.array([0] * 50 + [1] * 50)
+    proba = np.tile([0.97, 0.03], (100, 1))
+    proba[50:] = [0.03, 0.97]
+    proba[:20] = [0.02, 0.98]
+    uncapped = clean_labels(labels, proba, max_dirty=0.0, max_class_fraction=1.0)
+    assert (~uncapped.keep).sum() == 20
+    capped = clean_labels(labels, proba, max_dirty=0.0, max_class_fraction=0.1)
+    assert (~capped.keep).sum() == 5  # floor(0.1 * 50)
+    assert capped.dirty_share_after > 0.0
+    assert (capped.action[:20] == "review").sum() == 15
+    np.testing.assert_array_equal(capped.suggested[:20], 1)
+
+
+def test_out_of_fold_rows_are_predicted_by_models_that_never_saw_them():
+    X = np.arange(12, dtype=float)[:, None]
+    y = np.array([0, 1] * 6)
+    # 1-NN in sample would return each row's own label; out of fold it sees only other rows
+    proba = out_of_fold_proba(KNeighborsClassifier(1), X, y, 3, seed=0, classes=[1, 0])
+    assert proba.shape == (12, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    own = np.where(y == 1, proba[:, 0], proba[:, 1])
+    assert own.mean() < 0.5
+    np.testing.assert_array_equal(proba, out_of_fold_proba(KNeighborsClassifier(1), X, y, 3, seed=0, classes=[1, 0]))
+
+
+def test_out_of_fold_bad_input():
+    X = np.zeros((5, 2))
+    with pytest.raises(InputError, match=r"folds=3.*\[1\]"):
+        out_of_fold_proba("logreg", X, np.array([0, 0, 0, 1, 1]), 3)
+    with pytest.raises(InputError, match="aligned"):
+        out_of_fold_proba("logreg", X, np.array([0, 1]), 2)
+    with pytest.raises(SingleClassError):
+        out_of_fold_proba("logreg", X, np.zeros(5, int), 2)
+
+
+# -- HW integration -------------------------------------------------------------------
+@pytest.mark.parametrize("policy", ["prune", "review", "off"])
+def test_hw_dirty_step(blobs, policy):
+    X, y, noisy, flipped, _ = blobs
+    hw = HWStrategy(model="logreg", random_state=0, dirty_policy=policy).fit(LabeledSet(X, noisy))
+    if policy == "off":
+        assert hw.dirty_report_ is None and hw.kept_.all() and hw.n_fits_ == 2
+        return
+    assert hw.n_fits_ == 2 + 3  # strong, weak and three out-of-fold fits
+    report = hw.dirty_report_
+    assert report.policy == policy and report.n_suspect > 0
+    if policy == "review":
+        assert hw.kept_.all()
+    else:
+        assert hw.kept_.sum() < y.size and flipped[~hw.kept_].mean() >= 0.8
+        assert hw.strong_model_[-1].n_features_in_ == X.shape[1]
+
+
+def test_hw_rejects_bad_dirty_settings():
+    with pytest.raises(InputError, match="dirty_policy"):
+        HWStrategy(dirty_policy="fix")
+    with pytest.raises(InputError, match="max_dirty"):
+        HWStrategy(max_dirty=1.5)
+
+
+def test_dirty_filter_skips_tiny_classes():
+    X, y = separable(n=30)
+    y[:27] = y[0]
+    y[27:] = (y[0] + 1) % 3  # three rows of the second class: too few to judge
+    step = DirtyDataFilter()
+    assert step(X, y, random_state=0).all()
+    assert step.report_ is None and step.n_fits_ == 0
