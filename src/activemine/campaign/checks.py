@@ -9,7 +9,7 @@ from activemine.campaign.store import CampaignStore
 __all__ = ["suspect_sids"]
 
 
-def suspect_sids(store: CampaignStore, labels: list[tuple[str, str]], *, threshold: float = 0.5) -> list[str]:
+def suspect_sids(store: CampaignStore, labels: list[tuple[str, str]], *, threshold: float = 0.5, conn=None) -> list[str]:
     """Ids among ``labels`` ``[(sid, label)]`` whose label the model puts more than ``threshold`` behind its top class.
 
     Uses the class probabilities stored with each id's batch row; ids that
@@ -20,7 +20,7 @@ def suspect_sids(store: CampaignStore, labels: list[tuple[str, str]], *, thresho
         from activemine.noise import check_returned_labels
     except ImportError:  # campaigns work without the dirty-data module
         return []
-    proba = store.batch_proba(sid for sid, _ in labels)
+    proba = store.batch_proba((sid for sid, _ in labels), conn=conn)
     checked = [(sid, label) for sid, label in labels if sid in proba]
     if not checked:
         return []

@@ -1,0 +1,185 @@
+"""The labeling page: token, no file serving, two concurrent annotators, and a real browser."""
+
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from _campaign_helpers import digits_campaign
+
+pytest.importorskip("fastapi")
+httpx = pytest.importorskip("httpx")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from activemine.campaign.web import create_app  # noqa: E402
+
+TOKEN = "test-token-1234"
+CHROMIUM = os.environ.get("ACTIVEMINE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+
+@pytest.fixture()
+def client(tmp_path):
+    store, _ = digits_campaign(tmp_path, budget=5)
+    return TestClient(create_app(store, token=TOKEN)), store
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("path", ["/", "/api/image?id=10151"])
+def test_every_route_needs_the_token(client, path):
+    c, _ = client
+    assert c.get(path).status_code == 401
+    assert c.get(path, headers={"X-Activemine-Token": "wrong-token-0000"}).status_code == 401
+    assert c.post("/api/next", json={"annotator": "a"}).status_code == 401
+    assert c.get("/docs").status_code in (401, 404) and c.get("/openapi.json").status_code in (401, 404)
+
+
+@pytest.mark.integration
+def test_no_file_outside_the_campaign_is_ever_served(client, tmp_path):
+    c, store = client
+    secret = tmp_path / "secret.txt"
+    secret.write_text("top secret")
+    headers = {"X-Activemine-Token": TOKEN}
+    paths = ["/../../../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/api/image?id=../../../etc/passwd",
+             f"/api/image?id={secret}", "/static/..%2f..%2fsecret.txt", "/data/pool.parquet", "/campaign.db",
+             "/api/image?id=..%2Fcampaign.db"]  # fmt: skip
+    for path in paths:
+        r = c.get(path, headers=headers)
+        assert r.status_code == 404, path
+        assert b"root:" not in r.content and b"top secret" not in r.content and b"SQLite" not in r.content
+
+
+@pytest.mark.integration
+def test_page_flow_with_the_token_cookie(client):
+    c, store = client
+    page = c.get("/?token=" + TOKEN)
+    assert page.status_code == 200 and "activemine labeling" in page.text
+    first = c.post("/api/next", json={"annotator": "ann"}).json()  # the cookie set by the page is enough now
+    assert first["remaining"] == 5 and first["sample"]["kind"] == "image"
+    png = c.get(first["sample"]["image_url"])
+    assert png.headers["content-type"] == "image/png" and png.content[:4] == b"\x89PNG"
+    after = c.post("/api/label", json={"annotator": "ann", "id": first["sample"]["id"], "label": "4"}).json()
+    assert after["remaining"] == 4 and after["sample"]["id"] != first["sample"]["id"]
+    assert c.post("/api/label", json={"annotator": "ann", "id": first["sample"]["id"], "label": "cat"}).status_code == 400
+    bob = c.post("/api/next", json={"annotator": "bob"}).json()["sample"]["id"]
+    assert c.post("/api/label", json={"annotator": "ann", "id": bob, "label": "1"}).status_code == 409
+    undone = c.post("/api/undo", json={"annotator": "ann"}).json()
+    assert undone["sample"]["id"] == first["sample"]["id"] and undone["remaining"] == 5
+
+
+class LiveServer:
+    """uvicorn in a thread on 127.0.0.1 and a free port."""
+
+    def __init__(self, app):
+        import uvicorn
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.url = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.sock.close()
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_two_concurrent_annotators_submit_1000_labels_and_none_is_lost_or_doubled(tmp_path):
+    store, truth = digits_campaign(tmp_path, budget=1000, strategy="random")
+    submitted = {"ann": [], "bob": []}
+    failures = []
+
+    def annotate(name):
+        with httpx.Client(base_url=server.url, headers={"X-Activemine-Token": TOKEN}, timeout=60) as http:
+            sample = http.post("/api/next", json={"annotator": name}).json()["sample"]
+            while sample is not None:
+                r = http.post("/api/label", json={"annotator": name, "id": sample["id"], "label": str(truth[int(sample["id"])])})
+                if r.status_code != 200:
+                    failures.append((name, sample["id"], r.status_code, r.text))
+                    return
+                submitted[name].append(sample["id"])
+                sample = r.json()["sample"]
+
+    with LiveServer(create_app(store, token=TOKEN)) as server:
+        workers = [threading.Thread(target=annotate, args=(n,)) for n in submitted]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(300)
+    assert not failures
+    both = submitted["ann"] + submitted["bob"]
+    assert len(both) == 1000 and len(set(both)) == 1000
+    assert min(len(v) for v in submitted.values()) > 100  # both really worked at the same time
+    rows = store.read("SELECT sid, label, annotator FROM labels WHERE source = 'web'")
+    assert len(rows) == 1000 and len({r[0] for r in rows}) == 1000
+    assert {(r[0], r[2]) for r in rows} == {(s, n) for n, ids in submitted.items() for s in ids}
+    assert all(r[1] == str(truth[int(r[0])]) for r in rows)
+    assert store.read("SELECT COUNT(*) FROM assignments") == [(0,)]
+
+
+def _chromium_or_skip():
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's chromium package (make test does when apt is usable)")
+    return pytest.importorskip("playwright.sync_api", reason="the python package playwright is in the test extra")
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_labeling_in_headless_chromium_shows_the_image_and_records_keys(tmp_path):
+    sync_api = _chromium_or_skip()
+    store, truth = digits_campaign(tmp_path, budget=5)
+    with LiveServer(create_app(store, token=TOKEN)) as server, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
+                                    args=CHROMIUM_FLAGS)  # fmt: skip
+        try:
+            page = browser.new_page()
+            page.goto(f"{server.url}/?token={TOKEN}")
+            page.fill("#annotator", "eve")
+            page.click("#start")
+            image = page.locator("#sample-image")
+            image.wait_for(state="visible")
+            page.wait_for_function("document.getElementById('sample-image').complete && document.getElementById('sample-image').naturalWidth > 0")
+            assert page.evaluate("document.getElementById('sample-image').naturalWidth") == 8
+            shot = tmp_path / "sample.png"
+            image.screenshot(path=str(shot))
+            _assert_rendered_digit(shot)
+            first = page.get_attribute("#sample", "data-id")
+            page.keyboard.press(str(truth[int(first)] + 1)[-1])  # key of the digit's class (class 9 is key 0)
+            page.wait_for_function(f"document.getElementById('sample').dataset.id !== '{first}'")
+            assert store.read("SELECT sid, label, annotator FROM labels WHERE source = 'web'") == [(first, str(truth[int(first)]), "eve")]
+            second = page.get_attribute("#sample", "data-id")
+            page.keyboard.press("s")
+            page.wait_for_function(f"document.getElementById('sample').dataset.id !== '{second}'")
+            page.keyboard.press("u")
+            page.wait_for_function(f"document.getElementById('sample').dataset.id === '{first}'")
+            assert store.read("SELECT COUNT(*) FROM labels WHERE source = 'web' AND retracted_at IS NULL") == [(0,)]
+            assert store.read("SELECT sid, annotator FROM skips") == [(second, "eve")]
+        finally:
+            browser.close()
+
+
+def _assert_rendered_digit(path):
+    """The screenshot of the image element shows a digit: many gray levels, dark and bright areas."""
+    import matplotlib.image as mpimg
+    import numpy as np
+
+    pixels = mpimg.imread(path)[..., :3].mean(axis=2)  # (h, w) in [0, 1]
+    assert pixels.shape[0] >= 200 and pixels.shape[1] >= 200  # shown at 280 px, not as a broken-image icon
+    assert pixels.min() < 0.1 and pixels.max() > 0.6
+    assert np.unique(np.round(pixels, 2)).size > 5
