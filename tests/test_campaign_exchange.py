@@ -251,3 +251,17 @@ def test_final_labels_do_not_depend_on_how_records_are_split_into_files_or_repea
         assert one.flagged() == many.flagged()
         expected_conflicts = {str(i) for i in {i for i, *_ in records} if len({y for j, y, _ in records if j == i}) > 1}
         assert {s for s, why in one.flagged().items() if "conflict" in why} == expected_conflicts
+
+
+def test_label_studio_json_min_export_and_unannotated_tasks(camp, tmp_path):
+    store, truth = camp
+    export_round(store, 1, fmt="label-studio", out=tmp_path / "t.json")
+    tasks = json.loads((tmp_path / "t.json").read_text())
+    ids = [t["data"]["activemine_id"] for t in tasks]
+    minimal = [{"id": n, "activemine_id": i, "label": str(truth[i]), "annotator": "kim"} for n, i in enumerate(ids[:4])]
+    (tmp_path / "min.json").write_text(json.dumps(minimal + [{"data": {"activemine_id": ids[5]}, "annotations": []}]))
+    report = import_labels(store, tmp_path / "min.json")
+    assert report.added == 4
+    assert sorted(store.read("SELECT sid, label, annotator FROM labels WHERE source = 'import'")) == sorted(
+        (str(i), str(truth[i]), "kim") for i in ids[:4]
+    )

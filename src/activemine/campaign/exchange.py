@@ -289,7 +289,7 @@ def _parse_label_studio(raw: bytes, errors: list[str]) -> list[_Record]:
         if not isinstance(task, dict):
             errors.append(f"{where}: expected an object, got {type(task).__name__}")
             continue
-        if "annotations" not in task:  # JSON-MIN: data fields and the choice flattened into the task
+        if "annotations" not in task and "data" not in task:  # JSON-MIN: data fields and the choice flattened
             if "activemine_id" not in task:
                 errors.append(f"{where}: no activemine_id; export the tasks that `campaign export` wrote")
                 continue
