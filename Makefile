@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 EXTRAS ?= test,web,ray
 DEMO_DIR ?= demo-out
 
-.PHONY: test demo venv fashion-mnist clean
+.PHONY: test demo venv fashion-mnist chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,7 @@ $(BIN)/python:
 venv: $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
 
-test: venv
+test: venv chromium
 	$(BIN)/python -m pytest -q
 
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
@@ -27,6 +27,14 @@ fashion-mnist:
 	@if [ ! -f $(FASHION_MNIST) ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 		(apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 \
 		|| echo "could not install dataset-fashion-mnist; the demo will use scikit-learn's digits"; \
+	fi
+
+# Debian's chromium for the labeling page's browser tests, when it is missing and apt is usable;
+# otherwise those tests skip and say why.
+chromium:
+	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 \
+		|| echo "could not install chromium; the browser tests will be skipped"; \
 	fi
 
 clean:
