@@ -16,8 +16,8 @@ from activemine.campaign import (
 )  # fmt: skip
 from activemine.cli._app import app, console, err_console, exits_on_bad_input
 from activemine.cli._strategy_options import (
-    BalanceOpt, CommitteeSizeOpt, DisagreementOpt, EasyShareOpt, ModelOpt, SeedOpt, StrategyOpt, StrategyOptions,
-    WeakFractionOpt,
+    BalanceOpt, CommitteeSizeOpt, DirtyPolicyOpt, DisagreementOpt, EasyShareOpt, MaxDirtyOpt, ModelOpt, SeedOpt,
+    StrategyOpt, StrategyOptions, WeakFractionOpt,
 )  # fmt: skip
 from activemine.errors import InputError
 from activemine.tables import table_format
@@ -97,13 +97,16 @@ def mine(
     weak_fraction: WeakFractionOpt = 0.3,
     committee_size: CommitteeSizeOpt = 3,
     disagreement: DisagreementOpt = "vote",
+    dirty_policy: DirtyPolicyOpt = "prune",
+    max_dirty: MaxDirtyOpt = 0.02,
     chunk_size: Annotated[int, typer.Option(help="Pool rows scored at a time.")] = 65_536,
 ) -> None:
     """Mine a new round: train on the campaign's labels, select from samples neither labeled nor queued."""
     if chunk_size < 1:
         raise InputError(f"--chunk-size must be at least 1, got {chunk_size}")
     opts = StrategyOptions(strategy=strategy, model=model, seed=seed, balance=balance, easy_share=easy_share,
-                           weak_fraction=weak_fraction, committee_size=committee_size, disagreement=disagreement)  # fmt: skip
+                           weak_fraction=weak_fraction, committee_size=committee_size, disagreement=disagreement,
+                           dirty_policy=dirty_policy, max_dirty=max_dirty)  # fmt: skip
     store = CampaignStore(folder)
     started = time.perf_counter()
     round_no, batch = mine_round(store, opts.build(), budget=budget, params=vars(opts), chunk_size=chunk_size)
