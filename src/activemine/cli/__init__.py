@@ -2,6 +2,7 @@
 
 from activemine.cli import campaign as _campaign  # noqa: F401  (registers the command group)
 from activemine.cli import clean as _clean  # noqa: F401  (registers the command)
+from activemine.cli import experiment as _experiment  # noqa: F401  (registers the command)
 from activemine.cli import mine as _mine  # noqa: F401  (registers the command)
 from activemine.cli._app import app
 

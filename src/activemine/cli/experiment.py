@@ -1,0 +1,68 @@
+"""``activemine experiment``: compare strategies on a dataset with TPR at FPR and ROC curves."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from activemine.cli._app import app, console, exits_on_bad_input
+from activemine.errors import InputError
+
+
+def parse_seeds(value: str) -> list[int]:
+    """``"5"`` -> seeds 0..4; ``"0,3,7"`` -> those seeds."""
+    try:
+        if "," in value:
+            return [int(v) for v in value.split(",") if v.strip()]
+        count = int(value)
+    except ValueError:
+        raise InputError(f"--seeds takes a count such as 5 or a list such as 0,3,7, got {value!r}") from None
+    if count < 1:
+        raise InputError(f"--seeds must be at least 1, got {count}")
+    return list(range(count))
+
+
+@app.command()
+@exits_on_bad_input
+def experiment(
+    out: Annotated[Path, typer.Option(help="Folder for results.json, results.md, roc.png (and curves.png).")],
+    dataset: Annotated[str, typer.Option(help="fashion-mnist, digits, or a .parquet/.csv file with a label column.")] = "fashion-mnist",
+    task: Annotated[str, typer.Option(help="binary:POS (class POS against the rest) or multiclass.")] = "binary:6",
+    labeled_size: Annotated[int, typer.Option(help="Size of the initial labeled set L.")] = 15_000,
+    budget: Annotated[int, typer.Option(help="Samples selected from the pool U (all rounds together).")] = 5_000,
+    pool_size: Annotated[Optional[int], typer.Option(help="Size of U (default: every training sample not in L).")] = None,
+    strategies: Annotated[str, typer.Option(help="Comma-separated strategies.")] = "random,lc,sm,entropy,qbc,hw",
+    seeds: Annotated[str, typer.Option(help="Number of seeds (0..S-1) or a comma-separated list.")] = "1",
+    mode: Annotated[str, typer.Option(help="one-shot or multi-round.")] = "one-shot",
+    rounds: Annotated[int, typer.Option(help="Multi-round: number of rounds.")] = 5,
+    noise: Annotated[float, typer.Option(help="Label-noise rate on L and on returned labels.")] = 0.0,
+    noise_kind: Annotated[str, typer.Option(help="uniform or ambiguous.")] = "uniform",
+    model: Annotated[str, typer.Option(help="lightgbm, hgb or logreg.")] = "lightgbm",
+    fpr: Annotated[float, typer.Option(help="The FPR at which TPR is reported.")] = 0.01,
+    label_col: Annotated[str, typer.Option(help="Label column of a user's file.")] = "label",
+    full_seeds: Annotated[Optional[int], typer.Option(help="Seeds that also train the 'full' reference (default all).")] = None,
+) -> None:
+    """Train on L, select from U with each strategy, retrain and evaluate on the test set; write results and figures."""
+    from activemine.experiment import ExperimentConfig, count_steps, run_experiment, write_outputs
+
+    names = [s.strip() for s in strategies.split(",") if s.strip()]
+    config = ExperimentConfig(
+        dataset=dataset, task=task, labeled_size=labeled_size, budget=budget, pool_size=pool_size,
+        strategies=names, seeds=parse_seeds(seeds), mode=mode, rounds=rounds, noise=noise, noise_kind=noise_kind,
+        model=model, fpr=fpr, label_col=label_col, full_seeds=full_seeds,
+    )  # fmt: skip
+    config.check()
+    started = time.perf_counter()
+    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as progress:  # fmt: skip
+        bar = progress.add_task("experiment", total=count_steps(config))
+        results = run_experiment(config, progress=lambda what: progress.update(bar, advance=1, description=what))
+    written = write_outputs(results, out)
+    from activemine.experiment import results_markdown
+
+    console.print(results_markdown(results), markup=False, highlight=False)
+    console.print(f"done in {time.perf_counter() - started:.0f} s; wrote {', '.join(str(p) for p in written)}")

@@ -1,0 +1,471 @@
+"""Strategy comparison experiments: one-shot and multi-round batch active learning.
+
+One run, for one strategy and one seed:
+
+* **one-shot** (the classic industrial experiment): train on the labeled set
+  L, select ``budget`` samples from the pool U at once, label them from the
+  ground truth (through the same noisy annotator as L when ``noise > 0``),
+  retrain on L + B and evaluate on the test set;
+* **multi-round**: ``rounds`` batches of ``budget / rounds`` each, retraining
+  in between (QBC grows its committee by one member a round); each round adds
+  a point to the learning curve.
+
+Two references per seed: ``initial`` (L only) and ``full`` (all of L + U
+labeled). The metric is TPR at a fixed FPR (:func:`activemine.metrics.tpr_at_fpr`,
+higher is better), with AUC beside it; multi-class tasks use the one-vs-rest
+macro average. The test labels are never noisy.
+
+Costs are reported per run as ``model_fits`` (models trained to select the
+batch) and ``select_seconds`` (fitting, scoring and selecting). ``lc``, ``sm``
+and ``entropy`` read the probabilities of one shared L-only model, which is
+the same fit each of them would make alone (and the ``initial`` reference);
+each of them is charged that fit and its time. ``random`` needs no model.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from activemine.data import LabeledSet, PoolChunk
+from activemine.datasets import DATASETS, Dataset, load_dataset
+from activemine.errors import BudgetError, InputError
+from activemine.metrics import roc_auc, tpr_at_fpr
+from activemine.mining import score_pool
+from activemine.models import make_model, predict_proba_aligned
+from activemine.strategies import STRATEGIES, QBCStrategy, make_strategy
+
+__all__ = ["ExperimentConfig", "Task", "load_task", "run_experiment", "ROC_GRID"]
+
+#: FPR points at which every run's ROC curve is stored (log-spaced, for plots and averaging).
+ROC_GRID = np.unique(np.r_[0.0, np.logspace(-4, 0, 81)])
+MODES = ("one-shot", "multi-round")
+NOISE_KINDS = ("uniform", "ambiguous")
+PROBA_MEASURES = ("lc", "sm", "entropy")
+
+
+@dataclass
+class ExperimentConfig:
+    """Everything that defines an experiment; stored as ``config`` in ``results.json``.
+
+    ``variants`` maps extra run names to ``(registered strategy, constructor
+    kwargs)``, e.g. ``{"hw-keep": ("hw", {"dirty_policy": "keep"})}``; every
+    name in ``strategies`` is a registered strategy or such a variant.
+    """
+
+    dataset: str = "fashion-mnist"
+    task: str = "binary:6"
+    labeled_size: int = 15_000
+    budget: int = 5_000
+    strategies: Sequence[str] = ("random", "lc", "sm", "entropy", "qbc", "hw")
+    seeds: Sequence[int] = (0,)
+    mode: str = "one-shot"
+    rounds: int = 5
+    noise: float = 0.0
+    noise_kind: str = "uniform"
+    model: str = "lightgbm"
+    fpr: float = 0.01
+    label_col: str = "label"
+    test_fraction: float = 0.25
+    pool_size: int | None = None
+    full_seeds: int | None = None
+    variants: dict = field(default_factory=dict)
+
+    def check(self) -> None:
+        """Raise :class:`InputError` naming the first bad setting."""
+        if self.mode not in MODES:
+            raise InputError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.noise_kind not in NOISE_KINDS:
+            raise InputError(f"noise kind must be one of {NOISE_KINDS}, got {self.noise_kind!r}")
+        if not 0.0 <= self.noise < 1.0:
+            raise InputError(f"noise rate must be in [0, 1), got {self.noise}")
+        if not 0.0 < self.fpr < 1.0:
+            raise InputError(f"fpr must be in (0, 1), got {self.fpr}")
+        if self.labeled_size < 2 or self.budget < 1:
+            raise InputError(f"labeled size must be >= 2 and budget >= 1, got {self.labeled_size} and {self.budget}")
+        if self.mode == "multi-round" and not 1 <= self.rounds <= self.budget:
+            raise InputError(f"rounds must be between 1 and the budget {self.budget}, got {self.rounds}")
+        if not self.strategies or not self.seeds:
+            raise InputError(f"give at least one strategy and one seed, got {list(self.strategies)} and {list(self.seeds)}")
+        unknown = [s for s in self.strategies if s not in STRATEGIES and s not in self.variants]
+        if unknown:
+            raise InputError(f"unknown strategies {unknown}; expected names from {sorted(STRATEGIES)}")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise InputError(f"seeds must be distinct, got {list(self.seeds)}")
+
+
+@dataclass(frozen=True)
+class Task:
+    """A dataset recast for the task: labels are class indices ``0..k-1`` into ``class_names``.
+
+    For ``binary:POS`` index 1 is the positive class and index 0 the rest.
+    """
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple[str, ...]
+
+    @property
+    def binary(self) -> bool:
+        return len(self.class_names) == 2
+
+
+def _read_user_dataset(path: Path, label_col: str, test_fraction: float) -> Dataset:
+    from activemine.cli._pool_io import numeric_matrix
+    from activemine.tables import read_table, require_columns
+
+    table = read_table(path)
+    require_columns(table.column_names, [label_col], where=str(path))
+    features = [c for c in table.column_names if c not in (label_col, "id")]
+    if not features:
+        raise InputError(f"{path} has no feature columns besides {label_col!r}")
+    X = numeric_matrix(table, features, where=str(path)).astype(np.float32)
+    raw = np.asarray(table.column(label_col).to_pylist(), dtype=object)
+    if any(v is None for v in raw):
+        raise InputError(f"column {label_col!r} of {path} has missing labels")
+    names, y = np.unique(raw.astype(str), return_inverse=True)
+    if not 0.0 < test_fraction < 1.0:
+        raise InputError(f"test fraction must be in (0, 1), got {test_fraction}")
+    # a user's file has no official split: a fixed one, the same for every seed
+    order = np.random.default_rng(0).permutation(y.size)
+    cut = int(round((1.0 - test_fraction) * y.size))
+    tr, te = order[:cut], order[cut:]
+    return Dataset(path.name, X[tr], y[tr], X[te], y[te], tuple(names.tolist()))
+
+
+def load_task(dataset: str, task: str, *, label_col: str = "label", test_fraction: float = 0.25) -> Task:
+    """Load a built-in dataset or a Parquet/CSV file and recast it for ``task``.
+
+    ``task`` is ``"multiclass"`` or ``"binary:POS"``, POS a class name or
+    (built-in datasets) a class index such as ``6``.
+    """
+    if dataset in DATASETS:
+        ds = load_dataset(dataset)
+    elif Path(dataset).suffix.lower() in (".parquet", ".pq", ".csv"):
+        ds = _read_user_dataset(Path(dataset), label_col, test_fraction)
+    else:
+        raise InputError(f"unknown dataset {dataset!r}; expected one of {sorted(DATASETS)} or a .parquet/.csv file")
+    names = list(ds.class_names)
+    if task == "multiclass":
+        return Task(ds.X_train, ds.y_train, ds.X_test, ds.y_test, tuple(names))
+    if not task.startswith("binary:") or not task[7:]:
+        raise InputError(f"task must be 'multiclass' or 'binary:POS', got {task!r}")
+    pos = task[7:]
+    if pos in names:
+        index = names.index(pos)
+    elif pos.isdigit() and int(pos) < len(names) and dataset in DATASETS:
+        index = int(pos)
+    else:
+        raise InputError(f"positive class {pos!r} is not a class of {dataset}; classes are {names}")
+    binary = lambda y: (y == index).astype(np.int64)  # noqa: E731
+    return Task(ds.X_train, binary(ds.y_train), ds.X_test, binary(ds.y_test), (f"not {names[index]}", names[index]))
+
+
+# -- evaluation ------------------------------------------------------------------
+
+
+def _evaluate(task: Task, X, y, *, model: str, seed: int, fpr: float) -> dict:
+    start = time.perf_counter()
+    est = make_model(model, random_state=seed)
+    est.fit(X, y)
+    proba = predict_proba_aligned(est, task.X_test, np.arange(len(task.class_names)))
+    scores = proba[:, 1] if task.binary else proba
+    grid = [tpr_at_fpr(task.y_test, scores, f) for f in ROC_GRID]
+    return {
+        "tpr_at_fpr": tpr_at_fpr(task.y_test, scores, fpr),
+        "auc": roc_auc(task.y_test, scores),
+        "labels": int(len(y)),
+        "roc_tpr": grid,
+        "fit_seconds": time.perf_counter() - start,
+        "_model": est,
+    }
+
+
+def _public(record: dict) -> dict:
+    return {k: v for k, v in record.items() if not k.startswith("_")}
+
+
+def _class_counts(task: Task, y_true_batch: np.ndarray) -> dict:
+    counts = np.bincount(y_true_batch, minlength=len(task.class_names))
+    return {name: int(c) for name, c in zip(task.class_names, counts)}
+
+
+# -- noise ---------------------------------------------------------------------
+
+
+def _clean_proba(task: Task, *, model: str) -> np.ndarray:
+    """Out-of-fold probabilities ``(n, k)`` of a model trained on clean labels (2 folds, fixed seed)."""
+    n = task.y_train.size
+    fold = np.random.default_rng(12345).permutation(n) % 2
+    out = np.zeros((n, len(task.class_names)))
+    for f in (0, 1):
+        est = make_model(model, random_state=f).fit(task.X_train[fold != f], task.y_train[fold != f])
+        out[fold == f] = predict_proba_aligned(est, task.X_train[fold == f], np.arange(len(task.class_names)))
+    return out
+
+
+def _noisy_labels(task: Task, config: ExperimentConfig, seed: int, proba) -> np.ndarray:
+    if config.noise == 0:
+        return task.y_train
+    try:
+        from activemine.noise import inject_label_noise
+    except ImportError as exc:  # pragma: no cover - the noise module lands separately
+        raise InputError("label noise needs activemine.noise, which this installation lacks") from exc
+    noisy, _ = inject_label_noise(task.y_train, config.noise, kind=config.noise_kind, proba=proba,
+                                  classes=np.arange(len(task.class_names)), random_state=seed)  # fmt: skip
+    return np.asarray(noisy)
+
+
+# -- runs ----------------------------------------------------------------------
+
+
+def _build(name: str, config: ExperimentConfig, seed: int, classes: np.ndarray):
+    base, kwargs = config.variants.get(name, (name, {}))
+    return make_strategy(base, model=config.model, random_state=seed, classes=classes, **kwargs)
+
+
+def _select(strategy, X, ids, labeled: LabeledSet, budget: int, exclude=None, proba=None):
+    """Fit (unless ``proba`` of a shared model is given), score and select; returns (batch, fits)."""
+    if proba is not None:
+        strategy.fit(LabeledSet(None, labeled.y, labeled.ids), n_proba_columns=proba.shape[1])
+        pool = PoolChunk(ids, proba=proba)
+    else:
+        strategy.fit(labeled)
+        pool = PoolChunk(ids, X=X)
+    scores, predicted = score_pool(strategy, pool)
+    batch = strategy.select(ids, scores, predicted, budget=budget, exclude=exclude)
+    return batch, strategy.n_fits_
+
+
+class _Seed:
+    """The split of one seed: L and U indices into the training set, and the labels the annotator gives."""
+
+    def __init__(self, task: Task, config: ExperimentConfig, seed: int, clean_proba):
+        n = task.y_train.size
+        pool = n - config.labeled_size if config.pool_size is None else config.pool_size
+        if config.labeled_size + pool > n or config.budget > pool:
+            raise BudgetError(
+                f"labeled size {config.labeled_size}, pool {pool} and budget {config.budget} do not fit the "
+                f"{n} training samples (need labeled + pool <= {n} and budget <= pool)"
+            )
+        order = np.random.default_rng([seed, 7]).permutation(n)
+        self.L = np.sort(order[: config.labeled_size])
+        self.U = np.sort(order[config.labeled_size : config.labeled_size + pool])
+        self.y_obs = _noisy_labels(task, config, seed, clean_proba)
+        if np.unique(self.y_obs[self.L]).size < 2:
+            raise BudgetError(f"the labeled set of seed {seed} holds a single class; increase the labeled size")
+
+
+def _one_shot(name, task, config, seed, split: _Seed, shared) -> dict:
+    classes = np.arange(len(task.class_names))
+    strategy = _build(name, config, seed, classes)
+    labeled = LabeledSet(task.X_train[split.L], split.y_obs[split.L], split.L)
+    start = time.perf_counter()
+    base = config.variants.get(name, (name, {}))[0]
+    if base in PROBA_MEASURES or base == "random":
+        batch, fits = _select(strategy, None, split.U, labeled, config.budget, proba=shared["pool_proba"])
+        fits, extra = (0, 0.0) if base == "random" else (1, shared["seconds"])
+    else:
+        batch, fits = _select(strategy, task.X_train[split.U], split.U, labeled, config.budget)
+        extra = 0.0
+    seconds = time.perf_counter() - start + extra
+    rows = np.concatenate([split.L, batch.ids])
+    result = _evaluate(task, task.X_train[rows], split.y_obs[rows], model=config.model, seed=seed, fpr=config.fpr)
+    result.update(
+        batch_class_counts=_class_counts(task, task.y_train[batch.ids]),
+        batch_noisy_labels=int((split.y_obs[batch.ids] != task.y_train[batch.ids]).sum()),
+        select_seconds=seconds,
+        model_fits=int(fits),
+    )
+    if hasattr(strategy, "kept_"):
+        result["labeled_dropped"] = int((~np.asarray(strategy.kept_)).sum())
+    return result
+
+
+def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
+    classes = np.arange(len(task.class_names))
+    strategy = _build(name, config, seed, classes)
+    base = config.variants.get(name, (name, {}))[0]
+    sizes = np.full(config.rounds, config.budget // config.rounds)
+    sizes[: config.budget % config.rounds] += 1
+    rows, curve, fits, seconds = split.L, [], 0, 0.0
+    evaluation = shared["initial"]
+    picked: list[np.ndarray] = []
+    for r, size in enumerate(sizes):
+        labeled = LabeledSet(task.X_train[rows], split.y_obs[rows], rows)
+        start = time.perf_counter()
+        if base in PROBA_MEASURES or base == "random":
+            # the evaluation model of the previous round is the model these strategies would fit
+            proba = predict_proba_aligned(evaluation["_model"], task.X_train[split.U], classes)
+            batch, _ = _select(strategy, None, split.U, labeled, int(size), exclude=rows, proba=proba)
+            if base != "random":
+                fits += 1
+                seconds += evaluation["fit_seconds"]
+        elif isinstance(strategy, QBCStrategy) and r > 0:
+            strategy.grow(task.X_train[picked[-1]], split.y_obs[picked[-1]], labeled)
+            scores, predicted = score_pool(strategy, PoolChunk(split.U, X=task.X_train[split.U]))
+            batch = strategy.select(split.U, scores, predicted, budget=int(size), exclude=rows)
+            fits += 1
+        else:
+            strategy.fit(labeled)
+            scores, predicted = score_pool(strategy, PoolChunk(split.U, X=task.X_train[split.U]))
+            batch = strategy.select(split.U, scores, predicted, budget=int(size), exclude=rows)
+            fits += strategy.n_fits_
+        seconds += time.perf_counter() - start
+        picked.append(batch.ids)
+        rows = np.concatenate([rows, batch.ids])
+        evaluation = _evaluate(task, task.X_train[rows], split.y_obs[rows], model=config.model, seed=seed, fpr=config.fpr)
+        curve.append({k: evaluation[k] for k in ("labels", "tpr_at_fpr", "auc")})
+    chosen = np.concatenate(picked)
+    result = dict(evaluation)
+    result.update(
+        batch_class_counts=_class_counts(task, task.y_train[chosen]),
+        batch_noisy_labels=int((split.y_obs[chosen] != task.y_train[chosen]).sum()),
+        select_seconds=seconds,
+        model_fits=int(fits),
+        curve=curve,
+    )
+    return result
+
+
+Progress = Callable[[str], None]
+
+
+def run_experiment(config: ExperimentConfig, *, progress: Progress | None = None) -> dict:
+    """Run every strategy for every seed; returns the ``results.json`` document.
+
+    ``progress(description)`` is called once after each finished step
+    (:func:`count_steps` tells how many there are).
+    """
+    config.check()
+    step = progress or (lambda _description: None)
+    task = load_task(config.dataset, config.task, label_col=config.label_col, test_fraction=config.test_fraction)
+    clean_proba = None
+    if config.noise > 0 and config.noise_kind == "ambiguous":
+        clean_proba = _clean_proba(task, model=config.model)
+        step("clean model for ambiguous noise")
+    runs, initial, full = [], [], []
+    full_seeds = list(config.seeds)[: config.full_seeds if config.full_seeds is not None else len(config.seeds)]
+    for seed in config.seeds:
+        split = _Seed(task, config, seed, clean_proba)
+        first = _evaluate(task, task.X_train[split.L], split.y_obs[split.L], model=config.model, seed=seed, fpr=config.fpr)
+        start = time.perf_counter()
+        pool_proba = predict_proba_aligned(first["_model"], task.X_train[split.U], np.arange(len(task.class_names)))
+        shared = {"initial": first, "pool_proba": pool_proba,
+                  "seconds": first["fit_seconds"] + time.perf_counter() - start}  # fmt: skip
+        initial.append({"seed": seed, **_public(first)})
+        step(f"seed {seed}: initial")
+        for name in config.strategies:
+            run = (_one_shot if config.mode == "one-shot" else _multi_round)(name, task, config, seed, split, shared)
+            runs.append({"strategy": name, "seed": seed, **_public(run)})
+            step(f"seed {seed}: {name}")
+        if seed in full_seeds:
+            everything = np.concatenate([split.L, split.U])
+            f = _evaluate(task, task.X_train[everything], split.y_obs[everything], model=config.model, seed=seed,
+                          fpr=config.fpr)  # fmt: skip
+            full.append({"seed": seed, **_public(f)})
+            step(f"seed {seed}: full")
+    cfg = asdict(config)
+    cfg["strategies"], cfg["seeds"] = list(config.strategies), list(config.seeds)
+    cfg["variants"] = {k: [b, dict(kw)] for k, (b, kw) in config.variants.items()}
+    return {
+        "config": cfg,
+        "classes": list(task.class_names),
+        "sizes": {"train": int(task.y_train.size), "test": int(task.y_test.size)},
+        "roc_grid": ROC_GRID.tolist(),
+        "runs": runs,
+        "reference": {"initial": initial, "full": full},
+        "summary": summarize(runs, {"initial": initial, "full": full}),
+    }
+
+
+def count_steps(config: ExperimentConfig) -> int:
+    """How many times :func:`run_experiment` calls ``progress``."""
+    n_full = len(config.seeds) if config.full_seeds is None else min(config.full_seeds, len(config.seeds))
+    noise = int(config.noise > 0 and config.noise_kind == "ambiguous")
+    return noise + len(config.seeds) * (1 + len(config.strategies)) + n_full
+
+
+def _mean_std(values) -> dict:
+    a = np.asarray(values, dtype=np.float64)
+    return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if a.size > 1 else 0.0, "n": int(a.size)}
+
+
+def summarize(runs: list[dict], reference: dict) -> dict:
+    """Mean and standard deviation over seeds of every figure, per strategy and reference."""
+    out = {}
+    groups = {name: [r for r in runs if r["strategy"] == name] for name in dict.fromkeys(r["strategy"] for r in runs)}
+    groups.update({f"reference:{k}": v for k, v in reference.items() if v})
+    for name, rs in groups.items():
+        keys = ["tpr_at_fpr", "auc", "labels"] + [k for k in ("select_seconds", "model_fits") if k in rs[0]]
+        out[name] = {k: _mean_std([r[k] for r in rs]) for k in keys}
+    return out
+
+
+def results_markdown(results: dict) -> str:
+    """The summary as a Markdown table: mean +/- std over seeds per strategy."""
+    cfg = results["config"]
+    pct = f"{100 * cfg['fpr']:g}%"
+    lines = [
+        f"# {cfg['dataset']} {cfg['task']}, {cfg['mode']}: L = {cfg['labeled_size']}, B = {cfg['budget']}, "
+        f"model {cfg['model']}, noise {cfg['noise']:g} ({cfg['noise_kind']})",
+        "",
+        f"Mean +/- std over seeds {cfg['seeds']}. TPR at FPR = {pct} and AUC on the test set "
+        f"({results['sizes']['test']} samples); selection cost in model fits and seconds.",
+        "",
+        f"| run | labels | TPR@FPR={pct} (%) | AUC | model fits | select s |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, s in results["summary"].items():
+        cost = ("", "")
+        if "model_fits" in s:
+            cost = (f"{s['model_fits']['mean']:.1f}", f"{s['select_seconds']['mean']:.1f} +/- {s['select_seconds']['std']:.1f}")
+        lines.append(
+            f"| {name} | {s['labels']['mean']:,.0f} | {100 * s['tpr_at_fpr']['mean']:.2f} +/- {100 * s['tpr_at_fpr']['std']:.2f} "
+            f"| {s['auc']['mean']:.4f} +/- {s['auc']['std']:.4f} | {cost[0]} | {cost[1]} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(results: dict, out: Path) -> list[Path]:
+    """Write ``results.json``, ``results.md``, ``roc.png`` (and ``curves.png`` in multi-round mode) atomically."""
+    import json
+
+    from activemine.plots import plot_curves, plot_roc
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = [
+        _atomic_write(out / "results.json", json.dumps(results, indent=1)),
+        _atomic_write(out / "results.md", results_markdown(results)),
+    ]
+    written.append(_atomic_png(out / "roc.png", lambda p: plot_roc(results, p)))
+    if results["config"]["mode"] == "multi-round":
+        written.append(_atomic_png(out / "curves.png", lambda p: plot_curves(results, p)))
+    return written
+
+
+def _atomic_write(path: Path, text: str) -> Path:
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _atomic_png(path: Path, draw: Callable[[Path], None]) -> Path:
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    try:
+        draw(tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

@@ -1,0 +1,114 @@
+import json
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from typer.testing import CliRunner
+
+from activemine.cli import app
+from activemine.errors import BudgetError, InputError
+from activemine.experiment import ExperimentConfig, load_task, run_experiment, summarize
+from activemine.tables import write_table
+
+runner = CliRunner()
+
+
+def test_experiment_cli_on_digits_writes_every_output(tmp_path):
+    out = tmp_path / "exp"
+    result = runner.invoke(app, [
+        "experiment", "--dataset", "digits", "--task", "binary:8", "--labeled-size", "150", "--budget", "60",
+        "--strategies", "random,lc,qbc,hw", "--seeds", "1", "--model", "logreg", "--out", str(out),
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in out.iterdir()} == {"results.json", "results.md", "roc.png"}
+    doc = json.loads((out / "results.json").read_text())
+    assert {"config", "runs", "reference"} <= set(doc)
+    assert [r["strategy"] for r in doc["runs"]] == ["random", "lc", "qbc", "hw"]
+    for run in doc["runs"]:
+        assert {"strategy", "seed", "tpr_at_fpr", "auc", "batch_class_counts", "select_seconds", "model_fits"} <= set(run)
+        assert 0.0 <= run["tpr_at_fpr"] <= 1.0 and 0.0 <= run["auc"] <= 1.0
+        assert sum(run["batch_class_counts"].values()) == 60
+        assert run["labels"] == 210
+    fits = {r["strategy"]: r["model_fits"] for r in doc["runs"]}
+    assert fits["random"] == 0 and fits["lc"] == 1 and fits["qbc"] == 3
+    assert doc["reference"]["initial"][0]["labels"] == 150
+    assert doc["reference"]["full"][0]["labels"] == doc["sizes"]["train"]
+    assert (out / "roc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = (out / "results.md").read_text()
+    for name in ("random", "lc", "qbc", "hw", "reference:initial", "reference:full"):
+        assert f"| {name} |" in table
+
+
+@pytest.mark.slow
+def test_multi_round_on_a_user_csv_learning_curves(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 4))
+    label = np.where(X[:, 0] + 0.5 * X[:, 1] + rng.normal(scale=0.5, size=400) > 0.8, "defect", "ok")
+    path = tmp_path / "parts.csv"
+    write_table(pa.table({"id": np.arange(400), **{f"f{j}": X[:, j] for j in range(4)}, "label": label}), path)
+    out = tmp_path / "exp"
+    result = runner.invoke(app, [
+        "experiment", "--dataset", str(path), "--task", "binary:defect", "--labeled-size", "60", "--budget", "40",
+        "--mode", "multi-round", "--rounds", "2", "--strategies", "lc,qbc", "--seeds", "0,1", "--model", "logreg",
+        "--full-seeds", "1", "--out", str(out),
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (out / "curves.png").exists()
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["classes"] == ["not defect", "defect"]
+    for run in doc["runs"]:
+        assert [c["labels"] for c in run["curve"]] == [80, 100]
+    qbc = [r for r in doc["runs"] if r["strategy"] == "qbc"]
+    assert all(r["model_fits"] == 4 for r in qbc)  # 3 members, then one grown member
+    assert len(doc["reference"]["full"]) == 1
+
+
+def test_same_seed_gives_the_same_runs():
+    cfg = ExperimentConfig(dataset="digits", task="binary:3", labeled_size=120, budget=40,
+                           strategies=("random", "lc"), seeds=(4,), model="logreg", full_seeds=0)  # fmt: skip
+    first, second = run_experiment(cfg), run_experiment(cfg)
+    for a, b in zip(first["runs"], second["runs"]):
+        assert a["tpr_at_fpr"] == b["tpr_at_fpr"] and a["batch_class_counts"] == b["batch_class_counts"]
+    assert first["reference"]["full"] == []
+
+
+def test_summary_is_mean_and_std_over_seeds():
+    runs = [{"strategy": "lc", "tpr_at_fpr": t, "auc": 0.9, "labels": 10, "select_seconds": 1.0, "model_fits": 1}
+            for t in (0.4, 0.6)]  # fmt: skip
+    s = summarize(runs, {"initial": [], "full": []})
+    assert s["lc"]["tpr_at_fpr"]["mean"] == pytest.approx(0.5)
+    assert s["lc"]["tpr_at_fpr"]["std"] == pytest.approx(np.std([0.4, 0.6], ddof=1))
+
+
+def test_task_parsing():
+    task = load_task("digits", "binary:8")
+    assert task.class_names == ("not 8", "8") and set(np.unique(task.y_train)) == {0, 1}
+    with pytest.raises(InputError, match="'12'"):
+        load_task("digits", "binary:12")
+    with pytest.raises(InputError, match="'ternary'"):
+        load_task("digits", "ternary")
+    with pytest.raises(InputError, match="nope"):
+        load_task("nope", "multiclass")
+
+
+@pytest.mark.parametrize(
+    "changes, error, match",
+    [
+        ({"mode": "batch"}, InputError, "'batch'"),
+        ({"strategies": ("lc", "magic")}, InputError, "magic"),
+        ({"noise": 1.5}, InputError, "1.5"),
+        ({"labeled_size": 5000}, BudgetError, "5000"),
+    ],
+)
+def test_bad_settings_are_typed_errors(changes, error, match):
+    settings = {"dataset": "digits", "task": "binary:8", "labeled_size": 100, "budget": 20, "strategies": ("lc",)}
+    cfg = ExperimentConfig(**{**settings, **changes})
+    with pytest.raises(error, match=match):
+        run_experiment(cfg)
+
+
+def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path):
+    out = tmp_path / "exp"
+    result = runner.invoke(app, ["experiment", "--dataset", "digits", "--seeds", "x", "--out", str(out)])
+    assert result.exit_code == 2
+    assert not out.exists()
