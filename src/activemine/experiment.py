@@ -20,6 +20,10 @@ batch) and ``select_seconds`` (fitting, scoring and selecting). ``lc``, ``sm``
 and ``entropy`` read the probabilities of one shared L-only model, which is
 the same fit each of them would make alone (and the ``initial`` reference);
 each of them is charged that fit and its time. ``random`` needs no model.
+
+The final model of every run is the same model trained on L + B, except that
+a strategy with a pruning dirty-data step (HW by default) first drops the rows
+its step flags, as it would in production (``final_dropped`` in the run).
 """
 
 from __future__ import annotations
@@ -276,8 +280,11 @@ def _one_shot(name, task, config, seed, split: _Seed, shared) -> dict:
         extra = 0.0
     seconds = time.perf_counter() - start + extra
     rows = np.concatenate([split.L, batch.ids])
-    result = _evaluate(task, task.X_train[rows], split.y_obs[rows], model=config.model, seed=seed, fpr=config.fpr)
+    keep = _kept_for_training(strategy, task.X_train[rows], split.y_obs[rows], seed)
+    result = _evaluate(task, task.X_train[rows[keep]], split.y_obs[rows[keep]], model=config.model, seed=seed,
+                       fpr=config.fpr)  # fmt: skip
     result.update(
+        labels=int(rows.size),
         batch_class_counts=_class_counts(task, task.y_train[batch.ids]),
         batch_noisy_labels=int((split.y_obs[batch.ids] != task.y_train[batch.ids]).sum()),
         select_seconds=seconds,
@@ -285,7 +292,27 @@ def _one_shot(name, task, config, seed, split: _Seed, shared) -> dict:
     )
     if hasattr(strategy, "kept_"):
         result["labeled_dropped"] = int((~np.asarray(strategy.kept_)).sum())
+    result["final_dropped"] = int((~keep).sum())
+    result["final_dropped_noisy"] = int((split.y_obs[rows[~keep]] != task.y_train[rows[~keep]]).sum())
     return result
+
+
+def _kept_for_training(strategy, X, y, seed: int) -> np.ndarray:
+    """Rows of L + B that the strategy's own dirty-data control keeps for the final model, ``(n,)`` bool.
+
+    A strategy with a pruning dirty-data step (HW by default) is a pipeline
+    that also cleans the labels it trains its final model on; measuring it
+    without that step would not measure dirty-data control. Every other
+    strategy keeps all rows.
+    """
+    step = getattr(strategy, "dirty_step", None)
+    if step is None and getattr(strategy, "dirty_policy", "off") == "prune":
+        from activemine.noise import DirtyDataFilter
+
+        step = DirtyDataFilter(policy="prune", max_dirty=strategy.max_dirty)
+    if step is None:
+        return np.ones(len(y), dtype=bool)
+    return np.asarray(step(X, y, random_state=seed), dtype=bool)
 
 
 def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
@@ -320,7 +347,10 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
         seconds += time.perf_counter() - start
         picked.append(batch.ids)
         rows = np.concatenate([rows, batch.ids])
-        evaluation = _evaluate(task, task.X_train[rows], split.y_obs[rows], model=config.model, seed=seed, fpr=config.fpr)
+        keep = _kept_for_training(strategy, task.X_train[rows], split.y_obs[rows], seed)
+        evaluation = _evaluate(task, task.X_train[rows[keep]], split.y_obs[rows[keep]], model=config.model, seed=seed,
+                               fpr=config.fpr)  # fmt: skip
+        evaluation["labels"] = int(rows.size)
         curve.append({k: evaluation[k] for k in ("labels", "tpr_at_fpr", "auc")})
     chosen = np.concatenate(picked)
     result = dict(evaluation)
