@@ -10,7 +10,7 @@ from _campaign_helpers import snapshot, synthetic_campaign
 
 from activemine.campaign import import_labels
 
-N = 50_000
+N = 20_000
 
 CHILD = textwrap.dedent(
     """
@@ -22,7 +22,7 @@ CHILD = textwrap.dedent(
     def progress(n):
         global calls
         calls += 1
-        if calls == 25:  # half of the rows are written inside the open transaction
+        if calls == 10:  # half of the rows are written inside the open transaction
             print("half written", flush=True)
             time.sleep(120)
 

@@ -3,6 +3,8 @@
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -98,6 +100,33 @@ class LiveServer:
         self.sock.close()
 
 
+class ServedCampaign:
+    """``activemine campaign serve`` in its own process, so the clients' threads do not share its GIL."""
+
+    def __init__(self, folder):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        self.args = [sys.executable, "-m", "activemine", "campaign", "serve", str(folder), "--port", str(port), "--token", TOKEN]
+
+    def __enter__(self):
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(self.url)
+                return self
+            except httpx.ConnectError:
+                assert self.proc.poll() is None, self.proc.stderr.read()
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.1)
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
 @pytest.mark.integration
 @pytest.mark.slow
 def test_two_concurrent_annotators_submit_1000_labels_and_none_is_lost_or_doubled(tmp_path):
@@ -116,7 +145,7 @@ def test_two_concurrent_annotators_submit_1000_labels_and_none_is_lost_or_double
                 submitted[name].append(sample["id"])
                 sample = r.json()["sample"]
 
-    with LiveServer(create_app(store, token=TOKEN)) as server:
+    with ServedCampaign(store.folder) as server:
         workers = [threading.Thread(target=annotate, args=(n,)) for n in submitted]
         for w in workers:
             w.start()
