@@ -42,11 +42,15 @@ class Committee:
     bootstrap : train each member on a stratified bootstrap sample.
     feature_fraction : share of feature columns each member sees (1.0 = all).
     random_state : seed of all of the committee's random choices.
+    n_jobs : members fitted and scored at once (joblib threads; None = one per member,
+        capped at the CPU count). Inside ``joblib.parallel_backend("ray")`` (after
+        ``ray.util.joblib.register_ray()``) they run as Ray tasks on a cluster.
     """
 
     def __init__(self, estimator="lightgbm", *, n_members: int = 3, bootstrap: bool = True,
-                 feature_fraction: float = 1.0, random_state: int = 0):  # fmt: skip
+                 feature_fraction: float = 1.0, random_state: int = 0, n_jobs: int | None = None):  # fmt: skip
         self.estimator = estimator
+        self.n_jobs = n_jobs
         self.n_members = n_members
         self.bootstrap = bootstrap
         self.feature_fraction = feature_fraction
@@ -66,7 +70,6 @@ class Committee:
             features = np.sort(rng.choice(n_features, size=take, replace=False))
         model = make_model(self.estimator, random_state=int(rng.integers(2**31 - 1)))
         model.fit(X[rows][:, features], y[rows])
-        self.n_fits_ += 1
         return model, features
 
     def fit(self, X, y) -> "Committee":
@@ -80,7 +83,10 @@ class Committee:
         if self.classes_.size < 2:
             raise SingleClassError(f"a committee needs at least two classes, got only {self.classes_.tolist()}")
         self.n_fits_ = 0
-        self.members_ = [self._fit_member(i, X, y, None) for i in range(self.n_members)]
+        # each member draws from its own seeded generator, so running them concurrently
+        # gives the same members as one after the other
+        self.members_ = _parallel(self.n_jobs, [(self._fit_member, (i, X, y, None)) for i in range(self.n_members)])
+        self.n_fits_ = self.n_members
         return self
 
     def grow(self, X_new, y_new, X_old=None, y_old=None, *, resample_size: int | None = None) -> "Committee":
@@ -101,13 +107,26 @@ class Committee:
             X = np.concatenate([X_new, X_old[rows]])
             y = np.concatenate([y_new, y_old[rows]])
         self.members_.append(self._fit_member(index, X, y, np.arange(len(y))))
+        self.n_fits_ += 1
         return self
 
     def predict_proba_stack(self, X) -> np.ndarray:
         """Member probabilities ``(m, n, k)``, columns in the order of ``classes_``."""
         X = np.asarray(X)
-        return np.stack([predict_proba_aligned(m, X[:, f], self.classes_) for m, f in self.members_])
+        calls = [(predict_proba_aligned, (m, X[:, f], self.classes_)) for m, f in self.members_]
+        return np.stack(_parallel(self.n_jobs, calls))
 
     def predict_proba(self, X) -> np.ndarray:
         """Consensus probabilities ``(n, k)``: the members' mean."""
         return self.predict_proba_stack(X).mean(axis=0)
+
+
+def _parallel(n_jobs: int | None, calls: list) -> list:
+    """Run ``(function, args)`` pairs concurrently with joblib, results in order."""
+    if len(calls) <= 1 or n_jobs == 1:
+        return [fn(*args) for fn, args in calls]
+    from joblib import Parallel, cpu_count, delayed
+
+    jobs = min(len(calls), cpu_count()) if n_jobs is None else n_jobs
+    # threads: LightGBM and numpy release the GIL, and nothing is copied to workers
+    return Parallel(n_jobs=jobs, prefer="threads")(delayed(fn)(*args) for fn, args in calls)

@@ -1,0 +1,289 @@
+"""Scale benchmark: streaming and Ray engines on pools of 10^6 to 10^7 rows.
+
+    python benchmarks/scale.py [--rows 10000000] [--repeats 3] [--no-ray]
+
+Generates (once, under benchmarks/.data/, gitignored) a binary and a 10-class
+Parquet pool of precomputed probabilities and a 1M-row feature pool; runs every
+configuration in its own subprocess (peak RSS is that process's maxrss; for
+Ray it is the driver's only) and writes benchmarks/results/scale/results.json.
+Needs the ``bench`` extra (modAL, scikit-activeml) and ``ray`` for the Ray rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / ".data"
+OUT = HERE / "results" / "scale"
+
+
+# -- data ------------------------------------------------------------------------
+def _write_proba_pool(path: Path, rows: int, k: int, seed: int) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    step = 1_000_000
+    tmp = path.with_suffix(".tmp")
+    with pq.ParquetWriter(tmp, pa.schema([("id", pa.int64())] + [(f"p{j}", pa.float32()) for j in range(k)])) as w:
+        for start in range(0, rows, step):
+            n = min(step, rows - start)
+            logits = rng.normal(scale=2.0, size=(n, k)).astype(np.float32)
+            p = np.exp(logits - logits.max(axis=1, keepdims=True))
+            p /= p.sum(axis=1, keepdims=True)
+            cols = {"id": np.arange(start, start + n, dtype=np.int64)} | {f"p{j}": p[:, j] for j in range(k)}
+            w.write_table(pa.table(cols), row_group_size=1 << 20)
+    os.replace(tmp, path)
+
+
+def _feature_data(rows: int, seed: int = 0, d: int = 20, k: int = 4):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(scale=1.5, size=(k, d))
+    y = rng.integers(0, k, size=rows)
+    X = (centers[y] + rng.normal(size=(rows, d))).astype(np.float32)
+    return X, y
+
+
+def prepare(rows: int) -> dict:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    DATA.mkdir(parents=True, exist_ok=True)
+    paths = {"bin": DATA / f"bin_{rows}.parquet", "c10": DATA / f"c10_{rows}.parquet",
+             "feat": DATA / "feat_1000000.parquet", "lab": DATA / "feat_labeled.parquet"}  # fmt: skip
+    if not paths["bin"].exists():
+        _write_proba_pool(paths["bin"], rows, 2, seed=1)
+    if not paths["c10"].exists():
+        _write_proba_pool(paths["c10"], rows, 10, seed=2)
+    if not paths["feat"].exists():
+        X, _ = _feature_data(1_000_000, seed=3)
+        cols = {"id": np.arange(X.shape[0], dtype=np.int64)} | {f"f{j}": X[:, j] for j in range(X.shape[1])}
+        pq.write_table(pa.table(cols), paths["feat"], row_group_size=1 << 18)
+        X, y = _feature_data(20_000, seed=4)
+        cols = {"id": np.arange(-X.shape[0], 0, dtype=np.int64), "y": y} | {f"f{j}": X[:, j] for j in range(X.shape[1])}
+        pq.write_table(pa.table(cols), paths["lab"])
+    return {k: str(v) for k, v in paths.items()}
+
+
+# -- one configuration, in a child process -----------------------------------------
+def _small_lgbm():
+    from lightgbm import LGBMClassifier
+
+    # one thread: OpenMP spinning on a shared 2-core machine costs more than it gains
+    return LGBMClassifier(n_estimators=50, num_leaves=31, random_state=0, n_jobs=1, verbose=-1)
+
+
+def _columns(k: int):
+    from activemine.sources import PoolColumns
+
+    return PoolColumns(weak_proba=tuple(f"p{j}" for j in range(k)))
+
+
+def run_config(name: str, args) -> dict:
+    from activemine import make_strategy
+
+    paths = json.loads(args.paths)
+    chunk = 1 << 18
+    info: dict = {}
+    t = time.perf_counter()
+    if name.startswith("floor_"):
+        import pyarrow.parquet as pq
+
+        pool, k, budget = ("bin", 2, args.budget_bin) if name == "floor_bin" else ("c10", 10, args.budget_c10)
+        table = pq.read_table(paths[pool], columns=[f"p{j}" for j in range(k)])
+        p = np.stack([table.column(j).to_numpy() for j in range(k)], axis=1)
+        lc = 1.0 - p.max(axis=1)
+        chosen = np.argpartition(-lc, budget - 1)[:budget]
+        rows = p.shape[0]
+    elif name.split("_")[0] in ("local", "ray") and name.split("_")[1] in ("bin", "c10", "feat"):
+        from activemine.engines import run_engine
+
+        engine, pool = name.split("_")
+        strategy = make_strategy("hw", random_state=0, model=_small_lgbm())
+        labeled = None
+        if pool == "feat":
+            from activemine.data import LabeledSet
+            from activemine.sources import PoolColumns
+            from activemine.tables import read_table
+
+            lab = read_table(paths["lab"])
+            feats = [f"f{j}" for j in range(20)]
+            labeled = LabeledSet(np.stack([lab.column(f).to_numpy() for f in feats], 1), lab.column("y").to_numpy(),
+                                 lab.column("id").to_numpy())  # fmt: skip
+            columns, budget = PoolColumns(features=tuple(feats)), args.budget_feat
+        else:
+            k = 2 if pool == "bin" else 10
+            columns, budget = _columns(k), args.budget_bin if pool == "bin" else args.budget_c10
+        if engine == "ray":
+            import ray
+
+            started = time.perf_counter()
+            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+            info["ray_init_s"] = time.perf_counter() - started
+            t = time.perf_counter()
+        batch = run_engine(engine, strategy, paths[pool], columns=columns, budget=budget, labeled=labeled,
+                           chunk_size=chunk)  # fmt: skip
+        chosen = batch.ids
+        rows = 1_000_000 if pool == "feat" else args.rows
+        info["quotas"] = {str(c): q for c, q in batch.quotas.items()}
+    else:  # 1M rows in memory: ours against modAL and scikit-activeml on the same probabilities
+        rng = np.random.default_rng(5)
+        rows, k = 1_000_000, 10
+        logits = rng.normal(scale=2.0, size=(rows, k))
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        ids = np.arange(rows)
+        budget = 100_000 if not name.startswith("skal") else int(name.split("_")[1])
+        t = time.perf_counter()
+        if name in ("mem_lc", "mem_hw"):
+            from activemine import PoolChunk, mine
+
+            strategy = make_strategy("lc", random_state=0) if name == "mem_lc" else make_strategy("hw", random_state=0)
+            pool = PoolChunk(ids, proba=p, weak_proba=p if name == "mem_hw" else None)
+            chosen = mine(strategy, pool, budget=budget, chunk_size=rows).ids
+        elif name == "modal":
+            from modAL.uncertainty import uncertainty_sampling
+
+            class Fixed:  # modAL asks a classifier for probabilities; these are precomputed
+                def predict_proba(self, X):
+                    return p
+
+            chosen = np.asarray(uncertainty_sampling(Fixed(), ids.reshape(-1, 1), n_instances=budget)[0])
+        else:
+            from skactiveml.pool import UncertaintySampling
+
+            X = ids.reshape(-1, 1).astype(np.float64)
+            clf = _fixed_skactiveml(p)
+            qs = UncertaintySampling(method="least_confident", random_state=0)
+            chosen = np.asarray(qs.query(X, np.full(rows, np.nan), clf=clf, fit_clf=False, batch_size=budget))
+    wall = time.perf_counter() - t
+    np.save(DATA / f"sel_{name}.npy", np.sort(np.asarray(chosen)))
+    maxrss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"config": name, "wall_s": wall, "rows": rows, "rows_per_s": rows / wall, "peak_rss_mb": maxrss_mb,
+            "selected": int(np.asarray(chosen).size), **info}  # fmt: skip
+
+
+def _fixed_skactiveml(p):
+    """A fitted scikit-activeml classifier whose probabilities are precomputed (row i of X holds i)."""
+    from skactiveml.base import SkactivemlClassifier
+
+    class Fixed(SkactivemlClassifier):
+        def __init__(self, classes=None):
+            super().__init__(classes=classes, missing_label=np.nan)
+
+        def fit(self, X, y, sample_weight=None):
+            self.classes_ = np.asarray(self.classes)
+            return self
+
+        def predict_proba(self, X):
+            return p[np.asarray(X[:, 0], dtype=np.int64)]
+
+    return Fixed(classes=np.arange(p.shape[1])).fit(None, None)
+
+
+def _child(name: str, paths: dict, args, *, limit_gb: float | None = None, timeout: float = 900) -> dict:
+    cmd = [sys.executable, __file__, "--run", name, "--paths", json.dumps(paths), "--rows", str(args.rows),
+           "--budget-bin", str(args.budget_bin), "--budget-c10", str(args.budget_c10),
+           "--budget-feat", str(args.budget_feat)]  # fmt: skip
+
+    def cap():
+        if limit_gb:
+            lim = int(limit_gb * 2**30)
+            resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
+
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, preexec_fn=cap)
+    except subprocess.TimeoutExpired:
+        return {"config": name, "error": f"timed out after {timeout} s"}
+    if proc.returncode != 0:
+        return {"config": name, "error": (proc.stderr.strip().splitlines() or ["?"])[-1][:300]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _same(a: str, b: str) -> bool:
+    x, y = DATA / f"sel_{a}.npy", DATA / f"sel_{b}.npy"
+    return x.exists() and y.exists() and np.array_equal(np.load(x), np.load(y))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=10_000_000)
+    ap.add_argument("--budget-bin", type=int, default=2_000_000)
+    ap.add_argument("--budget-c10", type=int, default=1_000_000)
+    ap.add_argument("--budget-feat", type=int, default=100_000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--no-ray", action="store_true")
+    ap.add_argument("--skal-batches", default="100,1000")
+    ap.add_argument("--run")
+    ap.add_argument("--paths")
+    args = ap.parse_args()
+    if args.run:
+        print(json.dumps(run_config(args.run, args)))
+        return
+    started = time.perf_counter()
+    paths = prepare(args.rows)
+    print(f"data ready in {time.perf_counter() - started:.0f} s", flush=True)
+    results = []
+
+    def measure(name, repeats=1, **kw):
+        runs = [_child(name, paths, args, **kw) for _ in range(repeats)]
+        ok = [r for r in runs if "error" not in r]
+        if not ok:
+            res = runs[0]
+        else:
+            res = dict(ok[0])
+            for key in ("wall_s", "rows_per_s", "peak_rss_mb"):
+                res[key] = float(np.median([r[key] for r in ok]))
+            res["repeats"] = len(ok)
+        results.append(res)
+        print(json.dumps(res), flush=True)
+        return res
+
+    for pool in ("bin", "c10"):
+        measure(f"floor_{pool}", args.repeats)
+        measure(f"local_{pool}", args.repeats)
+    measure("local_feat", 1)
+    for name in ("modal", "mem_lc", "mem_hw"):
+        measure(name, args.repeats)
+    for b in [int(v) for v in args.skal_batches.split(",") if v]:
+        measure(f"skal_{b}", 1, limit_gb=12, timeout=300)
+    if not args.no_ray:
+        for pool in ("bin", "c10", "feat"):
+            measure(f"ray_{pool}", 1)
+    by = {r["config"]: r for r in results}
+
+    def ratio(a, b):
+        return by[a]["wall_s"] / by[b]["wall_s"] if "wall_s" in by.get(a, {}) and "wall_s" in by.get(b, {}) else None
+
+    summary = {
+        "local_bin_over_floor": ratio("local_bin", "floor_bin"),
+        "local_c10_over_floor": ratio("local_c10", "floor_c10"),
+        "local_bin_peak_rss_mb": by["local_bin"].get("peak_rss_mb"),
+        "mem_lc_over_modal": ratio("mem_lc", "modal"),
+        "mem_hw_over_modal": ratio("mem_hw", "modal"),
+        "mem_lc_same_ids_as_modal": _same("mem_lc", "modal"),
+        "local_equals_ray": {p: _same(f"local_{p}", f"ray_{p}") for p in ("bin", "c10", "feat")} if not args.no_ray else None,
+    }
+    print(json.dumps(summary, indent=1))
+    OUT.mkdir(parents=True, exist_ok=True)
+    meta = {"machine": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
+            "argv": sys.argv[1:], "total_s": time.perf_counter() - started,
+            "load_average_at_end": os.getloadavg()}  # fmt: skip
+    tmp = OUT / "results.json.tmp"
+    tmp.write_text(json.dumps({"meta": meta, "summary": summary, "results": results}, indent=1))
+    os.replace(tmp, OUT / "results.json")
+
+
+if __name__ == "__main__":
+    main()
