@@ -29,7 +29,7 @@ def clean(
     model: Annotated[str, typer.Option(help="Out-of-fold model: lightgbm, hgb, logreg or fast (a small LightGBM).")] = "lightgbm",
     max_dirty: Annotated[float, typer.Option(help="Prune until the estimated share of wrong labels is at most this.")] = 0.02,
     policy: Annotated[str, typer.Option(help="prune (drop the most suspect) or review (flag only).")] = "prune",
-    max_class_fraction: Annotated[float, typer.Option(help="Never drop more than this share of any class.")] = 0.25,
+    max_class_fraction: Annotated[float, typer.Option(help="Never drop more than this share of any class.")] = 0.10,
     folds: Annotated[int, typer.Option(help="Folds of the out-of-fold probabilities.")] = 5,
     seed: SeedOpt = 0,
 ) -> None:
