@@ -114,3 +114,23 @@ def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path):
     result = runner.invoke(app, ["experiment", "--dataset", "digits", "--seeds", "x", "--out", str(out)])
     assert result.exit_code == 2
     assert not out.exists()
+
+
+def test_hw_weak_model_is_the_first_trees_of_the_strong_lightgbm():
+    # HW's tuned default (chosen with this experiment): one fit, the weak model is its early boosting rounds
+    from activemine.data import LabeledSet, PoolChunk
+    from activemine.strategies import HWStrategy
+
+    task = load_task("digits", "binary:8")
+    labeled = LabeledSet(task.X_train[:300], task.y_train[:300])
+    hw = HWStrategy(dirty_policy="off", weak_trees=5, random_state=0).fit(labeled)
+    assert hw.n_fits_ == 1
+    chunk = PoolChunk(np.arange(100), X=task.X_train[300:400])
+    weak = hw.weak_model_.predict_proba(chunk.X)
+    np.testing.assert_allclose(weak, hw.strong_model_.predict_proba(chunk.X, num_iteration=5))
+    assert not np.allclose(weak, hw.class_proba(chunk))
+    scores, _ = hw.score(chunk)
+    np.testing.assert_allclose(scores, 1.0 - weak.max(axis=1))
+    assert HWStrategy(dirty_policy="off", weak_trees=None, random_state=0).fit(labeled).n_fits_ == 2
+    with pytest.raises(InputError, match="0"):
+        HWStrategy(weak_trees=0)

@@ -261,12 +261,26 @@ class QBCStrategy(Strategy):
         return measure(stack), stack.mean(axis=0).argmax(axis=1)
 
 
+class _FirstTrees:
+    """The first ``n_trees`` boosting rounds of a fitted LightGBM classifier, as a model of its own."""
+
+    def __init__(self, booster, n_trees: int):
+        self.booster = booster
+        self.n_trees = n_trees
+        self.classes_ = booster.classes_
+
+    def predict_proba(self, X) -> np.ndarray:
+        return self.booster.predict_proba(X, num_iteration=self.n_trees)
+
+
 class HWStrategy(Strategy):
     """HW: least confidence of a weak model, class quotas, an easy share and dirty-data control.
 
-    * the **weak model** is the strategy's model trained on a seeded stratified
-      ``weak_fraction`` of the labeled set (or ``weak_model``, a name or
-      estimator, trained on that fraction; or the pool's ``weak_proba``);
+    * the **weak model**: for a LightGBM strong model, its first
+      ``weak_trees`` boosting rounds (a model of all the labels, under-fitted,
+      at no extra fit); otherwise, or with ``weak_trees=None`` or a
+      ``weak_model`` (a name or estimator), a model trained on a seeded
+      stratified ``weak_fraction`` of the labeled set; or the pool's ``weak_proba``;
     * the **strong model**, trained on all labels kept, gives the predicted
       class that quotas count by (or the pool's ``proba``; else the weak one);
     * the **dirty-data step** runs on the labeled set before either model is
@@ -281,11 +295,13 @@ class HWStrategy(Strategy):
     default_balance = "equal"
     default_easy_share = 0.2
 
-    def __init__(self, *, weak_fraction: float = 0.3, weak_model=None,
+    def __init__(self, *, weak_fraction: float = 0.3, weak_model=None, weak_trees: int | None = 60,
                  dirty_step: DirtyDataStep | None = None, dirty_policy: str = "prune",
                  max_dirty: float = 0.02, **kwargs):  # fmt: skip
         if not 0.0 < weak_fraction <= 1.0:
             raise InputError(f"weak_fraction must be in (0, 1], got {weak_fraction}")
+        if weak_trees is not None and (int(weak_trees) != weak_trees or weak_trees < 1):
+            raise InputError(f"weak_trees must be a positive integer or None, got {weak_trees}")
         if dirty_policy not in DIRTY_POLICIES:
             raise InputError(f"unknown dirty_policy {dirty_policy!r}; expected one of {DIRTY_POLICIES}")
         if not 0.0 <= max_dirty < 1.0:
@@ -293,6 +309,7 @@ class HWStrategy(Strategy):
         super().__init__(**kwargs)
         self.weak_fraction = weak_fraction
         self.weak_model = weak_model
+        self.weak_trees = weak_trees
         self.dirty_step = dirty_step
         self.dirty_policy = dirty_policy
         self.max_dirty = max_dirty
@@ -310,6 +327,10 @@ class HWStrategy(Strategy):
             self.dirty_report_ = getattr(step, "report_", None)
             X, y = X[self.kept_], y[self.kept_]
         self.strong_model_ = self._train(X, y)
+        if self.weak_trees is not None and self.weak_model is None and hasattr(self.strong_model_, "booster_"):
+            # a boosted model's first trees are a weak model of all the labels, at no extra fit
+            self.weak_model_ = _FirstTrees(self.strong_model_, int(self.weak_trees))
+            return
         rows = stratified_fraction(y, self.weak_fraction, rng=np.random.default_rng([self.random_state, 1]))
         self.weak_model_ = self._train(X[rows], y[rows], seed_offset=1, model=self.weak_model)
 
