@@ -255,6 +255,7 @@ def test_hw_dirty_step(blobs, policy):
     assert hw.n_fits_ == 2 + 3  # strong, weak and three out-of-fold fits
     report = hw.dirty_report_
     assert report.policy == policy and report.n_suspect > 0
+    assert report.summary()["oof_fits"] == 3 and report.summary()["suspects"] == report.n_suspect
     if policy == "review":
         assert hw.kept_.all()
     else:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -344,7 +344,8 @@ class DirtyDataReport:
     likely mislabeled); ``suggested`` ``(n,)`` column index of the class a
     suspect more likely belongs to (the class it is confidently in, else the
     model's top class; the given class for the rest); the estimated
-    dirty share before and after the drops.
+    dirty share before and after the drops; ``extra`` holds the cost of the
+    step when :class:`DirtyDataFilter` made it.
     """
 
     policy: str
@@ -469,7 +470,8 @@ class DirtyDataFilter:
             return np.ones(y.size, dtype=bool)
         proba = out_of_fold_proba(self.model, X, y, folds, seed=random_state)
         self.n_fits_ = folds
-        self.report_ = clean_labels(y, proba, policy=self.policy, max_dirty=self.max_dirty, classes=np.unique(y),
-                                    max_class_fraction=self.max_class_fraction, method=self.method)  # fmt: skip
+        report = clean_labels(y, proba, policy=self.policy, max_dirty=self.max_dirty, classes=np.unique(y),
+                              max_class_fraction=self.max_class_fraction, method=self.method)  # fmt: skip
         self.seconds_ = time.perf_counter() - started
-        return self.report_.keep.copy()
+        self.report_ = replace(report, extra={"oof_fits": folds, "seconds": self.seconds_})
+        return report.keep.copy()
