@@ -134,3 +134,10 @@ def test_hw_weak_model_is_the_first_trees_of_the_strong_lightgbm():
     assert HWStrategy(dirty_policy="off", weak_trees=None, random_state=0).fit(labeled).n_fits_ == 2
     with pytest.raises(InputError, match="0"):
         HWStrategy(weak_trees=0)
+
+
+def test_user_file_with_a_text_feature_is_a_typed_error(tmp_path):
+    path = tmp_path / "bad.csv"
+    write_table(pa.table({"f0": [1.0, 2.0, 3.0, 4.0], "colour": ["a", "b", "a", "b"], "label": [0, 1, 0, 1]}), path)
+    with pytest.raises(InputError, match="'colour'"):
+        load_task(str(path), "multiclass")

@@ -43,7 +43,17 @@ from activemine.mining import score_pool
 from activemine.models import make_model, predict_proba_aligned
 from activemine.strategies import STRATEGIES, QBCStrategy, make_strategy
 
-__all__ = ["ExperimentConfig", "Task", "load_task", "run_experiment", "ROC_GRID"]
+__all__ = [
+    "ROC_GRID",
+    "ExperimentConfig",
+    "Task",
+    "count_steps",
+    "load_task",
+    "results_markdown",
+    "run_experiment",
+    "summarize",
+    "write_outputs",
+]
 
 #: FPR points at which every run's ROC curve is stored (log-spaced, for plots and averaging).
 ROC_GRID = np.unique(np.r_[0.0, np.logspace(-4, 0, 81)])
@@ -121,7 +131,8 @@ class Task:
 
 
 def _read_user_dataset(path: Path, label_col: str, test_fraction: float) -> Dataset:
-    from activemine.cli._pool_io import numeric_matrix
+    import pyarrow as pa
+
     from activemine.tables import read_table, require_columns
 
     table = read_table(path)
@@ -129,7 +140,12 @@ def _read_user_dataset(path: Path, label_col: str, test_fraction: float) -> Data
     features = [c for c in table.column_names if c not in (label_col, "id")]
     if not features:
         raise InputError(f"{path} has no feature columns besides {label_col!r}")
-    X = numeric_matrix(table, features, where=str(path)).astype(np.float32)
+    X = np.empty((table.num_rows, len(features)), dtype=np.float32)
+    for j, name in enumerate(features):
+        col = table.column(name)
+        if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type) or pa.types.is_boolean(col.type)):
+            raise InputError(f"feature column {name!r} of {path} must be numeric, got {col.type}")
+        X[:, j] = col.to_numpy(zero_copy_only=False)
     raw = np.asarray(table.column(label_col).to_pylist(), dtype=object)
     if any(v is None for v in raw):
         raise InputError(f"column {label_col!r} of {path} has missing labels")
@@ -390,11 +406,11 @@ def run_experiment(config: ExperimentConfig, *, progress: Progress | None = None
         shared = {"initial": first, "pool_proba": pool_proba,
                   "seconds": first["fit_seconds"] + time.perf_counter() - start}  # fmt: skip
         initial.append({"seed": seed, **_public(first)})
-        step(f"seed {seed}: initial")
+        step(f"seed {seed}: initial TPR {100 * first['tpr_at_fpr']:.2f}%")
         for name in config.strategies:
             run = (_one_shot if config.mode == "one-shot" else _multi_round)(name, task, config, seed, split, shared)
             runs.append({"strategy": name, "seed": seed, **_public(run)})
-            step(f"seed {seed}: {name}")
+            step(f"seed {seed}: {name} TPR {100 * run['tpr_at_fpr']:.2f}% in {run['select_seconds']:.0f} s")
         if seed in full_seeds:
             everything = np.concatenate([split.L, split.U])
             f = _evaluate(task, task.X_train[everything], split.y_obs[everything], model=config.model, seed=seed,
