@@ -53,3 +53,12 @@ def test_bad_input(xy):
         Committee("logreg", n_members=0).fit(X, y)
     with pytest.raises(InputError, match="feature_fraction"):
         Committee("logreg", feature_fraction=0).fit(X, y)
+
+
+def test_members_fit_and_score_the_same_in_parallel_as_one_by_one():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    stacks = [Committee("logreg", n_members=3, feature_fraction=0.6, random_state=4, n_jobs=jobs).fit(X, y)
+              .predict_proba_stack(X) for jobs in (1, 3)]  # fmt: skip
+    np.testing.assert_array_equal(stacks[0], stacks[1])
