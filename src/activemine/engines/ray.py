@@ -37,6 +37,8 @@ class _BlockReducer:
         self.strategy, self.plan, self.columns, self.excluded = strategy, plan, columns, excluded
 
     def __call__(self, table: pa.Table) -> pa.Table:
+        if "_parquet_path" in table.column_names:
+            table = _read_row_groups(table, self.columns.needed)
         chunk = chunk_from_table(table, self.columns)
         ids = check_ids(chunk.ids)
         scores, predicted = self.strategy.score(chunk)
@@ -54,11 +56,24 @@ class _BlockReducer:
         })  # fmt: skip
 
 
+def _read_row_groups(pieces: pa.Table, columns: list[str]) -> pa.Table:
+    import pyarrow.parquet as pq
+
+    paths, groups = pieces.column("_parquet_path").to_pylist(), pieces.column("_row_group").to_pylist()
+    return pa.concat_tables([pq.ParquetFile(p).read_row_group(g, columns=columns) for p, g in zip(paths, groups)])
+
+
 def _dataset(src, ray_data):
-    """A Ray Dataset holding the needed columns of the pool, and the columns to read."""
+    """A Ray Dataset holding the needed columns of the pool (or, for Parquet, the row groups
+    that the actors read themselves), and the columns to read."""
     if isinstance(src, ParquetSource):
-        files = [str(f) for f in src._dataset.files]
-        return ray_data.read_parquet(files, columns=src.columns.needed), src.columns
+        import pyarrow.parquet as pq
+
+        # one item per row group, read with column projection on the actor: ray.data.read_parquet
+        # fails on its second call in a process when fsspec is installed without aiohttp
+        pieces = [{"_parquet_path": f, "_row_group": g} for f in src._dataset.files
+                  for g in range(pq.ParquetFile(f).num_row_groups)]  # fmt: skip
+        return ray_data.from_items(pieces, override_num_blocks=len(pieces)), src.columns
     if isinstance(src, CsvSource):
         import pyarrow.csv as pcsv
 
@@ -114,7 +129,7 @@ def mine_ray(strategy: Strategy, source, *, budget: int, labeled: LabeledSet | N
         concurrency = max(1, int(ray.available_resources().get("CPU", 1)))
     out = ds.map_batches(
         _BlockReducer, fn_constructor_kwargs=dict(strategy=strategy, plan=plan, columns=cols, excluded=excluded),
-        batch_format="pyarrow", batch_size=chunk_size, compute=ray.data.ActorPoolStrategy(size=concurrency),
+        batch_format="pyarrow", batch_size=1 if isinstance(src, ParquetSource) else chunk_size, compute=ray.data.ActorPoolStrategy(size=concurrency),
         num_cpus=1, num_gpus=num_gpus or None,
     )  # fmt: skip
     reducer = CandidateReducer(plan)
