@@ -164,3 +164,15 @@ def test_bad_input_exits_2_and_writes_nothing(files, case, message):
     assert message in text
     assert not out.exists()
     assert not [p for p in d.iterdir() if p.name.startswith(".never")], "no temporary file left behind"
+
+
+def test_weak_model_options_reach_hw(files):
+    from activemine.cli._strategy_options import StrategyOptions
+
+    hw = StrategyOptions("hw", "lightgbm", 0, None, None, 0.5, 3, "vote", weak_trees=0).build()
+    assert hw.weak_trees is None and hw.weak_fraction == 0.5  # 0 trees: a weak model trained on half of L
+    assert StrategyOptions("hw", "lightgbm", 0, None, None, 0.3, 3, "vote").build().weak_trees == 60
+    out = files["dir"] / "never.parquet"
+    code, text = invoke(*mine_args(files, out=out, extra=["--weak-trees", "-1"]))
+    assert code == 2 and "--weak-trees must be 0 or more, got -1" in text
+    assert not out.exists()

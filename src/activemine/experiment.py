@@ -67,7 +67,7 @@ class ExperimentConfig:
     """Everything that defines an experiment; stored as ``config`` in ``results.json``.
 
     ``variants`` maps extra run names to ``(registered strategy, constructor
-    kwargs)``, e.g. ``{"hw-keep": ("hw", {"dirty_policy": "keep"})}``; every
+    kwargs)``, e.g. ``{"hw-dirty-off": ("hw", {"dirty_policy": "off"})}``; every
     name in ``strategies`` is a registered strategy or such a variant.
     """
 

@@ -21,7 +21,7 @@ def campaign_status(store: CampaignStore) -> dict:
     origin = dict(store.read("SELECT sid, origin FROM samples"))
     pool_labeled = {s for s in labeled if origin[s] == "pool"}
     rounds = []
-    for r, created, strategy, budget in store.read("SELECT round, created_at, strategy, budget FROM rounds ORDER BY round"):
+    for r, created, strategy in store.read("SELECT round, created_at, strategy FROM rounds ORDER BY round"):
         sids = {s for (s,) in store.read("SELECT sid FROM batches WHERE round = ?", (r,))}
         rounds.append({"round": r, "created_at": created, "strategy": strategy, "size": len(sids),
                        "labeled": len(sids & labeled), "queued": len(sids & queued),

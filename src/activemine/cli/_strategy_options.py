@@ -18,7 +18,13 @@ BalanceOpt = Annotated[
     typer.Option(help="Class quotas: equal, labeled, pool, none, or weights such as 2,1,1. Default: the strategy's."),
 ]
 EasyShareOpt = Annotated[Optional[float], typer.Option(help="Share of each quota drawn at random from easier samples.")]
-WeakFractionOpt = Annotated[float, typer.Option(help="HW: share of the labeled set the weak model is trained on.")]
+WeakFractionOpt = Annotated[
+    float,
+    typer.Option(help="HW: share of L a separately trained weak model sees (used with --weak-trees 0 or a non-boosted model)."),
+]
+WeakTreesOpt = Annotated[
+    int, typer.Option(help="HW with lightgbm: the weak model is the strong model's first N trees (0: train one on --weak-fraction).")
+]
 CommitteeSizeOpt = Annotated[int, typer.Option(help="QBC: committee members.")]
 DirtyPolicyOpt = Annotated[
     str, typer.Option(help="HW: dirty-data step on L before training: prune (drop suspects), review (flag only) or off.")
@@ -66,6 +72,7 @@ class StrategyOptions:
     classes: str | None = None
     dirty_policy: str = "prune"
     max_dirty: float = 0.02
+    weak_trees: int = 60
 
     def build(self, **extra) -> Strategy:
         """The strategy these options describe; ``extra`` keyword arguments go to its constructor."""
@@ -75,7 +82,10 @@ class StrategyOptions:
         if balance is not None:
             kwargs["balance"] = balance
         if self.strategy == "hw":
-            kwargs.update(weak_fraction=self.weak_fraction, dirty_policy=self.dirty_policy, max_dirty=self.max_dirty)
+            if self.weak_trees < 0:
+                raise InputError(f"--weak-trees must be 0 or more, got {self.weak_trees}")
+            kwargs.update(weak_fraction=self.weak_fraction, weak_trees=self.weak_trees or None,
+                          dirty_policy=self.dirty_policy, max_dirty=self.max_dirty)  # fmt: skip
         if self.strategy == "qbc":
             kwargs.update(committee_size=self.committee_size, disagreement=self.disagreement)
         return make_strategy(self.strategy, **kwargs)

@@ -17,7 +17,7 @@ from activemine.campaign import (
 from activemine.cli._app import app, console, err_console, exits_on_bad_input
 from activemine.cli._strategy_options import (
     BalanceOpt, CommitteeSizeOpt, DirtyPolicyOpt, DisagreementOpt, EasyShareOpt, MaxDirtyOpt, ModelOpt, SeedOpt,
-    StrategyOpt, StrategyOptions, WeakFractionOpt,
+    StrategyOpt, StrategyOptions, WeakFractionOpt, WeakTreesOpt,
 )  # fmt: skip
 from activemine.errors import InputError
 from activemine.tables import table_format
@@ -95,6 +95,7 @@ def mine(
     balance: BalanceOpt = None,
     easy_share: EasyShareOpt = None,
     weak_fraction: WeakFractionOpt = 0.3,
+    weak_trees: WeakTreesOpt = 60,
     committee_size: CommitteeSizeOpt = 3,
     disagreement: DisagreementOpt = "vote",
     dirty_policy: DirtyPolicyOpt = "prune",
@@ -106,7 +107,7 @@ def mine(
         raise InputError(f"--chunk-size must be at least 1, got {chunk_size}")
     opts = StrategyOptions(strategy=strategy, model=model, seed=seed, balance=balance, easy_share=easy_share,
                            weak_fraction=weak_fraction, committee_size=committee_size, disagreement=disagreement,
-                           dirty_policy=dirty_policy, max_dirty=max_dirty)  # fmt: skip
+                           dirty_policy=dirty_policy, max_dirty=max_dirty, weak_trees=weak_trees)  # fmt: skip
     store = CampaignStore(folder)
     started = time.perf_counter()
     round_no, batch = mine_round(store, opts.build(), budget=budget, params=vars(opts), chunk_size=chunk_size)

@@ -12,7 +12,7 @@ import typer
 
 from activemine.cli._app import app, console, exits_on_bad_input
 from activemine.cli._pool_io import numeric_matrix
-from activemine.cli._strategy_options import ModelOpt, SeedOpt
+from activemine.cli._strategy_options import SeedOpt
 from activemine.errors import InputError, SingleClassError
 from activemine.noise import clean_labels, out_of_fold_proba
 from activemine.selection import check_ids

@@ -15,7 +15,7 @@ from activemine.cli._app import app, console, exits_on_bad_input
 from activemine.cli._pool_io import load_streaming_inputs
 from activemine.cli._strategy_options import (
     BalanceOpt, ClassesOpt, CommitteeSizeOpt, DirtyPolicyOpt, DisagreementOpt, EasyShareOpt, MaxDirtyOpt, ModelOpt,
-    SeedOpt, StrategyOpt, StrategyOptions, WeakFractionOpt,
+    SeedOpt, StrategyOpt, StrategyOptions, WeakFractionOpt, WeakTreesOpt,
 )  # fmt: skip
 from activemine.errors import InputError
 from activemine.engines import ENGINES, run_engine
@@ -65,6 +65,7 @@ def mine(
     balance: BalanceOpt = None,
     easy_share: EasyShareOpt = None,
     weak_fraction: WeakFractionOpt = 0.3,
+    weak_trees: WeakTreesOpt = 60,
     committee_size: CommitteeSizeOpt = 3,
     disagreement: DisagreementOpt = "vote",
     dirty_policy: DirtyPolicyOpt = "prune",
@@ -83,7 +84,7 @@ def mine(
     if chunk_size < 1:
         raise InputError(f"--chunk-size must be at least 1, got {chunk_size}")
     opts = StrategyOptions(strategy, model, seed, balance, easy_share, weak_fraction, committee_size, disagreement, classes,
-                           dirty_policy=dirty_policy, max_dirty=max_dirty)  # fmt: skip
+                           dirty_policy=dirty_policy, max_dirty=max_dirty, weak_trees=weak_trees)  # fmt: skip
     started = time.perf_counter()
     if engine not in ENGINES:
         raise InputError(f"--engine must be one of {list(ENGINES)}, got {engine!r}")
