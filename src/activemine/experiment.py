@@ -131,21 +131,15 @@ class Task:
 
 
 def _read_user_dataset(path: Path, label_col: str, test_fraction: float) -> Dataset:
-    import pyarrow as pa
 
-    from activemine.tables import read_table, require_columns
+    from activemine.tables import numeric_matrix, read_table, require_columns
 
     table = read_table(path)
     require_columns(table.column_names, [label_col], where=str(path))
     features = [c for c in table.column_names if c not in (label_col, "id")]
     if not features:
         raise InputError(f"{path} has no feature columns besides {label_col!r}")
-    X = np.empty((table.num_rows, len(features)), dtype=np.float32)
-    for j, name in enumerate(features):
-        col = table.column(name)
-        if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type) or pa.types.is_boolean(col.type)):
-            raise InputError(f"feature column {name!r} of {path} must be numeric, got {col.type}")
-        X[:, j] = col.to_numpy(zero_copy_only=False)
+    X = numeric_matrix(table, features, where=str(path), dtype=np.float32)
     raw = np.asarray(table.column(label_col).to_pylist(), dtype=object)
     if any(v is None for v in raw):
         raise InputError(f"column {label_col!r} of {path} has missing labels")

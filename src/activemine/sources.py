@@ -17,7 +17,7 @@ Accepted sources (:func:`open_pool`):
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +27,7 @@ import pyarrow as pa
 from activemine.data import PoolChunk
 from activemine.errors import InputError, MissingColumnError, SchemaMismatchError
 from activemine.selection import check_ids
-from activemine.tables import require_columns
+from activemine.tables import numeric_matrix, require_columns
 
 __all__ = ["PoolColumns", "PoolSource", "open_pool"]
 
@@ -69,19 +69,6 @@ class PoolColumns:
         return len(self.weak_proba) or None
 
 
-def _matrix(table: pa.Table, columns: Sequence[str], *, where: str) -> np.ndarray:
-    # float64 whatever the stored type, so scores match the in-memory path bit for bit
-    out = np.empty((table.num_rows, len(columns)), dtype=np.float64)
-    for j, name in enumerate(columns):
-        col = table.column(name)
-        if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type) or pa.types.is_boolean(col.type)):
-            raise InputError(f"column {name!r} of {where} must be numeric, got {col.type}")
-        if col.null_count:
-            raise InputError(f"column {name!r} of {where} has {col.null_count} missing values")
-        out[:, j] = col.to_numpy(zero_copy_only=False)
-    return out
-
-
 def chunk_from_table(table: pa.Table | pa.RecordBatch, columns: PoolColumns, *, where: str = "pool") -> PoolChunk:
     """Build a :class:`PoolChunk` from a table holding ``columns.needed``."""
     require_columns(table.column_names, columns.needed, where=where)
@@ -89,14 +76,14 @@ def chunk_from_table(table: pa.Table | pa.RecordBatch, columns: PoolColumns, *, 
     if ids.null_count:
         raise InputError(f"column {columns.id!r} of {where} has {ids.null_count} missing ids")
     ids = check_ids(ids.to_numpy(zero_copy_only=False), name=f"{where} column {columns.id!r}")
-    X = _matrix(table, columns.features, where=where) if columns.features else None
+    X = numeric_matrix(table, columns.features, where=where) if columns.features else None
     proba = member = None
     if len(columns.proba) == 1:
-        proba = _matrix(table, columns.proba[0], where=where)
+        proba = numeric_matrix(table, columns.proba[0], where=where)
     elif columns.proba:
-        member = np.stack([_matrix(table, g, where=where) for g in columns.proba])
+        member = np.stack([numeric_matrix(table, g, where=where) for g in columns.proba])
         proba = member.mean(axis=0)
-    weak = _matrix(table, columns.weak_proba, where=where) if columns.weak_proba else None
+    weak = numeric_matrix(table, columns.weak_proba, where=where) if columns.weak_proba else None
     return PoolChunk(ids, X=X, proba=proba, weak_proba=weak, member_proba=member)
 
 

@@ -13,7 +13,7 @@ import pyarrow as pa
 from activemine.errors import InputError, MissingColumnError
 from activemine.selection import Batch
 
-__all__ = ["batch_to_table", "read_table", "require_columns", "table_format", "write_table"]
+__all__ = ["batch_to_table", "numeric_matrix", "read_table", "require_columns", "table_format", "write_table"]
 
 _FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 
@@ -56,6 +56,20 @@ def require_columns(present: Sequence[str], needed: Sequence[str], *, where: str
     missing = [c for c in needed if c not in present]
     if missing:
         raise MissingColumnError(f"{where} has no column(s) {missing}; it has {list(present)[:20]}")
+
+
+def numeric_matrix(table: pa.Table | pa.RecordBatch, columns: Sequence[str], *, where: str, dtype=np.float64) -> np.ndarray:
+    """The given columns as an ``(n, len(columns))`` array of ``dtype``; non-numeric columns are an error."""
+    require_columns(table.column_names, columns, where=where)
+    out = np.empty((table.num_rows, len(columns)), dtype=dtype)
+    for j, name in enumerate(columns):
+        col = table.column(name)
+        if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type) or pa.types.is_boolean(col.type)):
+            raise InputError(f"column {name!r} of {where} must be numeric, got {col.type}")
+        if col.null_count:
+            raise InputError(f"column {name!r} of {where} has {col.null_count} missing values")
+        out[:, j] = col.to_numpy(zero_copy_only=False)
+    return out
 
 
 def write_table(table: pa.Table, path) -> None:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pyarrow as pa
 
 from activemine.data import LabeledSet
 from activemine.errors import InputError
-from activemine.tables import read_table, require_columns
+from activemine.tables import numeric_matrix, read_table, require_columns
 
 
 def split_columns(spec: str | None) -> list[list[str]]:
@@ -15,18 +13,6 @@ def split_columns(spec: str | None) -> list[list[str]]:
     if not spec:
         return []
     return [[c.strip() for c in group.split(",") if c.strip()] for group in spec.split(";") if group.strip()]
-
-
-def numeric_matrix(table: pa.Table, columns: list[str], *, where: str) -> np.ndarray:
-    """The given columns as a float ``(n, len(columns))`` array; non-numeric columns are an error."""
-    require_columns(table.column_names, columns, where=where)
-    out = np.empty((table.num_rows, len(columns)), dtype=np.float64)
-    for j, name in enumerate(columns):
-        col = table.column(name)
-        if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type) or pa.types.is_boolean(col.type)):
-            raise InputError(f"column {name!r} of {where} must be numeric, got {col.type}")
-        out[:, j] = col.to_numpy(zero_copy_only=False)
-    return out
 
 
 def load_streaming_inputs(*, labeled_path, pool_path, label_col: str, id_col: str,

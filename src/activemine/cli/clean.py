@@ -11,12 +11,11 @@ import pyarrow as pa
 import typer
 
 from activemine.cli._app import app, console, exits_on_bad_input
-from activemine.cli._pool_io import numeric_matrix
 from activemine.cli._strategy_options import SeedOpt
 from activemine.errors import InputError, SingleClassError
 from activemine.noise import clean_labels, out_of_fold_proba
 from activemine.selection import check_ids
-from activemine.tables import read_table, require_columns, table_format, write_table
+from activemine.tables import numeric_matrix, read_table, require_columns, table_format, write_table
 
 
 @app.command()
