@@ -15,19 +15,9 @@ from activemine.errors import EmptyPoolError
 from activemine.selection import Batch, check_ids
 from activemine.strategies import Strategy
 
-__all__ = ["mine", "proba_columns_of", "score_pool"]
+__all__ = ["mine", "score_pool"]
 
 DEFAULT_CHUNK_SIZE = 65_536
-
-
-def proba_columns_of(pool: PoolChunk) -> int | None:
-    """Number of class columns of the pool's precomputed probabilities, or None when it has features."""
-    if pool.X is not None:
-        return None
-    for arr in (pool.proba, pool.weak_proba, pool.member_proba):
-        if arr is not None:
-            return int(np.shape(arr)[-1])
-    return None
 
 
 def score_pool(strategy: Strategy, pool: PoolChunk, *, chunk_size: int = DEFAULT_CHUNK_SIZE,
