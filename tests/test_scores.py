@@ -141,3 +141,18 @@ def test_error_names_the_offending_row():
 def test_committee_needs_a_stack():
     with pytest.raises(ProbabilityError, match=r"\(m, n, k\)"):
         vote_entropy(np.full((3, 2), 0.5))
+
+
+@given(proba_matrices())
+def test_argmax_rows_matches_numpy_including_ties(p):
+    from activemine.scores import argmax_rows
+
+    np.testing.assert_array_equal(argmax_rows(p), p.argmax(axis=1))
+    tied = np.full((4, 2), 0.5)
+    assert argmax_rows(tied).tolist() == tied.argmax(axis=1).tolist() == [0, 0, 0, 0]
+
+
+def test_validate_false_skips_only_the_check():
+    p = np.array([[0.7, 0.2, 0.1]])
+    for fn in SINGLE:
+        np.testing.assert_array_equal(fn(p, validate=False), fn(p))

@@ -211,7 +211,7 @@ class UncertaintyStrategy(Strategy):
 
     def score(self, chunk):
         proba = self._proba(chunk, getattr(self, "model_", None))
-        return self.MEASURES[self.measure](proba), proba.argmax(axis=1)
+        return self.MEASURES[self.measure](proba, validate=False), S.argmax_rows(proba)
 
 
 class QBCStrategy(Strategy):
@@ -345,10 +345,10 @@ class HWStrategy(Strategy):
     def score(self, chunk):
         weak = self._proba(chunk, getattr(self, "weak_model_", None), "weak_proba")
         if chunk.proba is not None or hasattr(self, "strong_model_"):
-            predicted = self._proba(chunk, getattr(self, "strong_model_", None)).argmax(axis=1)
+            predicted = S.argmax_rows(self._proba(chunk, getattr(self, "strong_model_", None)))
         else:
-            predicted = weak.argmax(axis=1)
-        return S.least_confidence(weak), predicted
+            predicted = S.argmax_rows(weak)
+        return S.least_confidence(weak, validate=False), predicted
 
 
 STRATEGIES: dict[str, Callable[..., Strategy]] = {
