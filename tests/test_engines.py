@@ -3,8 +3,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,6 +13,7 @@ from activemine.engines import CandidateReducer, SelectionPlan, mine_stream, run
 from activemine.errors import DuplicateIdError, EmptyPoolError, InputError, PoolExhaustedError
 from activemine.mining import score_pool
 from activemine.sources import PoolColumns
+from _pool_helpers import write_weak_proba_parts
 
 
 @contextlib.contextmanager
@@ -122,9 +121,7 @@ def test_parquet_stream_equals_in_memory(tmp_path):
     n = 3000
     p = rng.dirichlet(np.ones(3), n)
     ids = rng.permutation(10 * n)[:n]
-    for i, part in enumerate(np.array_split(np.arange(n), 3)):
-        pq.write_table(pa.table({"id": ids[part], "w0": p[part, 0], "w1": p[part, 1], "w2": p[part, 2]}),
-                       tmp_path / f"part{i}.parquet", row_group_size=128)  # fmt: skip
+    write_weak_proba_parts(tmp_path, ids, p, parts=3, row_group_size=128)
     expected = mine_stream(make_strategy("hw"), PoolChunk(ids, weak_proba=p), budget=500, exclude=ids[:50])
     for chunk in (1000, 77):
         got = mine_stream(make_strategy("hw"), tmp_path, columns=PoolColumns(weak_proba=("w0", "w1", "w2")),

@@ -1,6 +1,4 @@
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 ray = pytest.importorskip("ray")
@@ -8,6 +6,7 @@ ray = pytest.importorskip("ray")
 from activemine import LabeledSet, PoolChunk, make_strategy  # noqa: E402
 from activemine.engines import mine_stream, run_engine  # noqa: E402
 from activemine.sources import PoolColumns  # noqa: E402
+from _pool_helpers import write_weak_proba_parts  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -25,9 +24,7 @@ def test_ray_and_local_engines_select_the_same_rows(local_ray, tmp_path):
     n = 6000
     p = rng.dirichlet(np.ones(3), n)
     ids = rng.permutation(10 * n)[:n]
-    for i, part in enumerate(np.array_split(np.arange(n), 2)):
-        pq.write_table(pa.table({"id": ids[part], "w0": p[part, 0], "w1": p[part, 1], "w2": p[part, 2]}),
-                       tmp_path / f"part{i}.parquet", row_group_size=1000)  # fmt: skip
+    write_weak_proba_parts(tmp_path, ids, p, parts=2, row_group_size=1000)
     cols = PoolColumns(weak_proba=("w0", "w1", "w2"))
     for balance in ("equal", "pool", None):
         kw = dict(columns=cols, budget=900, exclude=ids[:40], chunk_size=700)
