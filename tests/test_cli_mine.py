@@ -6,6 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from activemine.cli import app
+from activemine.strategies import HW_WEAK_TREES
 
 runner = CliRunner()
 
@@ -171,7 +172,7 @@ def test_weak_model_options_reach_hw(files):
 
     hw = StrategyOptions("hw", "lightgbm", 0, None, None, 0.5, 3, "vote", weak_trees=0).build()
     assert hw.weak_trees is None and hw.weak_fraction == 0.5  # 0 trees: a weak model trained on half of L
-    assert StrategyOptions("hw", "lightgbm", 0, None, None, 0.3, 3, "vote").build().weak_trees == 60
+    assert StrategyOptions("hw", "lightgbm", 0, None, None, 0.3, 3, "vote").build().weak_trees == HW_WEAK_TREES
     out = files["dir"] / "never.parquet"
     code, text = invoke(*mine_args(files, out=out, extra=["--weak-trees", "-1"]))
     assert code == 2 and "--weak-trees must be 0 or more, got -1" in text

@@ -92,13 +92,31 @@ def test_uniform_noise_flips_exactly_the_rate_to_other_classes():
     assert not np.array_equal(noisy, other)
 
 
-def test_ambiguous_noise_flips_the_most_confusable_rows_to_their_runner_up():
+def test_ambiguous_top_noise_flips_the_most_confusable_rows_to_their_runner_up():
     y = np.array([0, 0, 1, 1, 2, 2])
     proba = np.array([[0.9, 0.1, 0.0], [0.5, 0.1, 0.4], [0.05, 0.9, 0.05], [0.3, 0.65, 0.05], [0, 0.2, 0.8], [0, 0, 1]])
-    noisy, flipped = inject_label_noise(y, 0.5, kind="ambiguous", proba=proba)
+    noisy, flipped = inject_label_noise(y, 0.5, kind="ambiguous-top", proba=proba)
     # runner-up probabilities: 0.1, 0.4, 0.05, 0.3, 0.2, 0 -> rows 1, 3 and 4 go to 2, 0 and 1
     np.testing.assert_array_equal(np.flatnonzero(flipped), [1, 3, 4])
     np.testing.assert_array_equal(noisy, [0, 2, 1, 0, 1, 2])
+
+
+def test_ambiguous_noise_is_drawn_in_proportion_to_ambiguity():
+    # 4000 rows, half with runner-up probability 0.4 and half 0.1: a weighted draw of 10% flips
+    n = 4000
+    y = np.zeros(n, dtype=np.int64)
+    runner_up = np.where(np.arange(n) < n // 2, 0.4, 0.1)
+    proba = np.c_[1.0 - runner_up, runner_up]
+    noisy, flipped = inject_label_noise(y, 0.10, kind="ambiguous", proba=proba, classes=[0, 1], random_state=5)
+    assert flipped.sum() == 400 and (noisy[flipped] == 1).all() and (noisy[~flipped] == 0).all()
+    ambiguous_share = flipped[: n // 2].mean() / flipped[n // 2 :].mean()
+    assert 2.5 < ambiguous_share < 6.0  # about 4 (weights 0.4 vs 0.1), never all from one half
+    never = np.r_[np.zeros(10), np.full(10, 0.5)]
+    _, flipped = inject_label_noise(np.zeros(20, int), 0.25, kind="ambiguous", proba=np.c_[1 - never, never], classes=[0, 1])
+    assert flipped[10:].sum() == 5  # a sample no other class can claim is never flipped while others can be
+    first, second = (inject_label_noise(y, 0.10, kind="ambiguous", proba=proba, classes=[0, 1], random_state=s)[1] for s in (5, 5))
+    np.testing.assert_array_equal(first, second)
+    assert not np.array_equal(first, inject_label_noise(y, 0.10, kind="ambiguous", proba=proba, classes=[0, 1], random_state=6)[1])
 
 
 def test_inject_label_noise_bad_input():
@@ -232,6 +250,13 @@ def test_out_of_fold_rows_are_predicted_by_models_that_never_saw_them():
     own = np.where(y == 1, proba[:, 0], proba[:, 1])
     assert own.mean() < 0.5
     np.testing.assert_array_equal(proba, out_of_fold_proba(KNeighborsClassifier(1), X, y, 3, seed=0, classes=[1, 0]))
+
+
+def test_out_of_fold_folds_in_parallel_give_the_same_probabilities(blobs):
+    X, _, noisy, _, _ = blobs
+    one_by_one = out_of_fold_proba("fast", X, noisy, 3, seed=4, n_jobs=1)
+    np.testing.assert_array_equal(one_by_one, out_of_fold_proba("fast", X, noisy, 3, seed=4, n_jobs=3))
+    assert not np.array_equal(one_by_one, out_of_fold_proba("fast", X, noisy, 3, seed=5, n_jobs=3))
 
 
 def test_out_of_fold_bad_input():

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from activemine.errors import InputError, SingleClassError, UnknownLabelError
-from activemine.models import make_model, predict_proba_aligned
+from activemine.models import make_model, predict_proba_aligned, run_parallel
 
 __all__ = ["Committee", "stratified_bootstrap"]
 
@@ -85,7 +85,7 @@ class Committee:
         self.n_fits_ = 0
         # each member draws from its own seeded generator, so running them concurrently
         # gives the same members as one after the other
-        self.members_ = _parallel(self.n_jobs, [(self._fit_member, (i, X, y, None)) for i in range(self.n_members)])
+        self.members_ = run_parallel(self.n_jobs, [(self._fit_member, (i, X, y, None)) for i in range(self.n_members)])
         self.n_fits_ = self.n_members
         return self
 
@@ -114,19 +114,8 @@ class Committee:
         """Member probabilities ``(m, n, k)``, columns in the order of ``classes_``."""
         X = np.asarray(X)
         calls = [(predict_proba_aligned, (m, X[:, f], self.classes_)) for m, f in self.members_]
-        return np.stack(_parallel(self.n_jobs, calls))
+        return np.stack(run_parallel(self.n_jobs, calls))
 
     def predict_proba(self, X) -> np.ndarray:
         """Consensus probabilities ``(n, k)``: the members' mean."""
         return self.predict_proba_stack(X).mean(axis=0)
-
-
-def _parallel(n_jobs: int | None, calls: list) -> list:
-    """Run ``(function, args)`` pairs concurrently with joblib, results in order."""
-    if len(calls) <= 1 or n_jobs == 1:
-        return [fn(*args) for fn, args in calls]
-    from joblib import Parallel, cpu_count, delayed
-
-    jobs = min(len(calls), cpu_count()) if n_jobs is None else n_jobs
-    # threads: LightGBM and numpy release the GIL, and nothing is copied to workers
-    return Parallel(n_jobs=jobs, prefer="threads")(delayed(fn)(*args) for fn, args in calls)

@@ -40,6 +40,7 @@ from activemine.datasets import DATASETS, Dataset, load_dataset
 from activemine.errors import BudgetError, InputError
 from activemine.metrics import roc_auc, tpr_at_fpr
 from activemine.mining import score_pool
+from activemine.noise import NOISE_KINDS, inject_label_noise
 from activemine.models import make_model, predict_proba_aligned
 from activemine.strategies import STRATEGIES, QBCStrategy, make_strategy
 
@@ -58,7 +59,6 @@ __all__ = [
 #: FPR points at which every run's ROC curve is stored (log-spaced, for plots and averaging).
 ROC_GRID = np.unique(np.r_[0.0, np.logspace(-4, 0, 81)])
 MODES = ("one-shot", "multi-round")
-NOISE_KINDS = ("uniform", "ambiguous")
 PROBA_MEASURES = ("lc", "sm", "entropy")
 
 
@@ -227,10 +227,6 @@ def _clean_proba(task: Task, *, model: str) -> np.ndarray:
 def _noisy_labels(task: Task, config: ExperimentConfig, seed: int, proba) -> np.ndarray:
     if config.noise == 0:
         return task.y_train
-    try:
-        from activemine.noise import inject_label_noise
-    except ImportError as exc:  # pragma: no cover - the noise module lands separately
-        raise InputError("label noise needs activemine.noise, which this installation lacks") from exc
     noisy, _ = inject_label_noise(task.y_train, config.noise, kind=config.noise_kind, proba=proba,
                                   classes=np.arange(len(task.class_names)), random_state=seed)  # fmt: skip
     return np.asarray(noisy)
@@ -290,7 +286,9 @@ def _one_shot(name, task, config, seed, split: _Seed, shared) -> dict:
         extra = 0.0
     seconds = time.perf_counter() - start + extra
     rows = np.concatenate([split.L, batch.ids])
+    start = time.perf_counter()
     keep = _kept_for_training(strategy, task.X_train[rows], split.y_obs[rows], seed)
+    clean_seconds = time.perf_counter() - start
     result = _evaluate(task, task.X_train[rows[keep]], split.y_obs[rows[keep]], model=config.model, seed=seed,
                        fpr=config.fpr)  # fmt: skip
     result.update(
@@ -304,6 +302,7 @@ def _one_shot(name, task, config, seed, split: _Seed, shared) -> dict:
         result["labeled_dropped"] = int((~np.asarray(strategy.kept_)).sum())
     result["final_dropped"] = int((~keep).sum())
     result["final_dropped_noisy"] = int((split.y_obs[rows[~keep]] != task.y_train[rows[~keep]]).sum())
+    result["final_clean_seconds"] = clean_seconds
     return result
 
 
@@ -387,7 +386,7 @@ def run_experiment(config: ExperimentConfig, *, progress: Progress | None = None
     step = progress or (lambda _description: None)
     task = load_task(config.dataset, config.task, label_col=config.label_col, test_fraction=config.test_fraction)
     clean_proba = None
-    if config.noise > 0 and config.noise_kind == "ambiguous":
+    if config.noise > 0 and config.noise_kind.startswith("ambiguous"):
         clean_proba = _clean_proba(task, model=config.model)
         step("clean model for ambiguous noise")
     runs, initial, full = [], [], []
@@ -428,7 +427,7 @@ def run_experiment(config: ExperimentConfig, *, progress: Progress | None = None
 def count_steps(config: ExperimentConfig) -> int:
     """How many times :func:`run_experiment` calls ``progress``."""
     n_full = len(config.seeds) if config.full_seeds is None else min(config.full_seeds, len(config.seeds))
-    noise = int(config.noise > 0 and config.noise_kind == "ambiguous")
+    noise = int(config.noise > 0 and config.noise_kind.startswith("ambiguous"))
     return noise + len(config.seeds) * (1 + len(config.strategies)) + n_full
 
 

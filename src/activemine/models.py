@@ -15,7 +15,7 @@ from sklearn.base import clone
 
 from activemine.errors import InputError, UnknownLabelError
 
-__all__ = ["MODEL_NAMES", "make_model", "predict_proba_aligned", "stratified_fraction"]
+__all__ = ["MODEL_NAMES", "make_model", "predict_proba_aligned", "run_parallel", "stratified_fraction"]
 
 MODEL_NAMES = ("lightgbm", "hgb", "logreg")
 
@@ -87,3 +87,17 @@ def stratified_fraction(y, fraction: float, *, rng: np.random.Generator, min_per
         take = min(rows.size, max(min_per_class, int(round(fraction * rows.size))))
         parts.append(rng.choice(rows, size=take, replace=False))
     return np.sort(np.concatenate(parts))
+
+
+def run_parallel(n_jobs: int | None, calls: list) -> list:
+    """Run ``(function, args)`` pairs concurrently with joblib threads; results in call order.
+
+    ``n_jobs=None`` runs one thread per call, capped at the CPU count; 1 runs them in turn.
+    """
+    if len(calls) <= 1 or n_jobs == 1:
+        return [fn(*args) for fn, args in calls]
+    from joblib import Parallel, cpu_count, delayed
+
+    jobs = min(len(calls), cpu_count()) if n_jobs is None else n_jobs
+    # threads: LightGBM and numpy release the GIL, and nothing is copied to workers
+    return Parallel(n_jobs=jobs, prefer="threads")(delayed(fn)(*args) for fn, args in calls)

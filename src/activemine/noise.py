@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from activemine.errors import InputError, ProbabilityError, SingleClassError, UnknownLabelError
-from activemine.models import make_model, predict_proba_aligned
+from activemine.models import make_model, predict_proba_aligned, run_parallel
 from activemine.scores import check_proba
 
 __all__ = [
@@ -46,7 +46,7 @@ __all__ = [
     "per_class_thresholds",
 ]
 
-NOISE_KINDS = ("uniform", "ambiguous")
+NOISE_KINDS = ("uniform", "ambiguous", "ambiguous-top")
 DIRTY_POLICIES = ("prune", "review", "off")
 QUALITY_METHODS = ("self_confidence", "normalized_margin")
 
@@ -92,13 +92,21 @@ def inject_label_noise(y, rate: float, *, kind: str = "uniform", proba=None, cla
 
     * ``kind="uniform"``: the flipped samples are a seeded uniform draw and
       each goes to a uniformly drawn other class.
-    * ``kind="ambiguous"``: the flipped samples are the most ambiguous ones,
-      those whose most confusable other class (judged by ``proba``) has the
-      highest probability, and each goes to that class. ``proba`` ``(n, k)``
-      should come from a model trained on clean labels, out of fold (in-sample
-      probabilities are over-confident, so the ranking degenerates); ties are
-      broken by the seed.
+    * ``kind="ambiguous"`` (ambiguity-correlated): each flipped sample goes
+      to its most confusable other class (judged by ``proba``), and a
+      sample's chance of being among the flipped is proportional to its
+      ambiguity, the probability of that class (a seeded weighted draw
+      without replacement, Efraimidis-Spirakis keys ``log(u) / ambiguity``).
+      Annotators mostly err on the confusable samples, but not by a hard
+      rule, so a noise detector has something to find.
+    * ``kind="ambiguous-top"`` (the worst case): the flipped samples are
+      exactly the ``round(rate * n)`` most ambiguous ones. The flips are then
+      a function of the clean model, so noisy labels agree with any model of
+      them near the boundary and no detector finds them (benchmarks/label_noise.py).
 
+    ``proba`` ``(n, k)`` should come from a model trained on clean labels,
+    out of fold (in-sample probabilities are over-confident, so the ranking
+    degenerates); ties are broken by the seed.
     ``classes`` are the labels of ``proba``'s columns (default: the sorted
     distinct values of ``y``); every class can be a flip target.
     """
@@ -126,7 +134,14 @@ def inject_label_noise(y, rate: float, *, kind: str = "uniform", proba=None, cla
         other[np.arange(n), idx] = -np.inf  # (n, k): every class but the given one
         target = other.argmax(axis=1)  # (n,) most confusable other class
         ambiguity = other[np.arange(n), target]  # (n,) its probability; higher = more ambiguous
-        rows = np.sort(np.lexsort((rng.random(n), -ambiguity))[:n_flip])
+        u = rng.random(n)  # (n,) in [0, 1)
+        if kind == "ambiguous":
+            # weighted draw without replacement: the n_flip largest keys log(u) / w
+            with np.errstate(divide="ignore"):
+                key = np.log1p(-u) / np.maximum(ambiguity, 1e-12)  # (n,) <= 0
+            rows = np.sort(np.lexsort((u, -key))[:n_flip])
+        else:
+            rows = np.sort(np.lexsort((u, -ambiguity))[:n_flip])
         new = target[rows]
     noisy = y.copy()
     noisy[rows] = classes[new]
@@ -171,14 +186,16 @@ def fast_oof_model(*, random_state: int | None = 0):
     )  # fmt: skip
 
 
-def out_of_fold_proba(estimator, X, y, folds: int = 5, *, seed: int = 0, classes: Sequence | None = None) -> np.ndarray:
+def out_of_fold_proba(estimator, X, y, folds: int = 5, *, seed: int = 0, classes: Sequence | None = None,
+                      n_jobs: int | None = None) -> np.ndarray:  # fmt: skip
     """Out-of-fold class probabilities ``(n, k)``, columns in the order of ``classes``.
 
     Stratified ``folds``-fold split, shuffled by ``seed``; each row is predicted
     by a model that never saw it. ``estimator`` is a model name, ``"fast"``
     (:func:`fast_oof_model`) or a scikit-learn classifier; fold f's model gets
     seed ``seed + f``. ``classes`` defaults to the sorted distinct labels.
-    Every class needs at least ``folds`` rows.
+    Every class needs at least ``folds`` rows. Folds are fitted ``n_jobs`` at
+    a time (threads; None = one per CPU); the result does not depend on it.
     """
     from sklearn.model_selection import StratifiedKFold
 
@@ -197,12 +214,17 @@ def out_of_fold_proba(estimator, X, y, folds: int = 5, *, seed: int = 0, classes
     if present.min() < folds:
         small = classes[(counts > 0) & (counts < folds)].tolist()
         raise InputError(f"every class needs at least folds={folds} rows for stratified folds; classes {small} have fewer")
-    out = np.zeros((y.size, classes.size), dtype=np.float64)
-    splitter = StratifiedKFold(n_splits=int(folds), shuffle=True, random_state=seed)
-    for f, (train, test) in enumerate(splitter.split(X, idx)):
+    splits = list(StratifiedKFold(n_splits=int(folds), shuffle=True, random_state=seed).split(X, idx))
+
+    def fold(f: int) -> np.ndarray:
+        train, test = splits[f]
         est = fast_oof_model(random_state=seed + f) if estimator == "fast" else make_model(estimator, random_state=seed + f)
         est.fit(X[train], y[train])
-        out[test] = predict_proba_aligned(est, X[test], classes.tolist())
+        return predict_proba_aligned(est, X[test], classes.tolist())
+
+    out = np.zeros((y.size, classes.size), dtype=np.float64)
+    for (_, test), proba in zip(splits, run_parallel(n_jobs, [(fold, (f,)) for f in range(len(splits))])):
+        out[test] = proba
     return out
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from activemine.errors import InputError
-from activemine.strategies import STRATEGIES, Strategy, make_strategy
+from activemine.strategies import HW_WEAK_TREES, STRATEGIES, Strategy, make_strategy
 
 StrategyOpt = Annotated[str, typer.Option(help=f"One of {', '.join(STRATEGIES)}.")]
 ModelOpt = Annotated[str, typer.Option(help="lightgbm, hgb or logreg.")]
@@ -72,7 +72,7 @@ class StrategyOptions:
     classes: str | None = None
     dirty_policy: str = "prune"
     max_dirty: float = 0.02
-    weak_trees: int = 60
+    weak_trees: int = HW_WEAK_TREES
 
     def build(self, **extra) -> Strategy:
         """The strategy these options describe; ``extra`` keyword arguments go to its constructor."""

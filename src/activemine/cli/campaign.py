@@ -20,6 +20,7 @@ from activemine.cli._strategy_options import (
     StrategyOpt, StrategyOptions, WeakFractionOpt, WeakTreesOpt,
 )  # fmt: skip
 from activemine.errors import InputError
+from activemine.strategies import HW_WEAK_TREES
 from activemine.tables import table_format
 
 campaign_app = typer.Typer(
@@ -95,7 +96,7 @@ def mine(
     balance: BalanceOpt = None,
     easy_share: EasyShareOpt = None,
     weak_fraction: WeakFractionOpt = 0.3,
-    weak_trees: WeakTreesOpt = 60,
+    weak_trees: WeakTreesOpt = HW_WEAK_TREES,
     committee_size: CommitteeSizeOpt = 3,
     disagreement: DisagreementOpt = "vote",
     dirty_policy: DirtyPolicyOpt = "prune",

@@ -40,7 +40,7 @@ def experiment(
     mode: Annotated[str, typer.Option(help="one-shot or multi-round.")] = "one-shot",
     rounds: Annotated[int, typer.Option(help="Multi-round: number of rounds.")] = 5,
     noise: Annotated[float, typer.Option(help="Label-noise rate on L and on returned labels.")] = 0.0,
-    noise_kind: Annotated[str, typer.Option(help="uniform or ambiguous.")] = "uniform",
+    noise_kind: Annotated[str, typer.Option(help="uniform, ambiguous (flips drawn in proportion to ambiguity) or ambiguous-top (the most ambiguous flip).")] = "uniform",
     model: Annotated[str, typer.Option(help="lightgbm, hgb or logreg.")] = "lightgbm",
     fpr: Annotated[float, typer.Option(help="The FPR at which TPR is reported.")] = 0.01,
     label_col: Annotated[str, typer.Option(help="Label column of a user's file.")] = "label",

@@ -20,6 +20,7 @@ from activemine.cli._strategy_options import (
 from activemine.errors import InputError
 from activemine.engines import ENGINES, run_engine
 from activemine.selection import Batch
+from activemine.strategies import HW_WEAK_TREES
 from activemine.tables import batch_to_table, table_format, write_table
 
 
@@ -65,7 +66,7 @@ def mine(
     balance: BalanceOpt = None,
     easy_share: EasyShareOpt = None,
     weak_fraction: WeakFractionOpt = 0.3,
-    weak_trees: WeakTreesOpt = 60,
+    weak_trees: WeakTreesOpt = HW_WEAK_TREES,
     committee_size: CommitteeSizeOpt = 3,
     disagreement: DisagreementOpt = "vote",
     dirty_policy: DirtyPolicyOpt = "prune",
