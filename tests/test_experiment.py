@@ -141,3 +141,20 @@ def test_user_file_with_a_text_feature_is_a_typed_error(tmp_path):
     write_table(pa.table({"f0": [1.0, 2.0, 3.0, 4.0], "colour": ["a", "b", "a", "b"], "label": [0, 1, 0, 1]}), path)
     with pytest.raises(InputError, match="'colour'"):
         load_task(str(path), "multiclass")
+
+
+def test_final_model_depends_on_the_set_of_rows_not_their_order():
+    from activemine.experiment import _evaluate_rows
+
+    task = load_task("digits", "binary:8")
+    config = ExperimentConfig(dataset="digits", model="logreg")
+    rows = np.random.default_rng(0).choice(task.y_train.size, 300, replace=False)
+    cache: dict = {}
+    first = _evaluate_rows(task, task.y_train, rows, config=config, seed=0, cache=cache)
+    again = _evaluate_rows(task, task.y_train, rows[::-1], config=config, seed=0, cache=cache)
+    assert len(cache) == 1 and again["tpr_at_fpr"] == first["tpr_at_fpr"] and again["_model"] is first["_model"]
+    other = _evaluate_rows(task, task.y_train, rows[:200], config=config, seed=0, cache=cache)
+    assert len(cache) == 2 and other["labels"] == 200
+    # a fresh fit on the rows in another order gives the same figures: the cache only saves time
+    fresh = _evaluate_rows(task, task.y_train, rows[::-1], config=config, seed=0, cache={})
+    assert fresh["roc_tpr"] == first["roc_tpr"]

@@ -21,13 +21,16 @@ and ``entropy`` read the probabilities of one shared L-only model, which is
 the same fit each of them would make alone (and the ``initial`` reference);
 each of them is charged that fit and its time. ``random`` needs no model.
 
-The final model of every run is the same model trained on L + B, except that
+The final model of every run is the same model trained on L + B (rows in
+index order, so the order a strategy returns its batch in does not matter,
+and runs with the same batch share one fit), except that
 a strategy with a pruning dirty-data step (HW by default) first drops the rows
 its step flags, as it would in production (``final_dropped`` in the run).
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -184,6 +187,22 @@ def load_task(dataset: str, task: str, *, label_col: str = "label", test_fractio
 # -- evaluation ------------------------------------------------------------------
 
 
+def _evaluate_rows(task: Task, y_obs: np.ndarray, rows: np.ndarray, *, config: "ExperimentConfig", seed: int,
+                   cache: dict) -> dict:  # fmt: skip
+    """:func:`_evaluate` of a model trained on the training rows ``rows``, taken in index order.
+
+    The final model depends on the set of labeled rows only, not on the order
+    a strategy returned them in; runs of one seed that train on the same set
+    (``lc``, ``sm`` and ``entropy`` pick the same batch on binary tasks) share
+    one fit through ``cache``.
+    """
+    rows = np.sort(rows)
+    key = hashlib.sha1(rows.tobytes()).hexdigest()
+    if key not in cache:
+        cache[key] = _evaluate(task, task.X_train[rows], y_obs[rows], model=config.model, seed=seed, fpr=config.fpr)
+    return dict(cache[key])
+
+
 def _evaluate(task: Task, X, y, *, model: str, seed: int, fpr: float) -> dict:
     start = time.perf_counter()
     est = make_model(model, random_state=seed)
@@ -289,8 +308,7 @@ def _one_shot(name, task, config, seed, split: _Seed, shared) -> dict:
     start = time.perf_counter()
     keep = _kept_for_training(strategy, task.X_train[rows], split.y_obs[rows], seed)
     clean_seconds = time.perf_counter() - start
-    result = _evaluate(task, task.X_train[rows[keep]], split.y_obs[rows[keep]], model=config.model, seed=seed,
-                       fpr=config.fpr)  # fmt: skip
+    result = _evaluate_rows(task, split.y_obs, rows[keep], config=config, seed=seed, cache=shared["fits"])
     result.update(
         labels=int(rows.size),
         batch_class_counts=_class_counts(task, task.y_train[batch.ids]),
@@ -357,8 +375,7 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
         picked.append(batch.ids)
         rows = np.concatenate([rows, batch.ids])
         keep = _kept_for_training(strategy, task.X_train[rows], split.y_obs[rows], seed)
-        evaluation = _evaluate(task, task.X_train[rows[keep]], split.y_obs[rows[keep]], model=config.model, seed=seed,
-                               fpr=config.fpr)  # fmt: skip
+        evaluation = _evaluate_rows(task, split.y_obs, rows[keep], config=config, seed=seed, cache=shared["fits"])
         evaluation["labels"] = int(rows.size)
         curve.append({k: evaluation[k] for k in ("labels", "tpr_at_fpr", "auc")})
     chosen = np.concatenate(picked)
@@ -393,10 +410,11 @@ def run_experiment(config: ExperimentConfig, *, progress: Progress | None = None
     full_seeds = list(config.seeds)[: config.full_seeds if config.full_seeds is not None else len(config.seeds)]
     for seed in config.seeds:
         split = _Seed(task, config, seed, clean_proba)
-        first = _evaluate(task, task.X_train[split.L], split.y_obs[split.L], model=config.model, seed=seed, fpr=config.fpr)
+        fits: dict = {}
+        first = _evaluate_rows(task, split.y_obs, split.L, config=config, seed=seed, cache=fits)
         start = time.perf_counter()
         pool_proba = predict_proba_aligned(first["_model"], task.X_train[split.U], np.arange(len(task.class_names)))
-        shared = {"initial": first, "pool_proba": pool_proba,
+        shared = {"initial": first, "pool_proba": pool_proba, "fits": fits,
                   "seconds": first["fit_seconds"] + time.perf_counter() - start}  # fmt: skip
         initial.append({"seed": seed, **_public(first)})
         step(f"seed {seed}: initial TPR {100 * first['tpr_at_fpr']:.2f}%")
@@ -405,9 +423,7 @@ def run_experiment(config: ExperimentConfig, *, progress: Progress | None = None
             runs.append({"strategy": name, "seed": seed, **_public(run)})
             step(f"seed {seed}: {name} TPR {100 * run['tpr_at_fpr']:.2f}% in {run['select_seconds']:.0f} s")
         if seed in full_seeds:
-            everything = np.concatenate([split.L, split.U])
-            f = _evaluate(task, task.X_train[everything], split.y_obs[everything], model=config.model, seed=seed,
-                          fpr=config.fpr)  # fmt: skip
+            f = _evaluate_rows(task, split.y_obs, np.concatenate([split.L, split.U]), config=config, seed=seed, cache=fits)
             full.append({"seed": seed, **_public(f)})
             step(f"seed {seed}: full")
     cfg = asdict(config)
