@@ -78,6 +78,7 @@ def main() -> None:
     parser.add_argument("--labeled-size", type=int, default=15_000)
     parser.add_argument("--budget", type=int, default=5_000)
     parser.add_argument("--pool-size", type=int, default=None)
+    parser.add_argument("--eval-repeats", type=int, default=2, help="models per evaluation, figures averaged")
     parser.add_argument("--settings", default="clean,noisy")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "label_efficiency")
     args = parser.parse_args()
@@ -89,7 +90,8 @@ def main() -> None:
         config = ExperimentConfig(
             dataset="fashion-mnist", task="binary:6", labeled_size=args.labeled_size, budget=args.budget,
             pool_size=args.pool_size, strategies=STRATEGIES + tuple(extra), seeds=tuple(range(args.seeds)),
-            full_seeds=args.full_seeds, variants={k: VARIANTS[k] for k in extra}, **setting,
+            full_seeds=args.full_seeds, eval_repeats=args.eval_repeats, variants={k: VARIANTS[k] for k in extra},
+            **setting,
         )  # fmt: skip
         started = time.perf_counter()
         results[name] = run_experiment(

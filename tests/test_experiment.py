@@ -100,6 +100,7 @@ def test_task_parsing():
         ({"strategies": ("lc", "magic")}, InputError, "magic"),
         ({"noise": 1.5}, InputError, "1.5"),
         ({"labeled_size": 5000}, BudgetError, "5000"),
+        ({"eval_repeats": 0}, InputError, "eval_repeats"),
     ],
 )
 def test_bad_settings_are_typed_errors(changes, error, match):
@@ -158,3 +159,15 @@ def test_final_model_depends_on_the_set_of_rows_not_their_order():
     # a fresh fit on the rows in another order gives the same figures: the cache only saves time
     fresh = _evaluate_rows(task, task.y_train, rows[::-1], config=config, seed=0, cache={})
     assert fresh["roc_tpr"] == first["roc_tpr"]
+
+
+def test_eval_repeats_average_models_of_several_seeds():
+    from activemine.experiment import _evaluate
+
+    task = load_task("digits", "binary:8")
+    X, y = task.X_train[:400], task.y_train[:400]
+    one = [_evaluate(task, X, y, model="lightgbm", seed=s, fpr=0.05) for s in (3, 3 + 100_003)]
+    both = _evaluate(task, X, y, model="lightgbm", seed=3, fpr=0.05, repeats=2)
+    assert both["tpr_at_fpr"] == pytest.approx((one[0]["tpr_at_fpr"] + one[1]["tpr_at_fpr"]) / 2)
+    assert both["auc"] == pytest.approx((one[0]["auc"] + one[1]["auc"]) / 2)
+    np.testing.assert_allclose(both["roc_tpr"], np.mean([one[0]["roc_tpr"], one[1]["roc_tpr"]], axis=0))

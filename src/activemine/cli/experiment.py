@@ -45,6 +45,7 @@ def experiment(
     fpr: Annotated[float, typer.Option(help="The FPR at which TPR is reported.")] = 0.01,
     label_col: Annotated[str, typer.Option(help="Label column of a user's file.")] = "label",
     full_seeds: Annotated[Optional[int], typer.Option(help="Seeds that also train the 'full' reference (default all).")] = None,
+    eval_repeats: Annotated[int, typer.Option(help="Models trained per evaluation, figures averaged over their seeds.")] = 1,
 ) -> None:
     """Train on L, select from U with each strategy, retrain and evaluate on the test set; write results and figures."""
     from activemine.experiment import ExperimentConfig, count_steps, run_experiment, write_outputs
@@ -53,7 +54,7 @@ def experiment(
     config = ExperimentConfig(
         dataset=dataset, task=task, labeled_size=labeled_size, budget=budget, pool_size=pool_size,
         strategies=names, seeds=parse_seeds(seeds), mode=mode, rounds=rounds, noise=noise, noise_kind=noise_kind,
-        model=model, fpr=fpr, label_col=label_col, full_seeds=full_seeds,
+        model=model, fpr=fpr, label_col=label_col, full_seeds=full_seeds, eval_repeats=eval_repeats,
     )  # fmt: skip
     config.check()
     started = time.perf_counter()
