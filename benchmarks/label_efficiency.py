@@ -71,6 +71,24 @@ def check_targets(results: dict[str, dict]) -> dict:
     return out
 
 
+def summary_table(results: dict[str, dict]) -> str:
+    """Clean and noisy side by side: TPR at FPR = 1% and AUC (mean +/- std over seeds) and selection cost."""
+    names = list(dict.fromkeys(n for r in results.values() for n in r["summary"]))
+    head = "| run |" + "".join(f" {k} TPR@1% | {k} AUC |" for k in results) + " model fits | select s |"
+    lines = [head, "|---|" + "---:|---:|" * len(results) + "---:|---:|"]
+    for name in names:
+        cells = []
+        for r in results.values():
+            s = r["summary"].get(name)
+            cells.append("| |" if s is None else
+                         f"{100 * s['tpr_at_fpr']['mean']:.2f} +/- {100 * s['tpr_at_fpr']['std']:.2f} | {s['auc']['mean']:.4f} |")
+        cost = next((r["summary"][name] for r in results.values() if name in r["summary"]), {})
+        fits = f"{cost['model_fits']['mean']:.0f}" if "model_fits" in cost else ""
+        secs = f"{cost['select_seconds']['mean']:.1f}" if "select_seconds" in cost else ""
+        lines.append(f"| {name} | " + " ".join(cells) + f" {fits} | {secs} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=5)
@@ -81,10 +99,11 @@ def main() -> None:
     parser.add_argument("--eval-repeats", type=int, default=2, help="models per evaluation, figures averaged")
     parser.add_argument("--settings", default="clean,noisy")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "label_efficiency")
+    parser.add_argument("--report-only", action="store_true", help="only rebuild targets.json and summary.md from disk")
     args = parser.parse_args()
 
     results = {}
-    for name in args.settings.split(","):
+    for name in [] if args.report_only else args.settings.split(","):
         setting = dict(SETTINGS[name])
         extra = setting.pop("extra", ())
         config = ExperimentConfig(
@@ -108,6 +127,8 @@ def main() -> None:
     targets = check_targets(results)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "targets.json").write_text(json.dumps(targets, indent=1))
+    (args.out / "summary.md").write_text(summary_table(results))
+    print(summary_table(results))
     print(json.dumps(targets, indent=1))
 
 

@@ -90,6 +90,11 @@ def _columns(k: int):
     return PoolColumns(weak_proba=tuple(f"p{j}" for j in range(k)))
 
 
+# HW as the committed results were measured: equal quotas and a 20% easy share (its heaviest selection path;
+# the defaults since are no quotas and 10%), weak model = the first 60 trees
+HW_MEASURED = {"balance": "equal", "easy_share": 0.2, "weak_trees": 60}
+
+
 def run_config(name: str, args) -> dict:
     from activemine import make_strategy
 
@@ -110,7 +115,7 @@ def run_config(name: str, args) -> dict:
         from activemine.engines import run_engine
 
         engine, pool = name.split("_")
-        strategy = make_strategy("hw", random_state=0, model=_small_lgbm())
+        strategy = make_strategy("hw", random_state=0, model=_small_lgbm(), **HW_MEASURED)
         labeled = None
         if pool == "feat":
             from activemine.data import LabeledSet
@@ -149,7 +154,7 @@ def run_config(name: str, args) -> dict:
         if name in ("mem_lc", "mem_hw"):
             from activemine import PoolChunk, mine
 
-            strategy = make_strategy("lc", random_state=0) if name == "mem_lc" else make_strategy("hw", random_state=0)
+            strategy = make_strategy("lc", random_state=0) if name == "mem_lc" else make_strategy("hw", random_state=0, **HW_MEASURED)
             pool = PoolChunk(ids, proba=p, weak_proba=p if name == "mem_hw" else None)
             chosen = mine(strategy, pool, budget=budget, chunk_size=rows).ids
         elif name == "modal":
