@@ -127,8 +127,9 @@ def main() -> None:
     targets = check_targets(results)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "targets.json").write_text(json.dumps(targets, indent=1))
-    (args.out / "summary.md").write_text(summary_table(results))
-    print(summary_table(results))
+    table = summary_table(results)
+    (args.out / "summary.md").write_text(table)
+    print(table)
     print(json.dumps(targets, indent=1))
 
 

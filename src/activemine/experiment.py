@@ -43,8 +43,8 @@ from activemine.datasets import DATASETS, Dataset, load_dataset
 from activemine.errors import BudgetError, InputError
 from activemine.metrics import roc_auc, tpr_at_fpr
 from activemine.mining import score_pool
-from activemine.noise import NOISE_KINDS, inject_label_noise
 from activemine.models import make_model, predict_proba_aligned
+from activemine.noise import NOISE_KINDS, inject_label_noise
 from activemine.strategies import STRATEGIES, QBCStrategy, make_strategy
 
 __all__ = [

@@ -96,7 +96,7 @@ def inject_label_noise(y, rate: float, *, kind: str = "uniform", proba=None, cla
       to its most confusable other class (judged by ``proba``), and a
       sample's chance of being among the flipped is proportional to its
       ambiguity, the probability of that class (a seeded weighted draw
-      without replacement, Efraimidis-Spirakis keys ``log(u) / ambiguity``).
+      without replacement, Efraimidis-Spirakis keys ``log(1 - u) / ambiguity``).
       Annotators mostly err on the confusable samples, but not by a hard
       rule, so a noise detector has something to find.
     * ``kind="ambiguous-top"`` (the worst case): the flipped samples are
@@ -107,6 +107,7 @@ def inject_label_noise(y, rate: float, *, kind: str = "uniform", proba=None, cla
     ``proba`` ``(n, k)`` should come from a model trained on clean labels,
     out of fold (in-sample probabilities are over-confident, so the ranking
     degenerates); ties are broken by the seed.
+
     ``classes`` are the labels of ``proba``'s columns (default: the sorted
     distinct values of ``y``); every class can be a flip target.
     """
@@ -136,7 +137,7 @@ def inject_label_noise(y, rate: float, *, kind: str = "uniform", proba=None, cla
         ambiguity = other[np.arange(n), target]  # (n,) its probability; higher = more ambiguous
         u = rng.random(n)  # (n,) in [0, 1)
         if kind == "ambiguous":
-            # weighted draw without replacement: the n_flip largest keys log(u) / w
+            # weighted draw without replacement: the n_flip largest keys log(1 - u) / w
             with np.errstate(divide="ignore"):
                 key = np.log1p(-u) / np.maximum(ambiguity, 1e-12)  # (n,) <= 0
             rows = np.sort(np.lexsort((u, -key))[:n_flip])
