@@ -56,6 +56,24 @@ def synthetic_campaign(tmp_path, n_pool: int, *, n_labeled: int = 40, n_classes:
     return init_campaign(tmp_path / "camp", pool=U, labeled=L)
 
 
+def proba_pool(n_pool: int, *, seed: int = 0, id_type=None, prefix: str = "s") -> pa.Table:
+    """A pool of binary probabilities (a business model ``p0,p1``, a weak one ``w0,w1``) with string ids."""
+    rng = np.random.default_rng(seed)
+    p = rng.random(n_pool).astype(np.float32)
+    w = np.clip(p + rng.normal(0, 0.15, n_pool), 0, 1).astype(np.float32)
+    ids = pa.array([f"{prefix}{i:07d}" for i in rng.permutation(n_pool)], type=id_type or pa.string())
+    return pa.table({"id": ids, "p0": 1 - p, "p1": p, "w0": 1 - w, "w1": w})
+
+
+def proba_campaign(tmp_path, n_pool: int, *, n_labeled: int = 100, id_type=None) -> CampaignStore:
+    """A campaign over a probability pool (string ids, ``--proba-cols p0,p1 --weak-proba-cols w0,w1``)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    U, L = tmp_path / "U.parquet", tmp_path / "L.parquet"
+    pq.write_table(proba_pool(n_pool, id_type=id_type), U, row_group_size=1 << 16)
+    pq.write_table(pa.table({"id": [f"L{i}" for i in range(n_labeled)], "y": np.arange(n_labeled) % 2}), L)
+    return init_campaign(tmp_path / "camp", pool=U, labeled=L, proba_cols=[["p0", "p1"]], weak_proba_cols=["w0", "w1"])
+
+
 def snapshot(store: CampaignStore) -> dict:
     """Every row of every table, to compare the store before and after."""
     tables = ["meta", "samples", "rounds", "batches", "assignments", "skips", "imports", "labels"]

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from activemine.campaign import campaign_status, export_round, import_labels, write_dataset
+from activemine.campaign.store import decode_proba
 from activemine.errors import InputError, RejectedImportError
 
 
@@ -22,7 +23,7 @@ def camp(tmp_path):
 
 def _batch(store):
     rows = store.read("SELECT sid, predicted, score, proba FROM batches WHERE round = 1 ORDER BY rank")
-    return [(int(s), p, sc, json.loads(pr)) for s, p, sc, pr in rows]
+    return [(int(s), p, sc, decode_proba(pr).tolist()) for s, p, sc, pr in rows]
 
 
 def _ls_export(tasks, labels, who="ana@example.com"):
@@ -129,7 +130,7 @@ def test_labels_the_model_doubts_are_flagged_suspect(tmp_path):
     for sid, proba in sure[1:]:  # the model's own top class: no disagreement
         lines.append({"id": sid, "label": max(range(10), key=lambda c: proba[c])})
     (tmp_path / "s.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
-    report = import_labels(store, tmp_path / "s.jsonl", annotator="c")
+    report = import_labels(store, tmp_path / "s.jsonl", annotator="c", suspect_threshold=0.5)
     assert report.suspect == [sure[0][0]]
     assert store.flagged()[str(sure[0][0])] == ["suspect"]
 
@@ -239,13 +240,14 @@ def test_final_labels_do_not_depend_on_how_records_are_split_into_files_or_repea
         many = synthetic_campaign(Path(tmp) / "many", 20)
         lines = [json.dumps({"id": i, "label": y, "annotator": a}) + "\n" for i, y, a in records]
         (Path(tmp) / "all.jsonl").write_text("".join(lines))
-        import_labels(one, Path(tmp) / "all.jsonl")
+        import_labels(one, Path(tmp) / "all.jsonl", allow_unmined=True)
         parts = [lines[:cut], lines[cut:], lines]  # the last file repeats everything
         if reverse:
             parts = parts[::-1]
         for n, part in enumerate(parts):
             (Path(tmp) / f"p{n}.jsonl").write_text("".join(part))
-            import_labels(many, Path(tmp) / f"p{n}.jsonl")
+            if part:
+                import_labels(many, Path(tmp) / f"p{n}.jsonl", allow_unmined=True)
         query = "SELECT sid, label, annotator FROM labels WHERE retracted_at IS NULL ORDER BY sid, label, annotator"
         assert one.read(query) == many.read(query)
         assert one.flagged() == many.flagged()

@@ -16,7 +16,7 @@ def test_init_records_samples_classes_and_image_view(tmp_path):
     assert store.meta["view"] == {"kind": "image", "shape": [8, 8], "columns": [f"px{i}" for i in range(64)]}
     status = campaign_status(store)
     assert (status["pool"], status["initial"], status["labeled"], status["queued"], status["flagged"]) == (len(truth), 150, 0, 0, 0)
-    assert store.data_path("pool").is_file() and store.data_path("labeled").is_file()
+    assert all(f.is_file() for f in store.pool_files()) and store.data_path("labeled").is_file()
 
 
 def test_init_from_csv_with_string_ids_and_text_view(tmp_path):

@@ -60,7 +60,7 @@ def test_bad_input_exits_2_with_the_reason(tmp_path):
     assert code == 2 and "no round yet" in out
     (tmp_path / "bad.csv").write_text("id,label\n1,2\n")
     code, out = invoke("campaign", "import", tmp_path / "c", tmp_path / "bad.csv")
-    assert code == 2 and "RejectedImportError" in out and "line 2: unknown id '1'" in out
+    assert code == 2 and "RejectedImportError" in out and "line 2: unknown id 1: no round selected it" in out
 
 
 @pytest.mark.integration

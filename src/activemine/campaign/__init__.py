@@ -1,8 +1,10 @@
 """Labeling campaigns: a durable store of rounds and labels, exchange with annotation tools, a labeling page.
 
-    store.py     CampaignStore: SQLite (WAL, one transaction per change) beside the Parquet data
-    samples.py   init_campaign, feature rows, views (image PNG, text, table)
-    rounds.py    mine_round: a strategy run on the campaign's state, recorded as a new round
+    store.py     CampaignStore: SQLite (WAL, one transaction per change, snapshots for reads) beside the Parquet data
+    pool.py      CampaignPool: the pool's Parquet files, streamed to the engines, searched by id in one pass
+    samples.py   init_campaign (never reads the pool whole), the labeled training set, views (image PNG, text, table)
+    rounds.py    mine_round: a strategy streamed over the pool by an engine, recorded as a new round
+    checks.py    the suspect check of returned labels (disagreement with the round's model)
     exchange.py  export_round / import_labels (CSV, JSONL, Label Studio) and write_dataset
     web.py       the labeling page (FastAPI; imported only by ``campaign serve``, extra ``web``)
 """

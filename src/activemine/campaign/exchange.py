@@ -11,8 +11,11 @@ Formats (chosen by ``format`` on export and by the file suffix on import):
   ``meta``); import reads Label Studio's JSON export (tasks with
   ``annotations``), and its JSON-MIN export.
 
-An import is validated completely before anything is written; then it is
-applied in one transaction. Empty labels are skipped, not errors. The same
+An import is streamed into a temporary table inside one write transaction and
+validated completely there; any bad record rolls it all back, so a file is
+applied whole or not at all. Empty labels are skipped, not errors; ids of the
+initial labeled set and ids no round selected are refused unless an option
+allows them. The same
 label for the same id by the same annotator is stored once, so re-importing a
 file changes nothing; a second, different label for an id is kept and flags
 the id. Labels the dirty-data check doubts are flagged ``suspect``.
@@ -30,12 +33,16 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
+from xml.sax.saxutils import quoteattr
 
+import numpy as np
 import pyarrow as pa
 
-from activemine.campaign.checks import suspect_sids
-from activemine.campaign.samples import PoolRows, labeled_rows, pixels_to_png
-from activemine.campaign.store import CampaignStore, now
+from activemine.campaign.checks import DEFAULT_SUSPECT_THRESHOLD, suspect_mask
+from activemine.campaign.pool import CampaignPool
+from activemine.campaign.samples import LabeledRows, current_label_arrays, pixels_to_png
+from activemine.campaign.store import CampaignStore, decode_proba, now
 from activemine.errors import InputError, RejectedImportError
 from activemine.tables import write_table
 
@@ -45,7 +52,7 @@ __all__ = ["EXPORT_FORMATS", "ImportReport", "export_round", "import_labels", "l
 EXPORT_FORMATS = ("csv", "jsonl", "label-studio")
 MAX_LINE_BYTES = 1 << 20  # a CSV or JSONL line longer than this is not a label record
 MAX_ERRORS_SHOWN = 20
-CHUNK = 1000
+CHUNK = 50_000  # records per insert into the import's temporary table
 
 
 def _atomic_write(path: Path, write: Callable[[io.TextIOBase], None]) -> None:
@@ -67,31 +74,31 @@ def _short(value, limit: int = 60) -> str:
 
 # -- export ------------------------------------------------------------------------
 def _round_rows(store: CampaignStore, round_no: int, include_labeled: bool) -> list[dict]:
-    known = store.read("SELECT 1 FROM rounds WHERE round = ?", (round_no,))
-    if not known:
-        last = store.last_round()
-        raise InputError(f"round {round_no} does not exist; the campaign has rounds 1..{last}" if last else
-                         f"round {round_no} does not exist; the campaign has no round yet (run `campaign mine`)")  # fmt: skip
-    labeled = store.labeled_sids()
-    rows = store.read("SELECT sid, rank, score, stratum, predicted, proba FROM batches WHERE round = ? ORDER BY rank",
-                      (round_no,))  # fmt: skip
+    with store.snapshot() as conn:
+        store.require_round(round_no, conn=conn)
+        rows = conn.execute(
+            "SELECT b.sid, b.rank, b.score, b.stratum, b.predicted, b.proba, b.row FROM batches b WHERE b.round = ? "
+            + ("" if include_labeled else
+               "AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.sid = b.sid AND l.retracted_at IS NULL) ")
+            + "ORDER BY b.rank",
+            (round_no,),
+        ).fetchall()  # fmt: skip
     ids = store.typed_ids([r[0] for r in rows])
     return [
         {"id": i, "round": round_no, "rank": rank, "score": score, "stratum": stratum, "predicted": pred,
-         "proba": json.loads(proba)}
-        for i, (sid, rank, score, stratum, pred, proba) in zip(ids, rows)
-        if include_labeled or sid not in labeled
+         "proba": decode_proba(proba).tolist(), "row": row}
+        for i, (sid, rank, score, stratum, pred, proba, row) in zip(ids, rows)
     ]  # fmt: skip
 
 
 def label_studio_config(store: CampaignStore) -> str:
-    """A Label Studio labeling config matching the exported tasks (``from_name="label"``)."""
+    """A Label Studio labeling config matching the exported tasks (``from_name="label"``); class names are XML-escaped."""
     kind = store.meta["view"]["kind"]
     obj = {"image": '<Image name="image" value="$image"/>', "text": '<Text name="text" value="$text"/>'}.get(
         kind, '<Text name="text" value="$fields"/>'
     )
     target = "image" if kind == "image" else "text"
-    choices = "\n".join(f'    <Choice value="{c}"/>' for c in store.class_names)
+    choices = "\n".join(f"    <Choice value={quoteattr(c)}/>" for c in store.class_names)
     return f'<View>\n  {obj}\n  <Choices name="label" toName="{target}" choice="single" showInline="true">\n{choices}\n  </Choices>\n</View>\n'
 
 
@@ -100,11 +107,17 @@ def write_label_studio_config(store: CampaignStore, path) -> None:
     _atomic_write(Path(path), lambda fh: fh.write(label_studio_config(store)))
 
 
-def _task_data(store: CampaignStore, pool: PoolRows, index: int) -> dict:
-    view = store.meta["view"]
-    row = pool.row(index)
+def view_columns(view: dict) -> list[str]:
+    """The pool columns a view shows."""
+    if view["kind"] == "text":
+        return [view["column"]]
+    return list(view.get("columns") or [])
+
+
+def task_data(view: dict, row: dict, *, scale: int = 8) -> dict:
+    """What a sample shows: an ``image`` data URI, a ``text``, or its ``fields`` as text."""
     if view["kind"] == "image":
-        png = pixels_to_png([row[c] for c in view["columns"]], view["shape"], scale=8)
+        png = pixels_to_png([row[c] for c in view["columns"]], view["shape"], scale=scale)
         return {"image": "data:image/png;base64," + base64.b64encode(png).decode("ascii")}
     if view["kind"] == "text":
         return {"text": str(row[view["column"]])}
@@ -112,12 +125,12 @@ def _task_data(store: CampaignStore, pool: PoolRows, index: int) -> dict:
 
 
 def _label_studio_tasks(store: CampaignStore, rows: list[dict]) -> list[dict]:
-    pool = PoolRows(store, "pool", features=False)
-    position = {s: i for i, s in enumerate(pool.sids)}
-    target = "image" if store.meta["view"]["kind"] == "image" else "text"
+    view = store.meta["view"]
+    shown = CampaignPool(store).rows_at([r["row"] for r in rows], view_columns(view)).to_pylist() if rows else []
+    target = "image" if view["kind"] == "image" else "text"
     tasks = []
-    for r in rows:
-        data = {"activemine_id": r["id"], **_task_data(store, pool, position[str(r["id"])])}
+    for r, row in zip(rows, shown):
+        data = {"activemine_id": r["id"], **task_data(view, row)}
         confidence = max(r["proba"]) if r["proba"] else None
         result = [{"from_name": "label", "to_name": target, "type": "choices", "value": {"choices": [r["predicted"]]}}]
         tasks.append({
@@ -159,28 +172,22 @@ def export_round(store: CampaignStore, round_no: int, *, fmt: str, out, include_
 
 
 # -- import: parsing ---------------------------------------------------------------
-@dataclass
-class _Record:
-    where: str  # "line 7" or "task 3", for error messages
-    id: object
-    label: object
-    annotator: object = None
-    created_at: object = None
+# A record is (where, id, label, annotator, created_at); where ("line 7", "task 3") names it in errors.
+Record = tuple[str, object, object, object, object]
 
 
-def _lines(raw: bytes, errors: list[str]) -> Iterator[tuple[int, str]]:
+def _lines(fh: BinaryIO, errors: list[str]) -> Iterator[tuple[int, str]]:
     """Decoded lines (ends kept) with 1-based numbers; bad encoding and overlong lines become errors."""
-    stream = io.BytesIO(raw)
     number = 0
     while True:
-        line = stream.readline(MAX_LINE_BYTES + 1)
+        line = fh.readline(MAX_LINE_BYTES + 1)
         if not line:
             return
         number += 1
         if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
             errors.append(f"line {number}: longer than {MAX_LINE_BYTES} bytes; a label record is a short line")
             while line and not line.endswith(b"\n"):  # skip the rest of the overlong line
-                line = stream.readline(MAX_LINE_BYTES + 1)
+                line = fh.readline(MAX_LINE_BYTES + 1)
             continue
         if number == 1 and line.startswith(b"\xef\xbb\xbf"):
             line = line[3:]
@@ -190,42 +197,40 @@ def _lines(raw: bytes, errors: list[str]) -> Iterator[tuple[int, str]]:
             errors.append(f"line {number}: not valid UTF-8 (byte {line[exc.start]:#04x} at column {exc.start + 1})")
 
 
-def _parse_csv(raw: bytes, errors: list[str]) -> list[_Record]:
-    lines = list(_lines(raw, errors))
-    if errors:
-        return []
-    numbers = [n for n, _ in lines]
-    reader = csv.reader(text for _, text in lines)
+def _parse_csv(fh: BinaryIO, errors: list[str]) -> Iterator[Record]:
+    last = [0]
+
+    def texts():
+        for number, text in _lines(fh, errors):
+            last[0] = number
+            yield text
+
+    reader = csv.reader(texts())
     try:
         header = next(reader, None)
         if header is None:
             errors.append("the file is empty; expected a header with columns id,label[,annotator]")
-            return []
+            return
         header = [h.strip() for h in header]
         missing = [c for c in ("id", "label") if c not in header]
         if missing:
             errors.append(f"line 1: wrong columns {header[:10]}: missing {missing}; expected id,label[,annotator]")
-            return []
-        col = {name: header.index(name) for name in ("id", "label", "annotator", "created_at") if name in header}
-        records = []
+            return
+        at = [header.index(name) if name in header else None for name in ("id", "label", "annotator", "created_at")]
+        width = len(header)
         for values in reader:
-            where = f"line {numbers[min(reader.line_num, len(numbers)) - 1]}"
             if not values or all(not v.strip() for v in values):
                 continue
-            if len(values) != len(header):
-                errors.append(f"{where}: {len(values)} fields but the header has {len(header)}")
+            if len(values) != width:
+                errors.append(f"line {last[0]}: {len(values)} fields but the header has {width}")
                 continue
-            get = lambda name: values[col[name]] if name in col else None  # noqa: E731
-            records.append(_Record(where, get("id"), get("label"), get("annotator"), get("created_at")))
-        return records
+            yield (f"line {last[0]}", *(None if i is None else values[i] for i in at))
     except csv.Error as exc:
-        errors.append(f"line {reader.line_num}: not valid CSV: {exc}")
-        return []
+        errors.append(f"line {last[0]}: not valid CSV: {exc}")
 
 
-def _parse_jsonl(raw: bytes, errors: list[str]) -> list[_Record]:
-    records = []
-    for number, text in _lines(raw, errors):
+def _parse_jsonl(fh: BinaryIO, errors: list[str]) -> Iterator[Record]:
+    for number, text in _lines(fh, errors):
         if not text.strip():
             continue
         try:
@@ -243,8 +248,7 @@ def _parse_jsonl(raw: bytes, errors: list[str]) -> list[_Record]:
         if missing:
             errors.append(f"line {number}: missing field(s) {missing}; expected id, label and optionally annotator")
             continue
-        records.append(_Record(f"line {number}", obj["id"], obj["label"], obj.get("annotator"), obj.get("created_at")))
-    return records
+        yield f"line {number}", obj["id"], obj["label"], obj.get("annotator"), obj.get("created_at")
 
 
 def _ls_annotator(value) -> object:
@@ -264,25 +268,27 @@ def _ls_choice(results, where: str, errors: list[str]):
     return picked[0] if picked else None
 
 
-def _parse_label_studio(raw: bytes, errors: list[str]) -> list[_Record]:
+def _parse_label_studio(fh: BinaryIO, errors: list[str]) -> Iterator[Record]:
+    """Label Studio's JSON export is one JSON document, so it is read whole (exports of that size are small)."""
+    raw = fh.read()
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         errors.append(f"line {line}: not valid UTF-8 (byte {raw[exc.start]:#04x} at offset {exc.start})")
-        return []
+        return
+    del raw
     try:
         tasks = json.loads(text)
     except json.JSONDecodeError as exc:
         errors.append(f"line {exc.lineno}: not valid JSON ({exc.msg} at column {exc.colno}); is the file truncated?")
-        return []
+        return
     except (ValueError, RecursionError) as exc:  # e.g. a number of millions of digits, or absurd nesting
         errors.append(f"not valid JSON for a label export: {_short(str(exc), 120)}")
-        return []
+        return
     if not isinstance(tasks, list):
         errors.append(f"expected a JSON list of Label Studio tasks, got {type(tasks).__name__}")
-        return []
-    records = []
+        return
     for n, task in enumerate(tasks, 1):
         where = f"task {n}"
         if not isinstance(task, dict):
@@ -292,8 +298,8 @@ def _parse_label_studio(raw: bytes, errors: list[str]) -> list[_Record]:
             if "activemine_id" not in task:
                 errors.append(f"{where}: no activemine_id; export the tasks that `campaign export` wrote")
                 continue
-            records.append(_Record(where, task["activemine_id"], task.get("label"), _ls_annotator(task.get("annotator")),
-                                   task.get("updated_at") or task.get("created_at")))  # fmt: skip
+            yield (where, task["activemine_id"], task.get("label"), _ls_annotator(task.get("annotator")),
+                   task.get("updated_at") or task.get("created_at"))  # fmt: skip
             continue
         data = task.get("data") or {}
         if "activemine_id" not in data:
@@ -303,9 +309,8 @@ def _parse_label_studio(raw: bytes, errors: list[str]) -> list[_Record]:
             if not isinstance(ann, dict) or ann.get("was_cancelled"):
                 continue
             label = _ls_choice(ann.get("result"), f"{where} annotation {a}", errors)
-            records.append(_Record(f"{where} annotation {a}", data["activemine_id"], label,
-                                   _ls_annotator(ann.get("completed_by")), ann.get("created_at")))  # fmt: skip
-    return records
+            yield (f"{where} annotation {a}", data["activemine_id"], label, _ls_annotator(ann.get("completed_by")),
+                   ann.get("created_at"))  # fmt: skip
 
 
 _PARSERS = {".csv": _parse_csv, ".jsonl": _parse_jsonl, ".ndjson": _parse_jsonl, ".json": _parse_label_studio}
@@ -335,20 +340,56 @@ class ImportReport:
     suspect: list = field(default_factory=list)
 
 
-def import_labels(store: CampaignStore, path, *, annotator: str | None = None, suspect_threshold: float = 0.5,
-                  review: bool = False, progress: Callable[[int], None] | None = None) -> ImportReport:  # fmt: skip
-    """Validate ``path`` completely, then add its labels in one transaction (or raise and add nothing).
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
-    Raises :class:`RejectedImportError` naming the offending lines (unknown
-    ids or classes, bad encoding, truncated JSON, wrong columns, overlong lines).
+
+def _rejected(path: Path, errors: list[str], n_errors: int) -> RejectedImportError:
+    shown = "\n  ".join(errors[:MAX_ERRORS_SHOWN])
+    more = f"\n  ... and {n_errors - MAX_ERRORS_SHOWN} more" if n_errors > MAX_ERRORS_SHOWN else ""
+    return RejectedImportError(f"{path}: {n_errors} bad record(s), nothing imported:\n  {shown}{more}")
+
+
+def _id_errors(conn, *, allow_labeled_set: bool) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Rows ``(where, sid)`` of ``incoming`` whose id is of L (unless allowed), and those whose id no round selected."""
+    of_l = [] if allow_labeled_set else conn.execute(
+        "SELECT i.src, i.sid FROM incoming i JOIN samples s ON s.sid = i.sid AND s.origin = 'labeled' ORDER BY i.n"
+    ).fetchall()  # fmt: skip
+    unmined = conn.execute(
+        "SELECT i.src, i.sid FROM incoming i WHERE NOT EXISTS (SELECT 1 FROM batches b WHERE b.sid = i.sid) "
+        "AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.sid = i.sid) ORDER BY i.n"
+    ).fetchall()
+    return of_l, unmined
+
+
+def import_labels(store: CampaignStore, path, *, annotator: str | None = None,
+                  suspect_threshold: float = DEFAULT_SUSPECT_THRESHOLD, review: bool = False,
+                  allow_labeled_set: bool = False, allow_unmined: bool = False,
+                  progress: Callable[[int], None] | None = None) -> ImportReport:  # fmt: skip
+    """Validate ``path`` completely and add its labels, all in one transaction (or raise and add nothing).
+
+    The file is read as a stream (CSV and JSONL line by line, a Label Studio
+    export as one document) into a temporary table inside the write
+    transaction; any bad record rolls everything back. Raises
+    :class:`RejectedImportError` naming the offending records: unknown classes,
+    bad encoding, truncated JSON, wrong columns, overlong lines, a file with no
+    label at all, ids of the initial labeled set L (unless ``allow_labeled_set``)
+    and ids no round selected (unless ``allow_unmined``; such ids must then be
+    pool ids, found in one pass over the pool).
+
     A label is flagged ``suspect`` when the model that mined its round puts it
     more than ``suspect_threshold`` behind its top class
-    (:func:`activemine.noise.check_returned_labels`). ``progress`` is called
-    with the number of rows written after each chunk, inside the transaction.
+    (:func:`activemine.campaign.checks.suspect_mask`). ``progress`` is called
+    with the number of records read, chunk by chunk.
 
     With ``review`` the file is a re-review: for each of its ids the earlier
     labels are retracted and the reviewer's label is kept unchecked, which
-    clears the id's flags.
+    clears the id's flags. A file is imported once per set of options: the
+    same bytes with the same options again change nothing.
     """
     path = Path(path)
     parser = _PARSERS.get(path.suffix.lower())
@@ -356,91 +397,175 @@ def import_labels(store: CampaignStore, path, *, annotator: str | None = None, s
         raise InputError(f"cannot tell the format of {str(path)!r}: expected .csv, .jsonl or .json (Label Studio export)")
     if not path.is_file():
         raise InputError(f"file not found: {str(path)!r}")
-    raw = path.read_bytes()
-    digest = hashlib.sha256(raw).hexdigest()
-    errors: list[str] = []
-    records = parser(raw, errors)
-    del raw
-    report = ImportReport(str(path), records=len(records))
-    known = {r[0] for r in store.read("SELECT sid FROM samples")}
+    if not 0.0 <= float(suspect_threshold) <= 1.0:
+        raise InputError(f"suspect_threshold must be in [0, 1], got {suspect_threshold}")
+    options = {"annotator": annotator, "review": bool(review), "suspect_threshold": float(suspect_threshold),
+               "allow_labeled_set": bool(allow_labeled_set), "allow_unmined": bool(allow_unmined)}  # fmt: skip
+    key = hashlib.sha256((_file_sha256(path) + json.dumps(options, sort_keys=True)).encode()).hexdigest()
     classes = set(store.class_names)
     default_annotator = annotator or "unknown"
-    rows = []
-    for rec in records:
-        sid, label = _as_text(rec.id), _as_text(rec.label)
-        if sid is None or sid == "" or sid not in known:
-            errors.append(f"{rec.where}: unknown id {_short(rec.id)}")
-            continue
-        if label is None or label == "":
-            report.skipped_empty += 1
-            continue
-        if label not in classes:
-            errors.append(f"{rec.where}: unknown class {_short(rec.label)} for id {_short(rec.id)}; expected one of {sorted(classes)}")
-            continue
-        who = _as_text(rec.annotator) or default_annotator
-        created = _as_text(rec.created_at) or now()
-        rows.append((sid, label, who, created))
-    if errors:
-        shown = "\n  ".join(errors[:MAX_ERRORS_SHOWN])
-        more = f"\n  ... and {len(errors) - MAX_ERRORS_SHOWN} more" if len(errors) > MAX_ERRORS_SHOWN else ""
-        raise RejectedImportError(f"{path}: {len(errors)} bad record(s), nothing imported:\n  {shown}{more}")
-
+    report = ImportReport(str(path))
+    errors: list[str] = []
+    n_errors = 0
     source = "review" if review else "import"
-    suspect = set() if review else set(suspect_sids(store, [(r[0], r[1]) for r in rows], threshold=suspect_threshold))
     with store.transaction() as conn:
-        if conn.execute("SELECT 1 FROM imports WHERE sha256 = ?", (digest,)).fetchone():
+        if conn.execute("SELECT 1 FROM imports WHERE sha256 = ?", (key,)).fetchone():
             report.already_imported = True
-            report.already_present = len(rows)
             return report
-        before = {sid for (sid,) in conn.execute(
-            "SELECT sid FROM labels WHERE retracted_at IS NULL GROUP BY sid HAVING COUNT(DISTINCT label) > 1")}  # fmt: skip
-        cur = conn.execute("INSERT INTO imports (sha256, path, created_at, n_added) VALUES (?, ?, ?, 0)",
-                           (digest, str(path.resolve()), now()))  # fmt: skip
-        import_id = cur.lastrowid
-        if review:
-            conn.executemany("UPDATE labels SET retracted_at = ? WHERE sid = ? AND retracted_at IS NULL",
-                             [(now(), sid) for sid in {r[0] for r in rows}])  # fmt: skip
-        for start in range(0, len(rows), CHUNK):
-            part = rows[start : start + CHUNK]
-            changes = conn.total_changes
-            conn.executemany(
-                "INSERT OR IGNORE INTO labels (sid, label, annotator, created_at, source, import_id, suspect) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(s, lab, who, t, source, import_id, int(s in suspect)) for s, lab, who, t in part],
-            )
-            report.added += conn.total_changes - changes
-            if progress is not None:
-                progress(len(part))
-        conn.execute("UPDATE imports SET n_added = ? WHERE import_id = ?", (report.added, import_id))
-        after = {sid for (sid,) in conn.execute(
-            "SELECT sid FROM labels WHERE retracted_at IS NULL GROUP BY sid HAVING COUNT(DISTINCT label) > 1")}  # fmt: skip
-        flagged_now = {sid for (sid,) in conn.execute(
-            "SELECT sid FROM labels WHERE import_id = ? AND suspect = 1", (import_id,))}  # fmt: skip
-    report.already_present = len(rows) - report.added
-    report.conflicts = store.typed_ids(sorted(after - before))
-    report.suspect = store.typed_ids(sorted(flagged_now))
+        conn.execute("CREATE TEMP TABLE incoming (n INTEGER PRIMARY KEY, src TEXT, sid TEXT, label TEXT, annotator TEXT, "
+                     "created_at TEXT, suspect INTEGER NOT NULL DEFAULT 0)")  # fmt: skip
+        try:
+            stamp = now()
+            rows: list[tuple] = []
+
+            def flush():
+                conn.executemany("INSERT INTO incoming (src, sid, label, annotator, created_at) VALUES (?, ?, ?, ?, ?)", rows)
+                if progress is not None:
+                    progress(len(rows))
+                rows.clear()
+
+            with path.open("rb") as fh:
+                for where, rid, rlabel, rwho, rtime in parser(fh, errors):
+                    report.records += 1
+                    sid, label = _as_text(rid), _as_text(rlabel)
+                    if sid is None or sid == "":
+                        errors.append(f"{where}: missing id")
+                        continue
+                    if label is None or label == "":
+                        report.skipped_empty += 1
+                        continue
+                    if label not in classes:
+                        errors.append(f"{where}: unknown class {_short(rlabel)} for id {_short(rid)}; expected one of {sorted(classes)}")
+                        continue
+                    rows.append((where, sid, label, _as_text(rwho) or default_annotator, _as_text(rtime) or stamp))
+                    if len(rows) >= CHUNK:
+                        flush()
+                    if len(errors) > 10 * MAX_ERRORS_SHOWN:  # keep counting, stop keeping messages
+                        n_errors += len(errors) - MAX_ERRORS_SHOWN
+                        del errors[MAX_ERRORS_SHOWN:]
+            flush()
+            of_l, unmined = _id_errors(conn, allow_labeled_set=allow_labeled_set)
+            errors += [f"{where}: id {_short(store.typed_ids([sid])[0])} is in the initial labeled set; "
+                       "pass --allow-labeled-set to relabel it" for where, sid in of_l[:MAX_ERRORS_SHOWN]]  # fmt: skip
+            n_errors += max(0, len(of_l) - MAX_ERRORS_SHOWN)
+            if unmined and allow_unmined:
+                unmined = _admit_unmined(store, conn, unmined)
+            errors += [f"{where}: unknown id {_short(store.typed_ids([sid])[0])}: no round selected it"
+                       + ("" if allow_unmined else " (pass --allow-unmined for pool samples that were never mined)")
+                       for where, sid in unmined[:MAX_ERRORS_SHOWN]]  # fmt: skip
+            n_errors += max(0, len(unmined) - MAX_ERRORS_SHOWN)
+            n_errors += len(errors)
+            if not errors and report.records - report.skipped_empty == 0:
+                errors.append("the file holds no label; nothing to import")
+                n_errors = 1
+            if errors:
+                raise _rejected(path, errors, n_errors)
+            if not review:
+                _mark_suspects(store, conn, float(suspect_threshold))
+            _apply(conn, report, key=key, path=path, source=source, review=review)
+            flagged_now = [r[0] for r in conn.execute(
+                "SELECT sid FROM labels WHERE import_id = (SELECT MAX(import_id) FROM imports) AND suspect = 1 ORDER BY sid")]  # fmt: skip
+        finally:
+            conn.execute("DROP TABLE IF EXISTS temp.incoming")
+    report.suspect = store.typed_ids(flagged_now)
+    report.conflicts = store.typed_ids(report.conflicts)
     return report
 
 
+def _admit_unmined(store: CampaignStore, conn, unmined: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Find never-mined ids in the pool (one pass); record those found as pool samples; return the rest."""
+    from activemine.campaign.pool import CampaignPool
+
+    sids = np.unique(np.asarray([sid for _, sid in unmined], dtype=str))
+    rows, table = CampaignPool(store).locate(sids)
+    found = np.asarray(table.column(0).to_numpy(zero_copy_only=False)).astype(str)
+    conn.executemany("INSERT OR IGNORE INTO samples VALUES (?, 'pool', ?)", zip(found.tolist(), rows.tolist()))
+    missing = set(np.setdiff1d(sids, found).tolist())
+    return [(where, sid) for where, sid in unmined if sid in missing]
+
+
+def _mark_suspects(store: CampaignStore, conn, threshold: float) -> None:
+    """Flag in ``incoming`` the labels the model of each id's newest round doubts."""
+    rows = conn.execute(
+        "SELECT i.n, i.label, b.proba FROM incoming i JOIN batches b ON b.sid = i.sid "
+        "AND b.round = (SELECT MAX(o.round) FROM batches o WHERE o.sid = i.sid)"
+    ).fetchall()
+    if not rows:
+        return
+    index = {c: j for j, c in enumerate(store.class_names)}
+    n = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    given = np.fromiter((index[r[1]] for r in rows), dtype=np.int64, count=len(rows))
+    proba = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(len(rows), -1).astype(np.float64)
+    bad = suspect_mask(given, proba, threshold=threshold)
+    conn.executemany("UPDATE incoming SET suspect = 1 WHERE n = ?", ((int(v),) for v in n[bad]))
+
+
+def _apply(conn, report: ImportReport, *, key: str, path: Path, source: str, review: bool) -> None:
+    conflicted = (
+        "SELECT l.sid FROM labels l WHERE l.retracted_at IS NULL AND l.sid IN (SELECT sid FROM incoming) "
+        "GROUP BY l.sid HAVING COUNT(DISTINCT l.label) > 1"
+    )
+    before = {r[0] for r in conn.execute(conflicted)}
+    import_id = conn.execute("INSERT INTO imports (sha256, path, created_at, n_added) VALUES (?, ?, ?, 0)",
+                             (key, str(path.resolve()), now())).lastrowid  # fmt: skip
+    if review:
+        conn.execute("UPDATE labels SET retracted_at = ? WHERE retracted_at IS NULL AND sid IN (SELECT sid FROM incoming)",
+                     (now(),))  # fmt: skip
+    changes = conn.total_changes
+    conn.execute(
+        "INSERT OR IGNORE INTO labels (sid, label, annotator, created_at, source, import_id, suspect) "
+        "SELECT sid, label, annotator, created_at, ?, ?, suspect FROM incoming ORDER BY n",
+        (source, import_id),
+    )
+    report.added = conn.total_changes - changes
+    (n_rows,) = conn.execute("SELECT COUNT(*) FROM incoming").fetchone()
+    report.already_present = n_rows - report.added
+    conn.execute("UPDATE imports SET n_added = ? WHERE import_id = ?", (report.added, import_id))
+    after = [r[0] for r in conn.execute(conflicted)]
+    report.conflicts = sorted(set(after) - before)
+
+
 # -- dataset -----------------------------------------------------------------------
-def write_dataset(store: CampaignStore, out) -> dict:
+def write_dataset(store: CampaignStore, out, *, progress: Callable[[int], None] | None = None) -> dict:
     """Write every labeled, unflagged sample (L and the labels returned) with its features to ``out``.
 
     The table has L's columns: the id, the features and the label, in their
-    original types, so it can be given to ``activemine mine --labeled``.
-    Returns counts: ``rows``, ``initial`` (from L), ``new`` (returned labels), ``flagged_left_out``.
+    original types, so it can be given to ``activemine mine --labeled`` (for
+    a probability pool: the id and the label). Pool features are found in one
+    pass over the pool (``progress`` gets its rows). Returns counts: ``rows``,
+    ``initial`` (from L), ``new`` (returned labels), ``flagged_left_out``.
     """
     meta = store.meta
-    pool, labeled = PoolRows(store, "pool", features=False), PoolRows(store, "labeled", features=False)
-    l_rows, p_rows, y = labeled_rows(store, pool, labeled)
-    columns = [meta["id_col"], *meta["features"]]
-    schema = labeled.table.select(columns).schema
-    try:
-        table = pa.concat_tables([labeled.table.select(columns).take(l_rows),
-                                  pool.table.select(columns).take(p_rows).cast(schema)])  # fmt: skip
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise InputError(f"the pool's columns cannot be converted to the labeled set's types: {exc}") from exc
+    with store.snapshot() as conn:
+        sids, labels = current_label_arrays(store, conn=conn)
+        n_flagged = len(store.flagged(conn=conn))
+    L = LabeledRows(store, features=False)
+    pool = CampaignPool(store)
+    columns = [meta["id_col"], *(meta["features"] if pool.has_features else [])]
+    in_l = np.isin(sids, L.sids)
+    l_pos = {s: i for i, s in enumerate(L.sids.tolist())}
+    l_rows = np.fromiter((l_pos[s] for s in sids[in_l].tolist()), dtype=np.int64, count=int(in_l.sum()))
+    l_rows.sort()
+    parts, label_parts = [], []
+    if L.table is not None:
+        part = L.table.select(columns).take(pa.array(l_rows))
+        parts.append(part)
+        label_parts.append(labels[in_l][np.searchsorted(sids[in_l], L.sids[l_rows])] if l_rows.size else labels[:0])
+    pool_sids, pool_labels = sids[~in_l], labels[~in_l]
+    if pool_sids.size:
+        _, table = pool.locate(pool_sids, columns[1:], progress=progress)
+        found = np.asarray(table.column(meta["id_col"]).to_numpy(zero_copy_only=False)).astype(str)
+        table = table.select(columns)
+        if parts:
+            try:
+                table = table.cast(parts[0].schema)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise InputError(f"the pool's columns cannot be converted to the labeled set's types: {exc}") from exc
+        parts.append(table)
+        label_parts.append(pool_labels[np.searchsorted(pool_sids, found)])
+    table = pa.concat_tables(parts) if parts else pa.table({meta["id_col"]: pa.array([], pa.int64())})
+    y = store.typed_labels(np.concatenate(label_parts).tolist() if label_parts else [])
     table = table.append_column(meta["label_col"], pa.array(y.tolist()))
     write_table(table, out)
-    return {"rows": table.num_rows, "initial": int(l_rows.size), "new": int(p_rows.size),
-            "flagged_left_out": len(store.flagged())}  # fmt: skip
+    return {"rows": table.num_rows, "initial": int(l_rows.size), "new": int(table.num_rows - l_rows.size),
+            "flagged_left_out": n_flagged}  # fmt: skip

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from activemine.campaign.checks import suspect_sids
+from activemine.campaign.checks import DEFAULT_SUSPECT_THRESHOLD, suspect_sids
 from activemine.campaign.store import CampaignStore, now
 from activemine.errors import InputError, LeaseError, UnknownLabelError
 
@@ -30,11 +30,11 @@ class LabelingQueue:
     """Hands out the samples of ``round_no`` (default: the newest round) one at a time per annotator."""
 
     def __init__(self, store: CampaignStore, *, round_no: int | None = None, lease_seconds: float = 300.0,
-                 suspect_threshold: float = 0.5, clock: Callable[[], float] = time.time):  # fmt: skip
+                 suspect_threshold: float = DEFAULT_SUSPECT_THRESHOLD, clock: Callable[[], float] = time.time):  # fmt: skip
         if lease_seconds <= 0:
             raise InputError(f"lease_seconds must be positive, got {lease_seconds}")
         self.store = store
-        self.round_no = round_no
+        self.round_no = None if round_no is None else store.require_round(round_no)
         self.lease_seconds = lease_seconds
         self.suspect_threshold = suspect_threshold
         self.clock = clock
@@ -101,7 +101,7 @@ class LabelingQueue:
         suspect = bool(suspect_sids(self.store, [(sid, label)], threshold=self.suspect_threshold, conn=self._conn()))
         t = self.clock()
         with self.store.transaction(self._conn()) as conn:
-            if conn.execute("SELECT 1 FROM samples WHERE sid = ?", (sid,)).fetchone() is None:
+            if not self.store.is_known(sid, conn=conn):
                 raise InputError(f"unknown id {sid!r}")
             lease = conn.execute("SELECT annotator, expires_at FROM assignments WHERE sid = ?", (sid,)).fetchone()
             if lease is not None and lease[0] != annotator and lease[1] > t:
@@ -123,7 +123,7 @@ class LabelingQueue:
         """Release ``sid`` and never offer it to ``annotator`` again."""
         annotator, sid = self._check_annotator(annotator), str(sid)
         with self.store.transaction(self._conn()) as conn:
-            if conn.execute("SELECT 1 FROM samples WHERE sid = ?", (sid,)).fetchone() is None:
+            if not self.store.is_known(sid, conn=conn):
                 raise InputError(f"unknown id {sid!r}")
             conn.execute("INSERT OR IGNORE INTO skips VALUES (?, ?)", (sid, annotator))
             conn.execute("DELETE FROM assignments WHERE sid = ? AND annotator = ?", (sid, annotator))

@@ -1,60 +1,148 @@
 """Mining a new round: train on the campaign's labels, select from what is neither labeled nor queued.
 
-The round's batch is stored with the acquisition score (higher = more worth
-labeling), the stratum, the predicted class and the model's class
-probabilities ``(k,)`` per row, so exports carry a pre-annotation and imports
-can be checked against the model.
+The pool is streamed through an engine (:func:`activemine.engines.run_engine`,
+local or Ray), never read whole. Exclusions (labeled, queued and flagged ids)
+are one sorted string array. The round's batch is stored with the acquisition
+score (higher = more worth labeling), the stratum, the predicted class, the
+model's class probabilities ``(k,)`` and the row number in the pool, so
+exports carry a pre-annotation and imports can be checked against the model.
+
+Concurrency: rounds take the campaign's mining lock (concurrent mines take
+turns), and the batch is checked again inside the write transaction against
+what was labeled or queued meanwhile; a batch that overlaps is not recorded.
+The whole batch is written in that one transaction, so a killed round leaves
+the store as it was.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
 
-from activemine.campaign.samples import PoolRows, labeled_training_set
-from activemine.campaign.store import CampaignStore, now
-from activemine.data import LabeledSet, PoolChunk
-from activemine.mining import DEFAULT_CHUNK_SIZE, mine
+from activemine.campaign.pool import CampaignPool
+from activemine.campaign.samples import current_label_arrays, labeled_training_set
+from activemine.campaign.store import CampaignStore, encode_proba, now
+from activemine.errors import CampaignError, InputError, PoolExhaustedError
 from activemine.selection import Batch
+from activemine.sources import DEFAULT_CHUNK_SIZE
 from activemine.strategies import Strategy
 
-__all__ = ["mine_round"]
+__all__ = ["Steps", "mine_round", "no_steps"]
+
+#: ``steps(description, total)`` -> a context manager yielding a ``progress(n)`` callback; the CLI
+#: passes :func:`activemine.progress.progress_reporter`, the library default reports nothing.
+Steps = Callable[..., AbstractContextManager]
+
+WRITE_CHUNK = 50_000
+
+
+def no_steps(description: str, *, total: int | None = None, unit: str = "rows") -> AbstractContextManager:
+    """A :data:`Steps` that reports nothing."""
+    return nullcontext(None)
+
+
+def _batch_proba(strategy: Strategy, pool: CampaignPool, batch: Batch, steps: Steps) -> tuple[np.ndarray, np.ndarray]:
+    """Pool row numbers ``(b,)`` and class probabilities ``(b, k)`` of the batch rows, in batch order (one pass)."""
+    from activemine.sources import chunk_from_table
+
+    columns = pool.pool_columns()
+    sids = np.asarray(batch.ids).astype(str)
+    with steps("locating the batch in the pool", total=pool.num_rows, unit="rows") as bar:
+        rows, table = pool.locate(sids, columns.needed, progress=bar)
+    if rows.size != sids.size:
+        raise CampaignError(f"{sids.size - rows.size} selected ids were not found in the pool files; were they changed?")
+    chunk = chunk_from_table(table, columns, where="the pool")
+    if chunk.proba is None and chunk.X is None and chunk.weak_proba is not None:
+        proba = chunk.weak_proba  # only the weak model's probabilities exist
+    else:
+        proba = strategy.class_proba(chunk)
+    found = np.asarray(chunk.ids).astype(str)
+    order = np.argsort(found)
+    at = order[np.searchsorted(found, sids, sorter=order)]
+    return rows[at], np.asarray(proba)[at]
 
 
 def mine_round(store: CampaignStore, strategy: Strategy, *, budget: int, params: dict | None = None,
-               chunk_size: int = DEFAULT_CHUNK_SIZE,
-               progress: Callable[[int], None] | None = None) -> tuple[int, Batch]:  # fmt: skip
+               chunk_size: int = DEFAULT_CHUNK_SIZE, engine: str = "local", ray_address: str | None = None,
+               steps: Steps | None = None) -> tuple[int, Batch]:  # fmt: skip
     """Select ``budget`` pool samples with ``strategy`` and record them as a new round.
 
     The strategy trains on every labeled, unflagged sample (L plus the labels
-    returned so far); labeled, flagged and queued ids are excluded. The
-    strategy's classes are set to the campaign's, so probabilities ``(n, k)``
-    are in the campaign's class order. Returns ``(round, batch)``.
+    returned so far; for a probability pool it only learns the class counts);
+    labeled, flagged and queued ids are excluded. The strategy's classes are
+    set to the campaign's, so probabilities ``(n, k)`` are in the campaign's
+    class order. ``steps`` reports the progress of each long step. Returns
+    ``(round, batch)``.
     """
-    pool = PoolRows(store, "pool")
-    labeled = PoolRows(store, "labeled")
-    X, y, ids = labeled_training_set(store, pool, labeled)
-    strategy.classes = store.classes
-    exclude = store.labeled_sids() | store.queued_sids() | set(store.flagged())
-    batch = mine(strategy, PoolChunk(pool.ids, X=pool.X), budget=budget, labeled=LabeledSet(X, y, ids),
-                 exclude=store.typed_ids(sorted(exclude)), chunk_size=chunk_size, progress=progress)  # fmt: skip
-    position = {s: i for i, s in enumerate(pool.ids.tolist())}
-    rows = np.array([position[i] for i in batch.ids.tolist()], dtype=np.int64)
-    proba = strategy.class_proba(PoolChunk(batch.ids, X=pool.X[rows])) if rows.size else np.empty((0, len(store.classes)))
+    if int(budget) != budget or budget < 1:
+        raise InputError(f"budget must be a positive integer, got {budget}")
+    steps = steps or no_steps
+    pool = CampaignPool(store)
+    with store.mine_lock():
+        with store.snapshot() as conn:
+            excluded = store.excluded_ids(conn=conn)
+            sids, labels = current_label_arrays(store, conn=conn)
+            (seen_label,) = conn.execute("SELECT COALESCE(MAX(label_id), 0) FROM labels").fetchone()
+            (seen_round,) = conn.execute("SELECT COALESCE(MAX(round), 0) FROM rounds").fetchone()
+        available = pool.num_rows - int(np.count_nonzero(np.isin(excluded, _pool_side(store, excluded))))
+        if budget > available:
+            raise PoolExhaustedError(f"budget {budget} is more than the {available} pool samples neither labeled nor queued")
+        with steps("reading the labeled pool samples", total=pool.num_rows if pool.has_features else None) as bar:
+            labeled = labeled_training_set(store, sids, labels, progress=bar)
+        strategy.classes = store.classes
+        exclude = store.typed_id_array(excluded)
+        from activemine.engines import run_engine
+
+        with steps("fitting and scoring the pool", total=pool.num_rows, unit="rows") as bar:
+            batch = run_engine(engine, strategy, pool.source(), budget=budget, labeled=labeled, exclude=exclude,
+                               chunk_size=chunk_size, progress=bar, **({"ray_address": ray_address} if ray_address else {}))  # fmt: skip
+        rows, proba = _batch_proba(strategy, pool, batch, steps)
+        record = dict(params or {}, strategy=getattr(strategy, "name", type(strategy).__name__), engine=engine)
+        round_no = _write_round(store, batch, rows, proba, budget=budget, record=record,
+                                seen=(seen_label, seen_round), steps=steps)  # fmt: skip
+    return round_no, batch
+
+
+def _pool_side(store: CampaignStore, excluded: np.ndarray) -> np.ndarray:
+    """The excluded ids that are pool samples (not L's), sorted: labeled-set ids are not in the pool."""
+    l_ids = np.asarray([r[0] for r in store.read("SELECT sid FROM samples WHERE origin = 'labeled'")], dtype=str)
+    return excluded[~np.isin(excluded, l_ids)] if l_ids.size else excluded
+
+
+def _write_round(store: CampaignStore, batch: Batch, rows: np.ndarray, proba: np.ndarray, *, budget: int,
+                 record: dict, seen: tuple[int, int], steps: Steps) -> int:  # fmt: skip
+    """Record the batch as the next round in one transaction, after checking that no id of it was
+    labeled or queued since the exclusions were read."""
+    sids = np.asarray(batch.ids).astype(str)
     predicted = [str(c) for c in batch.predicted_labels().tolist()]
-    record = dict(params or {}, strategy=getattr(strategy, "name", type(strategy).__name__))
-    with store.transaction() as conn:
+    blobs = encode_proba(proba)
+    with steps("writing the round", total=int(sids.size), unit="rows") as bar, store.transaction() as conn:
+        seen_label, seen_round = seen
+        taken = [r[0] for r in conn.execute("SELECT sid FROM labels WHERE label_id > ? AND retracted_at IS NULL", (seen_label,))]
+        taken += [r[0] for r in conn.execute("SELECT sid FROM batches WHERE round > ?", (seen_round,))]
+        if taken:
+            clash = np.intersect1d(sids, np.asarray(taken, dtype=str))
+            if clash.size:
+                raise CampaignError(
+                    f"{clash.size} ids of the new batch (e.g. {clash[:5].tolist()}) were labeled or queued by another "
+                    "process while this round was mined; nothing was recorded, run `campaign mine` again"
+                )
         (last,) = conn.execute("SELECT COALESCE(MAX(round), 0) FROM rounds").fetchone()
         round_no = last + 1
         conn.execute("INSERT INTO rounds VALUES (?, ?, ?, ?, ?)",
                      (round_no, now(), record["strategy"], int(budget), json.dumps(record, default=str)))  # fmt: skip
-        conn.executemany(
-            "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (round_no, str(i), rank, float(s), str(st), p, json.dumps([round(float(v), 6) for v in pr]))
-                for rank, (i, s, st, p, pr) in enumerate(zip(batch.ids.tolist(), batch.scores, batch.stratum, predicted, proba))
-            ],
-        )  # fmt: skip
-    return round_no, batch
+        sid_list, scores, strata, row_list = sids.tolist(), np.asarray(batch.scores, dtype=np.float64).tolist(), \
+            np.asarray(batch.stratum).astype(str).tolist(), rows.tolist()  # fmt: skip
+        for start in range(0, len(sid_list), WRITE_CHUNK):
+            stop = min(len(sid_list), start + WRITE_CHUNK)
+            conn.executemany(
+                "INSERT INTO batches (round, sid, rank, score, stratum, predicted, proba, row) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                zip([round_no] * (stop - start), sid_list[start:stop], range(start, stop), scores[start:stop],
+                    strata[start:stop], predicted[start:stop], blobs[start:stop], row_list[start:stop]),
+            )  # fmt: skip
+            if bar is not None:
+                bar(stop - start)
+    return round_no

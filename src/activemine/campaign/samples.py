@@ -1,4 +1,4 @@
-"""Creating a campaign from L and U, and reading its samples back: features, labels and views.
+"""Creating a campaign from L and U, and reading its labeled samples back: features, labels and views.
 
 A sample is shown to people in one of three *views*, chosen at init:
 
@@ -11,6 +11,7 @@ A sample is shown to people in one of three *views*, chosen at init:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 import re
 import shutil
 import struct
@@ -19,14 +20,16 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from activemine.campaign.store import CampaignStore
+from activemine.data import LabeledSet
 from activemine.errors import CampaignError, InputError, SingleClassError
 from activemine.selection import check_ids
 from activemine.tables import read_table, require_columns
 
-__all__ = ["PoolRows", "detect_view", "encode_png", "init_campaign", "labeled_rows", "labeled_training_set", "pixels_to_png"]
+__all__ = ["LabeledRows", "current_label_arrays", "detect_view", "encode_png", "init_campaign", "labeled_training_set", "pixels_to_png"]
 
 _PIXEL = re.compile(r"px(\d+)$")
 TABLE_VIEW_FIELDS = 30
@@ -46,68 +49,183 @@ def detect_view(features: list[str], pool_columns: list[str], text_col: str | No
     return {"kind": "table", "columns": features[:TABLE_VIEW_FIELDS]}
 
 
-def _copy_as_parquet(src: Path, dst: Path) -> pa.Table:
-    table = read_table(src)
-    if src.suffix.lower() in (".parquet", ".pq"):
-        shutil.copyfile(src, dst)
-    else:
-        pq.write_table(table, dst)
-    return table
-
-
 def _id_kind(ids: np.ndarray) -> str:
     return "int" if ids.dtype.kind == "i" else "str"
 
 
-def init_campaign(folder, *, pool, labeled, label_col: str = "y", id_col: str = "id",
-                  text_col: str | None = None, classes=None) -> CampaignStore:  # fmt: skip
-    """Create a campaign in ``folder`` from the pool ``pool`` and the labeled set ``labeled`` (Parquet or CSV).
+def _pool_files(pool: Path) -> list[Path]:
+    if pool.is_dir():
+        files = sorted(p for p in pool.iterdir() if p.suffix.lower() in (".parquet", ".pq") and p.is_file())
+        if not files:
+            raise InputError(f"the folder {str(pool)!r} holds no .parquet files")
+        return files
+    if not pool.is_file():
+        raise InputError(f"file not found: {str(pool)!r}")
+    if pool.suffix.lower() not in (".parquet", ".pq", ".csv"):
+        raise InputError(f"cannot tell the format of {str(pool)!r}: expected .parquet, .csv or a folder of .parquet files")
+    return [pool]
 
-    Both tables are copied into ``folder/data`` as Parquet; the features are
-    L's columns other than the id and the label, and U must have them all.
-    ``classes`` fixes the class list (default: the labels present in L).
+
+def _schema(path: Path) -> pa.Schema:
+    try:
+        if path.suffix.lower() == ".csv":
+            import pyarrow.csv as pcsv
+
+            with pcsv.open_csv(path) as reader:
+                return reader.schema
+        return pq.read_schema(path)
+    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {str(path)!r}: {exc}") from exc
+
+
+def _copy_pool(files: list[Path], dest: Path, *, copy: bool) -> list[str]:
+    """The pool's files as the campaign records them: copied (or converted from CSV) file by file,
+    or their absolute paths when ``copy`` is off. Never holds more than one CSV block in memory."""
+    if not copy and all(f.suffix.lower() != ".csv" for f in files):
+        return [str(f.resolve()) for f in files]
+    dest.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i, f in enumerate(files):
+        target = dest / f"part-{i:05d}.parquet"
+        if f.suffix.lower() == ".csv":
+            import pyarrow.csv as pcsv
+
+            with pcsv.open_csv(f, read_options=pcsv.ReadOptions(block_size=1 << 24)) as reader:
+                with pq.ParquetWriter(target, reader.schema) as writer:
+                    for batch in reader:
+                        writer.write_batch(batch)
+        else:
+            shutil.copyfile(f, target)
+        out.append(str(target.relative_to(dest.parent.parent)))
+    return out
+
+
+def _require_numeric(schema: pa.Schema, columns, *, where: str, what: str) -> None:
+    bad = [(c, str(schema.field(c).type)) for c in columns
+           if not (pa.types.is_integer(schema.field(c).type) or pa.types.is_floating(schema.field(c).type))]  # fmt: skip
+    if bad:
+        raise InputError(f"{what} columns of {where} must be numeric, got {bad[:5]}")
+
+
+def _check_pool_ids(files: list[Path], id_col: str, kind: str, l_ids: np.ndarray, *,
+                    progress: Callable[[int], None] | None) -> int:  # fmt: skip
+    """One pass over the pool's id column: no missing ids, none shared with L. Returns the row count."""
+    from activemine.campaign.pool import arrow_ids
+
+    wanted = pa.array(l_ids.astype(np.int64) if kind == "int" else l_ids.astype(str))
+    rows = 0
+    for f in files:
+        if f.suffix.lower() == ".csv":
+            import pyarrow.csv as pcsv
+
+            reader = pcsv.open_csv(f, convert_options=pcsv.ConvertOptions(include_columns=[id_col]))
+        else:
+            reader = pq.ParquetFile(f).iter_batches(batch_size=1 << 18, columns=[id_col])
+        for batch in reader:
+            col = batch.column(0)
+            if col.null_count:
+                raise InputError(f"column {id_col!r} of {str(f)!r} has {col.null_count} missing ids")
+            if len(wanted):
+                both = pc.filter(col, pc.is_in(arrow_ids(col, kind), value_set=wanted))
+                if len(both):
+                    raise InputError(f"ids are both in the pool and in the labeled set, e.g. {both.to_pylist()[:5]}")
+            rows += batch.num_rows
+            if progress is not None:
+                progress(batch.num_rows)
+    return rows
+
+
+def init_campaign(folder, *, pool, labeled=None, label_col: str = "y", id_col: str = "id",
+                  text_col: str | None = None, classes=None, proba_cols=None, weak_proba_cols=None,
+                  copy: bool = True, progress: Callable[[int], None] | None = None) -> CampaignStore:  # fmt: skip
+    """Create a campaign in ``folder`` from the pool ``pool`` and the labeled set ``labeled``.
+
+    ``pool`` is a Parquet file, a folder of Parquet files, or a CSV file; it is
+    never read whole: its files are copied into ``folder/data/pool`` as files
+    (CSV converted block by block), or with ``copy=False`` their absolute
+    paths are recorded. One pass over its id column checks for missing ids and
+    ids shared with L (``progress`` gets the rows read).
+
+    A *feature pool* has L's feature columns (L's columns other than the id
+    and the label). A *probability pool* brings the business model's class
+    probabilities: ``proba_cols`` (one group ``[p0, p1, ...]``, or one group
+    per committee member) and/or ``weak_proba_cols`` (HW's weak model), each
+    group in the order of the campaign's classes; L then needs only ids and
+    labels, and is optional when ``classes`` is given. ``classes`` fixes the
+    class list (default: the labels present in L, sorted).
     """
     folder = Path(folder)
     if (folder / "campaign.db").exists():
         raise CampaignError(f"{str(folder)!r} already holds a campaign; choose another folder")
+    proba_groups = [list(g) for g in (proba_cols or [])]
+    weak = list(weak_proba_cols or [])
+    files = _pool_files(Path(pool))
     data = folder / "data"
     if data.exists() and any(data.iterdir()):
         raise CampaignError(f"{str(data)!r} already exists and is not empty; choose a new campaign folder")
-    data.mkdir(parents=True, exist_ok=True)
-    try:
-        L = _copy_as_parquet(Path(labeled), data / "labeled.parquet")
-        U = _copy_as_parquet(Path(pool), data / "pool.parquet")
+    if labeled is None and (not (proba_groups or weak) or classes is None):
+        raise InputError("--labeled is required unless the pool brings probabilities and --classes names the classes")
+    L = read_table(Path(labeled)) if labeled is not None else None
+    if L is not None:
         require_columns(L.column_names, [id_col, label_col], where=str(labeled))
+    schemas = [_schema(f) for f in files]
+    names = schemas[0].names
+    if proba_groups or weak:
+        features: list[str] = []
+        needed = [id_col, *(c for g in proba_groups for c in g), *weak]
+    else:
         features = [c for c in L.column_names if c not in (id_col, label_col)]
         if not features:
             raise InputError(f"{labeled} has no feature columns besides {id_col!r} and {label_col!r}")
-        require_columns(U.column_names, [id_col, *features], where=str(pool))
-        pool_ids = check_ids(U.column(id_col).to_numpy(zero_copy_only=False), name=f"{pool} column {id_col!r}")
+        needed = [id_col, *features]
+    for f, schema in zip(files, schemas):
+        require_columns(schema.names, needed, where=str(f))
+        if schema.field(id_col).type != schemas[0].field(id_col).type:
+            raise InputError(f"pool files disagree on the type of {id_col!r}: {schemas[0].field(id_col).type} and "
+                             f"{schema.field(id_col).type} ({str(f)!r})")  # fmt: skip
+        _require_numeric(schema, needed[1:], where=str(f), what="probability" if (proba_groups or weak) else "feature")
+    from activemine.campaign.pool import id_kind_of_type
+
+    kind = id_kind_of_type(schemas[0].field(id_col).type, where=f"{pool} column {id_col!r}")
+    if L is not None:
         l_ids = check_ids(L.column(id_col).to_numpy(zero_copy_only=False), name=f"{labeled} column {id_col!r}")
-        if _id_kind(pool_ids) != _id_kind(l_ids):
-            raise InputError(f"ids of {pool} are {pool_ids.dtype} but ids of {labeled} are {l_ids.dtype}; they must be of one kind")
-        both = np.intersect1d(pool_ids, l_ids)
-        if both.size:
-            raise InputError(f"{both.size} ids are both in the pool and in the labeled set, e.g. {both[:5].tolist()}")
+        if _id_kind(l_ids) != kind:
+            raise InputError(f"ids of {pool} are {'integers' if kind == 'int' else 'strings'} but ids of {labeled} are "
+                             f"{l_ids.dtype}; they must be of one kind")  # fmt: skip
         y = np.asarray(L.column(label_col).to_pylist(), dtype=object)
         if any(v is None for v in y):
             raise InputError(f"column {label_col!r} of {labeled} has missing labels")
-        found = sorted(set(y.tolist()))
-        class_list = list(classes) if classes is not None else found
-        unknown = sorted(set(found) - set(class_list))
-        if unknown:
-            raise InputError(f"labels {unknown[:10]} of {labeled} are not among the given classes {class_list}")
-        if len(class_list) < 2:
-            raise SingleClassError(f"a campaign needs at least two classes, got {class_list}")
-        if len({str(c) for c in class_list}) != len(class_list):
-            raise InputError(f"classes {class_list} are not distinct as text")
+    else:
+        l_ids, y = np.empty(0, dtype=np.int64 if kind == "int" else "<U1"), np.empty(0, dtype=object)
+    found = sorted(set(y.tolist()))
+    class_list = list(classes) if classes is not None else found
+    unknown = sorted(set(found) - set(class_list), key=str)
+    if unknown:
+        raise InputError(f"labels {unknown[:10]} of {labeled} are not among the given classes {class_list}")
+    if len(class_list) < 2:
+        raise SingleClassError(f"a campaign needs at least two classes, got {class_list}")
+    if len({str(c) for c in class_list}) != len(class_list):
+        raise InputError(f"classes {class_list} are not distinct as text")
+    for group in [*proba_groups, *([weak] if weak else [])]:
+        if len(group) != len(class_list):
+            raise InputError(f"probability columns {group} are {len(group)} but the campaign has "
+                             f"{len(class_list)} classes {class_list}; give one column per class, in that order")  # fmt: skip
+    # a probability pool is shown by its other columns (pixels, a text, fields), if it has any
+    shown = features or [c for c in names if c not in needed]
+    view = detect_view(shown, names, text_col)
+    _check_pool_ids(files, id_col, kind, l_ids, progress=progress)
+    data.mkdir(parents=True, exist_ok=True)
+    try:
+        pool_files = _copy_pool(files, data / "pool", copy=copy)
+        if L is not None:
+            pq.write_table(L, data / "labeled.parquet")
         meta = {
-            "id_col": id_col, "label_col": label_col, "id_kind": _id_kind(pool_ids),
+            "id_col": id_col, "label_col": label_col, "id_kind": kind,
             "classes": [c.item() if isinstance(c, np.generic) else c for c in class_list],
-            "features": features, "view": detect_view(features, U.column_names, text_col),
+            "features": features, "proba_cols": proba_groups, "weak_proba_cols": weak,
+            "pool_files": pool_files, "view": view,
         }  # fmt: skip
-        samples = [(str(s), "pool", i) for i, s in enumerate(pool_ids.tolist())]
-        samples += [(str(s), "labeled", i) for i, s in enumerate(l_ids.tolist())]
+        samples = [(str(s), "labeled", i) for i, s in enumerate(l_ids.tolist())]
         initial = [(str(s), str(v)) for s, v in zip(l_ids.tolist(), y.tolist())]
         return CampaignStore.create(folder, meta=meta, samples=samples, initial_labels=initial)
     except BaseException:
@@ -123,42 +241,59 @@ def _feature_matrix(table: pa.Table, features: list[str]) -> np.ndarray:
     return out
 
 
-class PoolRows:
-    """The campaign's pool (or labeled) table in memory: ids, features and single rows for views."""
+class LabeledRows:
+    """The campaign's initial labeled set L in memory (L is the small side): ids and, for feature pools, features."""
 
-    def __init__(self, store: CampaignStore, origin: str = "pool", *, features: bool = True):
+    def __init__(self, store: CampaignStore, *, features: bool = True):
         meta = store.meta
-        self.store = store
-        self.table = pq.read_table(store.data_path(origin))
-        self.sids = [str(s) for s in self.table.column(meta["id_col"]).to_pylist()]
-        self.ids = check_ids(np.asarray(store.typed_ids(self.sids)), name=f"{origin} ids")
-        self.X = _feature_matrix(self.table, meta["features"]) if features else None
-
-    def row(self, index: int) -> dict:
-        """One row as a plain dict of column -> value."""
-        return {k: v[0] for k, v in self.table.slice(index, 1).to_pydict().items()}
+        path = store.data_path("labeled")
+        self.table = pq.read_table(path) if path.is_file() else None
+        sids = [] if self.table is None else [str(s) for s in self.table.column(meta["id_col"]).to_pylist()]
+        self.sids = np.asarray(sids, dtype=str) if sids else np.empty(0, dtype="<U1")
+        self.ids = store.typed_id_array(self.sids)
+        want = features and meta["features"] and not (meta.get("proba_cols") or meta.get("weak_proba_cols"))
+        self.X = _feature_matrix(self.table, meta["features"]) if want and self.table is not None else None
 
 
-def labeled_rows(store: CampaignStore, pool: PoolRows, labeled: PoolRows):
-    """Row indices into L ``(a,)`` and into U ``(b,)`` of every labeled, unflagged sample, and their typed labels ``(a + b,)``."""
-    current = store.current_labels()
-    index = {"pool": {s: i for i, s in enumerate(pool.sids)}, "labeled": {s: i for i, s in enumerate(labeled.sids)}}
-    rows = {"pool": [], "labeled": []}
-    labels = {"pool": [], "labeled": []}
-    for sid, origin in store.read("SELECT sid, origin FROM samples ORDER BY origin, row"):
-        if sid in current:
-            rows[origin].append(index[origin][sid])
-            labels[origin].append(store.typed_label(current[sid]))
-    as_index = lambda r: np.asarray(r, dtype=np.int64)  # noqa: E731
-    return as_index(rows["labeled"]), as_index(rows["pool"]), np.asarray(labels["labeled"] + labels["pool"])
+def current_label_arrays(store: CampaignStore, *, conn=None) -> tuple[np.ndarray, np.ndarray]:
+    """Every labeled, unflagged id and its label, as sorted-by-id string arrays ``(n,)`` each."""
+    current = store.current_labels(conn=conn)
+    if not current:
+        return np.empty(0, dtype="<U1"), np.empty(0, dtype="<U1")
+    sids = np.asarray(list(current.keys()), dtype=str)
+    labels = np.asarray(list(current.values()), dtype=str)
+    order = np.argsort(sids, kind="stable")
+    return sids[order], labels[order]
 
 
-def labeled_training_set(store: CampaignStore, pool: PoolRows, labeled: PoolRows):
-    """Features ``(n, d)``, typed labels ``(n,)`` and typed ids ``(n,)`` of every labeled, unflagged sample."""
-    l_rows, p_rows, y = labeled_rows(store, pool, labeled)
-    X = np.concatenate([labeled.X[l_rows], pool.X[p_rows]])
-    ids = np.concatenate([labeled.ids[l_rows], pool.ids[p_rows]])
-    return X, y, ids
+def labeled_training_set(store: CampaignStore, sids: np.ndarray, labels: np.ndarray, *,
+                         progress: Callable[[int], None] | None = None) -> LabeledSet:  # fmt: skip
+    """The labeled set a round trains on: ``sids`` ``(n,)`` with ``labels`` ``(n,)`` (stored text).
+
+    For a feature pool, L's features plus those of the labeled pool samples,
+    found in one pass over the pool; for a probability pool, labels and ids only.
+    """
+    from activemine.campaign.pool import CampaignPool
+
+    L = LabeledRows(store)
+    y_all = store.typed_labels(labels.tolist())
+    in_l = np.isin(sids, L.sids)
+    if L.X is None and not CampaignPool(store).has_features:
+        return LabeledSet(None, y_all, store.typed_id_array(sids))
+    l_pos = {s: i for i, s in enumerate(L.sids.tolist())}
+    l_rows = np.fromiter((l_pos[s] for s in sids[in_l].tolist()), dtype=np.int64, count=int(in_l.sum()))
+    X_parts, y_parts, id_parts = [L.X[l_rows]], [y_all[in_l]], [L.ids[l_rows]]
+    pool_sids = sids[~in_l]
+    if pool_sids.size:
+        pool = CampaignPool(store)
+        _, table = pool.locate(pool_sids, pool.features, progress=progress)
+        found = np.asarray(table.column(pool.id_col).to_numpy(zero_copy_only=False)).astype(str)
+        order = np.argsort(pool_sids)
+        pos = order[np.searchsorted(pool_sids, found, sorter=order)]
+        X_parts.append(_feature_matrix(table, pool.features))
+        y_parts.append(y_all[~in_l][pos])
+        id_parts.append(store.typed_id_array(found))
+    return LabeledSet(np.concatenate(X_parts), np.concatenate(y_parts), np.concatenate(id_parts))
 
 
 def encode_png(gray: np.ndarray) -> bytes:

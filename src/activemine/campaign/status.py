@@ -1,52 +1,74 @@
-"""Progress of a campaign per round, class and annotator."""
+"""Progress of a campaign per round, class and annotator, read in one snapshot."""
 
 from __future__ import annotations
 
-from activemine.campaign.store import CampaignStore
+from activemine.campaign.store import FLAGGED_SQL, CampaignStore
 
 __all__ = ["campaign_status"]
 
+_ACTIVE = "SELECT DISTINCT sid FROM labels WHERE retracted_at IS NULL"
+
 
 def campaign_status(store: CampaignStore) -> dict:
-    """Counts for people and scripts.
+    """Counts for people and scripts, all from one read transaction (so they agree with each other).
 
     Top level: ``pool`` (pool samples), ``initial`` (L), ``labeled`` (pool
     samples with an active label), ``queued`` (in a batch, no label yet),
     ``flagged`` (conflicting or suspect labels). ``rounds``, ``classes`` and
-    ``annotators`` break these down.
+    ``annotators`` break these down. Counting happens in SQLite, so the cost
+    grows with what was mined and labeled, never with the pool.
     """
-    labeled = store.labeled_sids()
-    queued = store.queued_sids()
-    flagged = store.flagged()
-    origin = dict(store.read("SELECT sid, origin FROM samples"))
-    pool_labeled = {s for s in labeled if origin[s] == "pool"}
+    from activemine.campaign.pool import CampaignPool
+
+    pool_rows = CampaignPool(store).num_rows
+    with store.snapshot() as conn:
+        conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS st_active AS {_ACTIVE}")
+        conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS st_flagged AS SELECT sid, GROUP_CONCAT(why) AS why "
+                     f"FROM ({FLAGGED_SQL}) GROUP BY sid")
+        try:
+            return _status(conn, store, pool_rows)
+        finally:
+            conn.execute("DROP TABLE IF EXISTS temp.st_active")
+            conn.execute("DROP TABLE IF EXISTS temp.st_flagged")
+
+
+def _status(conn, store: CampaignStore, pool_rows: int) -> dict:
+    one = lambda sql, params=(): conn.execute(sql, params).fetchone()[0]  # noqa: E731
+    initial = one("SELECT COUNT(*) FROM samples WHERE origin = 'labeled'")
+    labeled_l = one("SELECT COUNT(*) FROM st_active a JOIN samples s ON s.sid = a.sid AND s.origin = 'labeled'")
+    labeled = one("SELECT COUNT(*) FROM st_active") - labeled_l
+    queued = one("SELECT COUNT(*) FROM (SELECT DISTINCT sid FROM batches) b WHERE b.sid NOT IN (SELECT sid FROM st_active)")
     rounds = []
-    for r, created, strategy in store.read("SELECT round, created_at, strategy FROM rounds ORDER BY round"):
-        sids = {s for (s,) in store.read("SELECT sid FROM batches WHERE round = ?", (r,))}
-        rounds.append({"round": r, "created_at": created, "strategy": strategy, "size": len(sids),
-                       "labeled": len(sids & labeled), "queued": len(sids & queued),
-                       "flagged": len(sids & set(flagged))})  # fmt: skip
-    current = store.current_labels()
+    for r, created, strategy, size, n_labeled, n_flagged in conn.execute(
+        "SELECT r.round, r.created_at, r.strategy, COUNT(b.sid), "
+        "COUNT(a.sid), COUNT(f.sid) FROM rounds r LEFT JOIN batches b ON b.round = r.round "
+        "LEFT JOIN st_active a ON a.sid = b.sid LEFT JOIN st_flagged f ON f.sid = b.sid GROUP BY r.round ORDER BY r.round"
+    ).fetchall():
+        rounds.append({"round": r, "created_at": created, "strategy": strategy, "size": size,
+                       "labeled": n_labeled, "queued": size - n_labeled, "flagged": n_flagged})  # fmt: skip
     classes = {c: {"initial": 0, "new": 0} for c in store.class_names}
-    for sid, label in current.items():
-        classes[label]["initial" if origin[sid] == "labeled" else "new"] += 1
-    annotators = {}
-    for who, n, ids in store.read(
-        "SELECT annotator, COUNT(*), COUNT(DISTINCT sid) FROM labels "
-        "WHERE retracted_at IS NULL AND source != 'initial' GROUP BY annotator ORDER BY annotator"
+    for label, is_initial, n in conn.execute(
+        "SELECT l.label, s.sid IS NOT NULL, COUNT(*) FROM (SELECT sid, MIN(label) AS label FROM labels "
+        "WHERE retracted_at IS NULL GROUP BY sid) l LEFT JOIN samples s ON s.sid = l.sid AND s.origin = 'labeled' "
+        "WHERE l.sid NOT IN (SELECT sid FROM st_flagged) GROUP BY l.label, s.sid IS NOT NULL"
     ):
-        annotators[who] = {"labels": n, "samples": ids, "flagged": 0}
-    for who, sid in store.read("SELECT DISTINCT annotator, sid FROM labels WHERE retracted_at IS NULL AND source != 'initial'"):
-        if sid in flagged:
-            annotators[who]["flagged"] += 1
+        classes.setdefault(label, {"initial": 0, "new": 0})["initial" if is_initial else "new"] += n
+    annotators = {}
+    for who, n, ids, n_flagged in conn.execute(
+        "SELECT l.annotator, COUNT(*), COUNT(DISTINCT l.sid), COUNT(DISTINCT f.sid) FROM labels l "
+        "LEFT JOIN st_flagged f ON f.sid = l.sid WHERE l.retracted_at IS NULL AND l.source != 'initial' "
+        "GROUP BY l.annotator ORDER BY l.annotator"
+    ):
+        annotators[who] = {"labels": n, "samples": ids, "flagged": n_flagged}
+    n_flagged = one("SELECT COUNT(*) FROM st_flagged")
     return {
-        "pool": sum(1 for o in origin.values() if o == "pool"),
-        "initial": sum(1 for o in origin.values() if o == "labeled"),
-        "labeled": len(pool_labeled),
-        "queued": len(queued),
-        "flagged": len(flagged),
-        "flagged_conflict": sum("conflict" in v for v in flagged.values()),
-        "flagged_suspect": sum("suspect" in v for v in flagged.values()),
+        "pool": pool_rows,
+        "initial": initial,
+        "labeled": labeled,
+        "queued": queued,
+        "flagged": n_flagged,
+        "flagged_conflict": one("SELECT COUNT(*) FROM st_flagged WHERE why LIKE '%conflict%'"),
+        "flagged_suspect": one("SELECT COUNT(*) FROM st_flagged WHERE why LIKE '%suspect%'"),
         "rounds": rounds,
         "classes": classes,
         "annotators": annotators,

@@ -2,39 +2,52 @@
 
 Layout of a campaign folder::
 
-    DIR/campaign.db        samples, rounds, batches, assignments (leases), labels, imports
-    DIR/data/pool.parquet  the unlabeled pool U, copied at init (features never go into SQLite)
-    DIR/data/labeled.parquet  the initial labeled set L
+    DIR/campaign.db             rounds, batches, labels, imports, leases (assignments), the labeled set's ids
+    DIR/data/pool/*.parquet     the unlabeled pool U: its files, copied as files at init (never read whole),
+                                unless init recorded the original paths instead (``meta["pool_files"]``)
+    DIR/data/labeled.parquet    the initial labeled set L
+
+The pool never goes into SQLite: ``samples`` holds L's rows only, and a pool
+sample enters the store when a round selects it (``batches`` keeps its row
+number in the pool, ``row``). So the store grows with what is mined and
+labeled, not with the pool.
 
 Ids and labels are stored as text (``sid``, ``label``) so that ids from CSV,
 JSON and Parquet compare equal; ``meta`` remembers whether they were integers
 so :meth:`CampaignStore.typed_ids` and the dataset give them back as such.
+Probabilities stored with a batch row are float32 bytes (:func:`encode_proba`).
 
 Every change happens in one ``BEGIN IMMEDIATE`` transaction
 (:meth:`CampaignStore.transaction`): a killed process leaves the store as it
-was before the change. A label is never deleted: undo sets ``retracted_at``.
-An id with two different active labels, or whose label the dirty-data check
-doubts (``suspect``), is *flagged* and left out of the dataset until resolved.
+was before the change. Reads that must agree with each other run in one read
+transaction (:meth:`CampaignStore.snapshot`). A label is never deleted: undo
+sets ``retracted_at``. An id with two different active labels, or whose label
+the dirty-data check doubts (``suspect``), is *flagged* and left out of the
+dataset until resolved.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+
 from activemine.errors import CampaignError
 
-__all__ = ["CampaignStore", "DB_NAME", "now"]
+__all__ = ["CampaignStore", "DB_NAME", "decode_proba", "encode_proba", "now"]
 
 DB_NAME = "campaign.db"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- the initial labeled set L; pool samples live in the pool's Parquet files and enter batches when mined
 CREATE TABLE samples (
     sid TEXT PRIMARY KEY,
     origin TEXT NOT NULL CHECK (origin IN ('pool', 'labeled')),
@@ -47,25 +60,26 @@ CREATE TABLE rounds (
     budget INTEGER NOT NULL,
     params TEXT NOT NULL
 );
+-- rows are inserted in rank order, so (round, rank) grows with the rowid
 CREATE TABLE batches (
     round INTEGER NOT NULL REFERENCES rounds(round),
-    sid TEXT NOT NULL REFERENCES samples(sid),
+    sid TEXT NOT NULL,
     rank INTEGER NOT NULL,
     score REAL NOT NULL,
     stratum TEXT NOT NULL,
     predicted TEXT NOT NULL,
-    proba TEXT NOT NULL,
-    PRIMARY KEY (round, sid)
+    proba BLOB NOT NULL,
+    row INTEGER NOT NULL
 );
 CREATE INDEX batches_sid ON batches(sid);
-CREATE INDEX batches_rank ON batches(round, rank);
+CREATE UNIQUE INDEX batches_rank ON batches(round, rank);
 CREATE TABLE assignments (
-    sid TEXT PRIMARY KEY REFERENCES samples(sid),
+    sid TEXT PRIMARY KEY,
     annotator TEXT NOT NULL,
     expires_at REAL NOT NULL
 );
 CREATE TABLE skips (
-    sid TEXT NOT NULL REFERENCES samples(sid),
+    sid TEXT NOT NULL,
     annotator TEXT NOT NULL,
     PRIMARY KEY (sid, annotator)
 );
@@ -78,7 +92,7 @@ CREATE TABLE imports (
 );
 CREATE TABLE labels (
     label_id INTEGER PRIMARY KEY AUTOINCREMENT,
-    sid TEXT NOT NULL REFERENCES samples(sid),
+    sid TEXT NOT NULL,
     label TEXT NOT NULL,
     annotator TEXT NOT NULL,
     created_at TEXT NOT NULL,
@@ -92,10 +106,38 @@ CREATE UNIQUE INDEX labels_once ON labels(sid, label, annotator) WHERE retracted
 CREATE INDEX labels_sid ON labels(sid);
 """
 
+#: Ids of the queued samples: in some batch, with no active label.
+QUEUED_SQL = ("SELECT DISTINCT b.sid FROM batches b WHERE NOT EXISTS "
+              "(SELECT 1 FROM labels l WHERE l.sid = b.sid AND l.retracted_at IS NULL)")  # fmt: skip
+#: Flagged ids and why: two different active labels, or a label the dirty-data check doubts.
+FLAGGED_SQL = (
+    "SELECT sid, 'conflict' AS why FROM labels WHERE retracted_at IS NULL GROUP BY sid HAVING COUNT(DISTINCT label) > 1 "
+    "UNION ALL SELECT DISTINCT sid, 'suspect' FROM labels WHERE retracted_at IS NULL AND suspect = 1"
+)
+
 
 def now() -> str:
     """The current UTC time as ISO 8601 text, the format of every time in the store."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def encode_proba(proba: np.ndarray) -> list[bytes]:
+    """Class probabilities ``(n, k)`` as ``n`` little-endian float32 byte strings, one per batch row."""
+    rows = np.ascontiguousarray(np.asarray(proba, dtype="<f4"))
+    width = rows.shape[1] * 4 if rows.ndim == 2 else 0
+    flat = rows.tobytes()
+    return [flat[i : i + width] for i in range(0, len(flat), width)] if width else [b""] * rows.shape[0]
+
+
+def decode_proba(blob: bytes) -> np.ndarray:
+    """One batch row's class probabilities ``(k,)`` back from :func:`encode_proba`."""
+    return np.frombuffer(blob, dtype="<f4").astype(np.float64)
+
+
+def sorted_ids(values) -> np.ndarray:
+    """Stored ids (text) as a sorted, unique numpy string array ``(n,)``; the form exclusions take."""
+    arr = np.asarray(values, dtype=str) if len(values) else np.empty(0, dtype="<U1")
+    return np.unique(arr)
 
 
 class CampaignStore:
@@ -110,6 +152,10 @@ class CampaignStore:
         if not self.db_path.is_file():
             raise CampaignError(f"{str(self.folder)!r} is not a campaign folder: {DB_NAME} not found; run `activemine campaign init` first")
         self._meta = None
+        version = self.meta.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise CampaignError(f"{str(self.folder)!r} was made by another activemine version (store schema {version}, "
+                                f"this version reads {SCHEMA_VERSION}); create a new campaign with `campaign init`")  # fmt: skip
 
     # -- connections ---------------------------------------------------------------
     def connect(self, *, synchronous: str = "FULL") -> sqlite3.Connection:
@@ -118,9 +164,9 @@ class CampaignStore:
         ``synchronous="NORMAL"`` skips the fsync at each commit: still safe
         against a killed process, but a power cut may lose the last commits.
         """
-        conn = sqlite3.connect(self.db_path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(self.db_path, timeout=60.0, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA busy_timeout = 30000")
+        conn.execute("PRAGMA busy_timeout = 60000")
         conn.execute(f"PRAGMA synchronous = {'NORMAL' if synchronous == 'NORMAL' else 'FULL'}")
         return conn
 
@@ -129,7 +175,8 @@ class CampaignStore:
         """``BEGIN IMMEDIATE`` ... ``COMMIT``; any exception rolls everything back.
 
         IMMEDIATE takes the write lock up front, so two writers queue instead of
-        failing half-way with "database is locked".
+        failing half-way with "database is locked", and what the transaction
+        reads cannot change before it commits.
         """
         own = conn is None
         conn = self.connect() if own else conn
@@ -145,6 +192,39 @@ class CampaignStore:
             if own:
                 conn.close()
 
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: every query on the connection sees the store as of its first read (WAL)."""
+        conn = self.connect()
+        try:
+            conn.execute("BEGIN DEFERRED")
+            try:
+                yield conn
+            finally:
+                conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    @contextmanager
+    def mine_lock(self) -> Iterator[None]:
+        """Hold the campaign's mining lock: concurrent ``campaign mine`` runs take turns.
+
+        An advisory ``flock`` on ``DIR/.mine.lock``, released by the system when
+        the process ends (even by SIGKILL). Correctness does not rest on it: a
+        round re-checks its batch against the store inside its write transaction.
+        """
+        try:
+            import fcntl
+        except ImportError:  # not on POSIX: rounds still re-check their batch when they write it
+            yield
+            return
+        fd = os.open(self.folder / ".mine.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
     def read(self, sql: str, params=(), *, conn: sqlite3.Connection | None = None) -> list[tuple]:
         """Rows of one read-only query, on ``conn`` or a connection of its own."""
         if conn is not None:
@@ -159,7 +239,7 @@ class CampaignStore:
     @classmethod
     def create(cls, folder, *, meta: dict, samples: list[tuple[str, str, int]],
                initial_labels: list[tuple[str, str]]) -> "CampaignStore":  # fmt: skip
-        """Create ``folder/campaign.db`` with ``meta``, the samples ``(sid, origin, row)`` and L's labels ``(sid, label)``.
+        """Create ``folder/campaign.db`` with ``meta``, L's samples ``(sid, "labeled", row)`` and labels ``(sid, label)``.
 
         The database is built under a temporary name and renamed into place, so
         a crash during init leaves no half-made campaign.
@@ -194,7 +274,7 @@ class CampaignStore:
 
     @property
     def meta(self) -> dict:
-        """The campaign's settings (id and label columns, classes, features, view)."""
+        """The campaign's settings (id and label columns, classes, pool files and columns, view)."""
         if self._meta is None:
             self._meta = {k: json.loads(v) for k, v in self.read("SELECT key, value FROM meta")}
         return self._meta
@@ -213,54 +293,90 @@ class CampaignStore:
         """A stored label back in the type of the campaign's classes."""
         return dict(zip(self.class_names, self.classes))[text]
 
+    def typed_labels(self, texts) -> np.ndarray:
+        """Stored labels ``(n,)`` back in the type of the campaign's classes."""
+        index = {c: i for i, c in enumerate(self.class_names)}
+        classes = np.asarray(self.classes)
+        return classes[np.fromiter((index[t] for t in texts), dtype=np.int64, count=len(texts))]
+
     def typed_ids(self, sids):
         """Stored ids back in the type of the campaign's ids."""
         return [int(s) for s in sids] if self.meta["id_kind"] == "int" else list(sids)
 
+    def typed_id_array(self, sids) -> np.ndarray:
+        """Stored ids ``(n,)`` as an int64 or string array, the campaign's id type."""
+        arr = np.asarray(sids, dtype=str) if len(sids) else np.empty(0, dtype="<U1")
+        return arr.astype(np.int64) if self.meta["id_kind"] == "int" else arr
+
     def data_path(self, origin: str) -> Path:
-        """The Parquet file of ``origin`` (``"pool"`` or ``"labeled"``), inside the campaign folder."""
+        """The Parquet file of the labeled set (``"labeled"``), inside the campaign folder."""
         return self.folder / "data" / f"{origin}.parquet"
+
+    def pool_files(self) -> list[Path]:
+        """The pool's Parquet files, in row order (paths relative to the campaign folder are resolved)."""
+        return [self.folder / f if not Path(f).is_absolute() else Path(f) for f in self.meta["pool_files"]]
 
     # -- state queries -------------------------------------------------------------
     def last_round(self, *, conn: sqlite3.Connection | None = None) -> int | None:
         (r,) = self.read("SELECT MAX(round) FROM rounds", conn=conn)[0]
         return r
 
-    def labeled_sids(self) -> set[str]:
+    def round_exists(self, round_no: int, *, conn: sqlite3.Connection | None = None) -> bool:
+        return bool(self.read("SELECT 1 FROM rounds WHERE round = ?", (int(round_no),), conn=conn))
+
+    def require_round(self, round_no: int, *, conn: sqlite3.Connection | None = None) -> int:
+        """``round_no`` if the campaign has that round; else a :class:`CampaignError` naming the rounds there are."""
+        if self.round_exists(round_no, conn=conn):
+            return int(round_no)
+        last = self.last_round(conn=conn)
+        raise CampaignError(f"round {round_no} does not exist; the campaign has rounds 1..{last}" if last else
+                            f"round {round_no} does not exist; the campaign has no round yet (run `campaign mine`)")  # fmt: skip
+
+    def is_known(self, sid: str, *, conn: sqlite3.Connection | None = None) -> bool:
+        """Whether ``sid`` is a sample of L or a pool sample some round selected."""
+        return bool(self.read("SELECT 1 FROM samples WHERE sid = ? UNION ALL SELECT 1 FROM batches WHERE sid = ? LIMIT 1",
+                              (sid, sid), conn=conn))  # fmt: skip
+
+    def labeled_sids(self, *, conn: sqlite3.Connection | None = None) -> set[str]:
         """Ids with at least one active label (initial ones included)."""
-        return {r[0] for r in self.read("SELECT DISTINCT sid FROM labels WHERE retracted_at IS NULL")}
+        return {r[0] for r in self.read("SELECT DISTINCT sid FROM labels WHERE retracted_at IS NULL", conn=conn)}
 
-    def queued_sids(self) -> set[str]:
+    def queued_sids(self, *, conn: sqlite3.Connection | None = None) -> set[str]:
         """Ids in some round's batch that have no active label yet."""
-        return {r[0] for r in self.read(
-            "SELECT DISTINCT b.sid FROM batches b WHERE NOT EXISTS "
-            "(SELECT 1 FROM labels l WHERE l.sid = b.sid AND l.retracted_at IS NULL)"
-        )}  # fmt: skip
+        return {r[0] for r in self.read(QUEUED_SQL, conn=conn)}
 
-    def flagged(self) -> dict[str, list[str]]:
+    def excluded_ids(self, *, conn: sqlite3.Connection | None = None) -> np.ndarray:
+        """Sorted string array of every id a new round may not select: labeled, queued or flagged.
+
+        Queued ids are in a batch, flagged ids have labels, so this is every
+        batch id and every id with an active label.
+        """
+        rows = self.read("SELECT sid FROM batches UNION SELECT sid FROM labels WHERE retracted_at IS NULL", conn=conn)
+        return sorted_ids([r[0] for r in rows])
+
+    def flagged(self, *, conn: sqlite3.Connection | None = None) -> dict[str, list[str]]:
         """Flagged ids -> reasons (``conflict``: two different active labels; ``suspect``: doubted by the dirty-data check)."""
         out: dict[str, list[str]] = {}
-        for (sid,) in self.read(
-            "SELECT sid FROM labels WHERE retracted_at IS NULL GROUP BY sid HAVING COUNT(DISTINCT label) > 1"
-        ):
-            out.setdefault(sid, []).append("conflict")
-        for (sid,) in self.read("SELECT DISTINCT sid FROM labels WHERE retracted_at IS NULL AND suspect = 1"):
-            out.setdefault(sid, []).append("suspect")
+        for sid, why in self.read(FLAGGED_SQL, conn=conn):
+            out.setdefault(sid, []).append(why)
         return out
 
-    def current_labels(self) -> dict[str, str]:
+    def current_labels(self, *, conn: sqlite3.Connection | None = None) -> dict[str, str]:
         """Each labeled, unflagged id -> its one active label."""
-        flagged = self.flagged()
-        rows = self.read("SELECT sid, MIN(label) FROM labels WHERE retracted_at IS NULL GROUP BY sid")
-        return {sid: label for sid, label in rows if sid not in flagged}
+        rows = self.read(
+            f"SELECT sid, MIN(label) FROM labels WHERE retracted_at IS NULL AND sid NOT IN (SELECT sid FROM ({FLAGGED_SQL})) "
+            "GROUP BY sid",
+            conn=conn,
+        )
+        return dict(rows)
 
-    def batch_proba(self, sids, *, conn: sqlite3.Connection | None = None) -> dict[str, list[float]]:
-        """The model's class probabilities stored with the newest batch row of each id that has one."""
-        out: dict[str, list[float]] = {}
+    def batch_proba(self, sids, *, conn: sqlite3.Connection | None = None) -> dict[str, np.ndarray]:
+        """The model's class probabilities ``(k,)`` stored with the newest batch row of each id that has one."""
+        out: dict[str, np.ndarray] = {}
         sids = list(sids)
         for start in range(0, len(sids), 900):  # SQLite caps bound parameters per statement
             part = sids[start : start + 900]
             marks = ",".join("?" * len(part))
             for sid, proba in self.read(f"SELECT sid, proba FROM batches WHERE sid IN ({marks}) ORDER BY round", part, conn=conn):
-                out[sid] = json.loads(proba)
+                out[sid] = decode_proba(proba)
         return out

@@ -2,27 +2,138 @@
 
 Imported only by ``activemine campaign serve`` (extra ``activemine[web]``).
 Every route needs the campaign token (header ``X-Activemine-Token``, cookie
-``activemine_token`` or query ``token``). The app serves no files: images are
-rendered from the pool's pixel columns in memory, so no path in a request can
-reach the disk.
+``activemine_token`` or query ``token``), checked by an outer ASGI layer
+(:class:`RequestGuard`) **before any body is read**; then bodies are capped at
+:data:`MAX_BODY_BYTES` (a label is a few hundred bytes), a request that
+changes state must come from the page's own origin (``Origin``), and every
+response carries a content security policy and ``X-Frame-Options: DENY``.
+The app serves no files: images are rendered from the pool's pixel columns of
+the sample's row, so no path in a request can reach the disk.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
-from urllib.parse import urlencode
+import secrets
+from http.cookies import CookieError, SimpleCookie
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel
 
 from activemine.campaign.leases import LabelingQueue
-from activemine.campaign.samples import PoolRows, pixels_to_png
+from activemine.campaign.exchange import view_columns
+from activemine.campaign.pool import CampaignPool
+from activemine.campaign.samples import pixels_to_png
 from activemine.campaign.store import CampaignStore
 from activemine.errors import InputError, LeaseError
 
-__all__ = ["CLASS_KEYS", "create_app"]
+__all__ = ["CLASS_KEYS", "MAX_BODY_BYTES", "RequestGuard", "create_app"]
+
+#: The largest request body accepted; a label request is a few hundred bytes.
+MAX_BODY_BYTES = 16 * 1024
+_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def _security_headers(nonce: str | None = None) -> list[tuple[bytes, bytes]]:
+    script = f"'nonce-{nonce}'" if nonce else "'none'"
+    csp = (f"default-src 'none'; script-src {script}; style-src {script}; img-src 'self' data:; "
+           "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")  # fmt: skip
+    return [(b"content-security-policy", csp.encode()), (b"x-frame-options", b"DENY"),
+            (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
+            (b"cache-control", b"no-store")]  # fmt: skip
+
+
+class RequestGuard:
+    """ASGI layer in front of the app: token first, then origin and body size; security headers on every reply.
+
+    Nothing of a request body is read before the token is checked, and never
+    more than ``max_body`` bytes of it.
+    """
+
+    def __init__(self, app, *, token: str, max_body: int = MAX_BODY_BYTES):
+        self.app = app
+        self.token = token.encode()
+        self.max_body = int(max_body)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        if not hmac.compare_digest(self._given_token(scope, headers).encode(), self.token):
+            return await _reply(send, 401, "missing or wrong token; open the URL printed by `campaign serve`")
+        if scope["method"] not in _SAFE_METHODS and not _same_origin(headers):
+            return await _reply(send, 403, "requests that change labels must come from the labeling page itself")
+        length = headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            return await _reply(send, 413, f"request body larger than {self.max_body} bytes")
+        body = b""
+        if scope["method"] not in _SAFE_METHODS:
+            more = True
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                body += message.get("body", b"")
+                more = message.get("more_body", False)
+                if len(body) > self.max_body:
+                    return await _reply(send, 413, f"request body larger than {self.max_body} bytes")
+        sent = False
+
+        async def replay():
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def with_headers(message):
+            if message["type"] == "http.response.start":
+                names = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [h for h in _security_headers() if h[0] not in names]
+                message = dict(message, headers=list(message.get("headers", [])) + extra)
+            await send(message)
+
+        await self.app(scope, replay, with_headers)
+
+    @staticmethod
+    def _given_token(scope, headers: dict) -> str:
+        if headers.get("x-activemine-token"):
+            return headers["x-activemine-token"]
+        if "cookie" in headers:
+            try:
+                jar = SimpleCookie(headers["cookie"])
+            except CookieError:
+                jar = {}
+            if COOKIE in jar:
+                return jar[COOKIE].value
+        values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token")
+        return values[0] if values else ""
+
+
+def _same_origin(headers: dict) -> bool:
+    """Whether a state-changing request comes from the page's own origin.
+
+    Browsers send ``Origin`` on every POST made by a page; a request without
+    one (a script with the token) is allowed, one from another site is not.
+    """
+    if headers.get("sec-fetch-site") in ("cross-site", "same-site"):
+        return False
+    origin = headers.get("origin")
+    if origin is None:
+        return True
+    parts = urlsplit(origin)
+    return bool(parts.netloc) and parts.netloc.lower() == headers.get("host", "").lower()
+
+
+async def _reply(send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            *_security_headers()]})  # fmt: skip
+    await send({"type": "http.response.body", "body": body})
 
 # digits first, then letters; s (skip) and u (undo) are taken
 CLASS_KEYS = "1234567890abcdefghijklmnopqrtvwxy"
@@ -42,14 +153,22 @@ class LabelBody(SampleBody):
 
 
 def create_app(store: CampaignStore, *, token: str, round_no: int | None = None,
-               lease_seconds: float = 300.0) -> FastAPI:  # fmt: skip
-    """The labeling app for ``store``; ``token`` is required on every request."""
+               lease_seconds: float = 300.0, max_body: int = MAX_BODY_BYTES) -> RequestGuard:  # fmt: skip
+    """The labeling app for ``store`` behind its :class:`RequestGuard`; ``token`` is required on every request.
+
+    Raises :class:`~activemine.errors.CampaignError` when ``round_no`` is not a round of the campaign.
+    """
     if len(token) < 8:
         raise InputError(f"the token must have at least 8 characters, got {len(token)}")
     queue = LabelingQueue(store, round_no=round_no, lease_seconds=lease_seconds)
-    pool = PoolRows(store, "pool", features=False)
-    position = {s: i for i, s in enumerate(pool.sids)}
+    pool = CampaignPool(store)
     view = store.meta["view"]
+
+    def pool_row(sid: str) -> dict | None:
+        found = store.read("SELECT row FROM batches WHERE sid = ? ORDER BY round DESC LIMIT 1", (sid,))
+        if not found:
+            return None
+        return pool.rows_at([found[0][0]], view_columns(view)).to_pylist()[0]
     classes = store.class_names
     if len(classes) > len(CLASS_KEYS):
         raise InputError(f"the page has keys for {len(CLASS_KEYS)} classes, the campaign has {len(classes)}")
@@ -78,7 +197,7 @@ def create_app(store: CampaignStore, *, token: str, round_no: int | None = None,
         if view["kind"] == "image":
             out["image_url"] = "/api/image?" + urlencode({"id": sid})
         else:
-            row = pool.row(position[sid])
+            row = pool_row(sid) or {}
             if view["kind"] == "text":
                 out["text"] = str(row[view["column"]])
             else:
@@ -91,8 +210,10 @@ def create_app(store: CampaignStore, *, token: str, round_no: int | None = None,
     @app.get("/", response_class=HTMLResponse)
     def page(request: Request):
         config = {"classes": classes, "keys": list(CLASS_KEYS[: len(classes)])}
-        html = _PAGE.replace("__CONFIG__", json.dumps(config).replace("<", "\\u003c"))
-        response = HTMLResponse(html)
+        nonce = secrets.token_urlsafe(16)
+        html = _PAGE.replace("__CONFIG__", json.dumps(config).replace("<", "\\u003c")).replace("__NONCE__", nonce)
+        headers = {k.decode(): v.decode() for k, v in _security_headers(nonce)}
+        response = HTMLResponse(html, headers=headers)
         response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
         return response
 
@@ -117,19 +238,18 @@ def create_app(store: CampaignStore, *, token: str, round_no: int | None = None,
 
     @app.get("/api/image")
     def image(id: str):  # noqa: A002  (the query parameter is called id)
-        sid = id
-        if view["kind"] != "image" or sid not in position:
+        row = pool_row(id) if view["kind"] == "image" else None
+        if row is None:
             raise HTTPException(status_code=404, detail="no such image")
-        row = pool.row(position[sid])
         png = pixels_to_png([row[c] for c in view["columns"]], view["shape"])
         return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
-    return app
+    return RequestGuard(app, token=token, max_body=max_body)
 
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>activemine labeling</title>
-<style>
+<style nonce="__NONCE__">
  body { font-family: sans-serif; margin: 2em; }
  #sample-image { width: 280px; height: 280px; image-rendering: pixelated; border: 1px solid #888; }
  #sample-text { white-space: pre-wrap; max-width: 50em; font-size: 1.2em; }
@@ -149,7 +269,7 @@ _PAGE = """<!doctype html>
  <button id="skip"><kbd>s</kbd> skip</button> <button id="undo"><kbd>u</kbd> undo</button>
 </div>
 <p id="message"></p>
-<script>
+<script nonce="__NONCE__">
 const CONFIG = __CONFIG__;
 const token = new URLSearchParams(location.search).get("token") || "";
 let annotator = localStorage.getItem("activemine-annotator") || "";

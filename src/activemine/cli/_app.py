@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from activemine.errors import ActivemineError
 
@@ -32,7 +33,8 @@ def exits_on_bad_input(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except ActivemineError as exc:
-            err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}", highlight=False, soft_wrap=True)
+            # the message quotes user text (paths, ids, names): print it as data, never as markup
+            err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {escape(str(exc))}", highlight=False, soft_wrap=True)
             sys.exit(EXIT_BAD_INPUT)
 
     return wrapper

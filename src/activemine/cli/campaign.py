@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from activemine.campaign import (
@@ -19,7 +20,10 @@ from activemine.cli._strategy_options import (
     BalanceOpt, CommitteeSizeOpt, DirtyPolicyOpt, DisagreementOpt, EasyShareOpt, MaxDirtyOpt, ModelOpt, SeedOpt,
     StrategyOpt, StrategyOptions, WeakFractionOpt, WeakTreesOpt,
 )  # fmt: skip
+from activemine.campaign.checks import DEFAULT_SUSPECT_THRESHOLD
+from activemine.cli._pool_io import split_columns
 from activemine.errors import InputError
+from activemine.progress import progress_reporter
 from activemine.strategies import HW_WEAK_TREES
 from activemine.tables import table_format
 
@@ -30,29 +34,52 @@ campaign_app = typer.Typer(
 app.add_typer(campaign_app, name="campaign")
 
 DirArg = Annotated[Path, typer.Argument(help="The campaign folder.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bar or progress lines.")]
+
+
+def _steps(quiet: bool):
+    """The progress display of a campaign step (see :data:`activemine.campaign.rounds.Steps`)."""
+    return lambda description, total=None, unit="rows": progress_reporter(description, total=total, unit=unit, quiet=quiet)
+
+
+def _text(value) -> str:
+    """User text (paths, ids, names) for rich output: never markup."""
+    return escape(str(value))
 
 
 @campaign_app.command("init")
 @exits_on_bad_input
 def init(
     folder: DirArg,
-    pool: Annotated[Path, typer.Option(help="Unlabeled pool U (.parquet or .csv); copied into the folder.")],
-    labeled: Annotated[Path, typer.Option(help="Labeled set L (.parquet or .csv); copied into the folder.")],
+    pool: Annotated[Path, typer.Option(help="Unlabeled pool U: a .parquet file, a folder of them, or a .csv; never read whole.")],
+    labeled: Annotated[Optional[Path], typer.Option(help="Labeled set L (.parquet or .csv); optional for a probability pool with --classes.")] = None,
     label_col: Annotated[str, typer.Option(help="Label column of L.")] = "y",
     id_col: Annotated[str, typer.Option(help="Id column of L and U.")] = "id",
     text_col: Annotated[Optional[str], typer.Option(help="Column of U shown as text on the labeling page.")] = None,
-    classes: Annotated[Optional[str], typer.Option(help="All class labels, comma-separated (default: those in L).")] = None,
+    classes: Annotated[Optional[str], typer.Option(help="All class labels, comma-separated (default: those in L, sorted).")] = None,
+    proba_cols: Annotated[Optional[str], typer.Option(
+        help="The pool brings the model's class probabilities: columns p0,p1,... in class order (QBC: a0,a1;b0,b1).")] = None,
+    weak_proba_cols: Annotated[Optional[str], typer.Option(help="HW: the weak model's probability columns of U.")] = None,
+    copy: Annotated[bool, typer.Option("--copy/--no-copy",
+                                       help="Copy the pool's files into the folder (default) or record their paths.")] = True,
+    quiet: QuietOpt = False,
 ) -> None:
-    """Create a campaign folder: a SQLite store (WAL) plus the pool and labeled set as Parquet."""
+    """Create a campaign folder: a SQLite store (WAL), L, and the pool's Parquet files (copied as files)."""
     class_list = None
     if classes is not None:
         items = [c.strip() for c in classes.split(",") if c.strip()]
         class_list = [int(c) for c in items] if all(c.lstrip("-").isdigit() for c in items) else items
-    store = init_campaign(folder, pool=pool, labeled=labeled, label_col=label_col, id_col=id_col,
-                          text_col=text_col, classes=class_list)  # fmt: skip
+    weak = split_columns(weak_proba_cols)
+    if len(weak) > 1:
+        raise InputError(f"--weak-proba-cols takes one group of columns, got {len(weak)}")
+    with progress_reporter("checking the pool's ids", unit="rows", quiet=quiet) as bar:
+        store = init_campaign(folder, pool=pool, labeled=labeled, label_col=label_col, id_col=id_col, text_col=text_col,
+                              classes=class_list, proba_cols=split_columns(proba_cols), weak_proba_cols=weak[0] if weak else None,
+                              copy=copy, progress=bar)  # fmt: skip
     s = campaign_status(store)
-    console.print(f"created campaign {folder}: {s['pool']} pool samples, {s['initial']} labeled, "
-                  f"classes {store.classes}, view {store.meta['view']['kind']}")  # fmt: skip
+    kind = "probabilities" if store.meta["proba_cols"] or store.meta["weak_proba_cols"] else "features"
+    console.print(f"created campaign {_text(folder)}: {s['pool']:,} pool samples ({kind}), {s['initial']:,} labeled, "
+                  f"classes {_text(store.classes)}, view {store.meta['view']['kind']}", highlight=False)  # fmt: skip
 
 
 @campaign_app.command("status")
@@ -69,19 +96,19 @@ def status(folder: DirArg, as_json: Annotated[bool, typer.Option("--json", help=
     for col in ("round", "strategy", "created", "size", "labeled", "queued", "flagged"):
         rounds.add_column(col, justify="right" if col not in ("strategy", "created") else "left")
     for r in s["rounds"]:
-        rounds.add_row(*map(str, (r["round"], r["strategy"], r["created_at"], r["size"], r["labeled"], r["queued"], r["flagged"])))
+        rounds.add_row(*map(_text, (r["round"], r["strategy"], r["created_at"], r["size"], r["labeled"], r["queued"], r["flagged"])))
     console.print(rounds)
     by_class = Table(title="labels per class (unflagged)")
     for col in ("class", "initial", "new"):
         by_class.add_column(col, justify="left" if col == "class" else "right")
     for c, n in s["classes"].items():
-        by_class.add_row(c, str(n["initial"]), str(n["new"]))
+        by_class.add_row(_text(c), str(n["initial"]), str(n["new"]))
     console.print(by_class)
     people = Table(title="annotators")
     for col in ("annotator", "labels", "samples", "flagged"):
         people.add_column(col, justify="left" if col == "annotator" else "right")
     for who, n in s["annotators"].items():
-        people.add_row(who, str(n["labels"]), str(n["samples"]), str(n["flagged"]))
+        people.add_row(_text(who), str(n["labels"]), str(n["samples"]), str(n["flagged"]))
     console.print(people)
 
 
@@ -102,8 +129,11 @@ def mine(
     dirty_policy: DirtyPolicyOpt = "prune",
     max_dirty: MaxDirtyOpt = 0.02,
     chunk_size: Annotated[int, typer.Option(help="Pool rows scored at a time.")] = 65_536,
+    engine: Annotated[str, typer.Option(help="local (stream on this machine) or ray (needs activemine[ray]).")] = "local",
+    ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster to join, e.g. ray://head:10001 or auto.")] = None,
+    quiet: QuietOpt = False,
 ) -> None:
-    """Mine a new round: train on the campaign's labels, select from samples neither labeled nor queued."""
+    """Mine a new round: train on the campaign's labels, stream the pool, select from samples neither labeled nor queued."""
     if chunk_size < 1:
         raise InputError(f"--chunk-size must be at least 1, got {chunk_size}")
     opts = StrategyOptions(strategy=strategy, model=model, seed=seed, balance=balance, easy_share=easy_share,
@@ -111,9 +141,12 @@ def mine(
                            dirty_policy=dirty_policy, max_dirty=max_dirty, weak_trees=weak_trees)  # fmt: skip
     store = CampaignStore(folder)
     started = time.perf_counter()
-    round_no, batch = mine_round(store, opts.build(), budget=budget, params=vars(opts), chunk_size=chunk_size)
-    console.print(f"round {round_no}: {len(batch)} samples queued with {strategy} in {time.perf_counter() - started:.1f} s")
-    console.print(f"next: activemine campaign export {folder} --round {round_no} --format label-studio --out round{round_no}.json")
+    round_no, batch = mine_round(store, opts.build(), budget=budget, params=vars(opts), chunk_size=chunk_size,
+                                 engine=engine, ray_address=ray_address, steps=_steps(quiet))  # fmt: skip
+    console.print(f"round {round_no}: {len(batch):,} samples queued with {_text(strategy)} in "
+                  f"{time.perf_counter() - started:.1f} s", highlight=False)  # fmt: skip
+    console.print(f"next: activemine campaign export {_text(folder)} --round {round_no} --format label-studio "
+                  f"--out round{round_no}.json", highlight=False, soft_wrap=True)  # fmt: skip
 
 
 @campaign_app.command("export")
@@ -132,13 +165,13 @@ def export(
         if round_no is None:
             raise InputError("the campaign has no round yet; run `activemine campaign mine` first")
     n = export_round(store, round_no, fmt=fmt, out=out, include_labeled=include_labeled)
-    console.print(f"wrote {n} samples of round {round_no} to {out}")
+    console.print(f"wrote {n} samples of round {round_no} to {_text(out)}", highlight=False)
     if fmt == "label-studio":
         from activemine.campaign.exchange import write_label_studio_config
 
         config = out.with_name(out.stem + ".label-config.xml")
         write_label_studio_config(store, config)
-        console.print(f"Label Studio labeling config: {config}")
+        console.print(f"Label Studio labeling config: {_text(config)}", highlight=False)
 
 
 @campaign_app.command("import")
@@ -147,30 +180,41 @@ def import_(
     folder: DirArg,
     file: Annotated[Path, typer.Argument(help="Labels: .csv or .jsonl (id, label[, annotator]) or a Label Studio .json export.")],
     annotator: Annotated[Optional[str], typer.Option(help="Annotator of records that name none.")] = None,
-    suspect_threshold: Annotated[float, typer.Option(help="Flag labels the model puts this far behind its top class.")] = 0.5,
+    suspect_threshold: Annotated[float, typer.Option(
+        help="Flag labels the model puts more than this far behind its top class (0..1; 1 flags nothing).")] = DEFAULT_SUSPECT_THRESHOLD,
     review: Annotated[bool, typer.Option(help="A re-review: its labels replace earlier ones and clear flags.")] = False,
+    allow_labeled_set: Annotated[bool, typer.Option(help="Accept labels for ids of the initial labeled set L.")] = False,
+    allow_unmined: Annotated[bool, typer.Option(help="Accept labels for pool ids that no round selected.")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
-    """Validate a file of labels completely, then apply it in one transaction (or not at all)."""
-    r = import_labels(CampaignStore(folder), file, annotator=annotator, suspect_threshold=suspect_threshold, review=review)
+    """Validate a file of labels completely and apply it in one transaction (or not at all)."""
+    store = CampaignStore(folder)
+    with progress_reporter(f"importing {file.name}", unit="records", quiet=quiet) as bar:
+        r = import_labels(store, file, annotator=annotator, suspect_threshold=suspect_threshold, review=review,
+                          allow_labeled_set=allow_labeled_set, allow_unmined=allow_unmined, progress=bar)  # fmt: skip
     if r.already_imported:
-        console.print(f"{file} was imported before; nothing changed")
+        console.print(f"{_text(file)} was imported before with the same options; nothing changed", highlight=False)
         return
-    console.print(f"{file}: {r.records} records, {r.added} labels added, {r.already_present} already present, "
-                  f"{r.skipped_empty} without a label")  # fmt: skip
+    console.print(f"{_text(file)}: {r.records:,} records, {r.added:,} labels added, {r.already_present:,} already present, "
+                  f"{r.skipped_empty:,} without a label", highlight=False)  # fmt: skip
     if r.conflicts:
-        err_console.print(f"flagged {len(r.conflicts)} ids with conflicting labels, e.g. {r.conflicts[:5]}")
+        err_console.print(f"flagged {len(r.conflicts):,} ids with conflicting labels, e.g. {_text(r.conflicts[:5])}", highlight=False)
     if r.suspect:
-        err_console.print(f"flagged {len(r.suspect)} labels the model doubts for re-review, e.g. {r.suspect[:5]}")
+        err_console.print(f"flagged {len(r.suspect):,} labels the model doubts for re-review, e.g. {_text(r.suspect[:5])}",
+                          highlight=False)  # fmt: skip
 
 
 @campaign_app.command("dataset")
 @exits_on_bad_input
-def dataset(folder: DirArg, out: Annotated[Path, typer.Option(help="Training set to write (.parquet or .csv).")]) -> None:
+def dataset(folder: DirArg, out: Annotated[Path, typer.Option(help="Training set to write (.parquet or .csv).")],
+            quiet: QuietOpt = False) -> None:  # fmt: skip
     """Write the current labeled set (L plus returned labels, flagged ids left out) for retraining."""
     table_format(out)
-    counts = write_dataset(CampaignStore(folder), out)
-    console.print(f"wrote {counts['rows']} rows ({counts['initial']} initial, {counts['new']} new) to {out}; "
-                  f"{counts['flagged_left_out']} flagged ids left out")  # fmt: skip
+    store = CampaignStore(folder)
+    with progress_reporter("reading the labeled pool samples", unit="rows", quiet=quiet) as bar:
+        counts = write_dataset(store, out, progress=bar)
+    console.print(f"wrote {counts['rows']:,} rows ({counts['initial']:,} initial, {counts['new']:,} new) to {_text(out)}; "
+                  f"{counts['flagged_left_out']:,} flagged ids left out", highlight=False)  # fmt: skip
 
 
 @campaign_app.command("serve")
@@ -193,5 +237,5 @@ def serve(
     store = CampaignStore(folder)
     token = token or secrets.token_urlsafe(16)
     web_app = create_app(store, token=token, round_no=round_no, lease_seconds=lease_seconds)
-    console.print(f"labeling page: http://{host}:{port}/?token={token}", soft_wrap=True)
+    console.print(f"labeling page: http://{_text(host)}:{port}/?token={_text(token)}", soft_wrap=True, highlight=False)
     uvicorn.run(web_app, host=host, port=port, log_level="warning")
