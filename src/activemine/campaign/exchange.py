@@ -486,14 +486,17 @@ def _admit_unmined(store: CampaignStore, conn, unmined: list[tuple[str, str]]) -
 
 def _mark_suspects(store: CampaignStore, conn, threshold: float) -> None:
     """Flag in ``incoming`` the labels the model of each id's newest round doubts."""
+    # CROSS JOIN fixes the loop order: each incoming row looks its id up in batches' sid index
     rows = conn.execute(
-        "SELECT i.n, i.label, b.proba FROM incoming i JOIN batches b ON b.sid = i.sid "
-        "AND b.round = (SELECT MAX(o.round) FROM batches o WHERE o.sid = i.sid)"
+        "SELECT i.n, i.label, b.proba FROM incoming i CROSS JOIN batches b ON b.sid = i.sid ORDER BY i.n, b.round"
     ).fetchall()
     if not rows:
         return
+    n_all = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    newest = np.append(n_all[1:] != n_all[:-1], True)  # the last row of each n is its id's newest round
+    rows = [r for r, keep in zip(rows, newest.tolist()) if keep]
     index = {c: j for j, c in enumerate(store.class_names)}
-    n = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    n = n_all[newest]
     given = np.fromiter((index[r[1]] for r in rows), dtype=np.int64, count=len(rows))
     proba = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(len(rows), -1).astype(np.float64)
     bad = suspect_mask(given, proba, threshold=threshold)
