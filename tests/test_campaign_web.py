@@ -212,3 +212,63 @@ def _assert_rendered_digit(path):
     assert pixels.shape[0] >= 200 and pixels.shape[1] >= 200  # shown at 280 px, not as a broken-image icon
     assert pixels.min() < 0.1 and pixels.max() > 0.6
     assert np.unique(np.round(pixels, 2)).size > 5
+
+
+# -- the guard in front of the app (issue 11, item 7) --------------------------------
+def _asgi_post(app, headers: dict, body_size: int):
+    """POST ``body_size`` bytes to ``/api/next`` through the raw ASGI interface; return (status, headers, bytes read)."""
+    import asyncio
+
+    read = 0
+    chunk = b"x" * 65536
+    sent = {"n": 0}
+    replies = []
+
+    async def receive():
+        nonlocal read
+        if sent["n"] * len(chunk) >= body_size:
+            return {"type": "http.disconnect"}
+        sent["n"] += 1
+        read += len(chunk)
+        return {"type": "http.request", "body": chunk, "more_body": sent["n"] * len(chunk) < body_size}
+
+    async def send(message):
+        replies.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/api/next", "raw_path": b"/api/next", "query_string": b"",
+             "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()], "http_version": "1.1",
+             "scheme": "http", "server": ("testserver", 80), "client": ("127.0.0.1", 1), "root_path": ""}  # fmt: skip
+    asyncio.run(app(scope, receive, send))
+    start = next(m for m in replies if m["type"] == "http.response.start")
+    return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, read
+
+
+@pytest.mark.integration
+def test_the_token_is_checked_before_any_byte_of_the_body_is_read(tmp_path):
+    store, _ = digits_campaign(tmp_path, budget=5)
+    app = create_app(store, token=TOKEN)
+    status, _, read = _asgi_post(app, {"host": "testserver", "content-type": "application/json"}, 300 * 2**20)
+    assert status == 401 and read == 0
+    # with the token, a body over the cap is refused after at most the cap (plus one chunk) was read
+    status, _, read = _asgi_post(app, {"host": "testserver", "x-activemine-token": TOKEN}, 300 * 2**20)
+    assert status == 413 and read <= 2 * 65536
+    status, _, _ = _asgi_post(app, {"host": "testserver", "x-activemine-token": TOKEN, "content-length": str(300 * 2**20)}, 10)
+    assert status == 413
+
+
+@pytest.mark.integration
+def test_cross_origin_posts_are_refused_and_every_response_carries_csp_and_frame_options(client):
+    c, _ = client
+    headers = {"X-Activemine-Token": TOKEN}
+    r = c.post("/api/next", json={"annotator": "a"}, headers={**headers, "Origin": "https://evil.example"})
+    assert r.status_code == 403
+    r = c.post("/api/next", json={"annotator": "a"}, headers={**headers, "Sec-Fetch-Site": "cross-site"})
+    assert r.status_code == 403
+    assert c.post("/api/next", json={"annotator": "a"}, headers={**headers, "Origin": "http://testserver"}).status_code == 200
+    for r in (c.get("/", headers=headers), c.get("/api/image?id=nope", headers=headers), c.get("/")):
+        assert r.headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+        assert "default-src 'none'" in r.headers["content-security-policy"]
+    page = c.get("/", headers=headers)
+    nonce = page.headers["content-security-policy"].split("'nonce-")[1].split("'")[0]
+    assert f'<script nonce="{nonce}">' in page.text  # the page's own script runs, nothing injected can

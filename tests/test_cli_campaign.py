@@ -1,3 +1,4 @@
+import csv
 import json
 import re
 import socket
@@ -6,6 +7,7 @@ import sys
 import time
 
 import httpx
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from _campaign_helpers import digits_files
@@ -61,6 +63,44 @@ def test_bad_input_exits_2_with_the_reason(tmp_path):
     (tmp_path / "bad.csv").write_text("id,label\n1,2\n")
     code, out = invoke("campaign", "import", tmp_path / "c", tmp_path / "bad.csv")
     assert code == 2 and "RejectedImportError" in out and "line 2: unknown id 1: no round selected it" in out
+
+
+def test_markup_in_user_text_is_printed_as_it_is_and_never_crashes(tmp_path):
+    L, U, _ = digits_files(tmp_path)
+    camp = tmp_path / "camp[/bold]"
+    code, out = invoke("campaign", "init", camp, "--pool", U, "--labeled", L)
+    assert code == 0 and "camp[/bold]" in out, out
+    code, out = invoke("campaign", "mine", camp, "--budget", 6, "--strategy", "random", "--model", "logreg")
+    assert code == 0, out
+    code, out = invoke("campaign", "export", camp, "--out", tmp_path / "r.csv")
+    rows = list(csv.DictReader((tmp_path / "r.csv").open()))
+    with (tmp_path / "l[red]x.csv").open("w") as fh:
+        fh.write("id,label,annotator\n" + "".join(f"{r['id']},1,[/bold]mallory[link=file:///etc]\n" for r in rows))
+    code, out = invoke("campaign", "import", camp, tmp_path / "l[red]x.csv")
+    assert code == 0 and "l[red]x.csv" in out, out
+    code, out = invoke("campaign", "status", camp)
+    assert code == 0 and "[/bold]mallory[link=file:///etc]" in out.replace("\n", ""), out
+    code, out = invoke("campaign", "import", camp, tmp_path / "missing[/bold].csv")
+    assert code == 2 and "missing[/bold].csv" in out and "Traceback" not in out, out
+    code, out = invoke("campaign", "serve", camp, "--round", 9)
+    assert code == 2 and "round 9 does not exist" in out, out
+
+
+def test_label_studio_config_is_well_formed_xml_whatever_the_class_names(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    L, U, _ = digits_files(tmp_path, n_pool=50)
+    names = ['say "hi"', "<b>&amp;", "it's", "a>b", "x", "y", "z", "w", "v", "u"]
+    t = pq.read_table(L)
+    t = t.set_column(t.schema.get_field_index("y"), "y", pa.array([names[v] for v in t.column("y").to_pylist()]))
+    pq.write_table(t, tmp_path / "L2.parquet")
+    code, out = invoke("campaign", "init", tmp_path / "c", "--pool", U, "--labeled", tmp_path / "L2.parquet")
+    assert code == 0, out
+    from activemine.campaign import CampaignStore
+    from activemine.campaign.exchange import label_studio_config
+
+    root = ET.fromstring(label_studio_config(CampaignStore(tmp_path / "c")))
+    assert sorted(c.get("value") for c in root.iter("Choice")) == sorted(names)
 
 
 @pytest.mark.integration
