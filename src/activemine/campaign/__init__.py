@@ -9,11 +9,17 @@
     web.py       the labeling page (FastAPI; imported only by ``campaign serve``, extra ``web``)
 """
 
-from activemine.campaign.exchange import EXPORT_FORMATS, ImportReport, export_round, import_labels, write_dataset
-from activemine.campaign.rounds import mine_round
-from activemine.campaign.samples import init_campaign
-from activemine.campaign.status import campaign_status
-from activemine.campaign.store import CampaignStore
+from __future__ import annotations
+
+import importlib
+
+# what each public name is imported from; loaded on first use, so `import activemine.campaign.checks`
+# (an option default of the CLI) does not import pyarrow, the engines or the strategies
+_EXPORTS = {
+    "EXPORT_FORMATS": "exchange", "ImportReport": "exchange", "export_round": "exchange", "import_labels": "exchange",
+    "write_dataset": "exchange", "mine_round": "rounds", "init_campaign": "samples", "campaign_status": "status",
+    "CampaignStore": "store",
+}  # fmt: skip
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -26,3 +32,15 @@ __all__ = [
     "mine_round",
     "write_dataset",
 ]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"activemine.campaign.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'activemine.campaign' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -10,22 +10,18 @@ from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from activemine.campaign import (
-    EXPORT_FORMATS, CampaignStore, campaign_status, export_round, import_labels, init_campaign, mine_round, write_dataset,
-)  # fmt: skip
 from activemine.cli._app import app, console, err_console, exits_on_bad_input
 from activemine.cli._strategy_options import (
     BalanceOpt, CommitteeSizeOpt, DirtyPolicyOpt, DisagreementOpt, EasyShareOpt, MaxDirtyOpt, ModelOpt, SeedOpt,
     StrategyOpt, StrategyOptions, WeakFractionOpt, WeakTreesOpt,
 )  # fmt: skip
 from activemine.campaign.checks import DEFAULT_SUSPECT_THRESHOLD
-from activemine.cli._pool_io import split_columns
 from activemine.errors import InputError
 from activemine.progress import progress_reporter
 from activemine.strategies import HW_WEAK_TREES
-from activemine.tables import table_format
+
+# the library (numpy, pyarrow, sqlite) is imported inside each command, so `activemine --help` stays fast
 
 campaign_app = typer.Typer(
     help="Labeling campaigns: rounds of mining, export to annotators, import of labels, a labeling page.",
@@ -65,6 +61,9 @@ def init(
     quiet: QuietOpt = False,
 ) -> None:
     """Create a campaign folder: a SQLite store (WAL), L, and the pool's Parquet files (copied as files)."""
+    from activemine.campaign import campaign_status, init_campaign
+    from activemine.cli._pool_io import split_columns
+
     class_list = None
     if classes is not None:
         items = [c.strip() for c in classes.split(",") if c.strip()]
@@ -86,6 +85,10 @@ def init(
 @exits_on_bad_input
 def status(folder: DirArg, as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False) -> None:
     """Progress per round, class and annotator: labeled, queued and flagged samples."""
+    from rich.table import Table
+
+    from activemine.campaign import CampaignStore, campaign_status
+
     s = campaign_status(CampaignStore(folder))
     if as_json:
         typer.echo(json.dumps(s, indent=2))
@@ -134,6 +137,8 @@ def mine(
     quiet: QuietOpt = False,
 ) -> None:
     """Mine a new round: train on the campaign's labels, stream the pool, select from samples neither labeled nor queued."""
+    from activemine.campaign import CampaignStore, mine_round
+
     if chunk_size < 1:
         raise InputError(f"--chunk-size must be at least 1, got {chunk_size}")
     opts = StrategyOptions(strategy=strategy, model=model, seed=seed, balance=balance, easy_share=easy_share,
@@ -155,10 +160,12 @@ def export(
     folder: DirArg,
     out: Annotated[Path, typer.Option(help="File to write.")],
     round_no: Annotated[Optional[int], typer.Option("--round", help="Round to export (default: the newest).")] = None,
-    fmt: Annotated[str, typer.Option("--format", help=f"One of {', '.join(EXPORT_FORMATS)}.")] = "csv",
+    fmt: Annotated[str, typer.Option("--format", help="csv, jsonl or label-studio.")] = "csv",
     include_labeled: Annotated[bool, typer.Option(help="Also export samples that already have a label.")] = False,
 ) -> None:
     """Write a round's samples for annotators (CSV, JSONL, or Label Studio tasks with pre-annotations)."""
+    from activemine.campaign import CampaignStore, export_round
+
     store = CampaignStore(folder)
     if round_no is None:
         round_no = store.last_round()
@@ -188,6 +195,8 @@ def import_(
     quiet: QuietOpt = False,
 ) -> None:
     """Validate a file of labels completely and apply it in one transaction (or not at all)."""
+    from activemine.campaign import CampaignStore, import_labels
+
     store = CampaignStore(folder)
     with progress_reporter(f"importing {file.name}", unit="records", quiet=quiet) as bar:
         r = import_labels(store, file, annotator=annotator, suspect_threshold=suspect_threshold, review=review,
@@ -209,6 +218,9 @@ def import_(
 def dataset(folder: DirArg, out: Annotated[Path, typer.Option(help="Training set to write (.parquet or .csv).")],
             quiet: QuietOpt = False) -> None:  # fmt: skip
     """Write the current labeled set (L plus returned labels, flagged ids left out) for retraining."""
+    from activemine.campaign import CampaignStore, write_dataset
+    from activemine.tables import table_format
+
     table_format(out)
     store = CampaignStore(folder)
     with progress_reporter("reading the labeled pool samples", unit="rows", quiet=quiet) as bar:
@@ -231,6 +243,7 @@ def serve(
     try:
         import uvicorn
 
+        from activemine.campaign import CampaignStore
         from activemine.campaign.web import create_app
     except ImportError as exc:
         raise InputError(f"`campaign serve` needs the web extra: pip install 'activemine[web]' ({exc})") from exc
