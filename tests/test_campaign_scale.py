@@ -254,3 +254,21 @@ def test_budget_and_round_errors_are_input_errors_before_any_work(tmp_path):
     with pytest.raises(InputError, match="budget 501"):
         mine_round(store, _hw(), budget=501)
     assert CampaignStore(store.folder).last_round() is None
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_a_campaign_on_the_ray_engine_queues_what_the_local_engine_queues(tmp_path):
+    ray = pytest.importorskip("ray")
+    local, remote = proba_campaign(tmp_path / "local", 4_000), proba_campaign(tmp_path / "ray", 4_000)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        for store, engine in ((local, "local"), (remote, "ray")):
+            mine_round(store, _hw(), budget=300, engine=engine, chunk_size=1_000)
+            first = _batch_sids(store, 1)
+            import_labels(store, _write_labels(tmp_path / f"{engine}.csv", first, [1] * len(first)))
+            mine_round(store, _hw(), budget=300, engine=engine, chunk_size=1_000)
+    finally:
+        ray.shutdown()
+    assert _batch_sids(local, 1) == _batch_sids(remote, 1)
+    assert _batch_sids(local, 2) == _batch_sids(remote, 2) and not set(_batch_sids(remote, 2)) & set(_batch_sids(remote, 1))
