@@ -25,6 +25,7 @@ import numpy as np
 from activemine.campaign.pool import CampaignPool
 from activemine.campaign.samples import current_label_arrays, labeled_training_set
 from activemine.campaign.store import CampaignStore, encode_proba, now
+from activemine.data import LabeledSet
 from activemine.errors import CampaignError, InputError, PoolExhaustedError
 from activemine.selection import Batch
 from activemine.sources import DEFAULT_CHUNK_SIZE
@@ -87,11 +88,15 @@ def mine_round(store: CampaignStore, strategy: Strategy, *, budget: int, params:
             sids, labels = current_label_arrays(store, conn=conn)
             (seen_label,) = conn.execute("SELECT COALESCE(MAX(label_id), 0) FROM labels").fetchone()
             (seen_round,) = conn.execute("SELECT COALESCE(MAX(round), 0) FROM rounds").fetchone()
-        available = pool.num_rows - int(np.count_nonzero(np.isin(excluded, _pool_side(store, excluded))))
+        l_sids = np.asarray([r[0] for r in store.read("SELECT sid FROM samples WHERE origin = 'labeled'")], dtype=str)
+        available = pool.num_rows - (excluded.size - _count_in(l_sids, excluded))
         if budget > available:
             raise PoolExhaustedError(f"budget {budget} is more than the {available} pool samples neither labeled nor queued")
-        with steps("reading the labeled pool samples", total=pool.num_rows if pool.has_features else None) as bar:
-            labeled = labeled_training_set(store, sids, labels, progress=bar)
+        if pool.has_features:
+            with steps("reading the labeled pool samples", total=pool.num_rows) as bar:
+                labeled = labeled_training_set(store, sids, labels, progress=bar)
+        else:  # the pool brings probabilities: the strategy only learns the class counts; ids are in `excluded`
+            labeled = LabeledSet(None, store.typed_labels(labels.tolist()))
         strategy.classes = store.classes
         exclude = store.typed_id_array(excluded)
         from activemine.engines import run_engine
@@ -106,10 +111,12 @@ def mine_round(store: CampaignStore, strategy: Strategy, *, budget: int, params:
     return round_no, batch
 
 
-def _pool_side(store: CampaignStore, excluded: np.ndarray) -> np.ndarray:
-    """The excluded ids that are pool samples (not L's), sorted: labeled-set ids are not in the pool."""
-    l_ids = np.asarray([r[0] for r in store.read("SELECT sid FROM samples WHERE origin = 'labeled'")], dtype=str)
-    return excluded[~np.isin(excluded, l_ids)] if l_ids.size else excluded
+def _count_in(values: np.ndarray, sorted_ids: np.ndarray) -> int:
+    """How many of ``values`` ``(m,)`` are in the sorted array ``sorted_ids`` (binary search; ``m`` is small)."""
+    if not values.size or not sorted_ids.size:
+        return 0
+    pos = np.minimum(np.searchsorted(sorted_ids, values), sorted_ids.size - 1)
+    return int(np.count_nonzero(sorted_ids[pos] == values))
 
 
 def _write_round(store: CampaignStore, batch: Batch, rows: np.ndarray, proba: np.ndarray, *, budget: int,
