@@ -161,7 +161,8 @@ def main() -> None:
     run_step("mine_round_2", mine, results, env=env)
 
     db = sqlite3.connect(camp / "campaign.db")
-    (overlap,) = db.execute("SELECT COUNT(*) FROM batches a JOIN batches b ON a.sid = b.sid AND a.round = 1 AND b.round = 2").fetchone()
+    (overlap,) = db.execute("SELECT COUNT(*) FROM (SELECT sid FROM batches WHERE round = 1 "
+                            "INTERSECT SELECT sid FROM batches WHERE round = 2)").fetchone()  # fmt: skip
     sizes = dict(db.execute("SELECT round, COUNT(*) FROM batches GROUP BY round").fetchall())
     (labels,) = db.execute("SELECT COUNT(*) FROM labels WHERE source = 'import'").fetchone()
     db.close()

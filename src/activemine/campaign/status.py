@@ -22,9 +22,11 @@ def campaign_status(store: CampaignStore) -> dict:
 
     pool_rows = CampaignPool(store).num_rows
     with store.snapshot() as conn:
-        conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS st_active AS {_ACTIVE}")
-        conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS st_flagged AS SELECT sid, GROUP_CONCAT(why) AS why "
-                     f"FROM ({FLAGGED_SQL}) GROUP BY sid")
+        # keyed temp tables, so every join below is an index lookup whatever plan SQLite picks
+        conn.execute("CREATE TEMP TABLE st_active (sid TEXT PRIMARY KEY)")
+        conn.execute(f"INSERT INTO st_active {_ACTIVE}")
+        conn.execute("CREATE TEMP TABLE st_flagged (sid TEXT PRIMARY KEY, why TEXT)")
+        conn.execute(f"INSERT INTO st_flagged SELECT sid, GROUP_CONCAT(why) FROM ({FLAGGED_SQL}) GROUP BY sid")
         try:
             return _status(conn, store, pool_rows)
         finally:
