@@ -102,13 +102,22 @@ def annotator_names(spec: AnnotatorSpec) -> list[str]:
     return [f"a{i + 1}" for i in range(good)] + [f"bad{i + 1}" for i in range(spec.bad)]
 
 
-def hardest_pair(X, y, k: int) -> tuple[int, int]:
-    """The two classes whose feature means are closest (Euclidean); ties by the smaller indices."""
+def hardest_pair(X, y, k: int, *, involving: int | None = None) -> tuple[int, int]:
+    """The two classes whose feature means are closest (Euclidean); ties by the smaller indices.
+
+    ``involving`` restricts the pair to one holding that class (e.g. the
+    positive class of a one-against-the-rest task, whose confusions are the
+    only ones that task sees).
+    """
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y)
     means = np.stack([X[y == c].mean(axis=0) if (y == c).any() else np.full(X.shape[1], np.inf) for c in range(k)])
     d = ((means[:, None, :] - means[None, :, :]) ** 2).sum(axis=2)
     d[np.tril_indices(k)] = np.inf
+    if involving is not None:
+        keep = np.zeros((k, k), dtype=bool)
+        keep[involving, :] = keep[:, involving] = True
+        d[~keep] = np.inf
     a, b = np.unravel_index(int(np.argmin(d)), d.shape)
     return int(a), int(b)
 

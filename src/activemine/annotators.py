@@ -240,8 +240,9 @@ def dawid_skene(labels, k: int | None = None, *, max_iter: int = 100, tol: float
     M-step counts each annotator's labels against the current posteriors,
     floors every entry at 1e-10 and normalizes each true-class row; the E-step
     is ``log p(c) + sum_j log confusion[j, c, given_j]``. Stops when the evidence
-    lower bound changes by less than ``tol`` or after ``max_iter`` steps (the
-    steps of crowd-kit's ``DawidSkene``). ``confusion[j, c, g]`` is annotator j's
+    lower bound per label changes by less than ``tol`` or after ``max_iter`` steps (the
+    steps of crowd-kit's ``DawidSkene``; the posterior is that of the last
+    E-step). ``confusion[j, c, g]`` is annotator j's
     probability of answering g for a sample of true class c. Samples nobody
     labeled get the priors and label ``-1``.
     """
@@ -268,10 +269,10 @@ def dawid_skene(labels, k: int | None = None, *, max_iter: int = 100, tol: float
         post = np.exp(log_lik)
         return post / post.sum(axis=1, keepdims=True), log_lik
 
-    def elbo(T, priors, conf):
-        joint = (T[rows] * np.log(conf[cols, :, given])).sum() + (T[labeled] * np.log(priors)).sum()
+    def elbo(T, priors, conf):  # per label, as crowd-kit computes it, so ``tol`` means the same
+        joint = (T[rows] * (np.log(conf[cols, :, given]) + np.log(priors))).sum()
         Tc = np.clip(T[labeled], _EPS, None)
-        return float(joint - (Tc * np.log(Tc)).sum())
+        return float(joint - (Tc * np.log(Tc)).sum()) / max(rows.size, 1)
 
     priors, conf = m_step(T)
     last, it = -np.inf, 0
@@ -282,7 +283,7 @@ def dawid_skene(labels, k: int | None = None, *, max_iter: int = 100, tol: float
         if value - last < tol:
             break
         last = value
-    post, _ = e_step(priors, conf)
+    post = T.copy()
     post[~labeled] = priors / priors.sum()
     out = np.where(labeled, post.argmax(axis=1), MISSING)
     return ConsensusResult("dawid-skene", out.astype(np.int64), post, confusion=conf, priors=priors, iterations=it)
