@@ -152,7 +152,7 @@ def run_one(name, data, seed, noise, first_noise, out, log):
             out["consensus"].append({"dataset": name, "seed": seed, "method": method, "accuracy": float(np.mean(labels == truth))})
         out["bad_annotator"].append({"dataset": name, "seed": seed, "rank": bad["rank"], "n_annotators": spec.n})
     B = size["budget"]
-    ranking = rank_for_relabel(L, P, budget=B, k=k, result=mw)
+    ranking = rank_for_relabel(L, P, budget=B, k=k, result=mw, train_labels=train.labels)
     advice = relabel_advice(ranking)
     results = {}
     for use, rows in (("relabel-activemine", ranking.order),

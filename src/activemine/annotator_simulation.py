@@ -33,7 +33,9 @@ __all__ = [
     "AnnotatorSpec",
     "add_second_opinions",
     "annotator_names",
+    "check_experiment_spec",
     "confusion_matrices",
+    "experiment_labels",
     "hardest_pair",
     "parse_annotator_spec",
     "simulate_labels",
@@ -203,3 +205,20 @@ def simulated_training_labels(y_true, spec: AnnotatorSpec, *, k: int, X=None, ra
     summary = dict(asdict(spec), pair=list(pair) if pair is not None else None,
                    wrong_share=float(np.mean(result.labels != y)), labels=int((L >= 0).sum()))  # fmt: skip
     return result.labels, summary
+
+
+def check_experiment_spec(text: str, *, noise: float = 0.0) -> AnnotatorSpec:
+    """Parse and check ``experiment --annotators SPEC`` before anything is loaded or fitted."""
+    if noise > 0:
+        raise InputError(f"give either --noise ({noise}) or --annotators, not both: the annotators are the noise")
+    return parse_annotator_spec(text)
+
+
+def experiment_labels(task, text: str, seed: int) -> tuple[np.ndarray, dict]:
+    """The labels ``(n,)`` a simulated team returns for ``task.y_train`` (an experiment's hook), and its summary.
+
+    The team's draws take ``seed``; in a binary task the hardest pair is the two classes.
+    """
+    spec = parse_annotator_spec(text)
+    k = len(task.class_names)
+    return simulated_training_labels(task.y_train, spec.check(k), k=k, X=task.X_train, random_state=seed)
