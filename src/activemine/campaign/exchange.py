@@ -428,9 +428,9 @@ def import_labels(store: CampaignStore, path, *, annotator: str | None = None, s
 def write_dataset(store: CampaignStore, out, *, consensus: str | None = None) -> dict:
     """Write every labeled, unflagged sample (L and the labels returned) with its features to ``out``.
 
-    Where annotators disagree, the label is their ``consensus``
-    (:data:`activemine.campaign.annotators.DATASET_CONSENSUS`, default
-    :data:`activemine.annotators.DEFAULT_CONSENSUS`); ``"none"`` leaves such samples out.
+    Where annotators disagree, the label is their ``consensus`` (one of
+    :data:`activemine.campaign.annotators.DATASET_CONSENSUS`; ``campaign
+    dataset`` defaults to ``dawid-skene``); ``None`` or ``"none"`` leaves such samples out.
 
     The table has L's columns: the id, the features and the label, in their
     original types, so it can be given to ``activemine mine --labeled``.
@@ -438,10 +438,9 @@ def write_dataset(store: CampaignStore, out, *, consensus: str | None = None) ->
     """
     meta = store.meta
     pool, labeled = PoolRows(store, "pool", features=False), PoolRows(store, "labeled", features=False)
-    from activemine.annotators import DEFAULT_CONSENSUS
     from activemine.campaign.annotators import training_labels
 
-    current = training_labels(store, method=consensus or DEFAULT_CONSENSUS)
+    current = training_labels(store, method=consensus or "none")
     l_rows, p_rows, y = labeled_rows(store, pool, labeled, current)
     columns = [meta["id_col"], *meta["features"]]
     schema = labeled.table.select(columns).schema
