@@ -40,7 +40,8 @@ Per dataset, seed and noise level, on the labeled set L:
 
 Writes benchmarks/results/annotators/results.json with ``consensus``,
 ``bad_annotator``, ``relabel``, ``advice`` (the issue's schema) plus
-``settings`` and ``summary``, and results.md.
+``settings`` and ``summary``, results.md, and agreement_DATASET.png (the
+pairwise kappa heat map of seed 0 at the first noise level).
 """
 
 from __future__ import annotations
@@ -54,8 +55,9 @@ from pathlib import Path
 
 import numpy as np
 
-from activemine.annotator_simulation import AnnotatorSpec, add_second_opinions, hardest_pair, simulate_labels
+from activemine.annotator_simulation import AnnotatorSpec, add_second_opinions, annotator_names, hardest_pair, simulate_labels
 from activemine.annotators import annotator_report, dawid_skene, majority_vote, model_weighted_consensus
+from activemine.campaign.annotators import write_agreement_heatmap
 from activemine.data import LabeledSet, PoolChunk
 from activemine.datasets import load_dataset
 from activemine.metrics import tpr_at_fpr
@@ -141,7 +143,9 @@ def run_one(name, data, seed, noise, first_noise, out, log):
     P = out_of_fold_proba(eval_model(seed), X[Lr], mv.labels, folds=3, seed=seed, classes=list(range(k)), n_jobs=1)
     mw = model_weighted_consensus(L, P, k=k)
     train = majority_vote(L, k, proba=P)  # the training labels: votes, ties (a disputed second opinion) by the model
-    report = annotator_report(L, k, result=mw, proba=P)
+    report = annotator_report(L, k, result=mw, proba=P, names=annotator_names(spec))
+    if seed == 0 and noise == first_noise:  # the figure of the README's annotator-quality section
+        write_agreement_heatmap(report, out["_dir"] / f"agreement_{name}.png")
     bad = report["annotators"][-1]
     out["_bad_by_noise"].append({"dataset": name, "seed": seed, "noise": noise, "rank": bad["rank"], "flagged": bad["flagged"],
                                  "flagged_good": sum(a["flagged"] for a in report["annotators"][:-1])})  # fmt: skip
@@ -227,7 +231,8 @@ def main() -> None:
     args = parser.parse_args()
     noises = [float(v) for v in args.noise.split(",")]
     started = time.perf_counter()
-    out: dict = {"consensus": [], "bad_annotator": [], "relabel": [], "advice": [], "_bad_by_noise": []}
+    out: dict = {"consensus": [], "bad_annotator": [], "relabel": [], "advice": [], "_bad_by_noise": [], "_dir": args.out}
+    args.out.mkdir(parents=True, exist_ok=True)
     for name in args.datasets.split(","):
         data = load(name)
         for seed in range(args.seeds):
@@ -239,6 +244,7 @@ def main() -> None:
         "sizes": SIZES, "annotators": "5, noise as given, the 5th also confuses the hardest pair 30%, overlap 10%, 2 per item",
         "seconds": time.perf_counter() - started, "machine": platform.platform(),
     }  # fmt: skip
+    out.pop("_dir")
     out["summary"] = summarize(out)
     by_noise: dict = {}
     for r in out.pop("_bad_by_noise"):
