@@ -208,3 +208,39 @@ def test_relabel_round_asks_new_annotators_for_the_most_doubtful_labels(labeled_
     assert queue.remaining() == 0
     assert all(len({w for (w,) in store.read("SELECT annotator FROM labels WHERE sid = ? AND retracted_at IS NULL", (s,))})
                == len(labeled_by[s]) + 1 for s in chosen)  # fmt: skip
+
+
+def test_labeling_page_with_overlap_two_sessions_of_one_annotator(overlap_campaign):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from activemine.campaign.web import create_app
+
+    store, truth, shared = overlap_campaign
+    token = "overlap-token-1234"
+    app_ = create_app(store, token=token)
+    pages = {who: TestClient(app_, headers={"X-Activemine-Token": token}) for who in ("ann-1", "ann-2", "bob")}
+    name = {"ann-1": "ann", "ann-2": "ann", "bob": "bob"}
+    current = {p: pages[p].post("/api/next", json={"annotator": name[p]}).json() for p in pages}
+    assert current["ann-1"]["sample"]["id"] == current["ann-2"]["sample"]["id"]  # one lease, shown on both pages
+    refused = 0
+    for _ in range(200):
+        active = [p for p in pages if current[p].get("sample")]
+        if not active:
+            break
+        for p in active:
+            sid = current[p]["sample"]["id"]
+            r = pages[p].post("/api/label", json={"annotator": name[p], "id": sid, "label": str((truth[int(sid)] + (p == "ann-2")) % 10)})
+            if r.status_code == 409:  # the other page of ann labeled it differently first: refused, not stored twice
+                refused += 1
+                r = pages[p].post("/api/next", json={"annotator": name[p]})
+            assert r.status_code == 200, r.text
+            current[p] = r.json()
+    rows = _labels(store)
+    pairs = [(s, who) for s, who, _ in rows]
+    assert len(pairs) == len(set(pairs))
+    per_sid = {}
+    for s, who, _ in rows:
+        per_sid.setdefault(s, set()).add(who)
+    assert len(per_sid) == 40 and all(per_sid[s] == {"ann", "bob"} for s in shared)
+    assert refused > 0  # the second page of ann was refused at least once instead of adding a second label

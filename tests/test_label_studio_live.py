@@ -10,8 +10,10 @@ none. Install it apart from activemine's environment::
     ACTIVEMINE_LABEL_STUDIO=/work/ls-venv/bin/label-studio pytest -m integration tests/test_label_studio_live.py
 
 The server starts on a free local port with its own data folder, an admin
-and an API token given on the command line; the first start migrates its
-database (a minute or two).
+and an API token given on the command line. The first start migrates its
+database, minutes on a busy machine; ``$ACTIVEMINE_LABEL_STUDIO_TEMPLATE``
+names a data folder of an earlier start (with ``label_studio.sqlite3``) to
+copy instead, which leaves only the server's start-up.
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ def label_studio(tmp_path_factory):
     if exe is None:
         pytest.skip("label-studio is not installed: set ACTIVEMINE_LABEL_STUDIO to a separate venv's bin/label-studio")
     data = tmp_path_factory.mktemp("label-studio")
+    template = os.environ.get("ACTIVEMINE_LABEL_STUDIO_TEMPLATE")
+    if template and (Path(template) / "label_studio.sqlite3").is_file():
+        shutil.copy2(Path(template) / "label_studio.sqlite3", data / "label_studio.sqlite3")
     port = _free_port()
     env = dict(os.environ, LABEL_STUDIO_BASE_DATA_DIR=str(data), DJANGO_DB="sqlite",
                LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK="false")  # fmt: skip

@@ -32,8 +32,8 @@ from activemine.campaign.overlap import ensure_wanted_table
 from activemine.campaign.store import CampaignStore, now
 from activemine.errors import BudgetError, InputError
 
-__all__ = ["DATASET_CONSENSUS", "REPORT_DIR", "annotator_summary", "open_relabel_round", "training_labels",
-           "write_agreement_heatmap"]
+__all__ = ["DATASET_CONSENSUS", "REPORT_DIR", "annotator_summary", "open_relabel_round", "public_summary",
+           "training_labels", "write_agreement_heatmap"]
 
 REPORT_DIR = "reports"
 #: ``campaign dataset --consensus`` choices: the library's methods and ``none`` (conflicts left out).
