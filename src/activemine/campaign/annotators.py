@@ -122,7 +122,8 @@ def write_agreement_heatmap(report: dict, path) -> Path:
         for j in range(len(names)):
             if i != j and np.isfinite(K[i, j]):
                 m = shared.get((names[i], names[j]), shared.get((names[j], names[i])))
-                ax.text(j, i, f"{K[i, j]:.2f}\nn={m}", ha="center", va="center", fontsize=7, color="w")
+                ink = "k" if K[i, j] > 0.6 else "w"  # readable on the bright and the dark end of viridis
+                ax.text(j, i, f"{K[i, j]:.2f}\nn={m}", ha="center", va="center", fontsize=7, color=ink)
     alpha = report.get("alpha")
     ax.set_title("Cohen's kappa on shared samples" + (f" (alpha {alpha:.2f})" if alpha is not None else ""))
     fig.colorbar(im, ax=ax, fraction=0.046)
