@@ -43,8 +43,7 @@ def _executable() -> str | None:
     given = os.environ.get("ACTIVEMINE_LABEL_STUDIO")
     if given:
         return given if Path(given).is_file() else None
-    default = Path("/work/ls-venv/bin/label-studio")
-    return shutil.which("label-studio") or (str(default) if default.is_file() else None)
+    return shutil.which("label-studio")
 
 
 def _free_port() -> int:
