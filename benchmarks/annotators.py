@@ -39,7 +39,9 @@ Per dataset, seed and noise level, on the labeled set L:
     spending) against the better of ``relabel-activemine`` and ``new-hw``.
 
 Writes benchmarks/results/annotators/results.json with ``consensus``,
-``bad_annotator``, ``relabel``, ``advice`` (the issue's schema) plus
+``bad_annotator``, ``relabel``, ``advice`` (the issue's schema; advice rows
+also name the noise level, as there are two per seed) plus ``details`` (labels
+fixed and broken by each relabeling, the advice's expected fixes),
 ``settings`` and ``summary``, results.md, and agreement_DATASET.png (the
 pairwise kappa heat map of seed 0 at the first noise level).
 """
@@ -175,12 +177,13 @@ def run_one(name, data, seed, noise, first_noise, out, log):
     results["new-hw"] = {"tpr": tpr(np.concatenate([X[Lr], X[batch.ids]]), np.concatenate([train.labels, new]),
                                     X_test, y_test, k, seed)}  # fmt: skip
     for use, r in results.items():
-        out["relabel"].append({"dataset": name, "seed": seed, "noise": noise, "use": use, "tpr_at_1pct_fpr": r["tpr"],
-                               **{key: r[key] for key in ("fixed", "broken") if key in r}})  # fmt: skip
+        out["relabel"].append({"dataset": name, "seed": seed, "noise": noise, "use": use, "tpr_at_1pct_fpr": r["tpr"]})
     better = "relabel" if results["relabel-activemine"]["tpr"] >= results["new-hw"]["tpr"] else "mine"
-    out["advice"].append({"dataset": name, "seed": seed, "noise": noise, "advised": advice["advised"], "better": better,
-                          "expected_fixes": advice["expected_fixes"],
-                          "wrong_before": int((train.labels != truth).sum())})  # fmt: skip
+    # the issue's advice row, plus the noise level (two levels per seed here)
+    out["advice"].append({"dataset": name, "seed": seed, "noise": noise, "advised": advice["advised"], "better": better})
+    out["details"].append({"dataset": name, "seed": seed, "noise": noise, "expected_fixes": advice["expected_fixes"],
+                           "wrong_training_labels": int((train.labels != truth).sum()),
+                           **{f"{u}_{key}": r[key] for u, r in results.items() for key in ("fixed", "broken") if key in r}})  # fmt: skip
     log(f"{name} seed {seed} noise {noise}: " + ", ".join(f"{u} {100 * r['tpr']:.2f}" for u, r in results.items())
         + f"; advised {advice['advised']}, better {better}")
 
@@ -231,7 +234,8 @@ def main() -> None:
     args = parser.parse_args()
     noises = [float(v) for v in args.noise.split(",")]
     started = time.perf_counter()
-    out: dict = {"consensus": [], "bad_annotator": [], "relabel": [], "advice": [], "_bad_by_noise": [], "_dir": args.out}
+    out: dict = {"consensus": [], "bad_annotator": [], "relabel": [], "advice": [], "_bad_by_noise": [], "details": [],
+                 "_dir": args.out}
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.datasets.split(","):
         data = load(name)
