@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from activemine.cli._app import app, console, exits_on_bad_input
 from activemine.errors import InputError
+from activemine.progress import progress_reporter
 
 
 def parse_seeds(value: str) -> list[int]:
@@ -49,6 +49,7 @@ def experiment(
     stop_set_size: Annotated[int, typer.Option(help="Multi-round: pool rows whose predictions the kappa stopping criterion compares.")] = 2_000,
     kappa_threshold: Annotated[float, typer.Option(help="Multi-round: mean kappa at which stabilizing predictions stops.")] = 0.99,
     uncertainty_level: Annotated[float, typer.Option(help="Multi-round: mean batch uncertainty (0-1) below which the uncertainty criterion stops.")] = 0.05,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar or progress lines.")] = False,
 ) -> None:
     """Train on L, select from U with each strategy, retrain and evaluate on the test set; write results and figures."""
     from activemine.experiment import ExperimentConfig, count_steps, run_experiment, write_outputs
@@ -62,10 +63,9 @@ def experiment(
     )  # fmt: skip
     config.check()
     started = time.perf_counter()
-    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=True) as progress:  # fmt: skip
-        bar = progress.add_task("experiment", total=count_steps(config))
-        results = run_experiment(config, progress=lambda what: progress.update(bar, advance=1, description=what))
+    # a bar on a terminal; timestamped lines on stderr when it is a log (runs take tens of minutes)
+    with progress_reporter("experiment", total=count_steps(config), unit="steps", quiet=quiet) as bar:
+        results = run_experiment(config, progress=lambda what: bar.advance(1, description=f"experiment: {what}"))
     written = write_outputs(results, out)
     from activemine.experiment import results_markdown
 
