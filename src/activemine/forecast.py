@@ -100,7 +100,7 @@ def _points(labels, metric) -> tuple[np.ndarray, np.ndarray]:
     return n[order], y[order]
 
 
-def _fit(n: np.ndarray, y: np.ndarray, n0: float) -> LearningCurve:
+def _fit(n: np.ndarray, y: np.ndarray, n0: float, start: LearningCurve | None = None) -> LearningCurve:
     from scipy.optimize import least_squares
 
     x = n / n0
@@ -110,11 +110,13 @@ def _fit(n: np.ndarray, y: np.ndarray, n0: float) -> LearningCurve:
         return p[0] - p[1] * x ** (-p[2]) - y
 
     best = None
-    # a few starting exponents: the loss is not convex in c, one start can stall on a flat ridge
-    for c0 in (0.3, 0.7, 1.5):
-        a0 = min(1.0, max(lo[0], y.max() + 0.01))
-        b0 = max(1e-3, a0 - y[0])
-        r = least_squares(residuals, [a0, b0, c0], bounds=(lo, hi), method="trf", max_nfev=2000)
+    a0 = min(1.0, max(lo[0], y.max() + 0.01))
+    # a few starting exponents: the loss is not convex in c, one start can stall on a flat ridge;
+    # a bootstrap refit starts from the fit it perturbs
+    starts = [[a0, max(1e-3, a0 - y[0]), c0] for c0 in (0.3, 0.7, 1.5)] if start is None else [
+        [min(max(start.a, lo[0]), 1.0), start.b, start.c]]
+    for p0 in starts:
+        r = least_squares(residuals, p0, bounds=(lo, hi), method="trf", max_nfev=2000)
         if best is None or r.cost < best.cost:
             best = r
     a, b, c = (float(v) for v in best.x)
@@ -136,15 +138,20 @@ def fit_learning_curve(labels, metric) -> LearningCurve:
 
 def _bootstrap(n, y, curve: LearningCurve, answer: Callable[[LearningCurve], float], *, n_boot: int,
                random_state: int) -> np.ndarray:  # fmt: skip
-    """Answers of ``n_boot`` refits to the fitted curve plus resampled, centered residuals."""
+    """Answers of ``n_boot`` refits to the fitted curve plus resampled, centered residuals.
+
+    The residuals are rescaled by ``sqrt(p / (p - 3))`` (p points, three
+    parameters): fitted residuals are smaller than the noise they stand for,
+    and with a handful of points the plain bootstrap interval is too narrow.
+    """
     rng = np.random.default_rng(random_state)
     fitted = curve.metric_at(n)
     resid = y - fitted
-    resid = resid - resid.mean()
+    resid = (resid - resid.mean()) * np.sqrt(n.size / max(n.size - 3, 1))
     out = np.empty(n_boot)
     for i in range(n_boot):
         y_star = np.clip(fitted + rng.choice(resid, size=resid.size, replace=True), 0.0, 1.0)
-        out[i] = answer(_fit(n, y_star, curve.n0))
+        out[i] = answer(_fit(n, y_star, curve.n0, start=curve))
     return out
 
 
