@@ -215,7 +215,7 @@ def main(argv=None) -> int:
     names = [n.strip() for n in args.datasets.split(",") if n.strip()]
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    criteria, forecast, all_results, reasons, timings = [], [], {}, {}, {}
+    all_results, timings = {}, {}
     for name in names:
         spec = DATASETS[name]
         config = ExperimentConfig(**spec, strategies=["lc"], seeds=list(range(args.seeds)), mode="multi-round",
@@ -229,26 +229,33 @@ def main(argv=None) -> int:
         results["config"]["model"] = f"LGBMClassifier({MODEL})"
         write_outputs(results, args.out / name)
         all_results[name] = results
+        log_line(f"{name}: {timings[name]:.0f} s")
+    write_summary(all_results, timings, time.perf_counter() - started, args, argv)
+    return 0
+
+
+def write_summary(all_results: dict, timings: dict, seconds: float, args, argv) -> None:
+    """``results.json``, ``summary.json``, ``results.md`` and ``forecast.png`` from the runs of every dataset."""
+    criteria, forecast, reasons = [], [], {}
+    for name, results in all_results.items():
         c, f = extract(name, results)
         criteria += c
         forecast += f
         reasons[name] = [r["stopping"]["forecast"]["reason"] for r in results["runs"]]
-        log_line(f"{name}: {timings[name]:.0f} s")
-    seconds = time.perf_counter() - started
+    names = list(all_results)
     targets = check_targets(criteria, forecast, reasons)
     sizes = {n: DATASETS[n] for n in names}
+    sensitivity = kappa_sensitivity(all_results)
     (args.out / "results.json").write_text(json.dumps({"criteria": criteria, "forecast": forecast}, indent=1))
     (args.out / "summary.json").write_text(json.dumps({
         "command": "python benchmarks/stopping.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "sizes": sizes, "model": MODEL, "strategy": "lc", "seeds": args.seeds, "stop_set_size": args.stop_set_size,
         "seconds": seconds, "seconds_per_dataset": timings, "targets": targets, "kappa_sensitivity": sensitivity,
     }, indent=1))  # fmt: skip
-    sensitivity = kappa_sensitivity(all_results)
     md = markdown(criteria, forecast, targets, sizes, seconds, sensitivity)
     (args.out / "results.md").write_text(md)
     plot_forecasts(all_results, args.out / "forecast.png", seed=0)
     print(md)
-    return 0
 
 
 if __name__ == "__main__":

@@ -70,6 +70,7 @@ def test_one_round_stores_predictions_on_a_seeded_stop_set_of_the_requested_size
         _mine(store, stop_set_size=200)
 
 
+@pytest.mark.slow
 def test_many_rounds_give_kappa_per_pair_decisions_and_a_forecast_from_a_validation_file(tmp_path):
     store, truth = _campaign(tmp_path, n_pool=900)
     for r in range(1, 6):

@@ -42,7 +42,7 @@ def print_stopping(s: dict) -> None:
     for col in ("criterion", "stop", "figure", "threshold", "why"):
         decisions.add_column(col, justify="left" if col in ("criterion", "why") else "right")
     for d in s["decisions"]:
-        decisions.add_row(d["criterion"], "yes" if d["stop"] else "no", _num(d["value"]), _num(d["threshold"], "{:g}"),
+        decisions.add_row(d["criterion"], "yes" if d["stop"] else "no", _num(d["value"], "{:.4g}"), _num(d["threshold"], "{:g}"),
                           escape(d["detail"]))  # fmt: skip
     console.print(decisions)
     f = s["forecast"]
