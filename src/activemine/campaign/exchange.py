@@ -41,7 +41,7 @@ import pyarrow as pa
 
 from activemine.campaign.checks import DEFAULT_SUSPECT_THRESHOLD, suspect_mask
 from activemine.campaign.pool import CampaignPool
-from activemine.campaign.samples import LabeledRows, current_label_arrays, pixels_to_png
+from activemine.campaign.samples import LabeledRows, pixels_to_png
 from activemine.campaign.store import CampaignStore, decode_proba, now
 from activemine.errors import InputError, RejectedImportError
 from activemine.tables import write_table
@@ -74,20 +74,23 @@ def _short(value, limit: int = 60) -> str:
 
 # -- export ------------------------------------------------------------------------
 def _round_rows(store: CampaignStore, round_no: int, include_labeled: bool) -> list[dict]:
+    from activemine.campaign.overlap import open_sids
+
     with store.snapshot() as conn:
         store.require_round(round_no, conn=conn)
         rows = conn.execute(
-            "SELECT b.sid, b.rank, b.score, b.stratum, b.predicted, b.proba, b.row FROM batches b WHERE b.round = ? "
-            + ("" if include_labeled else
-               "AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.sid = b.sid AND l.retracted_at IS NULL) ")
-            + "ORDER BY b.rank",
+            "SELECT b.sid, b.rank, b.score, b.stratum, b.predicted, b.proba, b.row, "
+            "EXISTS (SELECT 1 FROM labels l WHERE l.sid = b.sid AND l.retracted_at IS NULL) "
+            "FROM batches b WHERE b.round = ? ORDER BY b.rank",
             (round_no,),
-        ).fetchall()  # fmt: skip
+        ).fetchall()
+    wanted = set() if include_labeled else open_sids(store, round_no)  # overlap and relabel rounds want more labels
     ids = store.typed_ids([r[0] for r in rows])
     return [
         {"id": i, "round": round_no, "rank": rank, "score": score, "stratum": stratum, "predicted": pred,
          "proba": decode_proba(proba).tolist(), "row": row}
-        for i, (sid, rank, score, stratum, pred, proba, row) in zip(ids, rows)
+        for i, (sid, rank, score, stratum, pred, proba, row, has_label) in zip(ids, rows)
+        if include_labeled or not has_label or sid in wanted
     ]  # fmt: skip
 
 
@@ -530,8 +533,17 @@ def _apply(conn, report: ImportReport, *, key: str, path: Path, source: str, rev
 
 
 # -- dataset -----------------------------------------------------------------------
-def write_dataset(store: CampaignStore, out, *, progress: Callable[[int], None] | None = None) -> dict:
+def write_dataset(store: CampaignStore, out, *, consensus: str | None = None,
+                  progress: Callable[[int], None] | None = None) -> dict:  # fmt: skip
     """Write every labeled, unflagged sample (L and the labels returned) with its features to ``out``.
+
+    Where annotators disagree, the label is their ``consensus`` (one of
+    :data:`activemine.campaign.annotators.DATASET_CONSENSUS`; ``campaign
+    dataset`` defaults to ``dawid-skene``); ``None`` or ``"none"`` leaves such samples out.
+
+    Where annotators disagree, the label is their ``consensus`` (one of
+    :data:`activemine.campaign.annotators.DATASET_CONSENSUS`; ``campaign
+    dataset`` defaults to ``dawid-skene``); ``None`` or ``"none"`` leaves such samples out.
 
     The table has L's columns: the id, the features and the label, in their
     original types, so it can be given to ``activemine mine --labeled`` (for
@@ -539,10 +551,15 @@ def write_dataset(store: CampaignStore, out, *, progress: Callable[[int], None] 
     pass over the pool (``progress`` gets its rows). Returns counts: ``rows``,
     ``initial`` (from L), ``new`` (returned labels), ``flagged_left_out``.
     """
+    from activemine.campaign.annotators import training_labels
+
     meta = store.meta
-    with store.snapshot() as conn:
-        sids, labels = current_label_arrays(store, conn=conn)
-        n_flagged = len(store.flagged(conn=conn))
+    current = training_labels(store, method=consensus or "none")
+    n_flagged = len(set(store.flagged()) - set(current))
+    sids = np.asarray(list(current.keys()), dtype=str) if current else np.empty(0, dtype="<U1")
+    labels = np.asarray(list(current.values()), dtype=str) if current else np.empty(0, dtype="<U1")
+    order = np.argsort(sids, kind="stable")
+    sids, labels = sids[order], labels[order]
     L = LabeledRows(store, features=False)
     pool = CampaignPool(store)
     columns = [meta["id_col"], *(meta["features"] if pool.has_features else [])]

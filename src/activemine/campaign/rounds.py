@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from activemine.campaign.pool import CampaignPool
 from activemine.campaign.samples import current_label_arrays, labeled_training_set
+from activemine.campaign.stopset import plan_stop_set, predict_stop_round, save_stop_round
 from activemine.campaign.store import CampaignStore, encode_proba, now
 from activemine.data import LabeledSet
 from activemine.errors import CampaignError, InputError, PoolExhaustedError
@@ -72,7 +73,7 @@ def _batch_proba(strategy: Strategy, pool: CampaignPool, batch: Batch, steps: St
 
 def mine_round(store: CampaignStore, strategy: Strategy, *, budget: int, params: dict | None = None,
                chunk_size: int = DEFAULT_CHUNK_SIZE, engine: str = "local", ray_address: str | None = None,
-               steps: Steps | None = None) -> tuple[int, Batch]:  # fmt: skip
+               stop_set_size: int | None = None, steps: Steps | None = None) -> tuple[int, Batch]:  # fmt: skip
     """Select ``budget`` pool samples with ``strategy`` and record them as a new round.
 
     The strategy trains on every labeled, unflagged sample (L plus the labels
@@ -80,12 +81,14 @@ def mine_round(store: CampaignStore, strategy: Strategy, *, budget: int, params:
     labeled, flagged and queued ids are excluded. The strategy's classes are
     set to the campaign's, so probabilities ``(n, k)`` are in the campaign's
     class order. ``steps`` reports the progress of each long step. Returns
-    ``(round, batch)``.
+    ``(round, batch)``. The round also stores its model's predictions on the
+    stop set (:mod:`activemine.campaign.stopset`; ``stop_set_size`` at the first round).
     """
     if int(budget) != budget or budget < 1:
         raise InputError(f"budget must be a positive integer, got {budget}")
     steps = steps or no_steps
     pool = CampaignPool(store)
+    stop_set = plan_stop_set(store, size=stop_set_size)  # before any fit: a bad size changes nothing
     with store.mine_lock():
         with store.snapshot() as conn:
             excluded = store.excluded_ids(conn=conn)
@@ -110,8 +113,9 @@ def mine_round(store: CampaignStore, strategy: Strategy, *, budget: int, params:
                                chunk_size=chunk_size, progress=bar, **({"ray_address": ray_address} if ray_address else {}))  # fmt: skip
         rows, proba = _batch_proba(strategy, pool, batch, steps)
         record = dict(params or {}, strategy=getattr(strategy, "name", type(strategy).__name__), engine=engine)
+        stop = predict_stop_round(store, stop_set, strategy, labels=len(labeled), batch_proba=proba)
         round_no = _write_round(store, batch, rows, proba, budget=budget, record=record,
-                                seen=(seen_label, seen_round), steps=steps)  # fmt: skip
+                                seen=(seen_label, seen_round), steps=steps, stop_round=stop)  # fmt: skip
     return round_no, batch
 
 
@@ -124,7 +128,7 @@ def _count_in(values: np.ndarray, sorted_ids: np.ndarray) -> int:
 
 
 def _write_round(store: CampaignStore, batch: Batch, rows: np.ndarray, proba: np.ndarray, *, budget: int,
-                 record: dict, seen: tuple[int, int], steps: Steps) -> int:  # fmt: skip
+                 record: dict, seen: tuple[int, int], steps: Steps, stop_round=None) -> int:  # fmt: skip
     """Record the batch as the next round in one transaction, after checking that no id of it was
     labeled or queued since the exclusions were read."""
     sids = np.asarray(batch.ids).astype(str)
@@ -160,4 +164,6 @@ def _write_round(store: CampaignStore, batch: Batch, rows: np.ndarray, proba: np
             )  # fmt: skip
             if bar is not None:
                 bar(stop - start)
+        if stop_round is not None:
+            save_stop_round(conn, round_no, stop_round)
     return round_no

@@ -29,7 +29,8 @@ from activemine.errors import CampaignError, InputError, SingleClassError
 from activemine.selection import check_ids
 from activemine.tables import read_table, require_columns
 
-__all__ = ["LabeledRows", "current_label_arrays", "detect_view", "encode_png", "init_campaign", "labeled_training_set", "pixels_to_png"]
+__all__ = ["LabeledRows", "PoolRows", "current_label_arrays", "detect_view", "encode_png", "init_campaign", "labeled_rows",
+           "labeled_training_set", "pixels_to_png"]
 
 _PIXEL = re.compile(r"px(\d+)$")
 TABLE_VIEW_FIELDS = 30
@@ -317,3 +318,39 @@ def pixels_to_png(pixels, shape, *, scale: int = 1) -> bytes:
     if scale > 1:
         gray = np.repeat(np.repeat(gray, scale, axis=0), scale, axis=1)
     return encode_png(np.ascontiguousarray(gray))
+
+
+class PoolRows:
+    """A campaign's whole pool (``"pool"``, read from its files) or L (``"labeled"``) in memory.
+
+    Only for steps that need every row's features at once on campaigns that
+    fit in memory (``campaign forecast``'s learning curve); rounds, imports,
+    exports, the dataset and the labeling page stream the pool instead.
+    """
+
+    def __init__(self, store: CampaignStore, origin: str = "pool", *, features: bool = True):
+        meta = store.meta
+        if origin == "pool":
+            self.table = pa.concat_tables([pq.ParquetFile(f).read() for f in store.pool_files()])
+        else:
+            self.table = pq.read_table(store.data_path("labeled"))
+        self.sids = [str(s) for s in self.table.column(meta["id_col"]).to_pylist()]
+        self.ids = store.typed_id_array(self.sids)
+        self.X = _feature_matrix(self.table, meta["features"]) if features and meta["features"] else None
+
+
+def labeled_rows(store: CampaignStore, pool: PoolRows, labeled: PoolRows, current: dict | None = None):
+    """Row indices into L ``(a,)`` and into U ``(b,)`` of every labeled, unflagged sample, and their typed labels ``(a + b,)``.
+
+    ``current`` (sid -> label text) replaces the store's unflagged labels, e.g. with consensus labels.
+    """
+    current = store.current_labels() if current is None else current
+    rows: dict[str, list] = {"pool": [], "labeled": []}
+    labels: dict[str, list] = {"pool": [], "labeled": []}
+    for origin, table in (("labeled", labeled), ("pool", pool)):
+        for i, sid in enumerate(table.sids):
+            if sid in current:
+                rows[origin].append(i)
+                labels[origin].append(store.typed_label(current[sid]))
+    as_index = lambda r: np.asarray(r, dtype=np.int64)  # noqa: E731
+    return as_index(rows["labeled"]), as_index(rows["pool"]), np.asarray(labels["labeled"] + labels["pool"])

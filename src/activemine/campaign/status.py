@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from activemine.campaign.store import FLAGGED_SQL, CampaignStore
+from activemine.campaign.stopset import stopping_status
 
 __all__ = ["campaign_status"]
 
@@ -74,4 +75,5 @@ def _status(conn, store: CampaignStore, pool_rows: int) -> dict:
         "rounds": rounds,
         "classes": classes,
         "annotators": annotators,
+        "stopping": stopping_status(store),
     }

@@ -113,6 +113,9 @@ def status(folder: DirArg, as_json: Annotated[bool, typer.Option("--json", help=
     for who, n in s["annotators"].items():
         people.add_row(_text(who), str(n["labels"]), str(n["samples"]), str(n["flagged"]))
     console.print(people)
+    from activemine.cli._campaign_stopping import print_stopping
+
+    print_stopping(s["stopping"])
 
 
 @campaign_app.command("mine")
@@ -134,10 +137,16 @@ def mine(
     chunk_size: Annotated[int, typer.Option(help="Pool rows scored at a time.")] = 65_536,
     engine: Annotated[str, typer.Option(help="local (stream on this machine) or ray (needs activemine[ray]).")] = "local",
     ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster to join, e.g. ray://head:10001 or auto.")] = None,
+    overlap: Annotated[float, typer.Option(help="Share of the round, in [0, 1), labeled by several annotators.")] = 0.0,
+    per_item: Annotated[int, typer.Option(help="Distinct annotators per overlapping sample (at least 2).")] = 2,
+    stop_set_size: Annotated[Optional[int], typer.Option(help="Pool samples whose predictions each round stores for the stopping criteria; fixed at the first round (default 2,000).")] = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Mine a new round: train on the campaign's labels, stream the pool, select from samples neither labeled nor queued."""
     from activemine.campaign import CampaignStore, mine_round
+    from activemine.campaign.overlap import assign_overlap, check_overlap
+
+    check_overlap(overlap, per_item)
 
     if chunk_size < 1:
         raise InputError(f"--chunk-size must be at least 1, got {chunk_size}")
@@ -147,9 +156,13 @@ def mine(
     store = CampaignStore(folder)
     started = time.perf_counter()
     round_no, batch = mine_round(store, opts.build(), budget=budget, params=vars(opts), chunk_size=chunk_size,
-                                 engine=engine, ray_address=ray_address, steps=_steps(quiet))  # fmt: skip
+                                 engine=engine, ray_address=ray_address, stop_set_size=stop_set_size,
+                                 steps=_steps(quiet))  # fmt: skip
     console.print(f"round {round_no}: {len(batch):,} samples queued with {_text(strategy)} in "
                   f"{time.perf_counter() - started:.1f} s", highlight=False)  # fmt: skip
+    if overlap > 0:
+        shared = assign_overlap(store, round_no, overlap=overlap, per_item=per_item, seed=seed)
+        console.print(f"{len(shared)} of them go to {per_item} distinct annotators each")
     console.print(f"next: activemine campaign export {_text(folder)} --round {round_no} --format label-studio "
                   f"--out round{round_no}.json", highlight=False, soft_wrap=True)  # fmt: skip
 
@@ -215,16 +228,23 @@ def import_(
 
 @campaign_app.command("dataset")
 @exits_on_bad_input
-def dataset(folder: DirArg, out: Annotated[Path, typer.Option(help="Training set to write (.parquet or .csv).")],
-            quiet: QuietOpt = False) -> None:  # fmt: skip
-    """Write the current labeled set (L plus returned labels, flagged ids left out) for retraining."""
+def dataset(
+    folder: DirArg,
+    out: Annotated[Path, typer.Option(help="Training set to write (.parquet or .csv).")],
+    consensus: Annotated[str, typer.Option(help="Label of a sample several annotators disagree on: dawid-skene (default), majority, model-weighted, or none (leave it out).")] = "dawid-skene",
+    quiet: QuietOpt = False,
+) -> None:
+    """Write the current labeled set (L plus returned labels, a consensus where annotators disagree) for retraining."""
     from activemine.campaign import CampaignStore, write_dataset
+    from activemine.campaign.annotators import DATASET_CONSENSUS
     from activemine.tables import table_format
 
+    if consensus not in DATASET_CONSENSUS:
+        raise InputError(f"--consensus must be one of {DATASET_CONSENSUS}, got {consensus!r}")
     table_format(out)
     store = CampaignStore(folder)
     with progress_reporter("reading the labeled pool samples", unit="rows", quiet=quiet) as bar:
-        counts = write_dataset(store, out, progress=bar)
+        counts = write_dataset(store, out, consensus=consensus, progress=bar)
     console.print(f"wrote {counts['rows']:,} rows ({counts['initial']:,} initial, {counts['new']:,} new) to {_text(out)}; "
                   f"{counts['flagged_left_out']:,} flagged ids left out", highlight=False)  # fmt: skip
 
@@ -252,3 +272,6 @@ def serve(
     web_app = create_app(store, token=token, round_no=round_no, lease_seconds=lease_seconds)
     console.print(f"labeling page: http://{_text(host)}:{port}/?token={_text(token)}", soft_wrap=True, highlight=False)
     uvicorn.run(web_app, host=host, port=port, log_level="warning")
+
+
+from activemine.cli import _campaign_stopping  # noqa: E402,F401  registers `campaign forecast`
