@@ -520,8 +520,7 @@ def _apply(conn, report: ImportReport, *, key: str, path: Path, source: str, rev
     changes = conn.total_changes
     conn.execute(
         "INSERT OR IGNORE INTO labels (sid, label, annotator, created_at, source, import_id, suspect) "
-        # in id order, so the labels' id indexes grow at their end; the first of equal records still wins
-        "SELECT sid, label, annotator, created_at, ?, ?, suspect FROM incoming ORDER BY sid, n",
+        "SELECT sid, label, annotator, created_at, ?, ?, suspect FROM incoming ORDER BY n",
         (source, import_id),
     )
     report.added = conn.total_changes - changes
