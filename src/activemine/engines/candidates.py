@@ -21,97 +21,18 @@ are at most about ``budget + easy share`` per group, whatever the pool size.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import numpy as np
 
 from activemine.errors import InputError
-from activemine.selection import class_weights, id_keys, split_hard_easy
+from activemine.plan import SelectionPlan
+from activemine.selection import id_keys, split_hard_easy
 
-__all__ = ["CandidateReducer", "SelectionPlan"]
+__all__ = ["CandidateReducer"]
 
 _MAX_KEY = np.uint64(np.iinfo(np.uint64).max)
 
 #: Rows a candidate buffer may hold beyond twice its limit before it is pruned.
 PRUNE_SLACK = 1024
-
-
-@dataclass(frozen=True)
-class SelectionPlan:
-    """What a selection needs to know before any row is seen.
-
-    ``weights`` is ``(n_classes,)`` class weights, ``"pool"`` (weights are the
-    final class counts) or None (one group, no quotas); ``total_rows`` is the
-    pool's row count when known (it tightens the bound for ``"pool"``).
-    """
-
-    budget: int
-    n_classes: int
-    weights: np.ndarray | str | None
-    easy_share: float
-    seed: int
-    total_rows: int | None = None
-
-    def __post_init__(self):
-        if int(self.budget) != self.budget or self.budget < 1:
-            raise InputError(f"budget must be a positive integer, got {self.budget}")
-        if not 0.0 <= self.easy_share <= 1.0:
-            raise InputError(f"easy_share must be in [0, 1], got {self.easy_share}")
-
-    @classmethod
-    def from_strategy(cls, strategy, *, budget: int, total_rows: int | None = None) -> "SelectionPlan":
-        """The plan of a fitted :class:`~activemine.strategies.Strategy`."""
-        if isinstance(strategy.balance, str) and strategy.balance == "pool":
-            weights = "pool"
-        else:
-            weights = class_weights(strategy.balance, classes=list(strategy.classes_),
-                                    labeled_counts=strategy.labeled_counts_)  # fmt: skip
-        return cls(budget, int(strategy.classes_.size), weights, float(strategy.easy_share),
-                   int(strategy.random_state), total_rows)  # fmt: skip
-
-    @property
-    def n_groups(self) -> int:
-        return 1 if self.weights is None else self.n_classes
-
-    def quota_bounds(self, counts: np.ndarray, rows_seen: int) -> np.ndarray:
-        """Upper bounds ``(n_groups,)`` of the final quotas, given ``counts`` ``(n_classes,)``
-        of selectable rows seen so far among ``rows_seen`` rows read."""
-        budget = int(self.budget)
-        if self.weights is None:
-            return np.array([budget])
-        counts = np.asarray(counts, dtype=np.int64)
-        if isinstance(self.weights, str):  # "pool": quota_c = budget * avail_c / avail_total, rounded
-            if self.total_rows is None:
-                return np.full(self.n_classes, budget)
-            rest = max(0, int(self.total_rows) - int(rows_seen))
-            denominator = int(counts.sum()) + rest
-            if denominator == 0:
-                return np.full(self.n_classes, budget)
-            ideal = budget * (counts + rest) / denominator
-            return np.minimum(budget, np.ceil(ideal).astype(np.int64) + 2)
-        w = np.asarray(self.weights, dtype=np.float64)
-        weighted = w > 0
-        held = int(counts[weighted].sum())
-        if held <= budget:
-            # weighted classes may still take everything they have; zero-weight ones only the remainder
-            return np.where(weighted, budget, budget - held)
-        level = _water_level(counts[weighted], w[weighted], budget)
-        bound = np.minimum(budget, np.ceil(level * w).astype(np.int64) + 2)
-        return np.where(weighted, bound, 0)
-
-
-def _water_level(counts: np.ndarray, w: np.ndarray, budget: int) -> float:
-    """The level L with ``sum min(counts, L w) = budget`` (needs ``counts.sum() > budget``)."""
-    order = np.argsort(counts / w, kind="stable")
-    filled, weight_left = 0, float(w.sum())
-    for j in order:
-        level = (budget - filled) / weight_left
-        if level * w[j] <= counts[j]:
-            return level
-        filled += int(counts[j])
-        weight_left -= float(w[j])
-    return math.inf  # unreachable when counts.sum() > budget
 
 
 class _Best:
