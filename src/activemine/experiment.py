@@ -42,7 +42,7 @@ from activemine.data import LabeledSet, PoolChunk
 from activemine.datasets import DATASETS, Dataset, load_dataset
 from activemine.errors import BudgetError, InputError
 from activemine.metrics import roc_auc, tpr_at_fpr
-from activemine.mining import mine, score_pool
+from activemine.mining import score_pool
 from activemine.models import make_model, predict_proba_aligned
 from activemine.noise import NOISE_KINDS, inject_label_noise
 from activemine.plan import SelectionPlan
@@ -281,9 +281,13 @@ def _select(strategy, X, ids, labeled: LabeledSet, budget: int, exclude=None, pr
     """Fit (unless ``proba`` of a shared model is given), score and select; returns (batch, fits)."""
     plan = SelectionPlan.build(strategy, budget=budget, exclude=exclude)  # checked before any fit
     if proba is not None:
-        batch = mine(strategy, PoolChunk(ids, proba=proba), plan=plan, labeled=LabeledSet(None, labeled.y, labeled.ids))
+        strategy.fit(LabeledSet(None, labeled.y, labeled.ids), n_proba_columns=proba.shape[1])
+        pool = PoolChunk(ids, proba=proba)
     else:
-        batch = mine(strategy, PoolChunk(ids, X=X), plan=plan, labeled=labeled)
+        strategy.fit(labeled)
+        pool = PoolChunk(ids, X=X)
+    scores, predicted = score_pool(strategy, pool)
+    batch = plan.bind(classes=strategy.classes_, labeled=labeled).select(ids, scores, predicted)
     return batch, strategy.n_fits_
 
 

@@ -15,7 +15,6 @@ from activemine.cli._strategy_options import (
     SeedOpt, StrategyOpt, StrategyOptions, WeakFractionOpt, WeakTreesOpt,
 )  # fmt: skip
 from activemine.errors import InputError
-from activemine.strategies import HW_WEAK_TREES
 
 ENGINE_NAMES = ("local", "ray")
 
@@ -57,7 +56,7 @@ def mine(
     balance: BalanceOpt = None,
     easy_share: EasyShareOpt = None,
     weak_fraction: WeakFractionOpt = 0.3,
-    weak_trees: WeakTreesOpt = HW_WEAK_TREES,
+    weak_trees: WeakTreesOpt = None,
     committee_size: CommitteeSizeOpt = 3,
     disagreement: DisagreementOpt = "vote",
     dirty_policy: DirtyPolicyOpt = "prune",
