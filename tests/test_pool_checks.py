@@ -4,6 +4,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from activemine import LabeledSet, PoolChunk, make_strategy, mine
@@ -151,3 +153,19 @@ def test_quiet_silences_progress_and_logs_say_what_happens(tmp_path):
     code, text = _invoke(*args, "--quiet")
     assert code == 0, text
     assert "scoring pool" not in text and "5 samples selected" in text
+
+
+_ANY_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12)
+_ASCII_TEXT = st.text(alphabet="ab-_09[]/ ", max_size=12)  # the fast path: ASCII copied from Arrow's buffers
+
+
+@given(st.one_of(st.lists(_ANY_TEXT, min_size=1, max_size=60), st.lists(_ASCII_TEXT, min_size=1, max_size=60),
+                 st.lists(st.text(alphabet="xyz", min_size=5, max_size=5), min_size=1, max_size=60)),
+       st.sampled_from([pa.string(), pa.large_string()]), st.integers(0, 5))  # fmt: skip
+@settings(max_examples=200, deadline=None)
+def test_arrow_strings_convert_like_python_strings(values, arrow_type, cut):
+    array = pa.array(values, type=arrow_type)
+    array = array.slice(min(cut, len(values) - 1))  # offsets that do not start at zero
+    got = arrow_ids(array)
+    assert got.dtype.kind == "U"
+    assert got.tolist() == array.to_pylist()

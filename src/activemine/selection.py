@@ -200,6 +200,24 @@ class Batch:
     def __len__(self) -> int:
         return int(self.ids.shape[0])
 
+    def stratum_codes(self) -> tuple[list[str], np.ndarray]:
+        """``(names, codes)``: the distinct strata in order of appearance and each row's index
+        ``(n,)`` into them, without a Python object per row (computed once per batch)."""
+        cached = self.__dict__.get("_stratum_codes")
+        if cached is not None:
+            return cached
+        names: list[str] = []
+        codes = np.zeros(len(self), dtype=np.int32)
+        left = np.ones(len(self), dtype=bool)
+        while left.any():  # one pass per stratum: two or three in all
+            name = self.stratum[int(np.argmax(left))]
+            mask = left & (self.stratum == name)
+            codes[mask] = len(names)
+            names.append(str(name))
+            left &= ~mask
+        self.__dict__["_stratum_codes"] = (names, codes)  # a cache, not state: the batch is frozen
+        return names, codes
+
     def predicted_labels(self) -> np.ndarray:
         """The predicted class of each row as a class label (not an index)."""
         if not self.classes:

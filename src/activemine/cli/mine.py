@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -17,25 +16,29 @@ from activemine.cli._strategy_options import (
 from activemine.errors import InputError
 
 ENGINE_NAMES = ("local", "ray")
+_STRATUM_ORDER = {"hard": 0, "random": 1, "easy": 2}
 
 
 def print_summary(batch, *, strategy: str, seconds: float, out: Path | None) -> None:
     """Per-class and per-stratum counts of a batch, and the time it took (class names and paths are data, escaped)."""
+    import numpy as np
     from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"{escape(strategy)}: {len(batch)} samples selected in {seconds:.2f} s")
-    strata = sorted(set(batch.stratum.tolist()), key=["hard", "random", "easy"].index)
+    names, codes = batch.stratum_codes()
+    order = sorted(range(len(names)), key=lambda j: _STRATUM_ORDER.get(names[j], len(_STRATUM_ORDER)))
     table.add_column("predicted class")
-    for s in strata:
-        table.add_column(s, justify="right")
+    for j in order:
+        table.add_column(escape(names[j]), justify="right")
     table.add_column("total", justify="right")
-    by_class = Counter(zip(batch.predicted_labels().tolist(), batch.stratum.tolist()))
-    for cls in batch.classes:
-        counts = [by_class.get((cls, s), 0) for s in strata]
-        table.add_row(escape(str(cls)), *map(str, counts), str(sum(counts)))
-    totals = Counter(batch.stratum.tolist())
-    table.add_row("[bold]all", *[str(totals[s]) for s in strata], str(len(batch)))
+    k = len(batch.classes)
+    # (class, stratum) counts in one bincount: no Python object per selected row
+    counts = np.bincount(np.asarray(batch.predicted, dtype=np.int64) * len(names) + codes,
+                         minlength=k * len(names)).reshape(k, len(names))  # fmt: skip
+    for c, cls in enumerate(batch.classes):
+        table.add_row(escape(str(cls)), *(str(counts[c, j]) for j in order), str(counts[c].sum()))
+    table.add_row("[bold]all", *(str(counts[:, j].sum()) for j in order), str(len(batch)))
     console.print(table)
     if out is not None:
         console.print(f"wrote {escape(str(out))}", highlight=False)
