@@ -124,7 +124,7 @@ def _strings_to_numpy(array: pa.Array) -> np.ndarray:
     if width == 0:
         return np.full(n, "", dtype="<U1")
     segment = data[offsets[0] : offsets[-1]]
-    distinct = np.unique(lengths)
+    distinct = np.unique(lengths) if lengths.min() != width else np.array([width])
     if segment.max() >= 128 or distinct.size > 64:  # non-ASCII text, or lengths too varied to group
         return array.to_numpy(zero_copy_only=False).astype(str)
     codes = np.zeros((n, width), dtype=np.uint32)  # (n, width) code points, zero-padded like numpy's U

@@ -14,7 +14,7 @@ keys, where ``Q`` is an upper bound of the group's final quota and ``H`` its
 hard share, plus the per-class counts of selectable rows (quotas depend only
 on those). Quotas are not known until the stream ends, but the counts seen so
 far are lower bounds of the final ones, which bounds the final quota
-(:meth:`SelectionPlan.quota_bounds`); the bound only shrinks as rows arrive,
+(:meth:`activemine.plan.SelectionPlan.quota_bounds`); the bound only shrinks as rows arrive,
 so a row that falls out of a group's candidates can never come back. Kept rows
 are at most about ``budget + easy share`` per group, whatever the pool size.
 """
@@ -167,7 +167,8 @@ class CandidateReducer:
             easy_cut = np.array([_MAX_KEY if b.cut is None else b.cut for b in self.easy], dtype=np.uint64)
             maybe |= keys <= easy_cut[group]
         if not maybe.all():
-            (neg, ids, keys, predicted), _ = _split((neg, ids, keys, predicted), maybe)
+            inside = np.flatnonzero(maybe)  # the rest is dropped: no copy of it
+            neg, ids, keys, predicted = (a.take(inside) for a in (neg, ids, keys, predicted))
         if not grouped:  # a single group needs the predicted class carried along
             self._to_easy(0, self.hard[0].push((neg, ids, keys, predicted)))
             return
