@@ -117,6 +117,7 @@ def run_config(name: str, args) -> dict:
     chunk = 1 << 18
     info: dict = {}
     t = time.perf_counter()
+    cpu = time.process_time()
     if name.startswith("floor_"):
         import pyarrow.parquet as pq
 
@@ -139,9 +140,10 @@ def run_config(name: str, args) -> dict:
                 raise
         import pyarrow.parquet as pq
 
-        read_started = time.perf_counter()
+        read_started, read_cpu = time.perf_counter(), time.process_time()
         chosen = pq.read_table(out, columns=["id"]).column("id").to_numpy()
         t += time.perf_counter() - read_started  # reading the batch back is not part of the run
+        cpu += time.process_time() - read_cpu
         rows = args.rows
     elif name.split("_")[0] in ("local", "ray") and name.split("_")[1] in ("bin", "c10", "feat", "binstr"):
         from activemine import make_strategy
@@ -171,7 +173,7 @@ def run_config(name: str, args) -> dict:
             started = time.perf_counter()
             ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
             info["ray_init_s"] = time.perf_counter() - started
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), time.process_time()
         batch = run_engine(engine, strategy, paths[pool], columns=columns, budget=budget, labeled=labeled,
                            chunk_size=chunk)  # fmt: skip
         chosen = batch.ids
@@ -185,7 +187,7 @@ def run_config(name: str, args) -> dict:
         p /= p.sum(axis=1, keepdims=True)
         ids = np.arange(rows)
         budget = 100_000 if not name.startswith("skal") else int(name.split("_")[1])
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         if name in ("mem_lc", "mem_hw"):
             from activemine import PoolChunk, make_strategy, mine
 
@@ -208,6 +210,7 @@ def run_config(name: str, args) -> dict:
             qs = UncertaintySampling(method="least_confident", random_state=0)
             chosen = np.asarray(qs.query(X, np.full(rows, np.nan), clf=clf, fit_clf=False, batch_size=budget))
     wall = time.perf_counter() - t
+    info["cpu_s"] = time.process_time() - cpu
     chosen = np.asarray(chosen)
     if chosen.dtype.kind in "UO":  # string ids "u000000017" -> 17, to compare with the integer pool's selection
         chosen = np.char.lstrip(chosen.astype(str), "u").astype(np.int64)
@@ -246,15 +249,20 @@ def _child(name: str, paths: dict, args, *, limit_gb: float | None = None, timeo
             resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
 
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE.parent / "src"), os.environ.get("PYTHONPATH", "")]))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, preexec_fn=cap, env=env)
     except subprocess.TimeoutExpired:
         return {"config": name, "error": f"timed out after {timeout} s"}
     process_s = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU seconds of the whole child (all its threads; for Ray, not the actors' processes): far steadier
+    # than wall time on a shared machine, where other people's jobs stretch every wall time
+    process_cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         return {"config": name, "error": (proc.stderr.strip().splitlines() or ["?"])[-1][:300]}
-    return json.loads(proc.stdout.strip().splitlines()[-1]) | {"process_s": process_s}
+    return json.loads(proc.stdout.strip().splitlines()[-1]) | {"process_s": process_s, "process_cpu_s": process_cpu_s}
 
 
 def _same(a: str, b: str) -> bool:
@@ -279,34 +287,48 @@ def main() -> None:
         print(json.dumps(run_config(args.run, args)))
         return
     started = time.perf_counter()
+    load_at_start = os.getloadavg()
     paths = prepare(args.rows)
     print(f"data ready in {time.perf_counter() - started:.0f} s", flush=True)
     results = []
 
     only = set(args.only.split(",")) if args.only else None
+    paired: dict = {}
 
-    def measure(name, repeats=1, **kw):
-        if only is not None and name not in only:
+    def measure(names, repeats=1, **kw):
+        """Run ``names`` (one configuration or a group) ``repeats`` times, the group's members in turn
+        (floor, ours, floor, ours, ...), so that both see the same load; medians per configuration."""
+        names = [names] if isinstance(names, str) else [n for n in names if only is None or n in only]
+        if not names or (only is not None and names[0] not in only):
             return None
-        runs = [_child(name, paths, args, **kw) for _ in range(repeats)]
-        ok = [r for r in runs if "error" not in r]
-        if not ok:
-            res = runs[0]
-        else:
-            res = dict(ok[0])
-            for key in ("wall_s", "process_s", "rows_per_s", "peak_rss_mb"):
-                res[key] = float(np.median([r[key] for r in ok]))
-            res["repeats"] = len(ok)
-        results.append(res)
-        print(json.dumps(res), flush=True)
-        return res
+        runs = {n: [] for n in names}
+        for _ in range(repeats):
+            for n in names:
+                runs[n].append(_child(n, paths, args, **kw))
+        for n in names:
+            ok = [r for r in runs[n] if "error" not in r]
+            if not ok:
+                res = runs[n][0]
+            else:
+                res = dict(ok[0])
+                for key in ("wall_s", "process_s", "cpu_s", "process_cpu_s", "rows_per_s", "peak_rss_mb"):
+                    if key in res:
+                        res[key] = float(np.median([r[key] for r in ok]))
+                res["repeats"] = len(ok)
+                res["wall_s_runs"] = [round(r["wall_s"], 3) for r in ok]
+                res["process_s_runs"] = [round(r["process_s"], 3) for r in ok]
+            results.append(res)
+            print(json.dumps(res), flush=True)
+        if len(names) > 1:  # the ratio to the group's first member (the floor), run by run, then the median
+            for n in names[1:]:
+                for key in ("wall_s", "process_s"):
+                    pairs = [(a[key], b[key]) for a, b in zip(runs[names[0]], runs[n]) if "error" not in a and "error" not in b]
+                    if pairs:
+                        paired[f"{n}_over_{names[0]}_{key}_paired_median"] = float(np.median([b / a for a, b in pairs]))
 
-    for pool in ("bin", "c10"):
-        measure(f"floor_{pool}", args.repeats)
-        measure(f"local_{pool}", args.repeats)
-        if pool == "bin":
-            measure("cli_bin", args.repeats)
-    measure("local_binstr", 1)
+    measure(["floor_bin", "local_bin", "cli_bin"], args.repeats)
+    measure(["floor_c10", "local_c10"], args.repeats)
+    measure(["local_binstr"], 1)
     measure("local_feat", 1)
     for name in ("modal", "mem_lc", "mem_hw"):
         measure(name, args.repeats)
@@ -322,8 +344,12 @@ def main() -> None:
 
     summary = {
         "local_bin_over_floor": ratio("local_bin", "floor_bin"),
+        "local_bin_over_floor_cpu": ratio("local_bin", "floor_bin", "cpu_s"),
         "cli_bin_over_floor_process": ratio("cli_bin", "floor_bin", "process_s"),
+        "cli_bin_over_floor_process_cpu": ratio("cli_bin", "floor_bin", "process_cpu_s"),
+        **paired,
         "local_c10_over_floor": ratio("local_c10", "floor_c10"),
+        "local_c10_over_floor_cpu": ratio("local_c10", "floor_c10", "cpu_s"),
         "local_bin_peak_rss_mb": by.get("local_bin", {}).get("peak_rss_mb"),
         "cli_bin_peak_rss_mb": by.get("cli_bin", {}).get("peak_rss_mb"),
         "cli_equals_local_bin": _same("cli_bin", "local_bin"),
@@ -337,7 +363,7 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     meta = {"machine": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
             "argv": sys.argv[1:], "total_s": time.perf_counter() - started,
-            "load_average_at_end": os.getloadavg()}  # fmt: skip
+            "load_average_at_start": load_at_start, "load_average_at_end": os.getloadavg()}  # fmt: skip
     tmp = OUT / "results.json.tmp"
     tmp.write_text(json.dumps({"meta": meta, "summary": summary, "results": results}, indent=1))
     os.replace(tmp, OUT / "results.json")

@@ -93,3 +93,32 @@ def test_ray_equals_local_for_any_pool(local_ray, seed, string_ids, balance, eas
     assert remote.ids.tolist() == local.ids.tolist()
     assert remote.stratum.tolist() == local.stratum.tolist()
     assert remote.quotas == local.quotas
+
+
+def test_cli_mines_string_ids_with_ray_like_local(local_ray, tmp_path):
+    """The reported failure: `mine --engine ray` with string ids and a trained model."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from typer.testing import CliRunner
+
+    from activemine.cli import app
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(1200, 3))
+    y = (X[:, 0] + 0.5 * rng.normal(size=1200) > 0).astype(int)
+    ids = np.array([f"s{i:05d}" for i in range(1200)])
+    pq.write_table(pa.table({"id": ids[:200], "f0": X[:200, 0], "f1": X[:200, 1], "f2": X[:200, 2], "y": y[:200]}),
+                   tmp_path / "L.parquet")  # fmt: skip
+    pq.write_table(pa.table({"id": ids[200:], "f0": X[200:, 0], "f1": X[200:, 1], "f2": X[200:, 2]}),
+                   tmp_path / "U.parquet", row_group_size=250)  # fmt: skip
+    batches = {}
+    for engine in ("local", "ray"):
+        out = tmp_path / f"{engine}.parquet"
+        result = CliRunner().invoke(app, [str(a) for a in (
+            "mine", "--labeled", tmp_path / "L.parquet", "--pool", tmp_path / "U.parquet", "--id-col", "id",
+            "--label-col", "y", "--strategy", "hw", "--model", "logreg", "--budget", 60, "--engine", engine,
+            "--out", out, "--quiet")])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        batches[engine] = pq.read_table(out).column("id").to_pylist()
+    assert batches["ray"] == batches["local"]
+    assert all(i.startswith("s") for i in batches["ray"])

@@ -69,7 +69,9 @@ def mine(
     ] = None,
     weak_proba_cols: Annotated[Optional[str], typer.Option(help="HW: the weak model's probability columns of U.")] = None,
     classes: ClassesOpt = None,
-    chunk_size: Annotated[int, typer.Option(help="Pool rows scored at a time.")] = 65_536,
+    chunk_size: Annotated[
+        Optional[int], typer.Option(help="Pool rows scored at a time (default: DEFAULT_CHUNK_SIZE, 65,536).")
+    ] = None,
     engine: Annotated[str, typer.Option(help="local (stream on this machine) or ray (needs activemine[ray]).")] = "local",
     ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster to join, e.g. ray://head:10001 or auto.")] = None,
     quiet: QuietOpt = False,
@@ -77,7 +79,7 @@ def mine(
     """Train on L, score U, select a batch and write it with id, score, predicted_class, stratum, strategy."""
     # library modules are imported here, not at the top, so `activemine --help` stays fast
     from activemine.cli._pool_io import load_streaming_inputs
-    from activemine.engines import make_executor, prepare_run
+    from activemine.engines import DEFAULT_CHUNK_SIZE, make_executor, prepare_run
     from activemine.plan import SelectionPlan
     from activemine.progress import progress_reporter
     from activemine.tables import batch_to_table, table_format, write_table
@@ -87,6 +89,8 @@ def mine(
     table_format(out)
     if engine not in ENGINE_NAMES:
         raise InputError(f"--engine must be one of {list(ENGINE_NAMES)}, got {engine!r}")
+    if chunk_size is None:
+        chunk_size = DEFAULT_CHUNK_SIZE
     if chunk_size < 1:
         raise InputError(f"--chunk-size must be at least 1, got {chunk_size}")
     opts = StrategyOptions(strategy, model, seed, balance, easy_share, weak_fraction, committee_size, disagreement, classes,
