@@ -101,6 +101,7 @@ class ExperimentConfig:
     full_seeds: int | None = None
     eval_repeats: int = 1
     variants: dict = field(default_factory=dict)
+    annotators: str | None = None  # simulated annotators (activemine.annotator_simulation) instead of noise
 
     def check(self) -> None:
         """Raise :class:`InputError` naming the first bad setting."""
@@ -123,6 +124,10 @@ class ExperimentConfig:
             raise InputError(f"unknown strategies {unknown}; expected names from {sorted(STRATEGIES)}")
         if int(self.eval_repeats) != self.eval_repeats or self.eval_repeats < 1:
             raise InputError(f"eval_repeats must be a positive integer, got {self.eval_repeats}")
+        if self.annotators is not None:
+            from activemine.annotator_simulation import check_experiment_spec
+
+            check_experiment_spec(self.annotators, noise=self.noise)
         if len(set(self.seeds)) != len(self.seeds):
             raise InputError(f"seeds must be distinct, got {list(self.seeds)}")
 
@@ -314,6 +319,11 @@ class _Seed:
         self.L = np.sort(order[: config.labeled_size])
         self.U = np.sort(order[config.labeled_size : config.labeled_size + pool])
         self.y_obs = _noisy_labels(task, config, seed, clean_proba)
+        self.annotators = {}
+        if config.annotators is not None:  # a simulated team labels instead (consensus where several label)
+            from activemine.annotator_simulation import experiment_labels
+
+            self.y_obs, self.annotators = experiment_labels(task, config.annotators, seed)
         if np.unique(self.y_obs[self.L]).size < 2:
             raise BudgetError(f"the labeled set of seed {seed} holds a single class; increase the labeled size")
 
@@ -449,7 +459,7 @@ def run_experiment(config: ExperimentConfig, *, progress: Progress | None = None
         pool_proba = predict_proba_aligned(first["_model"], task.X_train[split.U], np.arange(len(task.class_names)))
         shared = {"initial": first, "pool_proba": pool_proba, "fits": fits,
                   "seconds": first["fit_seconds"] + time.perf_counter() - start}  # fmt: skip
-        initial.append({"seed": seed, **_public(first)})
+        initial.append({"seed": seed, **_public(first), **({"annotators": split.annotators} if split.annotators else {})})
         step(f"seed {seed}: initial TPR {100 * first['tpr_at_fpr']:.2f}%")
         for name in config.strategies:
             run = (_one_shot if config.mode == "one-shot" else _multi_round)(name, task, config, seed, split, shared)
@@ -495,7 +505,8 @@ def summarize(runs: list[dict], reference: dict) -> dict:
         out[name] = {k: _mean_std([r[k] for r in rs]) for k in keys}
         if "decided_by" in rs[0]:
             # share of the ranked batch rows that only the id put ahead of the rows left out
-            out[name]["id_decided_share"] = _mean_std([r["decided_by"]["id"] / max(1, sum(r["decided_by"].values())) for r in rs])
+            shares = [r["decided_by"]["id"] / max(1, sum(r["decided_by"].values())) for r in rs]
+            out[name]["id_decided_share"] = _mean_std(shares)
     return out
 
 

@@ -46,6 +46,7 @@ def experiment(
     label_col: Annotated[str, typer.Option(help="Label column of a user's file.")] = "label",
     full_seeds: Annotated[Optional[int], typer.Option(help="Seeds that also train the 'full' reference (default all).")] = None,
     eval_repeats: Annotated[int, typer.Option(help="Models trained per evaluation, figures averaged over their seeds.")] = 1,
+    annotators: Annotated[Optional[str], typer.Option(help="Simulated annotators instead of --noise, e.g. n=5,noise=0.05,bad=1,bad-rate=0.3,overlap=0.1,per-item=2.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar or progress lines.")] = False,
 ) -> None:
     """Train on L, select from U with each strategy, retrain and evaluate on the test set; write results and figures."""
@@ -56,6 +57,7 @@ def experiment(
         dataset=dataset, task=task, labeled_size=labeled_size, budget=budget, pool_size=pool_size,
         strategies=names, seeds=parse_seeds(seeds), mode=mode, rounds=rounds, noise=noise, noise_kind=noise_kind,
         model=model, fpr=fpr, label_col=label_col, full_seeds=full_seeds, eval_repeats=eval_repeats,
+        annotators=annotators,
     )  # fmt: skip
     config.check()
     started = time.perf_counter()
