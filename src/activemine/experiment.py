@@ -102,6 +102,7 @@ class ExperimentConfig:
     eval_repeats: int = 1
     variants: dict = field(default_factory=dict)
     annotators: str | None = None  # simulated annotators (activemine.annotator_simulation) instead of noise
+    stopping: dict = field(default_factory=dict)  # activemine.stopping_report.StopSettings fields (multi-round)
 
     def check(self) -> None:
         """Raise :class:`InputError` naming the first bad setting."""
@@ -130,6 +131,9 @@ class ExperimentConfig:
             check_experiment_spec(self.annotators, noise=self.noise)
         if len(set(self.seeds)) != len(self.seeds):
             raise InputError(f"seeds must be distinct, got {list(self.seeds)}")
+        from activemine.stopping_report import StopSettings
+
+        StopSettings.from_dict(self.stopping)
 
 
 @dataclass(frozen=True)
@@ -390,6 +394,11 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
     evaluation = shared["initial"]
     picked: list[np.ndarray] = []
     decided: dict[str, int] = {}
+    from activemine.stopping_report import RunRecorder, StopSettings
+
+    settings = StopSettings.from_dict(config.stopping)
+    stop = RunRecorder(task.X_train[RunRecorder.stop_rows(split.U, settings, seed=seed)], classes, settings, rounds=config.rounds)
+    stop.add(0, evaluation["_model"], labels=rows.size, metric=evaluation["tpr_at_fpr"])
     for r, size in enumerate(sizes):
         labeled = LabeledSet(task.X_train[rows], split.y_obs[rows], rows)
         plan = SelectionPlan.build(strategy, budget=int(size), exclude=rows)  # checked before the round's fits
@@ -415,10 +424,12 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
         seconds += time.perf_counter() - start
         decided = {key: decided.get(key, 0) + n for key, n in ties.items()}
         picked.append(batch.ids)
+        batch_proba = predict_proba_aligned(evaluation["_model"], task.X_train[batch.ids], classes)
         rows = np.concatenate([rows, batch.ids])
         keep = _kept_for_training(strategy, task.X_train[rows], split.y_obs[rows], seed)
         evaluation = _evaluate_rows(task, split.y_obs, rows[keep], config=config, seed=seed, cache=shared["fits"])
         evaluation["labels"] = int(rows.size)
+        stop.add(r + 1, evaluation["_model"], labels=rows.size, metric=evaluation["tpr_at_fpr"], batch_proba=batch_proba)
         curve.append({k: evaluation[k] for k in ("labels", "tpr_at_fpr", "auc")})
     chosen = np.concatenate(picked)
     result = dict(evaluation)
@@ -429,6 +440,7 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
         model_fits=int(fits),
         decided_by=decided,
         curve=curve,
+        stopping=stop.report(seed=seed),
     )
     return result
 
@@ -534,7 +546,9 @@ def results_markdown(results: dict) -> str:
             f"| {name} | {s['labels']['mean']:,.0f} | {100 * s['tpr_at_fpr']['mean']:.2f} +/- {100 * s['tpr_at_fpr']['std']:.2f} "
             f"| {s['auc']['mean']:.4f} +/- {s['auc']['std']:.4f} | {cost[0]} | {cost[1]} | {by_id} |"
         )
-    return "\n".join(lines) + "\n"
+    from activemine.stopping_report import stopping_markdown
+
+    return "\n".join(lines) + "\n" + stopping_markdown(results)
 
 
 def write_outputs(results: dict, out: Path) -> list[Path]:

@@ -85,6 +85,9 @@ def status(folder: DirArg, as_json: Annotated[bool, typer.Option("--json", help=
     for who, n in s["annotators"].items():
         people.add_row(who, str(n["labels"]), str(n["samples"]), str(n["flagged"]))
     console.print(people)
+    from activemine.cli._campaign_stopping import print_stopping
+
+    print_stopping(s["stopping"])
 
 
 @campaign_app.command("mine")
@@ -106,6 +109,7 @@ def mine(
     chunk_size: Annotated[int, typer.Option(help="Pool rows scored at a time.")] = 65_536,
     overlap: Annotated[float, typer.Option(help="Share of the round, in [0, 1), labeled by several annotators.")] = 0.0,
     per_item: Annotated[int, typer.Option(help="Distinct annotators per overlapping sample (at least 2).")] = 2,
+    stop_set_size: Annotated[Optional[int], typer.Option(help="Pool samples whose predictions each round stores for the stopping criteria; fixed at the first round (default 2,000).")] = None,
 ) -> None:
     """Mine a new round: train on the campaign's labels, select from samples neither labeled nor queued."""
     from activemine.campaign import CampaignStore, mine_round
@@ -119,7 +123,8 @@ def mine(
                            dirty_policy=dirty_policy, max_dirty=max_dirty, weak_trees=weak_trees)  # fmt: skip
     store = CampaignStore(folder)
     started = time.perf_counter()
-    round_no, batch = mine_round(store, opts.build(), budget=budget, params=vars(opts), chunk_size=chunk_size)
+    round_no, batch = mine_round(store, opts.build(), budget=budget, params=vars(opts), chunk_size=chunk_size,
+                                 stop_set_size=stop_set_size)
     console.print(f"round {round_no}: {len(batch)} samples queued with {strategy} in {time.perf_counter() - started:.1f} s")
     if overlap > 0:
         shared = assign_overlap(store, round_no, overlap=overlap, per_item=per_item, seed=seed)
@@ -223,3 +228,6 @@ def serve(
     web_app = create_app(store, token=token, round_no=round_no, lease_seconds=lease_seconds)
     console.print(f"labeling page: http://{host}:{port}/?token={token}", soft_wrap=True)
     uvicorn.run(web_app, host=host, port=port, log_level="warning")
+
+
+from activemine.cli import _campaign_stopping  # noqa: E402,F401  registers `campaign forecast`
