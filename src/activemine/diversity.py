@@ -64,6 +64,7 @@ __all__ = [
     "nearest_centroid",
     "plant_duplicates",
     "sample_keys",
+    "sample_rows",
     "select_diverse",
 ]
 
@@ -623,3 +624,51 @@ def duplicate_stats(batch_rows, group_of_row: dict | np.ndarray) -> dict:
     g = np.asarray(group_of_row)[rows]
     g = g[g >= 0]
     return {"copies": int(g.size), "sources": int(np.unique(g).size)}
+
+
+# -- experiments: strategy names and planting -------------------------------------------------
+
+#: Suffixes of experiment run names that turn a diversity option on for that run.
+SUFFIXES = ("+near-duplicates", "+clusters")
+
+
+def split_run_name(name: str, default: DiversityOptions | None = None) -> tuple[str, DiversityOptions | None]:
+    """``"hw+near-duplicates"`` -> ``("hw", options)``; a suffix may carry its setting
+    (``"lc+near-duplicates:0.5"``, ``"lc+clusters:200"``); a plain name gets ``default``."""
+    for suffix in SUFFIXES:
+        at = name.find(suffix)
+        if at <= 0:
+            continue
+        base, arg = name[:at], name[at + len(suffix):]
+        if arg and not arg.startswith(":"):
+            continue
+        arg = arg[1:] or None
+        factor = default.candidate_factor if default is not None else None
+        if suffix == "+clusters":
+            k = int(arg) if arg else (default.clusters if default is not None and default.clusters else 1000)
+            return base, DiversityOptions(clusters=k, candidate_factor=factor)
+        nd = arg or (default.near_duplicates if default is not None and default.near_duplicates is not None else "auto")
+        return base, DiversityOptions(near_duplicates=nd, candidate_factor=factor)
+    return name, default
+
+
+def hard_sources(scores, rows, count: int) -> np.ndarray:
+    """The ``count`` rows of ``rows`` with the highest ``scores`` (ties by row index): the templates
+    a planted campaign copies, hard for the model that scored them."""
+    rows = np.asarray(rows)
+    if count > rows.size:
+        raise InputError(f"cannot plant {count} sources in a pool of {rows.size} rows")
+    return np.sort(rows[top_k_indices(-np.asarray(scores, dtype=np.float64), rows, int(count))])
+
+
+def parse_duplicates(text: str | None) -> tuple[int, int] | None:
+    """``"300,30"`` -> ``(300, 30)``: R source rows, each copied C times."""
+    if text is None:
+        return None
+    try:
+        r, c = (int(v) for v in str(text).split(","))
+    except ValueError:
+        raise InputError(f"--duplicates takes R,C (sources, copies of each), got {text!r}") from None
+    if r < 1 or c < 1:
+        raise InputError(f"--duplicates needs R >= 1 sources and C >= 1 copies, got {r},{c}")
+    return r, c

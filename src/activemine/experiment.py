@@ -92,6 +92,22 @@ class ExperimentConfig:
     full_seeds: int | None = None
     eval_repeats: int = 1
     variants: dict = field(default_factory=dict)
+    # batches without copies (activemine.diversity): options for every run, or per run by a name suffix
+    # such as "hw+near-duplicates"; `duplicates` = (R, C) plants R hard sources copied C times into U
+    near_duplicates: str | None = None
+    diversity: str | None = None
+    clusters: int | None = None
+    candidate_factor: float | None = None
+    duplicates: tuple | None = None
+    duplicate_scale: float = 0.05
+
+    def diversity_for(self, name: str):
+        """``(registered strategy or variant, DiversityOptions or None)`` of a run name."""
+        from activemine.diversity import DiversityOptions, split_run_name
+
+        default = DiversityOptions.from_cli(near_duplicates=self.near_duplicates, diversity=self.diversity,
+                                            clusters=self.clusters, candidate_factor=self.candidate_factor)  # fmt: skip
+        return split_run_name(name, default)
 
     def check(self) -> None:
         """Raise :class:`InputError` naming the first bad setting."""
@@ -109,13 +125,20 @@ class ExperimentConfig:
             raise InputError(f"rounds must be between 1 and the budget {self.budget}, got {self.rounds}")
         if not self.strategies or not self.seeds:
             raise InputError(f"give at least one strategy and one seed, got {list(self.strategies)} and {list(self.seeds)}")
-        unknown = [s for s in self.strategies if s not in STRATEGIES and s not in self.variants]
+        bases = [self.diversity_for(s)[0] for s in self.strategies]
+        unknown = [s for s, b in zip(self.strategies, bases) if b not in STRATEGIES and b not in self.variants]
         if unknown:
             raise InputError(f"unknown strategies {unknown}; expected names from {sorted(STRATEGIES)}")
         if int(self.eval_repeats) != self.eval_repeats or self.eval_repeats < 1:
             raise InputError(f"eval_repeats must be a positive integer, got {self.eval_repeats}")
         if len(set(self.seeds)) != len(self.seeds):
             raise InputError(f"seeds must be distinct, got {list(self.seeds)}")
+        if self.duplicates is not None:
+            from activemine.diversity import parse_duplicates
+
+            self.duplicates = parse_duplicates(",".join(map(str, self.duplicates)))
+            if not 0.0 < self.duplicate_scale < 1.0:
+                raise InputError(f"duplicate scale must be in (0, 1), got {self.duplicate_scale}")
 
 
 @dataclass(frozen=True)
@@ -272,12 +295,21 @@ def _noisy_labels(task: Task, config: ExperimentConfig, seed: int, proba) -> np.
 
 
 def _build(name: str, config: ExperimentConfig, seed: int, classes: np.ndarray):
-    base, kwargs = config.variants.get(name, (name, {}))
+    base, kwargs = config.variants.get(config.diversity_for(name)[0], (config.diversity_for(name)[0], {}))
     return make_strategy(base, model=config.model, random_state=seed, classes=classes, **kwargs)
 
 
-def _select(strategy, X, ids, labeled: LabeledSet, budget: int, exclude=None, proba=None):
-    """Fit (unless ``proba`` of a shared model is given), score and select; returns (batch, fits)."""
+def _select(strategy, X, ids, labeled: LabeledSet, budget: int, exclude=None, proba=None, pick=None, fitted=None):
+    """Fit (unless ``proba`` of a shared model is given), score and select; returns (batch, fits).
+
+    ``pick`` replaces ``strategy.select`` (a diverse selection); ``fitted`` is a dict in which a
+    strategy fitted on features leaves its scores, so variants of it that differ only in the
+    selection share one fit (they are charged its fits all the same).
+    """
+    if fitted is not None and "scores" in fitted:
+        strategy.__dict__.update(fitted["state"])
+        scores, predicted = fitted["scores"]
+        return (pick or strategy.select)(ids, scores, predicted, budget=budget, exclude=exclude), strategy.n_fits_
     if proba is not None:
         strategy.fit(LabeledSet(None, labeled.y, labeled.ids), n_proba_columns=proba.shape[1])
         pool = PoolChunk(ids, proba=proba)
@@ -285,7 +317,9 @@ def _select(strategy, X, ids, labeled: LabeledSet, budget: int, exclude=None, pr
         strategy.fit(labeled)
         pool = PoolChunk(ids, X=X)
     scores, predicted = score_pool(strategy, pool)
-    batch = strategy.select(ids, scores, predicted, budget=budget, exclude=exclude)
+    if fitted is not None:
+        fitted.update(scores=(scores, predicted), state=dict(strategy.__dict__))
+    batch = (pick or strategy.select)(ids, scores, predicted, budget=budget, exclude=exclude)
     return batch, strategy.n_fits_
 
 
@@ -313,13 +347,20 @@ def _one_shot(name, task, config, seed, split: _Seed, shared) -> dict:
     strategy = _build(name, config, seed, classes)
     labeled = LabeledSet(task.X_train[split.L], split.y_obs[split.L], split.L)
     start = time.perf_counter()
-    base = config.variants.get(name, (name, {}))[0]
+    variant, options = config.diversity_for(name)
+    base = config.variants.get(variant, (variant, {}))[0]
+    pick = _diverse_picker(strategy, options, task, split, shared, seed)
     if base in PROBA_MEASURES or base == "random":
-        batch, fits = _select(strategy, None, split.U, labeled, config.budget, proba=shared["pool_proba"])
+        batch, fits = _select(strategy, None, split.U, labeled, config.budget, proba=shared["pool_proba"], pick=pick)
         fits, extra = (0, 0.0) if base == "random" else (1, shared["seconds"])
     else:
-        batch, fits = _select(strategy, task.X_train[split.U], split.U, labeled, config.budget)
-        extra = 0.0
+        fitted = shared.setdefault("fitted", {}).setdefault(variant, {})
+        reused = "scores" in fitted
+        batch, fits = _select(strategy, task.X_train[split.U], split.U, labeled, config.budget, pick=pick, fitted=fitted)
+        # a run that reused the fit of an earlier run of the same strategy is charged that run's time too
+        extra = fitted["seconds"] if reused else 0.0
+        if not reused:
+            fitted["seconds"] = time.perf_counter() - start
     seconds = time.perf_counter() - start + extra
     rows = np.concatenate([split.L, batch.ids])
     start = time.perf_counter()
@@ -328,6 +369,7 @@ def _one_shot(name, task, config, seed, split: _Seed, shared) -> dict:
     result = _evaluate_rows(task, split.y_obs, rows[keep], config=config, seed=seed, cache=shared["fits"])
     result.update(
         labels=int(rows.size),
+        **_duplicate_figures(split, batch.ids, pick),
         batch_class_counts=_class_counts(task, task.y_train[batch.ids]),
         batch_noisy_labels=int((split.y_obs[batch.ids] != task.y_train[batch.ids]).sum()),
         select_seconds=seconds,
@@ -362,7 +404,9 @@ def _kept_for_training(strategy, X, y, seed: int) -> np.ndarray:
 def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
     classes = np.arange(len(task.class_names))
     strategy = _build(name, config, seed, classes)
-    base = config.variants.get(name, (name, {}))[0]
+    variant, options = config.diversity_for(name)
+    base = config.variants.get(variant, (variant, {}))[0]
+    pick = _diverse_picker(strategy, options, task, split, shared, seed)
     sizes = np.full(config.rounds, config.budget // config.rounds)
     sizes[: config.budget % config.rounds] += 1
     rows, curve, fits, seconds = split.L, [], 0, 0.0
@@ -374,19 +418,19 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
         if base in PROBA_MEASURES or base == "random":
             # the evaluation model of the previous round is the model these strategies would fit
             proba = predict_proba_aligned(evaluation["_model"], task.X_train[split.U], classes)
-            batch, _ = _select(strategy, None, split.U, labeled, int(size), exclude=rows, proba=proba)
+            batch, _ = _select(strategy, None, split.U, labeled, int(size), exclude=rows, proba=proba, pick=pick)
             if base != "random":
                 fits += 1
                 seconds += evaluation["fit_seconds"]
         elif isinstance(strategy, QBCStrategy) and r > 0:
             strategy.grow(task.X_train[picked[-1]], split.y_obs[picked[-1]], labeled)
             scores, predicted = score_pool(strategy, PoolChunk(split.U, X=task.X_train[split.U]))
-            batch = strategy.select(split.U, scores, predicted, budget=int(size), exclude=rows)
+            batch = (pick or strategy.select)(split.U, scores, predicted, budget=int(size), exclude=rows)
             fits += 1
         else:
             strategy.fit(labeled)
             scores, predicted = score_pool(strategy, PoolChunk(split.U, X=task.X_train[split.U]))
-            batch = strategy.select(split.U, scores, predicted, budget=int(size), exclude=rows)
+            batch = (pick or strategy.select)(split.U, scores, predicted, budget=int(size), exclude=rows)
             fits += strategy.n_fits_
         seconds += time.perf_counter() - start
         picked.append(batch.ids)
@@ -398,6 +442,7 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
     chosen = np.concatenate(picked)
     result = dict(evaluation)
     result.update(
+        **_duplicate_figures(split, chosen, pick),
         batch_class_counts=_class_counts(task, task.y_train[chosen]),
         batch_noisy_labels=int((split.y_obs[chosen] != task.y_train[chosen]).sum()),
         select_seconds=seconds,
@@ -405,6 +450,24 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
         curve=curve,
     )
     return result
+
+
+def _diverse_picker(strategy, options, task, split, shared, seed):
+    from activemine.diversity_experiment import diverse_picker
+
+    return diverse_picker(strategy, options, task, split, shared, seed)
+
+
+def _duplicate_figures(split, chosen, pick) -> dict:
+    from activemine.diversity_experiment import duplicate_figures
+
+    return duplicate_figures(split, chosen, pick)
+
+
+def _plant(task, config, seed, split, model):
+    from activemine.diversity_experiment import plant_into_task
+
+    return plant_into_task(task, config, seed, split, model)
 
 
 Progress = Callable[[str], None]
@@ -429,23 +492,25 @@ def run_experiment(config: ExperimentConfig, *, progress: Progress | None = None
         split = _Seed(task, config, seed, clean_proba)
         fits: dict = {}
         first = _evaluate_rows(task, split.y_obs, split.L, config=config, seed=seed, cache=fits)
+        seed_task = _plant(task, config, seed, split, first["_model"]) if config.duplicates else task
         start = time.perf_counter()
-        pool_proba = predict_proba_aligned(first["_model"], task.X_train[split.U], np.arange(len(task.class_names)))
+        pool_proba = predict_proba_aligned(first["_model"], seed_task.X_train[split.U], np.arange(len(task.class_names)))
         shared = {"initial": first, "pool_proba": pool_proba, "fits": fits,
                   "seconds": first["fit_seconds"] + time.perf_counter() - start}  # fmt: skip
         initial.append({"seed": seed, **_public(first)})
         step(f"seed {seed}: initial TPR {100 * first['tpr_at_fpr']:.2f}%")
         for name in config.strategies:
-            run = (_one_shot if config.mode == "one-shot" else _multi_round)(name, task, config, seed, split, shared)
+            run = (_one_shot if config.mode == "one-shot" else _multi_round)(name, seed_task, config, seed, split, shared)
             runs.append({"strategy": name, "seed": seed, **_public(run)})
             step(f"seed {seed}: {name} TPR {100 * run['tpr_at_fpr']:.2f}% in {run['select_seconds']:.0f} s")
         if seed in full_seeds:
-            f = _evaluate_rows(task, split.y_obs, np.concatenate([split.L, split.U]), config=config, seed=seed, cache=fits)
+            f = _evaluate_rows(seed_task, split.y_obs, np.concatenate([split.L, split.U]), config=config, seed=seed, cache=fits)
             full.append({"seed": seed, **_public(f)})
             step(f"seed {seed}: full")
     cfg = asdict(config)
     cfg["strategies"], cfg["seeds"] = list(config.strategies), list(config.seeds)
     cfg["variants"] = {k: [b, dict(kw)] for k, (b, kw) in config.variants.items()}
+    cfg["duplicates"] = list(config.duplicates) if config.duplicates else None
     return {
         "config": cfg,
         "classes": list(task.class_names),
