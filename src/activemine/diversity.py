@@ -632,9 +632,11 @@ def duplicate_stats(batch_rows, group_of_row: dict | np.ndarray) -> dict:
 SUFFIXES = ("+near-duplicates", "+clusters")
 
 
-def split_run_name(name: str, default: DiversityOptions | None = None) -> tuple[str, DiversityOptions | None]:
+def split_run_name(name: str, default: DiversityOptions | None = None, *, clusters: int | None = None,
+                   candidate_factor: float | None = None) -> tuple[str, DiversityOptions | None]:  # fmt: skip
     """``"hw+near-duplicates"`` -> ``("hw", options)``; a suffix may carry its setting
-    (``"lc+near-duplicates:0.5"``, ``"lc+clusters:200"``); a plain name gets ``default``."""
+    (``"lc+near-duplicates:0.5"``, ``"lc+clusters:200"``; else ``clusters``, 1000 clusters, and
+    the radius of ``default`` or ``auto``); a plain name gets ``default``."""
     for suffix in SUFFIXES:
         at = name.find(suffix)
         if at <= 0:
@@ -643,9 +645,12 @@ def split_run_name(name: str, default: DiversityOptions | None = None) -> tuple[
         if arg and not arg.startswith(":"):
             continue
         arg = arg[1:] or None
-        factor = default.candidate_factor if default is not None else None
+        factor = candidate_factor
         if suffix == "+clusters":
-            k = int(arg) if arg else (default.clusters if default is not None and default.clusters else 1000)
+            try:
+                k = int(arg) if arg else (clusters or 1000)
+            except ValueError:
+                raise InputError(f"{name!r}: the clusters after ':' must be an integer") from None
             return base, DiversityOptions(clusters=k, candidate_factor=factor)
         nd = arg or (default.near_duplicates if default is not None and default.near_duplicates is not None else "auto")
         return base, DiversityOptions(near_duplicates=nd, candidate_factor=factor)

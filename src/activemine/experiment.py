@@ -105,9 +105,11 @@ class ExperimentConfig:
         """``(registered strategy or variant, DiversityOptions or None)`` of a run name."""
         from activemine.diversity import DiversityOptions, split_run_name
 
+        every = self.near_duplicates not in (None, "off") or self.diversity == "clusters"
         default = DiversityOptions.from_cli(near_duplicates=self.near_duplicates, diversity=self.diversity,
-                                            clusters=self.clusters, candidate_factor=self.candidate_factor)  # fmt: skip
-        return split_run_name(name, default)
+                                            clusters=self.clusters if self.diversity == "clusters" else None,
+                                            candidate_factor=self.candidate_factor if every else None)  # fmt: skip
+        return split_run_name(name, default, clusters=self.clusters, candidate_factor=self.candidate_factor)
 
     def check(self) -> None:
         """Raise :class:`InputError` naming the first bad setting."""
