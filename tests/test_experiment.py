@@ -13,13 +13,16 @@ from activemine.tables import write_table
 runner = CliRunner()
 
 
-def test_experiment_cli_on_digits_writes_every_output(tmp_path):
+def test_experiment_cli_on_digits_writes_every_output(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACTIVEMINE_PROGRESS_INTERVAL", "0")
     out = tmp_path / "exp"
     result = runner.invoke(app, [
         "experiment", "--dataset", "digits", "--task", "binary:8", "--labeled-size", "150", "--budget", "60",
         "--strategies", "random,lc,qbc,hw", "--seeds", "1", "--model", "logreg", "--out", str(out),
     ])  # fmt: skip
     assert result.exit_code == 0, result.output
+    # not a terminal: progress arrives as timestamped lines, one per finished step
+    assert "experiment: started (" in result.output and "experiment: done" in result.output
     assert {p.name for p in out.iterdir()} == {"results.json", "results.md", "roc.png"}
     doc = json.loads((out / "results.json").read_text())
     assert {"config", "runs", "reference"} <= set(doc)

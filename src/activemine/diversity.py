@@ -187,6 +187,7 @@ class DiversityReport:
     clusters: int | None = None
     candidate_factor: float = 1.0
     embedding: str = ""
+    rescans: int = 0
 
     def describe(self) -> str:
         if self.method == "clusters":
@@ -534,6 +535,9 @@ def _beyond(primary, ids, group, bounds) -> np.ndarray | None:
         if b is None:
             continue
         rows = group == g
+        if isinstance(b, str):  # "all": the group kept nothing
+            out[rows] = True
+            continue
         p, i = b
         out[rows] = (primary[rows] > p) | ((primary[rows] == p) & (ids[rows] > i))
     return out

@@ -42,9 +42,10 @@ from activemine.data import LabeledSet, PoolChunk
 from activemine.datasets import DATASETS, Dataset, load_dataset
 from activemine.errors import BudgetError, InputError
 from activemine.metrics import roc_auc, tpr_at_fpr
-from activemine.mining import score_pool
+from activemine.mining import mine, score_pool
 from activemine.models import make_model, predict_proba_aligned
 from activemine.noise import NOISE_KINDS, inject_label_noise
+from activemine.plan import SelectionPlan
 from activemine.strategies import STRATEGIES, QBCStrategy, make_strategy
 
 __all__ = [
@@ -301,27 +302,13 @@ def _build(name: str, config: ExperimentConfig, seed: int, classes: np.ndarray):
     return make_strategy(base, model=config.model, random_state=seed, classes=classes, **kwargs)
 
 
-def _select(strategy, X, ids, labeled: LabeledSet, budget: int, exclude=None, proba=None, pick=None, fitted=None):
-    """Fit (unless ``proba`` of a shared model is given), score and select; returns (batch, fits).
-
-    ``pick`` replaces ``strategy.select`` (a diverse selection); ``fitted`` is a dict in which a
-    strategy fitted on features leaves its scores, so variants of it that differ only in the
-    selection share one fit (they are charged its fits all the same).
-    """
-    if fitted is not None and "scores" in fitted:
-        strategy.__dict__.update(fitted["state"])
-        scores, predicted = fitted["scores"]
-        return (pick or strategy.select)(ids, scores, predicted, budget=budget, exclude=exclude), strategy.n_fits_
+def _select(strategy, X, ids, labeled: LabeledSet, budget: int, exclude=None, proba=None):
+    """Fit (unless ``proba`` of a shared model is given), score and select; returns (batch, fits)."""
+    plan = SelectionPlan.build(strategy, budget=budget, exclude=exclude)  # checked before any fit
     if proba is not None:
-        strategy.fit(LabeledSet(None, labeled.y, labeled.ids), n_proba_columns=proba.shape[1])
-        pool = PoolChunk(ids, proba=proba)
+        batch = mine(strategy, PoolChunk(ids, proba=proba), plan=plan, labeled=LabeledSet(None, labeled.y, labeled.ids))
     else:
-        strategy.fit(labeled)
-        pool = PoolChunk(ids, X=X)
-    scores, predicted = score_pool(strategy, pool)
-    if fitted is not None:
-        fitted.update(scores=(scores, predicted), state=dict(strategy.__dict__))
-    batch = (pick or strategy.select)(ids, scores, predicted, budget=budget, exclude=exclude)
+        batch = mine(strategy, PoolChunk(ids, X=X), plan=plan, labeled=labeled)
     return batch, strategy.n_fits_
 
 
@@ -416,6 +403,7 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
     picked: list[np.ndarray] = []
     for r, size in enumerate(sizes):
         labeled = LabeledSet(task.X_train[rows], split.y_obs[rows], rows)
+        plan = SelectionPlan.build(strategy, budget=int(size), exclude=rows)  # checked before the round's fits
         start = time.perf_counter()
         if base in PROBA_MEASURES or base == "random":
             # the evaluation model of the previous round is the model these strategies would fit
@@ -427,12 +415,12 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
         elif isinstance(strategy, QBCStrategy) and r > 0:
             strategy.grow(task.X_train[picked[-1]], split.y_obs[picked[-1]], labeled)
             scores, predicted = score_pool(strategy, PoolChunk(split.U, X=task.X_train[split.U]))
-            batch = (pick or strategy.select)(split.U, scores, predicted, budget=int(size), exclude=rows)
+            batch = plan.bind(classes=strategy.classes_, labeled=labeled).select(split.U, scores, predicted)
             fits += 1
         else:
             strategy.fit(labeled)
             scores, predicted = score_pool(strategy, PoolChunk(split.U, X=task.X_train[split.U]))
-            batch = (pick or strategy.select)(split.U, scores, predicted, budget=int(size), exclude=rows)
+            batch = plan.bind(classes=strategy.classes_, labeled=labeled).select(split.U, scores, predicted)
             fits += strategy.n_fits_
         seconds += time.perf_counter() - start
         picked.append(batch.ids)

@@ -4,7 +4,7 @@ A selection is a pure function of ``(id, score, predicted class)`` triples plus
 its settings, so it does not depend on row order, chunk size or engine:
 
 * **Quotas.** The budget is split over predicted classes by weights
-  (:func:`class_weights`), water-filling: a class that has fewer selectable
+  (:class:`activemine.plan.SelectionPlan` derives them), water-filling: a class that has fewer selectable
   samples than its share gives the rest to the others (:func:`allocate_quotas`).
   Without weights the whole pool is one group.
 * **Strata.** In each group ``round((1 - easy_share) * quota)`` samples are the
@@ -19,7 +19,7 @@ Higher acquisition score = more worth labeling, as everywhere in activemine.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,18 +27,14 @@ import numpy as np
 from activemine.errors import DuplicateIdError, EmptyPoolError, InputError, PoolExhaustedError
 
 __all__ = [
-    "BALANCE_MODES",
     "Batch",
     "allocate_quotas",
     "check_ids",
-    "class_weights",
     "id_keys",
     "select_batch",
     "split_hard_easy",
     "top_k_indices",
 ]
-
-BALANCE_MODES = ("equal", "labeled", "pool")
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
@@ -143,50 +139,6 @@ def rank_order(primary: np.ndarray, ids: np.ndarray) -> np.ndarray:
     return np.lexsort((ids, primary))
 
 
-def class_weights(
-    balance: str | Sequence[float] | Mapping | None,
-    *,
-    classes: Sequence,
-    labeled_counts: Sequence[int] | None = None,
-    pool_counts: Sequence[int] | None = None,
-) -> np.ndarray | None:
-    """Class weights for quotas, ``(k,)``, or None for no quotas.
-
-    ``balance`` is ``"equal"``, ``"labeled"`` (the labeled set's class ratio),
-    ``"pool"`` (the predicted class ratio of the selectable pool), a sequence
-    of k non-negative weights, a mapping class -> weight (missing classes get
-    0), or None / ``"none"`` for a single group.
-    """
-    k = len(classes)
-    if balance is None or (isinstance(balance, str) and balance == "none"):
-        return None
-    if isinstance(balance, str):
-        if balance == "equal":
-            return np.ones(k)
-        if balance == "labeled":
-            if labeled_counts is None:
-                raise InputError("balance='labeled' needs the labeled set's class counts; give a labeled set")
-            w = np.asarray(labeled_counts, dtype=np.float64)
-        elif balance == "pool":
-            if pool_counts is None:
-                raise InputError("balance='pool' needs the pool's predicted class counts")
-            w = np.asarray(pool_counts, dtype=np.float64)
-        else:
-            raise InputError(f"unknown balance {balance!r}; expected one of {BALANCE_MODES + ('none',)} or weights")
-    elif isinstance(balance, Mapping):
-        unknown = [c for c in balance if c not in list(classes)]
-        if unknown:
-            raise InputError(f"balance weights name unknown classes {unknown}; known classes are {list(classes)}")
-        w = np.array([float(balance.get(c, 0.0)) for c in classes])
-    else:
-        w = np.asarray(balance, dtype=np.float64)
-    if w.shape != (k,):
-        raise InputError(f"balance weights must have one value per class ({k}), got {w.shape[0] if w.ndim else w}")
-    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
-        raise InputError(f"balance weights must be finite, non-negative and not all zero, got {w.tolist()}")
-    return w
-
-
 def allocate_quotas(available, budget: int, weights) -> np.ndarray:
     """Split ``budget`` over classes by ``weights`` without exceeding ``available``.
 
@@ -235,7 +187,8 @@ class Batch:
     """A selected batch, rows ordered by stratum (hard then easy), then by rank.
 
     ``predicted`` holds class indices into ``classes``; ``quotas`` maps class
-    -> selected count (empty when no quotas were used).
+    -> selected count (empty when no quotas were used); ``diversity`` is the
+    :class:`~activemine.diversity.DiversityReport` of a selection without copies.
     """
 
     ids: np.ndarray
@@ -244,6 +197,7 @@ class Batch:
     stratum: np.ndarray
     classes: tuple = ()
     quotas: dict = field(default_factory=dict)
+    diversity: object | None = None
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])

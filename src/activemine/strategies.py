@@ -1,15 +1,17 @@
-"""Strategies: a scorer and a selector behind one call signature.
+"""Strategies: the scoring side of active learning, behind one call signature.
 
 Every strategy is used the same way::
 
     strategy = make_strategy("hw", model="lightgbm", random_state=0)
-    strategy.fit(labeled)                    # trains what it needs (nothing for precomputed probabilities)
+    strategy.fit(labeled)                      # trains what it needs (nothing for precomputed probabilities)
     scores, predicted = strategy.score(chunk)  # per pool chunk; pure, so chunking cannot change it
-    batch = strategy.select(ids, scores, predicted, budget=1000, exclude=labeled_ids)
 
 ``scores`` are acquisition scores (higher = more worth labeling) and
-``predicted`` the class index each row is counted under for quotas.
-:func:`activemine.mining.mine` runs the three steps over a whole pool.
+``predicted`` the class index each row is counted under for quotas. Strategies
+do not select: a :class:`activemine.plan.SelectionPlan` does, and a strategy's
+``balance`` and ``easy_share`` (its own defaults, e.g. HW's 10% easy share,
+unless given) are only what the plan builder reads when the user gives none.
+:func:`activemine.mining.mine` and the engines run fit, score and select.
 
 Registered strategies (:data:`STRATEGIES`): ``random``, ``lc``, ``sm``,
 ``entropy``, ``qbc`` and ``hw``.
@@ -28,7 +30,8 @@ from activemine.data import LabeledSet, PoolChunk
 from activemine.errors import InputError, ProbabilityError, SingleClassError, UnknownLabelError
 from activemine.models import make_model, predict_proba_aligned, stratified_fraction
 from activemine.noise import DIRTY_POLICIES, DirtyDataFilter
-from activemine.selection import Batch, class_weights, id_keys, select_batch, uniform_from_keys
+from activemine.plan import check_balance, check_easy_share
+from activemine.selection import id_keys, uniform_from_keys
 
 __all__ = [
     "STRATEGIES",
@@ -58,14 +61,16 @@ class DirtyDataStep(Protocol):
 
 
 class Strategy:
-    """Base class: class bookkeeping, model fitting and the selection step.
+    """Base class: class bookkeeping and model fitting; subclasses score.
 
     Parameters (keyword-only)
     -------------------------
     model : model name or scikit-learn classifier used when the pool has features.
-    balance : class quotas: None (one group), ``"equal"``, ``"labeled"``,
-        ``"pool"`` or explicit weights; default depends on the strategy.
-    easy_share : share of every quota drawn uniformly from the easier rows.
+    balance : the class quotas a selection plan takes by default: None (one
+        group), ``"equal"``, ``"labeled"``, ``"pool"`` or explicit weights;
+        default depends on the strategy. Checked here, derived by the plan.
+    easy_share : the plan's default share of every quota drawn uniformly from
+        the easier rows; checked here.
     classes : class labels, needed only when there is no labeled set.
     random_state : seed of every random choice of the strategy.
     """
@@ -78,12 +83,41 @@ class Strategy:
     def __init__(self, *, model="lightgbm", balance=_DEFAULT, easy_share: float | None = None,
                  classes: Sequence | None = None, random_state: int = 0):  # fmt: skip
         self.model = model
-        self.balance = self.default_balance if balance is _DEFAULT else balance
-        self.easy_share = self.default_easy_share if easy_share is None else easy_share
+        # selection settings are checked at once (so bad ones fail before any fit) but only the plan uses them
+        self.balance = check_balance(self.default_balance if balance is _DEFAULT else balance)
+        self.easy_share = check_easy_share(self.default_easy_share if easy_share is None else easy_share)
         self.classes = classes
         self.random_state = random_state
 
     # -- fitting -----------------------------------------------------------------
+    def resolve_classes(self, labeled: LabeledSet | None = None, *, n_proba_columns: int | None = None) -> np.ndarray:
+        """The classes ``(k,)`` that :meth:`fit` will use, found without fitting anything.
+
+        ``classes`` if given, else the labels of ``labeled`` when a model is to
+        be trained, else ``0..k-1`` for ``n_proba_columns`` probability columns.
+        """
+        if self.classes is not None:
+            classes = np.asarray(self.classes)
+        elif labeled is not None and n_proba_columns is None:
+            classes = np.unique(labeled.y)
+        elif n_proba_columns is not None:
+            classes = np.arange(n_proba_columns)
+        else:
+            raise InputError(f"strategy {self.name!r} needs a labeled set, or classes and precomputed probabilities")
+        if n_proba_columns is not None and n_proba_columns != classes.size:
+            raise ProbabilityError(
+                f"the pool has {n_proba_columns} probability columns but there are {classes.size} classes {classes.tolist()}"
+            )
+        if labeled is not None:
+            unknown = np.setdiff1d(np.unique(labeled.y), classes)
+            if unknown.size:
+                raise UnknownLabelError(
+                    f"labeled set has labels {unknown[:10].tolist()} that are not among the classes {classes.tolist()}"
+                )
+        if n_proba_columns is None:
+            self._require_features(labeled)
+        return classes
+
     def fit(self, labeled: LabeledSet | None = None, *, n_proba_columns: int | None = None) -> "Strategy":
         """Learn the classes and train the strategy's models on ``labeled``.
 
@@ -92,28 +126,9 @@ class Strategy:
         ``0..k-1`` unless ``classes`` was given.
         """
         self.n_fits_ = 0
-        if self.classes is not None:
-            self.classes_ = np.asarray(self.classes)
-        elif labeled is not None and n_proba_columns is None:
-            self.classes_ = np.unique(labeled.y)
-        elif n_proba_columns is not None:
-            self.classes_ = np.arange(n_proba_columns)
-        else:
-            raise InputError(f"strategy {self.name!r} needs a labeled set, or classes and precomputed probabilities")
-        if n_proba_columns is not None and n_proba_columns != self.classes_.size:
-            raise ProbabilityError(
-                f"the pool has {n_proba_columns} probability columns but there are {self.classes_.size} classes {self.classes_.tolist()}"
-            )
-        self.labeled_counts_ = None
-        if labeled is not None:
-            unknown = np.setdiff1d(np.unique(labeled.y), self.classes_)
-            if unknown.size:
-                raise UnknownLabelError(
-                    f"labeled set has labels {unknown[:10].tolist()} that are not among the classes {self.classes_.tolist()}"
-                )
-            self.labeled_counts_ = np.array([(labeled.y == c).sum() for c in self.classes_])
+        self.classes_ = self.resolve_classes(labeled, n_proba_columns=n_proba_columns)
+        self.labeled_counts_ = None if labeled is None else np.array([(labeled.y == c).sum() for c in self.classes_])
         if n_proba_columns is None:
-            self._require_features(labeled)
             self._fit_models(labeled)
         return self
 
@@ -158,21 +173,6 @@ class Strategy:
         if model is None or chunk.X is None:
             raise InputError(f"strategy {self.name!r} needs pool features or the {column} columns")
         return predict_proba_aligned(model, chunk.X, self.classes_)
-
-    # -- selection ---------------------------------------------------------------
-    def select(self, ids, scores, predicted, *, budget: int, exclude=None, available_counts=None) -> Batch:
-        """Select ``budget`` rows from scored rows with this strategy's quotas and easy share."""
-        counts = available_counts
-        if counts is None and self.balance == "pool":
-            keep = np.ones(len(ids), bool) if exclude is None else ~np.isin(ids, np.asarray(exclude))
-            counts = np.bincount(np.asarray(predicted)[keep], minlength=self.classes_.size)
-        weights = class_weights(self.balance, classes=list(self.classes_),
-                                labeled_counts=self.labeled_counts_, pool_counts=counts)  # fmt: skip
-        return select_batch(
-            ids, scores, predicted, budget=budget, n_classes=self.classes_.size, weights=weights,
-            easy_share=self.easy_share, seed=self.random_state, exclude=exclude,
-            available_counts=available_counts, classes=self.classes_.tolist(), hard_label=self.hard_label,
-        )  # fmt: skip
 
 
 class RandomStrategy(Strategy):

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from activemine.cli._app import app, console, exits_on_bad_input
 from activemine.errors import InputError
+from activemine.progress import progress_reporter
 
 
 def parse_seeds(value: str) -> list[int]:
@@ -51,6 +51,7 @@ def experiment(
     diversity: Annotated[Optional[str], typer.Option(help="Every run: clusters (Cluster-Margin round-robin) or none; or per run, a name such as lc+clusters.")] = None,
     clusters: Annotated[Optional[int], typer.Option(help="Clusters of --diversity clusters (default 1000).")] = None,
     candidate_factor: Annotated[Optional[float], typer.Option(help="Candidates per unit of quota (>= 1; default 2 for near-duplicates, 5 for clusters).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar or progress lines.")] = False,
 ) -> None:
     """Train on L, select from U with each strategy, retrain and evaluate on the test set; write results and figures."""
     from activemine.diversity import parse_duplicates
@@ -66,10 +67,9 @@ def experiment(
     )  # fmt: skip
     config.check()
     started = time.perf_counter()
-    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=True) as progress:  # fmt: skip
-        bar = progress.add_task("experiment", total=count_steps(config))
-        results = run_experiment(config, progress=lambda what: progress.update(bar, advance=1, description=what))
+    # a bar on a terminal; timestamped lines on stderr when it is a log (runs take tens of minutes)
+    with progress_reporter("experiment", total=count_steps(config), unit="steps", quiet=quiet) as bar:
+        results = run_experiment(config, progress=lambda what: bar.advance(1, description=f"experiment: {what}"))
     written = write_outputs(results, out)
     from activemine.experiment import results_markdown
 

@@ -1,14 +1,17 @@
-"""The Ray engine: Ray Data reads the pool, actors score blocks and reduce them to
-candidates, the driver merges the candidates and selects (extra ``activemine[ray]``).
+"""The Ray executor: Ray Data reads the pool, actors score blocks and reduce them to
+candidates, the driver merges the candidates (extra ``activemine[ray]``).
 
 Each block is scored by :meth:`Strategy.score` on an actor (CPU by default,
 ``num_gpus`` per actor when asked), excluded ids are dropped there, and the
 block is cut down to the candidates that could be selected whatever the rest
 of the pool holds (:class:`~activemine.engines.candidates.CandidateReducer`
 with the block's own counts as lower bounds). The driver feeds the block
-outputs to one more reducer, so its memory is about ``budget`` rows. The
-batch is the one the local engine gives. Duplicate ids are caught within a
-block and among the candidates only.
+outputs to one more reducer, so its memory is about ``budget`` rows; the
+selection is the shared one of :mod:`activemine.engines.base`, so the batch is
+the one the local executor gives. Ids may be integers or strings of any Arrow
+string type: they cross the cluster as Arrow columns and come back as int64
+or numpy ``U`` arrays (:func:`activemine.sources.arrow_ids`), never objects.
+Duplicate ids are caught within a block and among the candidates only.
 """
 
 from __future__ import annotations
@@ -17,14 +20,16 @@ import numpy as np
 import pyarrow as pa
 
 from activemine.data import LabeledSet
-from activemine.engines.candidates import CandidateReducer, SelectionPlan
-from activemine.engines.local import ExcludedIds, add_scored_rows
-from activemine.errors import EmptyPoolError, InputError
+from activemine.engines.base import ChunkScorer, MiningRun, prepare_run
+from activemine.engines.candidates import CandidateReducer
+from activemine.errors import InputError
+from activemine.plan import SelectionPlan
 from activemine.selection import Batch, check_ids
-from activemine.sources import DEFAULT_CHUNK_SIZE, ChunkSource, CsvSource, ParquetSource, PoolColumns, TableSource, chunk_from_table, open_pool
-from activemine.strategies import Strategy
+from activemine.sources import (
+    DEFAULT_CHUNK_SIZE, ChunkSource, CsvSource, ParquetSource, PoolColumns, TableSource, arrow_ids, chunk_from_table,
+)  # fmt: skip
 
-__all__ = ["mine_ray"]
+__all__ = ["RayExecutor", "mine_ray"]
 
 # rows of a block's output: candidates (kind 0), per-class counts (kind 1), rows read (kind 2)
 _CANDIDATE, _COUNT, _ROWS = 0, 1, 2
@@ -33,17 +38,16 @@ _CANDIDATE, _COUNT, _ROWS = 0, 1, 2
 class _BlockReducer:
     """Ray actor: score one batch of the pool and return its candidates and counts."""
 
-    def __init__(self, strategy: Strategy, plan: SelectionPlan, columns: PoolColumns, excluded: ExcludedIds):
-        self.strategy, self.plan, self.columns, self.excluded = strategy, plan, columns, excluded
+    def __init__(self, scorer: ChunkScorer, columns: PoolColumns):
+        self.scorer, self.columns = scorer, columns
 
     def __call__(self, table: pa.Table) -> pa.Table:
         if "_parquet_path" in table.column_names:
             table = _read_row_groups(table, self.columns.needed)
-        chunk = chunk_from_table(table, self.columns)
+        chunk = chunk_from_table(table, self.columns, where=self.scorer.where)
         ids = check_ids(chunk.ids)
-        scores, predicted = self.strategy.score(chunk)
-        reducer = CandidateReducer(self.plan)
-        add_scored_rows(reducer, ids, scores, predicted, self.excluded)
+        reducer = CandidateReducer(self.scorer.plan)
+        self.scorer.add(reducer, chunk, ids)
         cand_ids, cand_scores, cand_pred, counts = reducer.candidates()
         k = counts.size
         filler = np.zeros(k + 1, dtype=ids.dtype) if ids.dtype.kind == "i" else np.full(k + 1, "", dtype=ids.dtype)
@@ -103,46 +107,68 @@ def _add_matrix(cols: dict, prefix: str, matrix) -> tuple[str, ...]:
     return names
 
 
-def mine_ray(strategy: Strategy, source, *, budget: int, labeled: LabeledSet | None = None, exclude=None,
-             columns: PoolColumns | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE, progress=None,
-             address: str | None = None, concurrency: int | None = None, num_gpus: float = 0) -> Batch:  # fmt: skip
-    """Select ``budget`` rows with Ray; the same batch as :func:`activemine.engines.local.mine_stream`.
+class RayExecutor:
+    """Scores blocks of the pool on Ray actors (see the module docstring).
 
     Joins the cluster at ``address`` (``"auto"``, ``"ray://head:10001"``) or
     starts a local Ray when none is running; ``concurrency`` actors (default:
-    the cluster's CPUs) score batches of ``chunk_size`` rows, each with
-    ``num_gpus`` GPUs when the model can use them.
+    the cluster's CPUs) score batches of ``chunk_size`` rows (Parquet: one row
+    group each), each with ``num_gpus`` GPUs when the model can use them.
     """
-    import ray
-    import ray.data
 
-    src = open_pool(source, columns)
-    if src.num_rows == 0:
-        raise EmptyPoolError(f"the pool {src.where!r} has no rows")
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    strategy.fit(labeled, n_proba_columns=src.columns.n_proba_columns)
-    plan = SelectionPlan.from_strategy(strategy, budget=budget, total_rows=src.num_rows)
-    excluded = ExcludedIds(exclude, labeled)
-    ds, cols = _dataset(src, ray.data)
-    if concurrency is None:
-        concurrency = max(1, int(ray.available_resources().get("CPU", 1)))
-    out = ds.map_batches(
-        _BlockReducer, fn_constructor_kwargs=dict(strategy=strategy, plan=plan, columns=cols, excluded=excluded),
-        batch_format="pyarrow", batch_size=1 if isinstance(src, ParquetSource) else chunk_size, compute=ray.data.ActorPoolStrategy(size=concurrency),
-        num_cpus=1, num_gpus=num_gpus or None,
-    )  # fmt: skip
-    reducer = CandidateReducer(plan)
-    for batch in out.iter_batches(batch_format="numpy", batch_size=None):
-        kind, n = batch["kind"], batch["n"]
-        cand = kind == _CANDIDATE
-        counts = np.bincount(batch["predicted"][kind == _COUNT], weights=n[kind == _COUNT], minlength=plan.n_classes)
-        rows = int(n[kind == _ROWS].sum())
-        reducer.add(batch["id"][cand], batch["score"][cand], batch["predicted"][cand],
-                    counts=counts.astype(np.int64), rows=rows)  # fmt: skip
-        if progress is not None and rows:
-            progress(rows)
-    if reducer.rows_seen == 0:
-        raise EmptyPoolError(f"the pool {src.where!r} has no rows")
-    ids, scores, predicted, counts = reducer.candidates()
-    return strategy.select(ids, scores, predicted, budget=budget, available_counts=counts)
+    def __init__(self, *, address: str | None = None, concurrency: int | None = None, num_gpus: float = 0,
+                 chunk_size: int = DEFAULT_CHUNK_SIZE):  # fmt: skip
+        if isinstance(chunk_size, bool) or int(chunk_size) != chunk_size or chunk_size < 1:
+            raise InputError(f"chunk_size must be a positive integer, got {chunk_size}")
+        if concurrency is not None and concurrency < 1:
+            raise InputError(f"concurrency must be at least 1, got {concurrency}")
+        try:
+            import ray  # noqa: F401
+        except ImportError as exc:
+            raise InputError(f"the ray engine needs the ray extra: pip install 'activemine[ray]' ({exc})") from exc
+        self.address, self.concurrency, self.num_gpus, self.chunk_size = address, concurrency, num_gpus, int(chunk_size)
+
+    def reduce(self, run: MiningRun, progress=None) -> CandidateReducer:
+        import ray
+        import ray.data
+
+        if not ray.is_initialized():
+            ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
+        src, plan = run.source, run.plan
+        ds, cols = _dataset(src, ray.data)
+        concurrency = self.concurrency or max(1, int(ray.available_resources().get("CPU", 1)))
+        out = ds.map_batches(
+            _BlockReducer, fn_constructor_kwargs=dict(scorer=run.scorer, columns=cols), batch_format="pyarrow",
+            batch_size=1 if isinstance(src, ParquetSource) else self.chunk_size,
+            compute=ray.data.ActorPoolStrategy(size=concurrency), num_cpus=1, num_gpus=self.num_gpus or None,
+        )  # fmt: skip
+        reducer = CandidateReducer(plan)
+        id_kind = None
+        for batch in out.iter_batches(batch_format="pyarrow", batch_size=None):
+            kind = batch.column("kind").to_numpy()
+            n = batch.column("n").to_numpy()
+            predicted = batch.column("predicted").to_numpy()
+            cand = kind == _CANDIDATE
+            ids = arrow_ids(batch.column("id"), where=f"{src.where} ids")[cand]
+            if ids.size:
+                if id_kind is not None and ids.dtype.kind != id_kind:
+                    raise InputError(f"{src.where} ids must be all integers or all strings; blocks mix both")
+                id_kind = ids.dtype.kind
+            counts = np.bincount(predicted[kind == _COUNT], weights=n[kind == _COUNT], minlength=plan.n_classes)
+            rows = int(n[kind == _ROWS].sum())
+            reducer.add(ids, batch.column("score").to_numpy()[cand], predicted[cand],
+                        counts=counts.astype(np.int64), rows=rows)  # fmt: skip
+            if progress is not None and rows:
+                progress(rows)
+        return reducer
+
+
+def mine_ray(strategy, source, *, budget: int | None = None, plan: SelectionPlan | None = None,
+             labeled: LabeledSet | None = None, exclude=None, columns: PoolColumns | None = None,
+             chunk_size: int = DEFAULT_CHUNK_SIZE, progress=None, address: str | None = None,
+             concurrency: int | None = None, num_gpus: float = 0) -> Batch:  # fmt: skip
+    """Select with Ray; the same batch as :func:`activemine.engines.local.mine_stream`
+    (arguments as there, plus those of :class:`RayExecutor`)."""
+    executor = RayExecutor(address=address, concurrency=concurrency, num_gpus=num_gpus, chunk_size=chunk_size)
+    run = prepare_run(strategy, source, plan=plan, budget=budget, exclude=exclude, labeled=labeled, columns=columns)
+    return run.run(executor, progress)
