@@ -35,13 +35,13 @@ SETTINGS = {
 STRATEGIES = ["random", "lc", "hw", "lc+near-duplicates", "hw+near-duplicates", "lc+clusters", "hw+clusters"]
 
 
-def run_setting(name: str, args) -> list[dict]:
+def run_setting(name: str, args, seed: int) -> list[dict]:
     from activemine.experiment import ExperimentConfig, run_experiment
 
     spec = SETTINGS[name]
     config = ExperimentConfig(dataset=args.dataset, task=args.task, labeled_size=args.labeled_size,
                               pool_size=args.pool_size, budget=spec["budget"], strategies=args.strategies,
-                              seeds=list(range(args.seeds)), eval_repeats=args.eval_repeats, full_seeds=0,
+                              seeds=[seed], eval_repeats=args.eval_repeats, full_seeds=0,
                               duplicates=spec["duplicates"], clusters=args.clusters, model="lightgbm")  # fmt: skip
     started = time.perf_counter()
     results = run_experiment(config, progress=lambda what: print(f"[{time.perf_counter() - started:6.0f} s] {name}: {what}",
@@ -124,15 +124,17 @@ def main() -> None:
     if out.exists():  # keep a scale run measured separately
         doc["scale"] = json.loads(out.read_text()).get("scale")
     started = time.perf_counter()
-    for setting in settings:
-        doc["runs"].extend(run_setting(setting, args))
-        doc["summary"] = summarize(doc["runs"])
-        doc["targets"] = targets(doc["summary"])
-        doc["seconds"] = time.perf_counter() - started
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_text(json.dumps(doc, indent=1))
-        tmp.replace(out)
-        print(table(doc["summary"]), flush=True)
+    # seeds outermost, so a run stopped early still has every setting for the seeds it finished
+    for seed in range(args.seeds):
+        for setting in settings:
+            doc["runs"].extend(run_setting(setting, args, seed))
+            doc["summary"] = summarize(doc["runs"])
+            doc["targets"] = targets(doc["summary"])
+            doc["seconds"] = time.perf_counter() - started
+            tmp = out.with_name(f".{out.name}.tmp")
+            tmp.write_text(json.dumps(doc, indent=1))
+            tmp.replace(out)
+            print(table(doc["summary"]), flush=True)
     print(json.dumps(doc["targets"], indent=1))
     print(f"done in {time.perf_counter() - started:.0f} s; wrote {out}")
 

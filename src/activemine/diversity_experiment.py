@@ -1,10 +1,9 @@
 """Experiment glue for batches without copies (:mod:`activemine.diversity`).
 
 Kept out of :mod:`activemine.experiment`, which calls these three functions:
-planting near-duplicate campaigns into a seed's pool, selecting through
-:func:`~activemine.diversity.select_diverse` with a seeded PCA of the
-features as embedding, and the figures a run reports (copies in the batch,
-distinct sources, the radius used).
+planting near-duplicate campaigns into a seed's pool, the pool's embedding
+for a diverse selection (a seeded PCA of the features fitted on L), and the
+figures a run reports (copies in the batch, distinct sources, the radius used).
 """
 
 from __future__ import annotations
@@ -13,53 +12,37 @@ import numpy as np
 
 from activemine.models import predict_proba_aligned
 
-__all__ = ["diverse_picker", "duplicate_figures", "plant_into_task"]
+__all__ = ["duplicate_figures", "plant_into_task", "pool_embedding"]
 
 
-def diverse_picker(strategy, options, task, split, shared: dict, seed: int):
-    """A replacement for ``strategy.select`` that keeps copies out of the batch, or None.
+def pool_embedding(options, task, split, shared: dict, seed: int) -> np.ndarray | None:
+    """The embedding ``(len(split.U), e)`` of the pool rows for a diverse run, or None.
 
-    The embedding of a row is its features projected by a seeded PCA fitted on L
-    (:func:`activemine.diversity.fit_projection`), computed once per seed.
+    Features projected by a seeded PCA fitted on L (50 dims,
+    :func:`activemine.diversity.fit_projection`), as ``mine`` does for a feature
+    pool without embeddings; computed once per seed.
     """
-    if options is None:
+    if options is None or not options.needs_embeddings:
         return None
-    from activemine.diversity import fit_projection, select_diverse
+    if "embedding" not in shared:
+        from activemine.diversity import fit_projection
 
-    if "projection" not in shared:
-        shared["projection"] = fit_projection(task.X_train[split.L], random_state=seed)
-    project = shared["projection"]
-
-    def pick(ids, scores, predicted, *, budget, exclude=None):
-        weights = None
-        if strategy.balance is not None:
-            from activemine.selection import class_weights
-
-            counts = np.bincount(np.asarray(predicted), minlength=strategy.classes_.size)
-            weights = class_weights(strategy.balance, classes=list(strategy.classes_),
-                                    labeled_counts=strategy.labeled_counts_, pool_counts=counts)  # fmt: skip
-        batch, report = select_diverse(ids, scores, predicted, project(task.X_train[ids]), budget=budget,
-                                       n_classes=strategy.classes_.size, options=options, weights=weights,
-                                       easy_share=strategy.easy_share, seed=strategy.random_state, exclude=exclude,
-                                       classes=strategy.classes_.tolist(), hard_label=strategy.hard_label)  # fmt: skip
-        pick.reports.append(report)
-        return batch
-
-    pick.reports = []
-    return pick
+        project = fit_projection(task.X_train[split.L], random_state=seed)
+        shared["embedding"] = project(task.X_train[split.U])
+    return shared["embedding"]
 
 
-def duplicate_figures(split, chosen, pick) -> dict:
-    """Copies in the batch and distinct sources (with planted duplicates), the radius used."""
+def duplicate_figures(split, chosen, report) -> dict:
+    """Copies in the batch and distinct sources (with planted duplicates), and what the diverse step did."""
     out = {}
     if getattr(split, "group", None) is not None:
         from activemine.diversity import duplicate_stats
 
         out.update(duplicate_stats(chosen, split.group))
-    if pick is not None and pick.reports:
-        r = pick.reports[-1]
-        out["diversity"] = {"method": r.method, "radius": r.radius, "auto": r.auto, "suppressed": r.suppressed,
-                            "filled_with_duplicates": r.filled_with_duplicates, "clusters": r.clusters}  # fmt: skip
+    if report is not None:
+        out["diversity"] = {"method": report.method, "radius": report.radius, "auto": report.auto,
+                            "suppressed": report.suppressed, "filled_with_duplicates": report.filled_with_duplicates,
+                            "clusters": report.clusters}  # fmt: skip
     return out
 
 

@@ -302,13 +302,28 @@ def _build(name: str, config: ExperimentConfig, seed: int, classes: np.ndarray):
     return make_strategy(base, model=config.model, random_state=seed, classes=classes, **kwargs)
 
 
-def _select(strategy, X, ids, labeled: LabeledSet, budget: int, exclude=None, proba=None):
-    """Fit (unless ``proba`` of a shared model is given), score and select; returns (batch, fits)."""
-    plan = SelectionPlan.build(strategy, budget=budget, exclude=exclude)  # checked before any fit
+def _select(strategy, X, ids, labeled: LabeledSet, budget: int, exclude=None, proba=None, diversity=None,
+            embedding=None, fitted: dict | None = None):  # fmt: skip
+    """Fit (unless ``proba`` of a shared model is given), score and select; returns (batch, fits).
+
+    ``diversity`` options keep copies out of the batch, with ``embedding`` ``(n, e)`` of the
+    pool rows. ``fitted``: a dict in which a strategy fitted on features leaves its state and
+    scores, so runs that differ from it only in the selection (``hw`` and ``hw+near-duplicates``)
+    share its fit; each is charged the fits all the same.
+    """
+    plan = SelectionPlan.build(strategy, budget=budget, exclude=exclude, diversity=diversity)  # checked before any fit
+    if fitted is not None and "state" in fitted:
+        strategy.__dict__.update(fitted["state"])
+        scores, predicted = fitted["scores"]
+        plan = plan.bind(classes=strategy.classes_, labeled=labeled)
+        return plan.select(ids, scores, predicted, embedding=embedding), strategy.n_fits_
     if proba is not None:
-        batch = mine(strategy, PoolChunk(ids, proba=proba), plan=plan, labeled=LabeledSet(None, labeled.y, labeled.ids))
+        batch = mine(strategy, PoolChunk(ids, proba=proba, embedding=embedding), plan=plan,
+                     labeled=LabeledSet(None, labeled.y, labeled.ids))  # fmt: skip
     else:
-        batch = mine(strategy, PoolChunk(ids, X=X), plan=plan, labeled=labeled)
+        batch = mine(strategy, PoolChunk(ids, X=X, embedding=embedding), plan=plan, labeled=labeled)
+        if fitted is not None:
+            fitted.update(scores=score_pool(strategy, PoolChunk(ids, X=X)), state=dict(strategy.__dict__))
     return batch, strategy.n_fits_
 
 
@@ -338,14 +353,16 @@ def _one_shot(name, task, config, seed, split: _Seed, shared) -> dict:
     start = time.perf_counter()
     variant, options = config.diversity_for(name)
     base = config.variants.get(variant, (variant, {}))[0]
-    pick = _diverse_picker(strategy, options, task, split, shared, seed)
+    embedding = _embedding(options, task, split, shared, seed)
     if base in PROBA_MEASURES or base == "random":
-        batch, fits = _select(strategy, None, split.U, labeled, config.budget, proba=shared["pool_proba"], pick=pick)
+        batch, fits = _select(strategy, None, split.U, labeled, config.budget, proba=shared["pool_proba"],
+                              diversity=options, embedding=embedding)  # fmt: skip
         fits, extra = (0, 0.0) if base == "random" else (1, shared["seconds"])
     else:
         fitted = shared.setdefault("fitted", {}).setdefault(variant, {})
-        reused = "scores" in fitted
-        batch, fits = _select(strategy, task.X_train[split.U], split.U, labeled, config.budget, pick=pick, fitted=fitted)
+        reused = "state" in fitted
+        batch, fits = _select(strategy, task.X_train[split.U], split.U, labeled, config.budget, diversity=options,
+                              embedding=embedding, fitted=fitted)  # fmt: skip
         # a run that reused the fit of an earlier run of the same strategy is charged that run's time too
         extra = fitted["seconds"] if reused else 0.0
         if not reused:
@@ -358,7 +375,7 @@ def _one_shot(name, task, config, seed, split: _Seed, shared) -> dict:
     result = _evaluate_rows(task, split.y_obs, rows[keep], config=config, seed=seed, cache=shared["fits"])
     result.update(
         labels=int(rows.size),
-        **_duplicate_figures(split, batch.ids, pick),
+        **_duplicate_figures(split, batch.ids, batch.diversity),
         batch_class_counts=_class_counts(task, task.y_train[batch.ids]),
         batch_noisy_labels=int((split.y_obs[batch.ids] != task.y_train[batch.ids]).sum()),
         select_seconds=seconds,
@@ -395,7 +412,8 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
     strategy = _build(name, config, seed, classes)
     variant, options = config.diversity_for(name)
     base = config.variants.get(variant, (variant, {}))[0]
-    pick = _diverse_picker(strategy, options, task, split, shared, seed)
+    embedding = _embedding(options, task, split, shared, seed)
+    reports = []
     sizes = np.full(config.rounds, config.budget // config.rounds)
     sizes[: config.budget % config.rounds] += 1
     rows, curve, fits, seconds = split.L, [], 0, 0.0
@@ -403,26 +421,28 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
     picked: list[np.ndarray] = []
     for r, size in enumerate(sizes):
         labeled = LabeledSet(task.X_train[rows], split.y_obs[rows], rows)
-        plan = SelectionPlan.build(strategy, budget=int(size), exclude=rows)  # checked before the round's fits
+        plan = SelectionPlan.build(strategy, budget=int(size), exclude=rows, diversity=options)  # checked before the round's fits
         start = time.perf_counter()
         if base in PROBA_MEASURES or base == "random":
             # the evaluation model of the previous round is the model these strategies would fit
             proba = predict_proba_aligned(evaluation["_model"], task.X_train[split.U], classes)
-            batch, _ = _select(strategy, None, split.U, labeled, int(size), exclude=rows, proba=proba, pick=pick)
+            batch, _ = _select(strategy, None, split.U, labeled, int(size), exclude=rows, proba=proba, diversity=options,
+                               embedding=embedding)  # fmt: skip
             if base != "random":
                 fits += 1
                 seconds += evaluation["fit_seconds"]
         elif isinstance(strategy, QBCStrategy) and r > 0:
             strategy.grow(task.X_train[picked[-1]], split.y_obs[picked[-1]], labeled)
             scores, predicted = score_pool(strategy, PoolChunk(split.U, X=task.X_train[split.U]))
-            batch = plan.bind(classes=strategy.classes_, labeled=labeled).select(split.U, scores, predicted)
+            batch = plan.bind(classes=strategy.classes_, labeled=labeled).select(split.U, scores, predicted, embedding=embedding)
             fits += 1
         else:
             strategy.fit(labeled)
             scores, predicted = score_pool(strategy, PoolChunk(split.U, X=task.X_train[split.U]))
-            batch = plan.bind(classes=strategy.classes_, labeled=labeled).select(split.U, scores, predicted)
+            batch = plan.bind(classes=strategy.classes_, labeled=labeled).select(split.U, scores, predicted, embedding=embedding)
             fits += strategy.n_fits_
         seconds += time.perf_counter() - start
+        reports.append(batch.diversity)
         picked.append(batch.ids)
         rows = np.concatenate([rows, batch.ids])
         keep = _kept_for_training(strategy, task.X_train[rows], split.y_obs[rows], seed)
@@ -432,7 +452,7 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
     chosen = np.concatenate(picked)
     result = dict(evaluation)
     result.update(
-        **_duplicate_figures(split, chosen, pick),
+        **_duplicate_figures(split, chosen, reports[-1]),
         batch_class_counts=_class_counts(task, task.y_train[chosen]),
         batch_noisy_labels=int((split.y_obs[chosen] != task.y_train[chosen]).sum()),
         select_seconds=seconds,
@@ -442,16 +462,16 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
     return result
 
 
-def _diverse_picker(strategy, options, task, split, shared, seed):
-    from activemine.diversity_experiment import diverse_picker
+def _embedding(options, task, split, shared, seed):
+    from activemine.diversity_experiment import pool_embedding
 
-    return diverse_picker(strategy, options, task, split, shared, seed)
+    return pool_embedding(options, task, split, shared, seed)
 
 
-def _duplicate_figures(split, chosen, pick) -> dict:
+def _duplicate_figures(split, chosen, report) -> dict:
     from activemine.diversity_experiment import duplicate_figures
 
-    return duplicate_figures(split, chosen, pick)
+    return duplicate_figures(split, chosen, report)
 
 
 def _plant(task, config, seed, split, model):
