@@ -135,6 +135,7 @@ class MiningRun:
         self.scorer = ChunkScorer(strategy, plan, where=source.where, features=source.columns.features)
         self.reducer: CandidateReducer | None = None
         self.rescans = 0  # scans repeated with a wider candidate factor (diversity only)
+        self.executor: Executor | None = None
 
     @property
     def n_proba_columns(self) -> int | None:
@@ -154,6 +155,7 @@ class MiningRun:
 
     def scan(self, executor: Executor, progress: Callable[[int], None] | None = None) -> "MiningRun":
         """Score the pool with ``executor``, keeping candidates only."""
+        self.executor = executor
         self.reducer = executor.reduce(self, progress)
         if self.reducer.rows_seen == 0:
             raise EmptyPoolError(f"the pool {self.source.where!r} has no rows")
@@ -163,32 +165,31 @@ class MiningRun:
         """The exact batch, through the plan."""
         if self.reducer is None:
             raise InputError("scan the pool before selecting")
-        ids, scores, predicted, counts, extra = self.reducer.diverse_candidates()
-        batch = self.plan.select(ids, scores, predicted, available_counts=counts, **extra)
-        if batch.diversity is not None:
-            embedding = "pool embedding" if self.scorer.projection is None else (
-                f"features projected by a seeded PCA fitted on the labeled set ({self.scorer.projection.width} dims)")  # fmt: skip
-            from dataclasses import replace
+        from dataclasses import replace
 
+        from activemine.diversity import InsufficientCandidates
+
+        while True:
+            ids, scores, predicted, counts, extra = self.reducer.diverse_candidates()
+            try:
+                batch = self.plan.select(ids, scores, predicted, available_counts=counts, **extra)
+                break
+            except InsufficientCandidates:
+                # a diverse selection walked past the candidates kept: scan again with twice the
+                # candidate factor (exact, never fewer rows), at worst until the buffers hold every row
+                self.plan = replace(self.plan, diversity=self.plan.diversity.widened())
+                self.scorer.plan = self.plan
+                self.rescans += 1
+                self.reducer = self.executor.reduce(self, None)
+        if batch.diversity is not None:
+            embedding = "" if not self.plan.diversity.needs_embeddings else "the pool's embedding columns" if self.scorer.projection is None else (
+                f"features projected by a seeded PCA fitted on the labeled set ({self.scorer.projection.width} dims)")  # fmt: skip
             batch = replace(batch, diversity=replace(batch.diversity, embedding=embedding, rescans=self.rescans))
         return batch
 
     def run(self, executor: Executor, progress: Callable[[int], None] | None = None) -> Batch:
-        """fit, scan and select; a diverse selection whose candidates ran out scans again with
-        twice the candidate factor (exact, never fewer rows), until the buffers hold every row."""
-        from activemine.diversity import InsufficientCandidates
-
-        self.fit().scan(executor, progress)
-        while True:
-            try:
-                return self.select()
-            except InsufficientCandidates:
-                from dataclasses import replace
-
-                self.plan = replace(self.plan, diversity=self.plan.diversity.widened())
-                self.scorer.plan = self.plan
-                self.rescans += 1
-                self.scan(executor, progress)
+        """fit, scan and select."""
+        return self.fit().scan(executor, progress).select()
 
 
 def prepare_run(strategy: Strategy, source, *, plan: SelectionPlan | None = None, budget=None, exclude=None,
