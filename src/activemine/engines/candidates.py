@@ -233,6 +233,9 @@ class CandidateReducer:
         div = self.diversity
         if div is None:
             return []
+        if len(ids) == 0:  # nothing to check or carry
+            return ([np.empty((0, self.payload_width or 0), np.float32)] if div.needs_embeddings else []) + (
+                [np.empty(0, np.int64)] if div.dedup else [])  # fmt: skip
         out = []
         if div.needs_embeddings:
             if embedding is None:
