@@ -111,6 +111,8 @@ def main() -> None:
     ap.add_argument("--dataset", default="fashion-mnist")
     ap.add_argument("--task", default="binary:6")
     ap.add_argument("--out", default="benchmarks/results/diversity/results.json")
+    ap.add_argument("--append", action="store_true", help="Keep the runs already in --out (another setting, more seeds).")
+    ap.add_argument("--first-seed", type=int, default=0)
     args = ap.parse_args()
     args.strategies = [s for s in args.strategies.split(",") if s]
     settings = [s for s in args.settings.split(",") if s]
@@ -121,11 +123,16 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     doc = {"command": "python " + " ".join(sys.argv), "config": {k: v for k, v in vars(args).items() if k != "out"},
            "not_run": [s for s in SETTINGS if s not in settings], "runs": [], "scale": None}  # fmt: skip
-    if out.exists():  # keep a scale run measured separately
-        doc["scale"] = json.loads(out.read_text()).get("scale")
+    if out.exists():  # keep a scale run measured separately (and, with --append, the runs)
+        before = json.loads(out.read_text())
+        doc["scale"] = before.get("scale")
+        if args.append:
+            doc["runs"] = before.get("runs", [])
+            doc["command"] = before.get("command", "") + " && " + doc["command"]
+            doc["not_run"] = [s for s in before.get("not_run", []) if s not in settings]
     started = time.perf_counter()
     # seeds outermost, so a run stopped early still has every setting for the seeds it finished
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         for setting in settings:
             doc["runs"].extend(run_setting(setting, args, seed))
             doc["summary"] = summarize(doc["runs"])
