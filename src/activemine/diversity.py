@@ -330,6 +330,36 @@ def nearest_centroid(X, centers, *, block: int = 65_536) -> np.ndarray:
 # -- selection -------------------------------------------------------------------------------
 
 
+#: Dimensions of the projection in which neighbour pairs are looked for before the exact check.
+_FILTER_DIMS = 8
+
+
+def _filter_projection(emb: np.ndarray) -> np.ndarray:
+    """``emb`` ``(n, d)`` projected on its top principal directions, ``(n, min(d, 8))``.
+
+    An orthonormal projection never lengthens a distance, so every pair within
+    the radius in ``emb`` is within it in the projection: a k-d tree, which
+    degrades in 32 dimensions, looks for pairs in 8 and the exact distance
+    decides. Which rows fit the directions changes only the speed, never the pairs.
+    """
+    n, d = emb.shape
+    if d <= _FILTER_DIMS:
+        return emb
+    fit = emb[: min(n, 50_000)]
+    centered = fit - fit.mean(axis=0)
+    _, vectors = np.linalg.eigh(centered.T @ centered)  # (d, d), ascending eigenvalues
+    return emb @ vectors[:, ::-1][:, :_FILTER_DIMS]
+
+
+def _within(emb: np.ndarray, i: np.ndarray, j: np.ndarray, radius: float) -> np.ndarray:
+    """Exact check ``||emb[i] - emb[j]|| <= radius`` for index arrays, in blocks."""
+    out = np.empty(i.size, dtype=bool)
+    for start in range(0, i.size, 1 << 20):
+        diff = emb[i[start : start + (1 << 20)]] - emb[j[start : start + (1 << 20)]]
+        out[start : start + (1 << 20)] = np.sqrt(np.einsum("ij,ij->i", diff, diff)) <= radius
+    return out
+
+
 class _Suppressor:
     """Which rows a taken row rules out: those within ``radius`` of it and those with its hash."""
 
@@ -347,10 +377,15 @@ class _Suppressor:
             from scipy.spatial import cKDTree
 
             self.emb = np.asarray(emb, dtype=np.float64)
-            self.tree = cKDTree(self.emb)
-            counts = self.tree.query_ball_point(self.emb, radius, return_length=True)
+            self.proj = _filter_projection(self.emb)
+            # a hair wider in the projection, so rounding cannot lose a pair the exact check keeps
+            self.filter_radius = radius * (1 + 1e-9) + 1e-12
+            self.tree = cKDTree(self.proj)
+            counts = self.tree.query_ball_point(self.proj, self.filter_radius, return_length=True)
             if int(counts.sum()) - n <= _MAX_PAIRS:
-                pairs = self.tree.query_pairs(radius, output_type="ndarray")
+                pairs = self.tree.query_pairs(self.filter_radius, output_type="ndarray")
+                if pairs.size:
+                    pairs = pairs[_within(self.emb, pairs[:, 0], pairs[:, 1], radius)]
                 both = np.concatenate([pairs, pairs[:, ::-1]]) if pairs.size else np.empty((0, 2), np.int64)
                 order = np.argsort(both[:, 0], kind="stable")
                 self.indptr = np.searchsorted(both[order, 0], np.arange(n + 1))
@@ -366,7 +401,8 @@ class _Suppressor:
             if self.pairs is not None:
                 self.blocked[self.pairs[self.indptr[i] : self.indptr[i + 1]]] = True
             else:
-                self.blocked[self.tree.query_ball_point(self.emb[i], self.radius)] = True
+                near = np.asarray(self.tree.query_ball_point(self.proj[i], self.filter_radius), dtype=np.int64)
+                self.blocked[near[_within(self.emb, np.full(near.size, i), near, self.radius)]] = True
 
 
 def _walk(order, group, room, sup: _Suppressor, beyond, short, suppressed: list) -> list:
