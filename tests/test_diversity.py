@@ -53,9 +53,10 @@ def pools(draw):
     seed = draw(st.integers(0, 2**31 - 1))
     rng = np.random.default_rng(seed)
     n = draw(st.integers(2, 120))
-    d = draw(st.integers(1, 4))
+    d = draw(st.sampled_from([1, 2, 3, 4, 12]))  # 12 > 8: pairs are found in a projection, then checked exactly
     k = draw(st.integers(2, 3))
-    emb = rng.integers(0, 6, size=(n, d)).astype(np.float32)  # a coarse grid: many rows at distance 0 or 1
+    top = 6 if d <= 4 else 2
+    emb = rng.integers(0, top, size=(n, d)).astype(np.float32)  # a coarse grid: many rows at distance 0 or 1
     scores = rng.integers(0, 5, size=n) / 4.0  # ties are frequent
     ids = rng.choice(10 * n, size=n, replace=False)
     predicted = rng.integers(0, k, size=n)
