@@ -492,6 +492,14 @@ def run_experiment(config: ExperimentConfig, *, progress: Progress | None = None
     config.check()
     step = progress or (lambda _description: None)
     task = load_task(config.dataset, config.task, label_col=config.label_col, test_fraction=config.test_fraction)
+    if config.duplicates or config.near_duplicates or config.diversity or any("+" in s for s in config.strategies):
+        # more clusters than pool rows fails here, before any model is fitted
+        pool_rows = (task.y_train.size - config.labeled_size if config.pool_size is None else config.pool_size) + (
+            config.duplicates[0] * config.duplicates[1] if config.duplicates else 0)  # fmt: skip
+        for name in config.strategies:
+            options = config.diversity_for(name)[1]
+            if options is not None:
+                options.check_pool_rows(pool_rows)
     clean_proba = None
     if config.noise > 0 and config.noise_kind.startswith("ambiguous"):
         clean_proba = _clean_proba(task, model=config.model)
