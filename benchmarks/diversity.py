@@ -99,6 +99,23 @@ def table(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def merge(paths: list[str], out: Path) -> None:
+    """One results file from several (e.g. seeds run as separate processes); the commands are joined."""
+    docs = [json.loads(Path(p).read_text()) for p in paths]
+    doc = {"command": " ; ".join(d["command"] for d in docs), "config": docs[0]["config"],
+           "not_run": sorted(set.intersection(*(set(d.get("not_run", [])) for d in docs))),
+           "runs": [r for d in docs for r in d["runs"]], "scale": next((d["scale"] for d in docs if d.get("scale")), None),
+           "seconds": max(d.get("seconds", 0) for d in docs)}  # fmt: skip
+    doc["config"]["seeds"] = sorted({r["seed"] for r in doc["runs"]})
+    doc["summary"] = summarize(doc["runs"])
+    doc["targets"] = targets(doc["summary"])
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(json.dumps(doc, indent=1))
+    tmp.replace(out)
+    print(table(doc["summary"]))
+    print(json.dumps(doc["targets"], indent=1))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=5)
@@ -113,7 +130,11 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results/diversity/results.json")
     ap.add_argument("--append", action="store_true", help="Keep the runs already in --out (another setting, more seeds).")
     ap.add_argument("--first-seed", type=int, default=0)
+    ap.add_argument("--merge", nargs="+", help="Combine the runs of these results files (seeds run in parallel) into --out.")
     args = ap.parse_args()
+    if args.merge:
+        merge(args.merge, Path(args.out))
+        return
     args.strategies = [s for s in args.strategies.split(",") if s]
     settings = [s for s in args.settings.split(",") if s]
     unknown = [s for s in settings if s not in SETTINGS]
