@@ -259,3 +259,17 @@ def test_planted_copies_are_near_their_source():
     assert near.max() < np.median(others) / 4
     again, _ = plant_duplicates(X, [3, 7], 4, scale=0.05, random_state=2)
     assert np.array_equal(copies, again)
+
+
+def test_per_row_neighbour_lookup_gives_the_same_batch(monkeypatch):
+    import activemine.diversity as diversity
+
+    rng = np.random.default_rng(5)
+    emb = rng.integers(0, 3, size=(300, 12)).astype(np.float32)
+    emb[200:] = emb[:100] + 0.01  # copies
+    scores, ids, predicted = rng.random(300), np.arange(300), rng.integers(0, 2, 300)
+    kw = dict(budget=80, n_classes=2, weights=np.ones(2), easy_share=0.2, options=DiversityOptions(near_duplicates=1.0))
+    pairs, _ = select_diverse(ids, scores, predicted, emb, **kw)
+    monkeypatch.setattr(diversity, "_MAX_PAIRS", 0)  # too many pairs: look neighbours up per taken row
+    lazy, _ = select_diverse(ids, scores, predicted, emb, **kw)
+    assert lazy.ids.tolist() == pairs.ids.tolist()
