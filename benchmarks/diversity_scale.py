@@ -64,7 +64,7 @@ def child(config: str, path: str, budget: int, out: str) -> None:
     import pyarrow.dataset as ds
 
     names = ["w0", "w1"] + [f"emb_{j}" for j in range(DIMS)]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     result: dict = {}
     if config == "floor":
         w1 = []
@@ -87,9 +87,10 @@ def child(config: str, path: str, budget: int, out: str) -> None:
         run = prepare_run(strategy, path, plan=plan, columns=cols)
         run.fit()
         run.scan(make_executor(config, chunk_size=1 << 18))
-        scanned = time.perf_counter()
+        scanned, scanned_cpu = time.perf_counter(), time.process_time()
         batch = run.select()
         result["dedup_seconds"] = time.perf_counter() - scanned
+        result["dedup_cpu_seconds"] = time.process_time() - scanned_cpu
         result["radius"] = batch.diversity.radius
         result["suppressed"] = batch.diversity.suppressed
         result["rescans"] = batch.diversity.rescans
@@ -98,6 +99,7 @@ def child(config: str, path: str, budget: int, out: str) -> None:
         result["copies_in_batch"] = int((ids % 1_000_000 >= 990_000).sum())  # the last 1% of every block are copies
         np.save(out + ".ids.npy", ids)
     result["seconds"] = time.perf_counter() - started
+    result["cpu_seconds"] = time.process_time() - cpu  # this process only (a Ray run's actors are not in it)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     Path(out).write_text(json.dumps(result))
 
@@ -133,9 +135,13 @@ def main() -> None:
         "dedup_seconds": figures["local"]["dedup_seconds"], "radius": figures["local"]["radius"],
         "rescans": figures["local"]["rescans"], "copies_in_batch": figures["local"]["copies_in_batch"],
         "ratio_to_floor": figures["local"]["seconds"] / figures["floor"]["seconds"],
+        "cpu_seconds": figures["local"].get("cpu_seconds"), "floor_cpu_seconds": figures["floor"].get("cpu_seconds"),
+        "dedup_cpu_seconds": figures["local"].get("dedup_cpu_seconds"),
         "ray_equal": None, "ray_seconds": None,
         "command": "python " + " ".join(sys.argv),
     }  # fmt: skip
+    if figures["floor"].get("cpu_seconds"):
+        scale["cpu_ratio_to_floor"] = figures["local"]["cpu_seconds"] / figures["floor"]["cpu_seconds"]
     if "ray" in figures:
         a = np.load(str(DATA / "diversity_local.json") + ".ids.npy")
         b = np.load(str(DATA / "diversity_ray.json") + ".ids.npy")

@@ -202,3 +202,25 @@ def test_memory_does_not_grow_with_the_pool():
     # the whole 3M-row pool would take ~70 MB as float64 probabilities and ids alone
     assert big < 60, big
     assert big < small + 25, (small, big)
+
+
+def test_read_ahead_keeps_order_and_raises_the_readers_error_in_place():
+    from activemine.engines.local import read_ahead
+
+    assert list(read_ahead(iter(range(50)), 2)) == list(range(50))
+    assert list(read_ahead(iter(range(5)), 0)) == list(range(5))
+
+    def failing():
+        yield 1
+        yield 2
+        raise InputError("bad row group")
+
+    got = []
+    with pytest.raises(InputError, match="bad row group"):
+        for item in read_ahead(failing(), 2):
+            got.append(item)
+    assert got == [1, 2]
+    # a consumer that stops early leaves no reader behind
+    reader = read_ahead(iter(range(10_000)), 2)
+    assert next(reader) == 0
+    reader.close()

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.base import clone
 
 from activemine.errors import InputError, UnknownLabelError
 
@@ -47,6 +46,8 @@ def make_model(model="lightgbm", *, random_state: int | None = 0):
         raise InputError(f"unknown model {model!r}; expected one of {MODEL_NAMES} or a scikit-learn estimator")
     if not (hasattr(model, "fit") and hasattr(model, "predict_proba")):
         raise InputError(f"model must have fit and predict_proba, got {type(model).__name__}")
+    from sklearn.base import clone  # here, so importing activemine does not import scikit-learn
+
     est = clone(model)
     if random_state is not None and "random_state" in est.get_params():
         est.set_params(random_state=random_state)

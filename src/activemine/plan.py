@@ -196,7 +196,7 @@ class SelectionPlan:
         set_(self, "budget", int(budget))
         set_(self, "easy_share", check_easy_share(self.easy_share))
         set_(self, "balance", check_balance(self.balance))
-        if isinstance(self.seed, bool) or int(self.seed) != self.seed:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
             raise InputError(f"seed must be an integer, got {self.seed!r}")
         set_(self, "seed", int(self.seed))
         set_(self, "exclude", as_exclusions(self.exclude))

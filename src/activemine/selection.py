@@ -37,8 +37,7 @@ __all__ = [
 ]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
-_FNV_PRIME = np.uint64(0x100000001B3)
+_POLY_PRIME = np.uint64(0x100000001B3)  # odd, so every power is invertible modulo 2**64
 
 
 def check_ids(ids, *, name: str = "ids") -> np.ndarray:
@@ -73,9 +72,31 @@ def check_ids(ids, *, name: str = "ids") -> np.ndarray:
 def _splitmix64(x: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):
         x = x + _GOLDEN
-        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return x ^ (x >> np.uint64(31))
+        x ^= x >> np.uint64(30)
+        x *= np.uint64(0xBF58476D1CE4E5B9)
+        x ^= x >> np.uint64(27)
+        x *= np.uint64(0x94D049BB133111EB)
+        x ^= x >> np.uint64(31)
+        return x
+
+
+def _string_hash(arr: np.ndarray) -> np.ndarray:
+    """A 64-bit polynomial hash of the code points of each string ``(n,)`` -> ``(n,)`` uint64:
+    ``sum_j c_j * P**j`` modulo 2**64 (Horner, last position first). numpy pads fixed-width
+    strings with zero code points, which add nothing, so the hash does not depend on the
+    array's width; :func:`id_keys` mixes it with the seed."""
+    if arr.dtype.kind == "S":
+        arr = arr.astype("U")
+    n = arr.size
+    if n == 0 or arr.dtype.itemsize == 0:
+        return np.zeros(n, dtype=np.uint64)
+    codes = arr.view(np.uint32).reshape(n, -1)  # (n, width), zero-padded
+    x = codes[:, -1].astype(np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(codes.shape[1] - 2, -1, -1):
+            x *= _POLY_PRIME
+            x += codes[:, j]
+    return x
 
 
 def id_keys(ids, *, seed: int) -> np.ndarray:
@@ -86,14 +107,9 @@ def id_keys(ids, *, seed: int) -> np.ndarray:
     """
     arr = np.asarray(ids)
     if arr.dtype.kind in "iu":
-        x = arr.astype(np.int64).view(np.uint64)
+        x = arr.astype(np.int64, copy=False).view(np.uint64)
     elif arr.dtype.kind in "US":
-        codes = np.ascontiguousarray(arr.astype("U")).view(np.uint32).reshape(arr.size, -1)  # (n, width)
-        x = np.full(arr.size, _FNV_OFFSET, dtype=np.uint64)
-        with np.errstate(over="ignore"):
-            for col in codes.T:  # FNV-1a over code points; padding zeros are skipped
-                mixed = (x ^ col.astype(np.uint64)) * _FNV_PRIME
-                x = np.where(col != 0, mixed, x)
+        x = _string_hash(arr)
     else:
         raise InputError(f"ids must be integers or strings, got dtype {arr.dtype}")
     salt = _splitmix64(np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))[0]
@@ -201,6 +217,24 @@ class Batch:
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
+
+    def stratum_codes(self) -> tuple[list[str], np.ndarray]:
+        """``(names, codes)``: the distinct strata in order of appearance and each row's index
+        ``(n,)`` into them, without a Python object per row (computed once per batch)."""
+        cached = self.__dict__.get("_stratum_codes")
+        if cached is not None:
+            return cached
+        names: list[str] = []
+        codes = np.zeros(len(self), dtype=np.int32)
+        left = np.ones(len(self), dtype=bool)
+        while left.any():  # one pass per stratum: two or three in all
+            name = self.stratum[int(np.argmax(left))]
+            mask = left & (self.stratum == name)
+            codes[mask] = len(names)
+            names.append(str(name))
+            left &= ~mask
+        self.__dict__["_stratum_codes"] = (names, codes)  # a cache, not state: the batch is frozen
+        return names, codes
 
     def predicted_labels(self) -> np.ndarray:
         """The predicted class of each row as a class label (not an index)."""

@@ -102,14 +102,19 @@ def write_table(table: pa.Table, path) -> None:
 
 
 def batch_to_table(batch: Batch, strategy: str) -> pa.Table:
-    """The batch as a table with columns ``id, score, predicted_class, stratum, strategy``."""
-    predicted = batch.predicted_labels()
-    if predicted.dtype == object:
-        predicted = np.asarray(predicted.tolist())
+    """The batch as a table with columns ``id, score, predicted_class, stratum, strategy``.
+
+    Built with Arrow takes from the few distinct values (classes, strata), so a
+    batch of millions of rows costs no Python object per row.
+    """
+    n = len(batch)
+    classes = pa.array(list(batch.classes)) if batch.classes else None
+    predicted = pa.array(np.asarray(batch.predicted, dtype=np.int64))
+    strata, codes = batch.stratum_codes()
     return pa.table({
         "id": pa.array(batch.ids),
         "score": pa.array(np.asarray(batch.scores, dtype=np.float64)),
-        "predicted_class": pa.array(predicted),
-        "stratum": pa.array(batch.stratum.astype(str)),
-        "strategy": pa.array([strategy] * len(batch), type=pa.string()),
+        "predicted_class": classes.take(predicted) if classes is not None else predicted,
+        "stratum": pa.array(strata, type=pa.string()).take(pa.array(codes)),
+        "strategy": pa.array([strategy], type=pa.string()).take(pa.array(np.zeros(n, dtype=np.int32))),
     })  # fmt: skip

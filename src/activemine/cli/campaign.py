@@ -9,19 +9,15 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
 
-from activemine.campaign import (
-    EXPORT_FORMATS, CampaignStore, campaign_status, export_round, import_labels, init_campaign, mine_round, write_dataset,
-)  # fmt: skip
 from activemine.cli._app import app, console, err_console, exits_on_bad_input
 from activemine.cli._strategy_options import (
     BalanceOpt, CommitteeSizeOpt, DirtyPolicyOpt, DisagreementOpt, EasyShareOpt, MaxDirtyOpt, ModelOpt, SeedOpt,
     StrategyOpt, StrategyOptions, WeakFractionOpt, WeakTreesOpt,
 )  # fmt: skip
 from activemine.errors import InputError
-from activemine.strategies import HW_WEAK_TREES
-from activemine.tables import table_format
+
+# the library (numpy, pyarrow, sqlite) is imported inside each command, so `activemine --help` stays fast
 
 campaign_app = typer.Typer(
     help="Labeling campaigns: rounds of mining, export to annotators, import of labels, a labeling page.",
@@ -44,6 +40,8 @@ def init(
     classes: Annotated[Optional[str], typer.Option(help="All class labels, comma-separated (default: those in L).")] = None,
 ) -> None:
     """Create a campaign folder: a SQLite store (WAL) plus the pool and labeled set as Parquet."""
+    from activemine.campaign import campaign_status, init_campaign
+
     class_list = None
     if classes is not None:
         items = [c.strip() for c in classes.split(",") if c.strip()]
@@ -59,6 +57,10 @@ def init(
 @exits_on_bad_input
 def status(folder: DirArg, as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False) -> None:
     """Progress per round, class and annotator: labeled, queued and flagged samples."""
+    from rich.table import Table
+
+    from activemine.campaign import CampaignStore, campaign_status
+
     s = campaign_status(CampaignStore(folder))
     if as_json:
         typer.echo(json.dumps(s, indent=2))
@@ -96,7 +98,7 @@ def mine(
     balance: BalanceOpt = None,
     easy_share: EasyShareOpt = None,
     weak_fraction: WeakFractionOpt = 0.3,
-    weak_trees: WeakTreesOpt = HW_WEAK_TREES,
+    weak_trees: WeakTreesOpt = None,
     committee_size: CommitteeSizeOpt = 3,
     disagreement: DisagreementOpt = "vote",
     dirty_policy: DirtyPolicyOpt = "prune",
@@ -104,6 +106,8 @@ def mine(
     chunk_size: Annotated[int, typer.Option(help="Pool rows scored at a time.")] = 65_536,
 ) -> None:
     """Mine a new round: train on the campaign's labels, select from samples neither labeled nor queued."""
+    from activemine.campaign import CampaignStore, mine_round
+
     if chunk_size < 1:
         raise InputError(f"--chunk-size must be at least 1, got {chunk_size}")
     opts = StrategyOptions(strategy=strategy, model=model, seed=seed, balance=balance, easy_share=easy_share,
@@ -122,10 +126,12 @@ def export(
     folder: DirArg,
     out: Annotated[Path, typer.Option(help="File to write.")],
     round_no: Annotated[Optional[int], typer.Option("--round", help="Round to export (default: the newest).")] = None,
-    fmt: Annotated[str, typer.Option("--format", help=f"One of {', '.join(EXPORT_FORMATS)}.")] = "csv",
+    fmt: Annotated[str, typer.Option("--format", help="csv, jsonl or label-studio.")] = "csv",
     include_labeled: Annotated[bool, typer.Option(help="Also export samples that already have a label.")] = False,
 ) -> None:
     """Write a round's samples for annotators (CSV, JSONL, or Label Studio tasks with pre-annotations)."""
+    from activemine.campaign import CampaignStore, export_round
+
     store = CampaignStore(folder)
     if round_no is None:
         round_no = store.last_round()
@@ -151,6 +157,8 @@ def import_(
     review: Annotated[bool, typer.Option(help="A re-review: its labels replace earlier ones and clear flags.")] = False,
 ) -> None:
     """Validate a file of labels completely, then apply it in one transaction (or not at all)."""
+    from activemine.campaign import CampaignStore, import_labels
+
     r = import_labels(CampaignStore(folder), file, annotator=annotator, suspect_threshold=suspect_threshold, review=review)
     if r.already_imported:
         console.print(f"{file} was imported before; nothing changed")
@@ -167,6 +175,9 @@ def import_(
 @exits_on_bad_input
 def dataset(folder: DirArg, out: Annotated[Path, typer.Option(help="Training set to write (.parquet or .csv).")]) -> None:
     """Write the current labeled set (L plus returned labels, flagged ids left out) for retraining."""
+    from activemine.campaign import CampaignStore, write_dataset
+    from activemine.tables import table_format
+
     table_format(out)
     counts = write_dataset(CampaignStore(folder), out)
     console.print(f"wrote {counts['rows']} rows ({counts['initial']} initial, {counts['new']} new) to {out}; "
@@ -184,6 +195,8 @@ def serve(
     lease_seconds: Annotated[float, typer.Option(help="How long a sample stays reserved for one annotator.")] = 300.0,
 ) -> None:
     """Serve the labeling page (needs the web extra of activemine: FastAPI and uvicorn)."""
+    from activemine.campaign import CampaignStore
+
     try:
         import uvicorn
 

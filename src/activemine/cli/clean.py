@@ -6,16 +6,11 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
-import pyarrow as pa
 import typer
 
 from activemine.cli._app import app, console, exits_on_bad_input
 from activemine.cli._strategy_options import SeedOpt
 from activemine.errors import InputError, SingleClassError
-from activemine.noise import clean_labels, out_of_fold_proba
-from activemine.selection import check_ids
-from activemine.tables import numeric_matrix, read_table, require_columns, table_format, write_table
 
 
 @app.command()
@@ -33,6 +28,14 @@ def clean(
     seed: SeedOpt = 0,
 ) -> None:
     """Write id, given_label, suggested_label, label_quality and action (drop, review, keep) for every row of L."""
+    # imported here, so `activemine --help` does not load numpy and pyarrow
+    import numpy as np
+    import pyarrow as pa
+
+    from activemine.noise import clean_labels, out_of_fold_proba
+    from activemine.selection import check_ids
+    from activemine.tables import numeric_matrix, read_table, require_columns, table_format, write_table
+
     table_format(out)  # a bad suffix fails before any work
     if policy not in ("prune", "review"):
         raise InputError(f"--policy must be prune or review, got {policy!r}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -18,28 +17,31 @@ from activemine.cli._strategy_options import (
     SeedOpt, StrategyOpt, StrategyOptions, WeakFractionOpt, WeakTreesOpt,
 )  # fmt: skip
 from activemine.errors import InputError
-from activemine.strategies import HW_WEAK_TREES
 
 ENGINE_NAMES = ("local", "ray")
+_STRATUM_ORDER = {"hard": 0, "random": 1, "easy": 2}
 
 
 def print_summary(batch, *, strategy: str, seconds: float, out: Path | None) -> None:
     """Per-class and per-stratum counts of a batch, and the time it took (class names and paths are data, escaped)."""
+    import numpy as np
     from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"{escape(strategy)}: {len(batch)} samples selected in {seconds:.2f} s")
-    strata = sorted(set(batch.stratum.tolist()), key=["hard", "random", "easy"].index)
+    names, codes = batch.stratum_codes()
+    order = sorted(range(len(names)), key=lambda j: _STRATUM_ORDER.get(names[j], len(_STRATUM_ORDER)))
     table.add_column("predicted class")
-    for s in strata:
-        table.add_column(s, justify="right")
+    for j in order:
+        table.add_column(escape(names[j]), justify="right")
     table.add_column("total", justify="right")
-    by_class = Counter(zip(batch.predicted_labels().tolist(), batch.stratum.tolist()))
-    for cls in batch.classes:
-        counts = [by_class.get((cls, s), 0) for s in strata]
-        table.add_row(escape(str(cls)), *map(str, counts), str(sum(counts)))
-    totals = Counter(batch.stratum.tolist())
-    table.add_row("[bold]all", *[str(totals[s]) for s in strata], str(len(batch)))
+    k = len(batch.classes)
+    # (class, stratum) counts in one bincount: no Python object per selected row
+    counts = np.bincount(np.asarray(batch.predicted, dtype=np.int64) * len(names) + codes,
+                         minlength=k * len(names)).reshape(k, len(names))  # fmt: skip
+    for c, cls in enumerate(batch.classes):
+        table.add_row(escape(str(cls)), *(str(counts[c, j]) for j in order), str(counts[c].sum()))
+    table.add_row("[bold]all", *(str(counts[:, j].sum()) for j in order), str(len(batch)))
     console.print(table)
     if out is not None:
         console.print(f"wrote {escape(str(out))}", highlight=False)
@@ -60,7 +62,7 @@ def mine(
     balance: BalanceOpt = None,
     easy_share: EasyShareOpt = None,
     weak_fraction: WeakFractionOpt = 0.3,
-    weak_trees: WeakTreesOpt = HW_WEAK_TREES,
+    weak_trees: WeakTreesOpt = None,
     committee_size: CommitteeSizeOpt = 3,
     disagreement: DisagreementOpt = "vote",
     dirty_policy: DirtyPolicyOpt = "prune",
@@ -70,7 +72,9 @@ def mine(
     ] = None,
     weak_proba_cols: Annotated[Optional[str], typer.Option(help="HW: the weak model's probability columns of U.")] = None,
     classes: ClassesOpt = None,
-    chunk_size: Annotated[int, typer.Option(help="Pool rows scored at a time.")] = 65_536,
+    chunk_size: Annotated[
+        Optional[int], typer.Option(help="Pool rows scored at a time (default: DEFAULT_CHUNK_SIZE, 65,536).")
+    ] = None,
     engine: Annotated[str, typer.Option(help="local (stream on this machine) or ray (needs activemine[ray]).")] = "local",
     ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster to join, e.g. ray://head:10001 or auto.")] = None,
     near_duplicates: NearDuplicatesOpt = None,
@@ -85,7 +89,7 @@ def mine(
     """Train on L, score U, select a batch and write it with id, score, predicted_class, stratum, strategy."""
     # library modules are imported here, not at the top, so `activemine --help` stays fast
     from activemine.cli._pool_io import load_streaming_inputs
-    from activemine.engines import make_executor, prepare_run
+    from activemine.engines import DEFAULT_CHUNK_SIZE, make_executor, prepare_run
     from activemine.plan import SelectionPlan
     from activemine.progress import progress_reporter
     from activemine.tables import batch_to_table, table_format, write_table
@@ -95,6 +99,8 @@ def mine(
     table_format(out)
     if engine not in ENGINE_NAMES:
         raise InputError(f"--engine must be one of {list(ENGINE_NAMES)}, got {engine!r}")
+    if chunk_size is None:
+        chunk_size = DEFAULT_CHUNK_SIZE
     if chunk_size < 1:
         raise InputError(f"--chunk-size must be at least 1, got {chunk_size}")
     opts = StrategyOptions(strategy, model, seed, balance, easy_share, weak_fraction, committee_size, disagreement, classes,

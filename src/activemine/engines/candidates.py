@@ -14,7 +14,7 @@ keys, where ``Q`` is an upper bound of the group's final quota and ``H`` its
 hard share, plus the per-class counts of selectable rows (quotas depend only
 on those). Quotas are not known until the stream ends, but the counts seen so
 far are lower bounds of the final ones, which bounds the final quota
-(:meth:`SelectionPlan.quota_bounds`); the bound only shrinks as rows arrive,
+(:meth:`activemine.plan.SelectionPlan.quota_bounds`); the bound only shrinks as rows arrive,
 so a row that falls out of a group's candidates can never come back. Kept rows
 are at most about ``budget + easy share`` per group, whatever the pool size.
 """
@@ -217,7 +217,9 @@ class CandidateReducer:
         if not maybe.all():
             for g in np.unique(group[~maybe]).tolist():
                 self.hard[g].dropped = self.easy[g].dropped = True
-            (neg, ids, keys, predicted, group, *payload), _ = _split((neg, ids, keys, predicted, group, *payload), maybe)
+            inside = np.flatnonzero(maybe)  # the rest is dropped: no copy of it
+            neg, ids, keys, predicted, group = (a.take(inside) for a in (neg, ids, keys, predicted, group))
+            payload = [a.take(inside, axis=0) for a in payload]
         if not grouped:  # a single group: every row carries its predicted class
             self._to_easy(0, self.hard[0].push((neg, ids, keys, predicted, *payload)))
             return

@@ -11,7 +11,9 @@ for any chunk size and row order. The steps around it are
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from queue import Empty, Full, Queue
 
 import numpy as np
 
@@ -21,9 +23,9 @@ from activemine.engines.candidates import CandidateReducer
 from activemine.errors import DuplicateIdError, InputError
 from activemine.plan import SelectionPlan
 from activemine.selection import Batch, check_ids, id_keys
-from activemine.sources import DEFAULT_CHUNK_SIZE, PoolColumns, PoolSource
+from activemine.sources import DEFAULT_CHUNK_SIZE, ChunkSource, PoolColumns, PoolSource
 
-__all__ = ["DuplicateCheck", "LocalExecutor", "mine_stream"]
+__all__ = ["DuplicateCheck", "LocalExecutor", "mine_stream", "read_ahead"]
 
 _HASH_SEED = 0x5EED
 
@@ -74,14 +76,64 @@ def _strictly_rising(ids: np.ndarray) -> bool:
     return bool(ids.size < 2 or (ids[1:] > ids[:-1]).all())
 
 
-class LocalExecutor:
-    """Scores chunks of ``chunk_size`` rows in this process (see the module docstring)."""
+def read_ahead(chunks: Iterator, depth: int = 2) -> Iterator:
+    """The items of ``chunks``, in order, read by a background thread up to ``depth`` ahead.
 
-    def __init__(self, *, chunk_size: int = DEFAULT_CHUNK_SIZE, check_duplicates: bool = True):
+    Reading and decoding Parquet release the GIL, so the next chunk is read
+    while this one is scored; an error of the reader is raised here, in order.
+    """
+    if depth < 1:
+        yield from chunks
+        return
+    queue: Queue = Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce():
+        try:
+            for item in chunks:
+                while not stop.is_set():
+                    try:
+                        queue.put((item, None), timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+        except BaseException as exc:  # noqa: BLE001  (handed to the consumer, raised there)
+            queue.put((done, exc))
+            return
+        queue.put((done, None))
+
+    thread = threading.Thread(target=produce, name="activemine-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, exc = queue.get()
+            if item is done:
+                if exc is not None:
+                    raise exc
+                return
+            yield item
+    finally:
+        stop.set()  # the consumer stopped early (an error while scoring): let the reader end
+        while thread.is_alive():
+            try:
+                queue.get(timeout=0.1)
+            except Empty:
+                pass
+
+
+class LocalExecutor:
+    """Scores chunks of ``chunk_size`` rows in this process (see the module docstring); the next
+    chunk is read by a background thread while one is scored (``read_ahead`` chunks, 0 for none)."""
+
+    def __init__(self, *, chunk_size: int = DEFAULT_CHUNK_SIZE, check_duplicates: bool = True, read_ahead: int = 2):
         if isinstance(chunk_size, bool) or int(chunk_size) != chunk_size or chunk_size < 1:
             raise InputError(f"chunk_size must be a positive integer, got {chunk_size}")
         self.chunk_size = int(chunk_size)
         self.check_duplicates = check_duplicates
+        self.read_ahead = int(read_ahead)
 
     def reduce(self, run: MiningRun, progress: Callable[[int], None] | None = None) -> CandidateReducer:
         src = run.source
@@ -89,7 +141,8 @@ class LocalExecutor:
         duplicates = DuplicateCheck() if self.check_duplicates else None
         id_kind = None
         first_row = 0
-        for chunk in src.chunks(self.chunk_size):
+        depth = 0 if isinstance(src, ChunkSource) else self.read_ahead  # arrays in memory: nothing to read
+        for chunk in read_ahead(src.chunks(self.chunk_size), depth):
             ids = check_ids(chunk.ids, name=f"{src.where} ids")
             if id_kind is None:
                 id_kind = ids.dtype.kind

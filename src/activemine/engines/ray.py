@@ -111,7 +111,7 @@ def _dataset(src, ray_data):
 
         # one item per row group, read with column projection on the actor: ray.data.read_parquet
         # fails on its second call in a process when fsspec is installed without aiohttp
-        pieces = [{"_parquet_path": f, "_row_group": g} for f in src._dataset.files
+        pieces = [{"_parquet_path": f, "_row_group": g} for f in src.files
                   for g in range(pq.ParquetFile(f).num_row_groups)]  # fmt: skip
         return ray_data.from_items(pieces, override_num_blocks=len(pieces)), src.columns
     if isinstance(src, CsvSource):
