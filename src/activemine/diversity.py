@@ -330,25 +330,36 @@ def nearest_centroid(X, centers, *, block: int = 65_536) -> np.ndarray:
 # -- selection -------------------------------------------------------------------------------
 
 
-#: Dimensions of the projection in which neighbour pairs are looked for before the exact check.
-_FILTER_DIMS = 8
+#: Dimensions of the projection in which neighbour pairs are looked for before the exact check,
+#: tried in turn until the pairs to check are few (on average at most _FILTER_PAIRS_PER_ROW a row).
+_FILTER_DIMS = (4, 8, 16)
+_FILTER_PAIRS_PER_ROW = 32
 
 
-def _filter_projection(emb: np.ndarray) -> np.ndarray:
-    """``emb`` ``(n, d)`` projected on its top principal directions, ``(n, min(d, 8))``.
+def _filter_projection(emb: np.ndarray, radius: float):
+    """A k-d tree over ``emb`` ``(n, d)`` projected on its top principal directions, the
+    projection ``(n, m)`` and the number of pairs within ``radius`` there.
 
     An orthonormal projection never lengthens a distance, so every pair within
     the radius in ``emb`` is within it in the projection: a k-d tree, which
-    degrades in 32 dimensions, looks for pairs in 8 and the exact distance
-    decides. Which rows fit the directions changes only the speed, never the pairs.
+    degrades in 32 dimensions, looks for pairs in 4 (8, 16 when 4 leave too many
+    pairs to check) and the exact distance decides. Which rows fit the
+    directions changes only the speed, never the pairs.
     """
+    from scipy.spatial import cKDTree
+
     n, d = emb.shape
-    if d <= _FILTER_DIMS:
-        return emb
     fit = emb[: min(n, 50_000)]
     centered = fit - fit.mean(axis=0)
     _, vectors = np.linalg.eigh(centered.T @ centered)  # (d, d), ascending eigenvalues
-    return emb @ vectors[:, ::-1][:, :_FILTER_DIMS]
+    vectors = vectors[:, ::-1]
+    for m in _FILTER_DIMS:
+        proj = emb if m >= d else emb @ vectors[:, :m]
+        tree = cKDTree(proj)
+        pairs = (int(tree.count_neighbors(tree, radius)) - n) // 2  # a dual-tree count: no lists built
+        if m >= d or pairs <= _FILTER_PAIRS_PER_ROW * n:
+            break
+    return tree, proj, pairs
 
 
 def _within(emb: np.ndarray, i: np.ndarray, j: np.ndarray, radius: float) -> np.ndarray:
@@ -374,15 +385,11 @@ class _Suppressor:
             self.code_taken = np.zeros(int(self.codes.max()) + 1 if n else 0, dtype=bool)
         self.tree = self.pairs = None
         if radius is not None and n:
-            from scipy.spatial import cKDTree
-
             self.emb = np.asarray(emb, dtype=np.float64)
-            self.proj = _filter_projection(self.emb)
             # a hair wider in the projection, so rounding cannot lose a pair the exact check keeps
             self.filter_radius = radius * (1 + 1e-9) + 1e-12
-            self.tree = cKDTree(self.proj)
-            counts = self.tree.query_ball_point(self.proj, self.filter_radius, return_length=True)
-            if int(counts.sum()) - n <= _MAX_PAIRS:
+            self.tree, self.proj, count = _filter_projection(self.emb, self.filter_radius)
+            if count <= _MAX_PAIRS:
                 pairs = self.tree.query_pairs(self.filter_radius, output_type="ndarray")
                 if pairs.size:
                     pairs = pairs[_within(self.emb, pairs[:, 0], pairs[:, 1], radius)]
