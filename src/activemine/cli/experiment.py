@@ -51,6 +51,10 @@ def experiment(
     diversity: Annotated[Optional[str], typer.Option(help="Every run: clusters (Cluster-Margin round-robin) or none; or per run, a name such as lc+clusters.")] = None,
     clusters: Annotated[Optional[int], typer.Option(help="Clusters of --diversity clusters (default 1000).")] = None,
     candidate_factor: Annotated[Optional[float], typer.Option(help="Candidates per unit of quota (>= 1; default 2 for near-duplicates, 5 for clusters).")] = None,
+    annotators: Annotated[Optional[str], typer.Option(help="Simulated annotators instead of --noise, e.g. n=5,noise=0.05,bad=1,bad-rate=0.3,overlap=0.1,per-item=2.")] = None,
+    stop_set_size: Annotated[int, typer.Option(help="Multi-round: pool rows whose predictions the kappa stopping criterion compares.")] = 2_000,
+    kappa_threshold: Annotated[float, typer.Option(help="Multi-round: mean kappa at which stabilizing predictions stops.")] = 0.99,
+    uncertainty_level: Annotated[float, typer.Option(help="Multi-round: mean batch uncertainty (0-1) below which the uncertainty criterion stops.")] = 0.05,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar or progress lines.")] = False,
 ) -> None:
     """Train on L, select from U with each strategy, retrain and evaluate on the test set; write results and figures."""
@@ -64,6 +68,8 @@ def experiment(
         model=model, fpr=fpr, label_col=label_col, full_seeds=full_seeds, eval_repeats=eval_repeats,
         near_duplicates=near_duplicates, diversity=diversity, clusters=clusters, candidate_factor=candidate_factor,
         duplicates=parse_duplicates(duplicates),
+        annotators=annotators,
+        stopping={"stop_set_size": stop_set_size, "kappa_threshold": kappa_threshold, "uncertainty_level": uncertainty_level},
     )  # fmt: skip
     config.check()
     started = time.perf_counter()
