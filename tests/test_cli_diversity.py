@@ -106,3 +106,19 @@ def test_nan_embedding_fails_before_the_model_is_fitted(pools, monkeypatch):
     assert code == 2, text
     assert "NaN or infinite values in 1 rows, e.g. row 42" in text
     assert not out.exists()
+
+
+def test_campaign_mine_with_near_duplicates(tmp_path):
+    from _campaign_helpers import digits_files
+
+    L, U, _ = digits_files(tmp_path)
+    camp = tmp_path / "camp"
+    code, text = invoke("campaign", "init", camp, "--pool", U, "--labeled", L, "--label-col", "y", "--id-col", "id")
+    assert code == 0, text
+    code, text = invoke("campaign", "mine", camp, "--budget", 20, "--strategy", "lc", "--model", "logreg",
+                        "--near-duplicates", "-1")  # fmt: skip
+    assert code == 2 and "radius must be a finite number >= 0" in text
+    code, text = invoke("campaign", "mine", camp, "--budget", 20, "--strategy", "lc", "--model", "logreg",
+                        "--near-duplicates", "auto")  # fmt: skip
+    assert code == 0, text
+    assert "round 1: 20 samples" in text and "auto" in text  # the failed call made no round
