@@ -119,7 +119,6 @@ def mine(
     """Mine a new round: train on the campaign's labels, select from samples neither labeled nor queued."""
     from activemine.campaign import CampaignStore, mine_round
     from activemine.campaign.overlap import assign_overlap, check_overlap
-
     from activemine.cli._diversity_options import diversity_options
 
     check_overlap(overlap, per_item)
@@ -204,12 +203,13 @@ def dataset(
     consensus: Annotated[str, typer.Option(help="Label of a sample several annotators disagree on: dawid-skene (default), majority, model-weighted, or none (leave it out).")] = "dawid-skene",
 ) -> None:
     """Write the current labeled set (L plus returned labels, a consensus where annotators disagree) for retraining."""
-    from activemine.campaign import CampaignStore, write_dataset
     from activemine.campaign.annotators import DATASET_CONSENSUS
-    from activemine.tables import table_format
 
     if consensus not in DATASET_CONSENSUS:
         raise InputError(f"--consensus must be one of {DATASET_CONSENSUS}, got {consensus!r}")
+    from activemine.campaign import CampaignStore, write_dataset
+    from activemine.tables import table_format
+
     table_format(out)
     counts = write_dataset(CampaignStore(folder), out, consensus=consensus)
     console.print(f"wrote {counts['rows']} rows ({counts['initial']} initial, {counts['new']} new) to {out}; "
