@@ -191,9 +191,16 @@ def test_plan_and_budget_are_not_both_given():
 
 
 def test_diversity_options_pass_through_untouched():
-    marker = object()
-    plan = SelectionPlan.build(make_strategy("lc"), budget=3, diversity=marker)
-    assert plan.bind(classes=[0, 1], total_rows=10).diversity is marker
+    from activemine.diversity import DiversityOptions
+
+    options = DiversityOptions(near_duplicates=1.0)
+    plan = SelectionPlan.build(make_strategy("lc"), budget=3, diversity=options)
+    assert plan.bind(classes=[0, 1], total_rows=10).diversity is options
+    with pytest.raises(InputError, match="diversity must be a DiversityOptions"):
+        SelectionPlan.build(make_strategy("lc"), budget=3, diversity=object())
+    with pytest.raises(InputError, match="--clusters 20 is more than the 10 rows"):
+        SelectionPlan.build(make_strategy("lc"), budget=3, diversity=DiversityOptions(clusters=20)).bind(
+            classes=[0, 1], total_rows=10)  # fmt: skip
 
 
 def test_parquet_pool_plan_with_string_exclusions(tmp_path):

@@ -103,6 +103,24 @@ class ExperimentConfig:
     variants: dict = field(default_factory=dict)
     annotators: str | None = None  # simulated annotators (activemine.annotator_simulation) instead of noise
     stopping: dict = field(default_factory=dict)  # activemine.stopping_report.StopSettings fields (multi-round)
+    # batches without copies (activemine.diversity): options for every run, or per run by a name suffix
+    # such as "hw+near-duplicates"; `duplicates` = (R, C) plants R hard sources copied C times into U
+    near_duplicates: str | None = None
+    diversity: str | None = None
+    clusters: int | None = None
+    candidate_factor: float | None = None
+    duplicates: tuple | None = None
+    duplicate_scale: float = 0.05
+
+    def diversity_for(self, name: str):
+        """``(registered strategy or variant, DiversityOptions or None)`` of a run name."""
+        from activemine.diversity import DiversityOptions, split_run_name
+
+        every = self.near_duplicates not in (None, "off") or self.diversity == "clusters"
+        default = DiversityOptions.from_cli(near_duplicates=self.near_duplicates, diversity=self.diversity,
+                                            clusters=self.clusters if self.diversity == "clusters" else None,
+                                            candidate_factor=self.candidate_factor if every else None)  # fmt: skip
+        return split_run_name(name, default, clusters=self.clusters, candidate_factor=self.candidate_factor)
 
     def check(self) -> None:
         """Raise :class:`InputError` naming the first bad setting."""
@@ -120,7 +138,8 @@ class ExperimentConfig:
             raise InputError(f"rounds must be between 1 and the budget {self.budget}, got {self.rounds}")
         if not self.strategies or not self.seeds:
             raise InputError(f"give at least one strategy and one seed, got {list(self.strategies)} and {list(self.seeds)}")
-        unknown = [s for s in self.strategies if s not in STRATEGIES and s not in self.variants]
+        bases = [self.diversity_for(s)[0] for s in self.strategies]
+        unknown = [s for s, b in zip(self.strategies, bases) if b not in STRATEGIES and b not in self.variants]
         if unknown:
             raise InputError(f"unknown strategies {unknown}; expected names from {sorted(STRATEGIES)}")
         if int(self.eval_repeats) != self.eval_repeats or self.eval_repeats < 1:
@@ -131,6 +150,12 @@ class ExperimentConfig:
             check_experiment_spec(self.annotators, noise=self.noise)
         if len(set(self.seeds)) != len(self.seeds):
             raise InputError(f"seeds must be distinct, got {list(self.seeds)}")
+        if self.duplicates is not None:
+            from activemine.diversity import parse_duplicates
+
+            self.duplicates = parse_duplicates(",".join(map(str, self.duplicates)))
+            if not 0.0 < self.duplicate_scale < 1.0:
+                raise InputError(f"duplicate scale must be in (0, 1), got {self.duplicate_scale}")
         from activemine.stopping_report import StopSettings
 
         StopSettings.from_dict(self.stopping)
@@ -290,21 +315,34 @@ def _noisy_labels(task: Task, config: ExperimentConfig, seed: int, proba) -> np.
 
 
 def _build(name: str, config: ExperimentConfig, seed: int, classes: np.ndarray):
-    base, kwargs = config.variants.get(name, (name, {}))
+    base, kwargs = config.variants.get(config.diversity_for(name)[0], (config.diversity_for(name)[0], {}))
     return make_strategy(base, model=config.model, random_state=seed, classes=classes, **kwargs)
 
 
-def _select(strategy, X, ids, labeled: LabeledSet, budget: int, exclude=None, proba=None):
-    """Fit (unless ``proba`` of a shared model is given), score and select; returns (batch, fits, decided_by)."""
-    plan = SelectionPlan.build(strategy, budget=budget, exclude=exclude)  # checked before any fit
-    if proba is not None:
-        strategy.fit(LabeledSet(None, labeled.y, labeled.ids), n_proba_columns=proba.shape[1])
-        pool = PoolChunk(ids, proba=proba)
+def _select(strategy, X, ids, labeled: LabeledSet, budget: int, exclude=None, proba=None, diversity=None,
+            embedding=None, fitted: dict | None = None):  # fmt: skip
+    """Fit (unless ``proba`` of a shared model is given), score and select; returns (batch, fits, decided_by).
+
+    ``diversity`` options keep copies out of the batch, with ``embedding`` ``(n, e)`` of the
+    pool rows. ``fitted``: a dict in which a strategy fitted on features leaves its state and
+    scores, so runs that differ from it only in the selection (``hw`` and ``hw+near-duplicates``)
+    share its fit; each is charged the fits all the same.
+    """
+    plan = SelectionPlan.build(strategy, budget=budget, exclude=exclude, diversity=diversity)  # checked before any fit
+    if fitted is not None and "state" in fitted:
+        strategy.__dict__.update(fitted["state"])
+        scores, predicted = fitted["scores"]
     else:
-        strategy.fit(labeled)
-        pool = PoolChunk(ids, X=X)
-    scores, predicted = score_pool(strategy, pool)
-    batch = plan.bind(classes=strategy.classes_, labeled=labeled).select(ids, scores, predicted)
+        if proba is not None:
+            strategy.fit(LabeledSet(None, labeled.y, labeled.ids), n_proba_columns=proba.shape[1])
+            pool = PoolChunk(ids, proba=proba)
+        else:
+            strategy.fit(labeled)
+            pool = PoolChunk(ids, X=X)
+        scores, predicted = score_pool(strategy, pool)
+        if fitted is not None:
+            fitted.update(scores=(scores, predicted), state=dict(strategy.__dict__))
+    batch = plan.bind(classes=strategy.classes_, labeled=labeled).select(ids, scores, predicted, embedding=embedding)
     return batch, strategy.n_fits_, strategy_decided_by(strategy, batch, ids, scores, predicted, exclude=exclude)
 
 
@@ -337,13 +375,22 @@ def _one_shot(name, task, config, seed, split: _Seed, shared) -> dict:
     strategy = _build(name, config, seed, classes)
     labeled = LabeledSet(task.X_train[split.L], split.y_obs[split.L], split.L)
     start = time.perf_counter()
-    base = config.variants.get(name, (name, {}))[0]
+    variant, options = config.diversity_for(name)
+    base = config.variants.get(variant, (variant, {}))[0]
+    embedding = _embedding(options, task, split, shared, seed)
     if base in PROBA_MEASURES or base == "random":
-        batch, fits, decided = _select(strategy, None, split.U, labeled, config.budget, proba=shared["pool_proba"])
+        batch, fits, decided = _select(strategy, None, split.U, labeled, config.budget, proba=shared["pool_proba"],
+                                       diversity=options, embedding=embedding)  # fmt: skip
         fits, extra = (0, 0.0) if base == "random" else (1, shared["seconds"])
     else:
-        batch, fits, decided = _select(strategy, task.X_train[split.U], split.U, labeled, config.budget)
-        extra = 0.0
+        fitted = shared.setdefault("fitted", {}).setdefault(variant, {})
+        reused = "state" in fitted
+        batch, fits, decided = _select(strategy, task.X_train[split.U], split.U, labeled, config.budget,
+                                       diversity=options, embedding=embedding, fitted=fitted)  # fmt: skip
+        # a run that reused the fit of an earlier run of the same strategy is charged that run's time too
+        extra = fitted["seconds"] if reused else 0.0
+        if not reused:
+            fitted["seconds"] = time.perf_counter() - start
     seconds = time.perf_counter() - start + extra
     rows = np.concatenate([split.L, batch.ids])
     start = time.perf_counter()
@@ -352,6 +399,7 @@ def _one_shot(name, task, config, seed, split: _Seed, shared) -> dict:
     result = _evaluate_rows(task, split.y_obs, rows[keep], config=config, seed=seed, cache=shared["fits"])
     result.update(
         labels=int(rows.size),
+        **_duplicate_figures(split, batch.ids, batch.diversity),
         batch_class_counts=_class_counts(task, task.y_train[batch.ids]),
         batch_noisy_labels=int((split.y_obs[batch.ids] != task.y_train[batch.ids]).sum()),
         select_seconds=seconds,
@@ -387,7 +435,10 @@ def _kept_for_training(strategy, X, y, seed: int) -> np.ndarray:
 def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
     classes = np.arange(len(task.class_names))
     strategy = _build(name, config, seed, classes)
-    base = config.variants.get(name, (name, {}))[0]
+    variant, options = config.diversity_for(name)
+    base = config.variants.get(variant, (variant, {}))[0]
+    embedding = _embedding(options, task, split, shared, seed)
+    reports = []
     sizes = np.full(config.rounds, config.budget // config.rounds)
     sizes[: config.budget % config.rounds] += 1
     rows, curve, fits, seconds = split.L, [], 0, 0.0
@@ -401,12 +452,13 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
     stop.add(0, evaluation["_model"], labels=rows.size, metric=evaluation["tpr_at_fpr"])
     for r, size in enumerate(sizes):
         labeled = LabeledSet(task.X_train[rows], split.y_obs[rows], rows)
-        plan = SelectionPlan.build(strategy, budget=int(size), exclude=rows)  # checked before the round's fits
+        plan = SelectionPlan.build(strategy, budget=int(size), exclude=rows, diversity=options)  # checked before the round's fits
         start = time.perf_counter()
         if base in PROBA_MEASURES or base == "random":
             # the evaluation model of the previous round is the model these strategies would fit
             proba = predict_proba_aligned(evaluation["_model"], task.X_train[split.U], classes)
-            batch, _, ties = _select(strategy, None, split.U, labeled, int(size), exclude=rows, proba=proba)
+            batch, _, ties = _select(strategy, None, split.U, labeled, int(size), exclude=rows, proba=proba,
+                                     diversity=options, embedding=embedding)  # fmt: skip
             if base != "random":
                 fits += 1
                 seconds += evaluation["fit_seconds"]
@@ -419,9 +471,11 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
                 strategy.fit(labeled)
                 fits += strategy.n_fits_
             scores, predicted = score_pool(strategy, PoolChunk(split.U, X=task.X_train[split.U]))
-            batch = plan.bind(classes=strategy.classes_, labeled=labeled).select(split.U, scores, predicted)
+            batch = plan.bind(classes=strategy.classes_, labeled=labeled).select(split.U, scores, predicted,
+                                                                                 embedding=embedding)  # fmt: skip
             ties = strategy_decided_by(strategy, batch, split.U, scores, predicted, exclude=rows)
         seconds += time.perf_counter() - start
+        reports.append(batch.diversity)
         decided = {key: decided.get(key, 0) + n for key, n in ties.items()}
         picked.append(batch.ids)
         batch_proba = predict_proba_aligned(evaluation["_model"], task.X_train[batch.ids], classes)
@@ -434,6 +488,7 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
     chosen = np.concatenate(picked)
     result = dict(evaluation)
     result.update(
+        **_duplicate_figures(split, chosen, reports[-1]),
         batch_class_counts=_class_counts(task, task.y_train[chosen]),
         batch_noisy_labels=int((split.y_obs[chosen] != task.y_train[chosen]).sum()),
         select_seconds=seconds,
@@ -443,6 +498,24 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
         stopping=stop.report(seed=seed),
     )
     return result
+
+
+def _embedding(options, task, split, shared, seed):
+    from activemine.diversity_experiment import pool_embedding
+
+    return pool_embedding(options, task, split, shared, seed)
+
+
+def _duplicate_figures(split, chosen, report) -> dict:
+    from activemine.diversity_experiment import duplicate_figures
+
+    return duplicate_figures(split, chosen, report)
+
+
+def _plant(task, config, seed, split, model):
+    from activemine.diversity_experiment import plant_into_task
+
+    return plant_into_task(task, config, seed, split, model)
 
 
 Progress = Callable[[str], None]
@@ -457,6 +530,14 @@ def run_experiment(config: ExperimentConfig, *, progress: Progress | None = None
     config.check()
     step = progress or (lambda _description: None)
     task = load_task(config.dataset, config.task, label_col=config.label_col, test_fraction=config.test_fraction)
+    if config.duplicates or config.near_duplicates or config.diversity or any("+" in s for s in config.strategies):
+        # more clusters than pool rows fails here, before any model is fitted
+        pool_rows = (task.y_train.size - config.labeled_size if config.pool_size is None else config.pool_size) + (
+            config.duplicates[0] * config.duplicates[1] if config.duplicates else 0)  # fmt: skip
+        for name in config.strategies:
+            options = config.diversity_for(name)[1]
+            if options is not None:
+                options.check_pool_rows(pool_rows)
     clean_proba = None
     if config.noise > 0 and config.noise_kind.startswith("ambiguous"):
         clean_proba = _clean_proba(task, model=config.model)
@@ -467,23 +548,25 @@ def run_experiment(config: ExperimentConfig, *, progress: Progress | None = None
         split = _Seed(task, config, seed, clean_proba)
         fits: dict = {}
         first = _evaluate_rows(task, split.y_obs, split.L, config=config, seed=seed, cache=fits)
+        seed_task = _plant(task, config, seed, split, first["_model"]) if config.duplicates else task
         start = time.perf_counter()
-        pool_proba = predict_proba_aligned(first["_model"], task.X_train[split.U], np.arange(len(task.class_names)))
+        pool_proba = predict_proba_aligned(first["_model"], seed_task.X_train[split.U], np.arange(len(task.class_names)))
         shared = {"initial": first, "pool_proba": pool_proba, "fits": fits,
                   "seconds": first["fit_seconds"] + time.perf_counter() - start}  # fmt: skip
         initial.append({"seed": seed, **_public(first), **({"annotators": split.annotators} if split.annotators else {})})
         step(f"seed {seed}: initial TPR {100 * first['tpr_at_fpr']:.2f}%")
         for name in config.strategies:
-            run = (_one_shot if config.mode == "one-shot" else _multi_round)(name, task, config, seed, split, shared)
+            run = (_one_shot if config.mode == "one-shot" else _multi_round)(name, seed_task, config, seed, split, shared)
             runs.append({"strategy": name, "seed": seed, **_public(run)})
             step(f"seed {seed}: {name} TPR {100 * run['tpr_at_fpr']:.2f}% in {run['select_seconds']:.0f} s")
         if seed in full_seeds:
-            f = _evaluate_rows(task, split.y_obs, np.concatenate([split.L, split.U]), config=config, seed=seed, cache=fits)
+            f = _evaluate_rows(seed_task, split.y_obs, np.concatenate([split.L, split.U]), config=config, seed=seed, cache=fits)
             full.append({"seed": seed, **_public(f)})
             step(f"seed {seed}: full")
     cfg = asdict(config)
     cfg["strategies"], cfg["seeds"] = list(config.strategies), list(config.seeds)
     cfg["variants"] = {k: [b, dict(kw)] for k, (b, kw) in config.variants.items()}
+    cfg["duplicates"] = list(config.duplicates) if config.duplicates else None
     return {
         "config": cfg,
         "classes": list(task.class_names),

@@ -54,6 +54,6 @@ def mine(strategy: Strategy, pool: PoolChunk, *, budget: int | None = None, labe
     if ids.size == 0:
         raise EmptyPoolError("the pool is empty")
     # the pool is whole here, so its ids were checked above and the stream need not track them
-    return mine_stream(strategy, PoolChunk(ids, pool.X, pool.proba, pool.weak_proba, pool.member_proba),
+    return mine_stream(strategy, PoolChunk(ids, pool.X, pool.proba, pool.weak_proba, pool.member_proba, pool.embedding, pool.hashes),
                        budget=budget, plan=plan, labeled=labeled, exclude=exclude, chunk_size=chunk_size,
                        progress=progress, check_duplicates=False)  # fmt: skip

@@ -209,6 +209,12 @@ class SelectionPlan:
                 class_weights(self.balance, classes=classes)  # weights of the wrong length fail here
         if self.labeled_counts is not None:
             set_(self, "labeled_counts", tuple(int(c) for c in self.labeled_counts))
+        if self.diversity is not None:
+            from activemine.diversity import DiversityOptions
+
+            if not isinstance(self.diversity, DiversityOptions):
+                raise InputError(f"diversity must be a DiversityOptions, got {type(self.diversity).__name__}")
+            self.diversity.check_pool_rows(self.total_rows)
         if self.total_rows is not None:
             set_(self, "total_rows", int(self.total_rows))
             if self.budget > self.total_rows:
@@ -315,13 +321,17 @@ class SelectionPlan:
         return np.where(weighted, bound, 0)
 
     # -- selection --------------------------------------------------------------------
-    def select(self, ids, scores, predicted, *, available_counts=None) -> Batch:
+    def select(self, ids, scores, predicted, *, available_counts=None, embedding=None, hashes=None,
+               diverse: dict | None = None) -> Batch:  # fmt: skip
         """Select ``budget`` rows from scored rows ``(n,)`` each.
 
         Without ``available_counts`` the rows are the whole pool and excluded
         ids are dropped here; with it (``(k,)`` selectable rows per class of
         the whole pool) the rows are a streaming engine's candidates, already
-        free of excluded ids.
+        free of excluded ids. With ``diversity`` options the rows' ``embedding``
+        ``(n, e)`` and/or ``hashes`` ``(n,)`` keep copies out of the batch
+        (:func:`activemine.diversity.select_diverse`; ``diverse`` holds a
+        streaming engine's sample and candidate boundaries).
         """
         ids = check_ids(ids)
         predicted = np.asarray(predicted, dtype=np.int64)
@@ -330,12 +340,24 @@ class SelectionPlan:
             if drop is not None and drop.any():
                 keep = ~drop
                 ids, scores, predicted = ids[keep], np.asarray(scores)[keep], predicted[keep]
+                embedding = None if embedding is None else np.asarray(embedding)[keep]
+                hashes = None if hashes is None else np.asarray(hashes)[keep]
         weights = self.weights
         if isinstance(weights, str):  # "pool"
             counts = available_counts
             if counts is None:
                 counts = np.bincount(predicted[(predicted >= 0) & (predicted < self.n_classes)], minlength=self.n_classes)
             weights = np.asarray(counts, dtype=np.float64)
+        if self.diversity is not None and self.diversity.active:
+            from activemine.diversity import select_diverse
+
+            batch, report = select_diverse(
+                ids, scores, predicted, embedding, budget=self.budget, n_classes=self.n_classes, weights=weights,
+                easy_share=self.easy_share, seed=self.seed, available_counts=available_counts,
+                classes=list(self.classes), hard_label=self.hard_label, options=self.diversity, hashes=hashes,
+                **(diverse or {}),
+            )  # fmt: skip
+            return replace(batch, diversity=report)
         return select_batch(
             ids, scores, predicted, budget=self.budget, n_classes=self.n_classes, weights=weights,
             easy_share=self.easy_share, seed=self.seed, available_counts=available_counts,

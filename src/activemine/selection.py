@@ -203,7 +203,8 @@ class Batch:
     """A selected batch, rows ordered by stratum (hard then easy), then by rank.
 
     ``predicted`` holds class indices into ``classes``; ``quotas`` maps class
-    -> selected count (empty when no quotas were used).
+    -> selected count (empty when no quotas were used); ``diversity`` is the
+    :class:`~activemine.diversity.DiversityReport` of a selection without copies.
     """
 
     ids: np.ndarray
@@ -212,6 +213,7 @@ class Batch:
     stratum: np.ndarray
     classes: tuple = ()
     quotas: dict = field(default_factory=dict)
+    diversity: object | None = None
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])

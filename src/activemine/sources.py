@@ -42,12 +42,17 @@ class PoolColumns:
     ``proba`` groups: one group is the strong/only model's probabilities
     ``(n, k)``; several groups are committee members ``(m, n, k)`` and their
     mean becomes ``proba``. ``weak_proba`` is HW's weak model ``(n, k)``.
+    ``embedding``: numeric columns, or one fixed-size-list column, holding
+    each row's embedding; ``dedup``: a content-hash column
+    (:mod:`activemine.diversity`).
     """
 
     id: str = "id"
     features: tuple[str, ...] = ()
     proba: tuple[tuple[str, ...], ...] = ()
     weak_proba: tuple[str, ...] = ()
+    embedding: tuple[str, ...] = ()
+    dedup: str | None = None
 
     def __post_init__(self):
         widths = {len(g) for g in self.proba}
@@ -57,7 +62,9 @@ class PoolColumns:
     @property
     def needed(self) -> list[str]:
         """Every column to read, id first, without repeats."""
-        cols = [self.id, *self.features, *(c for g in self.proba for c in g), *self.weak_proba]
+        cols = [self.id, *self.features, *(c for g in self.proba for c in g), *self.weak_proba, *self.embedding]
+        if self.dedup is not None:
+            cols.append(self.dedup)
         return list(dict.fromkeys(cols))
 
     @property
@@ -150,7 +157,40 @@ def chunk_from_table(table: pa.Table | pa.RecordBatch, columns: PoolColumns, *, 
         member = np.stack([numeric_matrix(table, g, where=where) for g in columns.proba])
         proba = member.mean(axis=0)
     weak = numeric_matrix(table, columns.weak_proba, where=where) if columns.weak_proba else None
-    return PoolChunk(ids, X=X, proba=proba, weak_proba=weak, member_proba=member)
+    emb = embedding_matrix(table, columns.embedding, where=where) if columns.embedding else None
+    hashes = None
+    if columns.dedup is not None:
+        col = table.column(columns.dedup)
+        if col.null_count:
+            raise InputError(f"the dedup column {columns.dedup!r} of {where} has {col.null_count} missing values")
+        hashes = col.to_numpy(zero_copy_only=False)
+        if hashes.dtype.kind == "O":
+            hashes = hashes.astype(str)
+    return PoolChunk(ids, X=X, proba=proba, weak_proba=weak, member_proba=member, embedding=emb, hashes=hashes)
+
+
+def embedding_matrix(table, names: tuple[str, ...], *, where: str) -> np.ndarray:
+    """Embeddings ``(n, e)`` float32 from numeric columns or one fixed-size-list column;
+    NaN, infinity and missing values are an error naming the row."""
+    from activemine.diversity import check_embeddings
+
+    if len(names) == 1 and _is_list(table.schema.field(names[0]).type):
+        col = table.column(names[0])
+        col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+        t = col.type
+        if not pa.types.is_fixed_size_list(t):
+            raise InputError(f"embedding column {names[0]!r} of {where} must be a fixed-size list, got {t}")
+        if col.null_count:
+            raise InputError(f"embedding column {names[0]!r} of {where} has {col.null_count} missing rows")
+        values = col.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+        emb = values.reshape(len(col), t.list_size)
+    else:
+        emb = numeric_matrix(table, names, where=where, nulls="nan").astype(np.float32, copy=False)
+    return check_embeddings(emb, where=f"the embedding of {where}")
+
+
+def _is_list(t: pa.DataType) -> bool:
+    return pa.types.is_fixed_size_list(t) or pa.types.is_list(t) or pa.types.is_large_list(t)
 
 
 def _is_numeric(t: pa.DataType) -> bool:
@@ -165,6 +205,13 @@ def check_pool_schema(schema: pa.Schema, columns: PoolColumns, *, where: str) ->
     if not is_id_type(t):
         raise InputError(f"column {columns.id!r} of {where} must hold integer or string ids, got {t}")
     numeric = [*columns.features, *(c for g in columns.proba for c in g), *columns.weak_proba]
+    if len(columns.embedding) == 1 and _is_list(schema.field(columns.embedding[0]).type):
+        t = schema.field(columns.embedding[0]).type
+        if not pa.types.is_fixed_size_list(t) or not _is_numeric(t.value_type):
+            raise InputError(f"embedding column {columns.embedding[0]!r} of {where} must be a fixed-size list of "
+                             f"numbers (one width for every row), got {t}")  # fmt: skip
+    else:
+        numeric += list(columns.embedding)
     for name in numeric:
         t = schema.field(name).type
         if not _is_numeric(t):
@@ -224,9 +271,12 @@ class ChunkSource(PoolSource):
             if arr is not None:
                 k = int(np.shape(arr)[-1])
                 break
-        # only n_proba_columns is consulted for in-memory chunks; names are placeholders
+        # only n_proba_columns (and whether there are embeddings) is consulted for in-memory chunks;
+        # names are placeholders
         self.columns = PoolColumns(features=("X",) if pool.X is not None else (),
-                                   weak_proba=tuple(f"p{j}" for j in range(k or 0)))  # fmt: skip
+                                   weak_proba=tuple(f"p{j}" for j in range(k or 0)),
+                                   embedding=("embedding",) if pool.embedding is not None else (),
+                                   dedup="hashes" if pool.hashes is not None else None)  # fmt: skip
 
     def chunks(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[PoolChunk]:
         if int(chunk_size) != chunk_size or chunk_size < 1:

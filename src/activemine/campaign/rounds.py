@@ -26,7 +26,7 @@ __all__ = ["mine_round"]
 
 def mine_round(store: CampaignStore, strategy: Strategy, *, budget: int, params: dict | None = None,
                chunk_size: int = DEFAULT_CHUNK_SIZE, stop_set_size: int | None = None,
-               progress: Callable[[int], None] | None = None) -> tuple[int, Batch]:  # fmt: skip
+               progress: Callable[[int], None] | None = None, diversity=None) -> tuple[int, Batch]:  # fmt: skip
     """Select ``budget`` pool samples with ``strategy`` and record them as a new round.
 
     The strategy trains on every labeled, unflagged sample (L plus the labels
@@ -35,6 +35,8 @@ def mine_round(store: CampaignStore, strategy: Strategy, *, budget: int, params:
     are in the campaign's class order. Returns ``(round, batch)``.
     The round also stores its model's predictions on the stop set
     (:mod:`activemine.campaign.stopset`; ``stop_set_size`` at the first round).
+    ``diversity``: :class:`~activemine.diversity.DiversityOptions` keeping copies out of the
+    round (the pool's features projected by a seeded PCA of the labeled set).
     """
     stop_set = plan_stop_set(store, size=stop_set_size)  # before any fit: a bad size changes nothing
     pool = PoolRows(store, "pool")
@@ -42,8 +44,15 @@ def mine_round(store: CampaignStore, strategy: Strategy, *, budget: int, params:
     X, y, ids = labeled_training_set(store, pool, labeled)
     strategy.classes = store.classes
     exclude = store.labeled_sids() | store.queued_sids() | set(store.flagged())
-    batch = mine(strategy, PoolChunk(pool.ids, X=pool.X), budget=budget, labeled=LabeledSet(X, y, ids),
-                 exclude=store.typed_ids(sorted(exclude)), chunk_size=chunk_size, progress=progress)  # fmt: skip
+    if diversity is None:
+        batch = mine(strategy, PoolChunk(pool.ids, X=pool.X), budget=budget, labeled=LabeledSet(X, y, ids),
+                     exclude=store.typed_ids(sorted(exclude)), chunk_size=chunk_size, progress=progress)  # fmt: skip
+    else:
+        from activemine.plan import SelectionPlan
+
+        plan = SelectionPlan.build(strategy, budget=budget, exclude=store.typed_ids(sorted(exclude)), diversity=diversity)
+        batch = mine(strategy, PoolChunk(pool.ids, X=pool.X), plan=plan, labeled=LabeledSet(X, y, ids),
+                     chunk_size=chunk_size, progress=progress)  # fmt: skip
     position = {s: i for i, s in enumerate(pool.ids.tolist())}
     rows = np.array([position[i] for i in batch.ids.tolist()], dtype=np.int64)
     proba = strategy.class_proba(PoolChunk(batch.ids, X=pool.X[rows])) if rows.size else np.empty((0, len(store.classes)))

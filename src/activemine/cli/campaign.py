@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from activemine.cli._app import app, console, err_console, exits_on_bad_input
+from activemine.cli._diversity_options import CandidateFactorOpt, ClustersOpt, DiversityOpt, NearDuplicatesOpt
 from activemine.cli._strategy_options import (
     BalanceOpt, CommitteeSizeOpt, DirtyPolicyOpt, DisagreementOpt, EasyShareOpt, MaxDirtyOpt, ModelOpt, SeedOpt,
     StrategyOpt, StrategyOptions, WeakFractionOpt, WeakTreesOpt,
@@ -110,12 +111,19 @@ def mine(
     overlap: Annotated[float, typer.Option(help="Share of the round, in [0, 1), labeled by several annotators.")] = 0.0,
     per_item: Annotated[int, typer.Option(help="Distinct annotators per overlapping sample (at least 2).")] = 2,
     stop_set_size: Annotated[Optional[int], typer.Option(help="Pool samples whose predictions each round stores for the stopping criteria; fixed at the first round (default 2,000).")] = None,
+    near_duplicates: NearDuplicatesOpt = None,
+    diversity: DiversityOpt = None,
+    clusters: ClustersOpt = None,
+    candidate_factor: CandidateFactorOpt = None,
 ) -> None:
     """Mine a new round: train on the campaign's labels, select from samples neither labeled nor queued."""
     from activemine.campaign import CampaignStore, mine_round
     from activemine.campaign.overlap import assign_overlap, check_overlap
+    from activemine.cli._diversity_options import diversity_options
 
     check_overlap(overlap, per_item)
+    div = diversity_options(near_duplicates=near_duplicates, dedup_col=None, diversity=diversity, clusters=clusters,
+                            candidate_factor=candidate_factor)  # fmt: skip
     if chunk_size < 1:
         raise InputError(f"--chunk-size must be at least 1, got {chunk_size}")
     opts = StrategyOptions(strategy=strategy, model=model, seed=seed, balance=balance, easy_share=easy_share,
@@ -124,7 +132,11 @@ def mine(
     store = CampaignStore(folder)
     started = time.perf_counter()
     round_no, batch = mine_round(store, opts.build(), budget=budget, params=vars(opts), chunk_size=chunk_size,
-                                 stop_set_size=stop_set_size)
+                                 stop_set_size=stop_set_size, diversity=div)  # fmt: skip
+    if batch.diversity is not None:
+        from rich.markup import escape
+
+        console.print(escape(batch.diversity.describe()), highlight=False)
     console.print(f"round {round_no}: {len(batch)} samples queued with {strategy} in {time.perf_counter() - started:.1f} s")
     if overlap > 0:
         shared = assign_overlap(store, round_no, overlap=overlap, per_item=per_item, seed=seed)

@@ -46,6 +46,11 @@ def experiment(
     label_col: Annotated[str, typer.Option(help="Label column of a user's file.")] = "label",
     full_seeds: Annotated[Optional[int], typer.Option(help="Seeds that also train the 'full' reference (default all).")] = None,
     eval_repeats: Annotated[int, typer.Option(help="Models trained per evaluation, figures averaged over their seeds.")] = 1,
+    duplicates: Annotated[Optional[str], typer.Option(help="R,C: plant R hard pool rows, each copied C times with small seeded noise (labels copied); runs report copies and distinct sources in the batch.")] = None,
+    near_duplicates: Annotated[Optional[str], typer.Option(help="Every run: skip rows within RADIUS of a better selected row (RADIUS, auto or off); or per run, a name such as hw+near-duplicates.")] = None,
+    diversity: Annotated[Optional[str], typer.Option(help="Every run: clusters (Cluster-Margin round-robin) or none; or per run, a name such as lc+clusters.")] = None,
+    clusters: Annotated[Optional[int], typer.Option(help="Clusters of --diversity clusters (default 1000).")] = None,
+    candidate_factor: Annotated[Optional[float], typer.Option(help="Candidates per unit of quota (>= 1; default 2 for near-duplicates, 5 for clusters).")] = None,
     annotators: Annotated[Optional[str], typer.Option(help="Simulated annotators instead of --noise, e.g. n=5,noise=0.05,bad=1,bad-rate=0.3,overlap=0.1,per-item=2.")] = None,
     stop_set_size: Annotated[int, typer.Option(help="Multi-round: pool rows whose predictions the kappa stopping criterion compares.")] = 2_000,
     kappa_threshold: Annotated[float, typer.Option(help="Multi-round: mean kappa at which stabilizing predictions stops.")] = 0.99,
@@ -53,6 +58,7 @@ def experiment(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar or progress lines.")] = False,
 ) -> None:
     """Train on L, select from U with each strategy, retrain and evaluate on the test set; write results and figures."""
+    from activemine.diversity import parse_duplicates
     from activemine.experiment import ExperimentConfig, count_steps, run_experiment, write_outputs
 
     names = [s.strip() for s in strategies.split(",") if s.strip()]
@@ -60,6 +66,8 @@ def experiment(
         dataset=dataset, task=task, labeled_size=labeled_size, budget=budget, pool_size=pool_size,
         strategies=names, seeds=parse_seeds(seeds), mode=mode, rounds=rounds, noise=noise, noise_kind=noise_kind,
         model=model, fpr=fpr, label_col=label_col, full_seeds=full_seeds, eval_repeats=eval_repeats,
+        near_duplicates=near_duplicates, diversity=diversity, clusters=clusters, candidate_factor=candidate_factor,
+        duplicates=parse_duplicates(duplicates),
         annotators=annotators,
         stopping={"stop_set_size": stop_set_size, "kappa_threshold": kappa_threshold, "uncertainty_level": uncertainty_level},
     )  # fmt: skip

@@ -9,6 +9,9 @@ from typing import Annotated, Optional
 import typer
 
 from activemine.cli._app import QuietOpt, app, console, exits_on_bad_input
+from activemine.cli._diversity_options import (
+    CandidateFactorOpt, ClustersOpt, DedupColOpt, DiversityOpt, EmbeddingColsOpt, EmbeddingPrefixOpt, NearDuplicatesOpt,
+)  # fmt: skip
 from activemine.cli._strategy_options import (
     BalanceOpt, ClassesOpt, CommitteeSizeOpt, DirtyPolicyOpt, DisagreementOpt, EasyShareOpt, MaxDirtyOpt, ModelOpt,
     SeedOpt, StrategyOpt, StrategyOptions, WeakFractionOpt, WeakTreesOpt,
@@ -74,6 +77,13 @@ def mine(
     ] = None,
     engine: Annotated[str, typer.Option(help="local (stream on this machine) or ray (needs activemine[ray]).")] = "local",
     ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster to join, e.g. ray://head:10001 or auto.")] = None,
+    near_duplicates: NearDuplicatesOpt = None,
+    dedup_col: DedupColOpt = None,
+    diversity: DiversityOpt = None,
+    clusters: ClustersOpt = None,
+    candidate_factor: CandidateFactorOpt = None,
+    embedding_cols: EmbeddingColsOpt = None,
+    embedding_prefix: EmbeddingPrefixOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Train on L, score U, select a batch and write it with id, score, predicted_class, stratum, strategy."""
@@ -96,13 +106,21 @@ def mine(
     opts = StrategyOptions(strategy, model, seed, balance, easy_share, weak_fraction, committee_size, disagreement, classes,
                            dirty_policy=dirty_policy, max_dirty=max_dirty, weak_trees=weak_trees)  # fmt: skip
     strat = opts.build()
-    plan = SelectionPlan.build(strat, budget=budget)
+    from activemine.cli._diversity_options import check_embedding_values, diversity_options, embedding_columns
+
+    div = diversity_options(near_duplicates=near_duplicates, dedup_col=dedup_col, diversity=diversity,
+                            clusters=clusters, candidate_factor=candidate_factor)  # fmt: skip
+    plan = SelectionPlan.build(strat, budget=budget, diversity=div)
     executor = make_executor(engine, chunk_size=chunk_size, ray_address=ray_address)
+    embedding = embedding_columns(pool, cols=embedding_cols, prefix=embedding_prefix) if div is not None else ()
     # then the inputs: L is read, U only opened (schema from metadata); the pool is streamed, never read whole
     labeled_set, source = load_streaming_inputs(labeled_path=labeled, pool_path=pool, label_col=label_col,
                                                 id_col=id_col, proba_cols=proba_cols,
-                                                weak_proba_cols=weak_proba_cols)  # fmt: skip
+                                                weak_proba_cols=weak_proba_cols, embedding=embedding,
+                                                dedup_col=dedup_col if div is not None else None)  # fmt: skip
     run = prepare_run(strat, source, plan=plan, labeled=labeled_set)
+    if embedding and run.n_proba_columns is None:
+        check_embedding_values(source, chunk_size)  # a model is about to be fitted: bad embeddings fail first
     if run.n_proba_columns is None:
         with progress_reporter(f"fitting {strategy} ({model})", unit="", quiet=quiet):
             run.fit()
@@ -114,3 +132,13 @@ def mine(
         batch = run.select()
     write_table(batch_to_table(batch, strategy), out)
     print_summary(batch, strategy=strategy, seconds=time.perf_counter() - started, out=out)
+    if batch.diversity is not None:
+        from rich.markup import escape
+
+        r = batch.diversity
+        console.print(escape(r.describe()), highlight=False)
+        if r.embedding:
+            console.print(f"embedding: {escape(r.embedding)}", highlight=False)
+        if r.rescans:
+            console.print(f"the candidates ran out {r.rescans} time(s); the pool was scanned again with a wider factor",
+                          highlight=False)  # fmt: skip

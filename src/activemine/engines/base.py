@@ -108,6 +108,7 @@ class ChunkScorer:
     def __init__(self, strategy: Strategy, plan: SelectionPlan, *, where: str, features: tuple = ()):
         self.strategy, self.plan, self.where, self.features = strategy, plan, where, features
         self.allow_nan = _strategy_allows_nan(strategy)
+        self.projection = None  # a seeded PCA of the features, for a diverse selection without embeddings
 
     def add(self, reducer: CandidateReducer, chunk, ids: np.ndarray, *, first_row: int | None = None) -> None:
         """Check ``chunk``'s features, score it and give its selectable rows to ``reducer``;
@@ -117,7 +118,10 @@ class ChunkScorer:
             check_features(chunk.X, allow_nan=self.allow_nan, where=where, columns=self.features,
                            first_row=first_row or 0)  # fmt: skip
         scores, predicted = self.strategy.score(chunk)
-        add_scored_rows(reducer, ids, scores, predicted, self.plan)
+        embedding = chunk.embedding
+        if embedding is None and self.projection is not None and chunk.X is not None:
+            embedding = self.projection(np.nan_to_num(chunk.X))
+        add_scored_rows(reducer, ids, scores, predicted, self.plan, embedding=embedding, hashes=chunk.hashes)
 
 
 class MiningRun:
@@ -130,6 +134,8 @@ class MiningRun:
         self.labeled = labeled
         self.scorer = ChunkScorer(strategy, plan, where=source.where, features=source.columns.features)
         self.reducer: CandidateReducer | None = None
+        self.rescans = 0  # scans repeated with a wider candidate factor (diversity only)
+        self.executor: Executor | None = None
 
     @property
     def n_proba_columns(self) -> int | None:
@@ -138,10 +144,18 @@ class MiningRun:
     def fit(self) -> "MiningRun":
         """Train the strategy (nothing to train when the pool brings probabilities)."""
         self.strategy.fit(self.labeled, n_proba_columns=self.n_proba_columns)
+        div = self.plan.diversity
+        if div is not None and div.needs_embeddings and not self.source.columns.embedding:
+            from activemine.diversity import fit_projection
+
+            # checked in prepare_run: the pool has features and the labeled set too
+            self.scorer.projection = fit_projection(np.nan_to_num(np.asarray(self.labeled.X, dtype=np.float32)),
+                                                    random_state=self.plan.seed)  # fmt: skip
         return self
 
     def scan(self, executor: Executor, progress: Callable[[int], None] | None = None) -> "MiningRun":
         """Score the pool with ``executor``, keeping candidates only."""
+        self.executor = executor
         self.reducer = executor.reduce(self, progress)
         if self.reducer.rows_seen == 0:
             raise EmptyPoolError(f"the pool {self.source.where!r} has no rows")
@@ -151,8 +165,27 @@ class MiningRun:
         """The exact batch, through the plan."""
         if self.reducer is None:
             raise InputError("scan the pool before selecting")
-        ids, scores, predicted, counts = self.reducer.candidates()
-        return self.plan.select(ids, scores, predicted, available_counts=counts)
+        from dataclasses import replace
+
+        from activemine.diversity import InsufficientCandidates
+
+        while True:
+            ids, scores, predicted, counts, extra = self.reducer.diverse_candidates()
+            try:
+                batch = self.plan.select(ids, scores, predicted, available_counts=counts, **extra)
+                break
+            except InsufficientCandidates:
+                # a diverse selection walked past the candidates kept: scan again with twice the
+                # candidate factor (exact, never fewer rows), at worst until the buffers hold every row
+                self.plan = replace(self.plan, diversity=self.plan.diversity.widened())
+                self.scorer.plan = self.plan
+                self.rescans += 1
+                self.reducer = self.executor.reduce(self, None)
+        if batch.diversity is not None:
+            embedding = "" if not self.plan.diversity.needs_embeddings else "the pool's embedding columns" if self.scorer.projection is None else (
+                f"features projected by a seeded PCA fitted on the labeled set ({self.scorer.projection.width} dims)")  # fmt: skip
+            batch = replace(batch, diversity=replace(batch.diversity, embedding=embedding, rescans=self.rescans))
+        return batch
 
     def run(self, executor: Executor, progress: Callable[[int], None] | None = None) -> Batch:
         """fit, scan and select."""
@@ -171,12 +204,22 @@ def prepare_run(strategy: Strategy, source, *, plan: SelectionPlan | None = None
     classes = strategy.resolve_classes(labeled, n_proba_columns=n_proba)
     plan = plan.bind(classes=classes, labeled=labeled, total_rows=src.num_rows)
     run = MiningRun(strategy, src, plan, labeled)
+    div = plan.diversity
+    if div is not None and div.needs_embeddings and not src.columns.embedding:
+        if not src.columns.features:
+            raise InputError(f"{'near-duplicate suppression by radius' if div.near_duplicates is not None else 'cluster diversity'} "
+                             f"needs embeddings: the pool {src.where!r} brings probabilities only; name its embedding "
+                             "columns (--embedding-cols e0,e1,... or --embedding-prefix emb_)")  # fmt: skip
+        if labeled is None or labeled.X is None:
+            raise InputError("without embedding columns the pool's features are projected by a PCA fitted on the "
+                             "labeled set; give a labeled set with features, or embedding columns")  # fmt: skip
     if n_proba is None and labeled is not None and labeled.X is not None:
         check_features(labeled.X, allow_nan=run.scorer.allow_nan, where="the labeled set", columns=src.columns.features)
     return run
 
 
-def add_scored_rows(reducer: CandidateReducer, ids, scores, predicted, plan: SelectionPlan) -> None:
+def add_scored_rows(reducer: CandidateReducer, ids, scores, predicted, plan: SelectionPlan, *, embedding=None,
+                    hashes=None) -> None:  # fmt: skip
     """Check one chunk's scores, drop excluded ids and give the rest to ``reducer``."""
     scores = np.asarray(scores)
     if scores.shape != ids.shape:
@@ -188,4 +231,6 @@ def add_scored_rows(reducer: CandidateReducer, ids, scores, predicted, plan: Sel
     if drop is not None and drop.any():
         keep = ~drop
         ids, scores, predicted = ids[keep], scores[keep], np.asarray(predicted)[keep]
-    reducer.add(ids, scores, predicted, rows=n)
+        embedding = None if embedding is None else np.asarray(embedding)[keep]
+        hashes = None if hashes is None else np.asarray(hashes)[keep]
+    reducer.add(ids, scores, predicted, rows=n, embedding=embedding, hashes=hashes)

@@ -31,8 +31,10 @@ from activemine.sources import (
 
 __all__ = ["RayExecutor", "mine_ray"]
 
-# rows of a block's output: candidates (kind 0), per-class counts (kind 1), rows read (kind 2)
-_CANDIDATE, _COUNT, _ROWS = 0, 1, 2
+# rows of a block's output: candidates (kind 0), per-class counts (kind 1), rows read (kind 2);
+# with diversity options also the block's seeded sample (kind 3, id and embedding) and, per group,
+# whether its hard (bit 1) or easy (bit 2) buffer let rows go (kind 4, group in "predicted", bits in "n")
+_CANDIDATE, _COUNT, _ROWS, _SAMPLE, _DROPPED = 0, 1, 2, 3, 4
 
 
 class _BlockReducer:
@@ -48,16 +50,50 @@ class _BlockReducer:
         ids = check_ids(chunk.ids)
         reducer = CandidateReducer(self.scorer.plan)
         self.scorer.add(reducer, chunk, ids)
-        cand_ids, cand_scores, cand_pred, counts = reducer.candidates()
+        cand_ids, cand_scores, cand_pred, counts, extra = reducer.diverse_candidates()
         k = counts.size
         filler = np.zeros(k + 1, dtype=ids.dtype) if ids.dtype.kind == "i" else np.full(k + 1, "", dtype=ids.dtype)
-        return pa.table({
+        cols = {
             "id": np.concatenate([cand_ids.astype(ids.dtype, copy=False), filler]),
             "score": np.concatenate([cand_scores.astype(np.float64), np.zeros(k + 1)]),
             "predicted": np.concatenate([cand_pred, np.arange(k), [0]]).astype(np.int64),
             "kind": np.concatenate([np.full(cand_ids.size, _CANDIDATE), np.full(k, _COUNT), [_ROWS]]).astype(np.int8),
             "n": np.concatenate([np.zeros(cand_ids.size), counts, [ids.size]]).astype(np.int64),
-        })  # fmt: skip
+        }  # fmt: skip
+        if reducer.diversity is not None:
+            _add_diversity_rows(cols, reducer, extra, ids.dtype)
+        return pa.table(cols)
+
+
+def _add_diversity_rows(cols: dict, reducer: CandidateReducer, extra: dict, id_dtype) -> None:
+    """Append a block's sample and drop flags to its output, and the candidates' embeddings and hashes."""
+    n_out = cols["id"].size
+    n_cand = int((cols["kind"] == _CANDIDATE).sum())
+    hard, easy = reducer.dropped_flags()
+    g = hard.size
+    sample = reducer.sample_rows()
+    s_ids, s_emb = sample if sample is not None else (np.empty(0, id_dtype), None)
+    m = len(s_ids)
+    cols["id"] = np.concatenate([cols["id"], np.asarray(s_ids).astype(id_dtype, copy=False), np.zeros(g, id_dtype)
+                                 if np.dtype(id_dtype).kind == "i" else np.full(g, "", dtype=id_dtype)])  # fmt: skip
+    cols["score"] = np.concatenate([cols["score"], np.zeros(m + g)])
+    cols["predicted"] = np.concatenate([cols["predicted"], np.zeros(m, np.int64), np.arange(g)])
+    cols["kind"] = np.concatenate([cols["kind"], np.full(m, _SAMPLE, np.int8), np.full(g, _DROPPED, np.int8)])
+    cols["n"] = np.concatenate([cols["n"], np.zeros(m, np.int64), hard.astype(np.int64) + 2 * easy.astype(np.int64)])
+    total = n_out + m + g
+    if "embedding" in extra:
+        emb = extra["embedding"]
+        width = emb.shape[1] if emb.size or emb.ndim == 2 else 0
+        width = width or (s_emb.shape[1] if s_emb is not None and s_emb.ndim == 2 else 0)
+        full = np.zeros((total, width), np.float32)
+        full[:n_cand] = emb
+        if m:
+            full[n_out : n_out + m] = s_emb
+        cols["embedding"] = pa.FixedSizeListArray.from_arrays(pa.array(full.ravel()), width) if width else pa.nulls(total)
+    if "hashes" in extra:
+        h = np.asarray(extra["hashes"])
+        fill = np.zeros(total - n_cand, h.dtype) if h.dtype.kind in "iuf" else np.full(total - n_cand, "", dtype=h.dtype if h.dtype.kind == "U" else "U1")
+        cols["hashes"] = np.concatenate([h, fill]) if h.size else fill
 
 
 def _read_row_groups(pieces: pa.Table, columns: list[str]) -> pa.Table:
@@ -96,6 +132,11 @@ def _dataset(src, ray_data):
             spec["proba"] = (_add_matrix(cols, "p", pool.proba),)
         if pool.weak_proba is not None:
             spec["weak_proba"] = _add_matrix(cols, "w", pool.weak_proba)
+        if pool.embedding is not None:
+            spec["embedding"] = _add_matrix(cols, "e", pool.embedding)
+        if pool.hashes is not None:
+            cols["_hash"] = np.asarray(pool.hashes)
+            spec["dedup"] = "_hash"
         return ray_data.from_arrow(pa.table(cols)), PoolColumns(id="id", **spec)
     raise InputError(f"the ray engine cannot read a pool from {type(src).__name__}")
 
@@ -156,11 +197,37 @@ class RayExecutor:
                 id_kind = ids.dtype.kind
             counts = np.bincount(predicted[kind == _COUNT], weights=n[kind == _COUNT], minlength=plan.n_classes)
             rows = int(n[kind == _ROWS].sum())
+            extra = _diversity_of_batch(batch, kind, predicted, n, reducer, src.where) if reducer.diversity else {}
             reducer.add(ids, batch.column("score").to_numpy()[cand], predicted[cand],
-                        counts=counts.astype(np.int64), rows=rows)  # fmt: skip
+                        counts=counts.astype(np.int64), rows=rows, **extra)  # fmt: skip
             if progress is not None and rows:
                 progress(rows)
         return reducer
+
+
+def _diversity_of_batch(batch: pa.Table, kind, predicted, n, reducer: CandidateReducer, where: str) -> dict:
+    """The keyword arguments of :meth:`CandidateReducer.add` for the diversity rows of block outputs."""
+    cand, sample, dropped = kind == _CANDIDATE, kind == _SAMPLE, kind == _DROPPED
+    extra: dict = {}
+    emb = None
+    if "embedding" in batch.column_names:
+        col = batch.column("embedding").combine_chunks()
+        width = col.type.list_size if pa.types.is_fixed_size_list(col.type) else 0
+        emb = col.flatten().to_numpy(zero_copy_only=False).reshape(len(col), width) if width else None
+        extra["embedding"] = emb[cand] if emb is not None else np.empty((int(cand.sum()), 0), np.float32)
+    if "hashes" in batch.column_names:
+        h = batch.column("hashes").to_numpy(zero_copy_only=False)
+        extra["hashes"] = (h.astype(str) if h.dtype.kind == "O" else h)[cand]
+    if reducer.sample is not None:
+        ids = arrow_ids(batch.column("id"), where=f"{where} ids")
+        extra["sample"] = (ids[sample], emb[sample] if emb is not None else np.empty((int(sample.sum()), 0), np.float32))
+    g = reducer.plan.n_groups
+    hard, easy = np.zeros(g, bool), np.zeros(g, bool)
+    for group, bits in zip(predicted[dropped].tolist(), n[dropped].tolist()):
+        hard[group] |= bool(bits & 1)
+        easy[group] |= bool(bits & 2)
+    extra["dropped"] = (hard, easy)
+    return extra
 
 
 def mine_ray(strategy, source, *, budget: int | None = None, plan: SelectionPlan | None = None,
