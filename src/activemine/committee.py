@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from activemine.errors import InputError, SingleClassError, UnknownLabelError
-from activemine.models import make_model, predict_proba_aligned, run_parallel
+from activemine.models import make_model, predict_proba_aligned, run_parallel, threads_per_task
 
 __all__ = ["Committee", "stratified_bootstrap"]
 
@@ -42,8 +42,8 @@ class Committee:
     bootstrap : train each member on a stratified bootstrap sample.
     feature_fraction : share of feature columns each member sees (1.0 = all).
     random_state : seed of all of the committee's random choices.
-    n_jobs : members fitted and scored at once (joblib threads; None = one per member,
-        capped at the CPU count). Inside ``joblib.parallel_backend("ray")`` (after
+    n_jobs : threads in all (None = the CPUs available to the process), shared by the
+        members fitted and scored at once (joblib threads) and each member's own threads. Inside ``joblib.parallel_backend("ray")`` (after
         ``ray.util.joblib.register_ray()``) they run as Ray tasks on a cluster.
     """
 
@@ -68,7 +68,8 @@ class Committee:
         if self.feature_fraction < 1.0:
             take = max(1, int(round(self.feature_fraction * n_features)))
             features = np.sort(rng.choice(n_features, size=take, replace=False))
-        model = make_model(self.estimator, random_state=int(rng.integers(2**31 - 1)))
+        model = make_model(self.estimator, random_state=int(rng.integers(2**31 - 1)),
+                           n_jobs=threads_per_task(self.n_jobs, self.n_members))  # fmt: skip
         model.fit(X[rows][:, features], y[rows])
         return model, features
 
