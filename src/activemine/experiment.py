@@ -180,10 +180,10 @@ def _read_user_dataset(path: Path, label_col: str, test_fraction: float, *, spli
     else:
         features = [c for c in table.column_names if c not in reserved and c != "id"]
         numeric = lambda t: pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)  # noqa: E731
-        bad = [f"{c} ({table.schema.field(c).type})" for c in features if not numeric(table.schema.field(c).type)]
+        bad = [f"{c!r} ({table.schema.field(c).type})" for c in features if not numeric(table.schema.field(c).type)]
         if bad:
             raise InputError(
-                f"{where} has non-numeric columns {bad}; name the features with --feature-cols, "
+                f"{where} has non-numeric columns {', '.join(bad)}; name the features with --feature-cols, "
                 f"or the file's train/test column with --split-col"
             )
     if not features:

@@ -79,7 +79,7 @@ def make_model(model="lightgbm", *, random_state: int | None = 0, n_jobs: int | 
             from sklearn.pipeline import make_pipeline
             from sklearn.preprocessing import StandardScaler
 
-            return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, random_state=random_state, n_jobs=threads))
+            return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, random_state=random_state))
         raise InputError(f"unknown model {model!r}; expected one of {MODEL_NAMES} or a scikit-learn estimator")
     if not (hasattr(model, "fit") and hasattr(model, "predict_proba")):
         raise InputError(f"model must have fit and predict_proba, got {type(model).__name__}")
