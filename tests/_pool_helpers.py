@@ -10,3 +10,16 @@ def write_weak_proba_parts(folder, ids: np.ndarray, proba: np.ndarray, *, parts:
     for i, rows in enumerate(np.array_split(np.arange(ids.size), parts)):
         columns = {"id": ids[rows], **{f"w{j}": proba[rows, j] for j in range(proba.shape[1])}}
         pq.write_table(pa.table(columns), folder / f"part{i}.parquet", row_group_size=row_group_size)
+
+
+def write_member_proba_parts(folder, ids: np.ndarray, stack: np.ndarray, *, parts: int, row_group_size: int):
+    """Write ``ids`` ``(n,)`` and committee probabilities ``(m, n, k)`` as Parquet parts with columns
+    id, m{i}_{j}; returns the column groups, one per member."""
+    m, _, k = stack.shape
+    groups = tuple(tuple(f"m{i}_{j}" for j in range(k)) for i in range(m))
+    for part, rows in enumerate(np.array_split(np.arange(ids.size), parts)):
+        columns = {"id": ids[rows]}
+        for i, group in enumerate(groups):
+            columns.update({name: stack[i, rows, j] for j, name in enumerate(group)})
+        pq.write_table(pa.table(columns), folder / f"part{part}.parquet", row_group_size=row_group_size)
+    return groups

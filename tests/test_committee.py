@@ -62,3 +62,31 @@ def test_members_fit_and_score_the_same_in_parallel_as_one_by_one():
     stacks = [Committee("logreg", n_members=3, feature_fraction=0.6, random_state=4, n_jobs=jobs).fit(X, y)
               .predict_proba_stack(X) for jobs in (1, 3)]  # fmt: skip
     np.testing.assert_array_equal(stacks[0], stacks[1])
+
+
+def test_members_report_class_counts_and_warn_on_rare_classes(xy):
+    import warnings
+
+    from activemine.committee import RareClassWarning
+
+    X, y = xy
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RareClassWarning)
+        c = Committee("logreg", n_members=3, random_state=0).fit(X, y)
+    # stratified bootstraps: every member sees each class as often as the labeled set holds it
+    assert c.member_class_counts_.shape == (3, 3)
+    assert (c.member_class_counts_ == np.bincount(y)).all()
+    # 3 rows of class 2: every member is trained on 3 of them, below the default of 5
+    keep = np.r_[np.flatnonzero(y != 2), np.flatnonzero(y == 2)[:3]]
+    with pytest.warns(RareClassWarning, match=r"3 committee member/class pair\(s\).*member 0: 3 of class 2"):
+        rare = Committee("logreg", n_members=3, random_state=0).fit(X[keep], y[keep])
+    assert rare.member_class_counts_[:, 2].tolist() == [3, 3, 3]
+    # a grown member trained on a batch without class 2 and a resample of 10 old rows sees it once
+    new = np.flatnonzero(y != 2)[:20]
+    with pytest.warns(RareClassWarning, match="member 3: 1 of class 2"):
+        c.grow(X[new], y[new], X, y, resample_size=10)
+    resample = np.maximum(1, np.round(np.bincount(y) * 10 / y.size))  # stratified, every class at least once
+    assert c.member_class_counts_.shape == (4, 3)
+    assert c.member_class_counts_[3].tolist() == (np.bincount(y[new], minlength=3) + resample).tolist()
+    with pytest.raises(InputError, match="min_class_count"):
+        Committee("logreg", min_class_count=-1).fit(X, y)

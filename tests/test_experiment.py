@@ -32,6 +32,8 @@ def test_experiment_cli_on_digits_writes_every_output(tmp_path, monkeypatch):
         assert 0.0 <= run["tpr_at_fpr"] <= 1.0 and 0.0 <= run["auc"] <= 1.0
         assert sum(run["batch_class_counts"].values()) == 60
         assert run["labels"] == 210
+        # every score-ranked row counted under one key (HW draws 10% of its batch as easy rows)
+        assert sum(run["decided_by"].values()) == (54 if run["strategy"] == "hw" else 60)
     # only HW's own dirty-data step may drop rows before the final model is trained
     assert all(r["final_dropped"] == 0 for r in doc["runs"] if r["strategy"] != "hw")
     fits = {r["strategy"]: r["model_fits"] for r in doc["runs"]}
@@ -54,8 +56,8 @@ def test_multi_round_on_a_user_csv_learning_curves(tmp_path):
     out = tmp_path / "exp"
     result = runner.invoke(app, [
         "experiment", "--dataset", str(path), "--task", "binary:defect", "--labeled-size", "60", "--budget", "40",
-        "--mode", "multi-round", "--rounds", "2", "--strategies", "lc,qbc", "--seeds", "0,1", "--model", "logreg",
-        "--full-seeds", "1", "--out", str(out),
+        "--mode", "multi-round", "--rounds", "2", "--strategies", "lc,qbc,qbc-grow", "--seeds", "0,1",
+        "--model", "logreg", "--full-seeds", "1", "--out", str(out),
     ])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert (out / "curves.png").exists()
@@ -63,8 +65,10 @@ def test_multi_round_on_a_user_csv_learning_curves(tmp_path):
     assert doc["classes"] == ["not defect", "defect"]
     for run in doc["runs"]:
         assert [c["labels"] for c in run["curve"]] == [80, 100]
-    qbc = [r for r in doc["runs"] if r["strategy"] == "qbc"]
-    assert all(r["model_fits"] == 4 for r in qbc)  # 3 members, then one grown member
+    fits = {(r["strategy"], r["model_fits"]) for r in doc["runs"] if r["strategy"].startswith("qbc")}
+    assert fits == {("qbc", 6), ("qbc-grow", 4)}  # a fixed committee refitted twice; 3 members, then one grown
+    for run in doc["runs"]:  # 40 rows ranked over two rounds, each counted under one key
+        assert sum(run["decided_by"].values()) == 40
     assert len(doc["reference"]["full"]) == 1
 
 

@@ -44,3 +44,24 @@ def test_ray_engine_trains_and_scores_features_on_actors(local_ray):
     remote = run_engine("ray", make_strategy("hw", model="logreg"), pool, budget=100, labeled=labeled, chunk_size=400)
     assert remote.ids.tolist() == local.ids.tolist()
     assert not set(remote.ids.tolist()) & set(range(300))
+
+
+def test_ray_engine_ranks_an_agreeing_committee_like_the_local_engine(local_ray, tmp_path):
+    # QBC with 3 members that agree on ~97% of rows: the batch is decided by the consensus, not by the id
+    from activemine.scores import least_confidence, vote_entropy
+    from _pool_helpers import write_member_proba_parts
+
+    rng = np.random.default_rng(3)
+    n, budget = 3000, 400
+    base = rng.dirichlet(np.ones(2), n)
+    stack = np.repeat(base[None], 3, axis=0)
+    swap = rng.random(n) < 0.03
+    stack[:, swap] = rng.dirichlet(np.ones(2), (3, int(swap.sum())))
+    ids = rng.permutation(10 * n)[:n]
+    groups = write_member_proba_parts(tmp_path, ids, stack, parts=2, row_group_size=500)
+    cols = PoolColumns(proba=groups)
+    order = np.lexsort((ids, -np.round(least_confidence(stack.mean(axis=0)), 12), -np.round(vote_entropy(stack), 9)))
+    local = mine_stream(make_strategy("qbc"), tmp_path, columns=cols, budget=budget, chunk_size=700)
+    remote = run_engine("ray", make_strategy("qbc"), tmp_path, columns=cols, budget=budget, chunk_size=700)
+    assert local.ids.tolist() == ids[order[:budget]].tolist()
+    assert remote.ids.tolist() == local.ids.tolist()

@@ -7,13 +7,20 @@ One run, for one strategy and one seed:
   ground truth (through the same noisy annotator as L when ``noise > 0``),
   retrain on L + B and evaluate on the test set;
 * **multi-round**: ``rounds`` batches of ``budget / rounds`` each, retraining
-  in between (QBC grows its committee by one member a round); each round adds
-  a point to the learning curve.
+  in between; each round adds a point to the learning curve. ``qbc`` refits
+  a committee of fixed size on all labels each round; ``qbc-grow`` fits it
+  once and then adds one member a round trained on the newly labeled batch
+  (Active-Decorate, :meth:`activemine.committee.Committee.grow`).
 
 Two references per seed: ``initial`` (L only) and ``full`` (all of L + U
 labeled). The metric is TPR at a fixed FPR (:func:`activemine.metrics.tpr_at_fpr`,
 higher is better), with AUC beside it; multi-class tasks use the one-vs-rest
 macro average. The test labels are never noisy.
+
+Every run records ``decided_by``: how many of its score-ranked batch rows
+were decided by the score, by a secondary key packed into it, or by the id
+alone (:func:`activemine.ties.decided_by`; summed over rounds in multi-round
+mode), so a score that ties on most of the pool shows.
 
 Costs are reported per run as ``model_fits`` (models trained to select the
 batch) and ``select_seconds`` (fitting, scoring and selecting). ``lc``, ``sm``
@@ -45,7 +52,8 @@ from activemine.metrics import roc_auc, tpr_at_fpr
 from activemine.mining import score_pool
 from activemine.models import make_model, predict_proba_aligned
 from activemine.simulate import NOISE_KINDS, inject_class_noise, inject_label_noise, parse_noise_matrix
-from activemine.strategies import STRATEGIES, QBCStrategy, make_strategy
+from activemine.strategies import STRATEGIES, make_strategy
+from activemine.ties import strategy_decided_by
 
 __all__ = [
     "ROC_GRID",
@@ -355,7 +363,7 @@ def _build(name: str, config: ExperimentConfig, seed: int, classes: np.ndarray):
 
 
 def _select(strategy, X, ids, labeled: LabeledSet, budget: int, exclude=None, proba=None):
-    """Fit (unless ``proba`` of a shared model is given), score and select; returns (batch, fits)."""
+    """Fit (unless ``proba`` of a shared model is given), score and select; returns (batch, fits, decided_by)."""
     if proba is not None:
         strategy.fit(LabeledSet(None, labeled.y, labeled.ids), n_proba_columns=proba.shape[1])
         pool = PoolChunk(ids, proba=proba)
@@ -364,7 +372,7 @@ def _select(strategy, X, ids, labeled: LabeledSet, budget: int, exclude=None, pr
         pool = PoolChunk(ids, X=X)
     scores, predicted = score_pool(strategy, pool)
     batch = strategy.select(ids, scores, predicted, budget=budget, exclude=exclude)
-    return batch, strategy.n_fits_
+    return batch, strategy.n_fits_, strategy_decided_by(strategy, batch, ids, scores, predicted, exclude=exclude)
 
 
 class _Seed:
@@ -393,10 +401,10 @@ def _one_shot(name, task, config, seed, split: _Seed, shared) -> dict:
     start = time.perf_counter()
     base = config.variants.get(name, (name, {}))[0]
     if base in PROBA_MEASURES or base == "random":
-        batch, fits = _select(strategy, None, split.U, labeled, config.budget, proba=shared["pool_proba"])
+        batch, fits, decided = _select(strategy, None, split.U, labeled, config.budget, proba=shared["pool_proba"])
         fits, extra = (0, 0.0) if base == "random" else (1, shared["seconds"])
     else:
-        batch, fits = _select(strategy, task.X_train[split.U], split.U, labeled, config.budget)
+        batch, fits, decided = _select(strategy, task.X_train[split.U], split.U, labeled, config.budget)
         extra = 0.0
     seconds = time.perf_counter() - start + extra
     rows = np.concatenate([split.L, batch.ids])
@@ -410,6 +418,7 @@ def _one_shot(name, task, config, seed, split: _Seed, shared) -> dict:
         batch_noisy_labels=int((split.y_obs[batch.ids] != task.y_train[batch.ids]).sum()),
         select_seconds=seconds,
         model_fits=int(fits),
+        decided_by=decided,
     )
     if hasattr(strategy, "kept_"):
         result["labeled_dropped"] = int((~np.asarray(strategy.kept_)).sum())
@@ -448,27 +457,30 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
     rows, curve, fits, seconds = split.L, [], 0, 0.0
     evaluation = shared["initial"]
     picked: list[np.ndarray] = []
+    decided: dict[str, int] = {}
     for r, size in enumerate(sizes):
         labeled = LabeledSet(task.X_train[rows], split.y_obs[rows], rows)
         start = time.perf_counter()
         if base in PROBA_MEASURES or base == "random":
             # the evaluation model of the previous round is the model these strategies would fit
             proba = predict_proba_aligned(evaluation["_model"], task.X_train[split.U], classes)
-            batch, _ = _select(strategy, None, split.U, labeled, int(size), exclude=rows, proba=proba)
+            batch, _, ties = _select(strategy, None, split.U, labeled, int(size), exclude=rows, proba=proba)
             if base != "random":
                 fits += 1
                 seconds += evaluation["fit_seconds"]
-        elif isinstance(strategy, QBCStrategy) and r > 0:
-            strategy.grow(task.X_train[picked[-1]], split.y_obs[picked[-1]], labeled)
-            scores, predicted = score_pool(strategy, PoolChunk(split.U, X=task.X_train[split.U]))
-            batch = strategy.select(split.U, scores, predicted, budget=int(size), exclude=rows)
-            fits += 1
         else:
-            strategy.fit(labeled)
+            if getattr(strategy, "grow_committee", False) and r > 0:
+                before = strategy.n_fits_
+                strategy.grow(task.X_train[picked[-1]], split.y_obs[picked[-1]], labeled)
+                fits += strategy.n_fits_ - before
+            else:
+                strategy.fit(labeled)
+                fits += strategy.n_fits_
             scores, predicted = score_pool(strategy, PoolChunk(split.U, X=task.X_train[split.U]))
             batch = strategy.select(split.U, scores, predicted, budget=int(size), exclude=rows)
-            fits += strategy.n_fits_
+            ties = strategy_decided_by(strategy, batch, split.U, scores, predicted, exclude=rows)
         seconds += time.perf_counter() - start
+        decided = {key: decided.get(key, 0) + n for key, n in ties.items()}
         picked.append(batch.ids)
         rows = np.concatenate([rows, batch.ids])
         keep = _kept_for_training(strategy, task.X_train[rows], split.y_obs[rows], seed)
@@ -482,6 +494,7 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
         batch_noisy_labels=int((split.y_obs[chosen] != task.y_train[chosen]).sum()),
         select_seconds=seconds,
         model_fits=int(fits),
+        decided_by=decided,
         curve=curve,
     )
     return result
@@ -564,6 +577,9 @@ def summarize(runs: list[dict], reference: dict) -> dict:
     for name, rs in groups.items():
         keys = ["tpr_at_fpr", "auc", "labels"] + [k for k in ("select_seconds", "model_fits") if k in rs[0]]
         out[name] = {k: _mean_std([r[k] for r in rs]) for k in keys}
+        if "decided_by" in rs[0]:
+            # share of the ranked batch rows that only the id put ahead of the rows left out
+            out[name]["id_decided_share"] = _mean_std([r["decided_by"]["id"] / max(1, sum(r["decided_by"].values())) for r in rs])
     return out
 
 
@@ -579,16 +595,17 @@ def results_markdown(results: dict) -> str:
         f"({results['sizes']['test']} samples), each run's the mean of {cfg.get('eval_repeats', 1)} model(s) "
         "trained with different seeds; selection cost in model fits and seconds.",
         "",
-        f"| run | labels | TPR@FPR={pct} (%) | AUC | model fits | select s |",
-        "|---|---:|---:|---:|---:|---:|",
+        f"| run | labels | TPR@FPR={pct} (%) | AUC | model fits | select s | decided by id (%) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, s in results["summary"].items():
         cost = ("", "")
+        by_id = f"{100 * s['id_decided_share']['mean']:.1f}" if "id_decided_share" in s else ""
         if "model_fits" in s:
             cost = (f"{s['model_fits']['mean']:.1f}", f"{s['select_seconds']['mean']:.1f} +/- {s['select_seconds']['std']:.1f}")
         lines.append(
             f"| {name} | {s['labels']['mean']:,.0f} | {100 * s['tpr_at_fpr']['mean']:.2f} +/- {100 * s['tpr_at_fpr']['std']:.2f} "
-            f"| {s['auc']['mean']:.4f} +/- {s['auc']['std']:.4f} | {cost[0]} | {cost[1]} |"
+            f"| {s['auc']['mean']:.4f} +/- {s['auc']['std']:.4f} | {cost[0]} | {cost[1]} | {by_id} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -12,7 +12,8 @@ Every strategy is used the same way::
 :func:`activemine.mining.mine` runs the three steps over a whole pool.
 
 Registered strategies (:data:`STRATEGIES`): ``random``, ``lc``, ``sm``,
-``entropy``, ``qbc`` and ``hw``.
+``entropy``, ``qbc``, ``qbc-grow`` (QBC whose committee grows across rounds)
+and ``hw``.
 """
 
 from __future__ import annotations
@@ -223,19 +224,44 @@ class UncertaintyStrategy(Strategy):
 class QBCStrategy(Strategy):
     """Query by committee: disagreement of a committee by ``vote`` entropy or ``kl`` to the consensus.
 
+    * ``disagreement="vote"`` scores :func:`activemine.scores.ranked_vote_entropy`:
+      rows are ordered by their votes, then by ``secondary``, the consensus's
+      least confidence (``"lc"``, default) or entropy (``"entropy"``); the id
+      settles only exact ties of both. With 2-3 members vote entropy takes 2-3
+      values, so without a secondary key (``secondary=None``, plain vote
+      entropy, the old rule) most of a batch is decided by the id.
+    * ``disagreement="kl"`` scores the mean KL divergence of the members to the
+      consensus, a continuous score that needs no secondary key.
+    * ``grow=True`` (registered as ``qbc-grow``): in a multi-round experiment
+      the committee is fitted once and then grows by one member per round,
+      trained on the newly labeled batch plus a resample of the old labels
+      (Active-Decorate); with ``grow=False`` a fixed-size committee is refitted
+      on all labels each round. One-shot selection is the same either way.
+
     With precomputed probabilities the pool brings ``member_proba`` ``(m, n, k)``.
     """
 
     name = "qbc"
 
-    def __init__(self, *, disagreement: str = "vote", committee_size: int = 3,
-                 feature_fraction: float = 1.0, **kwargs):  # fmt: skip
+    def __init__(self, *, disagreement: str = "vote", committee_size: int = 3, feature_fraction: float = 1.0,
+                 secondary: str | None = "lc", grow: bool = False, **kwargs):  # fmt: skip
         if disagreement not in ("vote", "kl"):
             raise InputError(f"unknown disagreement {disagreement!r}; expected 'vote' or 'kl'")
+        if secondary is not None and secondary not in S.SECONDARY_KEYS:
+            raise InputError(f"unknown secondary key {secondary!r}; expected one of {S.SECONDARY_KEYS} or None")
+        if disagreement == "vote" and secondary is not None and not 1 <= committee_size <= S.MAX_RANKED_MEMBERS:
+            raise InputError(
+                f"committee_size must be 1 to {S.MAX_RANKED_MEMBERS} for ranked vote entropy, got {committee_size}; "
+                "use disagreement='kl'"
+            )
         super().__init__(**kwargs)
         self.disagreement = disagreement
         self.committee_size = committee_size
         self.feature_fraction = feature_fraction
+        self.secondary = secondary
+        self.grow_committee = bool(grow)
+        if self.grow_committee:
+            self.name = "qbc-grow"
 
     def _fit_models(self, labeled):
         self.committee_ = Committee(self.model, n_members=self.committee_size, feature_fraction=self.feature_fraction,
@@ -263,8 +289,26 @@ class QBCStrategy(Strategy):
             stack = self.committee_.predict_proba_stack(chunk.X)
         else:
             raise InputError("strategy 'qbc' needs pool features or per-member probability columns")
-        measure = S.vote_entropy if self.disagreement == "vote" else S.kl_to_consensus
-        return measure(stack), stack.mean(axis=0).argmax(axis=1)
+        # remembered only to split scores into their keys afterwards (primary_key); the scores stay a pure function
+        self.scored_members_ = stack.shape[0]
+        if self.disagreement == "kl":
+            scores = S.kl_to_consensus(stack)
+        elif self.secondary is None:
+            scores = S.vote_entropy(stack)
+        else:
+            scores = S.ranked_vote_entropy(stack, secondary=self.secondary)
+        return scores, stack.mean(axis=0).argmax(axis=1)
+
+    def primary_key(self, scores) -> np.ndarray:
+        """The first ranking key of this strategy's scores ``(n,)``: the vote entropy when a
+        secondary key is packed in (see :func:`activemine.scores.split_ranked_vote_entropy`),
+        else the scores themselves."""
+        if self.disagreement == "kl" or self.secondary is None:
+            return np.asarray(scores)
+        m = getattr(self, "scored_members_", None)
+        if m is None:
+            m = len(self.committee_.members_)
+        return S.split_ranked_vote_entropy(scores, n_members=m, n_classes=self.classes_.size)[0]
 
 
 class _FirstTrees:
@@ -374,6 +418,7 @@ STRATEGIES: dict[str, Callable[..., Strategy]] = {
     "sm": lambda **kw: UncertaintyStrategy("sm", **kw),
     "entropy": lambda **kw: UncertaintyStrategy("entropy", **kw),
     "qbc": QBCStrategy,
+    "qbc-grow": lambda **kw: QBCStrategy(grow=True, **kw),
     "hw": HWStrategy,
 }
 

@@ -30,7 +30,7 @@ DirtyPolicyOpt = Annotated[
     str, typer.Option(help="HW: dirty-data step on L before training: prune (drop suspects), review (flag only) or off.")
 ]
 MaxDirtyOpt = Annotated[float, typer.Option(help="HW: prune until the estimated share of wrong labels is at most this.")]
-DisagreementOpt = Annotated[str, typer.Option(help="QBC: vote or kl.")]
+DisagreementOpt = Annotated[str, typer.Option(help="QBC: vote (vote entropy, its ties ordered by the consensus's least confidence) or kl.")]
 ClassesOpt = Annotated[
     Optional[str], typer.Option(help="Class labels of the probability columns, in order (default 0..k-1).")
 ]
@@ -86,6 +86,6 @@ class StrategyOptions:
                 raise InputError(f"--weak-trees must be 0 or more, got {self.weak_trees}")
             kwargs.update(weak_fraction=self.weak_fraction, weak_trees=self.weak_trees or None,
                           dirty_policy=self.dirty_policy, max_dirty=self.max_dirty)  # fmt: skip
-        if self.strategy == "qbc":
+        if self.strategy in ("qbc", "qbc-grow"):
             kwargs.update(committee_size=self.committee_size, disagreement=self.disagreement)
         return make_strategy(self.strategy, **kwargs)
