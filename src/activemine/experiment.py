@@ -524,7 +524,8 @@ def run_experiment(config: ExperimentConfig, *, progress: Progress | None = None
     for seed in config.seeds:
         split = _Seed(task, config, seed, clean_proba)
         if _noisy(config):
-            flips.append({"seed": seed, "labeled": _flips_per_class(task, split.y_obs, split.L),
+            flips.append({"seed": seed, "train": _flips_per_class(task, split.y_obs, np.arange(task.y_train.size)),
+                          "labeled": _flips_per_class(task, split.y_obs, split.L),
                           "pool": _flips_per_class(task, split.y_obs, split.U)})  # fmt: skip
         fits: dict = {}
         first = _evaluate_rows(task, split.y_obs, split.L, config=config, seed=seed, cache=fits)
