@@ -40,7 +40,7 @@ def test_ambiguous_class_noise_prefers_confusable_samples():
     y = np.zeros(20000, dtype=np.int64)
     ambiguity = rng.random(y.size) * 0.5  # p(other class)
     proba = np.column_stack([1 - ambiguity, ambiguity])
-    _, flipped = inject_class_noise(y, {0: 0.05}, kind="ambiguous", proba=proba, random_state=0)
+    _, flipped = inject_class_noise(y, {0: 0.05}, kind="ambiguous", proba=proba, classes=[0, 1], random_state=0)
     assert ambiguity[flipped].mean() > ambiguity.mean() + 0.05
 
 
