@@ -23,7 +23,7 @@ Three parts, each written to ``benchmarks/results/qbc/`` as soon as it ends:
   resample of the old labels, Active-Decorate), L 2,000, U 10,000, B 1,000 in
   4 rounds, 2 seeds.
 
-    python benchmarks/qbc.py                    # all three parts, about 10 minutes on an idle 2-core machine
+    python benchmarks/qbc.py                    # all three parts: 35 minutes on the shared 2-core machine under load
     python benchmarks/qbc.py --parts one-shot --seeds 1 --labeled-size 1000 --pool-size 4000 --budget 400
 """
 

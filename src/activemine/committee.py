@@ -97,7 +97,8 @@ class Committee:
         self.members_.extend((model, features) for model, features, _ in fitted)
         counts = np.array([c for _, _, c in fitted], dtype=np.int64).reshape(len(fitted), self.classes_.size)
         self.member_class_counts_ = np.vstack([self.member_class_counts_, counts])
-        rare = [(start + i, self.classes_[j].item(), int(counts[i, j])) for i, j in zip(*np.nonzero(counts < self.min_class_count))]
+        below = zip(*np.nonzero(counts < self.min_class_count))
+        rare = [(start + i, self.classes_[j].item(), int(counts[i, j])) for i, j in below]
         if rare:
             seen = ", ".join(f"member {i}: {n} of class {c!r}" for i, c, n in rare[:10])
             warnings.warn(

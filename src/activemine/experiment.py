@@ -580,7 +580,8 @@ def summarize(runs: list[dict], reference: dict) -> dict:
         out[name] = {k: _mean_std([r[k] for r in rs]) for k in keys}
         if "decided_by" in rs[0]:
             # share of the ranked batch rows that only the id put ahead of the rows left out
-            out[name]["id_decided_share"] = _mean_std([r["decided_by"]["id"] / max(1, sum(r["decided_by"].values())) for r in rs])
+            shares = [r["decided_by"]["id"] / max(1, sum(r["decided_by"].values())) for r in rs]
+            out[name]["id_decided_share"] = _mean_std(shares)
     return out
 
 

@@ -201,7 +201,8 @@ def _partitions(total: int, max_parts: int, largest: int | None = None):
 
 @functools.lru_cache(maxsize=128)
 def _levels(n_members: int, n_classes: int) -> tuple[float, ...]:
-    fractions = [np.array(part, dtype=np.float64) / n_members for part in _partitions(n_members, min(n_members, n_classes))]
+    parts = _partitions(n_members, min(n_members, n_classes))
+    fractions = [np.array(part, dtype=np.float64) / n_members for part in parts]
     values = sorted(max(0.0, float(-(f * np.log(f)).sum())) for f in fractions)
     levels = [values[0]]
     for v in values[1:]:
