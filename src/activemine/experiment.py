@@ -104,6 +104,8 @@ class ExperimentConfig:
     eval_repeats: int = 1
     variants: dict = field(default_factory=dict)
     n_jobs: int | None = None
+    annotators: str | None = None  # simulated annotators (activemine.annotator_simulation) instead of noise
+    stopping: dict = field(default_factory=dict)  # activemine.stopping_report.StopSettings fields (multi-round)
 
     def check(self) -> None:
         """Raise :class:`InputError` naming the first bad setting."""
@@ -134,8 +136,17 @@ class ExperimentConfig:
             raise InputError(f"unknown strategies {unknown}; expected names from {sorted(STRATEGIES)}")
         if int(self.eval_repeats) != self.eval_repeats or self.eval_repeats < 1:
             raise InputError(f"eval_repeats must be a positive integer, got {self.eval_repeats}")
+        if self.annotators is not None and self.noise_matrix is not None:
+            raise InputError("give either simulated annotators or a noise matrix, not both")
+        if self.annotators is not None:
+            from activemine.annotator_simulation import check_experiment_spec
+
+            check_experiment_spec(self.annotators, noise=self.noise)
         if len(set(self.seeds)) != len(self.seeds):
             raise InputError(f"seeds must be distinct, got {list(self.seeds)}")
+        from activemine.stopping_report import StopSettings
+
+        StopSettings.from_dict(self.stopping)
 
 
 @dataclass(frozen=True)
@@ -390,6 +401,11 @@ class _Seed:
         self.L = np.sort(order[: config.labeled_size])
         self.U = np.sort(order[config.labeled_size : config.labeled_size + pool])
         self.y_obs = _noisy_labels(task, config, seed, clean_proba)
+        self.annotators = {}
+        if config.annotators is not None:  # a simulated team labels instead (consensus where several label)
+            from activemine.annotator_simulation import experiment_labels
+
+            self.y_obs, self.annotators = experiment_labels(task, config.annotators, seed)
         if np.unique(self.y_obs[self.L]).size < 2:
             raise BudgetError(f"the labeled set of seed {seed} holds a single class; increase the labeled size")
 
@@ -458,6 +474,11 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
     evaluation = shared["initial"]
     picked: list[np.ndarray] = []
     decided: dict[str, int] = {}
+    from activemine.stopping_report import RunRecorder, StopSettings
+
+    settings = StopSettings.from_dict(config.stopping)
+    stop = RunRecorder(task.X_train[RunRecorder.stop_rows(split.U, settings, seed=seed)], classes, settings, rounds=config.rounds)
+    stop.add(0, evaluation["_model"], labels=rows.size, metric=evaluation["tpr_at_fpr"])
     for r, size in enumerate(sizes):
         labeled = LabeledSet(task.X_train[rows], split.y_obs[rows], rows)
         start = time.perf_counter()
@@ -482,10 +503,12 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
         seconds += time.perf_counter() - start
         decided = {key: decided.get(key, 0) + n for key, n in ties.items()}
         picked.append(batch.ids)
+        batch_proba = predict_proba_aligned(evaluation["_model"], task.X_train[batch.ids], classes)
         rows = np.concatenate([rows, batch.ids])
         keep = _kept_for_training(strategy, task.X_train[rows], split.y_obs[rows], seed)
         evaluation = _evaluate_rows(task, split.y_obs, rows[keep], config=config, seed=seed, cache=shared["fits"])
         evaluation["labels"] = int(rows.size)
+        stop.add(r + 1, evaluation["_model"], labels=rows.size, metric=evaluation["tpr_at_fpr"], batch_proba=batch_proba)
         curve.append({k: evaluation[k] for k in ("labels", "tpr_at_fpr", "auc")})
     chosen = np.concatenate(picked)
     result = dict(evaluation)
@@ -496,6 +519,7 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
         model_fits=int(fits),
         decided_by=decided,
         curve=curve,
+        stopping=stop.report(seed=seed),
     )
     return result
 
@@ -533,7 +557,7 @@ def run_experiment(config: ExperimentConfig, *, progress: Progress | None = None
         pool_proba = predict_proba_aligned(first["_model"], task.X_train[split.U], np.arange(len(task.class_names)))
         shared = {"initial": first, "pool_proba": pool_proba, "fits": fits,
                   "seconds": first["fit_seconds"] + time.perf_counter() - start}  # fmt: skip
-        initial.append({"seed": seed, **_public(first)})
+        initial.append({"seed": seed, **_public(first), **({"annotators": split.annotators} if split.annotators else {})})
         step(f"seed {seed}: initial TPR {100 * first['tpr_at_fpr']:.2f}%")
         for name in config.strategies:
             run = (_one_shot if config.mode == "one-shot" else _multi_round)(name, task, config, seed, split, shared)
@@ -609,7 +633,9 @@ def results_markdown(results: dict) -> str:
             f"| {name} | {s['labels']['mean']:,.0f} | {100 * s['tpr_at_fpr']['mean']:.2f} +/- {100 * s['tpr_at_fpr']['std']:.2f} "
             f"| {s['auc']['mean']:.4f} +/- {s['auc']['std']:.4f} | {cost[0]} | {cost[1]} | {by_id} |"
         )
-    return "\n".join(lines) + "\n"
+    from activemine.stopping_report import stopping_markdown
+
+    return "\n".join(lines) + "\n" + stopping_markdown(results)
 
 
 def write_outputs(results: dict, out: Path) -> list[Path]:

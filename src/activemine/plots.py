@@ -68,10 +68,14 @@ def plot_curves(results: dict, path) -> None:
     fig, ax = plt.subplots(figsize=(7, 5))
     initial = results["reference"]["initial"]
     start = (np.mean([r["labels"] for r in initial]), np.mean([r["tpr_at_fpr"] for r in initial]))
+    colors = {}
     for name, rs in _by_strategy(results).items():
         labels = [start[0]] + [np.mean(p) for p in zip(*[[c["labels"] for c in r["curve"]] for r in rs])]
         tpr = [start[1]] + [np.mean(p) for p in zip(*[[c["tpr_at_fpr"] for c in r["curve"]] for r in rs])]
-        ax.plot(labels, 100 * np.asarray(tpr), "o-", ms=3, label=name)
+        colors[name] = ax.plot(labels, 100 * np.asarray(tpr), "o-", ms=3, label=name)[0].get_color()
+    from activemine.stopping_report import mark_stop_points
+
+    mark_stop_points(ax, results, colors)  # where each stopping criterion would have stopped
     for r in results["reference"]["full"][:1]:
         full = np.mean([f["tpr_at_fpr"] for f in results["reference"]["full"]])
         ax.axhline(100 * full, color="grey", ls="--", lw=0.8, label=f"full ({r['labels']:,} labels)")

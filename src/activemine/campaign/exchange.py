@@ -72,7 +72,9 @@ def _round_rows(store: CampaignStore, round_no: int, include_labeled: bool) -> l
         last = store.last_round()
         raise InputError(f"round {round_no} does not exist; the campaign has rounds 1..{last}" if last else
                          f"round {round_no} does not exist; the campaign has no round yet (run `campaign mine`)")  # fmt: skip
-    labeled = store.labeled_sids()
+    from activemine.campaign.overlap import open_sids
+
+    labeled = store.labeled_sids() - open_sids(store, round_no)  # overlap and relabel rounds want more labels
     rows = store.read("SELECT sid, rank, score, stratum, predicted, proba FROM batches WHERE round = ? ORDER BY rank",
                       (round_no,))  # fmt: skip
     ids = store.typed_ids([r[0] for r in rows])
@@ -423,8 +425,12 @@ def import_labels(store: CampaignStore, path, *, annotator: str | None = None, s
 
 
 # -- dataset -----------------------------------------------------------------------
-def write_dataset(store: CampaignStore, out) -> dict:
+def write_dataset(store: CampaignStore, out, *, consensus: str | None = None) -> dict:
     """Write every labeled, unflagged sample (L and the labels returned) with its features to ``out``.
+
+    Where annotators disagree, the label is their ``consensus`` (one of
+    :data:`activemine.campaign.annotators.DATASET_CONSENSUS`; ``campaign
+    dataset`` defaults to ``dawid-skene``); ``None`` or ``"none"`` leaves such samples out.
 
     The table has L's columns: the id, the features and the label, in their
     original types, so it can be given to ``activemine mine --labeled``.
@@ -432,7 +438,10 @@ def write_dataset(store: CampaignStore, out) -> dict:
     """
     meta = store.meta
     pool, labeled = PoolRows(store, "pool", features=False), PoolRows(store, "labeled", features=False)
-    l_rows, p_rows, y = labeled_rows(store, pool, labeled)
+    from activemine.campaign.annotators import training_labels
+
+    current = training_labels(store, method=consensus or "none")
+    l_rows, p_rows, y = labeled_rows(store, pool, labeled, current)
     columns = [meta["id_col"], *meta["features"]]
     schema = labeled.table.select(columns).schema
     try:
@@ -443,4 +452,4 @@ def write_dataset(store: CampaignStore, out) -> dict:
     table = table.append_column(meta["label_col"], pa.array(y.tolist()))
     write_table(table, out)
     return {"rows": table.num_rows, "initial": int(l_rows.size), "new": int(p_rows.size),
-            "flagged_left_out": len(store.flagged())}  # fmt: skip
+            "flagged_left_out": len(set(store.flagged()) - set(current))}  # fmt: skip

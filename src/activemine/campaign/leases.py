@@ -1,7 +1,8 @@
 """The labeling queue behind the labeling page: leases, labels, skips and undo.
 
 An annotator asking for work gets the best-ranked sample of the round that
-has no label, is not leased to anyone else and was not skipped by them; the
+still wants a label (one, or more with overlap: :mod:`activemine.campaign.overlap`),
+that they have not labeled, is not leased to anyone else and was not skipped by them; the
 sample is leased to them for ``lease_seconds``. Two annotators never hold the
 same sample at once, because every step runs in one ``BEGIN IMMEDIATE``
 transaction (SQLite serializes writers). A lease that expires frees the sample.
@@ -18,12 +19,15 @@ import time
 from collections.abc import Callable
 
 from activemine.campaign.checks import suspect_sids
+from activemine.campaign.overlap import OPEN_FOR, ensure_wanted_table
 from activemine.campaign.store import CampaignStore, now
 from activemine.errors import InputError, LeaseError, UnknownLabelError
 
 __all__ = ["LabelingQueue"]
 
 _ACTIVE_LABEL = "SELECT 1 FROM labels l WHERE l.sid = {0} AND l.retracted_at IS NULL"
+# the annotator (the query's parameter) already labeled it: with overlap, others may still be asked
+_LABELED_BY = "SELECT 1 FROM labels l WHERE l.sid = {0} AND l.retracted_at IS NULL AND l.annotator = ?"
 
 
 class LabelingQueue:
@@ -39,6 +43,7 @@ class LabelingQueue:
         self.suspect_threshold = suspect_threshold
         self.clock = clock
         self._local = threading.local()
+        ensure_wanted_table(store)  # overlap: how many labels each sample wants (activemine.campaign.overlap)
 
     def _conn(self):
         conn = getattr(self._local, "conn", None)
@@ -57,9 +62,9 @@ class LabelingQueue:
         return name
 
     def remaining(self) -> int:
-        """Samples of the round without a label."""
+        """Samples of the round that still want a label."""
         (n,) = self.store.read(
-            f"SELECT COUNT(*) FROM batches b WHERE b.round = ? AND NOT EXISTS ({_ACTIVE_LABEL.format('b.sid')})",
+            f"SELECT COUNT(*) FROM batches b WHERE b.round = ? AND {OPEN_FOR.format('b')}",
             (self.current_round(),),
             conn=self._conn(),
         )[0]
@@ -72,17 +77,18 @@ class LabelingQueue:
         with self.store.transaction(self._conn()) as conn:
             conn.execute("DELETE FROM assignments WHERE expires_at <= ?", (t,))
             held = conn.execute(
-                f"SELECT a.sid FROM assignments a WHERE a.annotator = ? AND NOT EXISTS ({_ACTIVE_LABEL.format('a.sid')})",
-                (annotator,),
+                f"SELECT a.sid FROM assignments a JOIN batches b ON b.sid = a.sid AND b.round = ? WHERE a.annotator = ? "
+                f"AND NOT EXISTS ({_LABELED_BY.format('a.sid')}) AND {OPEN_FOR.format('b')}",
+                (self.current_round(), annotator, annotator),
             ).fetchone()
             if held is None:
                 held = conn.execute(
                     f"SELECT b.sid FROM batches b WHERE b.round = ? "
-                    f"AND NOT EXISTS ({_ACTIVE_LABEL.format('b.sid')}) "
+                    f"AND {OPEN_FOR.format('b')} AND NOT EXISTS ({_LABELED_BY.format('b.sid')}) "
                     "AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.sid = b.sid) "
                     "AND NOT EXISTS (SELECT 1 FROM skips s WHERE s.sid = b.sid AND s.annotator = ?) "
                     "ORDER BY b.rank LIMIT 1",
-                    (self.current_round(), annotator),
+                    (self.current_round(), annotator, annotator),
                 ).fetchone()
             if held is None:
                 return None
@@ -111,7 +117,10 @@ class LabelingQueue:
             ).fetchall()
             if (annotator, label) in existing:
                 return
-            if existing:
+            if any(who == annotator for who, _ in existing):
+                raise LeaseError(f"sample {sid!r} was already labeled by {annotator!r}; undo to change it")
+            (wanted,) = conn.execute("SELECT COALESCE(MAX(labels), 1) FROM wanted WHERE sid = ?", (sid,)).fetchone()
+            if len({who for who, _ in existing}) >= wanted:
                 raise LeaseError(f"sample {sid!r} already has a label from {existing[0][0]!r}")
             conn.execute(
                 "INSERT INTO labels (sid, label, annotator, created_at, source, suspect) VALUES (?, ?, ?, ?, 'web', ?)",

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from activemine.campaign.samples import PoolRows, labeled_training_set
+from activemine.campaign.stopset import plan_stop_set, predict_stop_round, save_stop_round
 from activemine.campaign.store import CampaignStore, now
 from activemine.data import LabeledSet, PoolChunk
 from activemine.mining import DEFAULT_CHUNK_SIZE, mine
@@ -24,7 +25,7 @@ __all__ = ["mine_round"]
 
 
 def mine_round(store: CampaignStore, strategy: Strategy, *, budget: int, params: dict | None = None,
-               chunk_size: int = DEFAULT_CHUNK_SIZE,
+               chunk_size: int = DEFAULT_CHUNK_SIZE, stop_set_size: int | None = None,
                progress: Callable[[int], None] | None = None) -> tuple[int, Batch]:  # fmt: skip
     """Select ``budget`` pool samples with ``strategy`` and record them as a new round.
 
@@ -32,7 +33,10 @@ def mine_round(store: CampaignStore, strategy: Strategy, *, budget: int, params:
     returned so far); labeled, flagged and queued ids are excluded. The
     strategy's classes are set to the campaign's, so probabilities ``(n, k)``
     are in the campaign's class order. Returns ``(round, batch)``.
+    The round also stores its model's predictions on the stop set
+    (:mod:`activemine.campaign.stopset`; ``stop_set_size`` at the first round).
     """
+    stop_set = plan_stop_set(store, size=stop_set_size)  # before any fit: a bad size changes nothing
     pool = PoolRows(store, "pool")
     labeled = PoolRows(store, "labeled")
     X, y, ids = labeled_training_set(store, pool, labeled)
@@ -45,6 +49,7 @@ def mine_round(store: CampaignStore, strategy: Strategy, *, budget: int, params:
     proba = strategy.class_proba(PoolChunk(batch.ids, X=pool.X[rows])) if rows.size else np.empty((0, len(store.classes)))
     predicted = [str(c) for c in batch.predicted_labels().tolist()]
     record = dict(params or {}, strategy=getattr(strategy, "name", type(strategy).__name__))
+    stop = predict_stop_round(store, stop_set, strategy, labels=len(y), batch_proba=proba)
     with store.transaction() as conn:
         (last,) = conn.execute("SELECT COALESCE(MAX(round), 0) FROM rounds").fetchone()
         round_no = last + 1
@@ -57,4 +62,5 @@ def mine_round(store: CampaignStore, strategy: Strategy, *, budget: int, params:
                 for rank, (i, s, st, p, pr) in enumerate(zip(batch.ids.tolist(), batch.scores, batch.stratum, predicted, proba))
             ],
         )  # fmt: skip
+        save_stop_round(conn, round_no, stop)
     return round_no, batch

@@ -139,9 +139,12 @@ class PoolRows:
         return {k: v[0] for k, v in self.table.slice(index, 1).to_pydict().items()}
 
 
-def labeled_rows(store: CampaignStore, pool: PoolRows, labeled: PoolRows):
-    """Row indices into L ``(a,)`` and into U ``(b,)`` of every labeled, unflagged sample, and their typed labels ``(a + b,)``."""
-    current = store.current_labels()
+def labeled_rows(store: CampaignStore, pool: PoolRows, labeled: PoolRows, current: dict | None = None):
+    """Row indices into L ``(a,)`` and into U ``(b,)`` of every labeled, unflagged sample, and their typed labels ``(a + b,)``.
+
+    ``current`` (sid -> label text) replaces the store's unflagged labels, e.g. with consensus labels.
+    """
+    current = store.current_labels() if current is None else current
     index = {"pool": {s: i for i, s in enumerate(pool.sids)}, "labeled": {s: i for i, s in enumerate(labeled.sids)}}
     rows = {"pool": [], "labeled": []}
     labels = {"pool": [], "labeled": []}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from activemine.campaign.stopset import stopping_status
 from activemine.campaign.store import CampaignStore
 
 __all__ = ["campaign_status"]
@@ -50,4 +51,5 @@ def campaign_status(store: CampaignStore) -> dict:
         "rounds": rounds,
         "classes": classes,
         "annotators": annotators,
+        "stopping": stopping_status(store),
     }

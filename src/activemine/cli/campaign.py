@@ -83,6 +83,9 @@ def status(folder: DirArg, as_json: Annotated[bool, typer.Option("--json", help=
     for who, n in s["annotators"].items():
         people.add_row(who, str(n["labels"]), str(n["samples"]), str(n["flagged"]))
     console.print(people)
+    from activemine.cli._campaign_stopping import print_stopping
+
+    print_stopping(s["stopping"])
 
 
 @campaign_app.command("mine")
@@ -102,8 +105,14 @@ def mine(
     dirty_policy: DirtyPolicyOpt = "prune",
     max_dirty: MaxDirtyOpt = 0.02,
     chunk_size: Annotated[int, typer.Option(help="Pool rows scored at a time.")] = 65_536,
+    overlap: Annotated[float, typer.Option(help="Share of the round, in [0, 1), labeled by several annotators.")] = 0.0,
+    per_item: Annotated[int, typer.Option(help="Distinct annotators per overlapping sample (at least 2).")] = 2,
+    stop_set_size: Annotated[Optional[int], typer.Option(help="Pool samples whose predictions each round stores for the stopping criteria; fixed at the first round (default 2,000).")] = None,
 ) -> None:
     """Mine a new round: train on the campaign's labels, select from samples neither labeled nor queued."""
+    from activemine.campaign.overlap import assign_overlap, check_overlap
+
+    check_overlap(overlap, per_item)
     if chunk_size < 1:
         raise InputError(f"--chunk-size must be at least 1, got {chunk_size}")
     opts = StrategyOptions(strategy=strategy, model=model, seed=seed, balance=balance, easy_share=easy_share,
@@ -111,8 +120,12 @@ def mine(
                            dirty_policy=dirty_policy, max_dirty=max_dirty, weak_trees=weak_trees)  # fmt: skip
     store = CampaignStore(folder)
     started = time.perf_counter()
-    round_no, batch = mine_round(store, opts.build(), budget=budget, params=vars(opts), chunk_size=chunk_size)
+    round_no, batch = mine_round(store, opts.build(), budget=budget, params=vars(opts), chunk_size=chunk_size,
+                                 stop_set_size=stop_set_size)
     console.print(f"round {round_no}: {len(batch)} samples queued with {strategy} in {time.perf_counter() - started:.1f} s")
+    if overlap > 0:
+        shared = assign_overlap(store, round_no, overlap=overlap, per_item=per_item, seed=seed)
+        console.print(f"{len(shared)} of them go to {per_item} distinct annotators each")
     console.print(f"next: activemine campaign export {folder} --round {round_no} --format label-studio --out round{round_no}.json")
 
 
@@ -165,10 +178,18 @@ def import_(
 
 @campaign_app.command("dataset")
 @exits_on_bad_input
-def dataset(folder: DirArg, out: Annotated[Path, typer.Option(help="Training set to write (.parquet or .csv).")]) -> None:
-    """Write the current labeled set (L plus returned labels, flagged ids left out) for retraining."""
+def dataset(
+    folder: DirArg,
+    out: Annotated[Path, typer.Option(help="Training set to write (.parquet or .csv).")],
+    consensus: Annotated[str, typer.Option(help="Label of a sample several annotators disagree on: dawid-skene (default), majority, model-weighted, or none (leave it out).")] = "dawid-skene",
+) -> None:
+    """Write the current labeled set (L plus returned labels, a consensus where annotators disagree) for retraining."""
+    from activemine.campaign.annotators import DATASET_CONSENSUS
+
+    if consensus not in DATASET_CONSENSUS:
+        raise InputError(f"--consensus must be one of {DATASET_CONSENSUS}, got {consensus!r}")
     table_format(out)
-    counts = write_dataset(CampaignStore(folder), out)
+    counts = write_dataset(CampaignStore(folder), out, consensus=consensus)
     console.print(f"wrote {counts['rows']} rows ({counts['initial']} initial, {counts['new']} new) to {out}; "
                   f"{counts['flagged_left_out']} flagged ids left out")  # fmt: skip
 
@@ -195,3 +216,6 @@ def serve(
     web_app = create_app(store, token=token, round_no=round_no, lease_seconds=lease_seconds)
     console.print(f"labeling page: http://{host}:{port}/?token={token}", soft_wrap=True)
     uvicorn.run(web_app, host=host, port=port, log_level="warning")
+
+
+from activemine.cli import _campaign_stopping  # noqa: E402,F401  registers `campaign forecast`

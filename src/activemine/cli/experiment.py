@@ -50,6 +50,10 @@ def experiment(
     full_seeds: Annotated[Optional[int], typer.Option(help="Seeds that also train the 'full' reference (default all).")] = None,
     eval_repeats: Annotated[int, typer.Option(help="Models trained per evaluation, figures averaged over their seeds.")] = 1,
     n_jobs: Annotated[Optional[int], typer.Option(help="Threads for every model fit (default: the CPUs available to the process).")] = None,
+    annotators: Annotated[Optional[str], typer.Option(help="Simulated annotators instead of --noise, e.g. n=5,noise=0.05,bad=1,bad-rate=0.3,overlap=0.1,per-item=2.")] = None,
+    stop_set_size: Annotated[int, typer.Option(help="Multi-round: pool rows whose predictions the kappa stopping criterion compares.")] = 2_000,
+    kappa_threshold: Annotated[float, typer.Option(help="Multi-round: mean kappa at which stabilizing predictions stops.")] = 0.99,
+    uncertainty_level: Annotated[float, typer.Option(help="Multi-round: mean batch uncertainty (0-1) below which the uncertainty criterion stops.")] = 0.05,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar or progress lines.")] = False,
 ) -> None:
     """Train on L, select from U with each strategy, retrain and evaluate on the test set; write results and figures."""
@@ -62,6 +66,8 @@ def experiment(
         model=model, fpr=fpr, label_col=label_col, full_seeds=full_seeds, eval_repeats=eval_repeats,
         noise_matrix=noise_matrix, split_col=split_col, n_jobs=n_jobs,
         feature_cols=None if feature_cols is None else [c.strip() for c in feature_cols.split(",") if c.strip()],
+        annotators=annotators,
+        stopping={"stop_set_size": stop_set_size, "kappa_threshold": kappa_threshold, "uncertainty_level": uncertainty_level},
     )  # fmt: skip
     config.check()
     started = time.perf_counter()

@@ -1,0 +1,203 @@
+"""Stopping and forecasting in multi-round experiments: where each criterion would have stopped a run.
+
+A :class:`RunRecorder` follows one multi-round run (one strategy, one seed):
+after the initial model and after every round it records the labels, the test
+metric, the model's predictions on a seeded stop set of pool rows, and the mean
+uncertainty of the batch the round selected (under the model that selected
+it). :meth:`RunRecorder.report` then replays the rounds through every
+criterion of :mod:`activemine.stopping` and makes the label forecast of
+:mod:`activemine.forecast` from the first half of the rounds, to compare with
+what the second half measured.
+
+The experiment has no validation set, so the plateau criterion and the
+forecast read the test metric: an optimistic stand-in for a validation metric
+of the same size. :func:`stopping_markdown` and :func:`mark_stop_points` turn the
+reports of all runs into a table and into marks on ``curves.png``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from activemine.errors import InputError
+from activemine.forecast import forecast_labels
+from activemine.stopping import (
+    CRITERIA, KappaStop, MaxStop, PlateauStop, RoundRecord, UncertaintyStop, choose_stop_set, first_stop,
+    normalized_uncertainty,
+)  # fmt: skip
+
+__all__ = ["DEFAULT_STOP_SET_SIZE", "RunRecorder", "StopSettings", "mark_stop_points", "stopping_markdown"]
+
+DEFAULT_STOP_SET_SIZE = 2_000
+#: The forecast target is the final metric minus this (0.5 points of TPR).
+FORECAST_MARGIN = 0.005
+
+
+@dataclass(frozen=True)
+class StopSettings:
+    """Settings of the criteria in an experiment; built from the config's ``stopping`` dict."""
+
+    stop_set_size: int = DEFAULT_STOP_SET_SIZE
+    kappa_window: int = 3
+    kappa_threshold: float = 0.99
+    uncertainty_level: float = 0.05
+    plateau_window: int = 3
+    plateau_delta: float = 0.005
+
+    @classmethod
+    def from_dict(cls, settings: dict | None) -> "StopSettings":
+        """Settings from a dict of field names; unknown names and bad values are an :class:`InputError`."""
+        settings = dict(settings or {})
+        unknown = sorted(set(settings) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise InputError(f"unknown stopping settings {unknown}; expected names from {sorted(cls.__dataclass_fields__)}")
+        out = cls(**settings)
+        if int(out.stop_set_size) != out.stop_set_size or out.stop_set_size < 1:
+            raise InputError(f"stop set size must be a positive integer, got {out.stop_set_size}")
+        out.criteria(1)  # each criterion checks its own settings
+        return out
+
+    def criteria(self, rounds: int, n_classes: int | None = None) -> list:
+        return [KappaStop(self.kappa_window, self.kappa_threshold, n_classes), UncertaintyStop(self.uncertainty_level),
+                PlateauStop(self.plateau_window, self.plateau_delta), MaxStop(max_rounds=rounds)]  # fmt: skip
+
+
+class RunRecorder:
+    """Records one multi-round run for the stopping report.
+
+    ``X_stop`` ``(m, d)`` are the stop set's features (see :meth:`stop_rows`),
+    ``classes`` the class indices the models' probabilities are aligned to.
+    """
+
+    def __init__(self, X_stop: np.ndarray, classes, settings: StopSettings, *, rounds: int):
+        self.X_stop = X_stop
+        self.classes = np.asarray(classes)
+        self.settings = settings
+        self.rounds = rounds
+        self.records: list[RoundRecord] = []
+
+    @staticmethod
+    def stop_rows(pool_rows: np.ndarray, settings: StopSettings, *, seed: int) -> np.ndarray:
+        """The stop set: a seeded sample of ``min(stop_set_size, pool)`` of the pool's row indices."""
+        size = min(settings.stop_set_size, pool_rows.size)
+        return pool_rows[choose_stop_set(pool_rows.size, size, random_state=seed)]
+
+    def add(self, round_no: int, model, *, labels: int, metric: float, batch_proba: np.ndarray | None = None) -> None:
+        """Record the state after round ``round_no`` (0: the initial model); ``batch_proba`` ``(b, k)`` under the selecting model."""
+        from activemine.models import predict_proba_aligned
+
+        predicted = predict_proba_aligned(model, self.X_stop, self.classes).argmax(axis=1).astype(np.int16)
+        uncertainty = None
+        if batch_proba is not None and len(batch_proba):
+            uncertainty = float(normalized_uncertainty(batch_proba).mean())
+        self.records.append(RoundRecord(round_no, int(labels), predicted, uncertainty, float(metric)))
+
+    def report(self, *, seed: int = 0) -> dict:
+        """Per criterion: stop round, labels and metric there and at the end; the first-half forecast against the truth."""
+        recs = self.records
+        final = recs[-1]
+        criteria = []
+        for criterion in self.settings.criteria(self.rounds, len(self.classes)):
+            stop_round, decision = first_stop(criterion, recs)
+            at = next(r for r in recs if r.round == stop_round) if stop_round is not None else final
+            criteria.append({
+                "criterion": criterion.name, "stop_round": stop_round, "labels_at_stop": at.labels,
+                "labels_final": final.labels, "metric_at_stop": at.metric, "metric_final": final.metric,
+                "metric_lost": final.metric - at.metric, "value": decision.value, "detail": decision.detail,
+            })  # fmt: skip
+        kappas = [None] + [float(v) for v in _kappas(recs)]
+        return {
+            "stop_set_size": int(self.X_stop.shape[0]),
+            "rounds": [{"round": r.round, "labels": r.labels, "metric": r.metric, "kappa": k,
+                        "batch_uncertainty": r.batch_uncertainty} for r, k in zip(recs, kappas)],  # fmt: skip
+            "criteria": criteria,
+            "forecast": self._forecast(seed),
+        }
+
+    def _forecast(self, seed: int) -> dict:
+        """Forecast from rounds 0..R/2 the labels for (final metric - 0.5 points), against the first round that measured it."""
+        recs = self.records
+        half = [r for r in recs if r.round <= self.rounds // 2]
+        labels = np.array([r.labels for r in recs])
+        metric = np.array([r.metric for r in recs])
+        target = float(metric[-1] - FORECAST_MARGIN)
+        reached = np.flatnonzero(metric >= target)
+        true_labels = int(labels[reached[0]])
+        out = {"target": target, "true_labels": true_labels, "from_rounds": [r.round for r in half],
+               "predicted_labels": None, "interval": None, "reason": None}  # fmt: skip
+        if not 0.0 < target <= 1.0:
+            out["reason"] = f"target {target:g} outside (0, 1]"
+            return out
+        f = forecast_labels([r.labels for r in half], [r.metric for r in half], target, random_state=seed)
+        out["reason"] = f.reason
+        if not f.declined:
+            out["predicted_labels"] = f.value
+            out["interval"] = list(f.interval)
+        if f.curve is not None:
+            c = f.curve
+            out["curve"] = {"a": c.a, "b": c.b, "c": c.c, "n0": c.n0}
+            out["second_half"] = [{"labels": int(n), "measured": float(m), "predicted": float(c.metric_at(n))}
+                                  for n, m, r in zip(labels, metric, recs) if r.round > self.rounds // 2]  # fmt: skip
+        return out
+
+
+def _kappas(records: list[RoundRecord]) -> list[float]:
+    from activemine.stopping import consecutive_kappas
+
+    return consecutive_kappas([r.stop_predictions for r in records])
+
+
+def _runs_by_strategy(results: dict) -> dict[str, list[dict]]:
+    names = dict.fromkeys(r["strategy"] for r in results["runs"] if "stopping" in r)
+    return {n: [r for r in results["runs"] if r["strategy"] == n and "stopping" in r] for n in names}
+
+
+def stopping_markdown(results: dict) -> str:
+    """Per strategy and criterion, means over seeds: stop round, labels at the stop, metric lost; and the forecast."""
+    groups = _runs_by_strategy(results)
+    if not groups:
+        return ""
+    lines = ["", "## Stopping (means over seeds; a criterion that never fired counts as the last round)", "",
+             "| run | criterion | fired | stop round | labels at stop | labels final | metric lost (points) |",
+             "|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for name, runs in groups.items():
+        for i, crit in enumerate(CRITERIA):
+            rows = [r["stopping"]["criteria"][i] for r in runs]
+            fired = sum(c["stop_round"] is not None for c in rows)
+            rounds = [c["stop_round"] if c["stop_round"] is not None else results["config"]["rounds"] for c in rows]
+            lines.append(f"| {name} | {crit} | {fired}/{len(rows)} | {np.mean(rounds):.1f} | "
+                         f"{np.mean([c['labels_at_stop'] for c in rows]):,.0f} | "
+                         f"{np.mean([c['labels_final'] for c in rows]):,.0f} | "
+                         f"{100 * np.mean([c['metric_lost'] for c in rows]):.2f} |")  # fmt: skip
+    lines += ["", "Forecast from the first half of the rounds of the labels for (final metric - 0.5 points):", "",
+              "| run | seed | true labels | predicted | interval | declined because |", "|---|---:|---:|---:|---|---|"]
+    for name, runs in groups.items():
+        for r in runs:
+            f = r["stopping"]["forecast"]
+            pred = "" if f["predicted_labels"] is None else f"{f['predicted_labels']:,.0f}"
+            interval = "" if f["interval"] is None else f"[{f['interval'][0]:,.0f}, {f['interval'][1]:,.0f}]"
+            lines.append(f"| {name} | {r['seed']} | {f['true_labels']:,} | {pred} | {interval} | {f['reason'] or ''} |")
+    return "\n".join(lines) + "\n"
+
+
+_MARKERS = {"kappa": "v", "uncertainty": "s", "plateau": "D", "max": "X"}
+
+
+def mark_stop_points(ax, results: dict, colors: dict | None = None) -> None:
+    """Mark on a learning-curve axis (labels, metric in %) each criterion's mean stop point per strategy.
+
+    The mark sits at the mean labels at the stop and the mean metric there,
+    over seeds; criteria that never fired count at the last round.
+    """
+    colors = colors or {}
+    labelled = set()
+    for name, runs in _runs_by_strategy(results).items():
+        for i, crit in enumerate(CRITERIA):
+            rows = [r["stopping"]["criteria"][i] for r in runs]
+            x = np.mean([c["labels_at_stop"] for c in rows])
+            y = 100 * np.mean([c["metric_at_stop"] for c in rows])
+            ax.plot([x], [y], _MARKERS[crit], color=colors.get(name, "black"), ms=8, mfc="none", mew=1.5,
+                    label=None if crit in labelled else f"stop: {crit}")  # fmt: skip
+            labelled.add(crit)
