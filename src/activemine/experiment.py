@@ -51,8 +51,8 @@ from activemine.errors import BudgetError, InputError
 from activemine.metrics import roc_auc, tpr_at_fpr
 from activemine.mining import score_pool
 from activemine.models import make_model, predict_proba_aligned
-from activemine.noise import NOISE_KINDS, inject_label_noise
 from activemine.plan import SelectionPlan
+from activemine.simulate import NOISE_KINDS, inject_class_noise, inject_label_noise, parse_noise_matrix
 from activemine.strategies import STRATEGIES, make_strategy
 from activemine.ties import strategy_decided_by
 
@@ -93,14 +93,18 @@ class ExperimentConfig:
     rounds: int = 5
     noise: float = 0.0
     noise_kind: str = "uniform"
+    noise_matrix: str | None = None
     model: str = "lightgbm"
     fpr: float = 0.01
     label_col: str = "label"
+    split_col: str | None = None
+    feature_cols: Sequence[str] | None = None
     test_fraction: float = 0.25
     pool_size: int | None = None
     full_seeds: int | None = None
     eval_repeats: int = 1
     variants: dict = field(default_factory=dict)
+    n_jobs: int | None = None
     annotators: str | None = None  # simulated annotators (activemine.annotator_simulation) instead of noise
     stopping: dict = field(default_factory=dict)  # activemine.stopping_report.StopSettings fields (multi-round)
     # batches without copies (activemine.diversity): options for every run, or per run by a name suffix
@@ -130,6 +134,14 @@ class ExperimentConfig:
             raise InputError(f"noise kind must be one of {NOISE_KINDS}, got {self.noise_kind!r}")
         if not 0.0 <= self.noise < 1.0:
             raise InputError(f"noise rate must be in [0, 1), got {self.noise}")
+        if self.noise_matrix is not None and self.noise > 0:
+            raise InputError("give either a noise rate or a noise matrix, not both")
+        if self.noise_matrix is not None:
+            parse_noise_matrix(self.noise_matrix, [str(i) for i in range(10_000)])  # syntax; classes checked on load
+        if self.n_jobs is not None:
+            from activemine.models import check_n_jobs
+
+            check_n_jobs(self.n_jobs)
         if not 0.0 < self.fpr < 1.0:
             raise InputError(f"fpr must be in (0, 1), got {self.fpr}")
         if self.labeled_size < 2 or self.budget < 1:
@@ -144,6 +156,8 @@ class ExperimentConfig:
             raise InputError(f"unknown strategies {unknown}; expected names from {sorted(STRATEGIES)}")
         if int(self.eval_repeats) != self.eval_repeats or self.eval_repeats < 1:
             raise InputError(f"eval_repeats must be a positive integer, got {self.eval_repeats}")
+        if self.annotators is not None and self.noise_matrix is not None:
+            raise InputError("give either simulated annotators or a noise matrix, not both")
         if self.annotators is not None:
             from activemine.annotator_simulation import check_experiment_spec
 
@@ -179,39 +193,86 @@ class Task:
         return len(self.class_names) == 2
 
 
-def _read_user_dataset(path: Path, label_col: str, test_fraction: float) -> Dataset:
+SPLIT_VALUES = ("train", "test")
+
+
+def _read_user_dataset(path: Path, label_col: str, test_fraction: float, *, split_col: str | None = None,
+                       feature_cols: Sequence[str] | None = None) -> Dataset:  # fmt: skip
+    """A user's file as a :class:`Dataset`.
+
+    The split is the file's own ``split_col`` (values ``train``/``test``) when
+    given, else a seeded stratified split with ``test_fraction`` of each class
+    in the test set (seed 0, the same for every run). Features are
+    ``feature_cols``, or every column but ``id``, the label and the split,
+    which must then all be numeric.
+    """
+    import pyarrow as pa
 
     from activemine.tables import numeric_matrix, read_table, require_columns
 
+    if not 0.0 < test_fraction < 1.0:
+        raise InputError(f"test fraction must be in (0, 1), got {test_fraction}")
     table = read_table(path)
-    require_columns(table.column_names, [label_col], where=str(path))
-    features = [c for c in table.column_names if c not in (label_col, "id")]
+    where = str(path)
+    reserved = [label_col] + ([split_col] if split_col else [])
+    require_columns(table.column_names, reserved, where=where)
+    if feature_cols is not None:
+        features = list(feature_cols)
+        require_columns(table.column_names, features, where=where)
+        clash = sorted(set(features) & set(reserved))
+        if clash:
+            raise InputError(f"feature columns {clash} of {where} are also the label or split column")
+    else:
+        features = [c for c in table.column_names if c not in reserved and c != "id"]
+        numeric = lambda t: pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)  # noqa: E731
+        bad = [f"{c!r} ({table.schema.field(c).type})" for c in features if not numeric(table.schema.field(c).type)]
+        if bad:
+            raise InputError(
+                f"{where} has non-numeric columns {', '.join(bad)}; name the features with --feature-cols, "
+                f"or the file's train/test column with --split-col"
+            )
     if not features:
-        raise InputError(f"{path} has no feature columns besides {label_col!r}")
-    X = numeric_matrix(table, features, where=str(path), dtype=np.float32)
+        raise InputError(f"{where} has no feature columns besides {reserved}")
+    X = numeric_matrix(table, features, where=where, dtype=np.float32)
     raw = np.asarray(table.column(label_col).to_pylist(), dtype=object)
     if any(v is None for v in raw):
         raise InputError(f"column {label_col!r} of {path} has missing labels")
     names, y = np.unique(raw.astype(str), return_inverse=True)
-    if not 0.0 < test_fraction < 1.0:
-        raise InputError(f"test fraction must be in (0, 1), got {test_fraction}")
-    # a user's file has no official split: a fixed one, the same for every seed
-    order = np.random.default_rng(0).permutation(y.size)
-    cut = int(round((1.0 - test_fraction) * y.size))
-    tr, te = order[:cut], order[cut:]
+    if split_col:
+        split = np.asarray(table.column(split_col).to_pylist(), dtype=object)
+        bad = sorted({repr(v) for v in split if v not in SPLIT_VALUES})
+        if bad:
+            raise InputError(f"column {split_col!r} of {where} must hold only {list(SPLIT_VALUES)}, got {bad[:10]}")
+        tr, te = np.flatnonzero(split == "train"), np.flatnonzero(split == "test")
+        if not tr.size or not te.size:
+            raise InputError(f"column {split_col!r} of {where} needs both train and test rows, got {tr.size} and {te.size}")
+    else:
+        # a user's file has no official split: a seeded stratified one, the same for every run
+        rng = np.random.default_rng(0)
+        test = []
+        for c in range(names.size):
+            rows = rng.permutation(np.flatnonzero(y == c))
+            test.append(rows[: int(round(test_fraction * rows.size))])
+        is_test = np.zeros(y.size, dtype=bool)
+        is_test[np.concatenate(test)] = True
+        tr, te = np.flatnonzero(~is_test), np.flatnonzero(is_test)
     return Dataset(path.name, X[tr], y[tr], X[te], y[te], tuple(names.tolist()))
 
 
-def load_task(dataset: str, task: str, *, label_col: str = "label", test_fraction: float = 0.25) -> Task:
+def load_task(dataset: str, task: str, *, label_col: str = "label", test_fraction: float = 0.25,
+              split_col: str | None = None, feature_cols: Sequence[str] | None = None) -> Task:  # fmt: skip
     """Load a built-in dataset or a Parquet/CSV file and recast it for ``task``.
 
     ``task`` is ``"multiclass"`` or ``"binary:POS"``, POS a class name or
-    (built-in datasets) a class index such as ``6``.
+    (built-in datasets) a class index such as ``6``. ``split_col`` and
+    ``feature_cols`` apply to files (see :func:`_read_user_dataset`).
     """
     if dataset in DATASETS:
+        if split_col or feature_cols:
+            raise InputError(f"--split-col and --feature-cols apply to a user's file, not the built-in {dataset!r}")
         ds = load_dataset(dataset)
     elif Path(dataset).suffix.lower() in (".parquet", ".pq", ".csv"):
-        ds = _read_user_dataset(Path(dataset), label_col, test_fraction)
+        ds = _read_user_dataset(Path(dataset), label_col, test_fraction, split_col=split_col, feature_cols=feature_cols)
     else:
         raise InputError(f"unknown dataset {dataset!r}; expected one of {sorted(DATASETS)} or a .parquet/.csv file")
     names = list(ds.class_names)
@@ -246,11 +307,12 @@ def _evaluate_rows(task: Task, y_obs: np.ndarray, rows: np.ndarray, *, config: "
     key = hashlib.sha1(rows.tobytes()).hexdigest()
     if key not in cache:
         cache[key] = _evaluate(task, task.X_train[rows], y_obs[rows], model=config.model, seed=seed, fpr=config.fpr,
-                               repeats=config.eval_repeats)  # fmt: skip
+                               repeats=config.eval_repeats, n_jobs=config.n_jobs)  # fmt: skip
     return dict(cache[key])
 
 
-def _evaluate(task: Task, X, y, *, model: str, seed: int, fpr: float, repeats: int = 1) -> dict:
+def _evaluate(task: Task, X, y, *, model: str, seed: int, fpr: float, repeats: int = 1,
+              n_jobs: int | None = None) -> dict:  # fmt: skip
     """Train ``repeats`` models on ``(X, y)`` (seeds ``seed``, ``seed + 100003``, ...) and test them.
 
     The figures are means over the models: one LightGBM fit's TPR at 1% FPR
@@ -261,7 +323,7 @@ def _evaluate(task: Task, X, y, *, model: str, seed: int, fpr: float, repeats: i
     tprs, aucs, grids, seconds, models = [], [], [], [], []
     for r in range(repeats):
         start = time.perf_counter()
-        est = make_model(model, random_state=seed + 100_003 * r)
+        est = make_model(model, random_state=seed + 100_003 * r, n_jobs=n_jobs)
         est.fit(X, y)
         seconds.append(time.perf_counter() - start)
         proba = predict_proba_aligned(est, task.X_test, np.arange(len(task.class_names)))
@@ -292,23 +354,41 @@ def _class_counts(task: Task, y_true_batch: np.ndarray) -> dict:
 # -- noise ---------------------------------------------------------------------
 
 
-def _clean_proba(task: Task, *, model: str) -> np.ndarray:
+def _clean_proba(task: Task, *, model: str, n_jobs: int | None = None) -> np.ndarray:
     """Out-of-fold probabilities ``(n, k)`` of a model trained on clean labels (2 folds, fixed seed)."""
     n = task.y_train.size
     fold = np.random.default_rng(12345).permutation(n) % 2
     out = np.zeros((n, len(task.class_names)))
     for f in (0, 1):
-        est = make_model(model, random_state=f).fit(task.X_train[fold != f], task.y_train[fold != f])
+        est = make_model(model, random_state=f, n_jobs=n_jobs).fit(task.X_train[fold != f], task.y_train[fold != f])
         out[fold == f] = predict_proba_aligned(est, task.X_train[fold == f], np.arange(len(task.class_names)))
     return out
 
 
+def _noisy(config: ExperimentConfig) -> bool:
+    return config.noise > 0 or config.noise_matrix is not None
+
+
 def _noisy_labels(task: Task, config: ExperimentConfig, seed: int, proba) -> np.ndarray:
+    """The labels the simulated annotator gives, ``(n_train,)``: a rate over all rows or a rate per true class."""
+    classes = np.arange(len(task.class_names))
+    if config.noise_matrix is not None:
+        rates = parse_noise_matrix(config.noise_matrix, task.class_names)
+        noisy, _ = inject_class_noise(task.y_train, rates, kind=config.noise_kind, proba=proba, classes=classes,
+                                      random_state=seed)  # fmt: skip
+        return np.asarray(noisy)
     if config.noise == 0:
         return task.y_train
     noisy, _ = inject_label_noise(task.y_train, config.noise, kind=config.noise_kind, proba=proba,
-                                  classes=np.arange(len(task.class_names)), random_state=seed)  # fmt: skip
+                                  classes=classes, random_state=seed)  # fmt: skip
     return np.asarray(noisy)
+
+
+def _flips_per_class(task: Task, y_obs: np.ndarray, rows: np.ndarray) -> dict:
+    """Realized flips among ``rows``, per true class name: ``{name: {"rows", "flipped"}}``."""
+    y_true, y = task.y_train[rows], y_obs[rows]
+    return {name: {"rows": int((y_true == c).sum()), "flipped": int(((y_true == c) & (y != c)).sum())}
+            for c, name in enumerate(task.class_names)}  # fmt: skip
 
 
 # -- runs ----------------------------------------------------------------------
@@ -316,7 +396,7 @@ def _noisy_labels(task: Task, config: ExperimentConfig, seed: int, proba) -> np.
 
 def _build(name: str, config: ExperimentConfig, seed: int, classes: np.ndarray):
     base, kwargs = config.variants.get(config.diversity_for(name)[0], (config.diversity_for(name)[0], {}))
-    return make_strategy(base, model=config.model, random_state=seed, classes=classes, **kwargs)
+    return make_strategy(base, model=config.model, random_state=seed, classes=classes, n_jobs=config.n_jobs, **kwargs)
 
 
 def _select(strategy, X, ids, labeled: LabeledSet, budget: int, exclude=None, proba=None, diversity=None,
@@ -408,6 +488,10 @@ def _one_shot(name, task, config, seed, split: _Seed, shared) -> dict:
     )
     if hasattr(strategy, "kept_"):
         result["labeled_dropped"] = int((~np.asarray(strategy.kept_)).sum())
+    if getattr(strategy, "dirty_report_", None) is not None:
+        report = strategy.dirty_report_
+        result["dirty"] = {"dirty": report.dirty, "gain": report.gain, "z": report.z, "suspects": report.n_suspect,
+                           "dropped": report.n_dropped}
     result["final_dropped"] = int((~keep).sum())
     result["final_dropped_noisy"] = int((split.y_obs[rows[~keep]] != task.y_train[rows[~keep]]).sum())
     result["final_clean_seconds"] = clean_seconds
@@ -424,9 +508,7 @@ def _kept_for_training(strategy, X, y, seed: int) -> np.ndarray:
     """
     step = getattr(strategy, "dirty_step", None)
     if step is None and getattr(strategy, "dirty_policy", "off") == "prune":
-        from activemine.noise import DirtyDataFilter
-
-        step = DirtyDataFilter(policy="prune", max_dirty=strategy.max_dirty)
+        step = strategy.make_dirty_filter()
     if step is None:
         return np.ones(len(y), dtype=bool)
     return np.asarray(step(X, y, random_state=seed), dtype=bool)
@@ -529,7 +611,10 @@ def run_experiment(config: ExperimentConfig, *, progress: Progress | None = None
     """
     config.check()
     step = progress or (lambda _description: None)
-    task = load_task(config.dataset, config.task, label_col=config.label_col, test_fraction=config.test_fraction)
+    task = load_task(config.dataset, config.task, label_col=config.label_col, test_fraction=config.test_fraction,
+                     split_col=config.split_col, feature_cols=config.feature_cols)  # fmt: skip
+    if config.noise_matrix is not None:
+        parse_noise_matrix(config.noise_matrix, task.class_names)  # class names known now; before any fit
     if config.duplicates or config.near_duplicates or config.diversity or any("+" in s for s in config.strategies):
         # more clusters than pool rows fails here, before any model is fitted
         pool_rows = (task.y_train.size - config.labeled_size if config.pool_size is None else config.pool_size) + (
@@ -539,13 +624,17 @@ def run_experiment(config: ExperimentConfig, *, progress: Progress | None = None
             if options is not None:
                 options.check_pool_rows(pool_rows)
     clean_proba = None
-    if config.noise > 0 and config.noise_kind.startswith("ambiguous"):
-        clean_proba = _clean_proba(task, model=config.model)
+    if _noisy(config) and config.noise_kind.startswith("ambiguous"):
+        clean_proba = _clean_proba(task, model=config.model, n_jobs=config.n_jobs)
         step("clean model for ambiguous noise")
-    runs, initial, full = [], [], []
+    runs, initial, full, flips = [], [], [], []
     full_seeds = list(config.seeds)[: config.full_seeds if config.full_seeds is not None else len(config.seeds)]
     for seed in config.seeds:
         split = _Seed(task, config, seed, clean_proba)
+        if _noisy(config):
+            flips.append({"seed": seed, "train": _flips_per_class(task, split.y_obs, np.arange(task.y_train.size)),
+                          "labeled": _flips_per_class(task, split.y_obs, split.L),
+                          "pool": _flips_per_class(task, split.y_obs, split.U)})  # fmt: skip
         fits: dict = {}
         first = _evaluate_rows(task, split.y_obs, split.L, config=config, seed=seed, cache=fits)
         seed_task = _plant(task, config, seed, split, first["_model"]) if config.duplicates else task
@@ -574,6 +663,7 @@ def run_experiment(config: ExperimentConfig, *, progress: Progress | None = None
         "roc_grid": ROC_GRID.tolist(),
         "runs": runs,
         "reference": {"initial": initial, "full": full},
+        "noise_flips": flips,
         "summary": summarize(runs, {"initial": initial, "full": full}),
     }
 
@@ -581,7 +671,7 @@ def run_experiment(config: ExperimentConfig, *, progress: Progress | None = None
 def count_steps(config: ExperimentConfig) -> int:
     """How many times :func:`run_experiment` calls ``progress``."""
     n_full = len(config.seeds) if config.full_seeds is None else min(config.full_seeds, len(config.seeds))
-    noise = int(config.noise > 0 and config.noise_kind.startswith("ambiguous"))
+    noise = int(_noisy(config) and config.noise_kind.startswith("ambiguous"))
     return noise + len(config.seeds) * (1 + len(config.strategies)) + n_full
 
 
