@@ -1,17 +1,30 @@
-"""Label efficiency on Fashion-MNIST shirt-vs-rest: the one-shot experiment, clean and with noise.
+"""Label efficiency: the one-shot experiment on two datasets, clean and with label noise.
 
-Runs the default one-shot experiment (L = 15,000 random, U = the other
-45,000, B = 5,000, the official 10,000 test images, LightGBM) for ``random,
-lc, sm, entropy, qbc, hw`` over 5 seeds, once on clean labels and once with
-10% ambiguity-correlated noise. HW also runs with its dirty-data step off
-(``hw-dirty-off``) and with equal class quotas (``hw-equal``) in both
-settings, so the effect of each can be read. Writes
-``results.json``, ``results.md`` and ``roc.png`` under
-``benchmarks/results/label_efficiency/{clean,noisy}/`` and the target checks
-to ``benchmarks/results/label_efficiency/targets.json``, and prints them.
+Datasets:
 
-    python benchmarks/label_efficiency.py            # the full run (tens of minutes on 2 cores)
-    python benchmarks/label_efficiency.py --seeds 1 --labeled-size 3000 --budget 1000 --pool-size 9000 --out /tmp/le
+* ``fashion``: Fashion-MNIST shirt-vs-rest (10% positives), L = 15,000, U = 45,000,
+  B = 5,000, the official 10,000 test images; settings ``clean`` and ``noisy``
+  (10% ambiguity-weighted noise over all rows).
+* ``rare``: a synthetic tabular set with a 1% positive class, made here (no
+  download) by scikit-learn's ``make_classification`` (80,000 rows, 40
+  features of which 12 informative and 8 redundant, 3 clusters per class,
+  ``class_sep=1.0``, seed 2026), written to a Parquet file with its own
+  train/test column (60,000/20,000, so the experiment reads it through
+  ``--split-col``). Chosen because nothing in activemine was tuned on it and
+  its positive class is rare like a content-security target. Settings ``clean``,
+  ``class-noise`` (20% of positives and 1% of negatives flipped, ambiguity-weighted:
+  the noise matrix ``1:0.2,0:0.01``) and ``noisy`` (10% ambiguity-weighted over all rows).
+
+Runs ``random, lc, qbc, hw`` and HW variants: ``hw-dirty-off`` (no dirty-data
+step) and ``hw-target`` (the pre-adaptive rule that always prunes towards
+``max_dirty``). ``sm`` and ``entropy`` rank as ``lc`` does on binary tasks and
+are left out. LightGBM, TPR at 1% FPR. Writes ``results.json``, ``results.md``
+and ``roc.png`` under ``OUT/{dataset}-{setting}/``, ``summary.md`` and
+``targets.json`` under ``OUT``, and prints them.
+
+    python benchmarks/label_efficiency.py          # the full run (hours on 2 cores)
+    python benchmarks/label_efficiency.py --seeds 3 --eval-repeats 1 --fashion-sizes 2000,8000,1000 \
+        --rare-sizes 10000,30000,2000 --out /tmp/le     # a reduced run
 """
 
 from __future__ import annotations
@@ -19,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,15 +40,37 @@ from pathlib import Path
 # multiplies fit times, so they yield instead (before lightgbm is loaded).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+import numpy as np  # noqa: E402
+
 from activemine.experiment import ExperimentConfig, results_markdown, run_experiment, write_outputs  # noqa: E402
 
-STRATEGIES = ("random", "lc", "sm", "entropy", "qbc", "hw")
-EXTRA = ("hw-dirty-off", "hw-equal")
+STRATEGIES = ("random", "lc", "qbc", "hw", "hw-dirty-off", "hw-target")
+VARIANTS = {"hw-dirty-off": ("hw", {"dirty_policy": "off"}), "hw-target": ("hw", {"dirty_rule": "target"})}
+NOISY = {"noise": 0.10, "noise_kind": "ambiguous"}
 SETTINGS = {
-    "clean": {"noise": 0.0, "extra": EXTRA},
-    "noisy": {"noise": 0.10, "noise_kind": "ambiguous", "extra": EXTRA},
+    "fashion-clean": ("fashion", {}),
+    "fashion-noisy": ("fashion", NOISY),
+    "rare-clean": ("rare", {}),
+    "rare-class-noise": ("rare", {"noise_matrix": "1:0.2,0:0.01", "noise_kind": "ambiguous"}),
+    "rare-noisy": ("rare", NOISY),
 }
-VARIANTS = {"hw-dirty-off": ("hw", {"dirty_policy": "off"}), "hw-equal": ("hw", {"balance": "equal"})}
+DEFAULT_SIZES = {"fashion": (15_000, 45_000, 5_000), "rare": (15_000, 45_000, 5_000)}
+
+
+def write_rare_dataset(path: Path) -> Path:
+    """The synthetic 1%-positive dataset as Parquet (columns f00..f39, label neg/pos, split train/test)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=80_000, n_features=40, n_informative=12, n_redundant=8,
+                               n_clusters_per_class=3, weights=[0.99], class_sep=1.0, flip_y=0.0,
+                               random_state=2026)  # fmt: skip
+    cols = {f"f{j:02d}": X[:, j].astype(np.float32) for j in range(X.shape[1])}
+    cols["label"] = np.where(y == 1, "pos", "neg")
+    cols["split"] = np.where(np.arange(y.size) < 60_000, "train", "test")
+    pq.write_table(pa.table(cols), path)
+    return path
 
 
 def _mean(summary: dict, name: str, key: str = "tpr_at_fpr") -> float:
@@ -42,83 +78,85 @@ def _mean(summary: dict, name: str, key: str = "tpr_at_fpr") -> float:
 
 
 def check_targets(results: dict[str, dict]) -> dict:
-    """The issue's targets, each with the measured figures (TPR in points) and whether it holds."""
+    """The issue's targets on the means, each with the measured figures (TPR in points) and whether it holds."""
     out = {}
-    if "clean" in results:
-        s = results["clean"]["summary"]
-        hw, rnd = 100 * _mean(s, "hw"), 100 * _mean(s, "random")
-        best = max(("lc", "sm", "entropy", "qbc"), key=lambda n: _mean(s, n))
-        out["hw_beats_random_by_2"] = {"hw": hw, "random": rnd, "holds": hw - rnd >= 2.0}
-        out["hw_at_least_best_other_minus_0.5"] = {
-            "hw": hw, "best": best, "best_value": 100 * _mean(s, best), "holds": hw >= 100 * _mean(s, best) - 0.5
-        }  # fmt: skip
-        if "reference:full" in s:
-            full = 100 * _mean(s, "reference:full")
-            out["hw_reaches_full"] = {"hw": hw, "full": full, "holds": hw >= full}
-        fits = (_mean(s, "hw", "model_fits"), _mean(s, "qbc", "model_fits"))
-        secs = (_mean(s, "hw", "select_seconds"), _mean(s, "qbc", "select_seconds"))
-        out["hw_cost_at_most_half_of_qbc"] = {
-            "model_fits": {"hw": fits[0], "qbc": fits[1], "holds": fits[0] <= fits[1] / 2},
-            "select_seconds": {"hw": secs[0], "qbc": secs[1], "holds": secs[0] <= secs[1] / 2},
-        }
-    if "noisy" in results:
-        s = results["noisy"]["summary"]
+    for name, r in results.items():
+        s = r["summary"]
         hw, lc = 100 * _mean(s, "hw"), 100 * _mean(s, "lc")
-        out["noisy_hw_beats_lc_by_2"] = {"hw": hw, "lc": lc, "holds": hw - lc >= 2.0}
-        if "hw-dirty-off" in s:
+        if name.endswith("-clean"):
+            out[f"{name}: hw >= lc - 0.3"] = {"hw": hw, "lc": lc, "holds": hw >= lc - 0.3}
+        else:
             off = 100 * _mean(s, "hw-dirty-off")
-            out["noisy_dirty_step_improves_hw"] = {"hw_prune": hw, "hw_dirty_off": off, "holds": hw > off}
+            out[f"{name}: hw >= lc + 2"] = {"hw": hw, "lc": lc, "holds": hw >= lc + 2.0}
+            out[f"{name}: hw >= hw-dirty-off"] = {"hw": hw, "hw_dirty_off": off, "holds": hw >= off}
+        secs = (_mean(s, "hw", "select_seconds"), _mean(s, "qbc", "select_seconds"))
+        out[f"{name}: hw select seconds <= qbc / 2"] = {"hw": secs[0], "qbc": secs[1], "holds": secs[0] <= secs[1] / 2}
     return out
 
 
 def summary_table(results: dict[str, dict]) -> str:
-    """Clean and noisy side by side: TPR at FPR = 1% and AUC (mean +/- std over seeds) and selection cost."""
+    """TPR at FPR = 1% (mean +/- std over seeds) per setting, and selection seconds per setting."""
     names = list(dict.fromkeys(n for r in results.values() for n in r["summary"]))
-    head = "| run |" + "".join(f" {k} TPR@1% | {k} AUC |" for k in results) + " model fits | select s |"
-    lines = [head, "|---|" + "---:|---:|" * len(results) + "---:|---:|"]
+    head = "| run |" + "".join(f" {k} |" for k in results) + "".join(f" {k} select s |" for k in results)
+    lines = [head, "|---|" + "---:|" * (2 * len(results))]
     for name in names:
-        cells = []
+        tpr, secs = [], []
         for r in results.values():
             s = r["summary"].get(name)
-            cells.append("| |" if s is None else
-                         f"{100 * s['tpr_at_fpr']['mean']:.2f} +/- {100 * s['tpr_at_fpr']['std']:.2f} | {s['auc']['mean']:.4f} |")
-        cost = next((r["summary"][name] for r in results.values() if name in r["summary"]), {})
-        fits = f"{cost['model_fits']['mean']:.0f}" if "model_fits" in cost else ""
-        secs = f"{cost['select_seconds']['mean']:.1f}" if "select_seconds" in cost else ""
-        lines.append(f"| {name} | " + " ".join(cells) + f" {fits} | {secs} |")
+            tpr.append("" if s is None else f"{100 * s['tpr_at_fpr']['mean']:.2f} +/- {100 * s['tpr_at_fpr']['std']:.2f}")
+            secs.append(f"{s['select_seconds']['mean']:.1f}" if s and "select_seconds" in s else "")
+        lines.append(f"| {name} | " + " | ".join(tpr + secs) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _sizes(text: str | None, default: tuple[int, int, int]) -> tuple[int, int, int]:
+    if text is None:
+        return default
+    parts = tuple(int(v) for v in text.split(","))
+    if len(parts) != 3:
+        raise SystemExit(f"sizes are L,U,B (e.g. 2000,8000,1000), got {text!r}")
+    return parts
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--full-seeds", type=int, default=None, help="seeds that also train the 'full' reference")
-    parser.add_argument("--labeled-size", type=int, default=15_000)
-    parser.add_argument("--budget", type=int, default=5_000)
-    parser.add_argument("--pool-size", type=int, default=None)
+    parser.add_argument("--full-seeds", type=int, default=0, help="seeds that also train the 'full' reference")
+    parser.add_argument("--fashion-sizes", default=None, help="L,U,B for Fashion-MNIST (default 15000,45000,5000)")
+    parser.add_argument("--rare-sizes", default=None, help="L,U,B for the rare set (default 15000,45000,5000)")
     parser.add_argument("--eval-repeats", type=int, default=2, help="models per evaluation, figures averaged")
-    parser.add_argument("--settings", default="clean,noisy")
+    parser.add_argument("--settings", default=",".join(SETTINGS))
+    parser.add_argument("--n-jobs", type=int, default=None, help="threads (default: the CPUs available)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "label_efficiency")
     parser.add_argument("--report-only", action="store_true", help="only rebuild targets.json and summary.md from disk")
     args = parser.parse_args()
+    sizes = {"fashion": _sizes(args.fashion_sizes, DEFAULT_SIZES["fashion"]),
+             "rare": _sizes(args.rare_sizes, DEFAULT_SIZES["rare"])}  # fmt: skip
 
     results = {}
-    for name in [] if args.report_only else args.settings.split(","):
-        setting = dict(SETTINGS[name])
-        extra = setting.pop("extra", ())
-        config = ExperimentConfig(
-            dataset="fashion-mnist", task="binary:6", labeled_size=args.labeled_size, budget=args.budget,
-            pool_size=args.pool_size, strategies=STRATEGIES + tuple(extra), seeds=tuple(range(args.seeds)),
-            full_seeds=args.full_seeds, eval_repeats=args.eval_repeats, variants={k: VARIANTS[k] for k in extra},
-            **setting,
-        )  # fmt: skip
-        started = time.perf_counter()
-        results[name] = run_experiment(
-            config, progress=lambda what, t0=started, n=name: print(f"[{n} {time.perf_counter() - t0:6.0f} s] {what}", flush=True)
-        )
-        results[name]["wall_seconds"] = time.perf_counter() - started
-        write_outputs(results[name], args.out / name)
-        print(results_markdown(results[name]), flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        rare_path = None
+        for name in [] if args.report_only else args.settings.split(","):
+            dataset, setting = SETTINGS[name]
+            if dataset == "rare" and rare_path is None:
+                rare_path = write_rare_dataset(Path(tmp) / "rare.parquet")
+            L, U, B = sizes[dataset]
+            source = {"dataset": "fashion-mnist", "task": "binary:6"} if dataset == "fashion" else {
+                "dataset": str(rare_path), "task": "binary:pos", "split_col": "split"}  # fmt: skip
+            config = ExperimentConfig(
+                **source, labeled_size=L, budget=B, pool_size=U, strategies=STRATEGIES, seeds=tuple(range(args.seeds)),
+                full_seeds=args.full_seeds, eval_repeats=args.eval_repeats, variants=VARIANTS, n_jobs=args.n_jobs,
+                **setting,
+            )  # fmt: skip
+            started = time.perf_counter()
+            results[name] = run_experiment(
+                config, progress=lambda what, t0=started, n=name: print(f"[{n} {time.perf_counter() - t0:6.0f} s] {what}", flush=True)
+            )
+            results[name]["wall_seconds"] = time.perf_counter() - started
+            if dataset == "rare":
+                results[name]["config"]["dataset"] = "rare (make_classification, see benchmarks/label_efficiency.py)"
+            write_outputs(results[name], args.out / name)
+            print(results_markdown(results[name]), flush=True)
     # settings may run as separate processes: check targets on whatever is on disk
     for name in SETTINGS:
         done = args.out / name / "results.json"

@@ -1,17 +1,17 @@
-"""Label-noise benchmark: detection quality of activemine.noise vs cleanlab, and what pruning does to a test metric.
+"""Label-noise benchmark: detection quality of activemine.dirty vs cleanlab, and what pruning does to a test metric.
 
     python benchmarks/label_noise.py [--datasets fashion-mnist,digits] [--fmnist-train 10000] [--seeds 3]
 
 For each seed, dataset, noise kind (``uniform``, ``ambiguous``, ``ambiguous-top``) and rate (5, 10, 20%):
 
-1. flip labels of the training set with :func:`activemine.noise.inject_label_noise`
+1. flip labels of the training set with :func:`activemine.simulate.inject_label_noise`
    (``ambiguous`` flips samples to their runner-up class with a chance that
    grows with their ambiguity, judged by out-of-fold probabilities of a model
    trained on the clean labels; ``ambiguous-top`` flips exactly the most
    ambiguous ones, the worst case);
 2. compute out-of-fold probabilities on the noisy labels once (5 folds of
-   :func:`activemine.noise.fast_oof_model`, a small LightGBM);
-3. run ``activemine.noise.find_label_issues`` and ``cleanlab.filter.find_label_issues``
+   :func:`activemine.dirty.fast_oof_model`, a small LightGBM);
+3. run ``activemine.dirty.find_suspects`` and ``cleanlab.filter.find_label_issues``
    (defaults, ``n_jobs=1``) on those same probabilities: precision, recall
    and F1 against the planted flips, and the seconds each takes;
 4. train the evaluation model (a mid-size LightGBM) on all noisy labels
@@ -42,7 +42,10 @@ import numpy as np
 
 from activemine.datasets import load_dataset
 from activemine.metrics import tpr_at_fpr
-from activemine.noise import clean_labels, estimate_noise_rate, find_label_issues, inject_label_noise, out_of_fold_proba
+from activemine.dirty import clean_labels, out_of_fold_proba
+from activemine.dirty import estimate_dirty_share as estimate_noise_rate
+from activemine.dirty import find_suspects as find_label_issues
+from activemine.simulate import inject_label_noise
 
 OUT_DIR = Path(__file__).resolve().parent / "results" / "label_noise"
 RATES = (0.05, 0.10, 0.20)

@@ -49,6 +49,7 @@ from activemine.committee import Committee  # noqa: E402
 from activemine.experiment import ExperimentConfig, load_task, run_experiment  # noqa: E402
 from activemine.metrics import roc_auc, tpr_at_fpr  # noqa: E402
 from activemine.models import make_model, predict_proba_aligned  # noqa: E402
+from activemine.plan import SelectionPlan  # noqa: E402
 from activemine.ties import strategy_decided_by  # noqa: E402
 
 OUT = Path(__file__).parent / "results" / "qbc"
@@ -103,7 +104,7 @@ def select(task, variant: tuple, *, ids, pool_proba, stack, budget: int, seed: i
         chunk = PoolChunk(ids, member_proba=stack[:size])
     start = time.perf_counter()
     scores, predicted = strategy.score(chunk)
-    batch = strategy.select(ids, scores, predicted, budget=budget)
+    batch = SelectionPlan.build(strategy, budget=budget).bind(classes=strategy.classes_).select(ids, scores, predicted)
     seconds = time.perf_counter() - start
     decided = strategy_decided_by(strategy, batch, ids, scores, predicted)
     return {"ids": batch.ids, "decided_by": decided, "id_share": decided["id"] / max(1, sum(decided.values())),

@@ -33,6 +33,8 @@ def cases(draw):
     n = draw(st.integers(1, 300))
     k = draw(st.integers(2, 4))
     ids = rng.choice(20 * n, size=n, replace=False)
+    if draw(st.booleans()):  # string ids: lexicographic order differs from the numbers', lengths vary
+        ids = np.array([f"{'é' if v % 5 == 0 else ''}{v:x}.{v % 7}" for v in ids])
     raw = rng.integers(0, 4, size=(n, k)) + 0.01  # coarse, so scores tie often
     proba = raw / raw.sum(axis=1, keepdims=True)
     exclude = rng.choice(ids, size=draw(st.integers(0, n // 3)), replace=False)
@@ -61,9 +63,11 @@ def _check_stream_equals_in_memory(case):
     ids, proba = case["ids"], case["proba"]
     if ids.size == case["exclude"].size:
         return
-    full = _strategy(case).fit(None, n_proba_columns=proba.shape[1])
+    full = _strategy(case)
+    plan = SelectionPlan.build(full, budget=case["budget"], exclude=case["exclude"])
+    full.fit(None, n_proba_columns=proba.shape[1])
     scores, predicted = score_pool(full, PoolChunk(ids, proba=proba, weak_proba=proba))
-    expected = full.select(ids, scores, predicted, budget=case["budget"], exclude=case["exclude"])
+    expected = plan.bind(classes=full.classes_).select(ids, scores, predicted)
     o = case["order"]
     got = mine_stream(_strategy(case), PoolChunk(ids[o], proba=proba[o], weak_proba=proba[o]), budget=case["budget"],
                       exclude=case["exclude"], chunk_size=case["chunk"])  # fmt: skip
@@ -83,8 +87,8 @@ def test_candidates_stay_near_the_budget(seed, balance, easy):
 def _check_candidates_stay_near_the_budget(seed, balance, easy):
     rng = np.random.default_rng(seed)
     n, k, budget = 5000, 3, 100
-    plan = SelectionPlan(budget, k, None if balance is None else ("pool" if balance == "pool" else np.ones(k)),
-                         easy, seed, total_rows=n)  # fmt: skip
+    plan = SelectionPlan(budget, balance=None if balance is None else ("pool" if balance == "pool" else np.ones(k)),
+                         easy_share=easy, seed=seed, classes=range(k), total_rows=n)  # fmt: skip
     reducer = CandidateReducer(plan)
     ids = rng.permutation(n)
     for start in range(0, n, 250):
@@ -110,7 +114,7 @@ def test_quota_bounds_are_upper_bounds_of_the_final_quotas():
         w[0] += 1
         seen = (final * rng.random(k)).astype(np.int64)
         for weights in (w, "pool"):
-            plan = SelectionPlan(budget, k, weights, 0.0, 0, total_rows=int(final.sum()))
+            plan = SelectionPlan(budget, balance=weights, classes=range(k), total_rows=int(final.sum()))
             bound = plan.quota_bounds(seen, int(seen.sum()))
             quota = allocate_quotas(final, budget, final if isinstance(weights, str) else w)
             assert (quota <= bound).all(), (final, seen, budget, weights)
@@ -198,3 +202,25 @@ def test_memory_does_not_grow_with_the_pool():
     # the whole 3M-row pool would take ~70 MB as float64 probabilities and ids alone
     assert big < 60, big
     assert big < small + 25, (small, big)
+
+
+def test_read_ahead_keeps_order_and_raises_the_readers_error_in_place():
+    from activemine.engines.local import read_ahead
+
+    assert list(read_ahead(iter(range(50)), 2)) == list(range(50))
+    assert list(read_ahead(iter(range(5)), 0)) == list(range(5))
+
+    def failing():
+        yield 1
+        yield 2
+        raise InputError("bad row group")
+
+    got = []
+    with pytest.raises(InputError, match="bad row group"):
+        for item in read_ahead(failing(), 2):
+            got.append(item)
+    assert got == [1, 2]
+    # a consumer that stops early leaves no reader behind
+    reader = read_ahead(iter(range(10_000)), 2)
+    assert next(reader) == 0
+    reader.close()

@@ -12,6 +12,7 @@ from activemine import PoolChunk, make_strategy
 from activemine.engines import mine_stream
 from activemine.errors import InputError
 from activemine.mining import score_pool
+from activemine.plan import SelectionPlan
 from activemine.scores import (
     kl_to_consensus,
     least_confidence,
@@ -130,12 +131,12 @@ def test_agreeing_committee_selects_by_the_secondary_key_in_memory_and_streaming
 
     strategy = make_strategy("qbc").fit(None, n_proba_columns=2)
     scores, predicted = score_pool(strategy, PoolChunk(ids, member_proba=stack), chunk_size=333)
-    in_memory = strategy.select(ids, scores, predicted, budget=budget)
+    in_memory = SelectionPlan.build(strategy, budget=budget).bind(classes=strategy.classes_).select(ids, scores, predicted)
     assert in_memory.ids.tolist() == expected.tolist()
     # the old rule (no secondary key) is a different, id-ordered batch among the agreeing rows
     old = make_strategy("qbc", secondary=None).fit(None, n_proba_columns=2)
     s_old, p_old = score_pool(old, PoolChunk(ids, member_proba=stack))
-    old_batch = old.select(ids, s_old, p_old, budget=budget)
+    old_batch = SelectionPlan.build(old, budget=budget).bind(classes=old.classes_).select(ids, s_old, p_old)
     old_order = np.lexsort((ids, -np.round(votes, 9)))[:budget]
     assert old_batch.ids.tolist() == ids[old_order].tolist()
     assert len(set(old_batch.ids.tolist()) & set(expected.tolist())) < budget * 0.6
@@ -160,7 +161,7 @@ def test_a_tie_on_both_keys_falls_to_the_id():
     scores, predicted = strategy.score(PoolChunk(ids, member_proba=stack))
     assert np.unique(scores[:50]).size == 1
     ahead = int((scores > scores[0]).sum())
-    batch = strategy.select(ids, scores, predicted, budget=ahead + 10)
+    batch = SelectionPlan.build(strategy, budget=ahead + 10).bind(classes=strategy.classes_).select(ids, scores, predicted)
     # the 10 tied rows taken are those with the smallest ids, in rising id order
     assert batch.ids[ahead:].tolist() == sorted(ids[:50].tolist())[:10]
     assert batch.ids.tolist() == ids[_expected_order(stack, ids)[: ahead + 10]].tolist()

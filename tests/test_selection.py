@@ -7,7 +7,6 @@ from activemine.errors import DuplicateIdError, EmptyPoolError, InputError, Pool
 from activemine.selection import (
     allocate_quotas,
     check_ids,
-    class_weights,
     id_keys,
     select_batch,
     split_hard_easy,
@@ -147,24 +146,6 @@ def test_allocate_quotas_redistributes_a_small_class():
     assert allocate_quotas([3, 4], 7, [1, 0]).tolist() == [3, 4]  # zero-weight class fills only as a last resort
     with pytest.raises(PoolExhaustedError, match="budget 8 is larger than the 7"):
         allocate_quotas([3, 4], 8, [1, 1])
-
-
-def test_class_weights_modes():
-    classes = ["a", "b"]
-    assert class_weights(None, classes=classes) is None
-    assert class_weights("none", classes=classes) is None
-    assert class_weights("equal", classes=classes).tolist() == [1, 1]
-    assert class_weights("labeled", classes=classes, labeled_counts=[3, 1]).tolist() == [3, 1]
-    assert class_weights("pool", classes=classes, pool_counts=[1, 9]).tolist() == [1, 9]
-    assert class_weights({"b": 2}, classes=classes).tolist() == [0, 2]
-    with pytest.raises(InputError, match="unknown balance 'bogus'"):
-        class_weights("bogus", classes=classes)
-    with pytest.raises(InputError, match="unknown classes \\['z'\\]"):
-        class_weights({"z": 1}, classes=classes)
-    with pytest.raises(InputError, match="one value per class"):
-        class_weights([1, 2, 3], classes=classes)
-    with pytest.raises(InputError, match="needs the labeled set"):
-        class_weights("labeled", classes=classes)
 
 
 def test_id_keys_depend_on_value_and_seed_only():

@@ -4,6 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from activemine import PoolChunk, make_strategy
+from activemine.plan import SelectionPlan
 from activemine.selection import select_batch
 from activemine.ties import DECIDING_KEYS, decided_by, strategy_decided_by
 
@@ -67,7 +68,7 @@ def test_plain_vote_entropy_is_decided_by_the_id_and_ranked_by_the_secondary_key
     for secondary in (None, "lc"):
         qbc = make_strategy("qbc", secondary=secondary).fit(None, n_proba_columns=2)
         scores, predicted = qbc.score(PoolChunk(ids, member_proba=stack))
-        batch = qbc.select(ids, scores, predicted, budget=budget)
+        batch = SelectionPlan.build(qbc, budget=budget).bind(classes=qbc.classes_).select(ids, scores, predicted)
         counts[secondary] = strategy_decided_by(qbc, batch, ids, scores, predicted)
     n_split = counts[None]["score"]
     assert 0 < n_split < budget / 4
@@ -89,5 +90,5 @@ def test_single_key_strategies(name):
     ids = np.arange(300)
     s = make_strategy(name).fit(None, n_proba_columns=3)
     scores, predicted = s.score(PoolChunk(ids, proba=proba))
-    batch = s.select(ids, scores, predicted, budget=50)
+    batch = SelectionPlan.build(s, budget=50).bind(classes=s.classes_).select(ids, scores, predicted)
     assert strategy_decided_by(s, batch, ids, scores, predicted) == {"score": 50, "secondary": 0, "id": 0}

@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 
 from activemine.errors import InputError, SingleClassError, UnknownLabelError
-from activemine.models import make_model, predict_proba_aligned, run_parallel
+from activemine.models import make_model, predict_proba_aligned, run_parallel, threads_per_task
 
 __all__ = ["Committee", "RareClassWarning", "stratified_bootstrap"]
 
@@ -57,8 +57,9 @@ class Committee:
     random_state : seed of all of the committee's random choices.
     min_class_count : a member trained on fewer rows of a class than this
         raises a :class:`RareClassWarning` (bootstrap duplicates count as rows).
-    n_jobs : members fitted and scored at once (joblib threads; None = one per member,
-        capped at the CPU count). Inside ``joblib.parallel_backend("ray")`` (after
+    n_jobs : threads in all (None = the CPUs available to the process), shared by the
+        members fitted and scored at once (joblib threads) and each member's own
+        threads. Inside ``joblib.parallel_backend("ray")`` (after
         ``ray.util.joblib.register_ray()``) they run as Ray tasks on a cluster.
     """
 
@@ -85,7 +86,8 @@ class Committee:
         if self.feature_fraction < 1.0:
             take = max(1, int(round(self.feature_fraction * n_features)))
             features = np.sort(rng.choice(n_features, size=take, replace=False))
-        model = make_model(self.estimator, random_state=int(rng.integers(2**31 - 1)))
+        model = make_model(self.estimator, random_state=int(rng.integers(2**31 - 1)),
+                           n_jobs=threads_per_task(self.n_jobs, self.n_members))  # fmt: skip
         model.fit(X[rows][:, features], y[rows])
         counts = np.array([(y[rows] == c).sum() for c in self.classes_], dtype=np.int64)  # (k,)
         return model, features, counts

@@ -54,18 +54,24 @@ class LabeledSet:
 class PoolChunk:
     """Some pool rows: ``ids`` ``(n,)``, features ``X`` ``(n, d)``, precomputed
     probabilities ``proba`` ``(n, k)``, ``weak_proba`` ``(n, k)`` (HW) or
-    ``member_proba`` ``(m, n, k)`` (committee). Any of the last four may be None."""
+    ``member_proba`` ``(m, n, k)`` (committee). Any of the last four may be None.
+
+    For batches without copies (:mod:`activemine.diversity`): ``embedding``
+    ``(n, e)`` and ``hashes`` ``(n,)`` (a content hash per row); strategies
+    never read them."""
 
     ids: np.ndarray
     X: np.ndarray | None = None
     proba: np.ndarray | None = None
     weak_proba: np.ndarray | None = None
     member_proba: np.ndarray | None = None
+    embedding: np.ndarray | None = None
+    hashes: np.ndarray | None = None
 
     def __post_init__(self):
         self.ids = np.asarray(self.ids)
         n = self.ids.shape[0]
-        for name in ("X", "proba", "weak_proba"):
+        for name in ("X", "proba", "weak_proba", "embedding", "hashes"):
             _check_rows(f"pool {name}", getattr(self, name), n)
         if self.member_proba is not None and np.shape(self.member_proba)[1] != n:
             raise InputError(f"member_proba covers {np.shape(self.member_proba)[1]} rows but ids has {n}")
@@ -77,4 +83,5 @@ class PoolChunk:
         """The rows ``[start, stop)`` as a new chunk (views, no copies)."""
         cut = lambda a: None if a is None else a[start:stop]  # noqa: E731
         member = None if self.member_proba is None else self.member_proba[:, start:stop]
-        return PoolChunk(self.ids[start:stop], cut(self.X), cut(self.proba), cut(self.weak_proba), member)
+        return PoolChunk(self.ids[start:stop], cut(self.X), cut(self.proba), cut(self.weak_proba), member,
+                         cut(self.embedding), cut(self.hashes))  # fmt: skip

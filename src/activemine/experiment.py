@@ -51,7 +51,8 @@ from activemine.errors import BudgetError, InputError
 from activemine.metrics import roc_auc, tpr_at_fpr
 from activemine.mining import score_pool
 from activemine.models import make_model, predict_proba_aligned
-from activemine.noise import NOISE_KINDS, inject_label_noise
+from activemine.plan import SelectionPlan
+from activemine.simulate import NOISE_KINDS, inject_class_noise, inject_label_noise, parse_noise_matrix
 from activemine.strategies import STRATEGIES, make_strategy
 from activemine.ties import strategy_decided_by
 
@@ -92,16 +93,38 @@ class ExperimentConfig:
     rounds: int = 5
     noise: float = 0.0
     noise_kind: str = "uniform"
+    noise_matrix: str | None = None
     model: str = "lightgbm"
     fpr: float = 0.01
     label_col: str = "label"
+    split_col: str | None = None
+    feature_cols: Sequence[str] | None = None
     test_fraction: float = 0.25
     pool_size: int | None = None
     full_seeds: int | None = None
     eval_repeats: int = 1
     variants: dict = field(default_factory=dict)
+    n_jobs: int | None = None
     annotators: str | None = None  # simulated annotators (activemine.annotator_simulation) instead of noise
     stopping: dict = field(default_factory=dict)  # activemine.stopping_report.StopSettings fields (multi-round)
+    # batches without copies (activemine.diversity): options for every run, or per run by a name suffix
+    # such as "hw+near-duplicates"; `duplicates` = (R, C) plants R hard sources copied C times into U
+    near_duplicates: str | None = None
+    diversity: str | None = None
+    clusters: int | None = None
+    candidate_factor: float | None = None
+    duplicates: tuple | None = None
+    duplicate_scale: float = 0.05
+
+    def diversity_for(self, name: str):
+        """``(registered strategy or variant, DiversityOptions or None)`` of a run name."""
+        from activemine.diversity import DiversityOptions, split_run_name
+
+        every = self.near_duplicates not in (None, "off") or self.diversity == "clusters"
+        default = DiversityOptions.from_cli(near_duplicates=self.near_duplicates, diversity=self.diversity,
+                                            clusters=self.clusters if self.diversity == "clusters" else None,
+                                            candidate_factor=self.candidate_factor if every else None)  # fmt: skip
+        return split_run_name(name, default, clusters=self.clusters, candidate_factor=self.candidate_factor)
 
     def check(self) -> None:
         """Raise :class:`InputError` naming the first bad setting."""
@@ -111,6 +134,14 @@ class ExperimentConfig:
             raise InputError(f"noise kind must be one of {NOISE_KINDS}, got {self.noise_kind!r}")
         if not 0.0 <= self.noise < 1.0:
             raise InputError(f"noise rate must be in [0, 1), got {self.noise}")
+        if self.noise_matrix is not None and self.noise > 0:
+            raise InputError("give either a noise rate or a noise matrix, not both")
+        if self.noise_matrix is not None:
+            parse_noise_matrix(self.noise_matrix, [str(i) for i in range(10_000)])  # syntax; classes checked on load
+        if self.n_jobs is not None:
+            from activemine.models import check_n_jobs
+
+            check_n_jobs(self.n_jobs)
         if not 0.0 < self.fpr < 1.0:
             raise InputError(f"fpr must be in (0, 1), got {self.fpr}")
         if self.labeled_size < 2 or self.budget < 1:
@@ -119,17 +150,26 @@ class ExperimentConfig:
             raise InputError(f"rounds must be between 1 and the budget {self.budget}, got {self.rounds}")
         if not self.strategies or not self.seeds:
             raise InputError(f"give at least one strategy and one seed, got {list(self.strategies)} and {list(self.seeds)}")
-        unknown = [s for s in self.strategies if s not in STRATEGIES and s not in self.variants]
+        bases = [self.diversity_for(s)[0] for s in self.strategies]
+        unknown = [s for s, b in zip(self.strategies, bases) if b not in STRATEGIES and b not in self.variants]
         if unknown:
             raise InputError(f"unknown strategies {unknown}; expected names from {sorted(STRATEGIES)}")
         if int(self.eval_repeats) != self.eval_repeats or self.eval_repeats < 1:
             raise InputError(f"eval_repeats must be a positive integer, got {self.eval_repeats}")
+        if self.annotators is not None and self.noise_matrix is not None:
+            raise InputError("give either simulated annotators or a noise matrix, not both")
         if self.annotators is not None:
             from activemine.annotator_simulation import check_experiment_spec
 
             check_experiment_spec(self.annotators, noise=self.noise)
         if len(set(self.seeds)) != len(self.seeds):
             raise InputError(f"seeds must be distinct, got {list(self.seeds)}")
+        if self.duplicates is not None:
+            from activemine.diversity import parse_duplicates
+
+            self.duplicates = parse_duplicates(",".join(map(str, self.duplicates)))
+            if not 0.0 < self.duplicate_scale < 1.0:
+                raise InputError(f"duplicate scale must be in (0, 1), got {self.duplicate_scale}")
         from activemine.stopping_report import StopSettings
 
         StopSettings.from_dict(self.stopping)
@@ -153,39 +193,86 @@ class Task:
         return len(self.class_names) == 2
 
 
-def _read_user_dataset(path: Path, label_col: str, test_fraction: float) -> Dataset:
+SPLIT_VALUES = ("train", "test")
+
+
+def _read_user_dataset(path: Path, label_col: str, test_fraction: float, *, split_col: str | None = None,
+                       feature_cols: Sequence[str] | None = None) -> Dataset:  # fmt: skip
+    """A user's file as a :class:`Dataset`.
+
+    The split is the file's own ``split_col`` (values ``train``/``test``) when
+    given, else a seeded stratified split with ``test_fraction`` of each class
+    in the test set (seed 0, the same for every run). Features are
+    ``feature_cols``, or every column but ``id``, the label and the split,
+    which must then all be numeric.
+    """
+    import pyarrow as pa
 
     from activemine.tables import numeric_matrix, read_table, require_columns
 
+    if not 0.0 < test_fraction < 1.0:
+        raise InputError(f"test fraction must be in (0, 1), got {test_fraction}")
     table = read_table(path)
-    require_columns(table.column_names, [label_col], where=str(path))
-    features = [c for c in table.column_names if c not in (label_col, "id")]
+    where = str(path)
+    reserved = [label_col] + ([split_col] if split_col else [])
+    require_columns(table.column_names, reserved, where=where)
+    if feature_cols is not None:
+        features = list(feature_cols)
+        require_columns(table.column_names, features, where=where)
+        clash = sorted(set(features) & set(reserved))
+        if clash:
+            raise InputError(f"feature columns {clash} of {where} are also the label or split column")
+    else:
+        features = [c for c in table.column_names if c not in reserved and c != "id"]
+        numeric = lambda t: pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)  # noqa: E731
+        bad = [f"{c!r} ({table.schema.field(c).type})" for c in features if not numeric(table.schema.field(c).type)]
+        if bad:
+            raise InputError(
+                f"{where} has non-numeric columns {', '.join(bad)}; name the features with --feature-cols, "
+                f"or the file's train/test column with --split-col"
+            )
     if not features:
-        raise InputError(f"{path} has no feature columns besides {label_col!r}")
-    X = numeric_matrix(table, features, where=str(path), dtype=np.float32)
+        raise InputError(f"{where} has no feature columns besides {reserved}")
+    X = numeric_matrix(table, features, where=where, dtype=np.float32)
     raw = np.asarray(table.column(label_col).to_pylist(), dtype=object)
     if any(v is None for v in raw):
         raise InputError(f"column {label_col!r} of {path} has missing labels")
     names, y = np.unique(raw.astype(str), return_inverse=True)
-    if not 0.0 < test_fraction < 1.0:
-        raise InputError(f"test fraction must be in (0, 1), got {test_fraction}")
-    # a user's file has no official split: a fixed one, the same for every seed
-    order = np.random.default_rng(0).permutation(y.size)
-    cut = int(round((1.0 - test_fraction) * y.size))
-    tr, te = order[:cut], order[cut:]
+    if split_col:
+        split = np.asarray(table.column(split_col).to_pylist(), dtype=object)
+        bad = sorted({repr(v) for v in split if v not in SPLIT_VALUES})
+        if bad:
+            raise InputError(f"column {split_col!r} of {where} must hold only {list(SPLIT_VALUES)}, got {bad[:10]}")
+        tr, te = np.flatnonzero(split == "train"), np.flatnonzero(split == "test")
+        if not tr.size or not te.size:
+            raise InputError(f"column {split_col!r} of {where} needs both train and test rows, got {tr.size} and {te.size}")
+    else:
+        # a user's file has no official split: a seeded stratified one, the same for every run
+        rng = np.random.default_rng(0)
+        test = []
+        for c in range(names.size):
+            rows = rng.permutation(np.flatnonzero(y == c))
+            test.append(rows[: int(round(test_fraction * rows.size))])
+        is_test = np.zeros(y.size, dtype=bool)
+        is_test[np.concatenate(test)] = True
+        tr, te = np.flatnonzero(~is_test), np.flatnonzero(is_test)
     return Dataset(path.name, X[tr], y[tr], X[te], y[te], tuple(names.tolist()))
 
 
-def load_task(dataset: str, task: str, *, label_col: str = "label", test_fraction: float = 0.25) -> Task:
+def load_task(dataset: str, task: str, *, label_col: str = "label", test_fraction: float = 0.25,
+              split_col: str | None = None, feature_cols: Sequence[str] | None = None) -> Task:  # fmt: skip
     """Load a built-in dataset or a Parquet/CSV file and recast it for ``task``.
 
     ``task`` is ``"multiclass"`` or ``"binary:POS"``, POS a class name or
-    (built-in datasets) a class index such as ``6``.
+    (built-in datasets) a class index such as ``6``. ``split_col`` and
+    ``feature_cols`` apply to files (see :func:`_read_user_dataset`).
     """
     if dataset in DATASETS:
+        if split_col or feature_cols:
+            raise InputError(f"--split-col and --feature-cols apply to a user's file, not the built-in {dataset!r}")
         ds = load_dataset(dataset)
     elif Path(dataset).suffix.lower() in (".parquet", ".pq", ".csv"):
-        ds = _read_user_dataset(Path(dataset), label_col, test_fraction)
+        ds = _read_user_dataset(Path(dataset), label_col, test_fraction, split_col=split_col, feature_cols=feature_cols)
     else:
         raise InputError(f"unknown dataset {dataset!r}; expected one of {sorted(DATASETS)} or a .parquet/.csv file")
     names = list(ds.class_names)
@@ -220,11 +307,12 @@ def _evaluate_rows(task: Task, y_obs: np.ndarray, rows: np.ndarray, *, config: "
     key = hashlib.sha1(rows.tobytes()).hexdigest()
     if key not in cache:
         cache[key] = _evaluate(task, task.X_train[rows], y_obs[rows], model=config.model, seed=seed, fpr=config.fpr,
-                               repeats=config.eval_repeats)  # fmt: skip
+                               repeats=config.eval_repeats, n_jobs=config.n_jobs)  # fmt: skip
     return dict(cache[key])
 
 
-def _evaluate(task: Task, X, y, *, model: str, seed: int, fpr: float, repeats: int = 1) -> dict:
+def _evaluate(task: Task, X, y, *, model: str, seed: int, fpr: float, repeats: int = 1,
+              n_jobs: int | None = None) -> dict:  # fmt: skip
     """Train ``repeats`` models on ``(X, y)`` (seeds ``seed``, ``seed + 100003``, ...) and test them.
 
     The figures are means over the models: one LightGBM fit's TPR at 1% FPR
@@ -235,7 +323,7 @@ def _evaluate(task: Task, X, y, *, model: str, seed: int, fpr: float, repeats: i
     tprs, aucs, grids, seconds, models = [], [], [], [], []
     for r in range(repeats):
         start = time.perf_counter()
-        est = make_model(model, random_state=seed + 100_003 * r)
+        est = make_model(model, random_state=seed + 100_003 * r, n_jobs=n_jobs)
         est.fit(X, y)
         seconds.append(time.perf_counter() - start)
         proba = predict_proba_aligned(est, task.X_test, np.arange(len(task.class_names)))
@@ -266,43 +354,75 @@ def _class_counts(task: Task, y_true_batch: np.ndarray) -> dict:
 # -- noise ---------------------------------------------------------------------
 
 
-def _clean_proba(task: Task, *, model: str) -> np.ndarray:
+def _clean_proba(task: Task, *, model: str, n_jobs: int | None = None) -> np.ndarray:
     """Out-of-fold probabilities ``(n, k)`` of a model trained on clean labels (2 folds, fixed seed)."""
     n = task.y_train.size
     fold = np.random.default_rng(12345).permutation(n) % 2
     out = np.zeros((n, len(task.class_names)))
     for f in (0, 1):
-        est = make_model(model, random_state=f).fit(task.X_train[fold != f], task.y_train[fold != f])
+        est = make_model(model, random_state=f, n_jobs=n_jobs).fit(task.X_train[fold != f], task.y_train[fold != f])
         out[fold == f] = predict_proba_aligned(est, task.X_train[fold == f], np.arange(len(task.class_names)))
     return out
 
 
+def _noisy(config: ExperimentConfig) -> bool:
+    return config.noise > 0 or config.noise_matrix is not None
+
+
 def _noisy_labels(task: Task, config: ExperimentConfig, seed: int, proba) -> np.ndarray:
+    """The labels the simulated annotator gives, ``(n_train,)``: a rate over all rows or a rate per true class."""
+    classes = np.arange(len(task.class_names))
+    if config.noise_matrix is not None:
+        rates = parse_noise_matrix(config.noise_matrix, task.class_names)
+        noisy, _ = inject_class_noise(task.y_train, rates, kind=config.noise_kind, proba=proba, classes=classes,
+                                      random_state=seed)  # fmt: skip
+        return np.asarray(noisy)
     if config.noise == 0:
         return task.y_train
     noisy, _ = inject_label_noise(task.y_train, config.noise, kind=config.noise_kind, proba=proba,
-                                  classes=np.arange(len(task.class_names)), random_state=seed)  # fmt: skip
+                                  classes=classes, random_state=seed)  # fmt: skip
     return np.asarray(noisy)
+
+
+def _flips_per_class(task: Task, y_obs: np.ndarray, rows: np.ndarray) -> dict:
+    """Realized flips among ``rows``, per true class name: ``{name: {"rows", "flipped"}}``."""
+    y_true, y = task.y_train[rows], y_obs[rows]
+    return {name: {"rows": int((y_true == c).sum()), "flipped": int(((y_true == c) & (y != c)).sum())}
+            for c, name in enumerate(task.class_names)}  # fmt: skip
 
 
 # -- runs ----------------------------------------------------------------------
 
 
 def _build(name: str, config: ExperimentConfig, seed: int, classes: np.ndarray):
-    base, kwargs = config.variants.get(name, (name, {}))
-    return make_strategy(base, model=config.model, random_state=seed, classes=classes, **kwargs)
+    base, kwargs = config.variants.get(config.diversity_for(name)[0], (config.diversity_for(name)[0], {}))
+    return make_strategy(base, model=config.model, random_state=seed, classes=classes, n_jobs=config.n_jobs, **kwargs)
 
 
-def _select(strategy, X, ids, labeled: LabeledSet, budget: int, exclude=None, proba=None):
-    """Fit (unless ``proba`` of a shared model is given), score and select; returns (batch, fits, decided_by)."""
-    if proba is not None:
-        strategy.fit(LabeledSet(None, labeled.y, labeled.ids), n_proba_columns=proba.shape[1])
-        pool = PoolChunk(ids, proba=proba)
+def _select(strategy, X, ids, labeled: LabeledSet, budget: int, exclude=None, proba=None, diversity=None,
+            embedding=None, fitted: dict | None = None):  # fmt: skip
+    """Fit (unless ``proba`` of a shared model is given), score and select; returns (batch, fits, decided_by).
+
+    ``diversity`` options keep copies out of the batch, with ``embedding`` ``(n, e)`` of the
+    pool rows. ``fitted``: a dict in which a strategy fitted on features leaves its state and
+    scores, so runs that differ from it only in the selection (``hw`` and ``hw+near-duplicates``)
+    share its fit; each is charged the fits all the same.
+    """
+    plan = SelectionPlan.build(strategy, budget=budget, exclude=exclude, diversity=diversity)  # checked before any fit
+    if fitted is not None and "state" in fitted:
+        strategy.__dict__.update(fitted["state"])
+        scores, predicted = fitted["scores"]
     else:
-        strategy.fit(labeled)
-        pool = PoolChunk(ids, X=X)
-    scores, predicted = score_pool(strategy, pool)
-    batch = strategy.select(ids, scores, predicted, budget=budget, exclude=exclude)
+        if proba is not None:
+            strategy.fit(LabeledSet(None, labeled.y, labeled.ids), n_proba_columns=proba.shape[1])
+            pool = PoolChunk(ids, proba=proba)
+        else:
+            strategy.fit(labeled)
+            pool = PoolChunk(ids, X=X)
+        scores, predicted = score_pool(strategy, pool)
+        if fitted is not None:
+            fitted.update(scores=(scores, predicted), state=dict(strategy.__dict__))
+    batch = plan.bind(classes=strategy.classes_, labeled=labeled).select(ids, scores, predicted, embedding=embedding)
     return batch, strategy.n_fits_, strategy_decided_by(strategy, batch, ids, scores, predicted, exclude=exclude)
 
 
@@ -335,13 +455,22 @@ def _one_shot(name, task, config, seed, split: _Seed, shared) -> dict:
     strategy = _build(name, config, seed, classes)
     labeled = LabeledSet(task.X_train[split.L], split.y_obs[split.L], split.L)
     start = time.perf_counter()
-    base = config.variants.get(name, (name, {}))[0]
+    variant, options = config.diversity_for(name)
+    base = config.variants.get(variant, (variant, {}))[0]
+    embedding = _embedding(options, task, split, shared, seed)
     if base in PROBA_MEASURES or base == "random":
-        batch, fits, decided = _select(strategy, None, split.U, labeled, config.budget, proba=shared["pool_proba"])
+        batch, fits, decided = _select(strategy, None, split.U, labeled, config.budget, proba=shared["pool_proba"],
+                                       diversity=options, embedding=embedding)  # fmt: skip
         fits, extra = (0, 0.0) if base == "random" else (1, shared["seconds"])
     else:
-        batch, fits, decided = _select(strategy, task.X_train[split.U], split.U, labeled, config.budget)
-        extra = 0.0
+        fitted = shared.setdefault("fitted", {}).setdefault(variant, {})
+        reused = "state" in fitted
+        batch, fits, decided = _select(strategy, task.X_train[split.U], split.U, labeled, config.budget,
+                                       diversity=options, embedding=embedding, fitted=fitted)  # fmt: skip
+        # a run that reused the fit of an earlier run of the same strategy is charged that run's time too
+        extra = fitted["seconds"] if reused else 0.0
+        if not reused:
+            fitted["seconds"] = time.perf_counter() - start
     seconds = time.perf_counter() - start + extra
     rows = np.concatenate([split.L, batch.ids])
     start = time.perf_counter()
@@ -350,6 +479,7 @@ def _one_shot(name, task, config, seed, split: _Seed, shared) -> dict:
     result = _evaluate_rows(task, split.y_obs, rows[keep], config=config, seed=seed, cache=shared["fits"])
     result.update(
         labels=int(rows.size),
+        **_duplicate_figures(split, batch.ids, batch.diversity),
         batch_class_counts=_class_counts(task, task.y_train[batch.ids]),
         batch_noisy_labels=int((split.y_obs[batch.ids] != task.y_train[batch.ids]).sum()),
         select_seconds=seconds,
@@ -358,6 +488,10 @@ def _one_shot(name, task, config, seed, split: _Seed, shared) -> dict:
     )
     if hasattr(strategy, "kept_"):
         result["labeled_dropped"] = int((~np.asarray(strategy.kept_)).sum())
+    if getattr(strategy, "dirty_report_", None) is not None:
+        report = strategy.dirty_report_
+        result["dirty"] = {"dirty": report.dirty, "gain": report.gain, "z": report.z, "suspects": report.n_suspect,
+                           "dropped": report.n_dropped}
     result["final_dropped"] = int((~keep).sum())
     result["final_dropped_noisy"] = int((split.y_obs[rows[~keep]] != task.y_train[rows[~keep]]).sum())
     result["final_clean_seconds"] = clean_seconds
@@ -374,9 +508,7 @@ def _kept_for_training(strategy, X, y, seed: int) -> np.ndarray:
     """
     step = getattr(strategy, "dirty_step", None)
     if step is None and getattr(strategy, "dirty_policy", "off") == "prune":
-        from activemine.noise import DirtyDataFilter
-
-        step = DirtyDataFilter(policy="prune", max_dirty=strategy.max_dirty)
+        step = strategy.make_dirty_filter()
     if step is None:
         return np.ones(len(y), dtype=bool)
     return np.asarray(step(X, y, random_state=seed), dtype=bool)
@@ -385,7 +517,10 @@ def _kept_for_training(strategy, X, y, seed: int) -> np.ndarray:
 def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
     classes = np.arange(len(task.class_names))
     strategy = _build(name, config, seed, classes)
-    base = config.variants.get(name, (name, {}))[0]
+    variant, options = config.diversity_for(name)
+    base = config.variants.get(variant, (variant, {}))[0]
+    embedding = _embedding(options, task, split, shared, seed)
+    reports = []
     sizes = np.full(config.rounds, config.budget // config.rounds)
     sizes[: config.budget % config.rounds] += 1
     rows, curve, fits, seconds = split.L, [], 0, 0.0
@@ -399,11 +534,13 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
     stop.add(0, evaluation["_model"], labels=rows.size, metric=evaluation["tpr_at_fpr"])
     for r, size in enumerate(sizes):
         labeled = LabeledSet(task.X_train[rows], split.y_obs[rows], rows)
+        plan = SelectionPlan.build(strategy, budget=int(size), exclude=rows, diversity=options)  # checked before the round's fits
         start = time.perf_counter()
         if base in PROBA_MEASURES or base == "random":
             # the evaluation model of the previous round is the model these strategies would fit
             proba = predict_proba_aligned(evaluation["_model"], task.X_train[split.U], classes)
-            batch, _, ties = _select(strategy, None, split.U, labeled, int(size), exclude=rows, proba=proba)
+            batch, _, ties = _select(strategy, None, split.U, labeled, int(size), exclude=rows, proba=proba,
+                                     diversity=options, embedding=embedding)  # fmt: skip
             if base != "random":
                 fits += 1
                 seconds += evaluation["fit_seconds"]
@@ -416,9 +553,11 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
                 strategy.fit(labeled)
                 fits += strategy.n_fits_
             scores, predicted = score_pool(strategy, PoolChunk(split.U, X=task.X_train[split.U]))
-            batch = strategy.select(split.U, scores, predicted, budget=int(size), exclude=rows)
+            batch = plan.bind(classes=strategy.classes_, labeled=labeled).select(split.U, scores, predicted,
+                                                                                 embedding=embedding)  # fmt: skip
             ties = strategy_decided_by(strategy, batch, split.U, scores, predicted, exclude=rows)
         seconds += time.perf_counter() - start
+        reports.append(batch.diversity)
         decided = {key: decided.get(key, 0) + n for key, n in ties.items()}
         picked.append(batch.ids)
         batch_proba = predict_proba_aligned(evaluation["_model"], task.X_train[batch.ids], classes)
@@ -431,6 +570,7 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
     chosen = np.concatenate(picked)
     result = dict(evaluation)
     result.update(
+        **_duplicate_figures(split, chosen, reports[-1]),
         batch_class_counts=_class_counts(task, task.y_train[chosen]),
         batch_noisy_labels=int((split.y_obs[chosen] != task.y_train[chosen]).sum()),
         select_seconds=seconds,
@@ -440,6 +580,24 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
         stopping=stop.report(seed=seed),
     )
     return result
+
+
+def _embedding(options, task, split, shared, seed):
+    from activemine.diversity_experiment import pool_embedding
+
+    return pool_embedding(options, task, split, shared, seed)
+
+
+def _duplicate_figures(split, chosen, report) -> dict:
+    from activemine.diversity_experiment import duplicate_figures
+
+    return duplicate_figures(split, chosen, report)
+
+
+def _plant(task, config, seed, split, model):
+    from activemine.diversity_experiment import plant_into_task
+
+    return plant_into_task(task, config, seed, split, model)
 
 
 Progress = Callable[[str], None]
@@ -453,34 +611,51 @@ def run_experiment(config: ExperimentConfig, *, progress: Progress | None = None
     """
     config.check()
     step = progress or (lambda _description: None)
-    task = load_task(config.dataset, config.task, label_col=config.label_col, test_fraction=config.test_fraction)
+    task = load_task(config.dataset, config.task, label_col=config.label_col, test_fraction=config.test_fraction,
+                     split_col=config.split_col, feature_cols=config.feature_cols)  # fmt: skip
+    if config.noise_matrix is not None:
+        parse_noise_matrix(config.noise_matrix, task.class_names)  # class names known now; before any fit
+    if config.duplicates or config.near_duplicates or config.diversity or any("+" in s for s in config.strategies):
+        # more clusters than pool rows fails here, before any model is fitted
+        pool_rows = (task.y_train.size - config.labeled_size if config.pool_size is None else config.pool_size) + (
+            config.duplicates[0] * config.duplicates[1] if config.duplicates else 0)  # fmt: skip
+        for name in config.strategies:
+            options = config.diversity_for(name)[1]
+            if options is not None:
+                options.check_pool_rows(pool_rows)
     clean_proba = None
-    if config.noise > 0 and config.noise_kind.startswith("ambiguous"):
-        clean_proba = _clean_proba(task, model=config.model)
+    if _noisy(config) and config.noise_kind.startswith("ambiguous"):
+        clean_proba = _clean_proba(task, model=config.model, n_jobs=config.n_jobs)
         step("clean model for ambiguous noise")
-    runs, initial, full = [], [], []
+    runs, initial, full, flips = [], [], [], []
     full_seeds = list(config.seeds)[: config.full_seeds if config.full_seeds is not None else len(config.seeds)]
     for seed in config.seeds:
         split = _Seed(task, config, seed, clean_proba)
+        if _noisy(config):
+            flips.append({"seed": seed, "train": _flips_per_class(task, split.y_obs, np.arange(task.y_train.size)),
+                          "labeled": _flips_per_class(task, split.y_obs, split.L),
+                          "pool": _flips_per_class(task, split.y_obs, split.U)})  # fmt: skip
         fits: dict = {}
         first = _evaluate_rows(task, split.y_obs, split.L, config=config, seed=seed, cache=fits)
+        seed_task = _plant(task, config, seed, split, first["_model"]) if config.duplicates else task
         start = time.perf_counter()
-        pool_proba = predict_proba_aligned(first["_model"], task.X_train[split.U], np.arange(len(task.class_names)))
+        pool_proba = predict_proba_aligned(first["_model"], seed_task.X_train[split.U], np.arange(len(task.class_names)))
         shared = {"initial": first, "pool_proba": pool_proba, "fits": fits,
                   "seconds": first["fit_seconds"] + time.perf_counter() - start}  # fmt: skip
         initial.append({"seed": seed, **_public(first), **({"annotators": split.annotators} if split.annotators else {})})
         step(f"seed {seed}: initial TPR {100 * first['tpr_at_fpr']:.2f}%")
         for name in config.strategies:
-            run = (_one_shot if config.mode == "one-shot" else _multi_round)(name, task, config, seed, split, shared)
+            run = (_one_shot if config.mode == "one-shot" else _multi_round)(name, seed_task, config, seed, split, shared)
             runs.append({"strategy": name, "seed": seed, **_public(run)})
             step(f"seed {seed}: {name} TPR {100 * run['tpr_at_fpr']:.2f}% in {run['select_seconds']:.0f} s")
         if seed in full_seeds:
-            f = _evaluate_rows(task, split.y_obs, np.concatenate([split.L, split.U]), config=config, seed=seed, cache=fits)
+            f = _evaluate_rows(seed_task, split.y_obs, np.concatenate([split.L, split.U]), config=config, seed=seed, cache=fits)
             full.append({"seed": seed, **_public(f)})
             step(f"seed {seed}: full")
     cfg = asdict(config)
     cfg["strategies"], cfg["seeds"] = list(config.strategies), list(config.seeds)
     cfg["variants"] = {k: [b, dict(kw)] for k, (b, kw) in config.variants.items()}
+    cfg["duplicates"] = list(config.duplicates) if config.duplicates else None
     return {
         "config": cfg,
         "classes": list(task.class_names),
@@ -488,6 +663,7 @@ def run_experiment(config: ExperimentConfig, *, progress: Progress | None = None
         "roc_grid": ROC_GRID.tolist(),
         "runs": runs,
         "reference": {"initial": initial, "full": full},
+        "noise_flips": flips,
         "summary": summarize(runs, {"initial": initial, "full": full}),
     }
 
@@ -495,7 +671,7 @@ def run_experiment(config: ExperimentConfig, *, progress: Progress | None = None
 def count_steps(config: ExperimentConfig) -> int:
     """How many times :func:`run_experiment` calls ``progress``."""
     n_full = len(config.seeds) if config.full_seeds is None else min(config.full_seeds, len(config.seeds))
-    noise = int(config.noise > 0 and config.noise_kind.startswith("ambiguous"))
+    noise = int(_noisy(config) and config.noise_kind.startswith("ambiguous"))
     return noise + len(config.seeds) * (1 + len(config.strategies)) + n_full
 
 

@@ -1,7 +1,8 @@
-"""Mine a batch from an in-memory pool: fit, score chunk by chunk, select.
+"""Mine a batch from an in-memory pool: check, fit, score chunk by chunk, select.
 
-This is the one-machine path for pools that fit in memory; the streaming and
-Ray engines run the same three steps over pools that do not.
+This is the one-machine path for pools that fit in memory; it runs the local
+engine (:mod:`activemine.engines`) over the arrays, so it checks every
+setting before fitting and gives the batch the streaming and Ray engines give.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ import numpy as np
 
 from activemine.data import LabeledSet, PoolChunk
 from activemine.errors import EmptyPoolError
+from activemine.plan import SelectionPlan
 from activemine.selection import Batch, check_ids
+from activemine.sources import DEFAULT_CHUNK_SIZE
 from activemine.strategies import Strategy
 
-__all__ = ["mine", "score_pool"]
-
-DEFAULT_CHUNK_SIZE = 65_536
+__all__ = ["DEFAULT_CHUNK_SIZE", "mine", "score_pool"]
 
 
 def score_pool(strategy: Strategy, pool: PoolChunk, *, chunk_size: int = DEFAULT_CHUNK_SIZE,
@@ -36,14 +37,16 @@ def score_pool(strategy: Strategy, pool: PoolChunk, *, chunk_size: int = DEFAULT
     return np.concatenate(scores), np.concatenate(predicted)
 
 
-def mine(strategy: Strategy, pool: PoolChunk, *, budget: int, labeled: LabeledSet | None = None,
-         exclude=None, chunk_size: int = DEFAULT_CHUNK_SIZE,
+def mine(strategy: Strategy, pool: PoolChunk, *, budget: int | None = None, labeled: LabeledSet | None = None,
+         exclude=None, plan: SelectionPlan | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE,
          progress: Callable[[int], None] | None = None) -> Batch:  # fmt: skip
     """Select ``budget`` pool rows with ``strategy``.
 
-    The strategy is fitted on ``labeled`` (unless the pool brings probabilities
-    and has no features), the pool is scored in chunks of ``chunk_size`` rows,
-    and ids in ``exclude`` or in ``labeled.ids`` are never selected.
+    The selection settings are ``plan`` (a :class:`~activemine.plan.SelectionPlan`),
+    or ``budget`` and ``exclude`` with the strategy's defaults; they are checked
+    before the strategy is fitted on ``labeled`` (unless the pool brings
+    probabilities and has no features). The pool is scored in chunks of
+    ``chunk_size`` rows, and ids in ``exclude`` or in ``labeled.ids`` are never selected.
     """
     from activemine.engines.local import mine_stream  # engines build on this module's layer
 
@@ -51,6 +54,6 @@ def mine(strategy: Strategy, pool: PoolChunk, *, budget: int, labeled: LabeledSe
     if ids.size == 0:
         raise EmptyPoolError("the pool is empty")
     # the pool is whole here, so its ids were checked above and the stream need not track them
-    return mine_stream(strategy, PoolChunk(ids, pool.X, pool.proba, pool.weak_proba, pool.member_proba),
-                       budget=budget, labeled=labeled, exclude=exclude, chunk_size=chunk_size,
+    return mine_stream(strategy, PoolChunk(ids, pool.X, pool.proba, pool.weak_proba, pool.member_proba, pool.embedding, pool.hashes),
+                       budget=budget, plan=plan, labeled=labeled, exclude=exclude, chunk_size=chunk_size,
                        progress=progress, check_duplicates=False)  # fmt: skip

@@ -181,8 +181,9 @@ def kl_to_consensus(stack) -> np.ndarray:
     s = check_proba(stack, name="committee stack", ndim=3)
     consensus = s.mean(axis=0)  # (n, k)
     with np.errstate(divide="ignore", invalid="ignore"):
-        # members put mass only where the consensus has some, so the ratio is finite
-        terms = np.where(s > 0, s * (np.log(s) - np.log(consensus)[None]), 0.0)  # (m, n, k)
+        # members put mass only where the consensus has some, so the ratio is finite; a subnormal member
+        # probability can make the mean underflow to 0, and its term (< 1e-320) is then taken as 0
+        terms = np.where((s > 0) & (consensus > 0)[None], s * (np.log(s) - np.log(consensus)[None]), 0.0)  # (m, n, k)
     return np.maximum(terms.sum(axis=2).mean(axis=0), 0.0).astype(s.dtype, copy=False)
 
 

@@ -4,7 +4,7 @@ A selection is a pure function of ``(id, score, predicted class)`` triples plus
 its settings, so it does not depend on row order, chunk size or engine:
 
 * **Quotas.** The budget is split over predicted classes by weights
-  (:func:`class_weights`), water-filling: a class that has fewer selectable
+  (:class:`activemine.plan.SelectionPlan` derives them), water-filling: a class that has fewer selectable
   samples than its share gives the rest to the others (:func:`allocate_quotas`).
   Without weights the whole pool is one group.
 * **Strata.** In each group ``round((1 - easy_share) * quota)`` samples are the
@@ -19,7 +19,7 @@ Higher acquisition score = more worth labeling, as everywhere in activemine.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,22 +27,17 @@ import numpy as np
 from activemine.errors import DuplicateIdError, EmptyPoolError, InputError, PoolExhaustedError
 
 __all__ = [
-    "BALANCE_MODES",
     "Batch",
     "allocate_quotas",
     "check_ids",
-    "class_weights",
     "id_keys",
     "select_batch",
     "split_hard_easy",
     "top_k_indices",
 ]
 
-BALANCE_MODES = ("equal", "labeled", "pool")
-
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
-_FNV_PRIME = np.uint64(0x100000001B3)
+_POLY_PRIME = np.uint64(0x100000001B3)  # odd, so every power is invertible modulo 2**64
 
 
 def check_ids(ids, *, name: str = "ids") -> np.ndarray:
@@ -77,9 +72,31 @@ def check_ids(ids, *, name: str = "ids") -> np.ndarray:
 def _splitmix64(x: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):
         x = x + _GOLDEN
-        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return x ^ (x >> np.uint64(31))
+        x ^= x >> np.uint64(30)
+        x *= np.uint64(0xBF58476D1CE4E5B9)
+        x ^= x >> np.uint64(27)
+        x *= np.uint64(0x94D049BB133111EB)
+        x ^= x >> np.uint64(31)
+        return x
+
+
+def _string_hash(arr: np.ndarray) -> np.ndarray:
+    """A 64-bit polynomial hash of the code points of each string ``(n,)`` -> ``(n,)`` uint64:
+    ``sum_j c_j * P**j`` modulo 2**64 (Horner, last position first). numpy pads fixed-width
+    strings with zero code points, which add nothing, so the hash does not depend on the
+    array's width; :func:`id_keys` mixes it with the seed."""
+    if arr.dtype.kind == "S":
+        arr = arr.astype("U")
+    n = arr.size
+    if n == 0 or arr.dtype.itemsize == 0:
+        return np.zeros(n, dtype=np.uint64)
+    codes = arr.view(np.uint32).reshape(n, -1)  # (n, width), zero-padded
+    x = codes[:, -1].astype(np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(codes.shape[1] - 2, -1, -1):
+            x *= _POLY_PRIME
+            x += codes[:, j]
+    return x
 
 
 def id_keys(ids, *, seed: int) -> np.ndarray:
@@ -90,14 +107,9 @@ def id_keys(ids, *, seed: int) -> np.ndarray:
     """
     arr = np.asarray(ids)
     if arr.dtype.kind in "iu":
-        x = arr.astype(np.int64).view(np.uint64)
+        x = arr.astype(np.int64, copy=False).view(np.uint64)
     elif arr.dtype.kind in "US":
-        codes = np.ascontiguousarray(arr.astype("U")).view(np.uint32).reshape(arr.size, -1)  # (n, width)
-        x = np.full(arr.size, _FNV_OFFSET, dtype=np.uint64)
-        with np.errstate(over="ignore"):
-            for col in codes.T:  # FNV-1a over code points; padding zeros are skipped
-                mixed = (x ^ col.astype(np.uint64)) * _FNV_PRIME
-                x = np.where(col != 0, mixed, x)
+        x = _string_hash(arr)
     else:
         raise InputError(f"ids must be integers or strings, got dtype {arr.dtype}")
     salt = _splitmix64(np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))[0]
@@ -141,50 +153,6 @@ def rank_order(primary: np.ndarray, ids: np.ndarray) -> np.ndarray:
     if ids.size > 1 and (ids[1:] > ids[:-1]).all():
         return np.argsort(primary, kind="stable")
     return np.lexsort((ids, primary))
-
-
-def class_weights(
-    balance: str | Sequence[float] | Mapping | None,
-    *,
-    classes: Sequence,
-    labeled_counts: Sequence[int] | None = None,
-    pool_counts: Sequence[int] | None = None,
-) -> np.ndarray | None:
-    """Class weights for quotas, ``(k,)``, or None for no quotas.
-
-    ``balance`` is ``"equal"``, ``"labeled"`` (the labeled set's class ratio),
-    ``"pool"`` (the predicted class ratio of the selectable pool), a sequence
-    of k non-negative weights, a mapping class -> weight (missing classes get
-    0), or None / ``"none"`` for a single group.
-    """
-    k = len(classes)
-    if balance is None or (isinstance(balance, str) and balance == "none"):
-        return None
-    if isinstance(balance, str):
-        if balance == "equal":
-            return np.ones(k)
-        if balance == "labeled":
-            if labeled_counts is None:
-                raise InputError("balance='labeled' needs the labeled set's class counts; give a labeled set")
-            w = np.asarray(labeled_counts, dtype=np.float64)
-        elif balance == "pool":
-            if pool_counts is None:
-                raise InputError("balance='pool' needs the pool's predicted class counts")
-            w = np.asarray(pool_counts, dtype=np.float64)
-        else:
-            raise InputError(f"unknown balance {balance!r}; expected one of {BALANCE_MODES + ('none',)} or weights")
-    elif isinstance(balance, Mapping):
-        unknown = [c for c in balance if c not in list(classes)]
-        if unknown:
-            raise InputError(f"balance weights name unknown classes {unknown}; known classes are {list(classes)}")
-        w = np.array([float(balance.get(c, 0.0)) for c in classes])
-    else:
-        w = np.asarray(balance, dtype=np.float64)
-    if w.shape != (k,):
-        raise InputError(f"balance weights must have one value per class ({k}), got {w.shape[0] if w.ndim else w}")
-    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
-        raise InputError(f"balance weights must be finite, non-negative and not all zero, got {w.tolist()}")
-    return w
 
 
 def allocate_quotas(available, budget: int, weights) -> np.ndarray:
@@ -235,7 +203,8 @@ class Batch:
     """A selected batch, rows ordered by stratum (hard then easy), then by rank.
 
     ``predicted`` holds class indices into ``classes``; ``quotas`` maps class
-    -> selected count (empty when no quotas were used).
+    -> selected count (empty when no quotas were used); ``diversity`` is the
+    :class:`~activemine.diversity.DiversityReport` of a selection without copies.
     """
 
     ids: np.ndarray
@@ -244,9 +213,28 @@ class Batch:
     stratum: np.ndarray
     classes: tuple = ()
     quotas: dict = field(default_factory=dict)
+    diversity: object | None = None
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
+
+    def stratum_codes(self) -> tuple[list[str], np.ndarray]:
+        """``(names, codes)``: the distinct strata in order of appearance and each row's index
+        ``(n,)`` into them, without a Python object per row (computed once per batch)."""
+        cached = self.__dict__.get("_stratum_codes")
+        if cached is not None:
+            return cached
+        names: list[str] = []
+        codes = np.zeros(len(self), dtype=np.int32)
+        left = np.ones(len(self), dtype=bool)
+        while left.any():  # one pass per stratum: two or three in all
+            name = self.stratum[int(np.argmax(left))]
+            mask = left & (self.stratum == name)
+            codes[mask] = len(names)
+            names.append(str(name))
+            left &= ~mask
+        self.__dict__["_stratum_codes"] = (names, codes)  # a cache, not state: the batch is frozen
+        return names, codes
 
     def predicted_labels(self) -> np.ndarray:
         """The predicted class of each row as a class label (not an index)."""

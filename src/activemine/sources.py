@@ -29,8 +29,9 @@ from activemine.errors import InputError, MissingColumnError, SchemaMismatchErro
 from activemine.selection import check_ids
 from activemine.tables import numeric_matrix, require_columns
 
-__all__ = ["PoolColumns", "PoolSource", "open_pool"]
+__all__ = ["DEFAULT_CHUNK_SIZE", "PoolColumns", "PoolSource", "arrow_ids", "check_pool_schema", "open_pool"]
 
+#: Pool rows scored at a time, by every engine and the in-memory path (the one definition).
 DEFAULT_CHUNK_SIZE = 65_536
 
 
@@ -41,12 +42,17 @@ class PoolColumns:
     ``proba`` groups: one group is the strong/only model's probabilities
     ``(n, k)``; several groups are committee members ``(m, n, k)`` and their
     mean becomes ``proba``. ``weak_proba`` is HW's weak model ``(n, k)``.
+    ``embedding``: numeric columns, or one fixed-size-list column, holding
+    each row's embedding; ``dedup``: a content-hash column
+    (:mod:`activemine.diversity`).
     """
 
     id: str = "id"
     features: tuple[str, ...] = ()
     proba: tuple[tuple[str, ...], ...] = ()
     weak_proba: tuple[str, ...] = ()
+    embedding: tuple[str, ...] = ()
+    dedup: str | None = None
 
     def __post_init__(self):
         widths = {len(g) for g in self.proba}
@@ -56,7 +62,9 @@ class PoolColumns:
     @property
     def needed(self) -> list[str]:
         """Every column to read, id first, without repeats."""
-        cols = [self.id, *self.features, *(c for g in self.proba for c in g), *self.weak_proba]
+        cols = [self.id, *self.features, *(c for g in self.proba for c in g), *self.weak_proba, *self.embedding]
+        if self.dedup is not None:
+            cols.append(self.dedup)
         return list(dict.fromkeys(cols))
 
     @property
@@ -69,14 +77,79 @@ class PoolColumns:
         return len(self.weak_proba) or None
 
 
+def is_id_type(t: pa.DataType) -> bool:
+    """Whether an Arrow type can hold ids: integers, or strings (string, large_string,
+    string_view, or a dictionary of them)."""
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return pa.types.is_integer(t) or pa.types.is_string(t) or pa.types.is_large_string(t) or (
+        hasattr(pa.types, "is_string_view") and pa.types.is_string_view(t)
+    )
+
+
+def arrow_ids(column, *, where: str = "pool") -> np.ndarray:
+    """An Arrow id column (any integer or string type, dictionaries included) as an
+    ``(n,)`` int64 or fixed-width str array; nulls and other types are an error.
+
+    Strings become numpy ``U`` (never object) arrays, so every executor hands
+    the same dtype kind to the selection, whatever Arrow type the file used.
+    """
+    if isinstance(column, np.ndarray):
+        return column
+    t = column.type
+    if column.null_count:
+        raise InputError(f"{where} has {column.null_count} missing ids")
+    if not is_id_type(t):
+        raise InputError(f"{where} must hold integer or string ids, got Arrow type {t}")
+    if pa.types.is_dictionary(t):
+        column = column.cast(t.value_type) if isinstance(column, pa.ChunkedArray) else column.dictionary_decode()
+        t = column.type
+    if pa.types.is_integer(t):
+        if pa.types.is_unsigned_integer(t) and t.bit_width == 64:
+            return column.to_numpy(zero_copy_only=False)  # check_ids rejects values beyond int64
+        return column.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    parts = [_strings_to_numpy(c) for c in chunks if len(c)]
+    if not parts:
+        return np.empty(0, dtype="<U1")
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def _strings_to_numpy(array: pa.Array) -> np.ndarray:
+    """A string Arrow array ``(n,)`` as numpy ``U``; ASCII text is copied from Arrow's buffers
+    straight into the code points (no Python string per row, ~50x faster for ids of one length)."""
+    n = len(array)
+    buffers = array.buffers()
+    large = pa.types.is_large_string(array.type)
+    if len(buffers) != 3 or buffers[1] is None:  # string_view and the like: the general path
+        return array.to_numpy(zero_copy_only=False).astype(str)
+    offsets = np.frombuffer(buffers[1], dtype=np.int64 if large else np.int32, count=array.offset + n + 1)
+    offsets = offsets[array.offset :].astype(np.int64)
+    data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.empty(0, np.uint8)
+    lengths = np.diff(offsets)
+    width = int(lengths.max())
+    if width == 0:
+        return np.full(n, "", dtype="<U1")
+    segment = data[offsets[0] : offsets[-1]]
+    distinct = np.unique(lengths) if lengths.min() != width else np.array([width])
+    if segment.max() >= 128 or distinct.size > 64:  # non-ASCII text, or lengths too varied to group
+        return array.to_numpy(zero_copy_only=False).astype(str)
+    codes = np.zeros((n, width), dtype=np.uint32)  # (n, width) code points, zero-padded like numpy's U
+    if distinct.size == 1:
+        codes[:] = segment.reshape(n, width)
+    else:
+        for length in distinct[distinct > 0]:
+            rows = np.flatnonzero(lengths == length)
+            codes[rows, :length] = data[offsets[rows][:, None] + np.arange(length)]
+    return codes.view(f"<U{width}").reshape(n)
+
+
 def chunk_from_table(table: pa.Table | pa.RecordBatch, columns: PoolColumns, *, where: str = "pool") -> PoolChunk:
     """Build a :class:`PoolChunk` from a table holding ``columns.needed``."""
     require_columns(table.column_names, columns.needed, where=where)
-    ids = table.column(columns.id)
-    if ids.null_count:
-        raise InputError(f"column {columns.id!r} of {where} has {ids.null_count} missing ids")
-    ids = check_ids(ids.to_numpy(zero_copy_only=False), name=f"{where} column {columns.id!r}")
-    X = numeric_matrix(table, columns.features, where=where) if columns.features else None
+    name = f"column {columns.id!r} of {where}"
+    ids = check_ids(arrow_ids(table.column(columns.id), where=name), name=name)
+    X = numeric_matrix(table, columns.features, where=where, nulls="nan") if columns.features else None
     proba = member = None
     if len(columns.proba) == 1:
         proba = numeric_matrix(table, columns.proba[0], where=where)
@@ -84,7 +157,84 @@ def chunk_from_table(table: pa.Table | pa.RecordBatch, columns: PoolColumns, *, 
         member = np.stack([numeric_matrix(table, g, where=where) for g in columns.proba])
         proba = member.mean(axis=0)
     weak = numeric_matrix(table, columns.weak_proba, where=where) if columns.weak_proba else None
-    return PoolChunk(ids, X=X, proba=proba, weak_proba=weak, member_proba=member)
+    emb = embedding_matrix(table, columns.embedding, where=where) if columns.embedding else None
+    hashes = None
+    if columns.dedup is not None:
+        col = table.column(columns.dedup)
+        if col.null_count:
+            raise InputError(f"the dedup column {columns.dedup!r} of {where} has {col.null_count} missing values")
+        hashes = col.to_numpy(zero_copy_only=False)
+        if hashes.dtype.kind == "O":
+            hashes = hashes.astype(str)
+    return PoolChunk(ids, X=X, proba=proba, weak_proba=weak, member_proba=member, embedding=emb, hashes=hashes)
+
+
+def embedding_matrix(table, names: tuple[str, ...], *, where: str) -> np.ndarray:
+    """Embeddings ``(n, e)`` float32 from numeric columns or one fixed-size-list column;
+    NaN, infinity and missing values are an error naming the row."""
+    from activemine.diversity import check_embeddings
+
+    if len(names) == 1 and _is_list(table.schema.field(names[0]).type):
+        col = table.column(names[0])
+        col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+        t = col.type
+        if not pa.types.is_fixed_size_list(t):
+            raise InputError(f"embedding column {names[0]!r} of {where} must be a fixed-size list, got {t}")
+        if col.null_count:
+            raise InputError(f"embedding column {names[0]!r} of {where} has {col.null_count} missing rows")
+        values = col.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+        emb = values.reshape(len(col), t.list_size)
+    else:
+        emb = numeric_matrix(table, names, where=where, nulls="nan").astype(np.float32, copy=False)
+    return check_embeddings(emb, where=f"the embedding of {where}")
+
+
+def _is_list(t: pa.DataType) -> bool:
+    return pa.types.is_fixed_size_list(t) or pa.types.is_list(t) or pa.types.is_large_list(t)
+
+
+def _is_numeric(t: pa.DataType) -> bool:
+    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_null(t)
+
+
+def check_pool_schema(schema: pa.Schema, columns: PoolColumns, *, where: str) -> None:
+    """Check column types before any data is read: the id column integer or string
+    (any Arrow string type), every feature and probability column numeric."""
+    require_columns(schema.names, columns.needed, where=where)
+    t = schema.field(columns.id).type
+    if not is_id_type(t):
+        raise InputError(f"column {columns.id!r} of {where} must hold integer or string ids, got {t}")
+    numeric = [*columns.features, *(c for g in columns.proba for c in g), *columns.weak_proba]
+    if len(columns.embedding) == 1 and _is_list(schema.field(columns.embedding[0]).type):
+        t = schema.field(columns.embedding[0]).type
+        if not pa.types.is_fixed_size_list(t) or not _is_numeric(t.value_type):
+            raise InputError(f"embedding column {columns.embedding[0]!r} of {where} must be a fixed-size list of "
+                             f"numbers (one width for every row), got {t}")  # fmt: skip
+    else:
+        numeric += list(columns.embedding)
+    for name in numeric:
+        t = schema.field(name).type
+        if not _is_numeric(t):
+            raise InputError(f"column {name!r} of {where} must be numeric, got {t}")
+
+
+def _parquet_null_ids(path, column: str) -> int:
+    """Null ids of one Parquet file: from the footer's statistics when every row group has
+    them, else from one pass over the id column alone."""
+    import pyarrow.parquet as pq
+
+    f = pq.ParquetFile(path)
+    meta = f.metadata
+    j = f.schema_arrow.get_field_index(column)
+    # the footer's column index follows the Parquet schema's leaves; ids are a flat column
+    leaf = [meta.schema.column(i).path for i in range(meta.num_columns)].index(column) if j >= 0 else -1
+    total = 0
+    for g in range(meta.num_row_groups):
+        stats = meta.row_group(g).column(leaf).statistics if leaf >= 0 else None
+        if stats is None or not stats.has_null_count:
+            return sum(batch.column(0).null_count for batch in f.iter_batches(columns=[column], batch_size=1 << 20))
+        total += stats.null_count
+    return total
 
 
 class PoolSource:
@@ -121,9 +271,12 @@ class ChunkSource(PoolSource):
             if arr is not None:
                 k = int(np.shape(arr)[-1])
                 break
-        # only n_proba_columns is consulted for in-memory chunks; names are placeholders
+        # only n_proba_columns (and whether there are embeddings) is consulted for in-memory chunks;
+        # names are placeholders
         self.columns = PoolColumns(features=("X",) if pool.X is not None else (),
-                                   weak_proba=tuple(f"p{j}" for j in range(k or 0)))  # fmt: skip
+                                   weak_proba=tuple(f"p{j}" for j in range(k or 0)),
+                                   embedding=("embedding",) if pool.embedding is not None else (),
+                                   dedup="hashes" if pool.hashes is not None else None)  # fmt: skip
 
     def chunks(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[PoolChunk]:
         if int(chunk_size) != chunk_size or chunk_size < 1:
@@ -141,6 +294,10 @@ class TableSource(PoolSource):
         self._table = table
         names = _column_names(table)
         require_columns(names, columns.needed, where=where)
+        if isinstance(table, pa.Table):
+            check_pool_schema(table.schema, columns, where=where)
+            if table.column(columns.id).null_count:
+                raise InputError(f"column {columns.id!r} of {where} has {table.column(columns.id).null_count} missing ids")
         self.num_rows = _length(table)
 
     def tables(self, chunk_size):
@@ -156,7 +313,7 @@ class ParquetSource(PoolSource):
     """
 
     def __init__(self, paths, columns: PoolColumns):
-        import pyarrow.dataset as ds
+        # pyarrow.parquet only: pyarrow.dataset costs seconds of imports on a small machine
         import pyarrow.parquet as pq
 
         self.columns = columns
@@ -180,14 +337,24 @@ class ParquetSource(PoolSource):
                         f"Parquet files disagree on column {c!r}: {str(first[0])!r} has {first[1][c]}, "
                         f"{str(f)!r} has {types[c]}; every file of a pool must have the same column types"
                     )
-        self._dataset = ds.dataset([str(f) for f in files], format="parquet",
-                                   schema=pa.schema([(c, first[1][c]) for c in columns.needed]))  # fmt: skip
+        schema = pa.schema([(c, first[1][c]) for c in columns.needed])
+        check_pool_schema(schema, columns, where=self.where)
+        for f in files:
+            nulls = _parquet_null_ids(f, columns.id)
+            if nulls:
+                raise InputError(f"column {columns.id!r} of {str(f)!r} has {nulls} missing ids")
+        self.files = [str(f) for f in files]
+        self.schema = schema
         self.num_rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
 
     def tables(self, chunk_size):
+        import pyarrow.parquet as pq
+
         try:
-            for batch in self._dataset.to_batches(columns=self.columns.needed, batch_size=chunk_size):
-                yield pa.Table.from_batches([batch])
+            for f in self.files:
+                with pq.ParquetFile(f) as reader:
+                    for batch in reader.iter_batches(batch_size=chunk_size, columns=self.columns.needed):
+                        yield pa.Table.from_batches([batch]).select(self.columns.needed)
         except (pa.ArrowInvalid, OSError) as exc:
             raise InputError(f"cannot read {self.where!r} as parquet: {exc}") from exc
 
@@ -203,10 +370,10 @@ class CsvSource(PoolSource):
         self.where = str(path)
         try:
             with pcsv.open_csv(self.path) as reader:
-                names = reader.schema.names
+                schema = reader.schema  # types inferred from the first block
         except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
             raise InputError(f"cannot read {self.where!r} as csv: {exc}") from exc
-        require_columns(names, columns.needed, where=self.where)
+        check_pool_schema(schema, columns, where=self.where)
 
     def tables(self, chunk_size):
         import pyarrow.csv as pcsv

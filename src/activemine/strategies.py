@@ -1,15 +1,17 @@
-"""Strategies: a scorer and a selector behind one call signature.
+"""Strategies: the scoring side of active learning, behind one call signature.
 
 Every strategy is used the same way::
 
     strategy = make_strategy("hw", model="lightgbm", random_state=0)
-    strategy.fit(labeled)                    # trains what it needs (nothing for precomputed probabilities)
+    strategy.fit(labeled)                      # trains what it needs (nothing for precomputed probabilities)
     scores, predicted = strategy.score(chunk)  # per pool chunk; pure, so chunking cannot change it
-    batch = strategy.select(ids, scores, predicted, budget=1000, exclude=labeled_ids)
 
 ``scores`` are acquisition scores (higher = more worth labeling) and
-``predicted`` the class index each row is counted under for quotas.
-:func:`activemine.mining.mine` runs the three steps over a whole pool.
+``predicted`` the class index each row is counted under for quotas. Strategies
+do not select: a :class:`activemine.plan.SelectionPlan` does, and a strategy's
+``balance`` and ``easy_share`` (its own defaults, e.g. HW's 10% easy share,
+unless given) are only what the plan builder reads when the user gives none.
+:func:`activemine.mining.mine` and the engines run fit, score and select.
 
 Registered strategies (:data:`STRATEGIES`): ``random``, ``lc``, ``sm``,
 ``entropy``, ``qbc``, ``qbc-grow`` (QBC whose committee grows across rounds)
@@ -27,9 +29,10 @@ from activemine import scores as S
 from activemine.committee import Committee
 from activemine.data import LabeledSet, PoolChunk
 from activemine.errors import InputError, ProbabilityError, SingleClassError, UnknownLabelError
-from activemine.models import make_model, predict_proba_aligned, stratified_fraction
-from activemine.noise import DIRTY_POLICIES, DirtyDataFilter
-from activemine.selection import Batch, class_weights, id_keys, select_batch, uniform_from_keys
+from activemine.dirty.policy import DIRTY_POLICIES, DIRTY_RULES, DirtyDataFilter
+from activemine.models import check_n_jobs, make_model, predict_proba_aligned, stratified_fraction
+from activemine.plan import check_balance, check_easy_share
+from activemine.selection import id_keys, uniform_from_keys
 
 __all__ = [
     "STRATEGIES",
@@ -59,16 +62,19 @@ class DirtyDataStep(Protocol):
 
 
 class Strategy:
-    """Base class: class bookkeeping, model fitting and the selection step.
+    """Base class: class bookkeeping and model fitting; subclasses score.
 
     Parameters (keyword-only)
     -------------------------
     model : model name or scikit-learn classifier used when the pool has features.
-    balance : class quotas: None (one group), ``"equal"``, ``"labeled"``,
-        ``"pool"`` or explicit weights; default depends on the strategy.
-    easy_share : share of every quota drawn uniformly from the easier rows.
+    balance : the class quotas a selection plan takes by default: None (one
+        group), ``"equal"``, ``"labeled"``, ``"pool"`` or explicit weights;
+        default depends on the strategy. Checked here, derived by the plan.
+    easy_share : the plan's default share of every quota drawn uniformly from
+        the easier rows; checked here.
     classes : class labels, needed only when there is no labeled set.
     random_state : seed of every random choice of the strategy.
+    n_jobs : threads for every model the strategy fits and scores with (None = the CPUs available).
     """
 
     name = "base"
@@ -77,14 +83,44 @@ class Strategy:
     hard_label = "hard"
 
     def __init__(self, *, model="lightgbm", balance=_DEFAULT, easy_share: float | None = None,
-                 classes: Sequence | None = None, random_state: int = 0):  # fmt: skip
+                 classes: Sequence | None = None, random_state: int = 0, n_jobs: int | None = None):  # fmt: skip
         self.model = model
-        self.balance = self.default_balance if balance is _DEFAULT else balance
-        self.easy_share = self.default_easy_share if easy_share is None else easy_share
+        self.n_jobs = None if n_jobs is None else check_n_jobs(n_jobs)
+        # selection settings are checked at once (so bad ones fail before any fit) but only the plan uses them
+        self.balance = check_balance(self.default_balance if balance is _DEFAULT else balance)
+        self.easy_share = check_easy_share(self.default_easy_share if easy_share is None else easy_share)
         self.classes = classes
         self.random_state = random_state
 
     # -- fitting -----------------------------------------------------------------
+    def resolve_classes(self, labeled: LabeledSet | None = None, *, n_proba_columns: int | None = None) -> np.ndarray:
+        """The classes ``(k,)`` that :meth:`fit` will use, found without fitting anything.
+
+        ``classes`` if given, else the labels of ``labeled`` when a model is to
+        be trained, else ``0..k-1`` for ``n_proba_columns`` probability columns.
+        """
+        if self.classes is not None:
+            classes = np.asarray(self.classes)
+        elif labeled is not None and n_proba_columns is None:
+            classes = np.unique(labeled.y)
+        elif n_proba_columns is not None:
+            classes = np.arange(n_proba_columns)
+        else:
+            raise InputError(f"strategy {self.name!r} needs a labeled set, or classes and precomputed probabilities")
+        if n_proba_columns is not None and n_proba_columns != classes.size:
+            raise ProbabilityError(
+                f"the pool has {n_proba_columns} probability columns but there are {classes.size} classes {classes.tolist()}"
+            )
+        if labeled is not None:
+            unknown = np.setdiff1d(np.unique(labeled.y), classes)
+            if unknown.size:
+                raise UnknownLabelError(
+                    f"labeled set has labels {unknown[:10].tolist()} that are not among the classes {classes.tolist()}"
+                )
+        if n_proba_columns is None:
+            self._require_features(labeled)
+        return classes
+
     def fit(self, labeled: LabeledSet | None = None, *, n_proba_columns: int | None = None) -> "Strategy":
         """Learn the classes and train the strategy's models on ``labeled``.
 
@@ -93,28 +129,9 @@ class Strategy:
         ``0..k-1`` unless ``classes`` was given.
         """
         self.n_fits_ = 0
-        if self.classes is not None:
-            self.classes_ = np.asarray(self.classes)
-        elif labeled is not None and n_proba_columns is None:
-            self.classes_ = np.unique(labeled.y)
-        elif n_proba_columns is not None:
-            self.classes_ = np.arange(n_proba_columns)
-        else:
-            raise InputError(f"strategy {self.name!r} needs a labeled set, or classes and precomputed probabilities")
-        if n_proba_columns is not None and n_proba_columns != self.classes_.size:
-            raise ProbabilityError(
-                f"the pool has {n_proba_columns} probability columns but there are {self.classes_.size} classes {self.classes_.tolist()}"
-            )
-        self.labeled_counts_ = None
-        if labeled is not None:
-            unknown = np.setdiff1d(np.unique(labeled.y), self.classes_)
-            if unknown.size:
-                raise UnknownLabelError(
-                    f"labeled set has labels {unknown[:10].tolist()} that are not among the classes {self.classes_.tolist()}"
-                )
-            self.labeled_counts_ = np.array([(labeled.y == c).sum() for c in self.classes_])
+        self.classes_ = self.resolve_classes(labeled, n_proba_columns=n_proba_columns)
+        self.labeled_counts_ = None if labeled is None else np.array([(labeled.y == c).sum() for c in self.classes_])
         if n_proba_columns is None:
-            self._require_features(labeled)
             self._fit_models(labeled)
         return self
 
@@ -129,7 +146,8 @@ class Strategy:
         """Train the strategy's models; called by :meth:`fit` when there are features."""
 
     def _train(self, X, y, *, seed_offset: int = 0, model=None):
-        est = make_model(self.model if model is None else model, random_state=self.random_state + seed_offset)
+        est = make_model(self.model if model is None else model, random_state=self.random_state + seed_offset,
+                         n_jobs=self.n_jobs)  # fmt: skip
         est.fit(X, y)
         self.n_fits_ += 1
         return est
@@ -159,21 +177,6 @@ class Strategy:
         if model is None or chunk.X is None:
             raise InputError(f"strategy {self.name!r} needs pool features or the {column} columns")
         return predict_proba_aligned(model, chunk.X, self.classes_)
-
-    # -- selection ---------------------------------------------------------------
-    def select(self, ids, scores, predicted, *, budget: int, exclude=None, available_counts=None) -> Batch:
-        """Select ``budget`` rows from scored rows with this strategy's quotas and easy share."""
-        counts = available_counts
-        if counts is None and self.balance == "pool":
-            keep = np.ones(len(ids), bool) if exclude is None else ~np.isin(ids, np.asarray(exclude))
-            counts = np.bincount(np.asarray(predicted)[keep], minlength=self.classes_.size)
-        weights = class_weights(self.balance, classes=list(self.classes_),
-                                labeled_counts=self.labeled_counts_, pool_counts=counts)  # fmt: skip
-        return select_batch(
-            ids, scores, predicted, budget=budget, n_classes=self.classes_.size, weights=weights,
-            easy_share=self.easy_share, seed=self.random_state, exclude=exclude,
-            available_counts=available_counts, classes=self.classes_.tolist(), hard_label=self.hard_label,
-        )  # fmt: skip
 
 
 class RandomStrategy(Strategy):
@@ -262,7 +265,7 @@ class QBCStrategy(Strategy):
 
     def _fit_models(self, labeled):
         self.committee_ = Committee(self.model, n_members=self.committee_size, feature_fraction=self.feature_fraction,
-                                    random_state=self.random_state).fit(labeled.X, labeled.y)  # fmt: skip
+                                    random_state=self.random_state, n_jobs=self.n_jobs).fit(labeled.X, labeled.y)  # fmt: skip
         self.n_fits_ += self.committee_.n_fits_
 
     def grow(self, X_new, y_new, labeled: LabeledSet) -> "QBCStrategy":
@@ -332,8 +335,9 @@ class HWStrategy(Strategy):
       class that quotas count by (or the pool's ``proba``; else the weak one);
     * the **dirty-data step** runs on the labeled set before either model is
       trained: ``dirty_policy="prune"`` drops suspects until the estimated
-      dirty share is at most ``max_dirty``, ``"review"`` only flags them,
-      ``"off"`` skips it (see :class:`activemine.noise.DirtyDataFilter`); a
+      dirty share is at most ``max_dirty`` when the labels are dirty (the
+      adaptive ``dirty_rule``; ``"target"`` always prunes), ``"review"`` only
+      flags them, ``"off"`` skips it (see :class:`activemine.dirty.DirtyDataFilter`); a
       custom ``dirty_step`` (a :class:`DirtyDataStep`) replaces it. What it
       found is in ``dirty_report_`` and its out-of-fold fits count in ``n_fits_``.
     """
@@ -346,13 +350,15 @@ class HWStrategy(Strategy):
 
     def __init__(self, *, weak_fraction: float = 0.3, weak_model=None, weak_trees: int | None = HW_WEAK_TREES,
                  dirty_step: DirtyDataStep | None = None, dirty_policy: str = "prune",
-                 max_dirty: float = 0.02, **kwargs):  # fmt: skip
+                 dirty_rule: str = "adaptive", max_dirty: float = 0.02, **kwargs):  # fmt: skip
         if not 0.0 < weak_fraction <= 1.0:
             raise InputError(f"weak_fraction must be in (0, 1], got {weak_fraction}")
         if weak_trees is not None and (int(weak_trees) != weak_trees or weak_trees < 1):
             raise InputError(f"weak_trees must be a positive integer or None, got {weak_trees}")
         if dirty_policy not in DIRTY_POLICIES:
             raise InputError(f"unknown dirty_policy {dirty_policy!r}; expected one of {DIRTY_POLICIES}")
+        if dirty_rule not in DIRTY_RULES:
+            raise InputError(f"unknown dirty_rule {dirty_rule!r}; expected one of {DIRTY_RULES}")
         if not 0.0 <= max_dirty < 1.0:
             raise InputError(f"max_dirty must be in [0, 1), got {max_dirty}")
         super().__init__(**kwargs)
@@ -361,6 +367,7 @@ class HWStrategy(Strategy):
         self.weak_trees = weak_trees
         self.dirty_step = dirty_step
         self.dirty_policy = dirty_policy
+        self.dirty_rule = dirty_rule
         self.max_dirty = max_dirty
 
     def _fit_models(self, labeled):
@@ -369,7 +376,7 @@ class HWStrategy(Strategy):
         self.dirty_report_ = None
         step = self.dirty_step
         if step is None and self.dirty_policy != "off":
-            step = DirtyDataFilter(policy=self.dirty_policy, max_dirty=self.max_dirty)
+            step = self.make_dirty_filter()
         if step is not None:
             self.kept_ = np.asarray(step(X, y, random_state=self.random_state), dtype=bool)
             self.n_fits_ += int(getattr(step, "n_fits_", 0))
@@ -382,6 +389,11 @@ class HWStrategy(Strategy):
             return
         rows = stratified_fraction(y, self.weak_fraction, rng=np.random.default_rng([self.random_state, 1]))
         self.weak_model_ = self._train(X[rows], y[rows], seed_offset=1, model=self.weak_model)
+
+    def make_dirty_filter(self) -> DirtyDataFilter:
+        """HW's own dirty-data step, with its settings (also used to clean L + B before a final model)."""
+        return DirtyDataFilter(policy=self.dirty_policy, rule=self.dirty_rule, max_dirty=self.max_dirty,
+                               n_jobs=self.n_jobs)  # fmt: skip
 
     def _class_model(self):
         return getattr(self, "strong_model_", None)

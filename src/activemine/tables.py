@@ -58,16 +58,23 @@ def require_columns(present: Sequence[str], needed: Sequence[str], *, where: str
         raise MissingColumnError(f"{where} has no column(s) {missing}; it has {list(present)[:20]}")
 
 
-def numeric_matrix(table: pa.Table | pa.RecordBatch, columns: Sequence[str], *, where: str, dtype=np.float64) -> np.ndarray:
-    """The given columns as an ``(n, len(columns))`` array of ``dtype``; non-numeric columns are an error."""
+def numeric_matrix(table: pa.Table | pa.RecordBatch, columns: Sequence[str], *, where: str, dtype=np.float64,
+                   nulls: str = "error") -> np.ndarray:  # fmt: skip
+    """The given columns as an ``(n, len(columns))`` array of ``dtype``; non-numeric columns are an error.
+
+    ``nulls="error"`` rejects missing values; ``"nan"`` reads them as NaN (features of a
+    model that takes missing values; :mod:`activemine.engines.base` applies that policy).
+    """
     require_columns(table.column_names, columns, where=where)
     out = np.empty((table.num_rows, len(columns)), dtype=dtype)
     for j, name in enumerate(columns):
         col = table.column(name)
         if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type) or pa.types.is_boolean(col.type)):
             raise InputError(f"column {name!r} of {where} must be numeric, got {col.type}")
-        if col.null_count:
+        if col.null_count and nulls != "nan":
             raise InputError(f"column {name!r} of {where} has {col.null_count} missing values")
+        if col.null_count:
+            col = col.cast(pa.float64())  # nulls become NaN below
         out[:, j] = col.to_numpy(zero_copy_only=False)
     return out
 
@@ -95,14 +102,19 @@ def write_table(table: pa.Table, path) -> None:
 
 
 def batch_to_table(batch: Batch, strategy: str) -> pa.Table:
-    """The batch as a table with columns ``id, score, predicted_class, stratum, strategy``."""
-    predicted = batch.predicted_labels()
-    if predicted.dtype == object:
-        predicted = np.asarray(predicted.tolist())
+    """The batch as a table with columns ``id, score, predicted_class, stratum, strategy``.
+
+    Built with Arrow takes from the few distinct values (classes, strata), so a
+    batch of millions of rows costs no Python object per row.
+    """
+    n = len(batch)
+    classes = pa.array(list(batch.classes)) if batch.classes else None
+    predicted = pa.array(np.asarray(batch.predicted, dtype=np.int64))
+    strata, codes = batch.stratum_codes()
     return pa.table({
         "id": pa.array(batch.ids),
         "score": pa.array(np.asarray(batch.scores, dtype=np.float64)),
-        "predicted_class": pa.array(predicted),
-        "stratum": pa.array(batch.stratum.astype(str)),
-        "strategy": pa.array([strategy] * len(batch), type=pa.string()),
+        "predicted_class": classes.take(predicted) if classes is not None else predicted,
+        "stratum": pa.array(strata, type=pa.string()).take(pa.array(codes)),
+        "strategy": pa.array([strategy], type=pa.string()).take(pa.array(np.zeros(n, dtype=np.int32))),
     })  # fmt: skip

@@ -73,7 +73,7 @@ def _batch_proba(strategy: Strategy, pool: CampaignPool, batch: Batch, steps: St
 
 def mine_round(store: CampaignStore, strategy: Strategy, *, budget: int, params: dict | None = None,
                chunk_size: int = DEFAULT_CHUNK_SIZE, engine: str = "local", ray_address: str | None = None,
-               stop_set_size: int | None = None, steps: Steps | None = None) -> tuple[int, Batch]:  # fmt: skip
+               stop_set_size: int | None = None, steps: Steps | None = None, diversity=None) -> tuple[int, Batch]:  # fmt: skip
     """Select ``budget`` pool samples with ``strategy`` and record them as a new round.
 
     The strategy trains on every labeled, unflagged sample (L plus the labels
@@ -83,6 +83,7 @@ def mine_round(store: CampaignStore, strategy: Strategy, *, budget: int, params:
     class order. ``steps`` reports the progress of each long step. Returns
     ``(round, batch)``. The round also stores its model's predictions on the
     stop set (:mod:`activemine.campaign.stopset`; ``stop_set_size`` at the first round).
+    ``diversity``: :class:`~activemine.diversity.DiversityOptions` keeping copies out of the round.
     """
     if int(budget) != budget or budget < 1:
         raise InputError(f"budget must be a positive integer, got {budget}")
@@ -108,9 +109,15 @@ def mine_round(store: CampaignStore, strategy: Strategy, *, budget: int, params:
         exclude = store.typed_id_array(excluded)
         from activemine.engines import run_engine
 
+        engine_args = dict(labeled=labeled, chunk_size=chunk_size, **({"ray_address": ray_address} if ray_address else {}))
+        if diversity is None:
+            engine_args.update(budget=budget, exclude=exclude)
+        else:
+            from activemine.plan import SelectionPlan
+
+            engine_args["plan"] = SelectionPlan.build(strategy, budget=budget, exclude=exclude, diversity=diversity)
         with steps("fitting and scoring the pool", total=pool.num_rows, unit="rows") as bar:
-            batch = run_engine(engine, strategy, pool.source(), budget=budget, labeled=labeled, exclude=exclude,
-                               chunk_size=chunk_size, progress=bar, **({"ray_address": ray_address} if ray_address else {}))  # fmt: skip
+            batch = run_engine(engine, strategy, pool.source(), progress=bar, **engine_args)
         rows, proba = _batch_proba(strategy, pool, batch, steps)
         record = dict(params or {}, strategy=getattr(strategy, "name", type(strategy).__name__), engine=engine)
         stop = predict_stop_round(store, stop_set, strategy, labels=len(labeled), batch_proba=proba)

@@ -16,7 +16,8 @@ def split_columns(spec: str | None) -> list[list[str]]:
 
 
 def load_streaming_inputs(*, labeled_path, pool_path, label_col: str, id_col: str,
-                          proba_cols: str | None, weak_proba_cols: str | None):  # fmt: skip
+                          proba_cols: str | None, weak_proba_cols: str | None, embedding: tuple = (),
+                          dedup_col: str | None = None):  # fmt: skip
     """Read L and open U as a stream (:class:`activemine.sources.PoolSource`) for ``mine``.
 
     With probability columns the pool's features are not read and L is
@@ -38,11 +39,12 @@ def load_streaming_inputs(*, labeled_path, pool_path, label_col: str, id_col: st
         raise InputError("--labeled is required unless the pool brings probabilities (--proba-cols / --weak-proba-cols)")
     features: list[str] = []
     if labeled_table is not None and not use_proba:
-        features = [c for c in labeled_table.column_names if c not in (id_col, label_col)]
+        features = [c for c in labeled_table.column_names if c not in (id_col, label_col, dedup_col)]
         if not features:
             raise InputError(f"{labeled_path} has no feature columns besides {id_col!r} and {label_col!r}")
     columns = PoolColumns(id=id_col, features=tuple(features), proba=tuple(tuple(g) for g in groups),
-                          weak_proba=tuple(weak[0]) if weak else ())  # fmt: skip
+                          weak_proba=tuple(weak[0]) if weak else (), embedding=tuple(embedding),
+                          dedup=dedup_col)  # fmt: skip
     source = open_pool(pool_path, columns)
     labeled = None
     if labeled_table is not None:

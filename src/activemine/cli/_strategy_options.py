@@ -1,4 +1,8 @@
-"""Strategy options shared by ``mine`` and ``campaign mine``."""
+"""Strategy options shared by ``mine`` and ``campaign mine``.
+
+Nothing of the library is imported at module level (the strategies pull in
+numpy and more): ``activemine --help`` reads only these declarations.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,10 @@ from typing import Annotated, Optional
 import typer
 
 from activemine.errors import InputError
-from activemine.strategies import HW_WEAK_TREES, STRATEGIES, Strategy, make_strategy
 
-StrategyOpt = Annotated[str, typer.Option(help=f"One of {', '.join(STRATEGIES)}.")]
+StrategyOpt = Annotated[
+    str, typer.Option(help="A registered strategy: hw, lc, sm, entropy, qbc, random, ... (an unknown name lists them all).")
+]
 ModelOpt = Annotated[str, typer.Option(help="lightgbm, hgb or logreg.")]
 SeedOpt = Annotated[int, typer.Option(help="Seed of every random choice.")]
 BalanceOpt = Annotated[
@@ -23,7 +28,9 @@ WeakFractionOpt = Annotated[
     typer.Option(help="HW: share of L a separately trained weak model sees (used with --weak-trees 0 or a non-boosted model)."),
 ]
 WeakTreesOpt = Annotated[
-    int, typer.Option(help="HW with lightgbm: the weak model is the strong model's first N trees (0: train one on --weak-fraction).")
+    Optional[int],
+    typer.Option(help="HW with lightgbm: the weak model is the strong model's first N trees (default: HW's own, 20; "
+                      "0: train one on --weak-fraction)."),
 ]
 CommitteeSizeOpt = Annotated[int, typer.Option(help="QBC: committee members.")]
 DirtyPolicyOpt = Annotated[
@@ -72,20 +79,25 @@ class StrategyOptions:
     classes: str | None = None
     dirty_policy: str = "prune"
     max_dirty: float = 0.02
-    weak_trees: int = HW_WEAK_TREES
+    weak_trees: int | None = None
 
-    def build(self, **extra) -> Strategy:
-        """The strategy these options describe; ``extra`` keyword arguments go to its constructor."""
+    def build(self, **extra):
+        """The strategy these options describe; ``extra`` keyword arguments go to its constructor.
+
+        Selection settings (balance, easy share) are checked here, before any file is read."""
+        from activemine.strategies import make_strategy
+
         kwargs = dict(model=self.model, random_state=self.seed, easy_share=self.easy_share,
                       classes=parse_classes(self.classes), **extra)  # fmt: skip
         balance = parse_balance(self.balance)
         if balance is not None:
             kwargs["balance"] = balance
         if self.strategy == "hw":
-            if self.weak_trees < 0:
+            if self.weak_trees is not None and self.weak_trees < 0:
                 raise InputError(f"--weak-trees must be 0 or more, got {self.weak_trees}")
-            kwargs.update(weak_fraction=self.weak_fraction, weak_trees=self.weak_trees or None,
-                          dirty_policy=self.dirty_policy, max_dirty=self.max_dirty)  # fmt: skip
+            kwargs.update(weak_fraction=self.weak_fraction, dirty_policy=self.dirty_policy, max_dirty=self.max_dirty)
+            if self.weak_trees is not None:
+                kwargs["weak_trees"] = self.weak_trees or None
         if self.strategy in ("qbc", "qbc-grow"):
             kwargs.update(committee_size=self.committee_size, disagreement=self.disagreement)
         return make_strategy(self.strategy, **kwargs)

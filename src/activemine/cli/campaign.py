@@ -11,7 +11,8 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from activemine.cli._app import app, console, err_console, exits_on_bad_input
+from activemine.cli._app import QuietOpt, app, console, err_console, exits_on_bad_input
+from activemine.cli._diversity_options import CandidateFactorOpt, ClustersOpt, DiversityOpt, NearDuplicatesOpt
 from activemine.cli._strategy_options import (
     BalanceOpt, CommitteeSizeOpt, DirtyPolicyOpt, DisagreementOpt, EasyShareOpt, MaxDirtyOpt, ModelOpt, SeedOpt,
     StrategyOpt, StrategyOptions, WeakFractionOpt, WeakTreesOpt,
@@ -19,7 +20,6 @@ from activemine.cli._strategy_options import (
 from activemine.campaign.checks import DEFAULT_SUSPECT_THRESHOLD
 from activemine.errors import InputError
 from activemine.progress import progress_reporter
-from activemine.strategies import HW_WEAK_TREES
 
 # the library (numpy, pyarrow, sqlite) is imported inside each command, so `activemine --help` stays fast
 
@@ -30,7 +30,6 @@ campaign_app = typer.Typer(
 app.add_typer(campaign_app, name="campaign")
 
 DirArg = Annotated[Path, typer.Argument(help="The campaign folder.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bar or progress lines.")]
 
 
 def _steps(quiet: bool):
@@ -129,7 +128,7 @@ def mine(
     balance: BalanceOpt = None,
     easy_share: EasyShareOpt = None,
     weak_fraction: WeakFractionOpt = 0.3,
-    weak_trees: WeakTreesOpt = HW_WEAK_TREES,
+    weak_trees: WeakTreesOpt = None,
     committee_size: CommitteeSizeOpt = 3,
     disagreement: DisagreementOpt = "vote",
     dirty_policy: DirtyPolicyOpt = "prune",
@@ -140,14 +139,20 @@ def mine(
     overlap: Annotated[float, typer.Option(help="Share of the round, in [0, 1), labeled by several annotators.")] = 0.0,
     per_item: Annotated[int, typer.Option(help="Distinct annotators per overlapping sample (at least 2).")] = 2,
     stop_set_size: Annotated[Optional[int], typer.Option(help="Pool samples whose predictions each round stores for the stopping criteria; fixed at the first round (default 2,000).")] = None,
+    near_duplicates: NearDuplicatesOpt = None,
+    diversity: DiversityOpt = None,
+    clusters: ClustersOpt = None,
+    candidate_factor: CandidateFactorOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Mine a new round: train on the campaign's labels, stream the pool, select from samples neither labeled nor queued."""
     from activemine.campaign import CampaignStore, mine_round
     from activemine.campaign.overlap import assign_overlap, check_overlap
+    from activemine.cli._diversity_options import diversity_options
 
     check_overlap(overlap, per_item)
-
+    div = diversity_options(near_duplicates=near_duplicates, dedup_col=None, diversity=diversity, clusters=clusters,
+                            candidate_factor=candidate_factor)  # fmt: skip
     if chunk_size < 1:
         raise InputError(f"--chunk-size must be at least 1, got {chunk_size}")
     opts = StrategyOptions(strategy=strategy, model=model, seed=seed, balance=balance, easy_share=easy_share,
@@ -157,7 +162,9 @@ def mine(
     started = time.perf_counter()
     round_no, batch = mine_round(store, opts.build(), budget=budget, params=vars(opts), chunk_size=chunk_size,
                                  engine=engine, ray_address=ray_address, stop_set_size=stop_set_size,
-                                 steps=_steps(quiet))  # fmt: skip
+                                 steps=_steps(quiet), diversity=div)  # fmt: skip
+    if batch.diversity is not None:
+        console.print(escape(batch.diversity.describe()), highlight=False)
     console.print(f"round {round_no}: {len(batch):,} samples queued with {_text(strategy)} in "
                   f"{time.perf_counter() - started:.1f} s", highlight=False)  # fmt: skip
     if overlap > 0:
@@ -241,6 +248,9 @@ def dataset(
 
     if consensus not in DATASET_CONSENSUS:
         raise InputError(f"--consensus must be one of {DATASET_CONSENSUS}, got {consensus!r}")
+    from activemine.campaign import CampaignStore, write_dataset
+    from activemine.tables import table_format
+
     table_format(out)
     store = CampaignStore(folder)
     with progress_reporter("reading the labeled pool samples", unit="rows", quiet=quiet) as bar:
@@ -260,6 +270,8 @@ def serve(
     lease_seconds: Annotated[float, typer.Option(help="How long a sample stays reserved for one annotator.")] = 300.0,
 ) -> None:
     """Serve the labeling page (needs the web extra of activemine: FastAPI and uvicorn)."""
+    from activemine.campaign import CampaignStore
+
     try:
         import uvicorn
 

@@ -1,21 +1,16 @@
-"""``activemine clean``: find suspect labels in L and decide what to drop or review."""
+"""``activemine clean``: find suspects (samples whose label looks wrong) in L and decide what to drop or review."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
-import numpy as np
-import pyarrow as pa
 import typer
 
 from activemine.cli._app import app, console, exits_on_bad_input
 from activemine.cli._strategy_options import SeedOpt
 from activemine.errors import InputError, SingleClassError
-from activemine.noise import clean_labels, out_of_fold_proba
-from activemine.selection import check_ids
-from activemine.tables import numeric_matrix, read_table, require_columns, table_format, write_table
 
 
 @app.command()
@@ -26,16 +21,31 @@ def clean(
     label_col: Annotated[str, typer.Option(help="Label column of L.")] = "y",
     id_col: Annotated[str, typer.Option(help="Id column of L.")] = "id",
     model: Annotated[str, typer.Option(help="Out-of-fold model: lightgbm, hgb, logreg or fast (a small LightGBM).")] = "lightgbm",
-    max_dirty: Annotated[float, typer.Option(help="Prune until the estimated share of wrong labels is at most this.")] = 0.02,
+    max_dirty: Annotated[float, typer.Option(help="Prune until the estimated dirty share (share of wrong labels) is at most this.")] = 0.02,
     policy: Annotated[str, typer.Option(help="prune (drop the most suspect) or review (flag only).")] = "prune",
+    rule: Annotated[str, typer.Option(help="adaptive (drop only if a model without the suspects ranks held-out labels better) or target (always drop).")] = "adaptive",
     max_class_fraction: Annotated[float, typer.Option(help="Never drop more than this share of any class.")] = 0.10,
     folds: Annotated[int, typer.Option(help="Folds of the out-of-fold probabilities.")] = 5,
     seed: SeedOpt = 0,
+    n_jobs: Annotated[Optional[int], typer.Option(help="Threads for the out-of-fold fits (default: the CPUs available).")] = None,
 ) -> None:
     """Write id, given_label, suggested_label, label_quality and action (drop, review, keep) for every row of L."""
+    # imported here, so `activemine --help` does not load numpy and pyarrow
+    import numpy as np
+    import pyarrow as pa
+
+    from activemine.dirty import check_drop, clean_labels, out_of_fold_proba
+    from activemine.dirty.policy import Z_DROP
+    from activemine.models import check_n_jobs
+    from activemine.selection import check_ids
+    from activemine.tables import numeric_matrix, read_table, require_columns, table_format, write_table
+
     table_format(out)  # a bad suffix fails before any work
     if policy not in ("prune", "review"):
         raise InputError(f"--policy must be prune or review, got {policy!r}")
+    if rule not in ("adaptive", "target"):
+        raise InputError(f"--rule must be adaptive or target, got {rule!r}")
+    check_n_jobs(n_jobs)
     if not 0.0 <= max_dirty < 1.0:  # checked here too so a bad value fails before the model fits
         raise InputError(f"max_dirty must be in [0, 1), got {max_dirty}")
     started = time.perf_counter()
@@ -54,9 +64,20 @@ def clean(
         raise SingleClassError(f"{where} holds only class {classes.tolist()}; at least two are needed")
     X = numeric_matrix(table, features, where=where)
 
-    proba = out_of_fold_proba(model, X, y, folds, seed=seed, classes=classes)
+    proba = out_of_fold_proba(model, X, y, folds, seed=seed, classes=classes, n_jobs=n_jobs)
     report = clean_labels(y, proba, policy=policy, max_dirty=max_dirty, max_class_fraction=max_class_fraction,
                           classes=classes, ids=ids)  # fmt: skip
+    verdict = ""
+    if policy == "prune" and rule == "adaptive" and report.n_dropped:
+        # the same held-out check as HW's dirty-data step: drop only if it pays on held-out labels
+        without = out_of_fold_proba(model, X, y, folds, seed=seed, classes=classes, n_jobs=n_jobs, train_mask=report.keep)
+        gain, z = check_drop(np.searchsorted(classes, y), proba, without, seed=seed)
+        verdict = f"held-out AUC gain of the drop {gain:+.4f} (z {z:.2f}): "
+        if z <= Z_DROP:
+            verdict += "not significant, nothing dropped (suspects marked review)"
+            report.action[report.action == "drop"] = "review"
+        else:
+            verdict += "the labels are dirty, suspects dropped"
     result = pa.table({
         "id": pa.array(ids),
         "given_label": pa.array(y),
@@ -67,7 +88,11 @@ def clean(
     write_table(result, out)
     counts = {a: int((report.action == a).sum()) for a in ("drop", "review", "keep")}
     console.print(f"estimated dirty share before: {report.dirty_share_before:.2%}")
-    console.print(f"estimated dirty share after:  {report.dirty_share_after:.2%}  (target {max_dirty:.2%})")
+    if verdict:
+        console.print(verdict)
+    dropped = int((report.action == "drop").sum())
+    after = max(0.0, report.dirty_share_before * len(ids) - dropped) / max(len(ids) - dropped, 1)
+    console.print(f"estimated dirty share after:  {after:.2%}  (target {max_dirty:.2%})")
     console.print(f"{len(ids)} rows: {counts['drop']} drop, {counts['review']} review, {counts['keep']} keep "
                   f"({time.perf_counter() - started:.1f} s)")  # fmt: skip
     console.print(f"wrote {out}")

@@ -3,52 +3,48 @@
 from __future__ import annotations
 
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from activemine.cli._app import app, console, exits_on_bad_input
-from activemine.cli._pool_io import load_streaming_inputs
+from activemine.cli._app import QuietOpt, app, console, exits_on_bad_input
+from activemine.cli._diversity_options import (
+    CandidateFactorOpt, ClustersOpt, DedupColOpt, DiversityOpt, EmbeddingColsOpt, EmbeddingPrefixOpt, NearDuplicatesOpt,
+)  # fmt: skip
 from activemine.cli._strategy_options import (
     BalanceOpt, ClassesOpt, CommitteeSizeOpt, DirtyPolicyOpt, DisagreementOpt, EasyShareOpt, MaxDirtyOpt, ModelOpt,
     SeedOpt, StrategyOpt, StrategyOptions, WeakFractionOpt, WeakTreesOpt,
 )  # fmt: skip
 from activemine.errors import InputError
-from activemine.engines import ENGINES, run_engine
-from activemine.selection import Batch
-from activemine.strategies import HW_WEAK_TREES
-from activemine.tables import batch_to_table, table_format, write_table
+
+ENGINE_NAMES = ("local", "ray")
+_STRATUM_ORDER = {"hard": 0, "random": 1, "easy": 2}
 
 
-def rows_progress() -> Progress:
-    """A progress bar that counts rows and shows rows per second."""
-    return Progress(
-        TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=console, transient=True,
-    )  # fmt: skip
+def print_summary(batch, *, strategy: str, seconds: float, out: Path | None) -> None:
+    """Per-class and per-stratum counts of a batch, and the time it took (class names and paths are data, escaped)."""
+    import numpy as np
+    from rich.markup import escape
+    from rich.table import Table
 
-
-def print_summary(batch: Batch, *, strategy: str, seconds: float, out: Path | None) -> None:
-    """Per-class and per-stratum counts of a batch, and the time it took."""
-    table = Table(title=f"{strategy}: {len(batch)} samples selected in {seconds:.2f} s")
-    strata = sorted(set(batch.stratum.tolist()), key=["hard", "random", "easy"].index)
+    table = Table(title=f"{escape(strategy)}: {len(batch)} samples selected in {seconds:.2f} s")
+    names, codes = batch.stratum_codes()
+    order = sorted(range(len(names)), key=lambda j: _STRATUM_ORDER.get(names[j], len(_STRATUM_ORDER)))
     table.add_column("predicted class")
-    for s in strata:
-        table.add_column(s, justify="right")
+    for j in order:
+        table.add_column(escape(names[j]), justify="right")
     table.add_column("total", justify="right")
-    by_class = Counter(zip(batch.predicted_labels().tolist(), batch.stratum.tolist()))
-    for cls in batch.classes:
-        counts = [by_class.get((cls, s), 0) for s in strata]
-        table.add_row(str(cls), *map(str, counts), str(sum(counts)))
-    totals = Counter(batch.stratum.tolist())
-    table.add_row("[bold]all", *[str(totals[s]) for s in strata], str(len(batch)))
+    k = len(batch.classes)
+    # (class, stratum) counts in one bincount: no Python object per selected row
+    counts = np.bincount(np.asarray(batch.predicted, dtype=np.int64) * len(names) + codes,
+                         minlength=k * len(names)).reshape(k, len(names))  # fmt: skip
+    for c, cls in enumerate(batch.classes):
+        table.add_row(escape(str(cls)), *(str(counts[c, j]) for j in order), str(counts[c].sum()))
+    table.add_row("[bold]all", *(str(counts[:, j].sum()) for j in order), str(len(batch)))
     console.print(table)
     if out is not None:
-        console.print(f"wrote {out}")
+        console.print(f"wrote {escape(str(out))}", highlight=False)
 
 
 @app.command()
@@ -66,7 +62,7 @@ def mine(
     balance: BalanceOpt = None,
     easy_share: EasyShareOpt = None,
     weak_fraction: WeakFractionOpt = 0.3,
-    weak_trees: WeakTreesOpt = HW_WEAK_TREES,
+    weak_trees: WeakTreesOpt = None,
     committee_size: CommitteeSizeOpt = 3,
     disagreement: DisagreementOpt = "vote",
     dirty_policy: DirtyPolicyOpt = "prune",
@@ -76,33 +72,73 @@ def mine(
     ] = None,
     weak_proba_cols: Annotated[Optional[str], typer.Option(help="HW: the weak model's probability columns of U.")] = None,
     classes: ClassesOpt = None,
-    chunk_size: Annotated[int, typer.Option(help="Pool rows scored at a time.")] = 65_536,
+    chunk_size: Annotated[
+        Optional[int], typer.Option(help="Pool rows scored at a time (default: DEFAULT_CHUNK_SIZE, 65,536).")
+    ] = None,
     engine: Annotated[str, typer.Option(help="local (stream on this machine) or ray (needs activemine[ray]).")] = "local",
     ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster to join, e.g. ray://head:10001 or auto.")] = None,
+    near_duplicates: NearDuplicatesOpt = None,
+    dedup_col: DedupColOpt = None,
+    diversity: DiversityOpt = None,
+    clusters: ClustersOpt = None,
+    candidate_factor: CandidateFactorOpt = None,
+    embedding_cols: EmbeddingColsOpt = None,
+    embedding_prefix: EmbeddingPrefixOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Train on L, score U, select a batch and write it with id, score, predicted_class, stratum, strategy."""
-    table_format(out)  # a bad suffix fails before any work
+    # library modules are imported here, not at the top, so `activemine --help` stays fast
+    from activemine.cli._pool_io import load_streaming_inputs
+    from activemine.engines import DEFAULT_CHUNK_SIZE, make_executor, prepare_run
+    from activemine.plan import SelectionPlan
+    from activemine.progress import progress_reporter
+    from activemine.tables import batch_to_table, table_format, write_table
+
+    started = time.perf_counter()
+    # every setting is checked before anything is read or fitted
+    table_format(out)
+    if engine not in ENGINE_NAMES:
+        raise InputError(f"--engine must be one of {list(ENGINE_NAMES)}, got {engine!r}")
+    if chunk_size is None:
+        chunk_size = DEFAULT_CHUNK_SIZE
     if chunk_size < 1:
         raise InputError(f"--chunk-size must be at least 1, got {chunk_size}")
     opts = StrategyOptions(strategy, model, seed, balance, easy_share, weak_fraction, committee_size, disagreement, classes,
                            dirty_policy=dirty_policy, max_dirty=max_dirty, weak_trees=weak_trees)  # fmt: skip
-    started = time.perf_counter()
-    if engine not in ENGINES:
-        raise InputError(f"--engine must be one of {list(ENGINES)}, got {engine!r}")
-    # the pool is streamed, never read whole, so big Parquet pools fit in memory
+    strat = opts.build()
+    from activemine.cli._diversity_options import check_embedding_values, diversity_options, embedding_columns
+
+    div = diversity_options(near_duplicates=near_duplicates, dedup_col=dedup_col, diversity=diversity,
+                            clusters=clusters, candidate_factor=candidate_factor)  # fmt: skip
+    plan = SelectionPlan.build(strat, budget=budget, diversity=div)
+    executor = make_executor(engine, chunk_size=chunk_size, ray_address=ray_address)
+    embedding = embedding_columns(pool, cols=embedding_cols, prefix=embedding_prefix) if div is not None else ()
+    # then the inputs: L is read, U only opened (schema from metadata); the pool is streamed, never read whole
     labeled_set, source = load_streaming_inputs(labeled_path=labeled, pool_path=pool, label_col=label_col,
                                                 id_col=id_col, proba_cols=proba_cols,
-                                                weak_proba_cols=weak_proba_cols)  # fmt: skip
-    strat = opts.build()
-    with rows_progress() as progress:
-        task = progress.add_task("scoring pool", total=source.num_rows, rate="")
-
-        def advance(n: int) -> None:
-            done = progress.tasks[0].completed + n
-            rate = done / max(time.perf_counter() - started, 1e-9)
-            progress.update(task, advance=n, rate=f"{rate:,.0f} rows/s")
-
-        batch = run_engine(engine, strat, source, budget=budget, labeled=labeled_set, chunk_size=chunk_size,
-                           progress=advance, ray_address=ray_address)  # fmt: skip
+                                                weak_proba_cols=weak_proba_cols, embedding=embedding,
+                                                dedup_col=dedup_col if div is not None else None)  # fmt: skip
+    run = prepare_run(strat, source, plan=plan, labeled=labeled_set)
+    if embedding and run.n_proba_columns is None:
+        check_embedding_values(source, chunk_size)  # a model is about to be fitted: bad embeddings fail first
+    if run.n_proba_columns is None:
+        with progress_reporter(f"fitting {strategy} ({model})", unit="", quiet=quiet):
+            run.fit()
+    else:
+        run.fit()  # the pool brings probabilities: nothing to train
+    with progress_reporter("scoring pool", total=source.num_rows, unit="rows", quiet=quiet) as bar:
+        run.scan(executor, bar.advance)
+    with progress_reporter("selecting", unit="", quiet=quiet):
+        batch = run.select()
     write_table(batch_to_table(batch, strategy), out)
     print_summary(batch, strategy=strategy, seconds=time.perf_counter() - started, out=out)
+    if batch.diversity is not None:
+        from rich.markup import escape
+
+        r = batch.diversity
+        console.print(escape(r.describe()), highlight=False)
+        if r.embedding:
+            console.print(f"embedding: {escape(r.embedding)}", highlight=False)
+        if r.rescans:
+            console.print(f"the candidates ran out {r.rescans} time(s); the pool was scanned again with a wider factor",
+                          highlight=False)  # fmt: skip

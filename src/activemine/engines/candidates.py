@@ -14,22 +14,20 @@ keys, where ``Q`` is an upper bound of the group's final quota and ``H`` its
 hard share, plus the per-class counts of selectable rows (quotas depend only
 on those). Quotas are not known until the stream ends, but the counts seen so
 far are lower bounds of the final ones, which bounds the final quota
-(:meth:`SelectionPlan.quota_bounds`); the bound only shrinks as rows arrive,
+(:meth:`activemine.plan.SelectionPlan.quota_bounds`); the bound only shrinks as rows arrive,
 so a row that falls out of a group's candidates can never come back. Kept rows
 are at most about ``budget + easy share`` per group, whatever the pool size.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import numpy as np
 
 from activemine.errors import InputError
-from activemine.selection import class_weights, id_keys, split_hard_easy
+from activemine.plan import SelectionPlan
+from activemine.selection import id_keys, split_hard_easy
 
-__all__ = ["CandidateReducer", "SelectionPlan"]
+__all__ = ["CandidateReducer"]
 
 _MAX_KEY = np.uint64(np.iinfo(np.uint64).max)
 
@@ -37,89 +35,13 @@ _MAX_KEY = np.uint64(np.iinfo(np.uint64).max)
 PRUNE_SLACK = 1024
 
 
-@dataclass(frozen=True)
-class SelectionPlan:
-    """What a selection needs to know before any row is seen.
-
-    ``weights`` is ``(n_classes,)`` class weights, ``"pool"`` (weights are the
-    final class counts) or None (one group, no quotas); ``total_rows`` is the
-    pool's row count when known (it tightens the bound for ``"pool"``).
-    """
-
-    budget: int
-    n_classes: int
-    weights: np.ndarray | str | None
-    easy_share: float
-    seed: int
-    total_rows: int | None = None
-
-    def __post_init__(self):
-        if int(self.budget) != self.budget or self.budget < 1:
-            raise InputError(f"budget must be a positive integer, got {self.budget}")
-        if not 0.0 <= self.easy_share <= 1.0:
-            raise InputError(f"easy_share must be in [0, 1], got {self.easy_share}")
-
-    @classmethod
-    def from_strategy(cls, strategy, *, budget: int, total_rows: int | None = None) -> "SelectionPlan":
-        """The plan of a fitted :class:`~activemine.strategies.Strategy`."""
-        if isinstance(strategy.balance, str) and strategy.balance == "pool":
-            weights = "pool"
-        else:
-            weights = class_weights(strategy.balance, classes=list(strategy.classes_),
-                                    labeled_counts=strategy.labeled_counts_)  # fmt: skip
-        return cls(budget, int(strategy.classes_.size), weights, float(strategy.easy_share),
-                   int(strategy.random_state), total_rows)  # fmt: skip
-
-    @property
-    def n_groups(self) -> int:
-        return 1 if self.weights is None else self.n_classes
-
-    def quota_bounds(self, counts: np.ndarray, rows_seen: int) -> np.ndarray:
-        """Upper bounds ``(n_groups,)`` of the final quotas, given ``counts`` ``(n_classes,)``
-        of selectable rows seen so far among ``rows_seen`` rows read."""
-        budget = int(self.budget)
-        if self.weights is None:
-            return np.array([budget])
-        counts = np.asarray(counts, dtype=np.int64)
-        if isinstance(self.weights, str):  # "pool": quota_c = budget * avail_c / avail_total, rounded
-            if self.total_rows is None:
-                return np.full(self.n_classes, budget)
-            rest = max(0, int(self.total_rows) - int(rows_seen))
-            denominator = int(counts.sum()) + rest
-            if denominator == 0:
-                return np.full(self.n_classes, budget)
-            ideal = budget * (counts + rest) / denominator
-            return np.minimum(budget, np.ceil(ideal).astype(np.int64) + 2)
-        w = np.asarray(self.weights, dtype=np.float64)
-        weighted = w > 0
-        held = int(counts[weighted].sum())
-        if held <= budget:
-            # weighted classes may still take everything they have; zero-weight ones only the remainder
-            return np.where(weighted, budget, budget - held)
-        level = _water_level(counts[weighted], w[weighted], budget)
-        bound = np.minimum(budget, np.ceil(level * w).astype(np.int64) + 2)
-        return np.where(weighted, bound, 0)
-
-
-def _water_level(counts: np.ndarray, w: np.ndarray, budget: int) -> float:
-    """The level L with ``sum min(counts, L w) = budget`` (needs ``counts.sum() > budget``)."""
-    order = np.argsort(counts / w, kind="stable")
-    filled, weight_left = 0, float(w.sum())
-    for j in order:
-        level = (budget - filled) / weight_left
-        if level * w[j] <= counts[j]:
-            return level
-        filled += int(counts[j])
-        weight_left -= float(w[j])
-    return math.inf  # unreachable when counts.sum() > budget
-
-
 class _Best:
     """The ``limit`` rows of smallest ``(primary, id)`` pushed so far.
 
-    Rows are tuples of aligned arrays ``(primary, ids, *payload)``; :meth:`push`
-    and :meth:`shrink` return the rows that can no longer be among the best
-    (or None), so the caller can hand them on.
+    Rows are tuples of aligned arrays ``(primary, ids, *payload)`` (a payload may
+    be 2-d, rows first); :meth:`push` and :meth:`shrink` return the rows that can
+    no longer be among the best (or None), so the caller can hand them on.
+    ``dropped`` tells whether any row pushed was ever let go.
     """
 
     def __init__(self, limit: int):
@@ -127,15 +49,18 @@ class _Best:
         self.parts: list[tuple] = []
         self.size = 0
         self.cut = None  # once full, a row with a larger primary can never enter
+        self.dropped = False
 
     def push(self, rows: tuple) -> tuple | None:
         if self.limit == 0:
+            self.dropped = self.dropped or bool(rows[1].size)
             return rows
         out = None
         if self.cut is not None:
             enter = rows[0] <= self.cut
             if not enter.all():
                 rows, out = _split(rows, enter)
+                self.dropped = True
         if rows[1].size:
             self.parts.append(rows)
             self.size += rows[1].size
@@ -159,14 +84,17 @@ class _Best:
         out = None
         if self.size > self.limit:
             primary = rows[0]
-            threshold = np.partition(primary, self.limit - 1)[self.limit - 1]
-            keep = primary < threshold
-            ties = np.flatnonzero(primary == threshold)
-            room = self.limit - int(np.count_nonzero(keep))
-            if ties.size > room:
-                ties = ties[np.argsort(rows[1][ties], kind="stable")[:room]]
-            keep[ties] = True
+            keep = np.zeros(primary.size, dtype=bool)
+            if self.limit:
+                threshold = np.partition(primary, self.limit - 1)[self.limit - 1]
+                keep = primary < threshold
+                ties = np.flatnonzero(primary == threshold)
+                room = self.limit - int(np.count_nonzero(keep))
+                if ties.size > room:
+                    ties = ties[np.argsort(rows[1][ties], kind="stable")[:room]]
+                keep[ties] = True
             rows, out = _split(rows, keep)
+            self.dropped = True
         if rows[1].size >= self.limit and rows[1].size:
             self.cut = rows[0].max()
         self.parts = [rows]
@@ -177,10 +105,20 @@ class _Best:
         self.prune()
         return self.parts[0] if self.parts else None
 
+    def boundary(self) -> tuple | None:
+        """The worst kept ``(primary, id)`` when rows were let go (rows past it may be missing), else None."""
+        rows = self.rows()
+        if not self.dropped:
+            return None
+        if rows is None or not rows[1].size:
+            return "all"  # nothing kept: every row of the group may be missing
+        worst = rows[0].max()
+        return worst, rows[1][rows[0] == worst].max()
+
 
 def _split(rows: tuple, mask: np.ndarray) -> tuple[tuple, tuple]:
     inside, outside = np.flatnonzero(mask), np.flatnonzero(~mask)
-    return tuple(a.take(inside) for a in rows), tuple(a.take(outside) for a in rows)
+    return tuple(a.take(inside, axis=0) for a in rows), tuple(a.take(outside, axis=0) for a in rows)
 
 
 def _join(a: tuple | None, b: tuple | None) -> tuple | None:
@@ -199,25 +137,45 @@ class CandidateReducer:
     smallest id keys of such rows, so the easy buffer needs only the easy
     share of the quota. Rows given to :meth:`add` must be selectable
     (exclusions already applied).
+
+    With the plan's diversity options (:mod:`activemine.diversity`) both buffers
+    keep ``candidate_factor`` times as many rows, rows carry their embedding and
+    content hash, a third buffer keeps the seeded sample (the ``sample_size``
+    smallest sample keys, with embeddings), and :meth:`diverse_inputs` gives the
+    selection what it needs to tell whether the candidates decide the batch.
     """
 
     def __init__(self, plan: SelectionPlan):
         self.plan = plan
         self.counts = np.zeros(plan.n_classes, dtype=np.int64)
         self.rows_seen = 0
-        self.bounds = plan.quota_bounds(self.counts, 0)
+        div = plan.diversity if plan.diversity is not None and plan.diversity.active else None
+        self.diversity = div
+        self.factor = div.factor if div is not None else 1.0
         self.with_keys = plan.easy_share > 0
+        self.bounds = plan.quota_bounds(self.counts, 0)
         self.hard = [_Best(self._split(q)[0]) for q in self.bounds]
         self.easy = [_Best(self._split(q)[1]) for q in self.bounds]
+        self.sample = _Best(div.sample_size) if div is not None and div.needs_embeddings else None
         self.score_dtype = np.dtype(np.float16)  # widened to the scores' dtype as they arrive
+        self.payload_width = None  # embedding columns, fixed by the first rows with a payload
 
     def _split(self, quota) -> tuple[int, int]:
         # both parts grow with the quota, so bounds of the quota bound them
-        return split_hard_easy(int(quota), self.plan.easy_share)
+        hard, easy = split_hard_easy(int(quota), self.plan.easy_share)
+        if self.factor > 1:
+            hard, easy = int(np.ceil(self.factor * hard)), int(np.ceil(self.factor * easy))
+        return hard, easy
 
-    def add(self, ids, scores, predicted, *, counts=None, rows: int | None = None) -> None:
+    def add(self, ids, scores, predicted, *, counts=None, rows: int | None = None, embedding=None, hashes=None,
+            sample: tuple | None = None, dropped: tuple | None = None) -> None:  # fmt: skip
         """Add selectable rows ``(n,)`` each; ``counts`` ``(n_classes,)`` and ``rows`` default to
-        those of the rows themselves (give them when the rows are already a reduction)."""
+        those of the rows themselves (give them when the rows are already a reduction).
+
+        With diversity options: ``embedding`` ``(n, e)`` and ``hashes`` ``(n,)`` of the rows;
+        a reduction also hands on its ``sample`` (``(ids, embedding)``) and which of its
+        buffers ``dropped`` rows (``(hard (n_groups,), easy (n_groups,))`` bools).
+        """
         ids, scores = np.asarray(ids), np.asarray(scores)
         predicted = np.asarray(predicted, dtype=np.int64)
         n_classes = self.plan.n_classes
@@ -232,6 +190,17 @@ class CandidateReducer:
             n_hard, n_easy = self._split(q)
             self._to_easy(g, self.hard[g].shrink(n_hard))
             self.easy[g].shrink(n_easy)
+        if dropped is not None:
+            for g in range(self.plan.n_groups):
+                self.hard[g].dropped |= bool(dropped[0][g])
+                self.easy[g].dropped |= bool(dropped[1][g])
+        payload = self._payload(ids, embedding, hashes)
+        if self.sample is not None:
+            from activemine.diversity import sample_keys
+
+            s_ids, s_emb = (ids, payload[0]) if sample is None else sample
+            if len(s_ids):
+                self.sample.push((sample_keys(s_ids, seed=self.plan.seed), np.asarray(s_ids), np.asarray(s_emb)))
         if ids.size == 0:
             return
         self.score_dtype = np.result_type(self.score_dtype, scores.dtype)
@@ -246,24 +215,53 @@ class CandidateReducer:
             easy_cut = np.array([_MAX_KEY if b.cut is None else b.cut for b in self.easy], dtype=np.uint64)
             maybe |= keys <= easy_cut[group]
         if not maybe.all():
-            (neg, ids, keys, predicted), _ = _split((neg, ids, keys, predicted), maybe)
-        if not grouped:  # a single group needs the predicted class carried along
-            self._to_easy(0, self.hard[0].push((neg, ids, keys, predicted)))
+            for g in np.unique(group[~maybe]).tolist():
+                self.hard[g].dropped = self.easy[g].dropped = True
+            inside = np.flatnonzero(maybe)  # the rest is dropped: no copy of it
+            neg, ids, keys, predicted, group = (a.take(inside) for a in (neg, ids, keys, predicted, group))
+            payload = [a.take(inside, axis=0) for a in payload]
+        if not grouped:  # a single group: every row carries its predicted class
+            self._to_easy(0, self.hard[0].push((neg, ids, keys, predicted, *payload)))
             return
         for g in range(self.plan.n_groups):
             rows_of_g = np.flatnonzero(predicted == g)
             if rows_of_g.size:
-                part = (neg.take(rows_of_g), ids.take(rows_of_g), keys.take(rows_of_g))
+                part = (neg.take(rows_of_g), ids.take(rows_of_g), keys.take(rows_of_g), predicted.take(rows_of_g),
+                        *(a.take(rows_of_g, axis=0) for a in payload))  # fmt: skip
                 self._to_easy(g, self.hard[g].push(part))
 
+    def _payload(self, ids, embedding, hashes) -> list:
+        """The diversity payload of rows: ``[embedding (n, e)]`` and/or ``[hashes (n,)]``."""
+        div = self.diversity
+        if div is None:
+            return []
+        if len(ids) == 0:  # nothing to check or carry
+            return ([np.empty((0, self.payload_width or 0), np.float32)] if div.needs_embeddings else []) + (
+                [np.empty(0, np.int64)] if div.dedup else [])  # fmt: skip
+        out = []
+        if div.needs_embeddings:
+            if embedding is None:
+                raise InputError("the diversity options need an embedding for every pool row")
+            from activemine.diversity import check_embeddings
+
+            emb = check_embeddings(embedding, n_rows=len(ids), width=self.payload_width, where="pool embedding")
+            self.payload_width = emb.shape[1]
+            out.append(emb)
+        if div.dedup:
+            if hashes is None:
+                raise InputError("dedup needs a content hash for every pool row (--dedup-col)")
+            out.append(np.asarray(hashes))
+        return out
+
     def _to_easy(self, g: int, rows: tuple | None) -> None:
-        if rows is None or not self.with_keys or not rows[1].size:
+        if rows is None or not rows[1].size:
+            return
+        if not self.with_keys:
+            self.easy[g].dropped = True
             return
         self.easy[g].push((rows[2], rows[1], rows[0], *rows[3:]))
 
-    def candidates(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """``(ids, scores, predicted, available_counts)``: the candidate rows, sorted by id, and
-        the selectable rows per class of everything added."""
+    def _gather(self) -> tuple:
         parts = []
         for g in range(self.plan.n_groups):
             hard = self.hard[g]
@@ -271,12 +269,65 @@ class CandidateReducer:
             for buffer, at in ((hard, 0), (self.easy[g], 2)):
                 rows = buffer.rows()
                 if rows is not None and rows[1].size:
-                    predicted = rows[3] if len(rows) > 3 else np.full(rows[1].size, g, dtype=np.int64)
-                    parts.append((rows[1], rows[at], predicted))
+                    parts.append((rows[1], rows[at], rows[3], *rows[4:]))
+        return parts
+
+    def candidates(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(ids, scores, predicted, available_counts)``: the candidate rows, sorted by id, and
+        the selectable rows per class of everything added."""
+        ids, scores, predicted, _payload = self._candidates_with_payload()
+        return ids, scores, predicted, self.counts.copy()
+
+    def _candidates_with_payload(self):
+        parts = self._gather()
         if not parts:
-            return np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64), self.counts.copy()
-        ids, neg, predicted = (np.concatenate(a) for a in zip(*parts))
+            empty = [np.empty((0, self.payload_width or 0), np.float32)] if self.diversity and self.diversity.needs_embeddings else []
+            if self.diversity is not None and self.diversity.dedup:
+                empty.append(np.empty(0, np.int64))
+            return np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64), empty
+        ids, neg, predicted, *payload = (np.concatenate(a) for a in zip(*parts))
         order = np.argsort(ids, kind="stable")
         # -(-x) is exact, and float32 -> float64 -> float32 too, so scores come back bit for bit
         scores = (-neg[order]).astype(self.score_dtype)
-        return ids[order], scores, predicted[order], self.counts.copy()
+        return ids[order], scores, predicted[order], [a.take(order, axis=0) for a in payload]
+
+    def diverse_candidates(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
+        """``(ids, scores, predicted, available_counts, extra)``: :meth:`candidates` and, in
+        ``extra``, the keyword arguments of :meth:`SelectionPlan.select` for a diverse selection
+        (``embedding``, ``hashes`` and ``diverse``: the sample and each group's boundaries)."""
+        ids, scores, predicted, payload = self._candidates_with_payload()
+        extra: dict = {}
+        div = self.diversity
+        if div is None:
+            return ids, scores, predicted, self.counts.copy(), extra
+        if div.needs_embeddings:
+            extra["embedding"] = payload.pop(0)
+        if div.dedup:
+            extra["hashes"] = payload.pop(0)
+        diverse: dict = {
+            "hard_bounds": [b.boundary() for b in self.hard],
+            "easy_bounds": [b.boundary() for b in self.easy] if self.with_keys else None,
+        }
+        if self.sample is not None:
+            rows = self.sample.rows()
+            if rows is not None and rows[1].size:
+                order = np.lexsort((rows[1], rows[0]))
+                diverse["sample"] = rows[2].take(order, axis=0)
+        extra["diverse"] = diverse
+        return ids, scores, predicted, self.counts.copy(), extra
+
+    def sample_rows(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(ids, embedding)`` of the sample buffer (for handing a block's sample on), or None."""
+        if self.sample is None:
+            return None
+        rows = self.sample.rows()
+        if rows is None:
+            return np.empty(0, np.int64), np.empty((0, self.payload_width or 0), np.float32)
+        return rows[1], rows[2]
+
+    def dropped_flags(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per group, whether the hard and the easy buffer ever let a row go, ``(n_groups,)`` bools each."""
+        for g in range(self.plan.n_groups):
+            self._to_easy(g, self.hard[g].prune())
+            self.easy[g].prune()
+        return (np.array([b.dropped for b in self.hard]), np.array([b.dropped for b in self.easy]))

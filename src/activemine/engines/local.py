@@ -1,54 +1,33 @@
-"""The local streaming engine: fit, then score the pool chunk by chunk and keep only candidates.
+"""The local executor: score the pool chunk by chunk on this machine, keeping only candidates.
 
 Peak memory is one chunk plus the candidates (about ``budget`` rows, see
 :mod:`activemine.engines.candidates`) plus, while duplicate ids are checked,
 8 bytes per pool row (a 64-bit hash of each id; pass
 ``check_duplicates=False`` to drop it, and duplicates are then caught only
 within a chunk and among the candidates). The batch equals the in-memory one
-for any chunk size and row order.
+for any chunk size and row order. The steps around it are
+:mod:`activemine.engines.base`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from queue import Empty, Full, Queue
 
 import numpy as np
 
 from activemine.data import LabeledSet
-from activemine.engines.candidates import CandidateReducer, SelectionPlan
-from activemine.errors import DuplicateIdError, EmptyPoolError, InputError
+from activemine.engines.base import MiningRun, prepare_run
+from activemine.engines.candidates import CandidateReducer
+from activemine.errors import DuplicateIdError, InputError
+from activemine.plan import SelectionPlan
 from activemine.selection import Batch, check_ids, id_keys
-from activemine.sources import DEFAULT_CHUNK_SIZE, PoolColumns, PoolSource, open_pool
-from activemine.strategies import Strategy
+from activemine.sources import DEFAULT_CHUNK_SIZE, ChunkSource, PoolColumns, PoolSource
 
-__all__ = ["ENGINES", "ExcludedIds", "mine_stream", "run_engine"]
-
-ENGINES = ("local", "ray")
+__all__ = ["DuplicateCheck", "LocalExecutor", "mine_stream", "read_ahead"]
 
 _HASH_SEED = 0x5EED
-
-
-class ExcludedIds:
-    """Ids that may not be selected, looked up per chunk by binary search in a sorted array."""
-
-    def __init__(self, exclude=None, labeled: LabeledSet | None = None):
-        parts = [] if exclude is None else [np.asarray(exclude).ravel()]
-        if labeled is not None and labeled.ids is not None:
-            parts.append(labeled.ids)
-        parts = [p for p in parts if p.size]
-        self.values = np.unique(np.concatenate(parts)) if parts else None
-
-    def mask(self, ids: np.ndarray) -> np.ndarray | None:
-        """True where an id ``(n,)`` is excluded, or None when nothing is."""
-        if self.values is None:
-            return None
-        values = self.values
-        if (values.dtype.kind in "iu") != (ids.dtype.kind == "i"):
-            raise InputError(f"excluded ids are of dtype {values.dtype} but pool ids are {ids.dtype}; they must match")
-        if ids.dtype.kind == "i":
-            values = values.astype(np.int64)
-        pos = np.minimum(np.searchsorted(values, ids), values.size - 1)
-        return values[pos] == ids
 
 
 class DuplicateCheck:
@@ -97,70 +76,102 @@ def _strictly_rising(ids: np.ndarray) -> bool:
     return bool(ids.size < 2 or (ids[1:] > ids[:-1]).all())
 
 
-def mine_stream(strategy: Strategy, source, *, budget: int, labeled: LabeledSet | None = None,
-                exclude=None, columns: PoolColumns | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE,
-                progress: Callable[[int], None] | None = None, check_duplicates: bool = True) -> Batch:  # fmt: skip
+def read_ahead(chunks: Iterator, depth: int = 2) -> Iterator:
+    """The items of ``chunks``, in order, read by a background thread up to ``depth`` ahead.
+
+    Reading and decoding Parquet release the GIL, so the next chunk is read
+    while this one is scored; an error of the reader is raised here, in order.
+    """
+    if depth < 1:
+        yield from chunks
+        return
+    queue: Queue = Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce():
+        try:
+            for item in chunks:
+                while not stop.is_set():
+                    try:
+                        queue.put((item, None), timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+        except BaseException as exc:  # noqa: BLE001  (handed to the consumer, raised there)
+            queue.put((done, exc))
+            return
+        queue.put((done, None))
+
+    thread = threading.Thread(target=produce, name="activemine-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, exc = queue.get()
+            if item is done:
+                if exc is not None:
+                    raise exc
+                return
+            yield item
+    finally:
+        stop.set()  # the consumer stopped early (an error while scoring): let the reader end
+        while thread.is_alive():
+            try:
+                queue.get(timeout=0.1)
+            except Empty:
+                pass
+
+
+class LocalExecutor:
+    """Scores chunks of ``chunk_size`` rows in this process (see the module docstring); the next
+    chunk is read by a background thread while one is scored (``read_ahead`` chunks, 0 for none)."""
+
+    def __init__(self, *, chunk_size: int = DEFAULT_CHUNK_SIZE, check_duplicates: bool = True, read_ahead: int = 2):
+        if isinstance(chunk_size, bool) or int(chunk_size) != chunk_size or chunk_size < 1:
+            raise InputError(f"chunk_size must be a positive integer, got {chunk_size}")
+        self.chunk_size = int(chunk_size)
+        self.check_duplicates = check_duplicates
+        self.read_ahead = int(read_ahead)
+
+    def reduce(self, run: MiningRun, progress: Callable[[int], None] | None = None) -> CandidateReducer:
+        src = run.source
+        reducer = CandidateReducer(run.plan)
+        duplicates = DuplicateCheck() if self.check_duplicates else None
+        id_kind = None
+        first_row = 0
+        depth = 0 if isinstance(src, ChunkSource) else self.read_ahead  # arrays in memory: nothing to read
+        for chunk in read_ahead(src.chunks(self.chunk_size), depth):
+            ids = check_ids(chunk.ids, name=f"{src.where} ids")
+            if id_kind is None:
+                id_kind = ids.dtype.kind
+            elif ids.dtype.kind != id_kind:
+                raise InputError(f"{src.where} ids must be all integers or all strings; chunks mix {id_kind!r} and {ids.dtype.kind!r}")
+            run.scorer.add(reducer, chunk, ids, first_row=first_row)
+            if duplicates is not None:
+                duplicates.add(ids)
+            first_row += ids.size
+            if progress is not None:
+                progress(ids.size)
+        if duplicates is not None and reducer.rows_seen:
+            duplicates.raise_on_duplicates(src, self.chunk_size, src.where)
+        return reducer
+
+
+def mine_stream(strategy, source, *, budget: int | None = None, plan: SelectionPlan | None = None,
+                labeled: LabeledSet | None = None, exclude=None, columns: PoolColumns | None = None,
+                chunk_size: int = DEFAULT_CHUNK_SIZE, progress: Callable[[int], None] | None = None,
+                check_duplicates: bool = True) -> Batch:  # fmt: skip
     """Select ``budget`` rows of a pool read as a stream (see :func:`activemine.sources.open_pool`).
 
-    The strategy is fitted on ``labeled`` (unless the pool brings probabilities
-    and no features), every chunk is scored, rows whose id is in ``exclude`` or
-    ``labeled.ids`` are dropped, and only selection candidates are kept.
-    ``progress`` is called with the number of rows of every chunk scored.
+    The selection settings are ``plan``, or those of ``budget`` and
+    ``exclude`` with the strategy's defaults; every setting is checked before
+    the strategy is fitted on ``labeled`` (unless the pool brings
+    probabilities and no features). Every chunk is scored, rows whose id is
+    excluded or in ``labeled.ids`` are dropped, and only selection candidates
+    are kept. ``progress`` is called with the number of rows of every chunk scored.
     """
-    src = open_pool(source, columns)
-    if src.num_rows == 0:
-        raise EmptyPoolError(f"the pool {src.where!r} has no rows")
-    strategy.fit(labeled, n_proba_columns=src.columns.n_proba_columns)
-    plan = SelectionPlan.from_strategy(strategy, budget=budget, total_rows=src.num_rows)
-    excluded = ExcludedIds(exclude, labeled)
-    reducer = CandidateReducer(plan)
-    duplicates = DuplicateCheck() if check_duplicates else None
-    id_kind = None
-    for chunk in src.chunks(chunk_size):
-        ids = check_ids(chunk.ids, name=f"{src.where} ids")
-        if id_kind is None:
-            id_kind = ids.dtype.kind
-        elif ids.dtype.kind != id_kind:
-            raise InputError(f"{src.where} ids must be all integers or all strings; chunks mix {id_kind!r} and {ids.dtype.kind!r}")
-        scores, predicted = strategy.score(chunk)
-        add_scored_rows(reducer, ids, scores, predicted, excluded)
-        if duplicates is not None:
-            duplicates.add(ids)
-        if progress is not None:
-            progress(ids.size)
-    if reducer.rows_seen == 0:
-        raise EmptyPoolError(f"the pool {src.where!r} has no rows")
-    if duplicates is not None:
-        duplicates.raise_on_duplicates(src, chunk_size, src.where)
-    ids, scores, predicted, counts = reducer.candidates()
-    return strategy.select(ids, scores, predicted, budget=budget, available_counts=counts)
-
-
-def add_scored_rows(reducer: CandidateReducer, ids, scores, predicted, excluded: ExcludedIds) -> None:
-    """Check one chunk's scores, drop excluded ids and give the rest to ``reducer``."""
-    scores = np.asarray(scores)
-    if scores.shape != ids.shape:
-        raise InputError(f"a strategy returned {scores.shape[0]} scores for {ids.shape[0]} rows")
-    if not np.isfinite(scores).all():
-        raise InputError("scores must be finite; found NaN or infinity")
-    n = ids.size
-    drop = excluded.mask(ids)
-    if drop is not None and drop.any():
-        keep = ~drop
-        ids, scores, predicted = ids[keep], scores[keep], np.asarray(predicted)[keep]
-    reducer.add(ids, scores, predicted, rows=n)
-
-
-def run_engine(engine: str, strategy: Strategy, source, *, budget: int, ray_address: str | None = None,
-               **kwargs) -> Batch:  # fmt: skip
-    """:func:`mine_stream` (``engine="local"``) or :func:`activemine.engines.ray.mine_ray` (``"ray"``)."""
-    if engine == "local":
-        if ray_address is not None:
-            raise InputError("--ray-address needs --engine ray")
-        return mine_stream(strategy, source, budget=budget, **kwargs)
-    if engine == "ray":
-        from activemine.engines.ray import mine_ray
-
-        kwargs.pop("check_duplicates", None)
-        return mine_ray(strategy, source, budget=budget, address=ray_address, **kwargs)
-    raise InputError(f"unknown engine {engine!r}; expected one of {list(ENGINES)}")
+    executor = LocalExecutor(chunk_size=chunk_size, check_duplicates=check_duplicates)
+    run = prepare_run(strategy, source, plan=plan, budget=budget, exclude=exclude, labeled=labeled, columns=columns)
+    return run.run(executor, progress)

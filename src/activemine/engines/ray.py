@@ -1,14 +1,17 @@
-"""The Ray engine: Ray Data reads the pool, actors score blocks and reduce them to
-candidates, the driver merges the candidates and selects (extra ``activemine[ray]``).
+"""The Ray executor: Ray Data reads the pool, actors score blocks and reduce them to
+candidates, the driver merges the candidates (extra ``activemine[ray]``).
 
 Each block is scored by :meth:`Strategy.score` on an actor (CPU by default,
 ``num_gpus`` per actor when asked), excluded ids are dropped there, and the
 block is cut down to the candidates that could be selected whatever the rest
 of the pool holds (:class:`~activemine.engines.candidates.CandidateReducer`
 with the block's own counts as lower bounds). The driver feeds the block
-outputs to one more reducer, so its memory is about ``budget`` rows. The
-batch is the one the local engine gives. Duplicate ids are caught within a
-block and among the candidates only.
+outputs to one more reducer, so its memory is about ``budget`` rows; the
+selection is the shared one of :mod:`activemine.engines.base`, so the batch is
+the one the local executor gives. Ids may be integers or strings of any Arrow
+string type: they cross the cluster as Arrow columns and come back as int64
+or numpy ``U`` arrays (:func:`activemine.sources.arrow_ids`), never objects.
+Duplicate ids are caught within a block and among the candidates only.
 """
 
 from __future__ import annotations
@@ -17,43 +20,80 @@ import numpy as np
 import pyarrow as pa
 
 from activemine.data import LabeledSet
-from activemine.engines.candidates import CandidateReducer, SelectionPlan
-from activemine.engines.local import ExcludedIds, add_scored_rows
-from activemine.errors import EmptyPoolError, InputError
+from activemine.engines.base import ChunkScorer, MiningRun, prepare_run
+from activemine.engines.candidates import CandidateReducer
+from activemine.errors import InputError
+from activemine.plan import SelectionPlan
 from activemine.selection import Batch, check_ids
-from activemine.sources import DEFAULT_CHUNK_SIZE, ChunkSource, CsvSource, ParquetSource, PoolColumns, TableSource, chunk_from_table, open_pool
-from activemine.strategies import Strategy
+from activemine.sources import (
+    DEFAULT_CHUNK_SIZE, ChunkSource, CsvSource, ParquetSource, PoolColumns, TableSource, arrow_ids, chunk_from_table,
+)  # fmt: skip
 
-__all__ = ["mine_ray"]
+__all__ = ["RayExecutor", "mine_ray"]
 
-# rows of a block's output: candidates (kind 0), per-class counts (kind 1), rows read (kind 2)
-_CANDIDATE, _COUNT, _ROWS = 0, 1, 2
+# rows of a block's output: candidates (kind 0), per-class counts (kind 1), rows read (kind 2);
+# with diversity options also the block's seeded sample (kind 3, id and embedding) and, per group,
+# whether its hard (bit 1) or easy (bit 2) buffer let rows go (kind 4, group in "predicted", bits in "n")
+_CANDIDATE, _COUNT, _ROWS, _SAMPLE, _DROPPED = 0, 1, 2, 3, 4
 
 
 class _BlockReducer:
     """Ray actor: score one batch of the pool and return its candidates and counts."""
 
-    def __init__(self, strategy: Strategy, plan: SelectionPlan, columns: PoolColumns, excluded: ExcludedIds):
-        self.strategy, self.plan, self.columns, self.excluded = strategy, plan, columns, excluded
+    def __init__(self, scorer: ChunkScorer, columns: PoolColumns):
+        self.scorer, self.columns = scorer, columns
 
     def __call__(self, table: pa.Table) -> pa.Table:
         if "_parquet_path" in table.column_names:
             table = _read_row_groups(table, self.columns.needed)
-        chunk = chunk_from_table(table, self.columns)
+        chunk = chunk_from_table(table, self.columns, where=self.scorer.where)
         ids = check_ids(chunk.ids)
-        scores, predicted = self.strategy.score(chunk)
-        reducer = CandidateReducer(self.plan)
-        add_scored_rows(reducer, ids, scores, predicted, self.excluded)
-        cand_ids, cand_scores, cand_pred, counts = reducer.candidates()
+        reducer = CandidateReducer(self.scorer.plan)
+        self.scorer.add(reducer, chunk, ids)
+        cand_ids, cand_scores, cand_pred, counts, extra = reducer.diverse_candidates()
         k = counts.size
         filler = np.zeros(k + 1, dtype=ids.dtype) if ids.dtype.kind == "i" else np.full(k + 1, "", dtype=ids.dtype)
-        return pa.table({
+        cols = {
             "id": np.concatenate([cand_ids.astype(ids.dtype, copy=False), filler]),
             "score": np.concatenate([cand_scores.astype(np.float64), np.zeros(k + 1)]),
             "predicted": np.concatenate([cand_pred, np.arange(k), [0]]).astype(np.int64),
             "kind": np.concatenate([np.full(cand_ids.size, _CANDIDATE), np.full(k, _COUNT), [_ROWS]]).astype(np.int8),
             "n": np.concatenate([np.zeros(cand_ids.size), counts, [ids.size]]).astype(np.int64),
-        })  # fmt: skip
+        }  # fmt: skip
+        if reducer.diversity is not None:
+            _add_diversity_rows(cols, reducer, extra, ids.dtype)
+        return pa.table(cols)
+
+
+def _add_diversity_rows(cols: dict, reducer: CandidateReducer, extra: dict, id_dtype) -> None:
+    """Append a block's sample and drop flags to its output, and the candidates' embeddings and hashes."""
+    n_out = cols["id"].size
+    n_cand = int((cols["kind"] == _CANDIDATE).sum())
+    hard, easy = reducer.dropped_flags()
+    g = hard.size
+    sample = reducer.sample_rows()
+    s_ids, s_emb = sample if sample is not None else (np.empty(0, id_dtype), None)
+    m = len(s_ids)
+    cols["id"] = np.concatenate([cols["id"], np.asarray(s_ids).astype(id_dtype, copy=False), np.zeros(g, id_dtype)
+                                 if np.dtype(id_dtype).kind == "i" else np.full(g, "", dtype=id_dtype)])  # fmt: skip
+    cols["score"] = np.concatenate([cols["score"], np.zeros(m + g)])
+    cols["predicted"] = np.concatenate([cols["predicted"], np.zeros(m, np.int64), np.arange(g)])
+    cols["kind"] = np.concatenate([cols["kind"], np.full(m, _SAMPLE, np.int8), np.full(g, _DROPPED, np.int8)])
+    cols["n"] = np.concatenate([cols["n"], np.zeros(m, np.int64), hard.astype(np.int64) + 2 * easy.astype(np.int64)])
+    total = n_out + m + g
+    if "embedding" in extra:
+        emb = extra["embedding"]
+        width = emb.shape[1] if emb.size or emb.ndim == 2 else 0
+        width = width or (s_emb.shape[1] if s_emb is not None and s_emb.ndim == 2 else 0)
+        full = np.zeros((total, width), np.float32)
+        full[:n_cand] = emb
+        if m:
+            full[n_out : n_out + m] = s_emb
+        cols["embedding"] = pa.FixedSizeListArray.from_arrays(pa.array(full.ravel()), width) if width else pa.nulls(total)
+    if "hashes" in extra:
+        h = np.asarray(extra["hashes"])
+        fill = np.zeros(total - n_cand, h.dtype) if h.dtype.kind in "iuf" else np.full(total - n_cand, "", dtype=h.dtype if h.dtype.kind == "U" else "U1")
+        cols["hashes"] = np.concatenate([h, fill]) if h.size else fill
 
 
 def _read_row_groups(pieces: pa.Table, columns: list[str]) -> pa.Table:
@@ -71,7 +111,7 @@ def _dataset(src, ray_data):
 
         # one item per row group, read with column projection on the actor: ray.data.read_parquet
         # fails on its second call in a process when fsspec is installed without aiohttp
-        pieces = [{"_parquet_path": f, "_row_group": g} for f in src._dataset.files
+        pieces = [{"_parquet_path": f, "_row_group": g} for f in src.files
                   for g in range(pq.ParquetFile(f).num_row_groups)]  # fmt: skip
         return ray_data.from_items(pieces, override_num_blocks=len(pieces)), src.columns
     if isinstance(src, CsvSource):
@@ -92,6 +132,11 @@ def _dataset(src, ray_data):
             spec["proba"] = (_add_matrix(cols, "p", pool.proba),)
         if pool.weak_proba is not None:
             spec["weak_proba"] = _add_matrix(cols, "w", pool.weak_proba)
+        if pool.embedding is not None:
+            spec["embedding"] = _add_matrix(cols, "e", pool.embedding)
+        if pool.hashes is not None:
+            cols["_hash"] = np.asarray(pool.hashes)
+            spec["dedup"] = "_hash"
         return ray_data.from_arrow(pa.table(cols)), PoolColumns(id="id", **spec)
     raise InputError(f"the ray engine cannot read a pool from {type(src).__name__}")
 
@@ -103,46 +148,94 @@ def _add_matrix(cols: dict, prefix: str, matrix) -> tuple[str, ...]:
     return names
 
 
-def mine_ray(strategy: Strategy, source, *, budget: int, labeled: LabeledSet | None = None, exclude=None,
-             columns: PoolColumns | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE, progress=None,
-             address: str | None = None, concurrency: int | None = None, num_gpus: float = 0) -> Batch:  # fmt: skip
-    """Select ``budget`` rows with Ray; the same batch as :func:`activemine.engines.local.mine_stream`.
+class RayExecutor:
+    """Scores blocks of the pool on Ray actors (see the module docstring).
 
     Joins the cluster at ``address`` (``"auto"``, ``"ray://head:10001"``) or
     starts a local Ray when none is running; ``concurrency`` actors (default:
-    the cluster's CPUs) score batches of ``chunk_size`` rows, each with
-    ``num_gpus`` GPUs when the model can use them.
+    the cluster's CPUs) score batches of ``chunk_size`` rows (Parquet: one row
+    group each), each with ``num_gpus`` GPUs when the model can use them.
     """
-    import ray
-    import ray.data
 
-    src = open_pool(source, columns)
-    if src.num_rows == 0:
-        raise EmptyPoolError(f"the pool {src.where!r} has no rows")
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    strategy.fit(labeled, n_proba_columns=src.columns.n_proba_columns)
-    plan = SelectionPlan.from_strategy(strategy, budget=budget, total_rows=src.num_rows)
-    excluded = ExcludedIds(exclude, labeled)
-    ds, cols = _dataset(src, ray.data)
-    if concurrency is None:
-        concurrency = max(1, int(ray.available_resources().get("CPU", 1)))
-    out = ds.map_batches(
-        _BlockReducer, fn_constructor_kwargs=dict(strategy=strategy, plan=plan, columns=cols, excluded=excluded),
-        batch_format="pyarrow", batch_size=1 if isinstance(src, ParquetSource) else chunk_size, compute=ray.data.ActorPoolStrategy(size=concurrency),
-        num_cpus=1, num_gpus=num_gpus or None,
-    )  # fmt: skip
-    reducer = CandidateReducer(plan)
-    for batch in out.iter_batches(batch_format="numpy", batch_size=None):
-        kind, n = batch["kind"], batch["n"]
-        cand = kind == _CANDIDATE
-        counts = np.bincount(batch["predicted"][kind == _COUNT], weights=n[kind == _COUNT], minlength=plan.n_classes)
-        rows = int(n[kind == _ROWS].sum())
-        reducer.add(batch["id"][cand], batch["score"][cand], batch["predicted"][cand],
-                    counts=counts.astype(np.int64), rows=rows)  # fmt: skip
-        if progress is not None and rows:
-            progress(rows)
-    if reducer.rows_seen == 0:
-        raise EmptyPoolError(f"the pool {src.where!r} has no rows")
-    ids, scores, predicted, counts = reducer.candidates()
-    return strategy.select(ids, scores, predicted, budget=budget, available_counts=counts)
+    def __init__(self, *, address: str | None = None, concurrency: int | None = None, num_gpus: float = 0,
+                 chunk_size: int = DEFAULT_CHUNK_SIZE):  # fmt: skip
+        if isinstance(chunk_size, bool) or int(chunk_size) != chunk_size or chunk_size < 1:
+            raise InputError(f"chunk_size must be a positive integer, got {chunk_size}")
+        if concurrency is not None and concurrency < 1:
+            raise InputError(f"concurrency must be at least 1, got {concurrency}")
+        try:
+            import ray  # noqa: F401
+        except ImportError as exc:
+            raise InputError(f"the ray engine needs the ray extra: pip install 'activemine[ray]' ({exc})") from exc
+        self.address, self.concurrency, self.num_gpus, self.chunk_size = address, concurrency, num_gpus, int(chunk_size)
+
+    def reduce(self, run: MiningRun, progress=None) -> CandidateReducer:
+        import ray
+        import ray.data
+
+        if not ray.is_initialized():
+            ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
+        src, plan = run.source, run.plan
+        ds, cols = _dataset(src, ray.data)
+        concurrency = self.concurrency or max(1, int(ray.available_resources().get("CPU", 1)))
+        out = ds.map_batches(
+            _BlockReducer, fn_constructor_kwargs=dict(scorer=run.scorer, columns=cols), batch_format="pyarrow",
+            batch_size=1 if isinstance(src, ParquetSource) else self.chunk_size,
+            compute=ray.data.ActorPoolStrategy(size=concurrency), num_cpus=1, num_gpus=self.num_gpus or None,
+        )  # fmt: skip
+        reducer = CandidateReducer(plan)
+        id_kind = None
+        for batch in out.iter_batches(batch_format="pyarrow", batch_size=None):
+            kind = batch.column("kind").to_numpy()
+            n = batch.column("n").to_numpy()
+            predicted = batch.column("predicted").to_numpy()
+            cand = kind == _CANDIDATE
+            ids = arrow_ids(batch.column("id"), where=f"{src.where} ids")[cand]
+            if ids.size:
+                if id_kind is not None and ids.dtype.kind != id_kind:
+                    raise InputError(f"{src.where} ids must be all integers or all strings; blocks mix both")
+                id_kind = ids.dtype.kind
+            counts = np.bincount(predicted[kind == _COUNT], weights=n[kind == _COUNT], minlength=plan.n_classes)
+            rows = int(n[kind == _ROWS].sum())
+            extra = _diversity_of_batch(batch, kind, predicted, n, reducer, src.where) if reducer.diversity else {}
+            reducer.add(ids, batch.column("score").to_numpy()[cand], predicted[cand],
+                        counts=counts.astype(np.int64), rows=rows, **extra)  # fmt: skip
+            if progress is not None and rows:
+                progress(rows)
+        return reducer
+
+
+def _diversity_of_batch(batch: pa.Table, kind, predicted, n, reducer: CandidateReducer, where: str) -> dict:
+    """The keyword arguments of :meth:`CandidateReducer.add` for the diversity rows of block outputs."""
+    cand, sample, dropped = kind == _CANDIDATE, kind == _SAMPLE, kind == _DROPPED
+    extra: dict = {}
+    emb = None
+    if "embedding" in batch.column_names:
+        col = batch.column("embedding").combine_chunks()
+        width = col.type.list_size if pa.types.is_fixed_size_list(col.type) else 0
+        emb = col.flatten().to_numpy(zero_copy_only=False).reshape(len(col), width) if width else None
+        extra["embedding"] = emb[cand] if emb is not None else np.empty((int(cand.sum()), 0), np.float32)
+    if "hashes" in batch.column_names:
+        h = batch.column("hashes").to_numpy(zero_copy_only=False)
+        extra["hashes"] = (h.astype(str) if h.dtype.kind == "O" else h)[cand]
+    if reducer.sample is not None:
+        ids = arrow_ids(batch.column("id"), where=f"{where} ids")
+        extra["sample"] = (ids[sample], emb[sample] if emb is not None else np.empty((int(sample.sum()), 0), np.float32))
+    g = reducer.plan.n_groups
+    hard, easy = np.zeros(g, bool), np.zeros(g, bool)
+    for group, bits in zip(predicted[dropped].tolist(), n[dropped].tolist()):
+        hard[group] |= bool(bits & 1)
+        easy[group] |= bool(bits & 2)
+    extra["dropped"] = (hard, easy)
+    return extra
+
+
+def mine_ray(strategy, source, *, budget: int | None = None, plan: SelectionPlan | None = None,
+             labeled: LabeledSet | None = None, exclude=None, columns: PoolColumns | None = None,
+             chunk_size: int = DEFAULT_CHUNK_SIZE, progress=None, address: str | None = None,
+             concurrency: int | None = None, num_gpus: float = 0) -> Batch:  # fmt: skip
+    """Select with Ray; the same batch as :func:`activemine.engines.local.mine_stream`
+    (arguments as there, plus those of :class:`RayExecutor`)."""
+    executor = RayExecutor(address=address, concurrency=concurrency, num_gpus=num_gpus, chunk_size=chunk_size)
+    run = prepare_run(strategy, source, plan=plan, budget=budget, exclude=exclude, labeled=labeled, columns=columns)
+    return run.run(executor, progress)

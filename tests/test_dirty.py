@@ -8,17 +8,18 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from activemine import LabeledSet
 from activemine.errors import InputError, ProbabilityError, SingleClassError, UnknownLabelError
-from activemine.noise import (
+from activemine.dirty import (
     DirtyDataFilter,
+    check_drop,
     check_returned_labels,
     clean_labels,
-    estimate_noise_rate,
-    find_label_issues,
-    inject_label_noise,
+    estimate_dirty_share,
+    find_suspects,
     label_quality_scores,
     out_of_fold_proba,
     per_class_thresholds,
 )
+from activemine.simulate import inject_label_noise
 from activemine.strategies import HWStrategy
 
 
@@ -158,9 +159,9 @@ def test_per_class_thresholds_are_class_means_of_the_given_class():
 
 
 # -- detection ----------------------------------------------------------------------
-def test_find_label_issues_recalls_planted_flips(blobs):
+def test_find_suspects_recalls_planted_flips(blobs):
     X, y, noisy, flipped, proba = blobs
-    issues = find_label_issues(noisy, proba)
+    issues = find_suspects(noisy, proba)
     found = np.zeros(y.size, bool)
     found[issues] = True
     recall = (found & flipped).sum() / flipped.sum()
@@ -171,30 +172,30 @@ def test_find_label_issues_recalls_planted_flips(blobs):
     assert (np.diff(quality[issues]) >= 0).all()
 
 
-def test_find_label_issues_returns_ids_and_uses_classes():
+def test_find_suspects_returns_ids_and_uses_classes():
     names = np.array(["cat", "dog"])
     proba = np.array([[0.95, 0.05]] * 6 + [[0.05, 0.95]] * 6)
     labels = names[[0] * 6 + [1] * 6]
     labels[2] = "dog"  # planted: the model is sure it is a cat
     ids = np.arange(100, 112)
-    assert find_label_issues(labels, proba, classes=names, ids=ids).tolist() == [102]
+    assert find_suspects(labels, proba, classes=names, ids=ids).tolist() == [102]
 
 
 def test_no_flags_on_clean_separable_data():
     X, y = separable()
     proba = out_of_fold_proba("logreg", X, y, 3, seed=0)
-    assert find_label_issues(y, proba).size == 0
-    assert estimate_noise_rate(y, proba) == 0.0
+    assert find_suspects(y, proba).size == 0
+    assert estimate_dirty_share(y, proba) == 0.0
     report = clean_labels(y, proba)
     assert report.keep.all() and report.n_suspect == 0
 
 
-def test_estimate_noise_rate_tracks_planted_rate(blobs):
+def test_estimate_dirty_share_tracks_planted_rate(blobs):
     X, y, noisy, flipped, proba = blobs
-    assert estimate_noise_rate(noisy, proba) == pytest.approx(0.10, abs=0.04)
+    assert estimate_dirty_share(noisy, proba) == pytest.approx(0.10, abs=0.04)
 
 
-@pytest.mark.parametrize("fn", [find_label_issues, estimate_noise_rate, clean_labels])
+@pytest.mark.parametrize("fn", [find_suspects, estimate_dirty_share, clean_labels])
 def test_detection_bad_input(fn):
     proba = np.array([[0.8, 0.2], [0.3, 0.7], [0.6, 0.4]])
     with pytest.raises(UnknownLabelError, match=r"\[2\]"):
@@ -278,10 +279,12 @@ def test_hw_dirty_step(blobs, policy):
     if policy == "off":
         assert hw.dirty_report_ is None and hw.kept_.all()
         return
-    assert hw.n_fits_ == off.n_fits_ + 3  # HW's own models plus three out-of-fold fits
+    # HW's own models plus three out-of-fold fits, and three more to check a proposed drop on held-out labels
+    extra = 6 if policy == "prune" else 3
+    assert hw.n_fits_ == off.n_fits_ + extra
     report = hw.dirty_report_
     assert report.policy == policy and report.n_suspect > 0
-    assert report.summary()["oof_fits"] == 3 and report.summary()["suspects"] == report.n_suspect
+    assert report.summary()["oof_fits"] == extra and report.summary()["suspects"] == report.n_suspect
     if policy == "review":
         assert hw.kept_.all()
     else:
@@ -303,3 +306,75 @@ def test_dirty_filter_skips_tiny_classes():
     step = DirtyDataFilter()
     assert step(X, y, random_state=0).all()
     assert step.report_ is None and step.n_fits_ == 0
+
+
+# -- the adaptive rule --------------------------------------------------------------------------------------------
+
+
+def adaptive_data(seed: int, n: int = 3000, minority: float = 0.05):
+    """A two-class tabular set with overlapping classes (the second one ``minority`` of the rows)."""
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=n, n_features=12, n_informative=6, n_redundant=2, weights=[1 - minority],
+                               class_sep=1.0, flip_y=0.0, random_state=seed)  # fmt: skip
+    return X.astype(np.float32), y
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_adaptive_rule_drops_nothing_on_clean_labels(seed):
+    # The rule keeps a drop only when it wins on held-out labels by z > 1.64 (one-sided 5%): on labels with
+    # no planted noise it may fire about 1 time in 20; these seeds are three of the cases it must get right.
+    X, y = adaptive_data(seed)
+    step = DirtyDataFilter()
+    keep = step(X, y, random_state=seed)
+    report = step.report_
+    assert keep.all() and not report.dirty
+    assert np.isfinite(report.z) or report.summary()["dropped"] == 0
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_adaptive_rule_finds_planted_flips_at_10_percent(seed):
+    X, y = adaptive_data(seed, minority=0.3)
+    noisy, flipped = inject_label_noise(y, 0.10, random_state=seed)
+    step = DirtyDataFilter()
+    keep = step(X, noisy, random_state=seed)
+    report = step.report_
+    assert report.dirty and report.z > 1.64 and report.gain > 0
+    assert (~keep).sum() > 0 and flipped[~keep].mean() >= 0.5  # the planted flips are 10% of the rows, half of the drops
+
+
+def test_target_rule_always_drops_and_adaptive_rule_reports_its_evidence(blobs):
+    X, _, noisy, _, _ = blobs
+    target = DirtyDataFilter(rule="target", model="logreg")
+    assert not target(X, noisy, random_state=0).all()
+    assert target.report_.rule == "target" and np.isnan(target.report_.z)
+    adaptive = DirtyDataFilter(model="logreg")
+    kept = adaptive(X, noisy, random_state=0)
+    summary = adaptive.report_.summary()
+    assert summary["rule"] == "adaptive" and np.isfinite(summary["z"]) and summary["oof_fits"] == 6
+    assert kept.all() == (not summary["dirty"])
+
+
+def test_check_drop_sign_and_bootstrap():
+    rng = np.random.default_rng(0)
+    y = (rng.random(2000) < 0.3).astype(np.int64)
+    good = np.clip(0.3 + 0.4 * (y - 0.3) + rng.normal(0, 0.15, y.size), 0.01, 0.99)
+    bad = np.clip(0.3 + rng.normal(0, 0.15, y.size), 0.01, 0.99)
+    as_proba = lambda p1: np.column_stack([1 - p1, p1])  # noqa: E731
+    gain, z = check_drop(y, as_proba(bad), as_proba(good), seed=1)
+    assert gain > 0.2 and z > 5  # the "dropped" model ranks the labels far better
+    gain, z = check_drop(y, as_proba(good), as_proba(bad), seed=1)
+    assert gain < 0 and z < 0
+    assert check_drop(y, as_proba(good), as_proba(bad), seed=1) == (gain, z)  # seeded
+
+
+def test_dirty_filter_rejects_an_unknown_rule():
+    with pytest.raises(InputError, match="rule"):
+        DirtyDataFilter(rule="sometimes")
+
+
+def test_deprecated_noise_module_still_imports():
+    import activemine.noise as old
+
+    assert old.find_label_issues is find_suspects and old.estimate_noise_rate is estimate_dirty_share
+    assert old.check_returned_labels is check_returned_labels and old.inject_label_noise is inject_label_noise
