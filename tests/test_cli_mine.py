@@ -178,3 +178,28 @@ def test_weak_model_options_reach_hw(files):
     code, text = invoke(*mine_args(files, out=out, extra=["--weak-trees", "-1"]))
     assert code == 2 and "--weak-trees must be 0 or more, got -1" in text
     assert not out.exists()
+
+
+def test_n_jobs_reaches_the_strategy_models(files, monkeypatch):
+    import activemine.models as models
+
+    seen = []
+    real = models.make_model
+
+    def recording(model="lightgbm", *, random_state=0, n_jobs=None):
+        seen.append(n_jobs)
+        return real(model, random_state=random_state, n_jobs=n_jobs)
+
+    monkeypatch.setattr(models, "make_model", recording)
+    monkeypatch.setattr("activemine.strategies.make_model", recording)
+    monkeypatch.setattr("activemine.committee.make_model", recording)
+    code, text = invoke(*mine_args(files, extra=["--strategy", "qbc", "--committee-size", "2", "--n-jobs", "1"]))
+    assert code == 0, text
+    assert seen and set(seen) == {1}
+
+
+def test_bad_n_jobs_fails_before_any_output(files):
+    out = files["dir"] / "none.parquet"
+    code, text = invoke(*mine_args(files, out=out, extra=["--strategy", "lc", "--n-jobs", "0"]))
+    assert code == 2 and "n_jobs must be a positive integer" in text
+    assert not out.exists()

@@ -36,6 +36,9 @@ CommitteeSizeOpt = Annotated[int, typer.Option(help="QBC: committee members.")]
 DirtyPolicyOpt = Annotated[
     str, typer.Option(help="HW: dirty-data step on L before training: prune (drop suspects), review (flag only) or off.")
 ]
+NJobsOpt = Annotated[
+    Optional[int], typer.Option(help="Threads for every model fit and prediction (default: the CPUs available to the process).")
+]
 MaxDirtyOpt = Annotated[float, typer.Option(help="HW: prune until the estimated share of wrong labels is at most this.")]
 DisagreementOpt = Annotated[str, typer.Option(help="QBC: vote (vote entropy, its ties ordered by the consensus's least confidence) or kl.")]
 ClassesOpt = Annotated[
@@ -80,6 +83,7 @@ class StrategyOptions:
     dirty_policy: str = "prune"
     max_dirty: float = 0.02
     weak_trees: int | None = None
+    n_jobs: int | None = None
 
     def build(self, **extra):
         """The strategy these options describe; ``extra`` keyword arguments go to its constructor.
@@ -88,7 +92,7 @@ class StrategyOptions:
         from activemine.strategies import make_strategy
 
         kwargs = dict(model=self.model, random_state=self.seed, easy_share=self.easy_share,
-                      classes=parse_classes(self.classes), **extra)  # fmt: skip
+                      classes=parse_classes(self.classes), n_jobs=self.n_jobs, **extra)  # fmt: skip
         balance = parse_balance(self.balance)
         if balance is not None:
             kwargs["balance"] = balance
