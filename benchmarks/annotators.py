@@ -64,7 +64,7 @@ from activemine.data import LabeledSet, PoolChunk
 from activemine.datasets import load_dataset
 from activemine.metrics import tpr_at_fpr
 from activemine.mining import mine
-from activemine.noise import out_of_fold_proba
+from activemine.dirty import out_of_fold_proba
 from activemine.progress import log_line
 from activemine.relabel import rank_for_relabel, relabel_advice
 from activemine.strategies import make_strategy

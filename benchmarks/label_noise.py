@@ -190,7 +190,7 @@ def write_markdown(summary: list[dict], targets: list[dict], settings: dict, pat
         f"Command: `{settings['command']}`  ",
         f"Machine: {settings['machine']}; total {settings['total_seconds']:.0f} s.",
         "",
-        "Out-of-fold probabilities: 5 folds of `activemine.noise.fast_oof_model` (a small LightGBM, 40 trees, "
+        "Out-of-fold probabilities: 5 folds of `activemine.dirty.fast_oof_model` (a small LightGBM, 40 trees, "
         "one thread), computed once per noisy set and given to both detectors. Evaluation model: LightGBM, "
         "150 trees. Fashion-MNIST: a seeded subsample of "
         f"{settings['fmnist_train']} training images, 50 PCA components, the full 10,000-image test set; "

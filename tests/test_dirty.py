@@ -372,9 +372,3 @@ def test_dirty_filter_rejects_an_unknown_rule():
     with pytest.raises(InputError, match="rule"):
         DirtyDataFilter(rule="sometimes")
 
-
-def test_deprecated_noise_module_still_imports():
-    import activemine.noise as old
-
-    assert old.find_label_issues is find_suspects and old.estimate_noise_rate is estimate_dirty_share
-    assert old.check_returned_labels is check_returned_labels and old.inject_label_noise is inject_label_noise

@@ -12,9 +12,9 @@ label used for training is wrong; ``impact`` how much fixing it would matter.
   the per-sample prior), started from the model-weighted consensus. So
   ``p_wrong = 1 - posterior[training label]`` is high for a single label from
   an annotator who errs often (their confusion), for a label the model doubts
-  (the dirty-data signal of :mod:`activemine.noise`), and low for several
+  (the dirty-data signal of :mod:`activemine.dirty`), and low for several
   agreeing labels. An optional ``label_quality`` ``(n,)`` (lower = more likely
-  mislabeled, e.g. :func:`activemine.noise.label_quality_scores`) is blended in
+  mislabeled, e.g. :func:`activemine.dirty.label_quality_scores`) is blended in
   as ``max(p_wrong, 1 - label_quality)``.
 * ``impact = sqrt(max(w[training label], w[model's class]))`` with ``w_c`` the
   inverse class frequency scaled to a maximum of 1: a wrong label touching a

@@ -7,7 +7,7 @@ another class (higher = more likely mislabeled). A label is flagged
 ``suspect`` when its disagreement is strictly greater than the threshold.
 
 The default threshold was chosen on planted-noise campaigns
-(``benchmarks/campaign_suspect.py``, figures in docs/notes/campaign.md): with
+(``benchmarks/campaign_suspect.py``, figures in docs/campaign.md): with
 10% of a round's labels flipped, 0.5 flagged 5.5% of the correct labels on
 digits and 0.8 flagged 1.0%, with 84% of what it flags truly wrong.
 """
@@ -17,12 +17,14 @@ from __future__ import annotations
 import numpy as np
 
 from activemine.campaign.store import CampaignStore
+from activemine.dirty.detect import SUSPECT_THRESHOLD, label_disagreement
 from activemine.errors import InputError
 
 __all__ = ["DEFAULT_SUSPECT_THRESHOLD", "disagreement", "suspect_mask", "suspect_sids"]
 
-#: Flag a returned label when the model puts it more than this far behind its top class.
-DEFAULT_SUSPECT_THRESHOLD = 0.8
+#: Flag a returned label when the model puts it more than this far behind its top class (one default,
+#: :data:`activemine.dirty.detect.SUSPECT_THRESHOLD`, for campaigns and the library).
+DEFAULT_SUSPECT_THRESHOLD = SUSPECT_THRESHOLD
 
 
 def disagreement(given: np.ndarray, proba: np.ndarray) -> np.ndarray:
@@ -32,8 +34,7 @@ def disagreement(given: np.ndarray, proba: np.ndarray) -> np.ndarray:
     """
     p = np.asarray(proba, dtype=np.float64)
     p = p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12)
-    given = np.asarray(given, dtype=np.int64)
-    return p.max(axis=1) - p[np.arange(given.size), given]
+    return label_disagreement(np.asarray(given, dtype=np.int64), p)
 
 
 def suspect_mask(given: np.ndarray, proba: np.ndarray, *, threshold: float = DEFAULT_SUSPECT_THRESHOLD) -> np.ndarray:
