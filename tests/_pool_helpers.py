@@ -1,4 +1,6 @@
-"""Pools on disk shared by the engine tests."""
+"""Pools on disk and engine settings shared by the engine tests."""
+
+import contextlib
 
 import numpy as np
 import pyarrow as pa
@@ -23,3 +25,15 @@ def write_member_proba_parts(folder, ids: np.ndarray, stack: np.ndarray, *, part
             columns.update({name: stack[i, rows, j] for j, name in enumerate(group)})
         pq.write_table(pa.table(columns), folder / f"part{part}.parquet", row_group_size=row_group_size)
     return groups
+
+
+@contextlib.contextmanager
+def eager_pruning():
+    """Prune candidate buffers at every chunk, so small pools exercise the reduction."""
+    import activemine.engines.candidates as candidates
+
+    old, candidates.PRUNE_SLACK = candidates.PRUNE_SLACK, 0
+    try:
+        yield
+    finally:
+        candidates.PRUNE_SLACK = old

@@ -1,6 +1,5 @@
 """Batches without copies through the engines: the streaming batch is the in-memory one."""
 
-import contextlib
 
 import numpy as np
 import pyarrow as pa
@@ -9,7 +8,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import activemine.engines.candidates as candidates
 from activemine import PoolChunk, make_strategy
 from activemine.diversity import DiversityOptions
 from activemine.engines import mine_stream
@@ -17,15 +15,8 @@ from activemine.errors import InputError
 from activemine.mining import score_pool
 from activemine.plan import SelectionPlan
 from activemine.sources import PoolColumns
+from _pool_helpers import eager_pruning
 
-
-@contextlib.contextmanager
-def eager_pruning():
-    old, candidates.PRUNE_SLACK = candidates.PRUNE_SLACK, 0
-    try:
-        yield
-    finally:
-        candidates.PRUNE_SLACK = old
 
 
 @st.composite

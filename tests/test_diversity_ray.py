@@ -16,12 +16,6 @@ from activemine.sources import PoolColumns  # noqa: E402
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-
 
 def _pool(n=5000, seed=0):
     rng = np.random.default_rng(seed)

@@ -1,4 +1,3 @@
-import contextlib
 import subprocess
 import sys
 
@@ -7,23 +6,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import activemine.engines.candidates as candidates
 from activemine import PoolChunk, make_strategy
 from activemine.engines import CandidateReducer, SelectionPlan, mine_stream, run_engine
 from activemine.errors import DuplicateIdError, EmptyPoolError, InputError, PoolExhaustedError
 from activemine.mining import score_pool
 from activemine.sources import PoolColumns
-from _pool_helpers import write_weak_proba_parts
+from _pool_helpers import eager_pruning, write_weak_proba_parts
 
-
-@contextlib.contextmanager
-def eager_pruning():
-    # prune at every chunk, so small pools exercise the reduction
-    old, candidates.PRUNE_SLACK = candidates.PRUNE_SLACK, 0
-    try:
-        yield
-    finally:
-        candidates.PRUNE_SLACK = old
 
 
 @st.composite

@@ -13,13 +13,6 @@ from _pool_helpers import write_weak_proba_parts  # noqa: E402
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    # starting Ray is slow on small machines: once for the module
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-
 
 def test_ray_and_local_engines_select_the_same_rows(local_ray, tmp_path):
     rng = np.random.default_rng(0)
