@@ -183,24 +183,36 @@ def test_labeling_in_headless_chromium_shows_the_image_and_records_keys(tmp_path
             page.click("#start")
             image = page.locator("#sample-image")
             image.wait_for(state="visible")
-            page.wait_for_function("document.getElementById('sample-image').complete && document.getElementById('sample-image').naturalWidth > 0")
+            _wait_until(page, "document.getElementById('sample-image').complete && document.getElementById('sample-image').naturalWidth > 0")
             assert page.evaluate("document.getElementById('sample-image').naturalWidth") == 8
             shot = tmp_path / "sample.png"
             image.screenshot(path=str(shot))
             _assert_rendered_digit(shot)
             first = page.get_attribute("#sample", "data-id")
             page.keyboard.press(str(truth[int(first)] + 1)[-1])  # key of the digit's class (class 9 is key 0)
-            page.wait_for_function(f"document.getElementById('sample').dataset.id !== '{first}'")
+            _wait_until(page, f"document.getElementById('sample').dataset.id !== '{first}'")
             assert store.read("SELECT sid, label, annotator FROM labels WHERE source = 'web'") == [(first, str(truth[int(first)]), "eve")]
             second = page.get_attribute("#sample", "data-id")
             page.keyboard.press("s")
-            page.wait_for_function(f"document.getElementById('sample').dataset.id !== '{second}'")
+            _wait_until(page, f"document.getElementById('sample').dataset.id !== '{second}'")
             page.keyboard.press("u")
-            page.wait_for_function(f"document.getElementById('sample').dataset.id === '{first}'")
+            _wait_until(page, f"document.getElementById('sample').dataset.id === '{first}'")
             assert store.read("SELECT COUNT(*) FROM labels WHERE source = 'web' AND retracted_at IS NULL") == [(0,)]
             assert store.read("SELECT sid, annotator FROM skips") == [(second, "eve")]
         finally:
             browser.close()
+
+
+def _wait_until(page, expression: str, *, timeout: float = 15.0) -> None:
+    """Poll ``expression`` from Python: the page's CSP forbids eval, which Playwright's
+    ``wait_for_function`` uses for polling (Runtime.evaluate from the test is not page script)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout} s: {expression}")
+        time.sleep(0.05)
 
 
 def _assert_rendered_digit(path):
