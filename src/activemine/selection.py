@@ -30,7 +30,9 @@ __all__ = [
     "Batch",
     "allocate_quotas",
     "check_ids",
+    "duplicated_values",
     "id_keys",
+    "string_hash",
     "select_batch",
     "split_hard_easy",
     "top_k_indices",
@@ -40,8 +42,9 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _POLY_PRIME = np.uint64(0x100000001B3)  # odd, so every power is invertible modulo 2**64
 
 
-def check_ids(ids, *, name: str = "ids") -> np.ndarray:
-    """Return ids as a 1-d integer or string array; raise on duplicates or other types."""
+def check_ids(ids, *, name: str = "ids", unique: bool = True) -> np.ndarray:
+    """Return ids as a 1-d integer or string array; raise on other types, and on duplicates
+    unless ``unique`` is False (a caller that checks uniqueness over a whole stream)."""
     arr = np.asarray(ids)
     if arr.ndim != 1:
         raise InputError(f"{name} must be one-dimensional, got shape {arr.shape}")
@@ -61,12 +64,29 @@ def check_ids(ids, *, name: str = "ids") -> np.ndarray:
     if arr.dtype.kind not in "iU":
         raise InputError(f"{name} must be integers or strings, got dtype {arr.dtype}")
     # sorted ids (the usual export order) need no sort to prove them unique
-    if arr.size > 1 and not (arr[1:] > arr[:-1]).all():
-        uniq, counts = np.unique(arr, return_counts=True)
-        if uniq.size != arr.size:
-            dup = uniq[counts > 1]
+    if unique and arr.size > 1 and not (arr[1:] > arr[:-1]).all():
+        dup = duplicated_values(arr)
+        if dup.size:
             raise DuplicateIdError(f"{name} must be unique: {dup.size} duplicated, e.g. {dup[:5].tolist()}")
     return arr
+
+
+def duplicated_values(arr: np.ndarray) -> np.ndarray:
+    """The values that occur more than once in ``arr`` ``(n,)``, sorted.
+
+    Strings are compared by a 64-bit hash first (sorting integers is an order
+    of magnitude faster than sorting strings); only the strings whose hash
+    occurs twice are compared as strings, so a hash collision is never taken
+    for a duplicate.
+    """
+    if arr.dtype.kind in "US" and arr.size:
+        keys = np.sort(string_hash(arr))
+        twice = keys[1:][keys[1:] == keys[:-1]]
+        if not twice.size:
+            return arr[:0]
+        arr = arr[np.isin(string_hash(arr), twice)]
+    uniq, counts = np.unique(arr, return_counts=True)
+    return uniq[counts > 1]
 
 
 def _splitmix64(x: np.ndarray) -> np.ndarray:
@@ -80,7 +100,7 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
         return x
 
 
-def _string_hash(arr: np.ndarray) -> np.ndarray:
+def string_hash(arr: np.ndarray) -> np.ndarray:
     """A 64-bit polynomial hash of the code points of each string ``(n,)`` -> ``(n,)`` uint64:
     ``sum_j c_j * P**j`` modulo 2**64 (Horner, last position first). numpy pads fixed-width
     strings with zero code points, which add nothing, so the hash does not depend on the
@@ -109,7 +129,7 @@ def id_keys(ids, *, seed: int) -> np.ndarray:
     if arr.dtype.kind in "iu":
         x = arr.astype(np.int64, copy=False).view(np.uint64)
     elif arr.dtype.kind in "US":
-        x = _string_hash(arr)
+        x = string_hash(arr)
     else:
         raise InputError(f"ids must be integers or strings, got dtype {arr.dtype}")
     salt = _splitmix64(np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))[0]
@@ -205,6 +225,9 @@ class Batch:
     ``predicted`` holds class indices into ``classes``; ``quotas`` maps class
     -> selected count (empty when no quotas were used); ``diversity`` is the
     :class:`~activemine.diversity.DiversityReport` of a selection without copies.
+    ``attached`` maps a name to an array of rows first, aligned with ``ids``:
+    what an engine carried along with the rows (the pool row number, say; see
+    :attr:`activemine.engines.base.ChunkScorer.attach`).
     """
 
     ids: np.ndarray
@@ -214,6 +237,7 @@ class Batch:
     classes: tuple = ()
     quotas: dict = field(default_factory=dict)
     diversity: object | None = None
+    attached: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])

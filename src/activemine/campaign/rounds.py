@@ -40,6 +40,8 @@ __all__ = ["Steps", "mine_round", "no_steps"]
 Steps = Callable[..., AbstractContextManager]
 
 WRITE_CHUNK = 50_000
+#: page cache of the connection that writes a round (KiB; an upper bound, used only as the index grows)
+WRITE_CACHE_KB = 256 * 1024
 
 
 def no_steps(description: str, *, total: int | None = None, unit: str = "rows") -> AbstractContextManager:
@@ -47,14 +49,42 @@ def no_steps(description: str, *, total: int | None = None, unit: str = "rows") 
     return nullcontext(None)
 
 
+def _attach_rows(pool: CampaignPool):
+    """What the local engine carries with each candidate row: its row number in the pool and, for a
+    pool of probabilities, the probabilities a round stores (so no second pass is needed)."""
+
+    def attach(chunk, first_row: int) -> dict:
+        out = {"row": np.arange(first_row, first_row + len(chunk.ids), dtype=np.int64)}
+        if not pool.has_features:
+            out["proba"] = _pool_proba(chunk)
+        return out
+
+    return attach
+
+
+def _pool_proba(chunk) -> np.ndarray:
+    """A probability pool's class probabilities ``(n, k)``: the members' mean for a committee,
+    the weak model's when the pool has nothing else."""
+    return np.asarray(chunk.proba if chunk.proba is not None else chunk.weak_proba)
+
+
 def _batch_proba(strategy: Strategy, pool: CampaignPool, batch: Batch, steps: Steps) -> tuple[np.ndarray, np.ndarray]:
-    """Pool row numbers ``(b,)`` and class probabilities ``(b, k)`` of the batch rows, in batch order (one pass)."""
+    """Pool row numbers ``(b,)`` and class probabilities ``(b, k)`` of the batch rows, in batch order:
+    carried by the engine when it could, else found in one pass over the pool."""
     import pyarrow.compute as pc
 
     from activemine.campaign.pool import arrow_ids
     from activemine.sources import chunk_from_table
 
     columns = pool.pool_columns()
+    carried = batch.attached
+    if "row" in carried:
+        rows = np.asarray(carried["row"], dtype=np.int64)
+        if "proba" in carried:
+            return rows, np.asarray(carried["proba"])
+        with steps("reading the batch's features", total=int(rows.size), unit="rows"):
+            table = pool.rows_at(rows, list(columns.needed))
+        return rows, np.asarray(strategy.class_proba(chunk_from_table(table, columns, where="the pool")))
     sids = np.asarray(batch.ids).astype(str)
     with steps("locating the batch in the pool", total=pool.num_rows, unit="rows") as bar:
         rows, table = pool.locate(sids, columns.needed, progress=bar)
@@ -117,7 +147,7 @@ def mine_round(store: CampaignStore, strategy: Strategy, *, budget: int, params:
 
             engine_args["plan"] = SelectionPlan.build(strategy, budget=budget, exclude=exclude, diversity=diversity)
         with steps("fitting and scoring the pool", total=pool.num_rows, unit="rows") as bar:
-            batch = run_engine(engine, strategy, pool.source(), progress=bar, **engine_args)
+            batch = run_engine(engine, strategy, pool.source(), progress=bar, attach=_attach_rows(pool), **engine_args)
         rows, proba = _batch_proba(strategy, pool, batch, steps)
         record = dict(params or {}, strategy=getattr(strategy, "name", type(strategy).__name__), engine=engine)
         stop = predict_stop_round(store, stop_set, strategy, labels=len(labeled), batch_proba=proba)
@@ -143,6 +173,8 @@ def _write_round(store: CampaignStore, batch: Batch, rows: np.ndarray, proba: np
     blobs = encode_proba(proba)
     with steps("writing the round", total=int(sids.size), unit="rows") as bar, store.transaction() as conn:
         seen_label, seen_round = seen
+        # a million random ids grow the id index far past SQLite's default 2 MB page cache
+        conn.execute(f"PRAGMA cache_size = -{WRITE_CACHE_KB}")
         taken = [r[0] for r in conn.execute("SELECT sid FROM labels WHERE label_id > ? AND retracted_at IS NULL", (seen_label,))]
         taken += [r[0] for r in conn.execute("SELECT sid FROM batches WHERE round > ?", (seen_round,))]
         if taken:

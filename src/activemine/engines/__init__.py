@@ -44,13 +44,14 @@ def make_executor(engine: str = "local", *, chunk_size: int = DEFAULT_CHUNK_SIZE
 
 def run_engine(engine: str, strategy, source, *, budget: int | None = None, plan: SelectionPlan | None = None,
                labeled=None, exclude=None, columns=None, chunk_size: int = DEFAULT_CHUNK_SIZE, progress=None,
-               ray_address: str | None = None, check_duplicates: bool = True, **ray_options) -> Batch:  # fmt: skip
+               ray_address: str | None = None, check_duplicates: bool = True, attach=None, **ray_options) -> Batch:  # fmt: skip
     """Mine with ``engine`` (``"local"`` or ``"ray"``): every setting checked, then fit, scan, select.
 
     Arguments as :func:`activemine.engines.local.mine_stream`; ``plan`` replaces
-    ``budget`` and ``exclude``.
+    ``budget`` and ``exclude``; ``attach``: see :attr:`~activemine.engines.base.ChunkScorer.attach`.
     """
     executor = make_executor(engine, chunk_size=chunk_size, ray_address=ray_address,
                              check_duplicates=check_duplicates, **ray_options)  # fmt: skip
     run = prepare_run(strategy, source, plan=plan, budget=budget, exclude=exclude, labeled=labeled, columns=columns)
+    run.scorer.attach = attach
     return run.run(executor, progress)

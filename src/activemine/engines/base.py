@@ -25,8 +25,8 @@ import numpy as np
 from activemine.data import LabeledSet
 from activemine.engines.candidates import CandidateReducer
 from activemine.errors import EmptyPoolError, InputError
-from activemine.plan import SelectionPlan
-from activemine.selection import Batch
+from activemine.plan import SelectionPlan, sorted_search
+from activemine.selection import Batch, string_hash
 from activemine.sources import DEFAULT_CHUNK_SIZE, PoolColumns, PoolSource, open_pool
 from activemine.strategies import Strategy
 
@@ -109,6 +109,10 @@ class ChunkScorer:
         self.strategy, self.plan, self.where, self.features = strategy, plan, where, features
         self.allow_nan = _strategy_allows_nan(strategy)
         self.projection = None  # a seeded PCA of the features, for a diverse selection without embeddings
+        #: ``attach(chunk, first_row) -> {name: array (n, ...)}``: arrays carried along with each row
+        #: to the batch (:attr:`~activemine.selection.Batch.attached`). Only executors that know a
+        #: chunk's position in the pool call it (the local one); the batch of others has none.
+        self.attach: Callable | None = None
 
     def add(self, reducer: CandidateReducer, chunk, ids: np.ndarray, *, first_row: int | None = None) -> None:
         """Check ``chunk``'s features, score it and give its selectable rows to ``reducer``;
@@ -121,7 +125,9 @@ class ChunkScorer:
         embedding = chunk.embedding
         if embedding is None and self.projection is not None and chunk.X is not None:
             embedding = self.projection(np.nan_to_num(chunk.X))
-        add_scored_rows(reducer, ids, scores, predicted, self.plan, embedding=embedding, hashes=chunk.hashes)
+        attached = self.attach(chunk, first_row) if self.attach is not None and first_row is not None else None
+        add_scored_rows(reducer, ids, scores, predicted, self.plan, embedding=embedding, hashes=chunk.hashes,
+                        attached=attached)  # fmt: skip
 
 
 class MiningRun:
@@ -171,6 +177,7 @@ class MiningRun:
 
         while True:
             ids, scores, predicted, counts, extra = self.reducer.diverse_candidates()
+            attached = extra.pop("attached", None)
             try:
                 batch = self.plan.select(ids, scores, predicted, available_counts=counts, **extra)
                 break
@@ -185,11 +192,28 @@ class MiningRun:
             embedding = "" if not self.plan.diversity.needs_embeddings else "the pool's embedding columns" if self.scorer.projection is None else (
                 f"features projected by a seeded PCA fitted on the labeled set ({self.scorer.projection.width} dims)")  # fmt: skip
             batch = replace(batch, diversity=replace(batch.diversity, embedding=embedding, rescans=self.rescans))
+        if attached:
+            at = _positions(ids, batch.ids)
+            batch = replace(batch, attached={name: values.take(at, axis=0) for name, values in attached.items()})
         return batch
 
     def run(self, executor: Executor, progress: Callable[[int], None] | None = None) -> Batch:
         """fit, scan and select."""
         return self.fit().scan(executor, progress).select()
+
+
+def _positions(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Where each of ``wanted`` ``(b,)`` is in the sorted unique ``ids`` ``(n,)``, which hold them all.
+    Strings are looked up by their 64-bit hash (sorting integers beats comparing strings), and checked."""
+    if ids.dtype.kind == "U" and wanted.size:
+        keys = string_hash(ids)
+        order = np.argsort(keys)
+        keys = keys[order]
+        if keys.size < 2 or (keys[1:] != keys[:-1]).all():
+            at = order[np.minimum(sorted_search(keys, string_hash(wanted)), keys.size - 1)]
+            if (ids[at] == wanted).all():
+                return at
+    return sorted_search(ids, wanted)
 
 
 def prepare_run(strategy: Strategy, source, *, plan: SelectionPlan | None = None, budget=None, exclude=None,
@@ -219,8 +243,9 @@ def prepare_run(strategy: Strategy, source, *, plan: SelectionPlan | None = None
 
 
 def add_scored_rows(reducer: CandidateReducer, ids, scores, predicted, plan: SelectionPlan, *, embedding=None,
-                    hashes=None) -> None:  # fmt: skip
-    """Check one chunk's scores, drop excluded ids and give the rest to ``reducer``."""
+                    hashes=None, attached: dict | None = None) -> None:  # fmt: skip
+    """Check one chunk's scores, drop excluded ids and give the rest to ``reducer``
+    (with the rows' ``attached`` arrays, see :attr:`ChunkScorer.attach`)."""
     scores = np.asarray(scores)
     if scores.shape != ids.shape:
         raise InputError(f"a strategy returned {scores.shape[0]} scores for {ids.shape[0]} rows")
@@ -233,4 +258,5 @@ def add_scored_rows(reducer: CandidateReducer, ids, scores, predicted, plan: Sel
         ids, scores, predicted = ids[keep], scores[keep], np.asarray(predicted)[keep]
         embedding = None if embedding is None else np.asarray(embedding)[keep]
         hashes = None if hashes is None else np.asarray(hashes)[keep]
-    reducer.add(ids, scores, predicted, rows=n, embedding=embedding, hashes=hashes)
+        attached = None if attached is None else {k: np.asarray(v)[keep] for k, v in attached.items()}
+    reducer.add(ids, scores, predicted, rows=n, embedding=embedding, hashes=hashes, attached=attached)

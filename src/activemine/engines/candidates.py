@@ -159,6 +159,7 @@ class CandidateReducer:
         self.sample = _Best(div.sample_size) if div is not None and div.needs_embeddings else None
         self.score_dtype = np.dtype(np.float16)  # widened to the scores' dtype as they arrive
         self.payload_width = None  # embedding columns, fixed by the first rows with a payload
+        self.attached_names: tuple | None = None  # names of the arrays carried along, fixed by the first rows
 
     def _split(self, quota) -> tuple[int, int]:
         # both parts grow with the quota, so bounds of the quota bound them
@@ -168,13 +169,14 @@ class CandidateReducer:
         return hard, easy
 
     def add(self, ids, scores, predicted, *, counts=None, rows: int | None = None, embedding=None, hashes=None,
-            sample: tuple | None = None, dropped: tuple | None = None) -> None:  # fmt: skip
+            sample: tuple | None = None, dropped: tuple | None = None, attached: dict | None = None) -> None:  # fmt: skip
         """Add selectable rows ``(n,)`` each; ``counts`` ``(n_classes,)`` and ``rows`` default to
         those of the rows themselves (give them when the rows are already a reduction).
 
         With diversity options: ``embedding`` ``(n, e)`` and ``hashes`` ``(n,)`` of the rows;
         a reduction also hands on its ``sample`` (``(ids, embedding)``) and which of its
         buffers ``dropped`` rows (``(hard (n_groups,), easy (n_groups,))`` bools).
+        ``attached``: arrays ``(n, ...)`` by name, carried along with the rows (the same names in every call).
         """
         ids, scores = np.asarray(ids), np.asarray(scores)
         predicted = np.asarray(predicted, dtype=np.int64)
@@ -194,7 +196,7 @@ class CandidateReducer:
             for g in range(self.plan.n_groups):
                 self.hard[g].dropped |= bool(dropped[0][g])
                 self.easy[g].dropped |= bool(dropped[1][g])
-        payload = self._payload(ids, embedding, hashes)
+        payload = self._payload(ids, embedding, hashes) + self._attached(ids, attached)
         if self.sample is not None:
             from activemine.diversity import sample_keys
 
@@ -253,6 +255,19 @@ class CandidateReducer:
             out.append(np.asarray(hashes))
         return out
 
+    def _attached(self, ids, attached: dict | None) -> list:
+        names = tuple(attached) if attached else ()
+        if self.attached_names is None and names:
+            self.attached_names = names
+        if names != (self.attached_names or ()) and len(ids):
+            raise InputError(f"every chunk must carry the same attached arrays; got {list(names)} after "
+                             f"{list(self.attached_names or ())}")  # fmt: skip
+        out = [np.asarray(attached[k]) for k in names]
+        for name, values in zip(names, out):
+            if values.shape[:1] != (len(ids),):
+                raise InputError(f"attached array {name!r} has {values.shape[:1]} rows for {len(ids)} ids")
+        return out
+
     def _to_easy(self, g: int, rows: tuple | None) -> None:
         if rows is None or not rows[1].size:
             return
@@ -297,6 +312,10 @@ class CandidateReducer:
         (``embedding``, ``hashes`` and ``diverse``: the sample and each group's boundaries)."""
         ids, scores, predicted, payload = self._candidates_with_payload()
         extra: dict = {}
+        names = self.attached_names or ()
+        if names and len(payload) >= len(names):  # carried arrays come last
+            extra["attached"] = dict(zip(names, payload[len(payload) - len(names):]))
+            payload = payload[: len(payload) - len(names)]
         div = self.diversity
         if div is None:
             return ids, scores, predicted, self.counts.copy(), extra

@@ -22,13 +22,10 @@ from activemine.engines.base import MiningRun, prepare_run
 from activemine.engines.candidates import CandidateReducer
 from activemine.errors import DuplicateIdError, InputError
 from activemine.plan import SelectionPlan
-from activemine.selection import Batch, check_ids, id_keys
+from activemine.selection import Batch, check_ids, string_hash
 from activemine.sources import DEFAULT_CHUNK_SIZE, ChunkSource, PoolColumns, PoolSource
 
 __all__ = ["DuplicateCheck", "LocalExecutor", "mine_stream", "read_ahead"]
-
-_HASH_SEED = 0x5EED
-
 
 class DuplicateCheck:
     """Finds ids that occur twice anywhere in a stream.
@@ -51,11 +48,11 @@ class DuplicateCheck:
             self.last = ids[-1]
         else:
             self.rising = False
-        self.kept.append(ids.copy() if ids.dtype.kind == "i" else id_keys(ids, seed=_HASH_SEED))
+        self.kept.append(ids.copy() if ids.dtype.kind == "i" else string_hash(ids))
 
     def raise_on_duplicates(self, source: PoolSource, chunk_size: int, where: str) -> None:
         kept, self.kept = self.kept, []
-        if self.rising or len(kept) < 2:  # a single chunk was checked by check_ids
+        if self.rising or not kept:  # ids rising strictly through the stream are unique
             return
         values = np.sort(np.concatenate(kept))
         suspects = np.unique(values[1:][values[1:] == values[:-1]])
@@ -65,7 +62,7 @@ class DuplicateCheck:
             found = []
             for chunk in source.chunks(chunk_size):
                 ids = np.asarray(chunk.ids)
-                found.append(ids[np.isin(id_keys(ids, seed=_HASH_SEED), suspects)])
+                found.append(ids[np.isin(string_hash(ids), suspects)])
             found, counts = np.unique(np.concatenate(found), return_counts=True)
             suspects = found[counts > 1]
         if suspects.size:
@@ -143,7 +140,8 @@ class LocalExecutor:
         first_row = 0
         depth = 0 if isinstance(src, ChunkSource) else self.read_ahead  # arrays in memory: nothing to read
         for chunk in read_ahead(src.chunks(self.chunk_size), depth):
-            ids = check_ids(chunk.ids, name=f"{src.where} ids")
+            # with the stream-wide check below, a chunk's own duplicates are found there
+            ids = check_ids(chunk.ids, name=f"{src.where} ids", unique=duplicates is None)
             if id_kind is None:
                 id_kind = ids.dtype.kind
             elif ids.dtype.kind != id_kind:

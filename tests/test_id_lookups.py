@@ -1,0 +1,121 @@
+"""Id lookups by hash (uniqueness, exclusions, batch positions) and rows carried to the batch.
+
+Every hash shortcut must give exactly what comparing the ids themselves gives,
+hash collisions included: the collision cases replace the hash by a weak one.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import activemine.engines.base as engine_base
+import activemine.plan as plan_module
+import activemine.selection as selection
+from activemine import PoolChunk, make_strategy
+from activemine.engines import SelectionPlan, run_engine
+from activemine.errors import DuplicateIdError
+from activemine.selection import check_ids, duplicated_values
+
+texts = st.text(alphabet="ab\u00e9\u4e2d0", min_size=0, max_size=4)
+
+
+def _weak_hash(arr):
+    """Every string of the same length gets the same hash: collisions everywhere."""
+    return np.char.str_len(np.asarray(arr, dtype=str)).astype(np.uint64)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(texts, max_size=40), st.booleans())
+def test_duplicated_values_equal_an_exact_count(values, weak):
+    arr = np.array(values, dtype=str) if values else np.array([], dtype="<U1")
+    uniq, counts = np.unique(arr, return_counts=True)
+    expected = uniq[counts > 1].tolist()
+    if weak:
+        original = selection.string_hash
+        selection.string_hash = _weak_hash
+        try:
+            got = duplicated_values(arr).tolist()
+        finally:
+            selection.string_hash = original
+    else:
+        got = duplicated_values(arr).tolist()
+    assert got == expected
+
+
+def test_check_ids_names_string_duplicates_and_skips_when_told():
+    ids = np.array(["b", "a", "c", "a"])
+    with pytest.raises(DuplicateIdError, match=r"1 duplicated, e.g. \['a'\]"):
+        check_ids(ids)
+    assert check_ids(ids, unique=False).tolist() == ids.tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(texts, unique=True, max_size=30), st.lists(texts, max_size=30), st.booleans())
+def test_string_exclusions_by_hash_equal_isin(excluded, ids, weak):
+    plan = SelectionPlan(budget=1, exclude=np.array(excluded, dtype=str) if excluded else None)
+    arr = np.array(ids, dtype=str) if ids else np.array([], dtype="<U1")
+    expected = np.isin(arr, np.array(excluded, dtype=str)) if excluded else None
+    if weak:  # collisions among the excluded ids: the plan falls back to searching the strings
+        original = plan_module.string_hash
+        plan_module.string_hash = _weak_hash
+        try:
+            got = plan.excluded(arr)
+        finally:
+            plan_module.string_hash = original
+    else:
+        got = plan.excluded(arr)
+    if expected is None:
+        assert got is None
+    else:
+        assert got.tolist() == expected.tolist()
+
+
+def test_sorted_search_equals_searchsorted():
+    rng = np.random.default_rng(3)
+    values = np.sort(rng.integers(0, 10**12, size=200_000))
+    wanted = rng.integers(0, 10**12, size=70_000)
+    assert (plan_module.sorted_search(values, wanted) == np.searchsorted(values, wanted)).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(texts, unique=True, min_size=1, max_size=40), st.data(), st.booleans())
+def test_positions_of_batch_ids_among_sorted_candidates(ids, data, weak):
+    arr = np.sort(np.array(ids, dtype=str))
+    wanted = data.draw(st.permutations(arr.tolist()).map(lambda v: np.array(v, dtype=str)))[: data.draw(st.integers(0, arr.size))]
+    if weak:
+        original = engine_base.string_hash
+        engine_base.string_hash = _weak_hash
+        try:
+            at = engine_base._positions(arr, wanted)
+        finally:
+            engine_base.string_hash = original
+    else:
+        at = engine_base._positions(arr, wanted)
+    assert arr[at].tolist() == wanted.tolist()
+
+
+@pytest.mark.parametrize("string_ids", [False, True])
+@pytest.mark.parametrize("chunk", [1, 7, 64, 10_000])
+def test_attached_rows_come_back_aligned_with_the_batch(string_ids, chunk):
+    rng = np.random.default_rng(0)
+    n = 300
+    raw = rng.random((n, 3)) + 0.05
+    proba = raw / raw.sum(axis=1, keepdims=True)
+    ids = rng.permutation(10 * n)[:n]
+    if string_ids:
+        ids = np.array([f"id-{v:x}" for v in ids])
+    weak = np.roll(proba, 1, axis=0)
+    pool = PoolChunk(ids, proba=proba, weak_proba=weak)
+
+    def attach(c, first_row):
+        return {"row": np.arange(first_row, first_row + len(c.ids)), "proba": np.asarray(c.proba)}
+
+    plan = SelectionPlan(budget=40, balance="equal", easy_share=0.25, exclude=ids[:20])
+    batch = run_engine("local", make_strategy("hw"), pool, plan=plan, chunk_size=chunk, attach=attach)
+    plain = run_engine("local", make_strategy("hw"), pool, plan=plan, chunk_size=chunk)
+    assert batch.ids.tolist() == plain.ids.tolist()  # carrying rows changes nothing selected
+    rows = batch.attached["row"]
+    assert ids[rows].tolist() == batch.ids.tolist()
+    assert np.array_equal(batch.attached["proba"], proba[rows])
+    assert plain.attached == {}
