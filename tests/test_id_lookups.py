@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import activemine.engines.base as engine_base
-import activemine.plan as plan_module
+import activemine.idindex as idindex
 import activemine.selection as selection
 from activemine import PoolChunk, make_strategy
 from activemine.engines import SelectionPlan, run_engine
@@ -50,49 +50,63 @@ def test_check_ids_names_string_duplicates_and_skips_when_told():
     assert check_ids(ids, unique=False).tolist() == ids.tolist()
 
 
+def _weak_id_hash(arr):
+    """Ids of the same length (or the same value mod 3) share a hash: collisions everywhere."""
+    arr = np.asarray(arr)
+    if arr.dtype.kind == "U":
+        return np.char.str_len(arr).astype(np.uint64) << np.uint64(60)
+    return (arr.astype(np.int64) % 3).astype(np.uint64) << np.uint64(62)
+
+
+ids_lists = st.one_of(st.lists(texts, max_size=120), st.lists(st.integers(-50, 50), max_size=120))
+
+
+@settings(max_examples=80, deadline=None)
+@given(ids_lists, st.data(), st.booleans())
+def test_id_index_finds_exactly_what_is_there(values, data, weak):
+    kind = str if values and isinstance(values[0], str) else np.int64
+    uniq = list(dict.fromkeys(values))
+    arr = np.array(uniq, dtype=kind) if uniq else np.array([], dtype=kind)
+    probes = (data.draw(st.lists(st.sampled_from(values), max_size=50)) if values else []) + (
+        ["zz", ""] if kind is str else [999, -999])  # fmt: skip
+    probes = np.array(probes, dtype=kind)
+    original = idindex.id_hash
+    if weak:
+        idindex.id_hash = _weak_id_hash
+    try:
+        at = idindex.IdIndex(arr).find(probes)
+    finally:
+        idindex.id_hash = original
+    where = {v: i for i, v in enumerate(arr.tolist())}
+    assert at.tolist() == [where.get(p, -1) for p in probes.tolist()]
+
+
 @settings(max_examples=60, deadline=None)
-@given(st.lists(texts, unique=True, max_size=30), st.lists(texts, max_size=30), st.booleans())
-def test_string_exclusions_by_hash_equal_isin(excluded, ids, weak):
+@given(st.lists(texts, unique=True, max_size=200), st.lists(texts, max_size=60))
+def test_plan_exclusions_equal_isin(excluded, ids):
     plan = SelectionPlan(budget=1, exclude=np.array(excluded, dtype=str) if excluded else None)
     arr = np.array(ids, dtype=str) if ids else np.array([], dtype="<U1")
-    expected = np.isin(arr, np.array(excluded, dtype=str)) if excluded else None
-    if weak:  # collisions among the excluded ids: the plan falls back to searching the strings
-        original = plan_module.string_hash
-        plan_module.string_hash = _weak_hash
-        try:
-            got = plan.excluded(arr)
-        finally:
-            plan_module.string_hash = original
-    else:
-        got = plan.excluded(arr)
-    if expected is None:
+    got = plan.excluded(arr)
+    if not excluded:
         assert got is None
     else:
-        assert got.tolist() == expected.tolist()
+        assert got.tolist() == np.isin(arr, np.array(excluded, dtype=str)).tolist()
 
 
-def test_sorted_search_equals_searchsorted():
-    rng = np.random.default_rng(3)
-    values = np.sort(rng.integers(0, 10**12, size=200_000))
-    wanted = rng.integers(0, 10**12, size=70_000)
-    assert (plan_module.sorted_search(values, wanted) == np.searchsorted(values, wanted)).all()
+def test_exclusions_of_many_integer_ids():
+    rng = np.random.default_rng(1)
+    excluded = rng.choice(10**9, size=50_000, replace=False)
+    ids = np.concatenate([rng.choice(excluded, 1000), rng.integers(0, 10**9, size=5000)])
+    plan = SelectionPlan(budget=1, exclude=excluded)
+    assert plan.excluded(ids).tolist() == np.isin(ids, excluded).tolist()
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(texts, unique=True, min_size=1, max_size=40), st.data(), st.booleans())
-def test_positions_of_batch_ids_among_sorted_candidates(ids, data, weak):
+@given(st.lists(texts, unique=True, min_size=1, max_size=40), st.data())
+def test_positions_of_batch_ids_among_candidates(ids, data):
     arr = np.sort(np.array(ids, dtype=str))
-    wanted = data.draw(st.permutations(arr.tolist()).map(lambda v: np.array(v, dtype=str)))[: data.draw(st.integers(0, arr.size))]
-    if weak:
-        original = engine_base.string_hash
-        engine_base.string_hash = _weak_hash
-        try:
-            at = engine_base._positions(arr, wanted)
-        finally:
-            engine_base.string_hash = original
-    else:
-        at = engine_base._positions(arr, wanted)
-    assert arr[at].tolist() == wanted.tolist()
+    wanted = np.array(data.draw(st.permutations(arr.tolist())), dtype=str)[: data.draw(st.integers(0, arr.size))]
+    assert arr[engine_base._positions(arr, wanted)].tolist() == wanted.tolist()
 
 
 @pytest.mark.parametrize("string_ids", [False, True])

@@ -263,8 +263,10 @@ def current_label_arrays(store: CampaignStore, *, conn=None) -> tuple[np.ndarray
         return np.empty(0, dtype="<U1"), np.empty(0, dtype="<U1")
     sids = np.asarray(list(current.keys()), dtype=str)
     labels = np.asarray(list(current.values()), dtype=str)
-    order = np.argsort(sids, kind="stable")
-    return sids[order], labels[order]
+    if sids.size > 1 and not (sids[1:] > sids[:-1]).all():  # the store returns them sorted; make sure
+        order = np.argsort(sids, kind="stable")
+        sids, labels = sids[order], labels[order]
+    return sids, labels
 
 
 def labeled_training_set(store: CampaignStore, sids: np.ndarray, labels: np.ndarray, *,

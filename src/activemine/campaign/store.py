@@ -104,6 +104,8 @@ CREATE TABLE labels (
 -- the same label for the same id by the same annotator counts once, which makes re-imports no-ops
 CREATE UNIQUE INDEX labels_once ON labels(sid, label, annotator) WHERE retracted_at IS NULL;
 CREATE INDEX labels_sid ON labels(sid);
+-- the few suspect labels, without a scan of every label (campaign mine and status list them)
+CREATE INDEX labels_suspect ON labels(sid) WHERE suspect = 1 AND retracted_at IS NULL;
 """
 
 #: Ids of the queued samples: in some batch, with no active label.
@@ -137,6 +139,8 @@ def decode_proba(blob: bytes) -> np.ndarray:
 def sorted_ids(values) -> np.ndarray:
     """Stored ids (text) as a sorted, unique numpy string array ``(n,)``; the form exclusions take."""
     arr = np.asarray(values, dtype=str) if len(values) else np.empty(0, dtype="<U1")
+    if arr.size < 2 or (arr[1:] > arr[:-1]).all():  # SQLite sorted them (UTF-8 bytes sort as code points)
+        return arr
     return np.unique(arr)
 
 
@@ -351,7 +355,8 @@ class CampaignStore:
         Queued ids are in a batch, flagged ids have labels, so this is every
         batch id and every id with an active label.
         """
-        rows = self.read("SELECT sid FROM batches UNION SELECT sid FROM labels WHERE retracted_at IS NULL", conn=conn)
+        rows = self.read("SELECT sid FROM batches UNION SELECT sid FROM labels WHERE retracted_at IS NULL ORDER BY sid",
+                         conn=conn)  # fmt: skip
         return sorted_ids([r[0] for r in rows])
 
     def flagged(self, *, conn: sqlite3.Connection | None = None) -> dict[str, list[str]]:
@@ -365,7 +370,7 @@ class CampaignStore:
         """Each labeled, unflagged id -> its one active label."""
         rows = self.read(
             f"SELECT sid, MIN(label) FROM labels WHERE retracted_at IS NULL AND sid NOT IN (SELECT sid FROM ({FLAGGED_SQL})) "
-            "GROUP BY sid",
+            "GROUP BY sid ORDER BY sid",
             conn=conn,
         )
         return dict(rows)

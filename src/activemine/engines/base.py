@@ -25,8 +25,8 @@ import numpy as np
 from activemine.data import LabeledSet
 from activemine.engines.candidates import CandidateReducer
 from activemine.errors import EmptyPoolError, InputError
-from activemine.plan import SelectionPlan, sorted_search
-from activemine.selection import Batch, string_hash
+from activemine.plan import SelectionPlan
+from activemine.selection import Batch
 from activemine.sources import DEFAULT_CHUNK_SIZE, PoolColumns, PoolSource, open_pool
 from activemine.strategies import Strategy
 
@@ -203,17 +203,13 @@ class MiningRun:
 
 
 def _positions(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """Where each of ``wanted`` ``(b,)`` is in the sorted unique ``ids`` ``(n,)``, which hold them all.
-    Strings are looked up by their 64-bit hash (sorting integers beats comparing strings), and checked."""
-    if ids.dtype.kind == "U" and wanted.size:
-        keys = string_hash(ids)
-        order = np.argsort(keys)
-        keys = keys[order]
-        if keys.size < 2 or (keys[1:] != keys[:-1]).all():
-            at = order[np.minimum(sorted_search(keys, string_hash(wanted)), keys.size - 1)]
-            if (ids[at] == wanted).all():
-                return at
-    return sorted_search(ids, wanted)
+    """Where each of ``wanted`` ``(b,)`` is in ``ids`` ``(n,)``, which hold them all."""
+    from activemine.idindex import IdIndex
+
+    at = IdIndex(ids).find(wanted)
+    if (at < 0).any():
+        raise InputError(f"{int((at < 0).sum())} batch ids are not among the candidates")
+    return at
 
 
 def prepare_run(strategy: Strategy, source, *, plan: SelectionPlan | None = None, budget=None, exclude=None,
