@@ -45,6 +45,14 @@ def test_n_jobs_default_is_the_cpus_available_and_bad_values_fail():
     assert threads_per_task(4, 3) == 1 and threads_per_task(6, 3) == 2 and threads_per_task(2, 1) == 2
 
 
+def test_an_estimators_own_n_jobs_is_kept_unless_n_jobs_is_given():
+    from lightgbm import LGBMClassifier
+
+    assert make_model(LGBMClassifier(n_jobs=1)).n_jobs == 1
+    assert make_model(Recorder(n_jobs=3)).n_jobs == 3
+    assert make_model(LGBMClassifier(n_jobs=1), n_jobs=4).n_jobs == 4
+
+
 class Recorder(ClassifierMixin, BaseEstimator):
     """A logistic regression that records the n_jobs it was fitted with."""
 

@@ -60,8 +60,10 @@ def make_model(model="lightgbm", *, random_state: int | None = 0, n_jobs: int | 
     """A fresh, unfitted classifier.
 
     ``model`` is a name from :data:`MODEL_NAMES` or an estimator to clone; the
-    clone's ``random_state`` is set when it has one, so seeds reach the model,
-    and so is its ``n_jobs`` (threads; None = the CPUs available to the process).
+    clone's ``random_state`` is set when it has one, so seeds reach the model.
+    ``n_jobs`` (threads) given explicitly is set on it too; with None a named
+    model uses the CPUs available to the process and an estimator keeps its own
+    ``n_jobs`` (a user's ``n_jobs=1`` stays 1).
     """
     threads = check_n_jobs(n_jobs)
     if isinstance(model, str):
@@ -89,7 +91,7 @@ def make_model(model="lightgbm", *, random_state: int | None = 0, n_jobs: int | 
     params = est.get_params()
     if random_state is not None and "random_state" in params:
         est.set_params(random_state=random_state)
-    if "n_jobs" in params:
+    if n_jobs is not None and "n_jobs" in params:
         est.set_params(n_jobs=threads)
     return est
 
