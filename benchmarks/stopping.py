@@ -1,11 +1,16 @@
 """How many to label: stopping criteria and the label-budget forecast on multi-round runs.
 
 For each dataset and seed, one multi-round run of least confidence (``lc``,
-which reads the probabilities of the model each round trains anyway, so a
-round costs one model fit) through :func:`activemine.experiment.run_experiment`.
-Per criterion (``kappa``, ``uncertainty``, ``plateau``, ``max``): the round at
-which it would have stopped, the labels used there and the TPR at 1% FPR there
-against the final round. The forecast, made from the first half of the rounds,
+which reads the probabilities of the model each round trains anyway) through
+:func:`activemine.experiment.run_experiment`, with ``eval_repeats`` 2: each
+round trains two models on its labels (seeds differ); the TPR is their mean,
+and the second is the refit that ``kappa-refit`` compares with. Per criterion
+(``kappa``, ``kappa-refit``, ``uncertainty``, ``plateau``, ``max``): the round
+at which it would have stopped, the labels used there and the TPR at 1% FPR
+there against the final round. The stop set is drawn from training rows
+outside L and the pool where there are enough (Fashion-MNIST), else from the
+pool (digits, whose pool is every training image but L); ``stop_set_source``
+in ``summary.json``. The forecast, made from the first half of the rounds,
 predicts the labels at which the final TPR minus 0.5 points is first reached.
 
 Writes ``results.json`` (exactly the schema of issue 15), ``summary.json``
@@ -14,8 +19,8 @@ experiment's own outputs (``curves.png`` with the stop points marked) and
 ``forecast.png`` (the first-half forecast against the measured curve).
 
 CPU is scarce (2 shared cores), so the sizes are small and the model is a
-small LightGBM (60 trees, 15 leaves, one thread); they are stated in
-``summary.json`` and ``results.md``.
+small LightGBM (60 trees, 15 leaves, ``--n-jobs`` threads, 1 by default);
+they are stated in ``summary.json`` and ``results.md``.
 
     python benchmarks/stopping.py --seeds 5
 """
@@ -32,6 +37,7 @@ import numpy as np
 
 from activemine.experiment import ExperimentConfig, run_experiment, write_outputs
 from activemine.progress import log_line, progress_reporter
+from activemine.stopping import CRITERIA
 
 OUT = Path(__file__).parent / "results" / "stopping"
 
@@ -71,13 +77,19 @@ def extract(name: str, results: dict) -> tuple[list[dict], list[dict]]:
     return criteria, forecast
 
 
+def _lost_and_saved(rows: list[dict]) -> tuple[float, float]:
+    """Mean TPR lost (points) and share of labels saved at a criterion's stop, over seeds."""
+    lost = 100 * np.mean([c["tpr_final"] - c["tpr_at_stop"] for c in rows])
+    saved = 1 - np.mean([c["labels_at_stop"] for c in rows]) / np.mean([c["labels_final"] for c in rows])
+    return float(lost), float(saved)
+
+
 def check_targets(criteria: list[dict], forecast: list[dict], reasons: dict) -> dict:
-    """The issue's targets per dataset, on means over seeds."""
+    """The issue's targets per dataset, on means over seeds; stabilizing predictions as ``kappa`` and ``kappa-refit``."""
     out = {}
     for name in dict.fromkeys(c["dataset"] for c in criteria):
-        k = [c for c in criteria if c["dataset"] == name and c["criterion"] == "kappa"]
-        lost = 100 * np.mean([c["tpr_final"] - c["tpr_at_stop"] for c in k])
-        saved = 1 - np.mean([c["labels_at_stop"] for c in k]) / np.mean([c["labels_final"] for c in k])
+        lost, saved = _lost_and_saved([c for c in criteria if c["dataset"] == name and c["criterion"] == "kappa"])
+        r_lost, r_saved = _lost_and_saved([c for c in criteria if c["dataset"] == name and c["criterion"] == "kappa-refit"])
         fs = [f for f in forecast if f["dataset"] == name]
         made = [f for f in fs if f["predicted_labels"] is not None]
         errors = [abs(f["predicted_labels"] - f["true_labels"]) / f["true_labels"] for f in made]
@@ -86,6 +98,9 @@ def check_targets(criteria: list[dict], forecast: list[dict], reasons: dict) -> 
             "kappa_tpr_lost_points": float(lost),
             "kappa_labels_saved_share": float(saved),
             "kappa_target_met": bool(lost <= 1.0 and saved >= 0.2),
+            "kappa_refit_tpr_lost_points": r_lost,
+            "kappa_refit_labels_saved_share": r_saved,
+            "kappa_refit_target_met": bool(r_lost <= 1.0 and r_saved >= 0.2),
             "seeds": len(fs),
             "forecasts_made": len(made),
             "forecast_relative_errors": [float(e) for e in errors],
@@ -98,6 +113,20 @@ def check_targets(criteria: list[dict], forecast: list[dict], reasons: dict) -> 
 
 
 KAPPA_THRESHOLDS = (0.99, 0.98, 0.97, 0.95)
+
+
+def kappa_ceilings(all_results: dict) -> list[dict]:
+    """Per dataset and round, means over seeds: consecutive kappa, kappa to the refit, and the refit ceiling."""
+    out = []
+    for name, results in all_results.items():
+        runs = [run["stopping"]["rounds"] for run in results["runs"]]
+        for i in range(1, len(runs[0])):
+            rows = [rounds[i] for rounds in runs]
+            mean = lambda key: None if any(r[key] is None for r in rows) else float(np.mean([r[key] for r in rows]))  # noqa: E731
+            out.append({"dataset": name, "round": rows[0]["round"], "labels": float(np.mean([r["labels"] for r in rows])),
+                        "kappa": mean("kappa"), "kappa_refit_change": mean("kappa_refit_change"),
+                        "kappa_refit_ceiling": mean("kappa_refit_ceiling")})  # fmt: skip
+    return out
 
 
 def kappa_sensitivity(all_results: dict, window: int = 3) -> list[dict]:
@@ -121,17 +150,19 @@ def kappa_sensitivity(all_results: dict, window: int = 3) -> list[dict]:
     return out
 
 
-def markdown(criteria, forecast, targets, sizes, seconds, sensitivity=()) -> str:
+def markdown(criteria, forecast, targets, sizes, seconds, sensitivity=(), ceilings=(), sources=None,
+             eval_repeats: int = 2) -> str:  # fmt: skip
     lines = ["# How many to label: stopping criteria and the forecast", "",
-             f"Least confidence, multi-round, {len({c['seed'] for c in criteria})} seeds; model: small LightGBM {MODEL}; "
-             f"{seconds:.0f} s in all. Sizes: " + "; ".join(
+             f"Least confidence, multi-round, {len({c['seed'] for c in criteria})} seeds; model: small LightGBM {MODEL}, "
+             f"{eval_repeats} fits per round (TPR their mean; the second is the refit); "
+             f"{seconds:.0f} s in all. Stop set: " + "; ".join(f"{n}: {s}" for n, s in (sources or {}).items()) + ". Sizes: " + "; ".join(
                  f"{n}: {s['task']}, L {s['labeled_size']}, U {s['pool_size'] or 'all other training images'}, "
                  f"{s['rounds']} rounds of {s['budget'] // s['rounds']}" for n, s in sizes.items()), "",
              "Means over seeds; a criterion that never fired counts as stopping at the last round.", "",
              "| dataset | criterion | fired | stop round | labels at stop | labels final | labels saved | TPR lost (points) |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for name in sizes:
-        for crit in ("kappa", "uncertainty", "plateau", "max"):
+        for crit in CRITERIA:
             rows = [c for c in criteria if c["dataset"] == name and c["criterion"] == crit]
             fired = sum(c["stop_round"] is not None for c in rows)
             rounds = np.mean([c["stop_round"] or sizes[name]["rounds"] for c in rows])
@@ -156,10 +187,20 @@ def markdown(criteria, forecast, targets, sizes, seconds, sensitivity=()) -> str
     for k in sensitivity:
         lines.append(f"| {k['dataset']} | {k['threshold']:g} | {k['fired']}/{k['runs']} | {k['labels_at_stop']:,.0f} | "
                      f"{100 * (1 - k['labels_at_stop'] / k['labels_final']):.0f}% | {k['tpr_lost_points']:+.2f} |")  # fmt: skip
+    lines += ["", "Agreement per round, means over seeds: consecutive models (kappa), the previous model against this "
+              "round's refit (change), this round's model against its refit (ceiling):", "",
+              "| dataset | round | labels | kappa | change | ceiling | ceiling - change |", "|---|---:|---:|---:|---:|---:|---:|"]
+    fmt = lambda v: "" if v is None else f"{v:.3f}"  # noqa: E731
+    for c in ceilings:
+        gap = None if c["kappa_refit_change"] is None else c["kappa_refit_ceiling"] - c["kappa_refit_change"]
+        lines.append(f"| {c['dataset']} | {c['round']} | {c['labels']:,.0f} | {fmt(c['kappa'])} | "
+                     f"{fmt(c['kappa_refit_change'])} | {fmt(c['kappa_refit_ceiling'])} | {fmt(gap)} |")  # fmt: skip
     lines += ["", "Targets (means over seeds):", ""]
     for name, t in targets.items():
         lines.append(f"* {name}: kappa loses {t['kappa_tpr_lost_points']:.2f} points with {100 * t['kappa_labels_saved_share']:.0f}% "
-                     f"fewer labels -> {'met' if t['kappa_target_met'] else 'NOT met'} (<= 1 point, >= 20%); forecast made in "
+                     f"fewer labels -> {'met' if t['kappa_target_met'] else 'NOT met'}; kappa-refit loses "
+                     f"{t['kappa_refit_tpr_lost_points']:.2f} points with {100 * t['kappa_refit_labels_saved_share']:.0f}% fewer "
+                     f"labels -> {'met' if t['kappa_refit_target_met'] else 'NOT met'} (<= 1 point, >= 20%); forecast made in "
                      f"{t['forecasts_made']}/{t['seeds']}, {t['forecasts_within_25pct']} within 25%, interval missed the truth "
                      f"{t['interval_misses']} time(s) -> {'met' if t['forecast_target_met'] else 'NOT met'}")  # fmt: skip
     return "\n".join(lines) + "\n"
@@ -210,6 +251,10 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--datasets", default="fashion-mnist,digits")
     p.add_argument("--stop-set-size", type=int, default=2_000)
+    p.add_argument("--stop-set-source", default="auto", choices=["auto", "held-out", "pool"],
+                   help="held-out training rows when there are enough (auto), or the pool (a control)")
+    p.add_argument("--eval-repeats", type=int, default=2, help="models per round (>= 2: the second is the refit)")
+    p.add_argument("--n-jobs", type=int, default=1, help="threads per model fit")
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args(argv)
     names = [n.strip() for n in args.datasets.split(",") if n.strip()]
@@ -219,8 +264,8 @@ def main(argv=None) -> int:
     for name in names:
         spec = DATASETS[name]
         config = ExperimentConfig(**spec, strategies=["lc"], seeds=list(range(args.seeds)), mode="multi-round",
-                                  model=small_lightgbm(), full_seeds=0,
-                                  stopping={"stop_set_size": args.stop_set_size})  # fmt: skip
+                                  model=small_lightgbm(), full_seeds=0, eval_repeats=args.eval_repeats,
+                                  n_jobs=args.n_jobs, stopping={"stop_set_size": args.stop_set_size, "stop_set_source": args.stop_set_source})  # fmt: skip
         t0 = time.perf_counter()
         steps = args.seeds * 2
         with progress_reporter(f"stopping: {name}", total=steps, unit="steps") as bar:
@@ -246,13 +291,19 @@ def write_summary(all_results: dict, timings: dict, seconds: float, args, argv) 
     targets = check_targets(criteria, forecast, reasons)
     sizes = {n: DATASETS[n] for n in names}
     sensitivity = kappa_sensitivity(all_results)
+    ceilings = kappa_ceilings(all_results)
+    sources = {n: sorted({f"{r['stopping']['stop_set_size']:,} {r['stopping']['stop_set_source']} rows"
+                          for r in res["runs"]}) for n, res in all_results.items()}  # fmt: skip
+    sources = {n: ", ".join(v) for n, v in sources.items()}
     (args.out / "results.json").write_text(json.dumps({"criteria": criteria, "forecast": forecast}, indent=1))
     (args.out / "summary.json").write_text(json.dumps({
         "command": "python benchmarks/stopping.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "sizes": sizes, "model": MODEL, "strategy": "lc", "seeds": args.seeds, "stop_set_size": args.stop_set_size,
+        "stop_set_source": sources, "eval_repeats": args.eval_repeats, "n_jobs": args.n_jobs,
         "seconds": seconds, "seconds_per_dataset": timings, "targets": targets, "kappa_sensitivity": sensitivity,
+        "kappa_ceilings": ceilings,
     }, indent=1))  # fmt: skip
-    md = markdown(criteria, forecast, targets, sizes, seconds, sensitivity)
+    md = markdown(criteria, forecast, targets, sizes, seconds, sensitivity, ceilings, sources, args.eval_repeats)
     (args.out / "results.md").write_text(md)
     plot_forecasts(all_results, args.out / "forecast.png", seed=0)
     print(md)

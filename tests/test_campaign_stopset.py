@@ -7,10 +7,9 @@ from _campaign_helpers import digits_files, pixel_table
 from typer.testing import CliRunner
 
 from activemine.campaign import campaign_status, init_campaign, mine_round
-from activemine.campaign.stopset import measure_learning_curve, stop_records, stopping_status
+from activemine.campaign.stopset import CAMPAIGN_CRITERIA, measure_learning_curve, stop_records, stopping_status
 from activemine.cli import app
 from activemine.errors import InputError
-from activemine.stopping import CRITERIA
 from activemine.strategies import make_strategy
 
 runner = CliRunner()
@@ -44,7 +43,7 @@ def test_status_with_no_round_has_no_kappa_no_decision_to_stop_and_says_what_the
     store, _ = _campaign(tmp_path)
     s = campaign_status(store)["stopping"]
     assert s["rounds"] == [] and s["stop_set_size"] is None and s["stop"] is False
-    assert [d["criterion"] for d in s["decisions"]] == list(CRITERIA)
+    assert [d["criterion"] for d in s["decisions"]] == list(CAMPAIGN_CRITERIA) == ["kappa", "uncertainty", "plateau", "max"]
     assert all(d["value"] is None or d["criterion"] == "max" for d in s["decisions"])
     assert "campaign forecast" in s["forecast"]["reason"]
     code, out = invoke("campaign", "status", store.folder)

@@ -5,8 +5,8 @@ from hypothesis import strategies as st
 
 from activemine.errors import InputError
 from activemine.stopping import (
-    CRITERIA, KappaStop, MaxStop, PlateauStop, RoundRecord, UncertaintyStop, choose_stop_set, cohen_kappa,
-    consecutive_kappas, default_criteria, first_stop, normalized_uncertainty,
+    CRITERIA, KappaStop, MaxStop, PlateauStop, RefitKappaStop, RoundRecord, UncertaintyStop, choose_stop_set,
+    cohen_kappa, consecutive_kappas, default_criteria, first_stop, normalized_uncertainty, refit_kappas,
 )  # fmt: skip
 
 
@@ -137,7 +137,98 @@ def test_stop_set_is_seeded_and_no_larger_than_the_pool():
     (lambda: KappaStop(window=0), "window"), (lambda: KappaStop(threshold=2), "threshold"),
     (lambda: UncertaintyStop(level=0), "level"), (lambda: PlateauStop(min_delta=-1), "min_delta"),
     (lambda: MaxStop(max_rounds=0), "max_rounds"), (lambda: cohen_kappa([0, 1], [0]), "one length"),
+    (lambda: RefitKappaStop(window=0), "window"), (lambda: RefitKappaStop(tolerance=1.0), "tolerance"),
+    (lambda: RefitKappaStop(tolerance=-0.1), "tolerance"),
 ])  # fmt: skip
 def test_bad_settings_are_input_errors(make, match):
     with pytest.raises(InputError, match=match):
         make()
+
+
+def _refit_stream(drift, seed_noise: int, m: int = 1000, seed: int = 0) -> list[RoundRecord]:
+    """Rounds whose model moves ``drift[r]`` stop-set predictions from the round before (binary), each refit
+    ``seed_noise`` predictions away from its round's model (other rows every round, as another seed would)."""
+    rng = np.random.default_rng(seed)
+    p = (rng.random(m) < 0.3).astype(np.int16)
+    records = [RoundRecord(0, 100, p.copy())]
+    for r in range(1, len(drift)):
+        p = p.copy()
+        p[rng.choice(m, size=drift[r], replace=False)] ^= 1
+        refit = p.copy()
+        refit[rng.choice(m, size=seed_noise, replace=False)] ^= 1
+        records.append(RoundRecord(r, 100 * (r + 1), p, refit_predictions=refit))
+    return records
+
+
+def test_refit_kappas_share_the_refit_and_hand_computed_values():
+    prev, cur, refit = [0, 0, 1, 1], [0, 1, 1, 1], [0, 1, 1, 1]
+    change, ceiling = refit_kappas(prev, cur, refit)
+    assert ceiling == 1.0 and change == pytest.approx(0.5)  # kappa(prev, refit) as in test_kappa_of_a_hand_computed_pair
+
+
+def test_kappa_refit_stops_when_rounds_change_predictions_no_more_than_a_refit_does():
+    # drift until round 5, none after: from round 6 on the previous model predicts exactly what this round's
+    # model does, so change == ceiling (gap exactly 0); the window of 3 is all zero gaps first at round 8
+    drift = [0, 120, 100, 80, 60, 40, 0, 0, 0, 0, 0]
+    records = _refit_stream(drift, seed_noise=40)
+    crit = RefitKappaStop(window=3, tolerance=0.01)
+    gaps = {rnd: ceiling - change for rnd, change, ceiling in crit.gaps(records)}
+    assert all(gaps[r] == 0.0 for r in range(6, 11)) and all(gaps[r] > 0.03 for r in range(1, 6))
+    stop_round, decision = first_stop(crit, records)
+    assert stop_round == 8 and decision.stop and decision.value == 0.0
+    assert max(ceiling for _, _, ceiling in crit.gaps(records)) < 0.95  # far below the 0.99 of plain kappa
+
+
+def _noisy_model_stream(drift, seed_noise: int, m: int, seed: int) -> list[RoundRecord]:
+    """Like :func:`_refit_stream`, but the round's model carries seed noise of its own too (fresh rows each
+    round, as a refit on new labels would), so consecutive models never agree beyond the refit ceiling."""
+    rng = np.random.default_rng(seed)
+    truth = (rng.random(m) < 0.3).astype(np.int16)
+
+    def noisy(p):
+        p = p.copy()
+        p[rng.choice(m, size=seed_noise, replace=False)] ^= 1
+        return p
+
+    records = [RoundRecord(0, 100, noisy(truth))]
+    for r in range(1, len(drift)):
+        truth = truth.copy()
+        truth[rng.choice(m, size=drift[r], replace=False)] ^= 1
+        records.append(RoundRecord(r, 100 * (r + 1), noisy(truth), refit_predictions=noisy(truth)))
+    return records
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_kappa_refit_stops_after_the_drift_where_plain_kappa_at_0_99_never_can(seed):
+    # the learned part stops moving after round 5; each model still differs from its refit by 100 of 4,000
+    # rows: consecutive kappa levels off near the ceiling (about 0.9), never at 0.99
+    drift = [0, 400, 300, 200, 150, 100] + [0] * 9
+    records = _noisy_model_stream(drift, seed_noise=100, m=4_000, seed=seed)
+    stop_round, decision = first_stop(RefitKappaStop(window=3, tolerance=0.01), records)
+    assert stop_round == 8 and decision.value <= 0.01  # the first window of three rounds after the drift
+    assert first_stop(KappaStop(window=3, threshold=0.99), records)[0] is None
+    assert max(consecutive_kappas([r.stop_predictions for r in records])) < 0.95
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_kappa_refit_never_fires_while_rounds_keep_moving_predictions_beyond_seed_noise(seed):
+    # every round moves 60 of 1,000 predictions, a refit 40 others: the model is still learning
+    records = _refit_stream([0] + [60] * 12, seed_noise=40, seed=seed)
+    stop_round, decision = first_stop(RefitKappaStop(), records)
+    assert stop_round is None and not decision.stop and decision.value > 0.05
+
+
+def test_kappa_refit_with_a_deterministic_model_is_plain_kappa_at_one_minus_the_tolerance():
+    preds = _prediction_stream(10, 1000, [0, 300, 200, 100, 40, 2, 1, 0, 0, 0])
+    plain = [RoundRecord(r, 100 * (r + 1), p) for r, p in enumerate(preds)]
+    refit = [RoundRecord(r, 100 * (r + 1), p, refit_predictions=p if r else None) for r, p in enumerate(preds)]
+    assert first_stop(RefitKappaStop(tolerance=0.01), refit)[0] == first_stop(KappaStop(threshold=0.99), plain)[0]
+
+
+def test_kappa_refit_says_what_is_missing_without_refits():
+    records = _refit_stream([0, 50, 50, 50, 50], seed_noise=10)
+    d = RefitKappaStop().decide([RoundRecord(r.round, r.labels, r.stop_predictions) for r in records])
+    assert not d.stop and d.value is None and "refit predictions" in d.detail and "has 0" in d.detail
+    # a gap from an old round does not stand in for the latest rounds
+    stripped = records[:-1] + [RoundRecord(records[-1].round, records[-1].labels, records[-1].stop_predictions)]
+    assert RefitKappaStop(window=1).decide(stripped).value is None

@@ -311,6 +311,24 @@ def _evaluate_rows(task: Task, y_obs: np.ndarray, rows: np.ndarray, *, config: "
     return dict(cache[key])
 
 
+def _refit_rows(task: Task, y_obs: np.ndarray, rows: np.ndarray, evaluation: dict, *, config: "ExperimentConfig",
+                seed: int, cache: dict):  # fmt: skip
+    """A second model trained on the same rows as ``evaluation``'s with another seed, for the ``kappa-refit`` criterion.
+
+    With ``eval_repeats >= 2`` it is the evaluation's second model (no new
+    fit); otherwise one more fit, seed ``seed + 100003`` (the seed a second
+    repeat would get), cached with the evaluation's fits.
+    """
+    if len(evaluation["_models"]) >= 2:
+        return evaluation["_models"][1]
+    rows = np.sort(rows)
+    key = "refit:" + hashlib.sha1(rows.tobytes()).hexdigest()
+    if key not in cache:
+        cache[key] = make_model(config.model, random_state=seed + 100_003, n_jobs=config.n_jobs).fit(
+            task.X_train[rows], y_obs[rows])
+    return cache[key]
+
+
 def _evaluate(task: Task, X, y, *, model: str, seed: int, fpr: float, repeats: int = 1,
               n_jobs: int | None = None) -> dict:  # fmt: skip
     """Train ``repeats`` models on ``(X, y)`` (seeds ``seed``, ``seed + 100003``, ...) and test them.
@@ -339,6 +357,7 @@ def _evaluate(task: Task, X, y, *, model: str, seed: int, fpr: float, repeats: i
         "roc_tpr": np.mean(grids, axis=0).tolist(),
         "fit_seconds": seconds[0],
         "_model": models[0],
+        "_models": models,
     }
 
 
@@ -440,6 +459,8 @@ class _Seed:
         order = np.random.default_rng([seed, 7]).permutation(n)
         self.L = np.sort(order[: config.labeled_size])
         self.U = np.sort(order[config.labeled_size : config.labeled_size + pool])
+        # training rows in neither: a stop set drawn here is untouched by selection (stopping_report)
+        self.held_out = np.sort(order[config.labeled_size + pool :])
         self.y_obs = _noisy_labels(task, config, seed, clean_proba)
         self.annotators = {}
         if config.annotators is not None:  # a simulated team labels instead (consensus where several label)
@@ -530,7 +551,8 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
     from activemine.stopping_report import RunRecorder, StopSettings
 
     settings = StopSettings.from_dict(config.stopping)
-    stop = RunRecorder(task.X_train[RunRecorder.stop_rows(split.U, settings, seed=seed)], classes, settings, rounds=config.rounds)
+    stop_rows, source = RunRecorder.stop_rows(split.U, settings, seed=seed, held_out_rows=split.held_out)
+    stop = RunRecorder(task.X_train[stop_rows], classes, settings, rounds=config.rounds, source=source)
     stop.add(0, evaluation["_model"], labels=rows.size, metric=evaluation["tpr_at_fpr"])
     for r, size in enumerate(sizes):
         labeled = LabeledSet(task.X_train[rows], split.y_obs[rows], rows)
@@ -565,7 +587,9 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
         keep = _kept_for_training(strategy, task.X_train[rows], split.y_obs[rows], seed)
         evaluation = _evaluate_rows(task, split.y_obs, rows[keep], config=config, seed=seed, cache=shared["fits"])
         evaluation["labels"] = int(rows.size)
-        stop.add(r + 1, evaluation["_model"], labels=rows.size, metric=evaluation["tpr_at_fpr"], batch_proba=batch_proba)
+        refit = _refit_rows(task, split.y_obs, rows[keep], evaluation, config=config, seed=seed, cache=shared["fits"])
+        stop.add(r + 1, evaluation["_model"], labels=rows.size, metric=evaluation["tpr_at_fpr"], batch_proba=batch_proba,
+                 refit=refit)  # fmt: skip
         curve.append({k: evaluation[k] for k in ("labels", "tpr_at_fpr", "auc")})
     chosen = np.concatenate(picked)
     result = dict(evaluation)

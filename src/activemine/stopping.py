@@ -11,7 +11,10 @@ per round, oldest first:
   more uncertain**, 0 = certain, 1 = uniform probabilities);
 * ``metric``: a validation metric after the round (**higher = better**), when
   one exists;
-* ``labels``: labeled samples the model after the round trained on.
+* ``labels``: labeled samples the model after the round trained on;
+* ``refit_predictions`` ``(m,)``: the stop-set predictions of a second model
+  trained on the same labels as the round's model with another seed (a
+  *refit*), when the caller can afford that fit.
 
 The criteria:
 
@@ -21,6 +24,12 @@ The criteria:
                    predictions, averaged over the last ``window`` pairs, is at
                    least ``threshold`` (0.99). The same decisions as
                    small-text's ``KappaAverage`` for the same settings.
+``kappa-refit``    stabilizing predictions against the model's own seed noise
+                   (:class:`RefitKappaStop`): the kappa between the previous
+                   round's model and this round's refit has come within
+                   ``tolerance`` of the *ceiling*, the kappa between the
+                   round's model and its refit (the agreement two fits of the
+                   same labels reach), averaged over the last ``window`` rounds.
 ``uncertainty``    the mean uncertainty of the round's batch is below ``level``.
 ``plateau``        the validation metric made no new best by ``min_delta``
                    within the last ``window`` rounds (early-stopping patience);
@@ -29,8 +38,8 @@ The criteria:
 =================  ============================================================
 
 :meth:`decide` returns a :class:`StopDecision`: whether to stop, and the figure
-it decided on (the mean kappa, the mean uncertainty, the last gain, the rounds
-or labels). :func:`first_stop` replays a finished run and tells at which round
+it decided on (the mean kappa, the mean gap to the refit ceiling, the mean
+uncertainty, the last gain, the rounds or labels). :func:`first_stop` replays a finished run and tells at which round
 each criterion would have stopped it.
 """
 
@@ -48,6 +57,7 @@ __all__ = [
     "KappaStop",
     "MaxStop",
     "PlateauStop",
+    "RefitKappaStop",
     "RoundRecord",
     "StopDecision",
     "UncertaintyStop",
@@ -57,10 +67,11 @@ __all__ = [
     "default_criteria",
     "first_stop",
     "normalized_uncertainty",
+    "refit_kappas",
 ]
 
 #: Criterion names, in the order reports list them.
-CRITERIA = ("kappa", "uncertainty", "plateau", "max")
+CRITERIA = ("kappa", "kappa-refit", "uncertainty", "plateau", "max")
 
 
 @dataclass(frozen=True)
@@ -98,6 +109,7 @@ class RoundRecord:
     stop_predictions: np.ndarray | None = None
     batch_uncertainty: float | None = None
     metric: float | None = None
+    refit_predictions: np.ndarray | None = None
 
 
 # -- figures -----------------------------------------------------------------------
@@ -130,6 +142,25 @@ def cohen_kappa(a, b, *, n_classes: int | None = None) -> float:
 def consecutive_kappas(predictions: Sequence, *, n_classes: int | None = None) -> list[float]:
     """Kappa between each pair of consecutive prediction vectors: ``len(predictions) - 1`` values."""
     return [cohen_kappa(p, q, n_classes=n_classes) for p, q in zip(predictions[:-1], predictions[1:])]
+
+
+def refit_kappas(previous, current, refit, *, n_classes: int | None = None) -> tuple[float, float]:
+    """``(change, ceiling)`` of one round from three stop-set prediction vectors ``(m,)``.
+
+    ``ceiling`` = kappa(``current``, ``refit``): two fits of the round's
+    labels that differ only in their seed, the most agreement a model this
+    seed-sensitive can show. ``change`` = kappa(``previous``, ``refit``): the
+    previous round's model against the refit, which differ in the labels
+    *and* the seed. Both share the refit, so ``ceiling - change`` is what the
+    round's new labels changed beyond seed noise; it is about 0 once new labels
+    no longer change the predictions. (Comparing ``previous`` with ``current``
+    instead would compare two fits of one seed, which agree more than two
+    seeds do when the model samples rows or columns, against a ceiling measured
+    across seeds: the gap could close while the labels still matter.)
+    """
+    change = cohen_kappa(previous, refit, n_classes=n_classes)
+    ceiling = cohen_kappa(current, refit, n_classes=n_classes)
+    return change, ceiling
 
 
 def normalized_uncertainty(proba) -> np.ndarray:
@@ -191,6 +222,62 @@ class KappaStop:
         return StopDecision(self.name, stop, mean, self.threshold,
                             f"mean kappa of the last {self.window} round pairs {mean:.4f} "
                             f"{'>=' if stop else '<'} {self.threshold:g}")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RefitKappaStop:
+    """Stabilizing predictions against the refit ceiling: mean ``ceiling - change`` of the last ``window`` rounds <= ``tolerance``.
+
+    Per round, from :func:`refit_kappas`: ``change`` = kappa(previous round's
+    model, this round's refit), ``ceiling`` = kappa(this round's model, its
+    refit). A model whose refits agree only at kappa 0.8 never shows 0.99
+    between consecutive rounds, however many labels it gets; this criterion
+    asks instead whether a round still changes the predictions by more than a
+    refit alone does. The figure is the mean gap (**lower = more stable**;
+    about 0 once labels stop mattering). Needs ``window`` rounds after round 0
+    whose records carry ``refit_predictions`` and a predecessor with
+    ``stop_predictions``. A deterministic model (refit = model) has ceiling 1,
+    and the criterion becomes plain kappa with threshold ``1 - tolerance``.
+    """
+
+    window: int = 3
+    tolerance: float = 0.01
+    n_classes: int | None = None
+    name: str = "kappa-refit"
+
+    def __post_init__(self):
+        _check_window(self.window)
+        if not 0.0 <= self.tolerance < 1.0:
+            raise InputError(f"kappa-refit tolerance must be in [0, 1), got {self.tolerance}")
+
+    def gaps(self, rounds: Sequence[RoundRecord]) -> list[tuple[int, float, float]]:
+        """``(round, change, ceiling)`` of every record with a refit that follows a record with predictions."""
+        out = []
+        with_preds = [r for r in rounds if r.stop_predictions is not None]
+        for prev, cur in zip(with_preds[:-1], with_preds[1:]):
+            if cur.refit_predictions is not None:
+                change, ceiling = refit_kappas(prev.stop_predictions, cur.stop_predictions, cur.refit_predictions,
+                                               n_classes=self.n_classes)  # fmt: skip
+                out.append((cur.round, change, ceiling))
+        return out
+
+    def decide(self, rounds: Sequence[RoundRecord]) -> StopDecision:
+        with_preds = [r for r in rounds if r.stop_predictions is not None]
+        # the last `window` rounds must each have a refit: a gap from an older round says nothing of now
+        last = with_preds[-(self.window + 1) :]
+        if len(last) < self.window + 1 or any(r.refit_predictions is None for r in last[1:]):
+            have = sum(r.refit_predictions is not None for r in with_preds[1:])
+            return StopDecision(self.name, False, None, self.tolerance,
+                                f"needs {self.window} consecutive rounds with refit predictions after a round with "
+                                f"stop-set predictions, has {have}")  # fmt: skip
+        triples = self.gaps(last)
+        change = float(np.mean([t[1] for t in triples]))
+        ceiling = float(np.mean([t[2] for t in triples]))
+        gap = ceiling - change
+        stop = gap <= self.tolerance
+        return StopDecision(self.name, stop, gap, self.tolerance,
+                            f"last {self.window} rounds: kappa to the previous round {change:.4f}, refit ceiling "
+                            f"{ceiling:.4f}, gap {gap:.4f} {'<=' if stop else '>'} {self.tolerance:g}")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -273,7 +360,7 @@ class MaxStop:
 def default_criteria(*, max_rounds: int | None = None, max_labels: int | None = None,
                      n_classes: int | None = None) -> list:  # fmt: skip
     """One criterion of each kind with its default settings, in :data:`CRITERIA` order."""
-    return [KappaStop(n_classes=n_classes), UncertaintyStop(), PlateauStop(),
+    return [KappaStop(n_classes=n_classes), RefitKappaStop(n_classes=n_classes), UncertaintyStop(), PlateauStop(),
             MaxStop(max_rounds=max_rounds, max_labels=max_labels)]  # fmt: skip
 
 

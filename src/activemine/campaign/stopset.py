@@ -17,6 +17,15 @@ and feed the plateau criterion and the forecast of
 :mod:`activemine.forecast`. :func:`stopping_status` reads it all back for
 ``campaign status``.
 
+A campaign decides with :data:`CAMPAIGN_CRITERIA`: every criterion of
+:mod:`activemine.stopping` but ``kappa-refit``. That one needs a second model
+fitted each round on the same labels with another seed; a campaign round fits
+the strategy's own model (a committee for ``qbc``, more for ``hw``) on every
+label so far, at production scale, and doubling that cost for a stopping
+figure is a trade the user should choose, not a default. A probability pool
+brings no model to refit at all. (In experiments the refit is the second
+evaluation model when ``eval_repeats >= 2``, so it costs nothing there.)
+
 The tables are created idempotently (``CREATE TABLE IF NOT EXISTS``) by the
 first command that needs them, so older campaign folders keep working.
 Rounds mined before any new label came back train on the same labels as the
@@ -41,6 +50,7 @@ from activemine.stopping import (
 )  # fmt: skip
 
 __all__ = [
+    "CAMPAIGN_CRITERIA",
     "DEFAULT_STOP_SET_SIZE",
     "StopRound",
     "StopSetPlan",
@@ -54,6 +64,8 @@ __all__ = [
 ]
 
 DEFAULT_STOP_SET_SIZE = 2_000
+#: The criteria ``campaign status`` decides with, in :data:`activemine.stopping.CRITERIA` order (no refit: see above).
+CAMPAIGN_CRITERIA = tuple(c for c in CRITERIA if c != "kappa-refit")
 STOP_SET_FILE = "stopset.parquet"
 
 _SCHEMA = """
@@ -348,7 +360,7 @@ def stopping_status(store: CampaignStore, *, target: float | None = None, kappa_
         PlateauStop().decide(curve),
         MaxStop(max_labels=max_labels).decide(records),
     ]
-    assert tuple(d.criterion for d in decisions) == CRITERIA
+    assert tuple(d.criterion for d in decisions) == CAMPAIGN_CRITERIA
     target = meta.get("target_metric") if target is None else target
     labels_now = records[-1].labels if records else (points[-1]["labels"] if points else None)
     forecast = {"points": points, "target": target, "labels_now": labels_now}
