@@ -417,3 +417,16 @@ def test_dirty_filter_rejects_an_unknown_rule():
     with pytest.raises(InputError, match="rule"):
         DirtyDataFilter(rule="sometimes")
 
+
+@pytest.mark.parametrize("bad", [{"folds": 1}, {"check_folds": 1}, {"check_folds": 2.5}, {"folds": True}])
+def test_dirty_filter_rejects_bad_folds(bad):
+    with pytest.raises(InputError, match=f"{next(iter(bad))} must be an integer >= 2"):
+        DirtyDataFilter(**bad)
+
+
+def test_check_folds_sets_the_cost_of_the_check(blobs):
+    X, _, noisy, _, _ = blobs
+    step = DirtyDataFilter(model="logreg", check_folds=2)
+    step(X, noisy, random_state=0)
+    assert step.report_.n_suspect > 0 and step.n_fits_ == 3 + 2 * 2
+

@@ -244,14 +244,19 @@ class DirtyDataFilter:
     """
 
     def __init__(self, *, policy: str = "prune", rule: str = "adaptive", max_dirty: float = 0.02, model="fast",
-                 folds: int = 3, max_class_fraction: float = 0.10, z_drop: float = Z_DROP,
-                 method: str = "self_confidence", min_per_class: int = 5, n_jobs: int | None = None):  # fmt: skip
+                 folds: int = 3, check_folds: int | None = None, max_class_fraction: float = 0.10,
+                 z_drop: float = Z_DROP, method: str = "self_confidence", min_per_class: int = 5,
+                 n_jobs: int | None = None):  # fmt: skip
         _check(policy, rule, max_dirty, max_class_fraction)
+        for name, value in (("folds", folds), ("check_folds", folds if check_folds is None else check_folds)):
+            if isinstance(value, bool) or int(value) != value or value < 2:
+                raise InputError(f"{name} must be an integer >= 2, got {value!r}")
         self.policy = policy
         self.rule = rule
         self.max_dirty = max_dirty
         self.model = model
         self.folds = folds
+        self.check_folds = check_folds
         self.max_class_fraction = max_class_fraction
         self.z_drop = z_drop
         self.method = method
@@ -274,9 +279,10 @@ class DirtyDataFilter:
                               max_class_fraction=self.max_class_fraction, method=self.method)  # fmt: skip
         report = replace(report, rule=self.rule, dirty=report.n_dropped > 0)
         if self.rule == "adaptive" and report.n_dropped:
-            gain, z = held_out_check(self.model, X, y, report.keep, folds=folds, seed=random_state,
+            check_folds = folds if self.check_folds is None else min(self.check_folds, int(counts.min()))
+            gain, z = held_out_check(self.model, X, y, report.keep, folds=check_folds, seed=random_state,
                                      classes=classes, n_jobs=self.n_jobs)  # fmt: skip
-            self.n_fits_ += 2 * folds
+            self.n_fits_ += 2 * check_folds
             report = replace(report, dirty=bool(z > self.z_drop), gain=gain, z=z)
             if not report.dirty:  # the drop does not pay on held-out labels: keep every row, suspects for review
                 keep = np.ones(y.size, dtype=bool)
