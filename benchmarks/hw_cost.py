@@ -73,7 +73,8 @@ def main() -> None:
                 qbc = float(np.median(times["qbc"]))
                 for name in times:
                     med = float(np.median(times[name]))
-                    rows.append(f"| {ds}-{setting} | {name} | {med:.2f} | {med / qbc:.2f} | {'/'.join(map(str, fits[name]))} |")
+                    per_repeat = "/".join(map(str, fits[name]))
+                    rows.append(f"| {ds}-{setting} | {name} | {med:.2f} | {med / qbc:.2f} | {per_repeat} |")
                 print("\n".join(rows[-len(times):]), flush=True)
     print("| setting | run | median s | / qbc | model fits per repeat |\n|---|---|---:|---:|---|")
     print("\n".join(rows))

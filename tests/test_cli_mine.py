@@ -175,8 +175,8 @@ def test_weak_model_options_reach_hw(files):
     hw = StrategyOptions("hw", "lightgbm", 0, None, None, 0.5, 3, "vote", weak_trees=0).build()
     assert hw.weak_trees is None and hw.weak_fraction == 0.5  # 0 trees: a weak model trained on half of L
     assert StrategyOptions("hw", "lightgbm", 0, None, None, 0.3, 3, "vote").build().weak_trees == HW_WEAK_TREES == "all"
-    assert StrategyOptions("hw", "lightgbm", 0, None, None, 0.3, 3, "vote", weak_trees="20").build().weak_trees == 20
-    assert StrategyOptions("hw", "lightgbm", 0, None, None, 0.3, 3, "vote", weak_trees="all").build().weak_trees == "all"
+    for text, weak_trees in (("20", 20), ("all", "all")):
+        assert StrategyOptions("hw", "lightgbm", 0, None, None, 0.3, 3, "vote", weak_trees=text).build().weak_trees == weak_trees
     out = files["dir"] / "never.parquet"
     for bad in ("-1", "many"):
         code, text = invoke(*mine_args(files, out=out, extra=["--weak-trees", bad]))

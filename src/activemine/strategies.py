@@ -9,7 +9,8 @@ Every strategy is used the same way::
 ``scores`` are acquisition scores (higher = more worth labeling) and
 ``predicted`` the class index each row is counted under for quotas. Strategies
 do not select: a :class:`activemine.plan.SelectionPlan` does, and a strategy's
-``balance`` and ``easy_share`` (its own defaults unless given) are only what the plan builder reads when the user gives none.
+``balance`` and ``easy_share`` (its own defaults unless given) are only what
+the plan builder reads when the user gives none.
 :func:`activemine.mining.mine` and the engines run fit, score and select.
 
 Registered strategies (:data:`STRATEGIES`): ``random``, ``lc``, ``sm``,
