@@ -16,8 +16,9 @@ Datasets:
   the noise matrix ``1:0.2,0:0.01``) and ``noisy`` (10% ambiguity-weighted over all rows).
 
 Runs ``random, lc, qbc, hw`` and HW variants: ``hw-dirty-off`` (no dirty-data
-step) and ``hw-target`` (the pre-adaptive rule that always prunes towards
-``max_dirty``). ``sm`` and ``entropy`` rank as ``lc`` does on binary tasks and
+step), ``hw-weak20`` (the weak model of the brief: the strong model's first 20
+trees) and ``hw-easy05`` (a 5% easy share); ``--strategies`` chooses (e.g. add
+``hw-target``, the pre-adaptive rule that always prunes towards ``max_dirty``). ``sm`` and ``entropy`` rank as ``lc`` does on binary tasks and
 are left out. LightGBM, TPR at 1% FPR. Writes ``results.json``, ``results.md``
 and ``roc.png`` under ``OUT/{dataset}-{setting}/``, ``summary.md`` and
 ``targets.json`` under ``OUT``, and prints them.
@@ -44,8 +45,13 @@ import numpy as np  # noqa: E402
 
 from activemine.experiment import ExperimentConfig, results_markdown, run_experiment, write_outputs  # noqa: E402
 
-STRATEGIES = ("random", "lc", "qbc", "hw", "hw-dirty-off", "hw-target")
-VARIANTS = {"hw-dirty-off": ("hw", {"dirty_policy": "off"}), "hw-target": ("hw", {"dirty_rule": "target"})}
+STRATEGIES = ("random", "lc", "qbc", "hw", "hw-dirty-off", "hw-weak20", "hw-easy05")
+VARIANTS = {
+    "hw-dirty-off": ("hw", {"dirty_policy": "off"}),
+    "hw-weak20": ("hw", {"weak_trees": 20}),
+    "hw-easy05": ("hw", {"easy_share": 0.05}),
+    "hw-target": ("hw", {"dirty_rule": "target"}),
+}
 NOISY = {"noise": 0.10, "noise_kind": "ambiguous"}
 SETTINGS = {
     "fashion-clean": ("fashion", {}),
@@ -109,6 +115,27 @@ def summary_table(results: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def dirty_verdicts(results: dict[str, dict]) -> str:
+    """Per setting and HW run: in how many seeds the dirty-data check judged L, and L + B, dirty (with its z)."""
+    lines = ["| setting | run | L dirty (z) | L + B dirty (z) | L + B dropped (of them wrong) |",
+             "|---|---|---|---|---|"]
+    for setting, r in results.items():
+        runs = {}
+        for run in r["runs"]:
+            if "final_dirty" in run or "dirty" in run:
+                runs.setdefault(run["strategy"], []).append(run)
+        for name, rs in runs.items():
+            checked = [x["dirty"] for x in rs if "dirty" in x]
+            final = [x for x in rs if "final_dirty" in x]
+            first_zs = ", ".join(f"{c['z']:.2f}" for c in checked)
+            first = f"{sum(c['dirty'] for c in checked)}/{len(rs)} ({first_zs})"
+            zs = ", ".join(f"{x['final_z']:.2f}" for x in final)
+            second = f"{sum(x['final_dirty'] for x in final)}/{len(rs)} ({zs})"
+            dropped = ", ".join(f"{x['final_dropped']} ({x['final_dropped_noisy']})" for x in rs)
+            lines.append(f"| {setting} | {name} | {first} | {second} | {dropped} |")
+    return "\n".join(lines) + "\n"
+
+
 def _sizes(text: str | None, default: tuple[int, int, int]) -> tuple[int, int, int]:
     if text is None:
         return default
@@ -126,6 +153,8 @@ def main() -> None:
     parser.add_argument("--rare-sizes", default=None, help="L,U,B for the rare set (default 15000,45000,5000)")
     parser.add_argument("--eval-repeats", type=int, default=2, help="models per evaluation, figures averaged")
     parser.add_argument("--settings", default=",".join(SETTINGS))
+    runs = sorted(["random", "lc", "qbc", "hw", *VARIANTS])
+    parser.add_argument("--strategies", default=",".join(STRATEGIES), help=f"runs, among {runs}")
     parser.add_argument("--n-jobs", type=int, default=None, help="threads (default: the CPUs available)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "label_efficiency")
     parser.add_argument("--report-only", action="store_true", help="only rebuild targets.json and summary.md from disk")
@@ -144,7 +173,8 @@ def main() -> None:
             source = {"dataset": "fashion-mnist", "task": "binary:6"} if dataset == "fashion" else {
                 "dataset": str(rare_path), "task": "binary:pos", "split_col": "split"}  # fmt: skip
             config = ExperimentConfig(
-                **source, labeled_size=L, budget=B, pool_size=U, strategies=STRATEGIES, seeds=tuple(range(args.seeds)),
+                **source, labeled_size=L, budget=B, pool_size=U, strategies=tuple(args.strategies.split(",")),
+                seeds=tuple(range(args.seeds)),
                 full_seeds=args.full_seeds, eval_repeats=args.eval_repeats, variants=VARIANTS, n_jobs=args.n_jobs,
                 **setting,
             )  # fmt: skip
@@ -165,7 +195,8 @@ def main() -> None:
     targets = check_targets(results)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "targets.json").write_text(json.dumps(targets, indent=1))
-    table = summary_table(results)
+    verdicts = "\nDirty-data verdicts per seed (z NaN: no drop proposed, nothing checked):\n\n" + dirty_verdicts(results)
+    table = summary_table(results) + verdicts
     (args.out / "summary.md").write_text(table)
     print(table)
     print(json.dumps(targets, indent=1))

@@ -51,7 +51,8 @@ def mine_args(files, *, labeled=None, pool=None, out=None, budget=20, extra=()):
 @pytest.mark.parametrize("strategy", ["hw", "lc", "qbc", "random"])
 def test_mine_writes_the_batch(files, strategy):
     out = files["dir"] / "batch.parquet"
-    quotas = ["--balance", "equal"] if strategy == "hw" else []  # HW's default is no quotas
+    # HW's defaults are no quotas and no easy share; both one option away
+    quotas = ["--balance", "equal", "--easy-share", "0.1"] if strategy == "hw" else []
     code, text = invoke(*mine_args(files, out=out, extra=["--strategy", strategy, "--committee-size", "2", *quotas]))
     assert code == 0, text
     batch = pq.read_table(out)
@@ -173,11 +174,14 @@ def test_weak_model_options_reach_hw(files):
 
     hw = StrategyOptions("hw", "lightgbm", 0, None, None, 0.5, 3, "vote", weak_trees=0).build()
     assert hw.weak_trees is None and hw.weak_fraction == 0.5  # 0 trees: a weak model trained on half of L
-    assert StrategyOptions("hw", "lightgbm", 0, None, None, 0.3, 3, "vote").build().weak_trees == HW_WEAK_TREES
+    assert StrategyOptions("hw", "lightgbm", 0, None, None, 0.3, 3, "vote").build().weak_trees == HW_WEAK_TREES == "all"
+    for text, weak_trees in (("20", 20), ("all", "all")):
+        assert StrategyOptions("hw", "lightgbm", 0, None, None, 0.3, 3, "vote", weak_trees=text).build().weak_trees == weak_trees
     out = files["dir"] / "never.parquet"
-    code, text = invoke(*mine_args(files, out=out, extra=["--weak-trees", "-1"]))
-    assert code == 2 and "--weak-trees must be 0 or more, got -1" in text
-    assert not out.exists()
+    for bad in ("-1", "many"):
+        code, text = invoke(*mine_args(files, out=out, extra=["--weak-trees", bad]))
+        assert code == 2 and f"--weak-trees must be 'all' or an integer 0 or more, got '{bad}'" in text
+        assert not out.exists()
 
 
 def test_n_jobs_reaches_the_strategy_models(files, monkeypatch):

@@ -15,10 +15,13 @@ from activemine.dirty import (
     clean_labels,
     estimate_dirty_share,
     find_suspects,
+    held_out_check,
     label_quality_scores,
     out_of_fold_proba,
     per_class_thresholds,
 )
+from activemine.dirty.oof import fold_of
+from activemine.dirty.policy import Z_DROP, check_fold_seed
 from activemine.simulate import inject_label_noise
 from activemine.strategies import HWStrategy
 
@@ -279,8 +282,8 @@ def test_hw_dirty_step(blobs, policy):
     if policy == "off":
         assert hw.dirty_report_ is None and hw.kept_.all()
         return
-    # HW's own models plus three out-of-fold fits, and three more to check a proposed drop on held-out labels
-    extra = 6 if policy == "prune" else 3
+    # HW's own model plus three out-of-fold fits, and six more to check a proposed drop on a fresh fold split
+    extra = 9 if policy == "prune" else 3
     assert hw.n_fits_ == off.n_fits_ + extra
     report = hw.dirty_report_
     assert report.policy == policy and report.n_suspect > 0
@@ -288,8 +291,12 @@ def test_hw_dirty_step(blobs, policy):
     if policy == "review":
         assert hw.kept_.all()
     else:
-        assert hw.kept_.sum() < y.size and flipped[~hw.kept_].mean() >= 0.8
-        assert hw.strong_model_[-1].n_features_in_ == X.shape[1]
+        # the adaptive rule's verdict is in the report; a linear model shrugs off 10% uniform flips on 600 rows, so
+        # whether it drops is the check's call; the always-drop rule shows what the prune would drop
+        assert np.isfinite(report.z) and hw.kept_.all() == (not report.dirty)
+        target = HWStrategy(model="logreg", random_state=0, dirty_rule="target").fit(LabeledSet(X, noisy))
+        assert target.kept_.sum() < y.size and flipped[~target.kept_].mean() >= 0.8
+        assert target.strong_model_[-1].n_features_in_ == X.shape[1]
 
 
 def test_hw_rejects_bad_dirty_settings():
@@ -320,10 +327,10 @@ def adaptive_data(seed: int, n: int = 3000, minority: float = 0.05):
     return X.astype(np.float32), y
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", range(6))
 def test_adaptive_rule_drops_nothing_on_clean_labels(seed):
-    # The rule keeps a drop only when it wins on held-out labels by z > 1.64 (one-sided 5%): on labels with
-    # no planted noise it may fire about 1 time in 20; these seeds are three of the cases it must get right.
+    # The rule keeps a drop only when it wins on held-out labels of a fresh fold split by z > 2.33 (one-sided
+    # 1%): on labels with no planted noise it may fire about 1 time in 100; these seeds are cases it must get right.
     X, y = adaptive_data(seed)
     step = DirtyDataFilter()
     keep = step(X, y, random_state=seed)
@@ -339,8 +346,46 @@ def test_adaptive_rule_finds_planted_flips_at_10_percent(seed):
     step = DirtyDataFilter()
     keep = step(X, noisy, random_state=seed)
     report = step.report_
-    assert report.dirty and report.z > 1.64 and report.gain > 0
+    assert report.dirty and report.z > Z_DROP and report.gain > 0
     assert (~keep).sum() > 0 and flipped[~keep].mean() >= 0.5  # the planted flips are 10% of the rows, half of the drops
+
+
+def test_held_out_check_grades_the_drop_on_a_fresh_fold_split(monkeypatch):
+    # On the detection's own folds, each held-out row was proposed by the model of its fold: the check must draw
+    # another split, and compare the models with and without the rows to drop on that same split (paired).
+    import activemine.dirty.policy as policy
+
+    calls = []
+    real = policy.out_of_fold_proba
+
+    def spy(estimator, X, y, folds, *, seed, train_mask=None, **kwargs):
+        calls.append((seed, folds, None if train_mask is None else np.asarray(train_mask).copy()))
+        return real(estimator, X, y, folds, seed=seed, train_mask=train_mask, **kwargs)
+
+    monkeypatch.setattr(policy, "out_of_fold_proba", spy)
+    X, y = adaptive_data(0, minority=0.3)
+    noisy, _ = inject_label_noise(y, 0.10, random_state=0)
+    step = DirtyDataFilter()
+    step(X, noisy, random_state=5)
+    (detect, _, no_mask), (check_seed, folds, all_mask), (drop_seed, _, drop_mask) = calls
+    assert no_mask is None and all_mask is None and drop_mask is not None and (~drop_mask).sum() > 0
+    assert check_seed == drop_seed == check_fold_seed(5) != detect
+    parts = [{frozenset(np.flatnonzero(fold_of(noisy, folds, seed=s) == f)) for f in range(folds)}
+             for s in (detect, check_seed)]  # fmt: skip
+    assert not parts[0] & parts[1], "the check reused a fold of the detection"
+    assert step.report_.summary()["oof_fits"] == 3 * folds
+
+
+@given(st.integers(0, 2**31 - 1))
+@settings(max_examples=50, deadline=None)
+def test_check_fold_seed_differs_from_the_detection_seed(seed):
+    assert check_fold_seed(seed) != seed and check_fold_seed(seed) == check_fold_seed(seed)
+
+
+def test_held_out_check_bad_input():
+    X, y = separable()
+    with pytest.raises(InputError, match="keep must have shape"):
+        held_out_check("logreg", X, y, np.ones(3, bool))
 
 
 def test_target_rule_always_drops_and_adaptive_rule_reports_its_evidence(blobs):
@@ -351,7 +396,7 @@ def test_target_rule_always_drops_and_adaptive_rule_reports_its_evidence(blobs):
     adaptive = DirtyDataFilter(model="logreg")
     kept = adaptive(X, noisy, random_state=0)
     summary = adaptive.report_.summary()
-    assert summary["rule"] == "adaptive" and np.isfinite(summary["z"]) and summary["oof_fits"] == 6
+    assert summary["rule"] == "adaptive" and np.isfinite(summary["z"]) and summary["oof_fits"] == 9
     assert kept.all() == (not summary["dirty"])
 
 
@@ -371,4 +416,17 @@ def test_check_drop_sign_and_bootstrap():
 def test_dirty_filter_rejects_an_unknown_rule():
     with pytest.raises(InputError, match="rule"):
         DirtyDataFilter(rule="sometimes")
+
+
+@pytest.mark.parametrize("bad", [{"folds": 1}, {"check_folds": 1}, {"check_folds": 2.5}, {"folds": True}])
+def test_dirty_filter_rejects_bad_folds(bad):
+    with pytest.raises(InputError, match=f"{next(iter(bad))} must be an integer >= 2"):
+        DirtyDataFilter(**bad)
+
+
+def test_check_folds_sets_the_cost_of_the_check(blobs):
+    X, _, noisy, _, _ = blobs
+    step = DirtyDataFilter(model="logreg", check_folds=2)
+    step(X, noisy, random_state=0)
+    assert step.report_.n_suspect > 0 and step.n_fits_ == 3 + 2 * 2
 

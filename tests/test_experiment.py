@@ -33,9 +33,11 @@ def test_experiment_cli_on_digits_writes_every_output(tmp_path, monkeypatch):
         assert sum(run["batch_class_counts"].values()) == 60
         assert run["labels"] == 210
         # every score-ranked row counted under one key (HW draws 10% of its batch as easy rows)
-        assert sum(run["decided_by"].values()) == (54 if run["strategy"] == "hw" else 60)
-    # only HW's own dirty-data step may drop rows before the final model is trained
-    assert all(r["final_dropped"] == 0 for r in doc["runs"] if r["strategy"] != "hw")
+        assert sum(run["decided_by"].values()) == 60  # HW's default draws no easy rows
+    # only HW's own dirty-data step may drop rows before the final model is trained, and it records its verdict
+    assert all(r["final_dropped"] == 0 and "final_dirty" not in r for r in doc["runs"] if r["strategy"] != "hw")
+    hw = next(r for r in doc["runs"] if r["strategy"] == "hw")
+    assert isinstance(hw["final_dirty"], bool) and (hw["final_dropped"] > 0) == hw["final_dirty"]
     fits = {r["strategy"]: r["model_fits"] for r in doc["runs"]}
     assert fits["random"] == 0 and fits["lc"] == 1 and fits["qbc"] == 3
     assert doc["reference"]["initial"][0]["labels"] == 150

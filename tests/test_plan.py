@@ -117,9 +117,10 @@ def test_cli_rejects_bad_settings_before_fit_and_fast(tmp_path, monkeypatch, arg
 
 
 def test_build_reads_the_strategy_defaults_and_explicit_arguments_win():
-    hw = make_strategy("hw", random_state=7)
+    assert SelectionPlan.build(make_strategy("hw"), budget=10).easy_share == 0.0  # HW's default: no easy share
+    hw = make_strategy("hw", random_state=7, easy_share=0.05)
     plan = SelectionPlan.build(hw, budget=10)
-    assert (plan.easy_share, plan.balance, plan.seed, plan.hard_label) == (0.1, None, 7, "hard")
+    assert (plan.easy_share, plan.balance, plan.seed, plan.hard_label) == (0.05, None, 7, "hard")
     plan = SelectionPlan.build(hw, budget=10, easy_share=0.0, balance="equal", seed=3)
     assert (plan.easy_share, plan.balance, plan.seed) == (0.0, "equal", 3)
     assert SelectionPlan.build(make_strategy("random"), budget=1).hard_label == "random"

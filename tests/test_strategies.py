@@ -96,9 +96,33 @@ def test_hw_scores_with_the_weak_model_and_counts_classes_with_the_strong_one():
     np.testing.assert_allclose(sorted(batch.scores), [0.4, 0.5])
 
 
+def test_hw_default_ranks_by_the_strong_models_least_confidence(data):
+    labeled, pool = data
+    hw = HWStrategy(model="lightgbm", random_state=0, dirty_policy="off", n_jobs=1).fit(labeled)
+    assert hw.weak_trees == "all" and hw.easy_share == 0.0 and hw.n_fits_ == 1
+    assert hw.weak_model_ is hw.strong_model_
+    scores, predicted = hw.score(pool)
+    strong = hw.class_proba(pool)
+    np.testing.assert_allclose(scores, 1.0 - strong.max(axis=1))
+    np.testing.assert_array_equal(predicted, strong.argmax(axis=1))
+    # the weak model is one option away: the first 20 trees score differently, from the same single fit
+    weak20 = HWStrategy(model="lightgbm", random_state=0, dirty_policy="off", n_jobs=1, weak_trees=20).fit(labeled)
+    assert weak20.n_fits_ == 1 and not np.allclose(weak20.score(pool)[0], scores)
+    # with the pool's probabilities only, HW needs no weak_proba: it ranks by the given ones
+    p = np.array([[0.9, 0.1], [0.55, 0.45], [0.3, 0.7], [0.5, 0.5]])
+    batch = mine(make_strategy("hw"), PoolChunk(np.arange(4), proba=p), budget=2)
+    assert sorted(batch.ids.tolist()) == [1, 3] and set(batch.stratum.tolist()) == {"hard"}
+
+
+@pytest.mark.parametrize("bad", ["some", "20", True, 0, -1, 2.5])
+def test_hw_rejects_bad_weak_trees(bad):
+    with pytest.raises(InputError, match="weak_trees"):
+        HWStrategy(weak_trees=bad)
+
+
 def test_hw_trains_weak_model_on_a_fraction(data):
     labeled, pool = data
-    hw = HWStrategy(model="logreg", weak_fraction=0.3, random_state=0, dirty_policy="off")
+    hw = HWStrategy(model="logreg", weak_trees=None, weak_fraction=0.3, random_state=0, dirty_policy="off")
     hw.fit(labeled)
     assert hw.n_fits_ == 2
     assert hw.weak_model_.n_features_in_ == labeled.X.shape[1]

@@ -32,7 +32,8 @@ The final model of every run is the same model trained on L + B (rows in
 index order, so the order a strategy returns its batch in does not matter,
 and runs with the same batch share one fit), except that
 a strategy with a pruning dirty-data step (HW by default) first drops the rows
-its step flags, as it would in production (``final_dropped`` in the run).
+its step flags, as it would in production (``final_dropped`` in the run;
+``final_dirty`` and ``final_z``: whether that step judged L + B dirty, and its evidence).
 """
 
 from __future__ import annotations
@@ -495,7 +496,7 @@ def _one_shot(name, task, config, seed, split: _Seed, shared) -> dict:
     seconds = time.perf_counter() - start + extra
     rows = np.concatenate([split.L, batch.ids])
     start = time.perf_counter()
-    keep = _kept_for_training(strategy, task.X_train[rows], split.y_obs[rows], seed)
+    keep, final_report = _kept_for_training(strategy, task.X_train[rows], split.y_obs[rows], seed)
     clean_seconds = time.perf_counter() - start
     result = _evaluate_rows(task, split.y_obs, rows[keep], config=config, seed=seed, cache=shared["fits"])
     result.update(
@@ -513,14 +514,18 @@ def _one_shot(name, task, config, seed, split: _Seed, shared) -> dict:
         report = strategy.dirty_report_
         result["dirty"] = {"dirty": report.dirty, "gain": report.gain, "z": report.z, "suspects": report.n_suspect,
                            "dropped": report.n_dropped}
+    if final_report is not None:  # whether the final L + B cleaning judged the labels dirty, and its evidence
+        result["final_dirty"] = bool(final_report.dirty)
+        result["final_z"] = float(final_report.z)
     result["final_dropped"] = int((~keep).sum())
     result["final_dropped_noisy"] = int((split.y_obs[rows[~keep]] != task.y_train[rows[~keep]]).sum())
     result["final_clean_seconds"] = clean_seconds
     return result
 
 
-def _kept_for_training(strategy, X, y, seed: int) -> np.ndarray:
-    """Rows of L + B that the strategy's own dirty-data control keeps for the final model, ``(n,)`` bool.
+def _kept_for_training(strategy, X, y, seed: int):
+    """``(keep, report)``: rows of L + B ``(n,)`` bool that the strategy's own dirty-data control keeps
+    for the final model, and its step's report (None without one, or when the step was skipped).
 
     A strategy with a pruning dirty-data step (HW by default) is a pipeline
     that also cleans the labels it trains its final model on; measuring it
@@ -531,8 +536,9 @@ def _kept_for_training(strategy, X, y, seed: int) -> np.ndarray:
     if step is None and getattr(strategy, "dirty_policy", "off") == "prune":
         step = strategy.make_dirty_filter()
     if step is None:
-        return np.ones(len(y), dtype=bool)
-    return np.asarray(step(X, y, random_state=seed), dtype=bool)
+        return np.ones(len(y), dtype=bool), None
+    keep = np.asarray(step(X, y, random_state=seed), dtype=bool)
+    return keep, getattr(step, "report_", None)
 
 
 def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
@@ -584,7 +590,7 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
         picked.append(batch.ids)
         batch_proba = predict_proba_aligned(evaluation["_model"], task.X_train[batch.ids], classes)
         rows = np.concatenate([rows, batch.ids])
-        keep = _kept_for_training(strategy, task.X_train[rows], split.y_obs[rows], seed)
+        keep, _ = _kept_for_training(strategy, task.X_train[rows], split.y_obs[rows], seed)
         evaluation = _evaluate_rows(task, split.y_obs, rows[keep], config=config, seed=seed, cache=shared["fits"])
         evaluation["labels"] = int(rows.size)
         refit = _refit_rows(task, split.y_obs, rows[keep], evaluation, config=config, seed=seed, cache=shared["fits"])

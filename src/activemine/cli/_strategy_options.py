@@ -28,9 +28,9 @@ WeakFractionOpt = Annotated[
     typer.Option(help="HW: share of L a separately trained weak model sees (used with --weak-trees 0 or a non-boosted model)."),
 ]
 WeakTreesOpt = Annotated[
-    Optional[int],
-    typer.Option(help="HW with lightgbm: the weak model is the strong model's first N trees (default: HW's own, 20; "
-                      "0: train one on --weak-fraction)."),
+    Optional[str],
+    typer.Option(help="HW's weak model: all (default: the strong model itself), N (with lightgbm: the strong model's "
+                      "first N trees, e.g. 20) or 0 (train one on --weak-fraction)."),
 ]
 CommitteeSizeOpt = Annotated[int, typer.Option(help="QBC: committee members.")]
 DirtyPolicyOpt = Annotated[
@@ -58,6 +58,20 @@ def parse_balance(value: str | None):
     return value
 
 
+def parse_weak_trees(value: str | int):
+    """``--weak-trees`` text -> HW's ``weak_trees``: ``"all"``, a positive tree count, or None for ``0``."""
+    text = str(value).strip()
+    if text == "all":
+        return "all"
+    try:
+        trees = int(text)
+    except ValueError:
+        trees = -1
+    if trees < 0:
+        raise InputError(f"--weak-trees must be 'all' or an integer 0 or more, got {value!r}")
+    return trees or None
+
+
 def parse_classes(value: str | None):
     """``"0,1,2"`` -> ``[0, 1, 2]``; names that are not all integers stay strings."""
     if value is None:
@@ -82,7 +96,7 @@ class StrategyOptions:
     classes: str | None = None
     dirty_policy: str = "prune"
     max_dirty: float = 0.02
-    weak_trees: int | None = None
+    weak_trees: str | int | None = None
     n_jobs: int | None = None
 
     def build(self, **extra):
@@ -97,11 +111,9 @@ class StrategyOptions:
         if balance is not None:
             kwargs["balance"] = balance
         if self.strategy == "hw":
-            if self.weak_trees is not None and self.weak_trees < 0:
-                raise InputError(f"--weak-trees must be 0 or more, got {self.weak_trees}")
             kwargs.update(weak_fraction=self.weak_fraction, dirty_policy=self.dirty_policy, max_dirty=self.max_dirty)
             if self.weak_trees is not None:
-                kwargs["weak_trees"] = self.weak_trees or None
+                kwargs["weak_trees"] = parse_weak_trees(self.weak_trees)
         if self.strategy in ("qbc", "qbc-grow"):
             kwargs.update(committee_size=self.committee_size, disagreement=self.disagreement)
         return make_strategy(self.strategy, **kwargs)

@@ -34,7 +34,7 @@ def clean(
     import numpy as np
     import pyarrow as pa
 
-    from activemine.dirty import check_drop, clean_labels, out_of_fold_proba
+    from activemine.dirty import clean_labels, held_out_check, out_of_fold_proba
     from activemine.dirty.policy import Z_DROP
     from activemine.models import check_n_jobs
     from activemine.selection import check_ids
@@ -70,8 +70,7 @@ def clean(
     verdict = ""
     if policy == "prune" and rule == "adaptive" and report.n_dropped:
         # the same held-out check as HW's dirty-data step: drop only if it pays on held-out labels
-        without = out_of_fold_proba(model, X, y, folds, seed=seed, classes=classes, n_jobs=n_jobs, train_mask=report.keep)
-        gain, z = check_drop(np.searchsorted(classes, y), proba, without, seed=seed)
+        gain, z = held_out_check(model, X, y, report.keep, folds=folds, seed=seed, classes=classes, n_jobs=n_jobs)
         verdict = f"held-out AUC gain of the drop {gain:+.4f} (z {z:.2f}): "
         if z <= Z_DROP:
             verdict += "not significant, nothing dropped (suspects marked review)"

@@ -23,8 +23,16 @@ from activemine.dirty.detect import (
     label_quality_scores,
     per_class_thresholds,
 )
-from activemine.dirty.oof import fast_oof_model, out_of_fold_proba
-from activemine.dirty.policy import DIRTY_POLICIES, DIRTY_RULES, DirtyDataFilter, DirtyDataReport, check_drop, clean_labels
+from activemine.dirty.oof import fast_oof_model, fold_of, out_of_fold_proba
+from activemine.dirty.policy import (
+    DIRTY_POLICIES,
+    DIRTY_RULES,
+    DirtyDataFilter,
+    DirtyDataReport,
+    check_drop,
+    clean_labels,
+    held_out_check,
+)
 
 __all__ = [
     "DIRTY_POLICIES",
@@ -37,6 +45,8 @@ __all__ = [
     "estimate_dirty_share",
     "fast_oof_model",
     "find_suspects",
+    "fold_of",
+    "held_out_check",
     "label_quality_scores",
     "out_of_fold_proba",
     "per_class_thresholds",

@@ -14,7 +14,7 @@ from activemine.dirty._labels import label_indices
 from activemine.errors import InputError, SingleClassError
 from activemine.models import check_n_jobs, make_model, predict_proba_aligned, run_parallel, threads_per_task
 
-__all__ = ["fast_oof_model", "out_of_fold_proba"]
+__all__ = ["fast_oof_model", "fold_of", "out_of_fold_proba"]
 
 
 def fast_oof_model(*, random_state: int | None = 0, n_jobs: int | None = 1):
@@ -29,6 +29,20 @@ def fast_oof_model(*, random_state: int | None = 0, n_jobs: int | None = 1):
         colsample_bytree=0.3, reg_lambda=1.0, min_child_weight=1.0, random_state=random_state,
         n_jobs=check_n_jobs(n_jobs), verbose=-1,
     )  # fmt: skip
+
+
+def fold_of(y, folds: int, *, seed: int) -> np.ndarray:
+    """The fold of every row ``(n,)``, in ``0..folds-1``: a stratified split shuffled by ``seed``.
+
+    The split :func:`out_of_fold_proba` uses with the same ``folds`` and ``seed``.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    y = np.asarray(y)
+    out = np.empty(y.size, dtype=np.int64)
+    for f, (_, test) in enumerate(StratifiedKFold(n_splits=int(folds), shuffle=True, random_state=seed).split(y, y)):
+        out[test] = f
+    return out
 
 
 def out_of_fold_proba(estimator, X, y, folds: int = 5, *, seed: int = 0, classes: Sequence | None = None,
@@ -46,8 +60,6 @@ def out_of_fold_proba(estimator, X, y, folds: int = 5, *, seed: int = 0, classes
     out of every training fold (they are still predicted), with the same
     folds as without it: the same split, so two calls compare like with like.
     """
-    from sklearn.model_selection import StratifiedKFold
-
     y = np.asarray(y)
     X = np.asarray(X)
     if X.ndim != 2 or X.shape[0] != y.size:
@@ -64,7 +76,9 @@ def out_of_fold_proba(estimator, X, y, folds: int = 5, *, seed: int = 0, classes
     if present.min() < folds:
         small = classes[(counts > 0) & (counts < folds)].tolist()
         raise InputError(f"every class needs at least folds={folds} rows for stratified folds; classes {small} have fewer")
-    splits = list(StratifiedKFold(n_splits=int(folds), shuffle=True, random_state=seed).split(X, idx))
+    fold = fold_of(idx, folds, seed=seed)
+    rows = np.arange(y.size)
+    splits = [(rows[fold != f], rows[fold == f]) for f in range(int(folds))]
     if train_mask is not None:
         train_mask = np.asarray(train_mask, dtype=bool)
         if train_mask.shape != y.shape:
@@ -73,7 +87,7 @@ def out_of_fold_proba(estimator, X, y, folds: int = 5, *, seed: int = 0, classes
     at_once = min(len(splits), total)
     per_fold = threads_per_task(total, len(splits))
 
-    def fold(f: int) -> np.ndarray:
+    def fit_fold(f: int) -> np.ndarray:
         train, test = splits[f]
         if isinstance(estimator, str) and estimator == "fast":
             est = fast_oof_model(random_state=seed + f, n_jobs=per_fold)
@@ -83,6 +97,6 @@ def out_of_fold_proba(estimator, X, y, folds: int = 5, *, seed: int = 0, classes
         return predict_proba_aligned(est, X[test], classes.tolist())
 
     out = np.zeros((y.size, classes.size), dtype=np.float64)
-    for (_, test), proba in zip(splits, run_parallel(at_once, [(fold, (f,)) for f in range(len(splits))])):
+    for (_, test), proba in zip(splits, run_parallel(at_once, [(fit_fold, (f,)) for f in range(len(splits))])):
         out[test] = proba
     return out

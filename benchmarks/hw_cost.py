@@ -1,0 +1,84 @@
+"""HW's selection cost beside QBC's, one process, side by side (issue 12: hw at most half of qbc).
+
+Times fit + score of the pool for ``qbc``, ``hw`` (adaptive dirty-data step, held-out check on 3 fresh
+folds), ``hw`` with a 2-fold check, ``hw --dirty-policy off`` and ``lc`` on the reduced label-efficiency
+sizes (Fashion-MNIST shirt-vs-rest L 2,000 / U 6,000; the rare set L 10,000 / U 30,000), clean and with the
+benchmark's 10% ambiguity-weighted noise (where the check's refits run), ``--repeats`` times each, in turn,
+so load changes hit every variant alike. Prints a table of median seconds and the model fits.
+
+    python benchmarks/hw_cost.py --n-jobs 2 --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+from label_efficiency import NOISY, write_rare_dataset  # noqa: E402
+
+from activemine.data import LabeledSet, PoolChunk  # noqa: E402
+from activemine.dirty import DirtyDataFilter  # noqa: E402
+from activemine.experiment import ExperimentConfig, _clean_proba, _Seed, load_task  # noqa: E402
+from activemine.strategies import make_strategy  # noqa: E402
+
+
+def variants(n_jobs):
+    return {
+        "lc": ("lc", {}),
+        "qbc": ("qbc", {}),
+        "hw": ("hw", {}),
+        "hw check_folds=2": ("hw", {"dirty_step": DirtyDataFilter(check_folds=2, n_jobs=n_jobs)}),
+        "hw-dirty-off": ("hw", {"dirty_policy": "off"}),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        rare = write_rare_dataset(Path(tmp) / "rare.parquet")
+        for ds, (L, U) in (("fashion", (2000, 6000)), ("rare", (10000, 30000))):
+            task = load_task("fashion-mnist", "binary:6") if ds == "fashion" else load_task(
+                str(rare), "binary:pos", split_col="split")  # fmt: skip
+            src = {"dataset": "fashion-mnist", "task": "binary:6"} if ds == "fashion" else {
+                "dataset": str(rare), "task": "binary:pos", "split_col": "split"}  # fmt: skip
+            for setting, noise in (("clean", {}), ("noisy", NOISY)):
+                cfg = ExperimentConfig(**src, labeled_size=L, pool_size=U, budget=1, strategies=("lc",), seeds=(0,),
+                                       n_jobs=args.n_jobs, **noise)  # fmt: skip
+                clean = _clean_proba(task, model="lightgbm", n_jobs=args.n_jobs) if noise else None
+                split = _Seed(task, cfg, 0, clean)
+                labeled = LabeledSet(task.X_train[split.L], split.y_obs[split.L], split.L)
+                pool = PoolChunk(split.U, X=task.X_train[split.U])
+                times, fits = {}, {}
+                for r in range(args.repeats):
+                    for name, (base, kw) in variants(args.n_jobs).items():
+                        s = make_strategy(base, random_state=r, n_jobs=args.n_jobs, **kw)
+                        t = time.perf_counter()
+                        s.fit(labeled)
+                        s.score(pool)
+                        times.setdefault(name, []).append(time.perf_counter() - t)
+                        fits.setdefault(name, []).append(s.n_fits_)
+                qbc = float(np.median(times["qbc"]))
+                for name in times:
+                    med = float(np.median(times[name]))
+                    per_repeat = "/".join(map(str, fits[name]))
+                    rows.append(f"| {ds}-{setting} | {name} | {med:.2f} | {med / qbc:.2f} | {per_repeat} |")
+                print("\n".join(rows[-len(times):]), flush=True)
+    print("| setting | run | median s | / qbc | model fits per repeat |\n|---|---|---:|---:|---|")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
