@@ -1,7 +1,7 @@
 """The selection plan: every selection setting, validated before any model is fitted.
 
 A :class:`SelectionPlan` is built from the user's arguments (and the
-strategy's defaults, e.g. HW's 10% easy share) and checked at once, so a bad
+strategy's defaults, e.g. a strategy's own easy share) and checked at once, so a bad
 budget, easy share or balance fails in well under a second whatever the pool
 size. It is the one owner of class weights and quotas: strategies only
 produce ``(scores, predicted)``; the in-memory path, the streaming and Ray
