@@ -33,7 +33,7 @@ __all__ = ["CandidateReducer"]
 
 _MAX_KEY = np.uint64(np.iinfo(np.uint64).max)
 
-#: Rows a candidate buffer may hold beyond its limit before it is pruned (at least; a quarter of the
+#: Rows a candidate buffer may hold beyond its limit before it is pruned (at least; half the
 #: limit when that is more, so a buffer is pruned O(log) times per doubling of what it saw). 0: prune
 #: whenever a buffer holds more than its limit (tests).
 PRUNE_SLACK = 1024
@@ -60,7 +60,7 @@ class _Best:
         self.handoff = handoff
 
     def _overflow(self) -> int:
-        return self.limit + (max(PRUNE_SLACK, self.limit // 4) if PRUNE_SLACK else 0)
+        return self.limit + (max(PRUNE_SLACK, self.limit // 2) if PRUNE_SLACK else 0)
 
     def push(self, rows: tuple) -> tuple | None:
         if not rows[1].size:
