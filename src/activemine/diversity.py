@@ -335,7 +335,7 @@ def nearest_centroid(X, centers, *, block: int = 65_536) -> np.ndarray:
 
 
 #: Dimensions of the projection in which neighbour pairs are looked for before the exact check.
-_FILTER_DIMS = (4, 8, 16)
+_FILTER_DIMS = (4, 6, 8, 12, 16)
 _FILTER_PAIRS_PER_ROW = 32
 #: Up to this many candidates, pairs are counted on all of them, and listed at once when few (_MAX_PAIRS);
 #: above, the dimensions are chosen on an evenly spaced sample and neighbours are looked up per block.
@@ -353,7 +353,7 @@ def _filter_projection(emb: np.ndarray, radius: float):
     An orthonormal projection never lengthens a distance, so every pair within
     the radius in ``emb`` is within it in the projection: a k-d tree, which
     degrades in 32 dimensions, looks for pairs in few and the exact distance
-    decides. The fewest of 4, 8, 16 dimensions whose pairs are not much more than
+    decides. The fewest of 4, 6, 8, 12, 16 dimensions whose pairs are not much more than
     those of the next are taken (counted on all rows up to ``_ALL_PAIRS_ROWS``,
     else on an evenly spaced sample). Which rows fit the directions and how many
     dimensions are taken change only the speed, never the pairs. ``emb`` may be
@@ -386,13 +386,16 @@ def _filter_projection(emb: np.ndarray, radius: float):
             if m >= d or pairs <= _FILTER_PAIRS_PER_ROW * n:
                 return tree, proj, pairs
     sample = emb[:: max(1, n // _DIMS_SAMPLE)]
-    counts = []
-    for m in dims[:-1]:
-        s = cKDTree(project(sample, m))
-        counts.append((int(s.count_neighbors(s, radius)) - len(sample)) // 2)
-    # the fewest dimensions whose pairs are within 1.5x of those of twice as many (or a pair per 100 rows)
+
+    def sample_pairs(m):
+        tree = cKDTree(project(sample, m))
+        return (int(tree.count_neighbors(tree, radius)) - len(sample)) // 2
+
+    # the fewest dimensions whose pairs are within 1.5x of those of the next (or a pair per 100 rows more)
     chosen = dims[-2] if len(dims) > 1 else d
+    counts = [sample_pairs(dims[0])] if len(dims) > 2 else []
     for i, m in enumerate(dims[:-2]):
+        counts.append(sample_pairs(dims[i + 1]))
         if counts[i] <= 1.5 * counts[i + 1] + len(sample) / 100:
             chosen = m
             break
@@ -488,8 +491,9 @@ class _Suppressor:
         keep = _within(self.emb, rows[src], nbr, self.radius)
         return src[keep], nbr[keep]
 
-    def resolve(self, rows: np.ndarray) -> np.ndarray:
-        """``(m,)`` bool: which of ``rows`` (in walk order) the greedy walk takes, rooms aside.
+    def resolve(self, rows: np.ndarray, src: np.ndarray, nbr: np.ndarray) -> np.ndarray:
+        """``(m,)`` bool: which of ``rows`` (in walk order) the greedy walk takes, rooms aside;
+        ``(src, nbr)``: their :meth:`neighbours`.
 
         A row is taken when no row taken before it (earlier blocks: :attr:`taken`;
         this block: earlier in ``rows``) is its neighbour or shares its hash. Rounds
@@ -500,7 +504,6 @@ class _Suppressor:
         """
         m = rows.size
         status = np.zeros(m, dtype=np.int8)  # 0 open, 1 taken, 2 blocked
-        src, nbr = self.neighbours(rows)
         if src.size:
             status[src[self.taken[nbr]]] = 2  # near a row taken before this block
         codes = None
@@ -572,7 +575,7 @@ def _walk(order, group, room, sup: _Suppressor, beyond, short, suppressed: list)
     rows at a time: :meth:`_Suppressor.resolve` tells which rows the walk takes
     as if every group had room; where a group fills inside the block, the rows
     up to that point stand and the rest of the block is decided again without
-    that group (at most once per group). A row marked ``beyond`` is past what its
+    that group (at most once per group; its neighbours are not looked up again). A row marked ``beyond`` is past what its
     group kept: a group that has such rows and does not fill before them sets
     ``short[g]``. Returns the taken rows in walk order; ``suppressed[0]`` counts
     the rows skipped as duplicates while their group had room.
@@ -585,12 +588,26 @@ def _walk(order, group, room, sup: _Suppressor, beyond, short, suppressed: list)
         order = order[~past]  # a group's rows past its boundary all come after those it kept
     taken = []
     pos = 0
-    while pos < order.size and (room > 0).any():
-        # no block much longer than the rows the rooms still need (rows past them would be decided for nothing)
-        block = order[pos : pos + min(_WALK_BLOCK, max(1024, int(1.25 * room[room > 0].sum())))]
-        with_room = np.flatnonzero(room[group[block]] > 0)
-        rows = block[with_room]
-        took = np.flatnonzero(sup.resolve(rows))  # positions in rows
+    rest = None  # (rows, src, nbr): what is left of a block after a group filled inside it
+    while (room > 0).any():
+        if rest is None:
+            if pos >= order.size:
+                break
+            # no block much longer than the rows the rooms still need (rows past them would be decided for nothing)
+            block = order[pos : pos + min(_WALK_BLOCK, max(1024, int(1.25 * room[room > 0].sum())))]
+            pos += block.size
+            rows = block[room[group[block]] > 0]
+            src, nbr = sup.neighbours(rows)
+        else:  # the rest of a block, without the groups that filled: its neighbours are known
+            rows, src, nbr = rest
+            rest = None
+            keep = room[group[rows]] > 0
+            if not keep.all():
+                at = np.full(rows.size, -1, dtype=np.int64)
+                at[keep] = np.arange(int(keep.sum()))
+                src = at[src]
+                rows, src, nbr = rows[keep], src[src >= 0], nbr[src >= 0]
+        took = np.flatnonzero(sup.resolve(rows, src, nbr))  # positions in rows
         g = group[rows[took]]
         end = None  # taken rows that stand: up to the first that fills its group
         for gg in np.unique(g).tolist():
@@ -600,11 +617,11 @@ def _walk(order, group, room, sup: _Suppressor, beyond, short, suppressed: list)
         if end is None:
             end = took.size
             suppressed[0] += rows.size - took.size
-            pos += block.size
         else:  # the block stands up to the row that fills its group; the rest is decided again
             last = int(took[end - 1])
             suppressed[0] += last + 1 - end
-            pos += int(with_room[last]) + 1
+            after = src > last
+            rest = (rows[last + 1 :], src[after] - (last + 1), nbr[after])
         stand = rows[took[:end]]
         sup.take(stand)
         room -= np.bincount(group[stand], minlength=room.size)
