@@ -125,6 +125,7 @@ def main() -> None:
         write_pool(path, args.rows)
         print(f"wrote {path} in {time.perf_counter() - t:.0f} s", flush=True)
     figures = {}
+    load_before = os.getloadavg()  # the machine is shared: how busy it was when the run began
     for config in ["floor", "local"] + ([] if args.no_ray else ["ray"]):
         out = str(DATA / f"diversity_{config}.json")
         env = dict(os.environ, PYTHONPATH=str(HERE.parent / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -139,8 +140,9 @@ def main() -> None:
         "ratio_to_floor": figures["local"]["seconds"] / figures["floor"]["seconds"],
         "cpu_seconds": figures["local"].get("cpu_seconds"), "floor_cpu_seconds": figures["floor"].get("cpu_seconds"),
         "dedup_cpu_seconds": figures["local"].get("dedup_cpu_seconds"),
-        "ray_equal": None, "ray_seconds": None,
-        "command": "python " + " ".join(sys.argv),
+        "floor_peak_rss_mb": figures["floor"]["peak_rss_mb"], "suppressed": figures["local"]["suppressed"],
+        "ray_equal": None, "ray_seconds": None, "load_average_before": [round(v, 2) for v in load_before],
+        "cpus": os.cpu_count(), "command": "python " + " ".join(sys.argv),
     }  # fmt: skip
     if figures["floor"].get("cpu_seconds"):
         scale["cpu_ratio_to_floor"] = figures["local"]["cpu_seconds"] / figures["floor"]["cpu_seconds"]
@@ -149,6 +151,7 @@ def main() -> None:
         b = np.load(str(DATA / "diversity_ray.json") + ".ids.npy")
         scale["ray_equal"] = bool(a.shape == b.shape and (a == b).all())
         scale["ray_seconds"] = figures["ray"]["seconds"]
+        scale["ray_peak_rss_mb"] = figures["ray"]["peak_rss_mb"]  # the driver's; the actor is another process
     out = Path(args.out)
     doc = json.loads(out.read_text()) if out.exists() else {"runs": []}
     doc["scale"] = scale
