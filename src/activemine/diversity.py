@@ -438,7 +438,7 @@ class _Suppressor:
             _, codes = np.unique(np.asarray(hashes), return_inverse=True)
             self.codes = codes.ravel()
             self.code_taken = np.zeros(int(self.codes.max()) + 1 if n else 0, dtype=bool)
-        self.tree = self.pairs = None
+        self.tree = self.pairs = self.leaf_rank = None
         if radius is not None and n:
             self.emb = np.asarray(emb)  # float32 stays float32: _within widens pairs, not the matrix
             # a hair wider in the projection, so rounding cannot lose a pair the exact check keeps
@@ -464,9 +464,11 @@ class _Suppressor:
             src = np.repeat(np.arange(rows.size), lens)
             at = np.arange(src.size) - np.repeat(np.cumsum(lens) - lens, lens) + np.repeat(starts, lens)
             return src, self.pairs[at]
-        # queries near each other in space one after another (the tree stays in cache)
-        cells = np.floor(self.proj[rows, : min(3, self.proj.shape[1])] / (4 * self.filter_radius + 1e-300))
-        at = np.lexsort(cells.T[::-1])  # positions in rows, in query order
+        # queries in the tree's own leaf order: each follows a near one (the tree's path stays in cache)
+        if self.leaf_rank is None:
+            self.leaf_rank = np.empty(self.tree.n, dtype=np.int64)
+            self.leaf_rank[self.tree.indices] = np.arange(self.tree.n)
+        at = np.argsort(self.leaf_rank[rows], kind="stable")  # positions in rows, in query order
         src, nbr = [], []
         for k in (_KNN, _KNN_CROWDED):  # few neighbours for most rows, more for copies (they come in groups)
             k = min(k, self.proj.shape[0])
