@@ -14,7 +14,9 @@ that keeps enough candidates reproduces the in-memory batch exactly.
   batch is refilled from the next candidates. A group that runs out of distinct
   rows takes its best suppressed rows to fill its quota (counted in
   ``filled_with_duplicates``, never silently). Neighbours come from a k-d tree
-  (``scipy.spatial.cKDTree``; never an all-pairs matrix).
+  (``scipy.spatial.cKDTree``; never an all-pairs matrix) in a PCA projection, checked
+  exactly; the walk is decided a block of rows at a time (:func:`_walk`), row for row
+  the same as one row at a time.
 * **``auto`` radius**: :data:`AUTO_FACTOR` times the median nearest-neighbour
   distance within a seeded sample of the selectable pool (the
   :data:`SAMPLE_SIZE` rows with the smallest seeded id keys).
@@ -577,9 +579,9 @@ def _walk(order, group, room, sup: _Suppressor, beyond, short, suppressed: list)
     rows at a time: :meth:`_Suppressor.resolve` tells which rows the walk takes
     as if every group had room; where a group fills inside the block, the rows
     up to that point stand and the rest of the block is decided again without
-    that group (at most once per group; its neighbours are not looked up again). A row marked ``beyond`` is past what its
-    group kept: a group that has such rows and does not fill before them sets
-    ``short[g]``. Returns the taken rows in walk order; ``suppressed[0]`` counts
+    that group (at most once per group; its neighbours are not looked up again).
+    A row marked ``beyond`` is past what its group kept: a group that has such
+    rows and does not fill before them sets ``short[g]``. Returns the taken rows in walk order; ``suppressed[0]`` counts
     the rows skipped as duplicates while their group had room.
     """
     room = np.array(room, dtype=np.int64)

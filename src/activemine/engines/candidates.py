@@ -33,9 +33,9 @@ __all__ = ["CandidateReducer"]
 
 _MAX_KEY = np.uint64(np.iinfo(np.uint64).max)
 
-#: Rows a candidate buffer may hold beyond its limit before it is pruned (at least; half the
-#: limit when that is more, so a buffer is pruned O(log) times per doubling of what it saw). 0: prune
-#: whenever a buffer holds more than its limit (tests).
+#: Rows a candidate buffer may hold beyond its limit before it is pruned (at least; half the limit
+#: when that is more: a prune copies at most 1.5x the limit and lets half a limit go, so pruning
+#: costs O(1) copies per row that entered). 0: prune whenever a buffer holds more than its limit (tests).
 PRUNE_SLACK = 1024
 
 
