@@ -1,3 +1,6 @@
+import contextlib
+from unittest import mock
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -11,8 +14,14 @@ from activemine.errors import InputError
 from activemine.selection import allocate_quotas, id_keys, select_batch, split_hard_easy
 
 
-def reference_suppression(ids, scores, predicted, emb, *, budget, n_classes, weights, easy_share, seed, radius, hashes=None):
-    """The definition, all pairs, one row at a time: hard walk by (score desc, id asc), then easy by key."""
+def reference_suppression(ids, scores, predicted, emb, *, budget, n_classes, weights, easy_share, seed, radius, hashes=None,
+                          with_counts=False):
+    """The definition, all pairs, one row at a time: hard walk by (score desc, id asc), then easy by key.
+
+    Returns ``{row: stratum}``, or None when a group ran out of distinct rows; with ``with_counts``
+    ``(rows, suppressed, filled)`` where the fill rule (best suppressed rows of a group that ran
+    out: hard by score, then easy by key) is applied too.
+    """
     n = ids.size
     counts = np.bincount(predicted, minlength=n_classes)
     if weights is None:
@@ -32,20 +41,30 @@ def reference_suppression(ids, scores, predicted, emb, *, budget, n_classes, wei
 
     keys = id_keys(ids, seed=seed)
     out = {}
-    for stratum, order, quota in (("hard", sorted(range(n), key=lambda i: (-scores[i], ids[i])), [h for h, _ in split]),
-                                  ("easy", sorted(range(n), key=lambda i: (keys[i], ids[i])), [e for _, e in split])):  # fmt: skip
+    suppressed = 0
+    short = []
+    orders = {"hard": sorted(range(n), key=lambda i: (-scores[i], ids[i])), "easy": sorted(range(n), key=lambda i: (keys[i], ids[i]))}
+    for stratum, quota in (("hard", [h for h, _ in split]), ("easy", [e for _, e in split])):
         room = list(quota)
-        for i in order:
+        for i in orders[stratum]:
             if i in out or room[group[i]] == 0:
                 continue
             if clash(i):
+                suppressed += 1
                 continue
             taken.append(i)
             out[i] = stratum
             room[group[i]] -= 1
-        if any(room):
-            return None  # the pool ran out of distinct rows: the fill rule takes over
-    return out
+        short.append(room)
+    if not with_counts:
+        return None if any(any(r) for r in short) else out
+    filled = 0
+    for g in range(len(quotas)):
+        for stratum, room in (("hard", short[0]), ("easy", short[1])):
+            rest = [i for i in orders[stratum] if group[i] == g and i not in out][: room[g]]
+            out.update({i: stratum for i in rest})
+            filled += len(rest)
+    return out, suppressed, filled
 
 
 @st.composite
@@ -273,3 +292,66 @@ def test_per_row_neighbour_lookup_gives_the_same_batch(monkeypatch):
     monkeypatch.setattr(diversity, "_MAX_PAIRS", 0)  # too many pairs: look neighbours up per taken row
     lazy, _ = select_diverse(ids, scores, predicted, emb, **kw)
     assert lazy.ids.tolist() == pairs.ids.tolist()
+
+
+@contextlib.contextmanager
+def walk_settings(block, rounds, max_pairs=None):
+    """The block-vectorized walk with small blocks (group fills inside blocks, rows decided across
+    blocks), few rounds (the row-by-row rest of a block) and, optionally, per-block neighbour lookups."""
+    import activemine.diversity as diversity
+
+    with mock.patch.object(diversity, "_WALK_BLOCK", block), mock.patch.object(diversity, "_ROUNDS", rounds):
+        if max_pairs is None:
+            yield
+        else:
+            with mock.patch.object(diversity, "_MAX_PAIRS", max_pairs):
+                yield
+
+
+@given(pools(), st.booleans(), st.sampled_from([1, 2, 3, 7, 1 << 18]), st.sampled_from([1, 2, 32]),
+       st.sampled_from([None, 0]))  # fmt: skip
+@settings(max_examples=200, deadline=None)
+def test_block_walk_is_the_sequential_walk(case, with_hashes, block, rounds, max_pairs):
+    hashes = case["hashes"] if with_hashes else None
+    opts = DiversityOptions(near_duplicates=case["radius"], dedup=with_hashes)
+    with walk_settings(block, rounds, max_pairs):
+        batch, report = select_diverse(case["ids"], case["scores"], case["predicted"], case["emb"],
+                                       budget=case["budget"], n_classes=case["n_classes"], weights=case["weights"],
+                                       easy_share=case["easy_share"], seed=case["seed"], options=opts, hashes=hashes)  # fmt: skip
+    expected, suppressed, filled = reference_suppression(
+        case["ids"], case["scores"], case["predicted"], case["emb"], budget=case["budget"], n_classes=case["n_classes"],
+        weights=case["weights"], easy_share=case["easy_share"], seed=case["seed"], radius=case["radius"],
+        hashes=hashes, with_counts=True)  # fmt: skip
+    assert dict(zip(batch.ids.tolist(), batch.stratum.tolist())) == {int(case["ids"][i]): s for i, s in expected.items()}
+    assert (report.suppressed, report.filled_with_duplicates) == (suppressed, filled)
+    if not filled:  # never two selected rows within the radius
+        at = [int(np.flatnonzero(case["ids"] == v)[0]) for v in batch.ids]
+        E = case["emb"][at].astype(float)
+        dist = np.sqrt(((E[:, None] - E[None]) ** 2).sum(-1)) + np.eye(len(E)) * 1e9
+        assert dist.min() > case["radius"]
+
+
+@pytest.mark.parametrize("rounds", [1, 3, 32])
+@pytest.mark.parametrize("block", [1, 5, 1 << 18])
+def test_a_chain_of_near_rows_is_walked_as_the_definition_says(block, rounds):
+    # rows 0.9 apart on a line, best first: each row's fate hangs on the one before (a chain of 300)
+    n = 300
+    emb = (np.arange(n, dtype=np.float32) * 0.9)[:, None]
+    ids, scores = np.arange(n), np.linspace(1, 0, n)
+    with walk_settings(block, rounds):
+        batch, report = select_diverse(ids, scores, np.zeros(n, int), emb, budget=100, n_classes=1,
+                                       options=DiversityOptions(near_duplicates=1.0))  # fmt: skip
+    assert batch.ids.tolist() == list(range(0, 200, 2))  # every other row: each taken one blocks the next
+    assert report.suppressed == 99
+
+
+@pytest.mark.parametrize("block", [1, 2, 4, 1 << 18])
+def test_a_group_that_fills_inside_a_block_lets_later_rows_of_others_through(block):
+    # group 0 (quota 1) fills with row 0; its row 1 is then skipped, so it does not block row 2 of group 1
+    emb = np.array([[0.0], [10.0], [10.5], [30.0], [40.0]], np.float32)
+    ids, scores, predicted = np.arange(5), np.array([4.0, 3.0, 2.0, 1.0, 0.5]), np.array([0, 0, 1, 1, 1])
+    with walk_settings(block, 32):
+        batch, report = select_diverse(ids, scores, predicted, emb, budget=3, n_classes=2, weights=np.array([1.0, 2.0]),
+                                       options=DiversityOptions(near_duplicates=1.0))  # fmt: skip
+    assert sorted(batch.ids.tolist()) == [0, 2, 3]
+    assert report.suppressed == 0

@@ -148,3 +148,29 @@ def test_parquet_embeddings_as_columns_or_a_fixed_size_list(tmp_path):
     with pytest.raises(InputError, match="NaN or infinite values in 1 rows"):
         mine_stream(make_strategy("hw"), tmp_path / "nan.parquet", plan=plan,
                     columns=PoolColumns(weak_proba=("w0", "w1"), embedding=tuple(f"emb_{j}" for j in range(4))))  # fmt: skip
+
+
+def test_candidate_buffers_stay_bounded_and_keep_float32_embeddings():
+    from unittest import mock
+
+    import activemine.engines.candidates as candidates
+    from activemine.engines.candidates import CandidateReducer
+
+    rng = np.random.default_rng(4)
+    strategy = make_strategy("hw", balance="equal", easy_share=0.1)
+    plan = SelectionPlan.build(strategy, budget=2_000, diversity=DiversityOptions(near_duplicates="auto")).bind(
+        classes=[0, 1], total_rows=120_000)  # fmt: skip
+    reducer = CandidateReducer(plan)
+    with mock.patch.object(candidates, "PRUNE_SLACK", 1):  # the slack is then half the bound
+        for start in range(0, 120_000, 6_000):
+            ids = np.arange(start, start + 6_000)
+            reducer.add(ids, rng.random(6_000), rng.integers(0, 2, 6_000),
+                        embedding=rng.standard_normal((6_000, 8)).astype(np.float32))  # fmt: skip
+            for buffer in (*reducer.hard, *reducer.easy):
+                assert buffer.size <= 1.5 * buffer.limit + 1  # never more than 1.5x its bound
+    bounds = [b.limit for b in (*reducer.hard, *reducer.easy)]
+    assert bounds == [1_804, 1_804, 200, 200]  # 2x the hard (902) and easy (100) bounds of a quota bound of 1,002
+    ids, _, _, _, extra = reducer.diverse_candidates(release=True)
+    assert ids.size == sum(bounds)
+    assert extra["embedding"].dtype == np.float32 and extra["embedding"].shape == (ids.size, 8)
+    assert all(b.size == 0 for b in (*reducer.hard, *reducer.easy))  # released

@@ -14,7 +14,9 @@ that keeps enough candidates reproduces the in-memory batch exactly.
   batch is refilled from the next candidates. A group that runs out of distinct
   rows takes its best suppressed rows to fill its quota (counted in
   ``filled_with_duplicates``, never silently). Neighbours come from a k-d tree
-  (``scipy.spatial.cKDTree``; never an all-pairs matrix).
+  (``scipy.spatial.cKDTree``; never an all-pairs matrix) in a PCA projection, checked
+  exactly; the walk is decided a block of rows at a time (:func:`_walk`), row for row
+  the same as one row at a time.
 * **``auto`` radius**: :data:`AUTO_FACTOR` times the median nearest-neighbour
   distance within a seeded sample of the selectable pool (the
   :data:`SAMPLE_SIZE` rows with the smallest seeded id keys).
@@ -220,6 +222,10 @@ def check_embeddings(emb, *, n_rows: int | None = None, width: int | None = None
         raise InputError(f"{where} has width {arr.shape[1]}, expected {width}")
     if arr.shape[1] == 0:
         raise InputError(f"{where} has no dimensions")
+    # a float64 sum is finite when every value is (NaN and infinity propagate; float32 values cannot
+    # overflow it): one pass and no (n, d) mask; otherwise the rows decide (huge float64 values overflow)
+    if np.isfinite(arr.sum(dtype=np.float64)):
+        return arr
     bad = ~np.isfinite(arr).all(axis=1)
     if bad.any():
         raise InputError(f"{where} holds NaN or infinite values in {int(bad.sum())} rows, e.g. row {int(np.flatnonzero(bad)[0])}")
@@ -330,119 +336,303 @@ def nearest_centroid(X, centers, *, block: int = 65_536) -> np.ndarray:
 # -- selection -------------------------------------------------------------------------------
 
 
-#: Dimensions of the projection in which neighbour pairs are looked for before the exact check,
-#: tried in turn until the pairs to check are few (on average at most _FILTER_PAIRS_PER_ROW a row).
-_FILTER_DIMS = (4, 8, 16)
+#: Dimensions of the projection in which neighbour pairs are looked for before the exact check.
+_FILTER_DIMS = (4, 6, 8, 12, 16)
 _FILTER_PAIRS_PER_ROW = 32
+#: Up to this many candidates, pairs are counted on all of them, and listed at once when few (_MAX_PAIRS);
+#: above, the dimensions are chosen on an evenly spaced sample and neighbours are looked up per block.
+_ALL_PAIRS_ROWS = 200_000
+_DIMS_SAMPLE = 20_000
+#: Neighbours asked of the k-d tree per row (itself included) before a row falls back to a ball query.
+_KNN = 4
+_KNN_CROWDED = 32
 
 
 def _filter_projection(emb: np.ndarray, radius: float):
     """A k-d tree over ``emb`` ``(n, d)`` projected on its top principal directions, the
-    projection ``(n, m)`` and the number of pairs within ``radius`` there.
+    projection ``(n, m)`` float64 and the number of pairs within ``radius`` there (None when not counted).
 
     An orthonormal projection never lengthens a distance, so every pair within
     the radius in ``emb`` is within it in the projection: a k-d tree, which
-    degrades in 32 dimensions, looks for pairs in 4 (8, 16 when 4 leave too many
-    pairs to check) and the exact distance decides. Which rows fit the
-    directions changes only the speed, never the pairs.
+    degrades in 32 dimensions, looks for pairs in few and the exact distance
+    decides. The fewest of 4, 6, 8, 12, 16 dimensions whose pairs are not much more than
+    those of the next are taken (counted on all rows up to ``_ALL_PAIRS_ROWS``,
+    else on an evenly spaced sample). Which rows fit the directions and how many
+    dimensions are taken change only the speed, never the pairs. ``emb`` may be
+    float32: it is widened to float64 one block of rows at a time, never whole.
     """
     from scipy.spatial import cKDTree
 
     n, d = emb.shape
-    fit = emb[: min(n, 50_000)]
+    fit = np.asarray(emb[: min(n, 50_000)], dtype=np.float64)
     centered = fit - fit.mean(axis=0)
     _, vectors = np.linalg.eigh(centered.T @ centered)  # (d, d), ascending eigenvalues
     vectors = vectors[:, ::-1]
-    for m in _FILTER_DIMS:
-        proj = emb if m >= d else emb @ vectors[:, :m]
-        tree = cKDTree(proj)
-        pairs = (int(tree.count_neighbors(tree, radius)) - n) // 2  # a dual-tree count: no lists built
-        if m >= d or pairs <= _FILTER_PAIRS_PER_ROW * n:
+
+    def project(rows_of, m):
+        top = np.ascontiguousarray(vectors[:, :m])  # a reversed view would keep the product off BLAS
+        X = rows_of if m >= d else None
+        if X is not None:
+            return np.asarray(X, dtype=np.float64)
+        out = np.empty((len(rows_of), m))
+        for start in range(0, len(rows_of), _PAIR_BLOCK):
+            out[start : start + _PAIR_BLOCK] = np.asarray(rows_of[start : start + _PAIR_BLOCK], np.float64) @ top
+        return out
+
+    dims = [m for m in _FILTER_DIMS if m < d] + [d]
+    if n <= _ALL_PAIRS_ROWS:
+        for i, m in enumerate(dims):
+            proj = project(emb, m)
+            tree = cKDTree(proj)
+            pairs = (int(tree.count_neighbors(tree, radius)) - n) // 2  # a dual-tree count: no lists built
+            if m >= d or pairs <= _FILTER_PAIRS_PER_ROW * n:
+                return tree, proj, pairs
+    sample = emb[:: max(1, n // _DIMS_SAMPLE)]
+
+    def sample_pairs(m):
+        tree = cKDTree(project(sample, m))
+        return (int(tree.count_neighbors(tree, radius)) - len(sample)) // 2
+
+    # the fewest dimensions whose pairs are within 1.5x of those of the next (or a pair per 100 rows more)
+    chosen = dims[-2] if len(dims) > 1 else d
+    counts = [sample_pairs(dims[0])] if len(dims) > 2 else []
+    for i, m in enumerate(dims[:-2]):
+        counts.append(sample_pairs(dims[i + 1]))
+        if counts[i] <= 1.5 * counts[i + 1] + len(sample) / 100:
+            chosen = m
             break
-    return tree, proj, pairs
+    proj = project(emb, chosen)
+    # an unbalanced tree of uncompacted nodes builds in half the time and answers as fast
+    return cKDTree(proj, balanced_tree=False, compact_nodes=False), proj, None
+
+
+#: Pairs (or rows) handled at once where float32 embeddings are widened to float64.
+_PAIR_BLOCK = 1 << 16
 
 
 def _within(emb: np.ndarray, i: np.ndarray, j: np.ndarray, radius: float) -> np.ndarray:
-    """Exact check ``||emb[i] - emb[j]|| <= radius`` for index arrays, in blocks."""
+    """Exact check ``||emb[i] - emb[j]|| <= radius`` in float64 for index arrays, in blocks
+    (``emb`` may be float32: the same decision as on a float64 copy, without the copy)."""
     out = np.empty(i.size, dtype=bool)
-    for start in range(0, i.size, 1 << 20):
-        diff = emb[i[start : start + (1 << 20)]] - emb[j[start : start + (1 << 20)]]
-        out[start : start + (1 << 20)] = np.sqrt(np.einsum("ij,ij->i", diff, diff)) <= radius
+    for start in range(0, i.size, _PAIR_BLOCK):
+        stop = start + _PAIR_BLOCK
+        diff = emb[i[start:stop]].astype(np.float64) - emb[j[start:stop]].astype(np.float64)
+        out[start:stop] = np.sqrt(np.einsum("ij,ij->i", diff, diff)) <= radius
     return out
 
 
 class _Suppressor:
-    """Which rows a taken row rules out: those within ``radius`` of it and those with its hash."""
+    """Which rows a taken row rules out: those within ``radius`` of it and those with its hash.
+
+    Neighbour pairs (exact, within the radius) come from one pass over all
+    candidates when they are few (:data:`_MAX_PAIRS`), else are looked up per
+    block of rows against a k-d tree of all candidates; :meth:`resolve` decides a
+    block of the walk at once.
+    """
 
     def __init__(self, emb, radius, hashes):
         self.radius = radius
         n = len(emb) if emb is not None else len(hashes)
-        self.blocked = np.zeros(n, dtype=bool)
+        self.taken = np.zeros(n, dtype=bool)
+        self.where = np.full(n, -1, dtype=np.int64)  # position of a row in the block being resolved
         self.codes = self.code_taken = None
         if hashes is not None:
             _, codes = np.unique(np.asarray(hashes), return_inverse=True)
             self.codes = codes.ravel()
             self.code_taken = np.zeros(int(self.codes.max()) + 1 if n else 0, dtype=bool)
-        self.tree = self.pairs = None
+        self.tree = self.pairs = self.leaf_rank = None
         if radius is not None and n:
-            self.emb = np.asarray(emb, dtype=np.float64)
+            self.emb = np.asarray(emb)  # float32 stays float32: _within widens pairs, not the matrix
             # a hair wider in the projection, so rounding cannot lose a pair the exact check keeps
             self.filter_radius = radius * (1 + 1e-9) + 1e-12
             self.tree, self.proj, count = _filter_projection(self.emb, self.filter_radius)
-            if count <= _MAX_PAIRS:
+            if count is not None and count <= _MAX_PAIRS:
                 pairs = self.tree.query_pairs(self.filter_radius, output_type="ndarray")
                 if pairs.size:
                     pairs = pairs[_within(self.emb, pairs[:, 0], pairs[:, 1], radius)]
                 both = np.concatenate([pairs, pairs[:, ::-1]]) if pairs.size else np.empty((0, 2), np.int64)
+                del pairs
                 order = np.argsort(both[:, 0], kind="stable")
                 self.indptr = np.searchsorted(both[order, 0], np.arange(n + 1))
                 self.pairs = both[order, 1]
 
-    def is_blocked(self, i: int) -> bool:
-        return bool(self.blocked[i] or (self.codes is not None and self.code_taken[self.codes[i]]))
+    def neighbours(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """All pairs ``(k, j)``: row ``j`` (any candidate, not ``rows[k]`` itself) lies within the radius of ``rows[k]``."""
+        if self.tree is None:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        if self.pairs is not None:
+            starts, stops = self.indptr[rows], self.indptr[rows + 1]
+            lens = stops - starts
+            src = np.repeat(np.arange(rows.size), lens)
+            at = np.arange(src.size) - np.repeat(np.cumsum(lens) - lens, lens) + np.repeat(starts, lens)
+            return src, self.pairs[at]
+        # queries in the tree's own leaf order: each follows a near one (the tree's path stays in cache)
+        if self.leaf_rank is None:
+            self.leaf_rank = np.empty(self.tree.n, dtype=np.int64)
+            self.leaf_rank[self.tree.indices] = np.arange(self.tree.n)
+        at = np.argsort(self.leaf_rank[rows], kind="stable")  # positions in rows, in query order
+        src, nbr = [], []
+        for k in (_KNN, _KNN_CROWDED):  # few neighbours for most rows, more for copies (they come in groups)
+            k = min(k, self.proj.shape[0])
+            dist, near = self.tree.query(self.proj[rows[at]], k=k, distance_upper_bound=self.filter_radius)
+            dist, near = dist.reshape(at.size, k), near.reshape(at.size, k)
+            found = dist <= self.filter_radius
+            crowded = found[:, -1].copy() if k < self.proj.shape[0] else np.zeros(at.size, dtype=bool)
+            found[crowded] = False  # rows with k neighbours or more are asked again
+            src.append(at[np.nonzero(found)[0]])
+            nbr.append(near[found])
+            at = at[crowded]
+            if not at.size:
+                break
+        if at.size:  # still more: all of them from a ball query
+            lists = self.tree.query_ball_point(self.proj[rows[at]], self.filter_radius)
+            lengths = np.fromiter((len(x) for x in lists), dtype=np.int64, count=len(lists))
+            src.append(np.repeat(at, lengths))
+            nbr.append(np.fromiter((j for x in lists for j in x), dtype=np.int64, count=int(lengths.sum())))
+        src, nbr = np.concatenate(src).astype(np.int64), np.concatenate(nbr).astype(np.int64)
+        keep = nbr != rows[src]
+        src, nbr = src[keep], nbr[keep]
+        keep = _within(self.emb, rows[src], nbr, self.radius)
+        return src[keep], nbr[keep]
 
-    def take(self, i: int) -> None:
+    def resolve(self, rows: np.ndarray, src: np.ndarray, nbr: np.ndarray) -> np.ndarray:
+        """``(m,)`` bool: which of ``rows`` (in walk order) the greedy walk takes, rooms aside;
+        ``(src, nbr)``: their :meth:`neighbours`.
+
+        A row is taken when no row taken before it (earlier blocks: :attr:`taken`;
+        this block: earlier in ``rows``) is its neighbour or shares its hash. Rounds
+        settle at once every row whose earlier neighbours are all settled: blocked
+        when one of them is taken, taken when none is. The first unsettled row is
+        always settled, and chains of near rows are short, so a few rounds do;
+        after :data:`_ROUNDS` the rest is walked one row at a time.
+        """
+        m = rows.size
+        status = np.zeros(m, dtype=np.int8)  # 0 open, 1 taken, 2 blocked
+        if src.size:
+            status[src[self.taken[nbr]]] = 2  # near a row taken before this block
+        codes = None
         if self.codes is not None:
-            self.code_taken[self.codes[i]] = True
-        if self.tree is not None:
-            if self.pairs is not None:
-                self.blocked[self.pairs[self.indptr[i] : self.indptr[i + 1]]] = True
+            status[self.code_taken[self.codes[rows]]] = 2
+            _, codes = np.unique(self.codes[rows], return_inverse=True)
+            codes = codes.ravel()
+        # pairs inside the block, earlier -> later, between rows still open
+        self.where[rows] = np.arange(m)
+        early = self.where[nbr]
+        self.where[rows] = -1
+        keep = (early >= 0) & (early < src)
+        early, late = early[keep], src[keep]
+        keep = (status[early] == 0) & (status[late] == 0)
+        early, late = early[keep], late[keep]
+        position = np.arange(m)
+        for _ in range(_ROUNDS):
+            open_ = status == 0
+            if not open_.any():
+                return status == 1
+            before = status[early]
+            near_taken = np.zeros(m, dtype=bool)
+            near_taken[late[before == 1]] = True
+            near_open = np.zeros(m, dtype=bool)
+            near_open[late[before == 0]] = True
+            blocked, free = near_taken, ~near_open
+            if codes is not None:
+                live = np.flatnonzero(status != 2)
+                first_of_code = np.full(int(codes.max()) + 1, -1, dtype=np.int64)
+                uniq, first = np.unique(codes[live], return_index=True)
+                first_of_code[uniq] = live[first]
+                code_taken = np.bincount(codes[status == 1], minlength=first_of_code.size) > 0
+                blocked = blocked | code_taken[codes]
+                free = free & (first_of_code[codes] == position)
+            status[open_ & blocked] = 2
+            status[open_ & ~blocked & free] = 1
+            keep = status[late] == 0
+            early, late = early[keep], late[keep]
+        # a long chain of near rows: the rest one row at a time, in order
+        by_late = np.argsort(late, kind="stable")
+        early, late = early[by_late], late[by_late]
+        starts = np.searchsorted(late, np.arange(m + 1))
+        taken_codes = set() if codes is None else set(codes[status == 1].tolist())
+        for k in np.flatnonzero(status == 0).tolist():
+            if (status[early[starts[k] : starts[k + 1]]] == 1).any() or (codes is not None and int(codes[k]) in taken_codes):
+                status[k] = 2
             else:
-                near = np.asarray(self.tree.query_ball_point(self.proj[i], self.filter_radius), dtype=np.int64)
-                self.blocked[near[_within(self.emb, np.full(near.size, i), near, self.radius)]] = True
+                status[k] = 1
+                if codes is not None:
+                    taken_codes.add(int(codes[k]))
+        return status == 1
+
+    def take(self, rows: np.ndarray) -> None:
+        self.taken[rows] = True
+        if self.codes is not None:
+            self.code_taken[self.codes[rows]] = True
 
 
-def _walk(order, group, room, sup: _Suppressor, beyond, short, suppressed: list) -> list:
+#: Rows of the walk decided at once by :meth:`_Suppressor.resolve`.
+_WALK_BLOCK = 1 << 18
+#: Rounds of :meth:`_Suppressor.resolve` before the rest of a block is walked row by row.
+_ROUNDS = 32
+
+
+def _walk(order, group, room, sup: _Suppressor, beyond, short, suppressed: list) -> np.ndarray:
     """Take rows in ``order`` while their group has ``room`` and they are not blocked.
 
-    A row marked ``beyond`` is past what its group kept: reaching one with room left
-    sets ``short[g]``. Returns the taken rows in walk order.
+    The greedy walk of the module docstring, decided a block of ``_WALK_BLOCK``
+    rows at a time: :meth:`_Suppressor.resolve` tells which rows the walk takes
+    as if every group had room; where a group fills inside the block, the rows
+    up to that point stand and the rest of the block is decided again without
+    that group (at most once per group; its neighbours are not looked up again).
+    A row marked ``beyond`` is past what its group kept: a group that has such
+    rows and does not fill before them sets ``short[g]``. Returns the taken rows in walk order; ``suppressed[0]`` counts
+    the rows skipped as duplicates while their group had room.
     """
+    room = np.array(room, dtype=np.int64)
+    has_beyond = np.zeros(room.size, dtype=bool)
+    if beyond is not None:
+        past = beyond[order]
+        has_beyond[np.unique(group[order[past]])] = True
+        order = order[~past]  # a group's rows past its boundary all come after those it kept
     taken = []
-    room = list(room)
-    left = sum(1 for r in room if r > 0)
-    group_l = group.tolist()
-    beyond_l = beyond.tolist() if beyond is not None else None
-    for i in order.tolist():
-        if left == 0:
-            break
-        g = group_l[i]
-        if room[g] <= 0:
-            continue
-        if beyond_l is not None and beyond_l[i]:
-            short[g] = True
-            room[g] = 0
-            left -= 1
-            continue
-        if sup.is_blocked(i):
-            suppressed[0] += 1
-            continue
-        sup.take(i)
-        taken.append(i)
-        room[g] -= 1
-        if room[g] == 0:
-            left -= 1
-    return taken
+    pos = 0
+    rest = None  # (rows, src, nbr): what is left of a block after a group filled inside it
+    while (room > 0).any():
+        if rest is None:
+            if pos >= order.size:
+                break
+            # no block much longer than the rows the rooms still need (rows past them would be decided for nothing)
+            block = order[pos : pos + min(_WALK_BLOCK, max(1024, int(1.25 * room[room > 0].sum())))]
+            pos += block.size
+            rows = block[room[group[block]] > 0]
+            src, nbr = sup.neighbours(rows)
+        else:  # the rest of a block, without the groups that filled: its neighbours are known
+            rows, src, nbr = rest
+            rest = None
+            keep = room[group[rows]] > 0
+            if not keep.all():
+                at = np.full(rows.size, -1, dtype=np.int64)
+                at[keep] = np.arange(int(keep.sum()))
+                src = at[src]
+                rows, src, nbr = rows[keep], src[src >= 0], nbr[src >= 0]
+        took = np.flatnonzero(sup.resolve(rows, src, nbr))  # positions in rows
+        g = group[rows[took]]
+        end = None  # taken rows that stand: up to the first that fills its group
+        for gg in np.unique(g).tolist():
+            of_g = np.flatnonzero(g == gg)
+            if of_g.size >= room[gg]:
+                end = int(of_g[room[gg] - 1]) + 1 if end is None else min(end, int(of_g[room[gg] - 1]) + 1)
+        if end is None:
+            end = took.size
+            suppressed[0] += rows.size - took.size
+        else:  # the block stands up to the row that fills its group; the rest is decided again
+            last = int(took[end - 1])
+            suppressed[0] += last + 1 - end
+            after = src > last
+            rest = (rows[last + 1 :], src[after] - (last + 1), nbr[after])
+        stand = rows[took[:end]]
+        sup.take(stand)
+        room -= np.bincount(group[stand], minlength=room.size)
+        taken.append(stand)
+    for g in np.flatnonzero(has_beyond & (room > 0)).tolist():
+        short[g] = True
+    return np.concatenate(taken) if taken else np.empty(0, np.int64)
 
 
 def select_diverse(ids, scores, predicted, embeddings=None, *, budget: int, n_classes: int, options: DiversityOptions,
@@ -530,13 +720,13 @@ def select_diverse(ids, scores, predicted, embeddings=None, *, budget: int, n_cl
         suppressed = [0]
         hard_bounds = _effective_bounds(hard_bounds, easy_bounds, n_groups, easy_share)
         beyond = _beyond(neg, ids, group, hard_bounds)
-        hard = np.array(_walk(hard_order, group, hard_q, sup, beyond, short, suppressed), dtype=np.int64)
+        hard = _walk(hard_order, group, hard_q, sup, beyond, short, suppressed)
         taken = np.zeros(n, dtype=bool)
         taken[hard] = True
         easy_order = rank_order(keys, ids)
         easy_order = easy_order[~taken[easy_order]]
         beyond_e = _beyond(keys, ids, group, easy_bounds)
-        easy = np.array(_walk(easy_order, group, easy_q, sup, beyond_e, short, suppressed), dtype=np.int64)
+        easy = _walk(easy_order, group, easy_q, sup, beyond_e, short, suppressed)
         for bounds, rows, quota in ((hard_bounds, hard, hard_q), (easy_bounds, easy, easy_q)):
             got = np.bincount(group[rows], minlength=n_groups) if rows.size else np.zeros(n_groups, np.int64)
             for g in np.flatnonzero(got < quota):  # the group ran out of candidates it did not see whole

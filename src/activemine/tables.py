@@ -66,7 +66,9 @@ def numeric_matrix(table: pa.Table | pa.RecordBatch, columns: Sequence[str], *, 
     model that takes missing values; :mod:`activemine.engines.base` applies that policy).
     """
     require_columns(table.column_names, columns, where=where)
-    out = np.empty((table.num_rows, len(columns)), dtype=dtype)
+    # columns go into the rows of a (k, n) array (contiguous copies), which is then transposed a
+    # block of rows at a time: writing each column straight into a (n, k) array is k strided passes
+    by_column = np.empty((len(columns), table.num_rows), dtype=dtype)
     for j, name in enumerate(columns):
         col = table.column(name)
         if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type) or pa.types.is_boolean(col.type)):
@@ -75,7 +77,12 @@ def numeric_matrix(table: pa.Table | pa.RecordBatch, columns: Sequence[str], *, 
             raise InputError(f"column {name!r} of {where} has {col.null_count} missing values")
         if col.null_count:
             col = col.cast(pa.float64())  # nulls become NaN below
-        out[:, j] = col.to_numpy(zero_copy_only=False)
+        by_column[j] = col.to_numpy(zero_copy_only=False)
+    if len(columns) == 1:
+        return by_column.reshape(table.num_rows, 1)
+    out = np.empty((table.num_rows, len(columns)), dtype=dtype)
+    for start in range(0, table.num_rows, 4096):
+        out[start : start + 4096] = by_column[:, start : start + 4096].T
     return out
 
 

@@ -176,7 +176,8 @@ class MiningRun:
         from activemine.diversity import InsufficientCandidates
 
         while True:
-            ids, scores, predicted, counts, extra = self.reducer.diverse_candidates()
+            # the buffers are let go as the candidates are copied out: this reducer is spent
+            ids, scores, predicted, counts, extra = self.reducer.diverse_candidates(release=True)
             attached = extra.pop("attached", None)
             try:
                 batch = self.plan.select(ids, scores, predicted, available_counts=counts, **extra)
@@ -188,6 +189,7 @@ class MiningRun:
                 self.scorer.plan = self.plan
                 self.rescans += 1
                 self.reducer = self.executor.reduce(self, None)
+        self.reducer = None  # spent by the selection (scan again to select again)
         if batch.diversity is not None:
             embedding = "" if not self.plan.diversity.needs_embeddings else "the pool's embedding columns" if self.scorer.projection is None else (
                 f"features projected by a seeded PCA fitted on the labeled set ({self.scorer.projection.width} dims)")  # fmt: skip

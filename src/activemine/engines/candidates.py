@@ -21,6 +21,8 @@ are at most about ``budget + easy share`` per group, whatever the pool size.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from activemine.errors import InputError
@@ -31,7 +33,9 @@ __all__ = ["CandidateReducer"]
 
 _MAX_KEY = np.uint64(np.iinfo(np.uint64).max)
 
-#: Rows a candidate buffer may hold beyond twice its limit before it is pruned.
+#: Rows a candidate buffer may hold beyond its limit before it is pruned (at least; half the limit
+#: when that is more: a prune copies at most 1.5x the limit and lets half a limit go, so pruning
+#: costs O(1) copies per row that entered). 0: prune whenever a buffer holds more than its limit (tests).
 PRUNE_SLACK = 1024
 
 
@@ -40,50 +44,69 @@ class _Best:
 
     Rows are tuples of aligned arrays ``(primary, ids, *payload)`` (a payload may
     be 2-d, rows first); :meth:`push` and :meth:`shrink` return the rows that can
-    no longer be among the best (or None), so the caller can hand them on.
-    ``dropped`` tells whether any row pushed was ever let go.
+    no longer be among the best (or None), so the caller can hand them on. A
+    ``handoff(column, out) -> wanted`` callable, given a getter of the rows'
+    columns and the mask ``(n,)`` of rows let go, says which of those the
+    receiver takes: the others are never copied. ``dropped`` tells whether any
+    row pushed was ever let go.
     """
 
-    def __init__(self, limit: int):
+    def __init__(self, limit: int, handoff=None):
         self.limit = int(limit)
         self.parts: list[tuple] = []
         self.size = 0
         self.cut = None  # once full, a row with a larger primary can never enter
         self.dropped = False
+        self.handoff = handoff
+
+    def _overflow(self) -> int:
+        return self.limit + (max(PRUNE_SLACK, self.limit // 2) if PRUNE_SLACK else 0)
 
     def push(self, rows: tuple) -> tuple | None:
+        if not rows[1].size:
+            return None
         if self.limit == 0:
-            self.dropped = self.dropped or bool(rows[1].size)
-            return rows
+            self.dropped = True
+            wanted = self._wanted(lambda c: rows[c], np.ones(rows[1].size, dtype=bool))
+            return _select([rows], wanted) if wanted.any() else None
         out = None
         if self.cut is not None:
             enter = rows[0] <= self.cut
             if not enter.all():
-                rows, out = _split(rows, enter)
                 self.dropped = True
+                wanted = self._wanted(lambda c: rows[c], ~enter)
+                rows, out = _select([rows], enter, also=wanted) if wanted.any() else (_select([rows], enter), None)
         if rows[1].size:
             self.parts.append(rows)
             self.size += rows[1].size
         # prune lazily: amortised over many chunks, each row is partitioned O(1) times
-        if self.size > 2 * self.limit + PRUNE_SLACK:
+        if self.size > self._overflow():
             out = _join(out, self.prune())
         return out
 
     def shrink(self, limit: int) -> tuple | None:
         if limit < self.limit:
             self.limit = int(limit)
-            if self.size > 2 * self.limit + PRUNE_SLACK:
+            if self.size > self._overflow():
                 return self.prune()
         return None
 
+    def _wanted(self, column, out: np.ndarray) -> np.ndarray:
+        return out if self.handoff is None else self.handoff(column, out)
+
     def prune(self) -> tuple | None:
-        """Keep only the best ``limit`` rows; return the others."""
+        """Keep only the best ``limit`` rows; return the others the handoff wants.
+
+        Only the primary and id columns are joined; every other column is copied
+        once, straight from the parts into the rows kept (and handed on).
+        """
         if not self.parts:
             return None
-        rows = self.parts[0] if len(self.parts) == 1 else tuple(np.concatenate(a) for a in zip(*self.parts))
+        parts, self.parts = self.parts, []
+        column = _columns(parts)
         out = None
         if self.size > self.limit:
-            primary = rows[0]
+            primary = column(0)
             keep = np.zeros(primary.size, dtype=bool)
             if self.limit:
                 threshold = np.partition(primary, self.limit - 1)[self.limit - 1]
@@ -91,10 +114,15 @@ class _Best:
                 ties = np.flatnonzero(primary == threshold)
                 room = self.limit - int(np.count_nonzero(keep))
                 if ties.size > room:
-                    ties = ties[np.argsort(rows[1][ties], kind="stable")[:room]]
+                    ties = ties[np.argsort(column(1)[ties], kind="stable")[:room]]
                 keep[ties] = True
-            rows, out = _split(rows, keep)
             self.dropped = True
+            wanted = self._wanted(column, ~keep)
+            rows = _select(parts, keep, also=wanted)
+            rows, out = rows if wanted.any() else (rows[0], None)
+        else:
+            rows = parts[0] if len(parts) == 1 else tuple(column(c) for c in range(len(parts[0])))
+        del parts, column
         if rows[1].size >= self.limit and rows[1].size:
             self.cut = rows[0].max()
         self.parts = [rows]
@@ -116,15 +144,50 @@ class _Best:
         return worst, rows[1][rows[0] == worst].max()
 
 
-def _split(rows: tuple, mask: np.ndarray) -> tuple[tuple, tuple]:
-    inside, outside = np.flatnonzero(mask), np.flatnonzero(~mask)
-    return tuple(a.take(inside, axis=0) for a in rows), tuple(a.take(outside, axis=0) for a in rows)
+def _nothing(column, out: np.ndarray) -> np.ndarray:
+    """The handoff of a buffer whose rows let go are dropped."""
+    return np.zeros_like(out)
 
 
 def _join(a: tuple | None, b: tuple | None) -> tuple | None:
     if a is None or b is None:
         return a if b is None else b
     return tuple(np.concatenate(pair) for pair in zip(a, b))
+
+
+def _columns(parts: list[tuple]):
+    """A getter of column ``c`` of ``parts`` joined (cached: primary and ids are read more than once)."""
+    cache: dict = {}
+
+    def column(c: int) -> np.ndarray:
+        if c not in cache:
+            cache[c] = parts[0][c] if len(parts) == 1 else np.concatenate([p[c] for p in parts])
+        return cache[c]
+
+    return column
+
+
+def _select(parts: list[tuple], mask: np.ndarray, *, also: np.ndarray | None = None):
+    """The rows of ``parts`` (joined) under ``mask`` ``(n,)``, column by column, each copied once
+    into its place; with ``also``, the pair (rows under ``mask``, rows under ``also``)."""
+    masks = [mask] if also is None else [mask, also]
+    sizes = [p[1].size for p in parts]
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    counts = [[int(np.count_nonzero(m[bounds[i] : bounds[i + 1]])) for i in range(len(parts))] for m in masks]
+    result = [[] for _ in masks]
+    for c in range(len(parts[0])):
+        dtype = np.result_type(*(p[c] for p in parts))
+        arrays = [p[c].astype(dtype, copy=False) for p in parts]
+        for k, m in enumerate(masks):
+            out = np.empty((sum(counts[k]),) + arrays[0].shape[1:], dtype=dtype)
+            at = 0
+            for i, a in enumerate(arrays):
+                if counts[k][i]:
+                    np.compress(m[bounds[i] : bounds[i + 1]], a, axis=0, out=out[at : at + counts[k][i]])
+                    at += counts[k][i]
+            result[k].append(out)
+    rows = tuple(result[0])
+    return rows if also is None else (rows, tuple(result[1]))
 
 
 class CandidateReducer:
@@ -154,9 +217,9 @@ class CandidateReducer:
         self.factor = div.factor if div is not None else 1.0
         self.with_keys = plan.easy_share > 0
         self.bounds = plan.quota_bounds(self.counts, 0)
-        self.hard = [_Best(self._split(q)[0]) for q in self.bounds]
-        self.easy = [_Best(self._split(q)[1]) for q in self.bounds]
-        self.sample = _Best(div.sample_size) if div is not None and div.needs_embeddings else None
+        self.hard = [_Best(self._split(q)[0], handoff=partial(self._easy_wants, g)) for g, q in enumerate(self.bounds)]
+        self.easy = [_Best(self._split(q)[1], handoff=_nothing) for q in self.bounds]
+        self.sample = _Best(div.sample_size, handoff=_nothing) if div is not None and div.needs_embeddings else None
         self.score_dtype = np.dtype(np.float16)  # widened to the scores' dtype as they arrive
         self.payload_width = None  # embedding columns, fixed by the first rows with a payload
         self.attached_names: tuple | None = None  # names of the arrays carried along, fixed by the first rows
@@ -212,25 +275,45 @@ class CandidateReducer:
         group = predicted if grouped else np.zeros(ids.size, np.int64)
         # drop at once the rows that neither buffer of their group can take (most rows, once both are full)
         hard_cut = np.array([np.inf if b.cut is None else b.cut for b in self.hard])
-        maybe = neg <= hard_cut[group]
+        to_hard = neg <= hard_cut[group]
+        maybe = to_hard
         if self.with_keys:
             easy_cut = np.array([_MAX_KEY if b.cut is None else b.cut for b in self.easy], dtype=np.uint64)
-            maybe |= keys <= easy_cut[group]
+            maybe = to_hard | (keys <= easy_cut[group])
         if not maybe.all():
             for g in np.unique(group[~maybe]).tolist():
                 self.hard[g].dropped = self.easy[g].dropped = True
-            inside = np.flatnonzero(maybe)  # the rest is dropped: no copy of it
-            neg, ids, keys, predicted, group = (a.take(inside) for a in (neg, ids, keys, predicted, group))
-            payload = [a.take(inside, axis=0) for a in payload]
-        if not grouped:  # a single group: every row carries its predicted class
-            self._to_easy(0, self.hard[0].push((neg, ids, keys, predicted, *payload)))
-            return
-        for g in range(self.plan.n_groups):
-            rows_of_g = np.flatnonzero(predicted == g)
-            if rows_of_g.size:
-                part = (neg.take(rows_of_g), ids.take(rows_of_g), keys.take(rows_of_g), predicted.take(rows_of_g),
-                        *(a.take(rows_of_g, axis=0) for a in payload))  # fmt: skip
-                self._to_easy(g, self.hard[g].push(part))
+        columns = (neg, ids, keys, predicted, *payload)
+        # each row kept is copied once, straight into the buffer that takes it
+        for g in range(self.plan.n_groups) if grouped else [0]:
+            in_g = group == g if grouped else None
+            for buffer, mask in ((self.hard[g], to_hard), (None, maybe & ~to_hard)):
+                mask = mask if in_g is None else mask & in_g
+                if buffer is not None and mask.all():
+                    self._to_easy(g, buffer.push(columns))
+                    continue
+                at = np.flatnonzero(mask)
+                if not at.size:
+                    continue
+                part = tuple(a.take(at, axis=0) for a in columns)
+                if buffer is None:  # rows past the hard cut that the easy buffer takes
+                    self.hard[g].dropped = True
+                    self._to_easy(g, part)
+                else:
+                    self._to_easy(g, buffer.push(part))
+
+    def _easy_wants(self, g: int, column, out: np.ndarray) -> np.ndarray:
+        """Which rows ``out`` ``(n,)`` let go by hard buffer ``g`` its easy buffer takes (``column(2)``: their keys)."""
+        easy = self.easy[g]
+        if not self.with_keys or easy.limit == 0:
+            easy.dropped = easy.dropped or bool(out.any())
+            return np.zeros_like(out)
+        if easy.cut is None:
+            return out
+        wanted = out & (column(2) <= easy.cut)
+        if np.count_nonzero(wanted) < np.count_nonzero(out):
+            easy.dropped = True
+        return wanted
 
     def _payload(self, ids, embedding, hashes) -> list:
         """The diversity payload of rows: ``[embedding (n, e)]`` and/or ``[hashes (n,)]``."""
@@ -293,45 +376,70 @@ class CandidateReducer:
         ids, scores, predicted, _payload = self._candidates_with_payload()
         return ids, scores, predicted, self.counts.copy()
 
-    def _candidates_with_payload(self):
-        parts = self._gather()
+    def _candidates_with_payload(self, release: bool = False):
+        """The candidates sorted by id: ``(ids, scores, predicted, payload)``. Each column is copied
+        once, from the buffers straight into its sorted place; with ``release`` the buffers let go
+        of each column once it is copied (the reducer is spent: a rescan makes a new one)."""
+        parts = [list(p) for p in self._gather()]
+        if release:
+            for buffer in (*self.hard, *self.easy):
+                buffer.parts, buffer.size = [], 0
         if not parts:
             empty = [np.empty((0, self.payload_width or 0), np.float32)] if self.diversity and self.diversity.needs_embeddings else []
             if self.diversity is not None and self.diversity.dedup:
                 empty.append(np.empty(0, np.int64))
             return np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64), empty
-        ids, neg, predicted, *payload = (np.concatenate(a) for a in zip(*parts))
+        sizes = [p[0].shape[0] for p in parts]
+        starts = np.concatenate([[0], np.cumsum(sizes)])
+        ids = np.concatenate([p[0] for p in parts])
         order = np.argsort(ids, kind="stable")
+        place = np.empty_like(order)
+        place[order] = np.arange(order.size)
+        columns = [ids[order]]
+        del ids
+        for c in range(1, len(parts[0])):
+            dtype = np.result_type(*(p[c] for p in parts))
+            out = np.empty((order.size,) + parts[0][c].shape[1:], dtype=dtype)
+            for i, p in enumerate(parts):
+                out[place[starts[i] : starts[i + 1]]] = p[c]
+                if release:
+                    p[c] = None
+            columns.append(out)
+        ids, neg, predicted, *payload = columns
         # -(-x) is exact, and float32 -> float64 -> float32 too, so scores come back bit for bit
-        scores = (-neg[order]).astype(self.score_dtype)
-        return ids[order], scores, predicted[order], [a.take(order, axis=0) for a in payload]
+        scores = (-neg).astype(self.score_dtype)
+        return ids, scores, predicted, payload
 
-    def diverse_candidates(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
+    def diverse_candidates(self, *, release: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
         """``(ids, scores, predicted, available_counts, extra)``: :meth:`candidates` and, in
         ``extra``, the keyword arguments of :meth:`SelectionPlan.select` for a diverse selection
-        (``embedding``, ``hashes`` and ``diverse``: the sample and each group's boundaries)."""
-        ids, scores, predicted, payload = self._candidates_with_payload()
+        (``embedding``, ``hashes`` and ``diverse``: the sample and each group's boundaries).
+        ``release``: let the buffers go while copying out (peak memory: the candidates once, not twice);
+        the reducer cannot be used afterwards."""
+        div = self.diversity
+        diverse: dict = {}
+        if div is not None:
+            for g in range(self.plan.n_groups):
+                self._to_easy(g, self.hard[g].prune())  # the rows the hard buffers let go reach the easy ones first
+            diverse["hard_bounds"] = [b.boundary() for b in self.hard]
+            diverse["easy_bounds"] = [b.boundary() for b in self.easy] if self.with_keys else None
+            if self.sample is not None:
+                rows = self.sample.rows()
+                if rows is not None and rows[1].size:
+                    order = np.lexsort((rows[1], rows[0]))
+                    diverse["sample"] = rows[2].take(order, axis=0)
+        ids, scores, predicted, payload = self._candidates_with_payload(release)
         extra: dict = {}
         names = self.attached_names or ()
         if names and len(payload) >= len(names):  # carried arrays come last
             extra["attached"] = dict(zip(names, payload[len(payload) - len(names):]))
             payload = payload[: len(payload) - len(names)]
-        div = self.diversity
         if div is None:
             return ids, scores, predicted, self.counts.copy(), extra
         if div.needs_embeddings:
             extra["embedding"] = payload.pop(0)
         if div.dedup:
             extra["hashes"] = payload.pop(0)
-        diverse: dict = {
-            "hard_bounds": [b.boundary() for b in self.hard],
-            "easy_bounds": [b.boundary() for b in self.easy] if self.with_keys else None,
-        }
-        if self.sample is not None:
-            rows = self.sample.rows()
-            if rows is not None and rows[1].size:
-                order = np.lexsort((rows[1], rows[0]))
-                diverse["sample"] = rows[2].take(order, axis=0)
         extra["diverse"] = diverse
         return ids, scores, predicted, self.counts.copy(), extra
 
