@@ -112,9 +112,11 @@ class CampaignPool:
         """``(first row, record batch)`` over the whole pool, ``columns`` only, in row order."""
         start = 0
         for f in self.files:
-            for batch in pq.ParquetFile(f).iter_batches(batch_size=batch_size, columns=columns):
-                yield start, batch
-                start += batch.num_rows
+            # without pre_buffer: pyarrow's default keeps every column chunk read until the file is closed
+            with pq.ParquetFile(f, pre_buffer=False) as reader:
+                for batch in reader.iter_batches(batch_size=batch_size, columns=columns):
+                    yield start, batch
+                    start += batch.num_rows
 
     def locate(self, ids: np.ndarray, columns: list[str] = (), *,
                progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, pa.Table]:  # fmt: skip

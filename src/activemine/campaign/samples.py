@@ -121,7 +121,7 @@ def _check_pool_ids(files: list[Path], id_col: str, kind: str, l_ids: np.ndarray
 
             reader = pcsv.open_csv(f, convert_options=pcsv.ConvertOptions(include_columns=[id_col]))
         else:
-            reader = pq.ParquetFile(f).iter_batches(batch_size=1 << 18, columns=[id_col])
+            reader = pq.ParquetFile(f, pre_buffer=False).iter_batches(batch_size=1 << 18, columns=[id_col])
         for batch in reader:
             col = batch.column(0)
             if col.null_count:
