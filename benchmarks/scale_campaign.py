@@ -26,6 +26,7 @@ beside it when the output is tee'd there (see the README section).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -120,6 +121,7 @@ def main() -> None:
     ap.add_argument("--chunk-size", type=int, default=1 << 18)
     ap.add_argument("--engine", default="local")
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--no-ray", action="store_true", help="skip round 1 on the Ray engine (run when Ray is installed)")
     args = ap.parse_args()
 
     DATA.mkdir(parents=True, exist_ok=True)
@@ -160,6 +162,19 @@ def main() -> None:
     run_step("status", [*cli, "status", camp], results, env=env)
     run_step("mine_round_2", mine, results, env=env)
 
+    ray_same = None
+    if not args.no_ray and args.engine == "local" and importlib.util.find_spec("ray") is not None:
+        # round 1 again, in a second campaign, on a local Ray instance: the batch must be the local one
+        camp_ray = DATA / f"campaign_{args.rows}_ray"
+        shutil.rmtree(camp_ray, ignore_errors=True)
+        run_step("init_ray", [*cli, "init", camp_ray, "--pool", pool, "--proba-cols", "p0,p1", "--weak-proba-cols",
+                              "w0,w1", "--labeled", labeled, "--label-col", "y", "--id-col", "id"], results, env=env)  # fmt: skip
+        ray_mine = [a if a != "local" else "ray" for a in mine]
+        ray_mine[ray_mine.index(camp)] = camp_ray
+        run_step("mine_round_1_ray", ray_mine, results, env=env)
+        ray_same = _round_rows(camp_ray, 1) == _round_rows(camp, 1)
+        shutil.rmtree(camp_ray, ignore_errors=True)
+
     db = sqlite3.connect(camp / "campaign.db")
     (overlap,) = db.execute("SELECT COUNT(*) FROM (SELECT sid FROM batches WHERE round = 1 "
                             "INTERSECT SELECT sid FROM batches WHERE round = 2)").fetchone()  # fmt: skip
@@ -173,7 +188,10 @@ def main() -> None:
         "mine_round_1_over_floor": round(steps["mine_round_1"]["wall_s"] / floor, 2),
         "mine_round_2_over_floor": round(steps["mine_round_2"]["wall_s"] / floor, 2),
         "mine_round_1_over_floor_proba_only": round(steps["mine_round_1"]["wall_s"] / steps["floor_proba_only"]["wall_s"], 2),
+        "ray_round_1_equals_local": ray_same,
     }  # fmt: skip
+    if ray_same is not None:
+        results["checks"]["ray_round_1_over_local"] = round(steps["mine_round_1_ray"]["wall_s"] / steps["mine_round_1"]["wall_s"], 2)
     targets = {
         "mine within 3x the floor": max(results["checks"]["mine_round_1_over_floor"], results["checks"]["mine_round_2_over_floor"]) <= 3,
         "mine under 2 GB": max(steps["mine_round_1"]["peak_rss_mb"], steps["mine_round_2"]["peak_rss_mb"]) < 2048,
@@ -181,6 +199,8 @@ def main() -> None:
         "import under 1.5 GB": steps["import"]["peak_rss_mb"] < 1536,
         "second batch disjoint": overlap == 0 and sizes.get(2) == args.budget,
     }  # fmt: skip
+    if ray_same is not None:
+        targets["Ray round equals local"] = ray_same
     results["targets_met"] = targets
     for k, v in results["checks"].items():
         log(f"{k}: {v}")
@@ -189,6 +209,15 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     log(f"wrote {args.out / 'results.json'}")
+
+
+def _round_rows(camp: Path, round_no: int) -> list[tuple]:
+    """A round's batch as ``(rank, sid, stratum)`` rows, for comparing two campaigns."""
+    db = sqlite3.connect(camp / "campaign.db")
+    try:
+        return db.execute("SELECT rank, sid, stratum FROM batches WHERE round = ? ORDER BY rank", (round_no,)).fetchall()
+    finally:
+        db.close()
 
 
 def _write_answers(camp: Path, pool: Path, out: Path) -> None:
