@@ -206,7 +206,7 @@ def _fmt(s: dict, key: str, scale: float = 1.0, digits: int = 2) -> str:
 
 
 def markdown(doc: dict) -> str:
-    lines = [f"# QBC benchmark (issue 13)", "", f"Command: `{doc['command']}`; {doc['machine']}.", ""]
+    lines = ["# QBC benchmark (issue 13)", "", f"Command: `{doc['command']}`; {doc['machine']}.", ""]
     if "one_shot" in doc:
         c, s = doc["one_shot"]["config"], doc["one_shot"]["summary"]
         lines += [

@@ -6,7 +6,6 @@ import csv
 import json
 import threading
 
-import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner

@@ -1,8 +1,6 @@
 """``activemine experiment`` with planted near-duplicates and diverse runs."""
 
-import json
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 

@@ -1,5 +1,6 @@
 """The selection plan: one owner of the settings, checked before any model is fitted."""
 
+import dataclasses
 import time
 
 import numpy as np
@@ -124,7 +125,7 @@ def test_build_reads_the_strategy_defaults_and_explicit_arguments_win():
     plan = SelectionPlan.build(hw, budget=10, easy_share=0.0, balance="equal", seed=3)
     assert (plan.easy_share, plan.balance, plan.seed) == (0.0, "equal", 3)
     assert SelectionPlan.build(make_strategy("random"), budget=1).hard_label == "random"
-    with pytest.raises(Exception):  # frozen
+    with pytest.raises(dataclasses.FrozenInstanceError):
         plan.budget = 3
 
 

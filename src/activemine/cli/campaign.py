@@ -249,8 +249,6 @@ def dataset(
 
     if consensus not in DATASET_CONSENSUS:
         raise InputError(f"--consensus must be one of {DATASET_CONSENSUS}, got {consensus!r}")
-    from activemine.campaign import CampaignStore, write_dataset
-    from activemine.tables import table_format
 
     table_format(out)
     store = CampaignStore(folder)
