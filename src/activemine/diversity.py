@@ -370,10 +370,9 @@ def _filter_projection(emb: np.ndarray, radius: float):
     vectors = vectors[:, ::-1]
 
     def project(rows_of, m):
+        if m >= d:
+            return np.asarray(rows_of, dtype=np.float64)
         top = np.ascontiguousarray(vectors[:, :m])  # a reversed view would keep the product off BLAS
-        X = rows_of if m >= d else None
-        if X is not None:
-            return np.asarray(X, dtype=np.float64)
         out = np.empty((len(rows_of), m))
         for start in range(0, len(rows_of), _PAIR_BLOCK):
             out[start : start + _PAIR_BLOCK] = np.asarray(rows_of[start : start + _PAIR_BLOCK], np.float64) @ top
@@ -381,7 +380,7 @@ def _filter_projection(emb: np.ndarray, radius: float):
 
     dims = [m for m in _FILTER_DIMS if m < d] + [d]
     if n <= _ALL_PAIRS_ROWS:
-        for i, m in enumerate(dims):
+        for m in dims:
             proj = project(emb, m)
             tree = cKDTree(proj)
             pairs = (int(tree.count_neighbors(tree, radius)) - n) // 2  # a dual-tree count: no lists built

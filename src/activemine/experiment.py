@@ -304,8 +304,7 @@ def _evaluate_rows(task: Task, y_obs: np.ndarray, rows: np.ndarray, *, config: "
     (``lc``, ``sm`` and ``entropy`` pick the same batch on binary tasks) share
     one fit through ``cache``.
     """
-    rows = np.sort(rows)
-    key = hashlib.sha1(rows.tobytes()).hexdigest()
+    rows, key = _rows_key(rows)
     if key not in cache:
         cache[key] = _evaluate(task, task.X_train[rows], y_obs[rows], model=config.model, seed=seed, fpr=config.fpr,
                                repeats=config.eval_repeats, n_jobs=config.n_jobs)  # fmt: skip
@@ -317,17 +316,27 @@ def _refit_rows(task: Task, y_obs: np.ndarray, rows: np.ndarray, evaluation: dic
     """A second model trained on the same rows as ``evaluation``'s with another seed, for the ``kappa-refit`` criterion.
 
     With ``eval_repeats >= 2`` it is the evaluation's second model (no new
-    fit); otherwise one more fit, seed ``seed + 100003`` (the seed a second
-    repeat would get), cached with the evaluation's fits.
+    fit); otherwise one more fit, the model a second repeat would be
+    (:func:`_fit_repeat`), cached with the evaluation's fits.
     """
     if len(evaluation["_models"]) >= 2:
         return evaluation["_models"][1]
-    rows = np.sort(rows)
-    key = "refit:" + hashlib.sha1(rows.tobytes()).hexdigest()
+    rows, key = _rows_key(rows)
+    key = "refit:" + key
     if key not in cache:
-        cache[key] = make_model(config.model, random_state=seed + 100_003, n_jobs=config.n_jobs).fit(
-            task.X_train[rows], y_obs[rows])
+        cache[key] = _fit_repeat(config.model, task.X_train[rows], y_obs[rows], seed=seed, repeat=1, n_jobs=config.n_jobs)
     return cache[key]
+
+
+def _rows_key(rows: np.ndarray) -> tuple[np.ndarray, str]:
+    """Training rows in index order and the key of that set, under which runs share fits."""
+    rows = np.sort(rows)
+    return rows, hashlib.sha1(rows.tobytes()).hexdigest()
+
+
+def _fit_repeat(model, X, y, *, seed: int, repeat: int, n_jobs: int | None):
+    """Evaluation model number ``repeat`` (0 first) of a run with seed ``seed``, fitted on ``(X, y)``."""
+    return make_model(model, random_state=seed + 100_003 * repeat, n_jobs=n_jobs).fit(X, y)
 
 
 def _evaluate(task: Task, X, y, *, model: str, seed: int, fpr: float, repeats: int = 1,
@@ -342,8 +351,7 @@ def _evaluate(task: Task, X, y, *, model: str, seed: int, fpr: float, repeats: i
     tprs, aucs, grids, seconds, models = [], [], [], [], []
     for r in range(repeats):
         start = time.perf_counter()
-        est = make_model(model, random_state=seed + 100_003 * r, n_jobs=n_jobs)
-        est.fit(X, y)
+        est = _fit_repeat(model, X, y, seed=seed, repeat=r, n_jobs=n_jobs)
         seconds.append(time.perf_counter() - start)
         proba = predict_proba_aligned(est, task.X_test, np.arange(len(task.class_names)))
         scores = proba[:, 1] if task.binary else proba
