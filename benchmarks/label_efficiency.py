@@ -18,7 +18,9 @@ Datasets:
 Runs ``random, lc, qbc, hw`` and HW variants: ``hw-dirty-off`` (no dirty-data
 step), ``hw-weak20`` (the weak model of the brief: the strong model's first 20
 trees) and ``hw-easy05`` (a 5% easy share); ``--strategies`` chooses (e.g. add
-``hw-target``, the pre-adaptive rule that always prunes towards ``max_dirty``). ``sm`` and ``entropy`` rank as ``lc`` does on binary tasks and
+``hw-target``, the pre-adaptive rule that always prunes towards ``max_dirty``;
+``hw-clean-selection``, the selecting model trained on the cleaned L; ``hw-report``,
+the first HW design: 20 trees, a 10% easy share, always prune, cleaned selection). ``sm`` and ``entropy`` rank as ``lc`` does on binary tasks and
 are left out. LightGBM, TPR at 1% FPR. Writes ``results.json``, ``results.md``
 and ``roc.png`` under ``OUT/{dataset}-{setting}/``, ``summary.md`` and
 ``targets.json`` under ``OUT``, and prints them.
@@ -51,6 +53,8 @@ VARIANTS = {
     "hw-weak20": ("hw", {"weak_trees": 20}),
     "hw-easy05": ("hw", {"easy_share": 0.05}),
     "hw-target": ("hw", {"dirty_rule": "target"}),
+    "hw-clean-selection": ("hw", {"clean_selection": True}),
+    "hw-report": ("hw", {"weak_trees": 20, "easy_share": 0.1, "dirty_rule": "target", "clean_selection": True}),
 }
 NOISY = {"noise": 0.10, "noise_kind": "ambiguous"}
 SETTINGS = {

@@ -23,7 +23,8 @@ from activemine.dirty import (
 from activemine.dirty.oof import fold_of
 from activemine.dirty.policy import Z_DROP, check_fold_seed
 from activemine.simulate import inject_label_noise
-from activemine.strategies import HWStrategy
+from activemine.data import PoolChunk
+from activemine.strategies import HWStrategy, make_strategy
 
 
 def separable(n=300, k=3, seed=0):
@@ -277,7 +278,7 @@ def test_out_of_fold_bad_input():
 @pytest.mark.parametrize("policy", ["prune", "review", "off"])
 def test_hw_dirty_step(blobs, policy):
     X, y, noisy, flipped, _ = blobs
-    hw = HWStrategy(model="logreg", random_state=0, dirty_policy=policy).fit(LabeledSet(X, noisy))
+    hw = HWStrategy(model="logreg", random_state=0, dirty_policy=policy, clean_selection=True).fit(LabeledSet(X, noisy))
     off = HWStrategy(model="logreg", random_state=0, dirty_policy="off").fit(LabeledSet(X, noisy))
     if policy == "off":
         assert hw.dirty_report_ is None and hw.kept_.all()
@@ -294,9 +295,24 @@ def test_hw_dirty_step(blobs, policy):
         # the adaptive rule's verdict is in the report; a linear model shrugs off 10% uniform flips on 600 rows, so
         # whether it drops is the check's call; the always-drop rule shows what the prune would drop
         assert np.isfinite(report.z) and hw.kept_.all() == (not report.dirty)
-        target = HWStrategy(model="logreg", random_state=0, dirty_rule="target").fit(LabeledSet(X, noisy))
+        target = HWStrategy(model="logreg", random_state=0, dirty_rule="target", clean_selection=True).fit(
+            LabeledSet(X, noisy)
+        )
         assert target.kept_.sum() < y.size and flipped[~target.kept_].mean() >= 0.8
         assert target.strong_model_[-1].n_features_in_ == X.shape[1]
+
+
+def test_hw_selects_with_all_labels_by_default(blobs):
+    # without clean_selection the dirty-data step is left to the training set: one fit, and the scores of lc
+    X, y, noisy, _, _ = blobs
+    labeled = LabeledSet(X, noisy)
+    hw = HWStrategy(model="logreg", random_state=0, dirty_rule="target").fit(labeled)
+    lc = make_strategy("lc", model="logreg", random_state=0).fit(labeled)
+    assert hw.n_fits_ == 1 and hw.kept_.all() and hw.dirty_report_ is None
+    chunk = PoolChunk(np.arange(y.size), X=X)
+    np.testing.assert_allclose(hw.score(chunk)[0], lc.score(chunk)[0])
+    cleaned = HWStrategy(model="logreg", random_state=0, dirty_rule="target", clean_selection=True).fit(labeled)
+    assert not cleaned.kept_.all() and cleaned.n_fits_ > 1
 
 
 def test_hw_rejects_bad_dirty_settings():
@@ -430,3 +446,19 @@ def test_check_folds_sets_the_cost_of_the_check(blobs):
     step(X, noisy, random_state=0)
     assert step.report_.n_suspect > 0 and step.n_fits_ == 3 + 2 * 2
 
+
+
+def test_prune_drops_only_suspects_the_model_places_in_another_class():
+    # a rare class (20 of 1,000) half of whose rows the model doubts: its threshold (the mean p(pos) of the
+    # rows labeled pos) is 0.45, so confident learning flags common-class rows at p(pos) 0.46 as suspects;
+    # they are hard but correct: only rows whose top class is not the given one may be dropped
+    labels = np.array([1] * 20 + [0] * 980)
+    proba = np.tile([0.99, 0.01], (1000, 1))
+    proba[:10] = [0.2, 0.8]
+    proba[10:20] = [0.9, 0.1]  # labeled 1, placed in class 0
+    proba[20:80] = [0.54, 0.46]  # hard negatives: suspects, top class still 0
+    proba[80:90] = [0.1, 0.9]  # labeled 0, placed in class 1
+    report = clean_labels(labels, proba, max_dirty=0.0, max_class_fraction=1.0)
+    assert report.suspect[20:90].all()
+    np.testing.assert_array_equal(np.flatnonzero(~report.keep), np.r_[10:20, 80:90])
+    assert (report.action[20:80] == "review").all()

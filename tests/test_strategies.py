@@ -140,7 +140,7 @@ def test_hw_dirty_step_extension_point(data):
         keep[:10] = False
         return keep
 
-    hw = HWStrategy(model="logreg", dirty_step=drop_first_ten, random_state=7).fit(labeled)
+    hw = HWStrategy(model="logreg", dirty_step=drop_first_ten, random_state=7, clean_selection=True).fit(labeled)
     assert calls == [7]
     assert hw.kept_.sum() == len(labeled) - 10
 

@@ -34,7 +34,12 @@ WeakTreesOpt = Annotated[
 ]
 CommitteeSizeOpt = Annotated[int, typer.Option(help="QBC: committee members.")]
 DirtyPolicyOpt = Annotated[
-    str, typer.Option(help="HW: dirty-data step on L before training: prune (drop suspects), review (flag only) or off.")
+    str, typer.Option(help="HW: dirty-data step, with --clean-selection, on L before the selecting model is trained: "
+                           "prune (drop suspects when held-out labels show it pays), review (flag only) or off.")
+]
+CleanSelectionOpt = Annotated[
+    bool, typer.Option(help="HW: train the selecting model on L cleaned by the dirty-data step (off by default: it "
+                            "cost 0.8 points of TPR at 1% FPR on noisy Fashion-MNIST, at nine more model fits).")
 ]
 NJobsOpt = Annotated[
     Optional[int], typer.Option(help="Threads for every model fit and prediction (default: the CPUs available to the process).")
@@ -98,6 +103,7 @@ class StrategyOptions:
     max_dirty: float = 0.02
     weak_trees: str | int | None = None
     n_jobs: int | None = None
+    clean_selection: bool = False
 
     def build(self, **extra):
         """The strategy these options describe; ``extra`` keyword arguments go to its constructor.
@@ -111,7 +117,8 @@ class StrategyOptions:
         if balance is not None:
             kwargs["balance"] = balance
         if self.strategy == "hw":
-            kwargs.update(weak_fraction=self.weak_fraction, dirty_policy=self.dirty_policy, max_dirty=self.max_dirty)
+            kwargs.update(weak_fraction=self.weak_fraction, dirty_policy=self.dirty_policy, max_dirty=self.max_dirty,
+                          clean_selection=self.clean_selection)  # fmt: skip
             if self.weak_trees is not None:
                 kwargs["weak_trees"] = parse_weak_trees(self.weak_trees)
         if self.strategy in ("qbc", "qbc-grow"):

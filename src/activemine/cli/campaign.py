@@ -14,7 +14,7 @@ from rich.markup import escape
 from activemine.cli._app import QuietOpt, app, console, err_console, exits_on_bad_input
 from activemine.cli._diversity_options import CandidateFactorOpt, ClustersOpt, DiversityOpt, NearDuplicatesOpt
 from activemine.cli._strategy_options import (
-    BalanceOpt, CommitteeSizeOpt, DirtyPolicyOpt, DisagreementOpt, EasyShareOpt, MaxDirtyOpt, ModelOpt, NJobsOpt, SeedOpt,
+    BalanceOpt, CleanSelectionOpt, CommitteeSizeOpt, DirtyPolicyOpt, DisagreementOpt, EasyShareOpt, MaxDirtyOpt, ModelOpt, NJobsOpt, SeedOpt,
     StrategyOpt, StrategyOptions, WeakFractionOpt, WeakTreesOpt,
 )  # fmt: skip
 from activemine.campaign.checks import DEFAULT_SUSPECT_THRESHOLD
@@ -133,6 +133,7 @@ def mine(
     disagreement: DisagreementOpt = "vote",
     dirty_policy: DirtyPolicyOpt = "prune",
     max_dirty: MaxDirtyOpt = 0.02,
+    clean_selection: CleanSelectionOpt = False,
     n_jobs: NJobsOpt = None,
     chunk_size: Annotated[int, typer.Option(help="Pool rows scored at a time.")] = 65_536,
     engine: Annotated[str, typer.Option(help="local (stream on this machine) or ray (needs activemine[ray]).")] = "local",
@@ -158,7 +159,8 @@ def mine(
         raise InputError(f"--chunk-size must be at least 1, got {chunk_size}")
     opts = StrategyOptions(strategy=strategy, model=model, seed=seed, balance=balance, easy_share=easy_share,
                            weak_fraction=weak_fraction, committee_size=committee_size, disagreement=disagreement,
-                           dirty_policy=dirty_policy, max_dirty=max_dirty, weak_trees=weak_trees, n_jobs=n_jobs)  # fmt: skip
+                           dirty_policy=dirty_policy, max_dirty=max_dirty, weak_trees=weak_trees, n_jobs=n_jobs,
+                           clean_selection=clean_selection)  # fmt: skip
     store = CampaignStore(folder)
     started = time.perf_counter()
     round_no, batch = mine_round(store, opts.build(), budget=budget, params=vars(opts), chunk_size=chunk_size,

@@ -13,7 +13,7 @@ from activemine.cli._diversity_options import (
     CandidateFactorOpt, ClustersOpt, DedupColOpt, DiversityOpt, EmbeddingColsOpt, EmbeddingPrefixOpt, NearDuplicatesOpt,
 )  # fmt: skip
 from activemine.cli._strategy_options import (
-    BalanceOpt, ClassesOpt, CommitteeSizeOpt, DirtyPolicyOpt, DisagreementOpt, EasyShareOpt, MaxDirtyOpt, ModelOpt,
+    BalanceOpt, ClassesOpt, CleanSelectionOpt, CommitteeSizeOpt, DirtyPolicyOpt, DisagreementOpt, EasyShareOpt, MaxDirtyOpt, ModelOpt,
     NJobsOpt, SeedOpt, StrategyOpt, StrategyOptions, WeakFractionOpt, WeakTreesOpt,
 )  # fmt: skip
 from activemine.errors import InputError
@@ -67,6 +67,7 @@ def mine(
     disagreement: DisagreementOpt = "vote",
     dirty_policy: DirtyPolicyOpt = "prune",
     max_dirty: MaxDirtyOpt = 0.02,
+    clean_selection: CleanSelectionOpt = False,
     n_jobs: NJobsOpt = None,
     proba_cols: Annotated[
         Optional[str], typer.Option(help="Precomputed probability columns of U, e.g. p0,p1 (QBC: a0,a1;b0,b1).")
@@ -105,7 +106,8 @@ def mine(
     if chunk_size < 1:
         raise InputError(f"--chunk-size must be at least 1, got {chunk_size}")
     opts = StrategyOptions(strategy, model, seed, balance, easy_share, weak_fraction, committee_size, disagreement, classes,
-                           dirty_policy=dirty_policy, max_dirty=max_dirty, weak_trees=weak_trees, n_jobs=n_jobs)  # fmt: skip
+                           dirty_policy=dirty_policy, max_dirty=max_dirty, weak_trees=weak_trees, n_jobs=n_jobs,
+                           clean_selection=clean_selection)  # fmt: skip
     strat = opts.build()
     from activemine.cli._diversity_options import check_embedding_values, diversity_options, embedding_columns
 
