@@ -26,7 +26,8 @@ import pyarrow as pa
 from activemine.campaign.pool import CampaignPool
 from activemine.campaign.samples import current_label_arrays, labeled_training_set
 from activemine.campaign.stopset import plan_stop_set, predict_stop_round, save_stop_round
-from activemine.campaign.store import CampaignStore, encode_proba, now
+from activemine.campaign.batchdata import insert_batch_ids, write_round
+from activemine.campaign.store import CampaignStore, now
 from activemine.data import LabeledSet
 from activemine.errors import CampaignError, InputError, PoolExhaustedError
 from activemine.selection import Batch
@@ -39,7 +40,6 @@ __all__ = ["Steps", "mine_round", "no_steps"]
 #: passes :func:`activemine.progress.progress_reporter`, the library default reports nothing.
 Steps = Callable[..., AbstractContextManager]
 
-WRITE_CHUNK = 50_000
 #: page cache of the connection that writes a round (KiB; an upper bound, used only as the index grows)
 WRITE_CACHE_KB = 256 * 1024
 
@@ -169,8 +169,6 @@ def _write_round(store: CampaignStore, batch: Batch, rows: np.ndarray, proba: np
     """Record the batch as the next round in one transaction, after checking that no id of it was
     labeled or queued since the exclusions were read."""
     sids = np.asarray(batch.ids).astype(str)
-    predicted = [str(c) for c in batch.predicted_labels().tolist()]
-    blobs = encode_proba(proba)
     with steps("writing the round", total=int(sids.size), unit="rows") as bar, store.transaction() as conn:
         seen_label, seen_round = seen
         # a million random ids grow the id index far past SQLite's default 2 MB page cache
@@ -188,17 +186,12 @@ def _write_round(store: CampaignStore, batch: Batch, rows: np.ndarray, proba: np
         round_no = last + 1
         conn.execute("INSERT INTO rounds VALUES (?, ?, ?, ?, ?)",
                      (round_no, now(), record["strategy"], int(budget), json.dumps(record, default=str)))  # fmt: skip
-        sid_list, scores, strata, row_list = sids.tolist(), np.asarray(batch.scores, dtype=np.float64).tolist(), \
-            np.asarray(batch.stratum).astype(str).tolist(), rows.tolist()  # fmt: skip
-        for start in range(0, len(sid_list), WRITE_CHUNK):
-            stop = min(len(sid_list), start + WRITE_CHUNK)
-            conn.executemany(
-                "INSERT INTO batches (round, sid, rank, score, stratum, predicted, proba, row) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                zip([round_no] * (stop - start), sid_list[start:stop], range(start, stop), scores[start:stop],
-                    strata[start:stop], predicted[start:stop], blobs[start:stop], row_list[start:stop]),
-            )  # fmt: skip
-            if bar is not None:
-                bar(stop - start)
+        predicted = ([str(c) for c in batch.classes], batch.predicted) if batch.classes else batch.predicted
+        write_round(conn, round_no, score=batch.scores, stratum=batch.stratum_codes(), predicted=predicted,
+                    proba=proba, row=rows)  # fmt: skip
+        insert_batch_ids(conn, round_no, sids.tolist())
+        if bar is not None:
+            bar(int(sids.size))
         if stop_round is not None:
             save_stop_round(conn, round_no, stop_round)
     return round_no
