@@ -123,7 +123,10 @@ def mine_round(store: CampaignStore, strategy: Strategy, *, budget: int, params:
     with store.mine_lock():
         with store.snapshot() as conn:
             excluded = store.excluded_ids(conn=conn)
-            sids, labels = current_label_arrays(store, conn=conn)
+            if pool.has_features:
+                sids, labels = current_label_arrays(store, conn=conn)
+            else:  # the strategy only learns the class counts: no row per label leaves SQLite
+                counts = store.current_label_counts(conn=conn)
             (seen_label,) = conn.execute("SELECT COALESCE(MAX(label_id), 0) FROM labels").fetchone()
             (seen_round,) = conn.execute("SELECT COALESCE(MAX(round), 0) FROM rounds").fetchone()
         l_sids = np.asarray([r[0] for r in store.read("SELECT sid FROM samples WHERE origin = 'labeled'")], dtype=str)
@@ -134,7 +137,8 @@ def mine_round(store: CampaignStore, strategy: Strategy, *, budget: int, params:
             with steps("reading the labeled pool samples", total=pool.num_rows) as bar:
                 labeled = labeled_training_set(store, sids, labels, progress=bar)
         else:  # the pool brings probabilities: the strategy only learns the class counts; ids are in `excluded`
-            labeled = LabeledSet(None, store.typed_labels(labels.tolist()))
+            names = sorted(counts)
+            labeled = LabeledSet(None, store.typed_labels(np.repeat(names, [counts[c] for c in names]).tolist()))
         strategy.classes = store.classes
         exclude = store.typed_id_array(excluded)
         from activemine.engines import run_engine

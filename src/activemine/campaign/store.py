@@ -368,6 +368,13 @@ class CampaignStore:
                          "HAVING MIN(label) = MAX(label) ORDER BY sid", conn=conn)  # fmt: skip
         return dict(rows) if not suspect else {sid: label for sid, label in rows if sid not in suspect}
 
+    def current_label_counts(self, *, conn: sqlite3.Connection | None = None) -> dict[str, int]:
+        """How many labeled, unflagged ids have each label (:meth:`current_labels` counted in SQL)."""
+        rows = self.read("SELECT label, COUNT(*) FROM (SELECT sid, MIN(label) AS label FROM labels WHERE retracted_at IS NULL "
+                         "GROUP BY sid HAVING MIN(label) = MAX(label)) WHERE sid NOT IN "
+                         "(SELECT sid FROM labels WHERE suspect = 1 AND retracted_at IS NULL) GROUP BY label", conn=conn)  # fmt: skip
+        return dict(rows)
+
     def batch_proba(self, sids, *, conn: sqlite3.Connection | None = None) -> dict[str, np.ndarray]:
         """The model's class probabilities ``(k,)`` stored with the newest batch row of each id that has one."""
         from activemine.campaign.batchdata import newest_rows
