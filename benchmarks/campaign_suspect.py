@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 from activemine.campaign import init_campaign, mine_round
 from activemine.campaign.checks import disagreement
-from activemine.campaign.store import decode_proba
+from activemine.campaign.batchdata import read_batch
 from activemine.datasets import fashion_mnist_available, load_dataset
 from activemine.strategies import make_strategy
 
@@ -53,9 +53,10 @@ def one_run(dataset: str, n_l: int, n_u: int, budget: int, strat: dict, seed: in
     store = init_campaign(tmp / "camp", pool=U, labeled=L)
     strategy = make_strategy(strat["name"], model=strat["model"], random_state=seed)
     mine_round(store, strategy, budget=budget)
-    rows = store.read("SELECT sid, proba FROM batches WHERE round = 1")
-    sids = np.array([int(r[0]) for r in rows])
-    proba = np.stack([decode_proba(r[1]) for r in rows])  # (b, k)
+    with store.snapshot() as conn:
+        batch_sids, data = read_batch(conn, 1)
+    sids = np.array([int(s) for s in batch_sids])
+    proba = data.proba  # (b, k)
     truth = y[sids]
     k = proba.shape[1]
     flip = rng.random(sids.size) < noise

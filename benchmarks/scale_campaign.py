@@ -213,11 +213,16 @@ def main() -> None:
 
 def _round_rows(camp: Path, round_no: int) -> list[tuple]:
     """A round's batch as ``(rank, sid, stratum)`` rows, for comparing two campaigns."""
+    if str(SRC) not in sys.path:  # this checkout's activemine, as the steps run it
+        sys.path.insert(0, str(SRC))
+    from activemine.campaign.batchdata import read_batch
+
     db = sqlite3.connect(camp / "campaign.db")
     try:
-        return db.execute("SELECT rank, sid, stratum FROM batches WHERE round = ? ORDER BY rank", (round_no,)).fetchall()
+        sids, data = read_batch(db, round_no)
     finally:
         db.close()
+    return list(zip(range(len(sids)), sids, data.stratum.tolist()))
 
 
 def _write_answers(camp: Path, pool: Path, out: Path) -> None:

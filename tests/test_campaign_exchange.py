@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from activemine.campaign import campaign_status, export_round, import_labels, write_dataset
-from activemine.campaign.store import decode_proba
+from activemine.campaign.batchdata import read_batch
 from activemine.errors import InputError, RejectedImportError
 
 
@@ -22,8 +22,9 @@ def camp(tmp_path):
 
 
 def _batch(store):
-    rows = store.read("SELECT sid, predicted, score, proba FROM batches WHERE round = 1 ORDER BY rank")
-    return [(int(s), p, sc, decode_proba(pr).tolist()) for s, p, sc, pr in rows]
+    with store.snapshot() as conn:
+        sids, data = read_batch(conn, 1)
+    return list(zip([int(s) for s in sids], data.predicted.tolist(), data.score.tolist(), data.proba.tolist()))
 
 
 def _ls_export(tasks, labels, who="ana@example.com"):

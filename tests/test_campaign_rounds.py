@@ -4,20 +4,22 @@ import pytest
 from _campaign_helpers import digits_campaign
 
 from activemine.campaign import campaign_status, mine_round
-from activemine.campaign.store import decode_proba
+from activemine.campaign.batchdata import read_batch
 from activemine.errors import PoolExhaustedError
 from activemine.strategies import make_strategy
 
 
 def _batch(store, round_no):
-    return store.read("SELECT sid, rank, score, predicted, proba FROM batches WHERE round = ? ORDER BY rank", (round_no,))
+    with store.snapshot() as conn:
+        sids, data = read_batch(conn, round_no)
+    return list(zip(sids, range(len(sids)), data.score.tolist(), data.predicted.tolist(), data.proba))
 
 
 def test_round_stores_scores_predictions_and_class_probabilities(tmp_path):
     store, _ = digits_campaign(tmp_path, budget=30)
     rows = _batch(store, 1)
     assert len(rows) == 30 and [r[1] for r in rows] == list(range(30))
-    proba = np.array([decode_proba(r[4]) for r in rows])  # (30, 10) in the campaign's class order
+    proba = np.array([r[4] for r in rows])  # (30, 10) in the campaign's class order
     assert proba.shape == (30, 10)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-4)
     assert [r[3] for r in rows] == [str(c) for c in proba.argmax(axis=1)]

@@ -14,6 +14,7 @@ from _campaign_helpers import proba_campaign, proba_pool, snapshot
 
 import activemine.engines
 from activemine.campaign import CampaignStore, campaign_status, import_labels, init_campaign, mine_round, write_dataset
+from activemine.campaign.batchdata import read_batch
 from activemine.errors import CampaignError, InputError, RejectedImportError
 from activemine.strategies import make_strategy
 
@@ -65,8 +66,9 @@ def test_probability_pool_round_import_and_second_round_never_read_the_pool_whol
     # the stored probabilities are the pool's own p0, p1
     table = pq.ParquetFile(tmp_path / "U.parquet").read_row_groups([0])
     p1 = dict(zip(table.column("id").to_pylist(), table.column("p1").to_pylist()))
-    row = store.read("SELECT sid, proba FROM batches WHERE round = 1 ORDER BY rank LIMIT 1")[0]
-    assert row[0] not in p1 or np.frombuffer(row[1], "<f4")[1] == pytest.approx(p1[row[0]])
+    with store.snapshot() as conn:
+        sids, data = read_batch(conn, 1)
+    assert sids[0] not in p1 or data.proba[0, 1] == pytest.approx(p1[sids[0]])
 
 
 def test_exclusions_reach_the_engine_as_one_sorted_array(tmp_path, monkeypatch):

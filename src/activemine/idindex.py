@@ -57,13 +57,14 @@ class IdIndex:
     def __len__(self) -> int:
         return int(self.values.size)
 
-    def find(self, ids: np.ndarray) -> np.ndarray:
-        """Position in ``values`` of each of ``ids`` ``(n,)``, or -1 where absent; ``(n,)`` int64."""
+    def find(self, ids: np.ndarray, *, keys: np.ndarray | None = None) -> np.ndarray:
+        """Position in ``values`` of each of ``ids`` ``(n,)``, or -1 where absent; ``(n,)`` int64.
+        ``keys``: :func:`id_hash` of ``ids`` when the caller has it already."""
         ids = np.asarray(ids)
         out = np.full(ids.size, -1, dtype=np.int64)
         if not ids.size or not self.values.size:
             return out
-        k = id_hash(ids)
+        k = id_hash(ids) if keys is None else keys
         bucket = (k >> self.shift).astype(np.intp)
         lo, hi = self.start[bucket], self.start[bucket + 1]
         active = np.flatnonzero(lo < hi)
@@ -79,6 +80,6 @@ class IdIndex:
             active = active[(out[active] < 0) & (lo[active] + step < hi[active])]
         return out
 
-    def contains(self, ids: np.ndarray) -> np.ndarray:
-        """Whether each of ``ids`` ``(n,)`` is in the index, ``(n,)`` bool."""
-        return self.find(ids) >= 0
+    def contains(self, ids: np.ndarray, *, keys: np.ndarray | None = None) -> np.ndarray:
+        """Whether each of ``ids`` ``(n,)`` is in the index, ``(n,)`` bool (``keys``: see :meth:`find`)."""
+        return self.find(ids, keys=keys) >= 0

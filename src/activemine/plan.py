@@ -284,8 +284,9 @@ class SelectionPlan:
             return "pool"
         return class_weights(self.balance, classes=list(self.classes or ()), labeled_counts=self.labeled_counts)
 
-    def excluded(self, ids: np.ndarray) -> np.ndarray | None:
-        """True where an id ``(n,)`` is excluded, or None when nothing is (:class:`~activemine.idindex.IdIndex`)."""
+    def excluded(self, ids: np.ndarray, *, keys: np.ndarray | None = None) -> np.ndarray | None:
+        """True where an id ``(n,)`` is excluded, or None when nothing is (:class:`~activemine.idindex.IdIndex`;
+        ``keys``: :func:`~activemine.idindex.id_hash` of ``ids`` when the caller has it already)."""
         values = self.exclude
         if values.size == 0:
             return None
@@ -299,7 +300,7 @@ class SelectionPlan:
             from activemine.idindex import IdIndex
 
             self.__dict__["_index"] = IdIndex(values)
-        return self.__dict__["_index"].contains(ids)
+        return self.__dict__["_index"].contains(ids, keys=keys)
 
     def quota_bounds(self, counts: np.ndarray, rows_seen: int) -> np.ndarray:
         """Upper bounds ``(n_groups,)`` of the final quotas, given ``counts`` ``(n_classes,)``

@@ -29,7 +29,8 @@ import numpy as np
 
 from activemine.annotators import CONSENSUS_METHODS, DEFAULT_CONSENSUS, annotator_report, consensus, label_matrix
 from activemine.campaign.overlap import ensure_wanted_table
-from activemine.campaign.store import CampaignStore, encode_proba, now
+from activemine.campaign.batchdata import insert_batch_ids, newest_rows, write_round
+from activemine.campaign.store import CampaignStore, now
 from activemine.errors import BudgetError, InputError
 
 __all__ = ["DATASET_CONSENSUS", "REPORT_DIR", "annotator_summary", "open_relabel_round", "public_summary",
@@ -206,13 +207,12 @@ def open_relabel_round(store: CampaignStore, budget: int, *, params: dict | None
         conn.execute("INSERT INTO rounds VALUES (?, ?, ?, ?, ?)",
                      (round_no, now(), "relabel", int(budget), json.dumps(record, default=str)))  # fmt: skip
         # the pool row of a relabeled sample is its earlier batch row's (-1 for samples of L)
-        conn.executemany(
-            "INSERT INTO batches (round, sid, rank, score, stratum, predicted, proba, row) VALUES (?, ?, ?, ?, ?, ?, ?, "
-            "COALESCE((SELECT o.row FROM batches o WHERE o.sid = ? ORDER BY o.round DESC LIMIT 1), -1))",
-            [(round_no, sids[i], rank, float(ranking.priority[i]), "relabel", store.class_names[int(proba[i].argmax())],
-              encode_proba(np.nan_to_num(proba[i : i + 1], nan=1.0 / k))[0], sids[i])
-             for rank, i in enumerate(chosen.tolist())],
-        )  # fmt: skip
+        picked = [sids[i] for i in chosen.tolist()]
+        earlier = newest_rows(conn, picked, "row")
+        write_round(conn, round_no, score=ranking.priority[chosen].astype(np.float64), stratum=["relabel"] * len(picked),
+                    predicted=[store.class_names[int(j)] for j in proba[chosen].argmax(axis=1)],
+                    proba=np.nan_to_num(proba[chosen], nan=1.0 / k), row=[int(earlier.get(s, -1)) for s in picked])  # fmt: skip
+        insert_batch_ids(conn, round_no, picked)
         conn.executemany("INSERT INTO wanted VALUES (?, ?, ?)",
                          [(round_no, sids[i], int(has[i].sum()) + 1) for i in chosen.tolist()])  # fmt: skip
     return round_no, [sids[i] for i in chosen.tolist()]

@@ -42,7 +42,8 @@ import pyarrow as pa
 from activemine.campaign.checks import DEFAULT_SUSPECT_THRESHOLD, suspect_mask
 from activemine.campaign.pool import CampaignPool
 from activemine.campaign.samples import LabeledRows, pixels_to_png
-from activemine.campaign.store import CampaignStore, decode_proba, now
+from activemine.campaign.batchdata import gather, read_round
+from activemine.campaign.store import ANY_ROUND, CampaignStore, now
 from activemine.errors import InputError, RejectedImportError
 from activemine.tables import write_table
 
@@ -79,17 +80,19 @@ def _round_rows(store: CampaignStore, round_no: int, include_labeled: bool) -> l
     with store.snapshot() as conn:
         store.require_round(round_no, conn=conn)
         rows = conn.execute(
-            "SELECT b.sid, b.rank, b.score, b.stratum, b.predicted, b.proba, b.row, "
-            "EXISTS (SELECT 1 FROM labels l WHERE l.sid = b.sid AND l.retracted_at IS NULL) "
+            "SELECT b.sid, b.rank, EXISTS (SELECT 1 FROM labels l WHERE l.sid = b.sid AND l.retracted_at IS NULL) "
             "FROM batches b WHERE b.round = ? ORDER BY b.rank",
             (round_no,),
         ).fetchall()
+        data = read_round(conn, round_no)
     wanted = set() if include_labeled else open_sids(store, round_no)  # overlap and relabel rounds want more labels
     ids = store.typed_ids([r[0] for r in rows])
+    score, stratum, pred, proba, row = (data.score.tolist(), data.stratum.tolist(), data.predicted.tolist(),
+                                        data.proba.tolist(), data.row.tolist())  # fmt: skip
     return [
-        {"id": i, "round": round_no, "rank": rank, "score": score, "stratum": stratum, "predicted": pred,
-         "proba": decode_proba(proba).tolist(), "row": row}
-        for i, (sid, rank, score, stratum, pred, proba, row, has_label) in zip(ids, rows)
+        {"id": i, "round": round_no, "rank": rank, "score": score[rank], "stratum": stratum[rank],
+         "predicted": pred[rank], "proba": proba[rank], "row": row[rank]}
+        for i, (sid, rank, has_label) in zip(ids, rows)
         if include_labeled or not has_label or sid in wanted
     ]  # fmt: skip
 
@@ -363,7 +366,7 @@ def _id_errors(conn, *, allow_labeled_set: bool) -> tuple[list[tuple[str, str]],
         "SELECT i.src, i.sid FROM incoming i JOIN samples s ON s.sid = i.sid AND s.origin = 'labeled' ORDER BY i.n"
     ).fetchall()  # fmt: skip
     unmined = conn.execute(
-        "SELECT i.src, i.sid FROM incoming i WHERE NOT EXISTS (SELECT 1 FROM batches b WHERE b.sid = i.sid) "
+        f"SELECT i.src, i.sid FROM incoming i WHERE NOT EXISTS (SELECT 1 FROM batches b WHERE {ANY_ROUND.format('b')} AND b.sid = i.sid) "
         "AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.sid = i.sid) ORDER BY i.n"
     ).fetchall()
     return of_l, unmined
@@ -489,9 +492,10 @@ def _admit_unmined(store: CampaignStore, conn, unmined: list[tuple[str, str]]) -
 
 def _mark_suspects(store: CampaignStore, conn, threshold: float) -> None:
     """Flag in ``incoming`` the labels the model of each id's newest round doubts."""
-    # CROSS JOIN fixes the loop order: each incoming row looks its id up in batches' sid index
+    # CROSS JOIN fixes the loop order: each incoming row looks its id up in batches' key, round by round
     rows = conn.execute(
-        "SELECT i.n, i.label, b.proba FROM incoming i CROSS JOIN batches b ON b.sid = i.sid ORDER BY i.n, b.round"
+        f"SELECT i.n, i.label, b.round, b.rank FROM incoming i CROSS JOIN batches b ON {ANY_ROUND.format('b')} "
+        "AND b.sid = i.sid ORDER BY i.n, b.round"
     ).fetchall()
     if not rows:
         return
@@ -501,7 +505,7 @@ def _mark_suspects(store: CampaignStore, conn, threshold: float) -> None:
     index = {c: j for j, c in enumerate(store.class_names)}
     n = n_all[newest]
     given = np.fromiter((index[r[1]] for r in rows), dtype=np.int64, count=len(rows))
-    proba = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(len(rows), -1).astype(np.float64)
+    proba = gather(conn, [r[2] for r in rows], [r[3] for r in rows], "proba")  # (n, k)
     bad = suspect_mask(given, proba, threshold=threshold)
     conn.executemany("UPDATE incoming SET suspect = 1 WHERE n = ?", ((int(v),) for v in n[bad]))
 

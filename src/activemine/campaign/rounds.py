@@ -26,7 +26,8 @@ import pyarrow as pa
 from activemine.campaign.pool import CampaignPool
 from activemine.campaign.samples import current_label_arrays, labeled_training_set
 from activemine.campaign.stopset import plan_stop_set, predict_stop_round, save_stop_round
-from activemine.campaign.store import CampaignStore, encode_proba, now
+from activemine.campaign.batchdata import insert_batch_ids, write_round
+from activemine.campaign.store import CampaignStore, now
 from activemine.data import LabeledSet
 from activemine.errors import CampaignError, InputError, PoolExhaustedError
 from activemine.selection import Batch
@@ -39,7 +40,6 @@ __all__ = ["Steps", "mine_round", "no_steps"]
 #: passes :func:`activemine.progress.progress_reporter`, the library default reports nothing.
 Steps = Callable[..., AbstractContextManager]
 
-WRITE_CHUNK = 50_000
 #: page cache of the connection that writes a round (KiB; an upper bound, used only as the index grows)
 WRITE_CACHE_KB = 256 * 1024
 
@@ -123,7 +123,10 @@ def mine_round(store: CampaignStore, strategy: Strategy, *, budget: int, params:
     with store.mine_lock():
         with store.snapshot() as conn:
             excluded = store.excluded_ids(conn=conn)
-            sids, labels = current_label_arrays(store, conn=conn)
+            if pool.has_features:
+                sids, labels = current_label_arrays(store, conn=conn)
+            else:  # the strategy only learns the class counts: no row per label leaves SQLite
+                counts = store.current_label_counts(conn=conn)
             (seen_label,) = conn.execute("SELECT COALESCE(MAX(label_id), 0) FROM labels").fetchone()
             (seen_round,) = conn.execute("SELECT COALESCE(MAX(round), 0) FROM rounds").fetchone()
         l_sids = np.asarray([r[0] for r in store.read("SELECT sid FROM samples WHERE origin = 'labeled'")], dtype=str)
@@ -134,7 +137,8 @@ def mine_round(store: CampaignStore, strategy: Strategy, *, budget: int, params:
             with steps("reading the labeled pool samples", total=pool.num_rows) as bar:
                 labeled = labeled_training_set(store, sids, labels, progress=bar)
         else:  # the pool brings probabilities: the strategy only learns the class counts; ids are in `excluded`
-            labeled = LabeledSet(None, store.typed_labels(labels.tolist()))
+            names = sorted(counts)
+            labeled = LabeledSet(None, store.typed_labels(np.repeat(names, [counts[c] for c in names]).tolist()))
         strategy.classes = store.classes
         exclude = store.typed_id_array(excluded)
         from activemine.engines import run_engine
@@ -169,8 +173,6 @@ def _write_round(store: CampaignStore, batch: Batch, rows: np.ndarray, proba: np
     """Record the batch as the next round in one transaction, after checking that no id of it was
     labeled or queued since the exclusions were read."""
     sids = np.asarray(batch.ids).astype(str)
-    predicted = [str(c) for c in batch.predicted_labels().tolist()]
-    blobs = encode_proba(proba)
     with steps("writing the round", total=int(sids.size), unit="rows") as bar, store.transaction() as conn:
         seen_label, seen_round = seen
         # a million random ids grow the id index far past SQLite's default 2 MB page cache
@@ -188,17 +190,12 @@ def _write_round(store: CampaignStore, batch: Batch, rows: np.ndarray, proba: np
         round_no = last + 1
         conn.execute("INSERT INTO rounds VALUES (?, ?, ?, ?, ?)",
                      (round_no, now(), record["strategy"], int(budget), json.dumps(record, default=str)))  # fmt: skip
-        sid_list, scores, strata, row_list = sids.tolist(), np.asarray(batch.scores, dtype=np.float64).tolist(), \
-            np.asarray(batch.stratum).astype(str).tolist(), rows.tolist()  # fmt: skip
-        for start in range(0, len(sid_list), WRITE_CHUNK):
-            stop = min(len(sid_list), start + WRITE_CHUNK)
-            conn.executemany(
-                "INSERT INTO batches (round, sid, rank, score, stratum, predicted, proba, row) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                zip([round_no] * (stop - start), sid_list[start:stop], range(start, stop), scores[start:stop],
-                    strata[start:stop], predicted[start:stop], blobs[start:stop], row_list[start:stop]),
-            )  # fmt: skip
-            if bar is not None:
-                bar(stop - start)
+        predicted = ([str(c) for c in batch.classes], batch.predicted) if batch.classes else batch.predicted
+        write_round(conn, round_no, score=batch.scores, stratum=batch.stratum_codes(), predicted=predicted,
+                    proba=proba, row=rows)  # fmt: skip
+        insert_batch_ids(conn, round_no, sids.tolist())
+        if bar is not None:
+            bar(int(sids.size))
         if stop_round is not None:
             save_stop_round(conn, round_no, stop_round)
     return round_no

@@ -15,7 +15,8 @@ labeled, not with the pool.
 Ids and labels are stored as text (``sid``, ``label``) so that ids from CSV,
 JSON and Parquet compare equal; ``meta`` remembers whether they were integers
 so :meth:`CampaignStore.typed_ids` and the dataset give them back as such.
-Probabilities stored with a batch row are float32 bytes (:func:`encode_proba`).
+A batch row's score, stratum, predicted class, probabilities (float32) and pool
+row are kept per round beside the ids (:mod:`activemine.campaign.batchdata`).
 
 Every change happens in one ``BEGIN IMMEDIATE`` transaction
 (:meth:`CampaignStore.transaction`): a killed process leaves the store as it
@@ -40,10 +41,10 @@ import numpy as np
 
 from activemine.errors import CampaignError
 
-__all__ = ["CampaignStore", "DB_NAME", "decode_proba", "encode_proba", "now"]
+__all__ = ["ANY_ROUND", "CampaignStore", "DB_NAME", "now"]
 
 DB_NAME = "campaign.db"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: `batches` keyed by (round, sid), its rows' data in `round_rows`
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -60,19 +61,21 @@ CREATE TABLE rounds (
     budget INTEGER NOT NULL,
     params TEXT NOT NULL
 );
--- rows are inserted in rank order, so (round, rank) grows with the rowid
+-- keyed by (round, sid): a round's ids go in sorted, after every earlier round's, so writing a round of a
+-- million appends to the b-tree; an index on sid alone (or on (round, rank)) would take a million random
+-- inserts. Look an id up with ANY_ROUND. What a batch row carries besides its id (score, stratum, predicted
+-- class, probabilities, pool row) is in round_rows, in rank order (batchdata.py).
 CREATE TABLE batches (
     round INTEGER NOT NULL REFERENCES rounds(round),
     sid TEXT NOT NULL,
     rank INTEGER NOT NULL,
-    score REAL NOT NULL,
-    stratum TEXT NOT NULL,
-    predicted TEXT NOT NULL,
-    proba BLOB NOT NULL,
-    row INTEGER NOT NULL
+    PRIMARY KEY (round, sid)
+) WITHOUT ROWID;
+-- one Arrow IPC stream per round: its batch rows' data in rank order
+CREATE TABLE round_rows (
+    round INTEGER PRIMARY KEY REFERENCES rounds(round),
+    data BLOB NOT NULL
 );
-CREATE INDEX batches_sid ON batches(sid);
-CREATE UNIQUE INDEX batches_rank ON batches(round, rank);
 CREATE TABLE assignments (
     sid TEXT PRIMARY KEY,
     annotator TEXT NOT NULL,
@@ -108,6 +111,8 @@ CREATE INDEX labels_sid ON labels(sid);
 CREATE INDEX labels_suspect ON labels(sid) WHERE suspect = 1 AND retracted_at IS NULL;
 """
 
+#: The condition that makes a lookup of ``{0}.sid`` in ``batches`` use its key (one search per round).
+ANY_ROUND = "{0}.round IN (SELECT round FROM rounds)"
 #: Ids of the queued samples: in some batch, with no active label.
 QUEUED_SQL = ("SELECT DISTINCT b.sid FROM batches b WHERE NOT EXISTS "
               "(SELECT 1 FROM labels l WHERE l.sid = b.sid AND l.retracted_at IS NULL)")  # fmt: skip
@@ -121,19 +126,6 @@ FLAGGED_SQL = (
 def now() -> str:
     """The current UTC time as ISO 8601 text, the format of every time in the store."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def encode_proba(proba: np.ndarray) -> list[bytes]:
-    """Class probabilities ``(n, k)`` as ``n`` little-endian float32 byte strings, one per batch row."""
-    rows = np.ascontiguousarray(np.asarray(proba, dtype="<f4"))
-    width = rows.shape[1] * 4 if rows.ndim == 2 else 0
-    flat = rows.tobytes()
-    return [flat[i : i + width] for i in range(0, len(flat), width)] if width else [b""] * rows.shape[0]
-
-
-def decode_proba(blob: bytes) -> np.ndarray:
-    """One batch row's class probabilities ``(k,)`` back from :func:`encode_proba`."""
-    return np.frombuffer(blob, dtype="<f4").astype(np.float64)
 
 
 def sorted_ids(values) -> np.ndarray:
@@ -338,7 +330,8 @@ class CampaignStore:
 
     def is_known(self, sid: str, *, conn: sqlite3.Connection | None = None) -> bool:
         """Whether ``sid`` is a sample of L or a pool sample some round selected."""
-        return bool(self.read("SELECT 1 FROM samples WHERE sid = ? UNION ALL SELECT 1 FROM batches WHERE sid = ? LIMIT 1",
+        return bool(self.read("SELECT 1 FROM samples WHERE sid = ? UNION ALL "
+                              f"SELECT 1 FROM batches b WHERE {ANY_ROUND.format('b')} AND b.sid = ? LIMIT 1",
                               (sid, sid), conn=conn))  # fmt: skip
 
     def labeled_sids(self, *, conn: sqlite3.Connection | None = None) -> set[str]:
@@ -368,20 +361,25 @@ class CampaignStore:
 
     def current_labels(self, *, conn: sqlite3.Connection | None = None) -> dict[str, str]:
         """Each labeled, unflagged id -> its one active label."""
-        rows = self.read(
-            f"SELECT sid, MIN(label) FROM labels WHERE retracted_at IS NULL AND sid NOT IN (SELECT sid FROM ({FLAGGED_SQL})) "
-            "GROUP BY sid ORDER BY sid",
-            conn=conn,
-        )
+        # FLAGGED_SQL's two tests, each the cheap way: no conflict is MIN(label) = MAX(label), read from the
+        # labels_once index alone in id order; the few suspect ids come from the labels_suspect index
+        suspect = {s for (s,) in self.read("SELECT sid FROM labels WHERE suspect = 1 AND retracted_at IS NULL", conn=conn)}
+        rows = self.read("SELECT sid, MIN(label) FROM labels WHERE retracted_at IS NULL GROUP BY sid "
+                         "HAVING MIN(label) = MAX(label) ORDER BY sid", conn=conn)  # fmt: skip
+        return dict(rows) if not suspect else {sid: label for sid, label in rows if sid not in suspect}
+
+    def current_label_counts(self, *, conn: sqlite3.Connection | None = None) -> dict[str, int]:
+        """How many labeled, unflagged ids have each label (:meth:`current_labels` counted in SQL)."""
+        rows = self.read("SELECT label, COUNT(*) FROM (SELECT sid, MIN(label) AS label FROM labels WHERE retracted_at IS NULL "
+                         "GROUP BY sid HAVING MIN(label) = MAX(label)) WHERE sid NOT IN "
+                         "(SELECT sid FROM labels WHERE suspect = 1 AND retracted_at IS NULL) GROUP BY label", conn=conn)  # fmt: skip
         return dict(rows)
 
     def batch_proba(self, sids, *, conn: sqlite3.Connection | None = None) -> dict[str, np.ndarray]:
         """The model's class probabilities ``(k,)`` stored with the newest batch row of each id that has one."""
-        out: dict[str, np.ndarray] = {}
-        sids = list(sids)
-        for start in range(0, len(sids), 900):  # SQLite caps bound parameters per statement
-            part = sids[start : start + 900]
-            marks = ",".join("?" * len(part))
-            for sid, proba in self.read(f"SELECT sid, proba FROM batches WHERE sid IN ({marks}) ORDER BY round", part, conn=conn):
-                out[sid] = decode_proba(proba)
-        return out
+        from activemine.campaign.batchdata import newest_rows
+
+        if conn is not None:
+            return newest_rows(conn, sids, "proba")
+        with self.snapshot() as own:
+            return newest_rows(own, sids, "proba")

@@ -165,10 +165,13 @@ def create_app(store: CampaignStore, *, token: str, round_no: int | None = None,
     view = store.meta["view"]
 
     def pool_row(sid: str) -> dict | None:
-        found = store.read("SELECT row FROM batches WHERE sid = ? ORDER BY round DESC LIMIT 1", (sid,))
-        if not found:
+        from activemine.campaign.batchdata import newest_rows
+
+        with store.snapshot() as conn:
+            found = newest_rows(conn, [sid], "row")
+        if sid not in found:
             return None
-        return pool.rows_at([found[0][0]], view_columns(view)).to_pylist()[0]
+        return pool.rows_at([int(found[sid])], view_columns(view)).to_pylist()[0]
     classes = store.class_names
     if len(classes) > len(CLASS_KEYS):
         raise InputError(f"the page has keys for {len(CLASS_KEYS)} classes, the campaign has {len(classes)}")

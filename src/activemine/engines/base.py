@@ -114,9 +114,11 @@ class ChunkScorer:
         #: chunk's position in the pool call it (the local one); the batch of others has none.
         self.attach: Callable | None = None
 
-    def add(self, reducer: CandidateReducer, chunk, ids: np.ndarray, *, first_row: int | None = None) -> None:
+    def add(self, reducer: CandidateReducer, chunk, ids: np.ndarray, *, first_row: int | None = None,
+            keys: np.ndarray | None = None) -> None:  # fmt: skip
         """Check ``chunk``'s features, score it and give its selectable rows to ``reducer``;
-        ``ids`` ``(n,)`` are the chunk's checked ids, ``first_row`` its position in the pool."""
+        ``ids`` ``(n,)`` are the chunk's checked ids, ``first_row`` its position in the pool,
+        ``keys`` their :func:`~activemine.idindex.id_hash` if the executor computed it."""
         if chunk.X is not None:
             where = self.where if first_row is not None else f"a block of {self.where}"
             check_features(chunk.X, allow_nan=self.allow_nan, where=where, columns=self.features,
@@ -127,7 +129,7 @@ class ChunkScorer:
             embedding = self.projection(np.nan_to_num(chunk.X))
         attached = self.attach(chunk, first_row) if self.attach is not None and first_row is not None else None
         add_scored_rows(reducer, ids, scores, predicted, self.plan, embedding=embedding, hashes=chunk.hashes,
-                        attached=attached)  # fmt: skip
+                        attached=attached, keys=keys)  # fmt: skip
 
 
 class MiningRun:
@@ -241,16 +243,17 @@ def prepare_run(strategy: Strategy, source, *, plan: SelectionPlan | None = None
 
 
 def add_scored_rows(reducer: CandidateReducer, ids, scores, predicted, plan: SelectionPlan, *, embedding=None,
-                    hashes=None, attached: dict | None = None) -> None:  # fmt: skip
+                    hashes=None, attached: dict | None = None, keys=None) -> None:  # fmt: skip
     """Check one chunk's scores, drop excluded ids and give the rest to ``reducer``
-    (with the rows' ``attached`` arrays, see :attr:`ChunkScorer.attach`)."""
+    (with the rows' ``attached`` arrays, see :attr:`ChunkScorer.attach`; ``keys``: the ids' hashes, see
+    :meth:`~activemine.plan.SelectionPlan.excluded`)."""
     scores = np.asarray(scores)
     if scores.shape != ids.shape:
         raise InputError(f"a strategy returned {scores.shape[0]} scores for {ids.shape[0]} rows")
     if not np.isfinite(scores).all():
         raise InputError("scores must be finite; found NaN or infinity")
     n = ids.size
-    drop = plan.excluded(ids)
+    drop = plan.excluded(ids, keys=keys)
     if drop is not None and drop.any():
         keep = ~drop
         ids, scores, predicted = ids[keep], scores[keep], np.asarray(predicted)[keep]

@@ -22,7 +22,8 @@ from activemine.engines.base import MiningRun, prepare_run
 from activemine.engines.candidates import CandidateReducer
 from activemine.errors import DuplicateIdError, InputError
 from activemine.plan import SelectionPlan
-from activemine.selection import Batch, check_ids, string_hash
+from activemine.idindex import id_hash
+from activemine.selection import Batch, check_ids
 from activemine.sources import DEFAULT_CHUNK_SIZE, ChunkSource, PoolColumns, PoolSource
 
 __all__ = ["DuplicateCheck", "LocalExecutor", "mine_stream", "read_ahead"]
@@ -41,14 +42,15 @@ class DuplicateCheck:
         self.rising = True
         self.last = None
 
-    def add(self, ids: np.ndarray) -> None:
+    def add(self, ids: np.ndarray, keys: np.ndarray | None = None) -> None:
+        """Remember a chunk's ids (string ids by their :func:`id_hash`, ``keys`` when given)."""
         if not ids.size:
             return
         if self.rising and (self.last is None or ids[0] > self.last) and _strictly_rising(ids):
             self.last = ids[-1]
         else:
             self.rising = False
-        self.kept.append(ids.copy() if ids.dtype.kind == "i" else string_hash(ids))
+        self.kept.append(ids.copy() if ids.dtype.kind == "i" else (id_hash(ids) if keys is None else keys))
 
     def raise_on_duplicates(self, source: PoolSource, chunk_size: int, where: str) -> None:
         kept, self.kept = self.kept, []
@@ -62,7 +64,7 @@ class DuplicateCheck:
             found = []
             for chunk in source.chunks(chunk_size):
                 ids = np.asarray(chunk.ids)
-                found.append(ids[np.isin(string_hash(ids), suspects)])
+                found.append(ids[np.isin(id_hash(ids), suspects)])
             found, counts = np.unique(np.concatenate(found), return_counts=True)
             suspects = found[counts > 1]
         if suspects.size:
@@ -146,9 +148,11 @@ class LocalExecutor:
                 id_kind = ids.dtype.kind
             elif ids.dtype.kind != id_kind:
                 raise InputError(f"{src.where} ids must be all integers or all strings; chunks mix {id_kind!r} and {ids.dtype.kind!r}")
-            run.scorer.add(reducer, chunk, ids, first_row=first_row)
+            # one hash of the ids for both the exclusions and the duplicate check
+            keys = id_hash(ids) if ids.dtype.kind in "US" and (duplicates is not None or run.plan.exclude.size) else None
+            run.scorer.add(reducer, chunk, ids, first_row=first_row, keys=keys)
             if duplicates is not None:
-                duplicates.add(ids)
+                duplicates.add(ids, keys)
             first_row += ids.size
             if progress is not None:
                 progress(ids.size)
