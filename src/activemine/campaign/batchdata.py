@@ -1,6 +1,6 @@
 """A round's per-row data, kept beside its ids: one Arrow IPC blob per round in ``round_rows``.
 
-``batches`` holds only ``(round, sid, rank)``, indexed by id and by rank; what
+``batches`` holds only ``(round, sid, rank)``, keyed by ``(round, sid)``; what
 each batch row carries besides its id, in rank order, is one blob of the
 round: the acquisition score (higher = more worth labeling), the stratum, the
 predicted class, the model's class probabilities ``(k,)`` (float32) and the
