@@ -75,3 +75,17 @@ def test_bad_requests_are_typed_errors(queue):
         q.submit("ann", "nope", "1")
     with pytest.raises(InputError, match="annotator"):
         q.next("  ")
+
+
+def test_queues_share_one_rank_order_per_round_and_serve_it_in_rank_order(queue):
+    # ids are stored keyed by (round, sid), not in rank order: the queue's rank order is built once per round
+    # and reused by a second queue (a second server process) without inserting it again
+    q, _, _ = queue
+    ranked = _ranked(q.store)
+    assert ranked != sorted(ranked)  # otherwise this test could not tell rank order from id order
+    served = [q.next(f"ann{i}") for i in range(3)]
+    other = LabelingQueue(q.store, lease_seconds=60, clock=q.clock)
+    served += [other.next(f"bob{i}") for i in range(2)]
+    assert served == ranked
+    assert q.store.read("SELECT COUNT(*) FROM queue_order WHERE round = 1") == [(len(ranked),)]
+    assert other.next("carol") is None

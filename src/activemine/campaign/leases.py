@@ -26,6 +26,11 @@ from activemine.errors import InputError, LeaseError, UnknownLabelError
 __all__ = ["LabelingQueue"]
 
 _ACTIVE_LABEL = "SELECT 1 FROM labels l WHERE l.sid = {0} AND l.retracted_at IS NULL"
+# a round's ids in rank order, made the first time the queue serves the round: ``batches`` is keyed by
+# (round, sid) so that writing a round appends, and finding the best-ranked open sample of a million-row
+# round by a sort of all of them took 2.5 to 3.7 s a click; walking this key stops at the first open one
+_ORDER_TABLE = ("CREATE TABLE IF NOT EXISTS queue_order (round INTEGER NOT NULL, rank INTEGER NOT NULL, "
+                "sid TEXT NOT NULL, PRIMARY KEY (round, rank)) WITHOUT ROWID")  # fmt: skip
 # the annotator (the query's parameter) already labeled it: with overlap, others may still be asked
 _LABELED_BY = "SELECT 1 FROM labels l WHERE l.sid = {0} AND l.retracted_at IS NULL AND l.annotator = ?"
 
@@ -43,7 +48,19 @@ class LabelingQueue:
         self.suspect_threshold = suspect_threshold
         self.clock = clock
         self._local = threading.local()
+        self._ordered: set[int] = set()
         ensure_wanted_table(store)  # overlap: how many labels each sample wants (activemine.campaign.overlap)
+        with store.transaction() as conn:
+            conn.execute(_ORDER_TABLE)
+
+    def _ensure_order(self, conn, round_no: int) -> None:
+        """Fill ``queue_order`` for ``round_no`` once (a round's rows never change after its transaction)."""
+        if round_no in self._ordered:
+            return
+        if conn.execute("SELECT 1 FROM queue_order WHERE round = ? LIMIT 1", (round_no,)).fetchone() is None:
+            conn.execute("INSERT INTO queue_order (round, rank, sid) SELECT round, rank, sid FROM batches "
+                         "WHERE round = ? ORDER BY rank", (round_no,))  # fmt: skip
+        self._ordered.add(round_no)
 
     def _conn(self):
         conn = getattr(self._local, "conn", None)
@@ -77,18 +94,24 @@ class LabelingQueue:
         with self.store.transaction(self._conn()) as conn:
             conn.execute("DELETE FROM assignments WHERE expires_at <= ?", (t,))
             held = conn.execute(
-                f"SELECT a.sid FROM assignments a JOIN batches b ON b.sid = a.sid AND b.round = ? WHERE a.annotator = ? "
+                # CROSS JOIN keeps the few leases as the outer loop: left to itself SQLite walked the round's
+                # million batch rows (1.1 s a click on a 1M-row round)
+                f"SELECT a.sid FROM assignments a CROSS JOIN batches b ON b.sid = a.sid AND b.round = ? WHERE a.annotator = ? "
                 f"AND NOT EXISTS ({_LABELED_BY.format('a.sid')}) AND {OPEN_FOR.format('b')}",
                 (self.current_round(), annotator, annotator),
             ).fetchone()
             if held is None:
+                round_no = self.current_round()
+                if round_no is None:
+                    return None
+                self._ensure_order(conn, round_no)
                 held = conn.execute(
-                    f"SELECT b.sid FROM batches b WHERE b.round = ? "
-                    f"AND {OPEN_FOR.format('b')} AND NOT EXISTS ({_LABELED_BY.format('b.sid')}) "
-                    "AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.sid = b.sid) "
-                    "AND NOT EXISTS (SELECT 1 FROM skips s WHERE s.sid = b.sid AND s.annotator = ?) "
-                    "ORDER BY b.rank LIMIT 1",
-                    (self.current_round(), annotator, annotator),
+                    "SELECT q.sid FROM queue_order q JOIN batches b ON b.round = q.round AND b.sid = q.sid "
+                    f"WHERE q.round = ? AND {OPEN_FOR.format('b')} AND NOT EXISTS ({_LABELED_BY.format('q.sid')}) "
+                    "AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.sid = q.sid) "
+                    "AND NOT EXISTS (SELECT 1 FROM skips s WHERE s.sid = q.sid AND s.annotator = ?) "
+                    "ORDER BY q.rank LIMIT 1",
+                    (round_no, annotator, annotator),
                 ).fetchone()
             if held is None:
                 return None
