@@ -393,10 +393,12 @@ class HWStrategy(Strategy):
         X, y = labeled.X, labeled.y
         self.kept_ = np.ones(y.size, dtype=bool)
         self.dirty_report_ = None
-        step = self.dirty_step
-        if step is None and self.dirty_policy != "off":
-            step = self.make_dirty_filter()
-        if step is not None and self.clean_selection:
+        step = None
+        if self.clean_selection:
+            step = self.dirty_step
+            if step is None and self.dirty_policy != "off":
+                step = self.make_dirty_filter()
+        if step is not None:
             self.kept_ = np.asarray(step(X, y, random_state=self.random_state), dtype=bool)
             self.n_fits_ += int(getattr(step, "n_fits_", 0))
             self.dirty_report_ = getattr(step, "report_", None)

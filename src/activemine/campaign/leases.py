@@ -92,18 +92,18 @@ class LabelingQueue:
         annotator = self._check_annotator(annotator)
         t = self.clock()
         with self.store.transaction(self._conn()) as conn:
+            round_no = self.current_round()
+            if round_no is None:
+                return None
             conn.execute("DELETE FROM assignments WHERE expires_at <= ?", (t,))
             held = conn.execute(
                 # CROSS JOIN keeps the few leases as the outer loop: left to itself SQLite walked the round's
                 # million batch rows (1.1 s a click on a 1M-row round)
                 f"SELECT a.sid FROM assignments a CROSS JOIN batches b ON b.sid = a.sid AND b.round = ? WHERE a.annotator = ? "
                 f"AND NOT EXISTS ({_LABELED_BY.format('a.sid')}) AND {OPEN_FOR.format('b')}",
-                (self.current_round(), annotator, annotator),
+                (round_no, annotator, annotator),
             ).fetchone()
             if held is None:
-                round_no = self.current_round()
-                if round_no is None:
-                    return None
                 self._ensure_order(conn, round_no)
                 held = conn.execute(
                     "SELECT q.sid FROM queue_order q JOIN batches b ON b.round = q.round AND b.sid = q.sid "

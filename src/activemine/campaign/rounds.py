@@ -40,7 +40,7 @@ __all__ = ["Steps", "mine_round", "no_steps"]
 #: passes :func:`activemine.progress.progress_reporter`, the library default reports nothing.
 Steps = Callable[..., AbstractContextManager]
 
-#: page cache of the connection that writes a round (KiB; an upper bound, used only as the index grows)
+#: page cache of the connection that writes a round (KiB; an upper bound, used only as the tables grow)
 WRITE_CACHE_KB = 256 * 1024
 
 
@@ -175,7 +175,7 @@ def _write_round(store: CampaignStore, batch: Batch, rows: np.ndarray, proba: np
     sids = np.asarray(batch.ids).astype(str)
     with steps("writing the round", total=int(sids.size), unit="rows") as bar, store.transaction() as conn:
         seen_label, seen_round = seen
-        # a million random ids grow the id index far past SQLite's default 2 MB page cache
+        # a round of a million rows and its blob grow far past SQLite's default 2 MB page cache
         conn.execute(f"PRAGMA cache_size = -{WRITE_CACHE_KB}")
         taken = [r[0] for r in conn.execute("SELECT sid FROM labels WHERE label_id > ? AND retracted_at IS NULL", (seen_label,))]
         taken += [r[0] for r in conn.execute("SELECT sid FROM batches WHERE round > ?", (seen_round,))]

@@ -116,6 +116,11 @@ ANY_ROUND = "{0}.round IN (SELECT round FROM rounds)"
 #: Ids of the queued samples: in some batch, with no active label.
 QUEUED_SQL = ("SELECT DISTINCT b.sid FROM batches b WHERE NOT EXISTS "
               "(SELECT 1 FROM labels l WHERE l.sid = b.sid AND l.retracted_at IS NULL)")  # fmt: skip
+# FLAGGED_SQL's two tests, each the cheap way, for the current labels: no conflict is MIN(label) = MAX(label),
+# read from the labels_once index alone in id order; the few suspect ids come from the labels_suspect index
+_AGREED_SQL = ("SELECT sid, MIN(label) AS label FROM labels WHERE retracted_at IS NULL GROUP BY sid "
+               "HAVING MIN(label) = MAX(label)")  # fmt: skip
+_SUSPECT_SIDS_SQL = "SELECT sid FROM labels WHERE suspect = 1 AND retracted_at IS NULL"
 #: Flagged ids and why: two different active labels, or a label the dirty-data check doubts.
 FLAGGED_SQL = (
     "SELECT sid, 'conflict' AS why FROM labels WHERE retracted_at IS NULL GROUP BY sid HAVING COUNT(DISTINCT label) > 1 "
@@ -361,18 +366,14 @@ class CampaignStore:
 
     def current_labels(self, *, conn: sqlite3.Connection | None = None) -> dict[str, str]:
         """Each labeled, unflagged id -> its one active label."""
-        # FLAGGED_SQL's two tests, each the cheap way: no conflict is MIN(label) = MAX(label), read from the
-        # labels_once index alone in id order; the few suspect ids come from the labels_suspect index
-        suspect = {s for (s,) in self.read("SELECT sid FROM labels WHERE suspect = 1 AND retracted_at IS NULL", conn=conn)}
-        rows = self.read("SELECT sid, MIN(label) FROM labels WHERE retracted_at IS NULL GROUP BY sid "
-                         "HAVING MIN(label) = MAX(label) ORDER BY sid", conn=conn)  # fmt: skip
+        suspect = {s for (s,) in self.read(_SUSPECT_SIDS_SQL, conn=conn)}
+        rows = self.read(f"{_AGREED_SQL} ORDER BY sid", conn=conn)
         return dict(rows) if not suspect else {sid: label for sid, label in rows if sid not in suspect}
 
     def current_label_counts(self, *, conn: sqlite3.Connection | None = None) -> dict[str, int]:
         """How many labeled, unflagged ids have each label (:meth:`current_labels` counted in SQL)."""
-        rows = self.read("SELECT label, COUNT(*) FROM (SELECT sid, MIN(label) AS label FROM labels WHERE retracted_at IS NULL "
-                         "GROUP BY sid HAVING MIN(label) = MAX(label)) WHERE sid NOT IN "
-                         "(SELECT sid FROM labels WHERE suspect = 1 AND retracted_at IS NULL) GROUP BY label", conn=conn)  # fmt: skip
+        rows = self.read(f"SELECT label, COUNT(*) FROM ({_AGREED_SQL}) WHERE sid NOT IN ({_SUSPECT_SIDS_SQL}) GROUP BY label",
+                         conn=conn)  # fmt: skip
         return dict(rows)
 
     def batch_proba(self, sids, *, conn: sqlite3.Connection | None = None) -> dict[str, np.ndarray]:

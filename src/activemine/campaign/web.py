@@ -23,6 +23,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel
 
+from activemine.campaign.batchdata import newest_rows
 from activemine.campaign.leases import LabelingQueue
 from activemine.campaign.exchange import view_columns
 from activemine.campaign.pool import CampaignPool
@@ -165,8 +166,6 @@ def create_app(store: CampaignStore, *, token: str, round_no: int | None = None,
     view = store.meta["view"]
 
     def pool_row(sid: str) -> dict | None:
-        from activemine.campaign.batchdata import newest_rows
-
         with store.snapshot() as conn:
             found = newest_rows(conn, [sid], "row")
         if sid not in found:
