@@ -16,7 +16,7 @@ Datasets:
   the noise matrix ``1:0.2,0:0.01``) and ``noisy`` (10% ambiguity-weighted over all rows).
 
 Runs ``random, lc, qbc, hw`` and HW variants: ``hw-dirty-off`` (no dirty-data
-step), ``hw-weak20`` (the weak model of the brief: the strong model's first 20
+step), ``hw-soft-off`` (the dirty-data step without its soft-label check), ``hw-weak20`` (the weak model of the brief: the strong model's first 20
 trees) and ``hw-easy05`` (a 5% easy share); ``--strategies`` chooses (e.g. add
 ``hw-target``, the pre-adaptive rule that always prunes towards ``max_dirty``;
 ``hw-clean-selection``, the selecting model trained on the cleaned L; ``hw-report``,
@@ -50,6 +50,7 @@ from activemine.experiment import ExperimentConfig, results_markdown, run_experi
 STRATEGIES = ("random", "lc", "qbc", "hw", "hw-dirty-off", "hw-weak20", "hw-easy05")
 VARIANTS = {
     "hw-dirty-off": ("hw", {"dirty_policy": "off"}),
+    "hw-soft-off": ("hw", {"soft_labels": False}),
     "hw-weak20": ("hw", {"weak_trees": 20}),
     "hw-easy05": ("hw", {"easy_share": 0.05}),
     "hw-target": ("hw", {"dirty_rule": "target"}),

@@ -22,6 +22,7 @@ from activemine.dirty import (
 )
 from activemine.dirty.oof import fold_of
 from activemine.dirty.policy import Z_DROP, check_fold_seed
+from activemine.dirty.soft import ALPHA, MIN_WEIGHT, expand, fit_soft, soft_label_check, soft_targets
 from activemine.simulate import inject_label_noise
 from activemine.data import PoolChunk
 from activemine.strategies import HWStrategy, make_strategy
@@ -283,10 +284,11 @@ def test_hw_dirty_step(blobs, policy):
     if policy == "off":
         assert hw.dirty_report_ is None and hw.kept_.all()
         return
-    # HW's own model plus three out-of-fold fits, and six more to check a proposed drop on a fresh fold split
-    extra = 9 if policy == "prune" else 3
-    assert hw.n_fits_ == off.n_fits_ + extra
+    # HW's own model plus three out-of-fold fits, six more to check a proposed drop on a fresh fold split, and
+    # twelve to check soft labels (3 folds: 2 inner out-of-fold fits, a soft fit and a plain fit each)
     report = hw.dirty_report_
+    extra = 9 + 12 if policy == "prune" else 3
+    assert hw.n_fits_ == off.n_fits_ + extra + (report.soft_targets is not None)
     assert report.policy == policy and report.n_suspect > 0
     assert report.summary()["oof_fits"] == extra and report.summary()["suspects"] == report.n_suspect
     if policy == "review":
@@ -462,3 +464,83 @@ def test_prune_drops_only_suspects_the_model_places_in_another_class():
     assert report.suspect[20:90].all()
     np.testing.assert_array_equal(np.flatnonzero(~report.keep), np.r_[10:20, 80:90])
     assert (report.action[20:80] == "review").all()
+
+
+# -- soft labels ----------------------------------------------------------------------
+@settings(max_examples=50, deadline=None)
+@given(st.integers(2, 5), st.integers(1, 30), st.floats(0.0, 1.0), st.integers(0, 2**31 - 1))
+def test_soft_targets_blend_the_given_label_with_the_probabilities(k, n, alpha, seed):
+    rng = np.random.default_rng(seed)
+    p = rng.dirichlet(np.ones(k), size=n)
+    y_idx = rng.integers(0, k, n)
+    t = soft_targets(y_idx, p, alpha)
+    np.testing.assert_allclose(t.sum(axis=1), 1.0)
+    np.testing.assert_allclose(t[np.arange(n), y_idx], (1 - alpha) + alpha * p[np.arange(n), y_idx])
+    other = np.ones((n, k), dtype=bool)
+    other[np.arange(n), y_idx] = False
+    np.testing.assert_allclose(t[other], alpha * p[other])
+    X_rep, col, w = expand(np.arange(n)[:, None], t)
+    # every row keeps its weight but for the classes lighter than MIN_WEIGHT, and rows stay in order
+    np.testing.assert_allclose(np.bincount(X_rep[:, 0], weights=w, minlength=n), np.where(t >= MIN_WEIGHT, t, 0).sum(axis=1))
+    assert np.all(np.diff(X_rep[:, 0]) >= 0)
+
+
+def test_soft_targets_bad_input():
+    with pytest.raises(InputError, match="alpha must be in"):
+        soft_targets(np.array([0, 1]), np.full((2, 2), 0.5), 1.5)
+    with pytest.raises(InputError, match=r"shape \(n, k\) with n = 3"):
+        soft_targets(np.array([0, 1, 1]), np.full((2, 2), 0.5))
+
+
+def _ambiguous_noise_set(seed: int, rate: float):
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=2000, n_features=20, n_informative=8, weights=[0.9], class_sep=1.0,
+                               random_state=seed)  # fmt: skip
+    clean = out_of_fold_proba("lightgbm", X, y, 2, seed=99, n_jobs=1)
+    noisy, _ = inject_label_noise(y, rate, kind="ambiguous", proba=clean, random_state=seed)
+    return X, y, noisy
+
+
+def test_soft_label_check_keeps_clean_labels_and_softens_planted_ambiguous_flips():
+    # the check compares two trainings on held-out given labels; sharp, clean labels are best learnt as given,
+    # coin flips near the boundary (20% of the labels, ambiguity-weighted) are learnt better averaged out
+    for seed in (0, 1, 2):
+        X, y, _ = _ambiguous_noise_set(seed, 0.2)
+        _, z, _ = soft_label_check("fast", X, y, seed=seed, n_jobs=1)
+        assert z < Z_DROP, (seed, z)
+    X, _, noisy = _ambiguous_noise_set(1, 0.2)
+    gain, z, oof = soft_label_check("fast", X, noisy, seed=1, n_jobs=1)
+    assert gain > 0 and z > Z_DROP
+    assert oof.shape == (2000, 2) and np.allclose(oof.sum(axis=1), 1.0)
+
+
+def test_dirty_filter_softens_only_when_the_check_says_so():
+    X, _, noisy = _ambiguous_noise_set(1, 0.2)
+    step = DirtyDataFilter(soften=True, soft_model="fast", n_jobs=1)
+    keep = step(X, noisy, random_state=1)
+    report = step.report_
+    assert report.soft_z > Z_DROP and report.summary()["softened"]
+    t = report.soft_targets
+    assert t.shape == (2000, 2) and np.allclose(t.sum(axis=1), 1.0)
+    # a given label keeps at least 1 - alpha of its row's weight
+    assert np.all(t[np.arange(2000), noisy] >= 1 - ALPHA - 1e-12)
+    assert keep.shape == (2000,)
+    plain = DirtyDataFilter(soften=False, n_jobs=1)
+    plain(X, noisy, random_state=1)
+    assert plain.report_.soft_targets is None and np.isnan(plain.report_.soft_z)
+    with pytest.raises(InputError, match="alpha"):
+        DirtyDataFilter(alpha=2.0)
+
+
+def test_hw_final_training_set_uses_soft_targets_when_chosen():
+    from activemine.experiment import _soft_targets
+
+    X, _, noisy = _ambiguous_noise_set(1, 0.2)
+    step = DirtyDataFilter(soften=True, soft_model="fast", n_jobs=1)
+    keep = step(X, noisy, random_state=1)
+    widened = _soft_targets(step.report_, keep, noisy, 3)  # a task with a third class absent from these rows
+    assert widened.shape == (int(keep.sum()), 3) and np.all(widened[:, 2] == 0)
+    np.testing.assert_array_equal(widened[:, :2], step.report_.soft_targets[keep])
+    model = fit_soft("fast", X[keep], widened[:, :2], np.array([0, 1]), random_state=0, n_jobs=1)
+    assert model.predict_proba(X[:5]).shape == (5, 2)

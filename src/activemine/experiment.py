@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from activemine.data import LabeledSet, PoolChunk
+from activemine.dirty.soft import fit_soft
 from activemine.datasets import DATASETS, Dataset, load_dataset
 from activemine.errors import BudgetError, InputError
 from activemine.metrics import roc_auc, tpr_at_fpr
@@ -296,18 +297,24 @@ def load_task(dataset: str, task: str, *, label_col: str = "label", test_fractio
 
 
 def _evaluate_rows(task: Task, y_obs: np.ndarray, rows: np.ndarray, *, config: "ExperimentConfig", seed: int,
-                   cache: dict) -> dict:  # fmt: skip
+                   cache: dict, targets: np.ndarray | None = None) -> dict:  # fmt: skip
     """:func:`_evaluate` of a model trained on the training rows ``rows``, taken in index order.
 
     The final model depends on the set of labeled rows only, not on the order
     a strategy returned them in; runs of one seed that train on the same set
     (``lc``, ``sm`` and ``entropy`` pick the same batch on binary tasks) share
-    one fit through ``cache``.
+    one fit through ``cache``. ``targets`` ``(len(rows), k)``, row-aligned with
+    ``rows``: soft targets to train on instead of the labels (HW's dirty-data step).
     """
-    rows, key = _rows_key(rows)
+    if targets is not None:
+        order = np.argsort(rows, kind="stable")
+        rows, targets = rows[order], targets[order]
+        key = "soft:" + hashlib.sha1(rows.tobytes() + np.ascontiguousarray(targets).tobytes()).hexdigest()
+    else:
+        rows, key = _rows_key(rows)
     if key not in cache:
         cache[key] = _evaluate(task, task.X_train[rows], y_obs[rows], model=config.model, seed=seed, fpr=config.fpr,
-                               repeats=config.eval_repeats, n_jobs=config.n_jobs)  # fmt: skip
+                               repeats=config.eval_repeats, n_jobs=config.n_jobs, targets=targets)  # fmt: skip
     return dict(cache[key])
 
 
@@ -334,13 +341,16 @@ def _rows_key(rows: np.ndarray) -> tuple[np.ndarray, str]:
     return rows, hashlib.sha1(rows.tobytes()).hexdigest()
 
 
-def _fit_repeat(model, X, y, *, seed: int, repeat: int, n_jobs: int | None):
-    """Evaluation model number ``repeat`` (0 first) of a run with seed ``seed``, fitted on ``(X, y)``."""
+def _fit_repeat(model, X, y, *, seed: int, repeat: int, n_jobs: int | None, targets=None, n_classes: int = 0):
+    """Evaluation model number ``repeat`` (0 first) of a run with seed ``seed``, fitted on ``(X, y)``
+    (on soft ``targets`` ``(n, n_classes)`` instead of ``y`` when given)."""
+    if targets is not None:
+        return fit_soft(model, X, targets, np.arange(n_classes), random_state=seed + 100_003 * repeat, n_jobs=n_jobs)
     return make_model(model, random_state=seed + 100_003 * repeat, n_jobs=n_jobs).fit(X, y)
 
 
 def _evaluate(task: Task, X, y, *, model: str, seed: int, fpr: float, repeats: int = 1,
-              n_jobs: int | None = None) -> dict:  # fmt: skip
+              n_jobs: int | None = None, targets: np.ndarray | None = None) -> dict:  # fmt: skip
     """Train ``repeats`` models on ``(X, y)`` (seeds ``seed``, ``seed + 100003``, ...) and test them.
 
     The figures are means over the models: one LightGBM fit's TPR at 1% FPR
@@ -351,7 +361,8 @@ def _evaluate(task: Task, X, y, *, model: str, seed: int, fpr: float, repeats: i
     tprs, aucs, grids, seconds, models = [], [], [], [], []
     for r in range(repeats):
         start = time.perf_counter()
-        est = _fit_repeat(model, X, y, seed=seed, repeat=r, n_jobs=n_jobs)
+        est = _fit_repeat(model, X, y, seed=seed, repeat=r, n_jobs=n_jobs, targets=targets,
+                          n_classes=len(task.class_names))  # fmt: skip
         seconds.append(time.perf_counter() - start)
         proba = predict_proba_aligned(est, task.X_test, np.arange(len(task.class_names)))
         scores = proba[:, 1] if task.binary else proba
@@ -506,7 +517,9 @@ def _one_shot(name, task, config, seed, split: _Seed, shared) -> dict:
     start = time.perf_counter()
     keep, final_report = _kept_for_training(strategy, task.X_train[rows], split.y_obs[rows], seed)
     clean_seconds = time.perf_counter() - start
-    result = _evaluate_rows(task, split.y_obs, rows[keep], config=config, seed=seed, cache=shared["fits"])
+    targets = _soft_targets(final_report, keep, split.y_obs[rows], len(task.class_names))
+    result = _evaluate_rows(task, split.y_obs, rows[keep], config=config, seed=seed, cache=shared["fits"],
+                            targets=targets)  # fmt: skip
     result.update(
         labels=int(rows.size),
         **_duplicate_figures(split, batch.ids, batch.diversity),
@@ -525,10 +538,23 @@ def _one_shot(name, task, config, seed, split: _Seed, shared) -> dict:
     if final_report is not None:  # whether the final L + B cleaning judged the labels dirty, and its evidence
         result["final_dirty"] = bool(final_report.dirty)
         result["final_z"] = float(final_report.z)
+        result["final_softened"] = targets is not None
+        result["final_soft_z"] = float(final_report.soft_z)
     result["final_dropped"] = int((~keep).sum())
     result["final_dropped_noisy"] = int((split.y_obs[rows[~keep]] != task.y_train[rows[~keep]]).sum())
     result["final_clean_seconds"] = clean_seconds
     return result
+
+
+def _soft_targets(report, keep: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray | None:
+    """Soft targets ``(keep.sum(), n_classes)`` of the kept rows of ``y`` (class indices) when the dirty-data
+    step chose them, else None. The step's columns are the classes present in ``y``."""
+    targets = getattr(report, "soft_targets", None)
+    if targets is None:
+        return None
+    out = np.zeros((int(keep.sum()), n_classes))
+    out[:, np.unique(y)] = targets[keep]
+    return out
 
 
 def _kept_for_training(strategy, X, y, seed: int):
@@ -598,8 +624,10 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
         picked.append(batch.ids)
         batch_proba = predict_proba_aligned(evaluation["_model"], task.X_train[batch.ids], classes)
         rows = np.concatenate([rows, batch.ids])
-        keep, _ = _kept_for_training(strategy, task.X_train[rows], split.y_obs[rows], seed)
-        evaluation = _evaluate_rows(task, split.y_obs, rows[keep], config=config, seed=seed, cache=shared["fits"])
+        keep, report = _kept_for_training(strategy, task.X_train[rows], split.y_obs[rows], seed)
+        targets = _soft_targets(report, keep, split.y_obs[rows], len(task.class_names))
+        evaluation = _evaluate_rows(task, split.y_obs, rows[keep], config=config, seed=seed, cache=shared["fits"],
+                                    targets=targets)  # fmt: skip
         evaluation["labels"] = int(rows.size)
         refit = _refit_rows(task, split.y_obs, rows[keep], evaluation, config=config, seed=seed, cache=shared["fits"])
         stop.add(r + 1, evaluation["_model"], labels=rows.size, metric=evaluation["tpr_at_fpr"], batch_proba=batch_proba,

@@ -30,6 +30,7 @@ from activemine.committee import Committee
 from activemine.data import LabeledSet, PoolChunk
 from activemine.errors import InputError, ProbabilityError, SingleClassError, UnknownLabelError
 from activemine.dirty.policy import DIRTY_POLICIES, DIRTY_RULES, DirtyDataFilter
+from activemine.dirty.soft import fit_soft
 from activemine.models import check_n_jobs, make_model, predict_proba_aligned, stratified_fraction
 from activemine.plan import check_balance, check_easy_share
 from activemine.selection import id_keys, uniform_from_keys
@@ -366,7 +367,7 @@ class HWStrategy(Strategy):
     def __init__(self, *, weak_fraction: float = 0.3, weak_model=None, weak_trees: int | str | None = HW_WEAK_TREES,
                  dirty_step: DirtyDataStep | None = None, dirty_policy: str = "prune",
                  dirty_rule: str = "adaptive", max_dirty: float = 0.02, clean_selection: bool = False,
-                 **kwargs):  # fmt: skip
+                 soft_labels: bool = True, **kwargs):  # fmt: skip
         if not 0.0 < weak_fraction <= 1.0:
             raise InputError(f"weak_fraction must be in (0, 1], got {weak_fraction}")
         if weak_trees is not None and weak_trees != "all" and (
@@ -388,12 +389,13 @@ class HWStrategy(Strategy):
         self.dirty_rule = dirty_rule
         self.max_dirty = max_dirty
         self.clean_selection = bool(clean_selection)
+        self.soft_labels = bool(soft_labels)
 
     def _fit_models(self, labeled):
         X, y = labeled.X, labeled.y
         self.kept_ = np.ones(y.size, dtype=bool)
         self.dirty_report_ = None
-        step = None
+        step, targets = None, None
         if self.clean_selection:
             step = self.dirty_step
             if step is None and self.dirty_policy != "off":
@@ -402,8 +404,15 @@ class HWStrategy(Strategy):
             self.kept_ = np.asarray(step(X, y, random_state=self.random_state), dtype=bool)
             self.n_fits_ += int(getattr(step, "n_fits_", 0))
             self.dirty_report_ = getattr(step, "report_", None)
+            targets = getattr(self.dirty_report_, "soft_targets", None)
+            columns = np.unique(y)  # the step's classes: the columns of its soft targets
             X, y = X[self.kept_], y[self.kept_]
-        self.strong_model_ = self._train(X, y)
+        if targets is not None:  # soft targets predicted held-out labels better: the labels are dirty
+            self.strong_model_ = fit_soft(self.model, X, targets[self.kept_], columns, random_state=self.random_state,
+                                          n_jobs=self.n_jobs)  # fmt: skip
+            self.n_fits_ += 1
+        else:
+            self.strong_model_ = self._train(X, y)
         if self._weak_is_strong():
             self.weak_model_ = self.strong_model_
             return
@@ -420,7 +429,7 @@ class HWStrategy(Strategy):
     def make_dirty_filter(self) -> DirtyDataFilter:
         """HW's own dirty-data step, with its settings (also used to clean L + B before a final model)."""
         return DirtyDataFilter(policy=self.dirty_policy, rule=self.dirty_rule, max_dirty=self.max_dirty,
-                               n_jobs=self.n_jobs)  # fmt: skip
+                               soften=self.soft_labels, soft_model=self.model, n_jobs=self.n_jobs)  # fmt: skip
 
     def _class_model(self):
         return getattr(self, "strong_model_", None)

@@ -32,7 +32,9 @@ import numpy as np
 
 from activemine.dirty._labels import labels_and_proba, row_ids
 from activemine.dirty.detect import _calibrated_dirty, _confident_class, _suspects, _thresholds, label_quality_scores
+from activemine.dirty.heldout import N_BOOTSTRAP, check_drop, check_fold_seed
 from activemine.dirty.oof import out_of_fold_proba
+from activemine.dirty.soft import ALPHA, soft_label_check, soft_targets
 from activemine.errors import InputError
 
 __all__ = ["DIRTY_POLICIES", "DIRTY_RULES", "DirtyDataFilter", "DirtyDataReport", "check_drop", "clean_labels",
@@ -44,10 +46,6 @@ DIRTY_RULES = ("adaptive", "target")
 #: 1.64 (5%) fired on clean labels in 2 of 3 seeds of the reduced benchmark (Fashion-MNIST, L 2,000), whose z
 #: reached 1.95; planted 10% noise gave z 4.7 to 5.1 (docs/dirty-data.md).
 Z_DROP = 2.33
-#: Salt of the held-out check's fold seed, so its folds are not the detection's.
-CHECK_SALT = 23
-#: Bootstrap resamples of the held-out comparison.
-N_BOOTSTRAP = 100
 
 
 @dataclass(frozen=True)
@@ -62,6 +60,9 @@ class DirtyDataReport:
     share before and after the drops; ``dirty``: whether the drop was made
     (the adaptive rule's verdict; ``gain`` and ``z`` are its held-out AUC gain and
     its paired-bootstrap z, NaN when not checked); ``extra`` holds the cost of the step when :class:`DirtyDataFilter` made it.
+    ``soft_targets`` ``(n, k)``: the targets to train the kept rows on when the
+    soft-label check chose them (:mod:`activemine.dirty.soft`), else None;
+    ``soft_gain`` and ``soft_z`` its evidence (NaN when not checked).
     """
 
     policy: str
@@ -78,6 +79,9 @@ class DirtyDataReport:
     gain: float = float("nan")
     z: float = float("nan")
     extra: dict = field(default_factory=dict)
+    soft_targets: np.ndarray | None = None
+    soft_gain: float = float("nan")
+    soft_z: float = float("nan")
 
     @property
     def n_dropped(self) -> int:
@@ -93,7 +97,8 @@ class DirtyDataReport:
             "policy": self.policy, "rule": self.rule, "n": int(self.keep.size), "suspects": self.n_suspect,
             "dropped": self.n_dropped, "dirty": self.dirty, "gain": self.gain, "z": self.z,
             "dirty_share_before": self.dirty_share_before, "dirty_share_after": self.dirty_share_after,
-            "max_dirty": self.max_dirty, **self.extra,
+            "max_dirty": self.max_dirty, "softened": self.soft_targets is not None, "soft_gain": self.soft_gain,
+            "soft_z": self.soft_z, **self.extra,
         }  # fmt: skip
 
 
@@ -165,51 +170,6 @@ def clean_labels(labels, oof_proba, *, policy: str = "prune", max_dirty: float =
     return DirtyDataReport(policy, keep, suspect, action.astype(str), quality, suggested, before, after, max_dirty)
 
 
-def _auc_columns(y_idx: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """One-vs-rest AUC ``(k,)`` of every class column that has both positives and negatives (NaN otherwise)."""
-    from scipy.stats import rankdata
-
-    n, k = scores.shape
-    out = np.full(k, np.nan)
-    for c in range(k if k > 2 else 1):
-        col = 1 if k == 2 else c
-        pos = y_idx == col
-        n1 = int(pos.sum())
-        if 0 < n1 < n:
-            r = rankdata(scores[:, col])
-            out[c] = (r[pos].sum() - n1 * (n1 + 1) / 2.0) / (n1 * (n - n1))
-    return out
-
-
-def check_drop(y_idx: np.ndarray, proba_all: np.ndarray, proba_dropped: np.ndarray, *, seed: int = 0,
-               n_bootstrap: int = N_BOOTSTRAP) -> tuple[float, float]:  # fmt: skip
-    """Held-out gain of a drop: ``(gain, z)``.
-
-    ``proba_all`` and ``proba_dropped`` ``(n, k)`` are out-of-fold
-    probabilities of models trained on every row and without the dropped rows
-    (same folds); ``y_idx`` ``(n,)`` the given labels as column indices.
-    ``gain`` = AUC(dropped) - AUC(all) against the given labels (macro
-    one-vs-rest), ``z`` = gain over its paired-bootstrap standard error
-    (``n_bootstrap`` seeded resamples of the rows). Higher = the drop helps.
-    """
-    def macro(rows):
-        a = _auc_columns(y_idx[rows], proba_dropped[rows]) - _auc_columns(y_idx[rows], proba_all[rows])
-        return float(np.nanmean(a)) if np.isfinite(a).any() else 0.0
-
-    n = y_idx.size
-    gain = macro(np.arange(n))
-    rng = np.random.default_rng([seed, 17])
-    boot = np.array([macro(rng.integers(0, n, n)) for _ in range(n_bootstrap)])
-    sd = float(boot.std(ddof=1)) if n_bootstrap > 1 else 0.0
-    z = gain / sd if sd > 0 else (np.inf if gain > 0 else 0.0)
-    return gain, float(z)
-
-
-def check_fold_seed(seed: int) -> int:
-    """The fold seed of the held-out check for a detection made with fold seed ``seed`` (a different split)."""
-    return int(np.random.default_rng([int(seed), CHECK_SALT]).integers(2**31 - 1))
-
-
 def held_out_check(estimator, X, y, keep, *, folds: int = 3, seed: int = 0, classes: Sequence | None = None,
                    n_jobs: int | None = None, n_bootstrap: int = N_BOOTSTRAP) -> tuple[float, float]:  # fmt: skip
     """Held-out gain of dropping the rows ``~keep`` ``(n,)``: ``(gain, z)`` as in :func:`check_drop`.
@@ -247,11 +207,18 @@ class DirtyDataFilter:
     ``report_`` None) when a class has fewer than ``min_per_class`` rows:
     out-of-fold probabilities from a handful of rows per class would flag at
     random. ``n_jobs`` threads in all for the out-of-fold fits (None = the CPUs available).
+
+    ``soften=True`` (with ``policy="prune"``) then checks soft labels on the
+    kept rows (:func:`activemine.dirty.soft.soft_label_check`, with
+    ``soft_model``, the model that will be trained on them): when they win by
+    more than ``z_drop``, ``report_.soft_targets`` holds the targets to train
+    on. ``check_folds * (2 + 2)`` more fits of ``soft_model``.
     """
 
     def __init__(self, *, policy: str = "prune", rule: str = "adaptive", max_dirty: float = 0.02, model="fast",
                  folds: int = 3, check_folds: int | None = None, max_class_fraction: float = 0.10,
                  z_drop: float = Z_DROP, method: str = "self_confidence", min_per_class: int = 5,
+                 soften: bool = False, soft_model="lightgbm", alpha: float = ALPHA,
                  n_jobs: int | None = None):  # fmt: skip
         _check(policy, rule, max_dirty, max_class_fraction)
         for name, value in (("folds", folds), ("check_folds", folds if check_folds is None else check_folds)):
@@ -267,6 +234,11 @@ class DirtyDataFilter:
         self.z_drop = z_drop
         self.method = method
         self.min_per_class = min_per_class
+        self.soften = bool(soften)
+        self.soft_model = soft_model
+        if not 0.0 <= alpha <= 1.0:
+            raise InputError(f"alpha must be in [0, 1], got {alpha}")
+        self.alpha = alpha
         self.n_jobs = n_jobs
 
     def __call__(self, X, y, *, random_state: int) -> np.ndarray:
@@ -295,6 +267,26 @@ class DirtyDataFilter:
                 action = np.where(report.suspect, "review", "keep") if self.policy != "off" else report.action
                 before = report.dirty_share_before
                 report = replace(report, keep=keep, action=np.asarray(action).astype(str), dirty_share_after=before)
+        if self.soften and self.policy == "prune":
+            report = self._soften(X, y, report, classes, folds, random_state)
         self.seconds_ = time.perf_counter() - started
         self.report_ = replace(report, extra={"oof_fits": self.n_fits_, "seconds": self.seconds_})
         return self.report_.keep.copy()
+
+    def _soften(self, X, y, report: DirtyDataReport, classes: np.ndarray, folds: int, seed: int) -> DirtyDataReport:
+        """The report with soft targets for the kept rows when they win on held-out labels (else their evidence only)."""
+        keep = report.keep
+        _, counts = np.unique(y[keep], return_counts=True)
+        check_folds = min(folds if self.check_folds is None else self.check_folds, int(counts.min()))
+        if counts.size < classes.size or counts.min() < 2 * check_folds:  # the inner split needs 2 rows per class and fold
+            return report
+        X_kept, y_kept = np.asarray(X)[keep], y[keep]
+        gain, z, oof = soft_label_check(self.soft_model, X_kept, y_kept, alpha=self.alpha, folds=check_folds,
+                                        seed=seed, classes=classes, n_jobs=self.n_jobs)  # fmt: skip
+        self.n_fits_ += check_folds * 4
+        targets = None
+        if z > self.z_drop:
+            targets = np.zeros((y.size, classes.size))
+            targets[np.arange(y.size), np.searchsorted(classes, y)] = 1.0  # dropped rows: their given label, unused
+            targets[keep] = soft_targets(np.searchsorted(classes, y_kept), oof, self.alpha)
+        return replace(report, soft_targets=targets, soft_gain=gain, soft_z=z)
