@@ -76,3 +76,32 @@ def test_clean_bad_input_exits_2_and_writes_nothing(labeled, tmp_path, extra, me
     code, text = invoke("clean", "--labeled", path, "--model", "logreg", "--out", out, *extra)
     assert code == 2 and message in text, text
     assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_clean_writes_soft_label_columns_only_when_they_win(tmp_path):
+    from sklearn.datasets import make_classification
+
+    from activemine.dirty import out_of_fold_proba
+
+    X, y = make_classification(n_samples=2000, n_features=20, n_informative=8, weights=[0.9], class_sep=1.0,
+                               random_state=1)  # fmt: skip
+    clean = out_of_fold_proba("lightgbm", X, y, 2, seed=99, n_jobs=1)
+    noisy, _ = inject_label_noise(y, 0.2, kind="ambiguous", proba=clean, random_state=1)
+    names = np.array(["neg", "pos"])  # sorted as 0, 1: the same stratified folds as the library test
+    for labels, wins in ((names[noisy], True), (names[y], False)):
+        path, out = tmp_path / f"L{wins}.parquet", tmp_path / f"out{wins}.parquet"
+        pq.write_table(pa.table({"id": np.arange(2000), "label": labels, **{f"f{j}": X[:, j] for j in range(20)}}), path)
+        code, text = invoke("clean", "--labeled", path, "--label-col", "label", "--model", "fast", "--out", out,
+                            "--folds", "3", "--seed", "1", "--n-jobs", "1")  # fmt: skip
+        assert code == 0, text
+        assert "held-out AUC gain of soft labels" in text
+        table = pq.read_table(out)
+        if not wins:
+            assert "not significant" in text and table.column_names[-1] == "action"
+            continue
+        assert "written as soft_<class> columns" in text
+        soft = np.column_stack([table.column("soft_neg").to_numpy(), table.column("soft_pos").to_numpy()])
+        np.testing.assert_allclose(soft.sum(axis=1), 1.0)
+        given = np.array(table.column("given_label").to_pylist())
+        # the given label keeps at least 1 - alpha of each row's weight
+        assert np.all(np.where(given == "neg", soft[:, 0], soft[:, 1]) >= 0.2 - 1e-9)

@@ -26,16 +26,23 @@ def clean(
     rule: Annotated[str, typer.Option(help="adaptive (drop only if a model without the suspects ranks held-out labels better) or target (always drop).")] = "adaptive",
     max_class_fraction: Annotated[float, typer.Option(help="Never drop more than this share of any class.")] = 0.10,
     folds: Annotated[int, typer.Option(help="Folds of the out-of-fold probabilities.")] = 5,
+    soft_labels: Annotated[bool, typer.Option(help="With --policy prune: also check whether soft labels (each label blended "
+                                                   "with out-of-fold probabilities) predict held-out labels better; if so, "
+                                                   "write them as soft_<class> columns to train on.")] = True,
     seed: SeedOpt = 0,
     n_jobs: Annotated[Optional[int], typer.Option(help="Threads for the out-of-fold fits (default: the CPUs available).")] = None,
 ) -> None:
-    """Write id, given_label, suggested_label, label_quality and action (drop, review, keep) for every row of L."""
+    """Write id, given_label, suggested_label, label_quality and action (drop, review, keep) for every row of L.
+
+    When the soft-label check wins, also soft_<class> columns: train on every kept row once per class with
+    sample weight soft_<class> (docs/dirty-data.md, "Soft labels")."""
     # imported here, so `activemine --help` does not load numpy and pyarrow
     import numpy as np
     import pyarrow as pa
 
     from activemine.dirty import clean_labels, held_out_check, out_of_fold_proba
     from activemine.dirty.policy import Z_DROP
+    from activemine.dirty.soft import choose_soft_targets
     from activemine.models import check_n_jobs
     from activemine.selection import check_ids
     from activemine.tables import numeric_matrix, read_table, require_columns, table_format, write_table
@@ -77,13 +84,24 @@ def clean(
             report.action[report.action == "drop"] = "review"
         else:
             verdict += "the labels are dirty, suspects dropped"
-    result = pa.table({
+    columns = {
         "id": pa.array(ids),
         "given_label": pa.array(y),
         "suggested_label": pa.array(classes[report.suggested]),
         "label_quality": pa.array(report.label_quality.astype(np.float64)),
         "action": pa.array(report.action.tolist(), type=pa.string()),
-    })  # fmt: skip
+    }  # fmt: skip
+    if soft_labels and policy == "prune":
+        targets, gain, z, _ = choose_soft_targets(model, X, y, report.action != "drop", folds=folds, seed=seed,
+                                                  classes=classes, n_jobs=n_jobs)  # fmt: skip
+        if np.isnan(z):
+            verdict += ("; " if verdict else "") + "soft labels not checked (too few rows per class)"
+        else:
+            verdict += ("; " if verdict else "") + f"held-out AUC gain of soft labels {gain:+.4f} (z {z:.2f}): "
+            verdict += "not significant, none written" if targets is None else "written as soft_<class> columns"
+        if targets is not None:
+            columns.update({f"soft_{c}": pa.array(targets[:, j]) for j, c in enumerate(classes)})
+    result = pa.table(columns)
     write_table(result, out)
     counts = {a: int((report.action == a).sum()) for a in ("drop", "review", "keep")}
     console.print(f"estimated dirty share before: {report.dirty_share_before:.2%}")

@@ -32,9 +32,9 @@ import numpy as np
 
 from activemine.dirty._labels import labels_and_proba, row_ids
 from activemine.dirty.detect import _calibrated_dirty, _confident_class, _suspects, _thresholds, label_quality_scores
-from activemine.dirty.heldout import N_BOOTSTRAP, check_drop, check_fold_seed
+from activemine.dirty.heldout import N_BOOTSTRAP, Z_DROP, check_drop, check_fold_seed
 from activemine.dirty.oof import out_of_fold_proba
-from activemine.dirty.soft import ALPHA, soft_label_check, soft_targets
+from activemine.dirty.soft import ALPHA, choose_soft_targets
 from activemine.errors import InputError
 
 __all__ = ["DIRTY_POLICIES", "DIRTY_RULES", "DirtyDataFilter", "DirtyDataReport", "check_drop", "clean_labels",
@@ -42,10 +42,6 @@ __all__ = ["DIRTY_POLICIES", "DIRTY_RULES", "DirtyDataFilter", "DirtyDataReport"
 
 DIRTY_POLICIES = ("prune", "review", "off")
 DIRTY_RULES = ("adaptive", "target")
-#: Paired-bootstrap z the held-out gain of a drop must exceed for the adaptive rule to keep it (one-sided 1%).
-#: 1.64 (5%) fired on clean labels in 2 of 3 seeds of the reduced benchmark (Fashion-MNIST, L 2,000), whose z
-#: reached 1.95; planted 10% noise gave z 4.7 to 5.1 (docs/dirty-data.md).
-Z_DROP = 2.33
 
 
 @dataclass(frozen=True)
@@ -275,18 +271,9 @@ class DirtyDataFilter:
 
     def _soften(self, X, y, report: DirtyDataReport, classes: np.ndarray, folds: int, seed: int) -> DirtyDataReport:
         """The report with soft targets for the kept rows when they win on held-out labels (else their evidence only)."""
-        keep = report.keep
-        _, counts = np.unique(y[keep], return_counts=True)
-        check_folds = min(folds if self.check_folds is None else self.check_folds, int(counts.min()))
-        if counts.size < classes.size or counts.min() < 2 * check_folds:  # the inner split needs 2 rows per class and fold
-            return report
-        X_kept, y_kept = np.asarray(X)[keep], y[keep]
-        gain, z, oof = soft_label_check(self.soft_model, X_kept, y_kept, alpha=self.alpha, folds=check_folds,
-                                        seed=seed, classes=classes, n_jobs=self.n_jobs)  # fmt: skip
-        self.n_fits_ += check_folds * 4
-        targets = None
-        if z > self.z_drop:
-            targets = np.zeros((y.size, classes.size))
-            targets[np.arange(y.size), np.searchsorted(classes, y)] = 1.0  # dropped rows: their given label, unused
-            targets[keep] = soft_targets(np.searchsorted(classes, y_kept), oof, self.alpha)
+        check_folds = folds if self.check_folds is None else self.check_folds
+        targets, gain, z, fits = choose_soft_targets(self.soft_model, X, y, report.keep, alpha=self.alpha,
+                                                     folds=check_folds, seed=seed, classes=classes, z_min=self.z_drop,
+                                                     n_jobs=self.n_jobs)  # fmt: skip
+        self.n_fits_ += fits
         return replace(report, soft_targets=targets, soft_gain=gain, soft_z=z)

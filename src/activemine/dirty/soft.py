@@ -32,12 +32,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from activemine.dirty._labels import label_indices
-from activemine.dirty.heldout import N_BOOTSTRAP, check_drop, check_fold_seed
+from activemine.dirty.heldout import N_BOOTSTRAP, Z_DROP, check_drop, check_fold_seed
 from activemine.dirty.oof import fast_oof_model, fold_of, out_of_fold_proba
 from activemine.errors import InputError
 from activemine.models import make_model, predict_proba_aligned
 
-__all__ = ["ALPHA", "MIN_WEIGHT", "expand", "fit_soft", "soft_label_check", "soft_targets"]
+__all__ = ["ALPHA", "MIN_WEIGHT", "choose_soft_targets", "expand", "fit_soft", "soft_label_check", "soft_targets"]
 
 #: Weight of the out-of-fold probabilities in a soft target. Of 0.3, 0.5 and 0.8 on the rare set with 10%
 #: ambiguity-weighted noise (L + lc's batch, 3 seeds), 0.8 won most: TPR at 1% FPR 18.3-21.8 against 12.1-15.4
@@ -117,3 +117,33 @@ def soft_label_check(estimator, X, y, *, alpha: float = ALPHA, folds: int = 3, i
         soft[test] = predict_proba_aligned(model, X[test], classes.tolist())
     gain, z = check_drop(y_idx, plain, soft, seed=seed, n_bootstrap=N_BOOTSTRAP if n_bootstrap is None else n_bootstrap)
     return gain, z, plain
+
+
+def choose_soft_targets(estimator, X, y, keep, *, alpha: float = ALPHA, folds: int = 3, seed: int = 0,
+                        classes: Sequence | None = None, z_min: float = Z_DROP,
+                        n_jobs: int | None = None) -> tuple[np.ndarray | None, float, float, int]:  # fmt: skip
+    """Soft targets for the rows ``keep`` ``(n,)`` marks, if they win the check: ``(targets, gain, z, fits)``.
+
+    ``targets`` ``(n, k)`` (None unless ``z > z_min``): the kept rows' soft
+    targets, the other rows their given label (one-hot; they are not trained
+    on). ``folds`` is lowered to what the smallest kept class allows (2 rows
+    per class and fold for the inner split); with fewer the check is skipped:
+    ``(None, nan, nan, 0)``. ``fits``: model fits made.
+    """
+    y = np.asarray(y)
+    keep = np.asarray(keep, dtype=bool)
+    classes = np.unique(y) if classes is None else np.asarray(classes)
+    counts = np.array([(y[keep] == c).sum() for c in classes])
+    folds = min(int(folds), int(counts.min()) // 2)
+    if folds < 2:
+        return None, float("nan"), float("nan"), 0
+    X_kept, y_kept = np.asarray(X)[keep], y[keep]
+    gain, z, oof = soft_label_check(estimator, X_kept, y_kept, alpha=alpha, folds=folds, seed=seed, classes=classes,
+                                    n_jobs=n_jobs)  # fmt: skip
+    targets = None
+    if z > z_min:
+        y_idx = label_indices(y, classes, k=classes.size, name="y")
+        targets = np.zeros((y.size, classes.size))
+        targets[np.arange(y.size), y_idx] = 1.0
+        targets[keep] = soft_targets(y_idx[keep], oof, alpha)
+    return targets, gain, z, folds * 4
