@@ -306,12 +306,7 @@ def _evaluate_rows(task: Task, y_obs: np.ndarray, rows: np.ndarray, *, config: "
     one fit through ``cache``. ``targets`` ``(len(rows), k)``, row-aligned with
     ``rows``: soft targets to train on instead of the labels (HW's dirty-data step).
     """
-    if targets is not None:
-        order = np.argsort(rows, kind="stable")
-        rows, targets = rows[order], targets[order]
-        key = "soft:" + hashlib.sha1(rows.tobytes() + np.ascontiguousarray(targets).tobytes()).hexdigest()
-    else:
-        rows, key = _rows_key(rows)
+    rows, key, targets = _rows_key(rows, targets)
     if key not in cache:
         cache[key] = _evaluate(task, task.X_train[rows], y_obs[rows], model=config.model, seed=seed, fpr=config.fpr,
                                repeats=config.eval_repeats, n_jobs=config.n_jobs, targets=targets)  # fmt: skip
@@ -319,8 +314,9 @@ def _evaluate_rows(task: Task, y_obs: np.ndarray, rows: np.ndarray, *, config: "
 
 
 def _refit_rows(task: Task, y_obs: np.ndarray, rows: np.ndarray, evaluation: dict, *, config: "ExperimentConfig",
-                seed: int, cache: dict):  # fmt: skip
-    """A second model trained on the same rows as ``evaluation``'s with another seed, for the ``kappa-refit`` criterion.
+                seed: int, cache: dict, targets: np.ndarray | None = None):  # fmt: skip
+    """A second model trained on the same rows (and soft ``targets``) as ``evaluation``'s with another seed,
+    for the ``kappa-refit`` criterion.
 
     With ``eval_repeats >= 2`` it is the evaluation's second model (no new
     fit); otherwise one more fit, the model a second repeat would be
@@ -328,17 +324,23 @@ def _refit_rows(task: Task, y_obs: np.ndarray, rows: np.ndarray, evaluation: dic
     """
     if len(evaluation["_models"]) >= 2:
         return evaluation["_models"][1]
-    rows, key = _rows_key(rows)
+    rows, key, targets = _rows_key(rows, targets)
     key = "refit:" + key
     if key not in cache:
-        cache[key] = _fit_repeat(config.model, task.X_train[rows], y_obs[rows], seed=seed, repeat=1, n_jobs=config.n_jobs)
+        cache[key] = _fit_repeat(config.model, task.X_train[rows], y_obs[rows], seed=seed, repeat=1, n_jobs=config.n_jobs,
+                                 targets=targets, n_classes=len(task.class_names))  # fmt: skip
     return cache[key]
 
 
-def _rows_key(rows: np.ndarray) -> tuple[np.ndarray, str]:
-    """Training rows in index order and the key of that set, under which runs share fits."""
-    rows = np.sort(rows)
-    return rows, hashlib.sha1(rows.tobytes()).hexdigest()
+def _rows_key(rows: np.ndarray, targets: np.ndarray | None = None) -> tuple[np.ndarray, str, np.ndarray | None]:
+    """Training rows in index order, the key of that set (and of its soft ``targets``, row-aligned with
+    ``rows``, when given) under which runs share fits, and the targets in the rows' new order."""
+    order = np.argsort(rows, kind="stable")
+    rows = rows[order]
+    if targets is None:
+        return rows, hashlib.sha1(rows.tobytes()).hexdigest(), None
+    targets = targets[order]
+    return rows, "soft:" + hashlib.sha1(rows.tobytes() + np.ascontiguousarray(targets).tobytes()).hexdigest(), targets
 
 
 def _fit_repeat(model, X, y, *, seed: int, repeat: int, n_jobs: int | None, targets=None, n_classes: int = 0):
@@ -629,7 +631,8 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
         evaluation = _evaluate_rows(task, split.y_obs, rows[keep], config=config, seed=seed, cache=shared["fits"],
                                     targets=targets)  # fmt: skip
         evaluation["labels"] = int(rows.size)
-        refit = _refit_rows(task, split.y_obs, rows[keep], evaluation, config=config, seed=seed, cache=shared["fits"])
+        refit = _refit_rows(task, split.y_obs, rows[keep], evaluation, config=config, seed=seed, cache=shared["fits"],
+                            targets=targets)  # fmt: skip
         stop.add(r + 1, evaluation["_model"], labels=rows.size, metric=evaluation["tpr_at_fpr"], batch_proba=batch_proba,
                  refit=refit)  # fmt: skip
         curve.append({k: evaluation[k] for k in ("labels", "tpr_at_fpr", "auc")})

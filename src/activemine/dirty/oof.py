@@ -14,7 +14,7 @@ from activemine.dirty._labels import label_indices
 from activemine.errors import InputError, SingleClassError
 from activemine.models import check_n_jobs, make_model, predict_proba_aligned, run_parallel, threads_per_task
 
-__all__ = ["fast_oof_model", "fold_of", "out_of_fold_proba"]
+__all__ = ["fast_oof_model", "fold_of", "oof_model", "out_of_fold_proba"]
 
 
 def fast_oof_model(*, random_state: int | None = 0, n_jobs: int | None = 1):
@@ -29,6 +29,13 @@ def fast_oof_model(*, random_state: int | None = 0, n_jobs: int | None = 1):
         colsample_bytree=0.3, reg_lambda=1.0, min_child_weight=1.0, random_state=random_state,
         n_jobs=check_n_jobs(n_jobs), verbose=-1,
     )  # fmt: skip
+
+
+def oof_model(estimator, *, random_state: int | None = 0, n_jobs: int | None = None):
+    """A fresh model: ``"fast"`` (:func:`fast_oof_model`), else as :func:`activemine.models.make_model` makes it."""
+    if isinstance(estimator, str) and estimator == "fast":
+        return fast_oof_model(random_state=random_state, n_jobs=n_jobs)
+    return make_model(estimator, random_state=random_state, n_jobs=n_jobs)
 
 
 def fold_of(y, folds: int, *, seed: int) -> np.ndarray:
@@ -89,10 +96,7 @@ def out_of_fold_proba(estimator, X, y, folds: int = 5, *, seed: int = 0, classes
 
     def fit_fold(f: int) -> np.ndarray:
         train, test = splits[f]
-        if isinstance(estimator, str) and estimator == "fast":
-            est = fast_oof_model(random_state=seed + f, n_jobs=per_fold)
-        else:
-            est = make_model(estimator, random_state=seed + f, n_jobs=per_fold)
+        est = oof_model(estimator, random_state=seed + f, n_jobs=per_fold)
         est.fit(X[train], y[train])
         return predict_proba_aligned(est, X[test], classes.tolist())
 

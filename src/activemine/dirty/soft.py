@@ -33,9 +33,9 @@ import numpy as np
 
 from activemine.dirty._labels import label_indices
 from activemine.dirty.heldout import N_BOOTSTRAP, Z_DROP, check_drop, check_fold_seed
-from activemine.dirty.oof import fast_oof_model, fold_of, out_of_fold_proba
+from activemine.dirty.oof import fold_of, oof_model, out_of_fold_proba
 from activemine.errors import InputError
-from activemine.models import make_model, predict_proba_aligned
+from activemine.models import predict_proba_aligned
 
 __all__ = ["ALPHA", "MIN_WEIGHT", "choose_soft_targets", "expand", "fit_soft", "soft_label_check", "soft_targets"]
 
@@ -79,10 +79,7 @@ def fit_soft(estimator, X, targets: np.ndarray, classes: Sequence, *, random_sta
     """
     classes = np.asarray(classes)
     X_rep, col, weight = expand(X, targets)
-    if isinstance(estimator, str) and estimator == "fast":
-        est = fast_oof_model(random_state=random_state, n_jobs=n_jobs)
-    else:
-        est = make_model(estimator, random_state=random_state, n_jobs=n_jobs)
+    est = oof_model(estimator, random_state=random_state, n_jobs=n_jobs)
     steps = getattr(est, "steps", None)  # a scikit-learn Pipeline routes the weights to its last step
     key = f"{steps[-1][0]}__sample_weight" if steps else "sample_weight"
     return est.fit(X_rep, classes[col], **{key: weight})
@@ -90,7 +87,7 @@ def fit_soft(estimator, X, targets: np.ndarray, classes: Sequence, *, random_sta
 
 def soft_label_check(estimator, X, y, *, alpha: float = ALPHA, folds: int = 3, inner_folds: int = 2, seed: int = 0,
                      classes: Sequence | None = None, n_jobs: int | None = None,
-                     n_bootstrap: int | None = None) -> tuple[float, float, np.ndarray]:  # fmt: skip
+                     n_bootstrap: int = N_BOOTSTRAP) -> tuple[float, float, np.ndarray]:  # fmt: skip
     """Held-out gain of training on soft targets: ``(gain, z, oof_proba)``.
 
     ``seed`` is the caller's fold seed; the check draws its own split from it
@@ -115,7 +112,7 @@ def soft_label_check(estimator, X, y, *, alpha: float = ALPHA, folds: int = 3, i
         model = fit_soft(estimator, X[train], soft_targets(y_idx[train], inner, alpha), classes,
                          random_state=fresh + f, n_jobs=n_jobs)  # same model seed as the plain fold  # fmt: skip
         soft[test] = predict_proba_aligned(model, X[test], classes.tolist())
-    gain, z = check_drop(y_idx, plain, soft, seed=seed, n_bootstrap=N_BOOTSTRAP if n_bootstrap is None else n_bootstrap)
+    gain, z = check_drop(y_idx, plain, soft, seed=seed, n_bootstrap=n_bootstrap)
     return gain, z, plain
 
 
