@@ -128,9 +128,10 @@ def summary_table(results: dict[str, dict]) -> str:
 
 
 def dirty_verdicts(results: dict[str, dict]) -> str:
-    """Per setting and HW run: in how many seeds the dirty-data check judged L, and L + B, dirty (with its z)."""
-    lines = ["| setting | run | L dirty (z) | L + B dirty (z) | L + B dropped (of them wrong) |",
-             "|---|---|---|---|---|"]
+    """Per setting and HW run, in how many seeds the checks chose soft labels for L + B (soft z), judged L dirty
+    and judged L + B dirty (drop z)."""
+    lines = ["| setting | run | L + B softened (soft z) | L dirty (z) | L + B dirty (z) "
+             "| L + B dropped (of them wrong) |", "|---|---|---|---|---|---|"]
     for setting, r in results.items():
         runs = {}
         for run in r["runs"]:
@@ -144,7 +145,9 @@ def dirty_verdicts(results: dict[str, dict]) -> str:
             zs = ", ".join(f"{x['final_z']:.2f}" for x in final)
             second = f"{sum(x['final_dirty'] for x in final)}/{len(rs)} ({zs})"
             dropped = ", ".join(f"{x['final_dropped']} ({x['final_dropped_noisy']})" for x in rs)
-            lines.append(f"| {setting} | {name} | {first} | {second} | {dropped} |")
+            soft_zs = ", ".join(f"{x.get('final_soft_z', float('nan')):.2f}" for x in final)
+            soft = f"{sum(bool(x.get('final_softened')) for x in final)}/{len(rs)} ({soft_zs})"
+            lines.append(f"| {setting} | {name} | {soft} | {first} | {second} | {dropped} |")
     return "\n".join(lines) + "\n"
 
 
@@ -207,7 +210,8 @@ def main() -> None:
     targets = check_targets(results)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "targets.json").write_text(json.dumps(targets, indent=1))
-    verdicts = "\nDirty-data verdicts per seed (z NaN: no drop proposed, nothing checked):\n\n" + dirty_verdicts(results)
+    verdicts = ("\nDirty-data verdicts per seed (soft labels are checked first; drop z NaN: no drop checked, "
+                "because soft labels were chosen or no drop was proposed):\n\n") + dirty_verdicts(results)
     table = summary_table(results) + verdicts
     (args.out / "summary.md").write_text(table)
     print(table)

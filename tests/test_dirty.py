@@ -284,11 +284,11 @@ def test_hw_dirty_step(blobs, policy):
     if policy == "off":
         assert hw.dirty_report_ is None and hw.kept_.all()
         return
-    # HW's own model plus three out-of-fold fits, six more to check a proposed drop on a fresh fold split, and
-    # twelve to check soft labels (3 folds: 2 inner out-of-fold fits, a soft fit and a plain fit each)
+    # HW's own model plus three out-of-fold fits, twelve to check soft labels (3 folds: 2 inner out-of-fold fits, a
+    # soft fit and a plain fit each) and, as they lose on these uniform flips, six to check the proposed drop
     report = hw.dirty_report_
     extra = 9 + 12 if policy == "prune" else 3
-    assert hw.n_fits_ == off.n_fits_ + extra + (report.soft_targets is not None)
+    assert report.soft_targets is None and hw.n_fits_ == off.n_fits_ + extra
     assert report.policy == policy and report.n_suspect > 0
     assert report.summary()["oof_fits"] == extra and report.summary()["suspects"] == report.n_suspect
     if policy == "review":
@@ -525,7 +525,9 @@ def test_dirty_filter_softens_only_when_the_check_says_so():
     assert t.shape == (2000, 2) and np.allclose(t.sum(axis=1), 1.0)
     # a given label keeps at least 1 - alpha of its row's weight
     assert np.all(t[np.arange(2000), noisy] >= 1 - ALPHA - 1e-12)
-    assert keep.shape == (2000,)
+    # soft labels come first and keep every row: no drop is checked, the suspects are left for review
+    assert keep.shape == (2000,) and keep.all() and report.n_dropped == 0 and np.isnan(report.z)
+    assert report.n_suspect > 0 and set(report.action[report.suspect]) == {"review"}
     plain = DirtyDataFilter(soften=False, n_jobs=1)
     plain(X, noisy, random_state=1)
     assert plain.report_.soft_targets is None and np.isnan(plain.report_.soft_z)

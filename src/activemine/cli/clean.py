@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -26,23 +27,22 @@ def clean(
     rule: Annotated[str, typer.Option(help="adaptive (drop only if a model without the suspects ranks held-out labels better) or target (always drop).")] = "adaptive",
     max_class_fraction: Annotated[float, typer.Option(help="Never drop more than this share of any class.")] = 0.10,
     folds: Annotated[int, typer.Option(help="Folds of the out-of-fold probabilities.")] = 5,
-    soft_labels: Annotated[bool, typer.Option(help="With --policy prune: also check whether soft labels (each label blended "
-                                                   "with out-of-fold probabilities) predict held-out labels better; if so, "
-                                                   "write them as soft_<class> columns to train on.")] = True,
+    soft_labels: Annotated[bool, typer.Option(help="With --policy prune: first check whether soft labels (each label "
+                                                   "blended with out-of-fold probabilities) predict held-out labels better; "
+                                                   "if so, write them as soft_<class> columns to train on and drop nothing.")] = True,
     seed: SeedOpt = 0,
     n_jobs: Annotated[Optional[int], typer.Option(help="Threads for the out-of-fold fits (default: the CPUs available).")] = None,
 ) -> None:
     """Write id, given_label, suggested_label, label_quality and action (drop, review, keep) for every row of L.
 
-    When the soft-label check wins, also soft_<class> columns: train on every kept row once per class with
-    sample weight soft_<class> (docs/dirty-data.md, "Soft labels")."""
+    Soft labels are checked first: when they win, also soft_<class> columns (train on every row once per class
+    with sample weight soft_<class>, docs/dirty-data.md, "Soft labels") and nothing is dropped; otherwise the
+    proposed drop is checked (--rule adaptive)."""
     # imported here, so `activemine --help` does not load numpy and pyarrow
     import numpy as np
     import pyarrow as pa
 
-    from activemine.dirty import clean_labels, held_out_check, out_of_fold_proba
-    from activemine.dirty.policy import Z_DROP
-    from activemine.dirty.soft import choose_soft_targets
+    from activemine.dirty import DirtyDataFilter
     from activemine.models import check_n_jobs
     from activemine.selection import check_ids
     from activemine.tables import numeric_matrix, read_table, require_columns, table_format, write_table
@@ -71,19 +71,15 @@ def clean(
         raise SingleClassError(f"{where} holds only class {classes.tolist()}; at least two are needed")
     X = numeric_matrix(table, features, where=where)
 
-    proba = out_of_fold_proba(model, X, y, folds, seed=seed, classes=classes, n_jobs=n_jobs)
-    report = clean_labels(y, proba, policy=policy, max_dirty=max_dirty, max_class_fraction=max_class_fraction,
-                          classes=classes, ids=ids)  # fmt: skip
-    verdict = ""
-    if policy == "prune" and rule == "adaptive" and report.n_dropped:
-        # the same held-out check as HW's dirty-data step: drop only if it pays on held-out labels
-        gain, z = held_out_check(model, X, y, report.keep, folds=folds, seed=seed, classes=classes, n_jobs=n_jobs)
-        verdict = f"held-out AUC gain of the drop {gain:+.4f} (z {z:.2f}): "
-        if z <= Z_DROP:
-            verdict += "not significant, nothing dropped (suspects marked review)"
-            report.action[report.action == "drop"] = "review"
-        else:
-            verdict += "the labels are dirty, suspects dropped"
+    counts = np.array([(y == c).sum() for c in classes])
+    if counts.min() < folds:
+        raise InputError(f"--folds {folds} needs at least {folds} rows of every class; class "
+                         f"{classes[counts.argmin()]!r} has {counts.min()}")  # fmt: skip
+    step = DirtyDataFilter(policy=policy, rule=rule, max_dirty=max_dirty, model=model, folds=folds,
+                           max_class_fraction=max_class_fraction, min_per_class=2, soften=soft_labels,
+                           soft_model=model, n_jobs=n_jobs)  # fmt: skip
+    step(X, y, random_state=seed, ids=ids)
+    report = step.report_
     columns = {
         "id": pa.array(ids),
         "given_label": pa.array(y),
@@ -91,25 +87,30 @@ def clean(
         "label_quality": pa.array(report.label_quality.astype(np.float64)),
         "action": pa.array(report.action.tolist(), type=pa.string()),
     }  # fmt: skip
-    if soft_labels and policy == "prune":
-        targets, gain, z, _ = choose_soft_targets(model, X, y, report.action != "drop", folds=folds, seed=seed,
-                                                  classes=classes, n_jobs=n_jobs)  # fmt: skip
-        if np.isnan(z):
-            verdict += ("; " if verdict else "") + "soft labels not checked (too few rows per class)"
-        else:
-            verdict += ("; " if verdict else "") + f"held-out AUC gain of soft labels {gain:+.4f} (z {z:.2f}): "
-            verdict += "not significant, none written" if targets is None else "written as soft_<class> columns"
-        if targets is not None:
-            columns.update({f"soft_{c}": pa.array(targets[:, j]) for j, c in enumerate(classes)})
-    result = pa.table(columns)
-    write_table(result, out)
+    if report.soft_targets is not None:
+        columns.update({f"soft_{c}": pa.array(report.soft_targets[:, j]) for j, c in enumerate(classes)})
+    write_table(pa.table(columns), out)
     counts = {a: int((report.action == a).sum()) for a in ("drop", "review", "keep")}
     console.print(f"estimated dirty share before: {report.dirty_share_before:.2%}")
-    if verdict:
-        console.print(verdict)
-    dropped = int((report.action == "drop").sum())
-    after = max(0.0, report.dirty_share_before * len(ids) - dropped) / max(len(ids) - dropped, 1)
-    console.print(f"estimated dirty share after:  {after:.2%}  (target {max_dirty:.2%})")
+    for line in _verdicts(report, soft_labels and policy == "prune"):
+        console.print(line)
+    console.print(f"estimated dirty share after:  {report.dirty_share_after:.2%}  (target {max_dirty:.2%})")
     console.print(f"{len(ids)} rows: {counts['drop']} drop, {counts['review']} review, {counts['keep']} keep "
                   f"({time.perf_counter() - started:.1f} s)")  # fmt: skip
     console.print(f"wrote {out}")
+
+
+def _verdicts(report, soft_checked: bool) -> list[str]:
+    """What the held-out checks said, one line each (soft labels are checked first; the drop when they lose)."""
+    lines = []
+    if soft_checked:
+        if math.isnan(report.soft_z):
+            lines.append("soft labels not checked (too few rows per class)")
+        else:
+            said = "not significant, none written" if report.soft_targets is None else "written as soft_<class> columns"
+            lines.append(f"held-out AUC gain of soft labels {report.soft_gain:+.4f} (z {report.soft_z:.2f}): {said}")
+    if not math.isnan(report.z):
+        said = ("the labels are dirty, suspects dropped" if report.dirty
+                else "not significant, nothing dropped (suspects marked review)")  # fmt: skip
+        lines.append(f"held-out AUC gain of the drop {report.gain:+.4f} (z {report.z:.2f}): {said}")
+    return lines
