@@ -14,15 +14,14 @@ so load changes hit every variant alike. Prints a table of median seconds and th
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import numpy as np  # noqa: E402
+# OMP_WAIT_POLICY is left as the environment has it (see label_efficiency.py); run with
+# OMP_WAIT_POLICY=PASSIVE to see what yielding OpenMP threads cost a 2-thread fit.
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from label_efficiency import NOISY, write_rare_dataset  # noqa: E402

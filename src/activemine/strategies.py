@@ -340,10 +340,12 @@ class HWStrategy(Strategy):
       drawn at random from the easier rows;
     * the **strong model**, trained on all labels kept, gives the predicted
       class that quotas count by (or the pool's ``proba``; else the weak one);
-    * the **dirty-data step** (:meth:`make_dirty_filter`) cleans the labels a
-      model is trained on: ``dirty_policy="prune"`` drops suspects until the
-      estimated dirty share is at most ``max_dirty`` when the labels are dirty
-      (the adaptive ``dirty_rule``; ``"target"`` always prunes), ``"review"``
+    * the **dirty-data step** (:meth:`make_dirty_filter`) treats the labels a
+      model is trained on: with ``dirty_policy="prune"`` it trains on soft
+      labels when they win a held-out check (``soft_labels=True``), else drops
+      suspects until the estimated dirty share is at most ``max_dirty`` when
+      the drop wins its own (the adaptive ``dirty_rule``; ``"target"`` drops
+      without the check), ``"review"``
       only flags them, ``"off"`` skips it (see
       :class:`activemine.dirty.DirtyDataFilter`); a custom ``dirty_step`` (a
       :class:`DirtyDataStep`) replaces it. It cleans the training set of the
