@@ -19,7 +19,9 @@ kept only when it ranks the held-out labels better by more than ``z_drop``
 paired-bootstrap standard errors (2.33: one-sided 1%). Wrong labels in the
 evaluation hurt both models alike, so a model closer to the truth still wins
 on them; on clean labels the drop removes hard but correct samples and does
-not win. ``rule="target"`` is the older rule: always drop.
+not win. ``rule="target"`` is the older rule: always drop. With
+``soften=True``, :class:`DirtyDataFilter` first checks soft labels
+(:mod:`activemine.dirty.soft`) on every row and proposes no drop when they win.
 """
 
 from __future__ import annotations
