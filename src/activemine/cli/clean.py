@@ -66,15 +66,14 @@ def clean(
     y = table.column(label_col).to_numpy(zero_copy_only=False)
     if table.column(label_col).null_count:
         raise InputError(f"{where} column {label_col!r} has {table.column(label_col).null_count} missing labels")
-    classes = np.unique(y)
+    classes, per_class = np.unique(y, return_counts=True)
     if classes.size < 2:
         raise SingleClassError(f"{where} holds only class {classes.tolist()}; at least two are needed")
     X = numeric_matrix(table, features, where=where)
 
-    counts = np.array([(y == c).sum() for c in classes])
-    if counts.min() < folds:
+    if per_class.min() < folds:
         raise InputError(f"--folds {folds} needs at least {folds} rows of every class; class "
-                         f"{classes[counts.argmin()]!r} has {counts.min()}")  # fmt: skip
+                         f"{classes[per_class.argmin()]!r} has {per_class.min()}")  # fmt: skip
     step = DirtyDataFilter(policy=policy, rule=rule, max_dirty=max_dirty, model=model, folds=folds,
                            max_class_fraction=max_class_fraction, min_per_class=2, soften=soft_labels,
                            soft_model=model, n_jobs=n_jobs)  # fmt: skip

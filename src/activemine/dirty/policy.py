@@ -289,8 +289,7 @@ class DirtyDataFilter:
     def _soften(self, X, y, report: DirtyDataReport, classes: np.ndarray, folds: int, seed: int) -> DirtyDataReport:
         """The report with soft targets for every row when they win on held-out labels (else their evidence only)."""
         check_folds = folds if self.check_folds is None else self.check_folds
-        every = np.ones(y.size, dtype=bool)
-        targets, gain, z, fits = choose_soft_targets(self.soft_model, X, y, every, alpha=self.alpha,
+        targets, gain, z, fits = choose_soft_targets(self.soft_model, X, y, alpha=self.alpha,
                                                      folds=check_folds, seed=seed, classes=classes, z_min=self.z_drop,
                                                      n_jobs=self.n_jobs)  # fmt: skip
         self.n_fits_ += fits

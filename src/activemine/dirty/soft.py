@@ -116,31 +116,25 @@ def soft_label_check(estimator, X, y, *, alpha: float = ALPHA, folds: int = 3, i
     return gain, z, plain
 
 
-def choose_soft_targets(estimator, X, y, keep, *, alpha: float = ALPHA, folds: int = 3, seed: int = 0,
+def choose_soft_targets(estimator, X, y, *, alpha: float = ALPHA, folds: int = 3, seed: int = 0,
                         classes: Sequence | None = None, z_min: float = Z_DROP,
                         n_jobs: int | None = None) -> tuple[np.ndarray | None, float, float, int]:  # fmt: skip
-    """Soft targets for the rows ``keep`` ``(n,)`` marks, if they win the check: ``(targets, gain, z, fits)``.
+    """Soft targets for every row, if they win the check: ``(targets, gain, z, fits)``.
 
-    ``targets`` ``(n, k)`` (None unless ``z > z_min``): the kept rows' soft
-    targets, the other rows their given label (one-hot; they are not trained
-    on). ``folds`` is lowered to what the smallest kept class allows (2 rows
-    per class and fold for the inner split); with fewer the check is skipped:
-    ``(None, nan, nan, 0)``. ``fits``: model fits made.
+    ``targets`` ``(n, k)`` (None unless ``z > z_min``). ``folds`` is lowered
+    to what the smallest class allows (2 rows per class and fold for the
+    inner split); with fewer the check is skipped: ``(None, nan, nan, 0)``.
+    ``fits``: model fits made.
     """
     y = np.asarray(y)
-    keep = np.asarray(keep, dtype=bool)
     classes = np.unique(y) if classes is None else np.asarray(classes)
-    counts = np.array([(y[keep] == c).sum() for c in classes])
+    counts = np.array([(y == c).sum() for c in classes])
     folds = min(int(folds), int(counts.min()) // 2)
     if folds < 2:
         return None, float("nan"), float("nan"), 0
-    X_kept, y_kept = np.asarray(X)[keep], y[keep]
-    gain, z, oof = soft_label_check(estimator, X_kept, y_kept, alpha=alpha, folds=folds, seed=seed, classes=classes,
+    gain, z, oof = soft_label_check(estimator, X, y, alpha=alpha, folds=folds, seed=seed, classes=classes,
                                     n_jobs=n_jobs)  # fmt: skip
     targets = None
     if z > z_min:
-        y_idx = label_indices(y, classes, k=classes.size, name="y")
-        targets = np.zeros((y.size, classes.size))
-        targets[np.arange(y.size), y_idx] = 1.0
-        targets[keep] = soft_targets(y_idx[keep], oof, alpha)
+        targets = soft_targets(label_indices(y, classes, k=classes.size, name="y"), oof, alpha)
     return targets, gain, z, folds * 4
