@@ -105,3 +105,17 @@ def test_clean_writes_soft_label_columns_only_when_they_win(tmp_path):
         given = np.array(table.column("given_label").to_pylist())
         # the given label keeps at least 1 - alpha of each row's weight
         assert np.all(np.where(given == "neg", soft[:, 0], soft[:, 1]) >= 0.2 - 1e-9)
+
+
+def test_clean_reports_progress_as_timestamped_lines_and_quiet_silences_them(labeled, tmp_path, monkeypatch):
+    import re
+
+    path, _ = labeled
+    monkeypatch.setenv("ACTIVEMINE_PROGRESS_INTERVAL", "0")
+    args = ("clean", "--labeled", path, "--label-col", "label", "--model", "logreg", "--folds", "3", "--n-jobs", "1")
+    code, text = invoke(*args, "--out", tmp_path / "a.parquet")
+    assert code == 0, text
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d checking the labels of 450 rows"
+    assert re.search(stamp + ": started", text) and re.search(stamp + r": done, \d+ model fits in", text), text
+    code, text = invoke(*args, "--out", tmp_path / "b.parquet", "--quiet")
+    assert code == 0 and "checking the labels" not in text, text

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from activemine.cli._app import app, console, exits_on_bad_input
+from activemine.cli._app import QuietOpt, app, console, exits_on_bad_input
 from activemine.cli._strategy_options import SeedOpt
 from activemine.errors import InputError, SingleClassError
 
@@ -32,6 +32,7 @@ def clean(
                                                    "if so, write them as soft_<class> columns to train on and drop nothing.")] = True,
     seed: SeedOpt = 0,
     n_jobs: Annotated[Optional[int], typer.Option(help="Threads for the out-of-fold fits (default: the CPUs available).")] = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Write id, given_label, suggested_label, label_quality and action (drop, review, keep) for every row of L.
 
@@ -44,6 +45,7 @@ def clean(
 
     from activemine.dirty import DirtyDataFilter
     from activemine.models import check_n_jobs
+    from activemine.progress import progress_reporter
     from activemine.selection import check_ids
     from activemine.tables import numeric_matrix, read_table, require_columns, table_format, write_table
 
@@ -77,7 +79,8 @@ def clean(
     step = DirtyDataFilter(policy=policy, rule=rule, max_dirty=max_dirty, model=model, folds=folds,
                            max_class_fraction=max_class_fraction, min_per_class=2, soften=soft_labels,
                            soft_model=model, n_jobs=n_jobs)  # fmt: skip
-    step(X, y, random_state=seed, ids=ids)
+    with progress_reporter(f"checking the labels of {len(ids)} rows", unit="model fits", quiet=quiet) as bar:
+        step(X, y, random_state=seed, ids=ids, progress=bar.advance)
     report = step.report_
     columns = {
         "id": pa.array(ids),

@@ -27,7 +27,7 @@ not win. ``rule="target"`` is the older rule: always drop. With
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -194,8 +194,9 @@ def held_out_check(estimator, X, y, keep, *, folds: int = 3, seed: int = 0, clas
 class DirtyDataFilter:
     """HW's dirty-data step: out-of-fold probabilities, then :func:`clean_labels`.
 
-    ``__call__(X, y, *, random_state, ids=None)`` (``ids`` break ties between
-    equally suspect rows, as in :func:`clean_labels`) returns the keep mask ``(n,)`` and
+    ``__call__(X, y, *, random_state, ids=None, progress=None)`` (``ids`` break
+    ties between equally suspect rows, as in :func:`clean_labels`; ``progress``
+    is called with the number of model fits each stage made) returns the keep mask ``(n,)`` and
     leaves ``report_`` (a :class:`DirtyDataReport`, or None when skipped),
     ``n_fits_`` (out-of-fold model fits) and ``seconds_``. The out-of-fold
     model defaults to ``"fast"`` with 3 folds so the step costs about a third
@@ -246,7 +247,8 @@ class DirtyDataFilter:
         self.alpha = alpha
         self.n_jobs = n_jobs
 
-    def __call__(self, X, y, *, random_state: int, ids=None) -> np.ndarray:
+    def __call__(self, X, y, *, random_state: int, ids=None,
+                 progress: Callable[[int], None] | None = None) -> np.ndarray:  # fmt: skip
         started = time.perf_counter()
         y = np.asarray(y)
         self.report_, self.n_fits_ = None, 0
@@ -258,11 +260,15 @@ class DirtyDataFilter:
         classes = np.unique(y)
         proba = out_of_fold_proba(self.model, X, y, folds, seed=random_state, n_jobs=self.n_jobs, classes=classes)
         self.n_fits_ = folds
+        tick = progress or (lambda n: None)
+        tick(folds)
         report = clean_labels(y, proba, policy=self.policy, max_dirty=self.max_dirty, classes=classes, ids=ids,
                               max_class_fraction=self.max_class_fraction, method=self.method)  # fmt: skip
         report = replace(report, rule=self.rule, dirty=report.n_dropped > 0)
         if self.soften and self.policy == "prune":  # soft labels first: they keep every row (class docstring)
+            fits = self.n_fits_
             report = self._soften(X, y, report, classes, folds, random_state)
+            tick(self.n_fits_ - fits)
             if report.soft_targets is not None:
                 return self._done(self._undrop(report), started)
         if self.rule == "adaptive" and report.n_dropped:
@@ -270,6 +276,7 @@ class DirtyDataFilter:
             gain, z = held_out_check(self.model, X, y, report.keep, folds=check_folds, seed=random_state,
                                      classes=classes, n_jobs=self.n_jobs)  # fmt: skip
             self.n_fits_ += 2 * check_folds
+            tick(2 * check_folds)
             report = replace(report, dirty=bool(z > self.z_drop), gain=gain, z=z)
             if not report.dirty:  # the drop does not pay on held-out labels: keep every row, suspects for review
                 report = self._undrop(report)
