@@ -22,7 +22,7 @@ from activemine.dirty import (
 )
 from activemine.dirty.oof import fold_of
 from activemine.dirty.policy import Z_DROP, check_fold_seed
-from activemine.dirty.soft import ALPHA, MIN_WEIGHT, expand, fit_soft, soft_label_check, soft_targets
+from activemine.dirty.soft import ALPHA, MIN_WEIGHT, Z_UNSURE, choose_soft_targets, expand, fit_soft, soft_label_check, soft_targets
 from activemine.simulate import inject_label_noise
 from activemine.data import PoolChunk
 from activemine.strategies import HWStrategy, make_strategy
@@ -284,11 +284,12 @@ def test_hw_dirty_step(blobs, policy):
     if policy == "off":
         assert hw.dirty_report_ is None and hw.kept_.all()
         return
-    # HW's own model plus three out-of-fold fits, twelve to check soft labels (3 folds: 2 inner out-of-fold fits, a
-    # soft fit and a plain fit each) and, as they lose on these uniform flips, six to check the proposed drop
+    # HW's own model plus three out-of-fold fits, twelve per split to check soft labels (3 folds: 2 inner out-of-fold
+    # fits, a soft fit and a plain fit each; a second split when the first is unsure) and, as they lose on these
+    # uniform flips, six to check the proposed drop
     report = hw.dirty_report_
-    extra = 9 + 12 if policy == "prune" else 3
-    assert report.soft_targets is None and hw.n_fits_ == off.n_fits_ + extra
+    extra = hw.n_fits_ - off.n_fits_
+    assert report.soft_targets is None and extra in ((9 + 12, 9 + 24) if policy == "prune" else (3,))
     assert report.policy == policy and report.n_suspect > 0
     assert report.summary()["oof_fits"] == extra and report.summary()["suspects"] == report.n_suspect
     if policy == "review":
@@ -513,6 +514,22 @@ def test_soft_label_check_keeps_clean_labels_and_softens_planted_ambiguous_flips
     gain, z, oof = soft_label_check("fast", X, noisy, seed=1, n_jobs=1)
     assert gain > 0 and z > Z_DROP
     assert oof.shape == (2000, 2) and np.allclose(oof.sum(axis=1), 1.0)
+
+
+def test_an_unsure_soft_label_check_is_decided_on_a_second_split():
+    X, _, noisy = _ambiguous_noise_set(1, 0.2)
+    gain1, z1, oof1 = soft_label_check("fast", X, noisy, seed=1, n_jobs=1)
+    # far from the threshold: one split, the verdict and targets of soft_label_check
+    targets, gain, z, fits = choose_soft_targets("fast", X, noisy, seed=1, z_min=z1 - 2 * Z_UNSURE, n_jobs=1)
+    assert fits == 12 and (gain, z) == (gain1, z1)
+    np.testing.assert_allclose(targets, soft_targets(noisy, oof1))
+    # near it: a second fresh split, both decide, and the targets blend both splits' out-of-fold probabilities
+    targets2, gain2, z2, fits2 = choose_soft_targets("fast", X, noisy, seed=1, z_min=z1 - Z_UNSURE / 2, n_jobs=1)
+    assert fits2 == 24 and gain2 != gain1 and z2 != z1
+    assert (targets2 is not None) == (z2 > z1 - Z_UNSURE / 2)
+    if targets2 is not None:
+        assert not np.allclose(targets2, targets) and np.allclose(targets2.sum(axis=1), 1.0)
+    assert check_fold_seed(1, 1) not in (check_fold_seed(1), check_fold_seed(2), 1)
 
 
 def test_dirty_filter_softens_only_when_the_check_says_so():
