@@ -218,7 +218,9 @@ class DirtyDataFilter:
     checked drop of 1,179-1,307 rows (70% of them wrong) left TPR at 1% FPR
     where it was (41.03 against 41.08, 5 seeds), and soft labels checked on
     the rows it kept never won (docs/dirty-data.md, "Soft labels").
-    ``check_folds * (2 + 2)`` more fits of ``soft_model``.
+    ``check_folds * (2 + 2)`` more fits of ``soft_model``, twice that when
+    the first split's z is within ``Z_UNSURE`` of ``z_drop`` and a second
+    split decides (:func:`activemine.dirty.soft.choose_soft_targets`).
     """
 
     def __init__(self, *, policy: str = "prune", rule: str = "adaptive", max_dirty: float = 0.02, model="fast",
