@@ -119,3 +119,18 @@ def test_clean_reports_progress_as_timestamped_lines_and_quiet_silences_them(lab
     assert re.search(stamp + ": started", text) and re.search(stamp + r": done, \d+ model fits in", text), text
     code, text = invoke(*args, "--out", tmp_path / "b.parquet", "--quiet")
     assert code == 0 and "checking the labels" not in text, text
+
+
+def test_soft_label_verdict_names_a_second_fold_split():
+    from dataclasses import replace
+
+    from activemine.cli.clean import _verdicts
+    from activemine.dirty import DirtyDataReport
+
+    n = 3
+    report = DirtyDataReport(policy="prune", keep=np.ones(n, bool), suspect=np.zeros(n, bool),
+                             action=np.array(["keep"] * n), label_quality=np.ones(n), suggested=np.zeros(n, int),
+                             dirty_share_before=0.0, dirty_share_after=0.0, max_dirty=0.02, rule="adaptive",
+                             dirty=False, soft_gain=0.01, soft_z=3.0, soft_splits=2)  # fmt: skip
+    assert "(z 3.00, 2 fold splits): not significant" in _verdicts(report, True)[0]
+    assert "(z 3.00): not significant" in _verdicts(replace(report, soft_splits=1), True)[0]

@@ -289,7 +289,8 @@ def test_hw_dirty_step(blobs, policy):
     # uniform flips, six to check the proposed drop
     report = hw.dirty_report_
     extra = hw.n_fits_ - off.n_fits_
-    assert report.soft_targets is None and extra in ((9 + 12, 9 + 24) if policy == "prune" else (3,))
+    assert report.soft_targets is None and extra == (9 + 12 * report.soft_splits if policy == "prune" else 3)
+    assert report.soft_splits in ((1, 2) if policy == "prune" else (0,))
     assert report.policy == policy and report.n_suspect > 0
     assert report.summary()["oof_fits"] == extra and report.summary()["suspects"] == report.n_suspect
     if policy == "review":
@@ -520,12 +521,13 @@ def test_an_unsure_soft_label_check_is_decided_on_a_second_split():
     X, _, noisy = _ambiguous_noise_set(1, 0.2)
     gain1, z1, oof1 = soft_label_check("fast", X, noisy, seed=1, n_jobs=1)
     # far from the threshold: one split, the verdict and targets of soft_label_check
-    targets, gain, z, fits = choose_soft_targets("fast", X, noisy, seed=1, z_min=z1 - 2 * Z_UNSURE, n_jobs=1)
-    assert fits == 12 and (gain, z) == (gain1, z1)
+    targets, gain, z, fits, splits = choose_soft_targets("fast", X, noisy, seed=1, z_min=z1 - 2 * Z_UNSURE, n_jobs=1)
+    assert (fits, splits) == (12, 1) and (gain, z) == (gain1, z1)
     np.testing.assert_allclose(targets, soft_targets(noisy, oof1))
     # near it: a second fresh split, both decide, and the targets blend both splits' out-of-fold probabilities
-    targets2, gain2, z2, fits2 = choose_soft_targets("fast", X, noisy, seed=1, z_min=z1 - Z_UNSURE / 2, n_jobs=1)
-    assert fits2 == 24 and gain2 != gain1 and z2 != z1
+    targets2, gain2, z2, fits2, splits2 = choose_soft_targets("fast", X, noisy, seed=1, z_min=z1 - Z_UNSURE / 2,
+                                                              n_jobs=1)  # fmt: skip
+    assert (fits2, splits2) == (24, 2) and gain2 != gain1 and z2 != z1
     assert (targets2 is not None) == (z2 > z1 - Z_UNSURE / 2)
     if targets2 is not None:
         assert not np.allclose(targets2, targets) and np.allclose(targets2.sum(axis=1), 1.0)

@@ -60,7 +60,8 @@ class DirtyDataReport:
     its paired-bootstrap z, NaN when not checked); ``extra`` holds the cost of the step when :class:`DirtyDataFilter` made it.
     ``soft_targets`` ``(n, k)``: the targets to train the kept rows on when the
     soft-label check chose them (:mod:`activemine.dirty.soft`), else None;
-    ``soft_gain`` and ``soft_z`` its evidence (NaN when not checked).
+    ``soft_gain`` and ``soft_z`` its evidence (NaN when not checked), on
+    ``soft_splits`` fresh fold splits (0 when not checked; 2 when the first was unsure).
     """
 
     policy: str
@@ -80,6 +81,7 @@ class DirtyDataReport:
     soft_targets: np.ndarray | None = None
     soft_gain: float = float("nan")
     soft_z: float = float("nan")
+    soft_splits: int = 0
 
     @property
     def n_dropped(self) -> int:
@@ -96,7 +98,7 @@ class DirtyDataReport:
             "dropped": self.n_dropped, "dirty": self.dirty, "gain": self.gain, "z": self.z,
             "dirty_share_before": self.dirty_share_before, "dirty_share_after": self.dirty_share_after,
             "max_dirty": self.max_dirty, "softened": self.soft_targets is not None, "soft_gain": self.soft_gain,
-            "soft_z": self.soft_z, **self.extra,
+            "soft_z": self.soft_z, "soft_splits": self.soft_splits, **self.extra,
         }  # fmt: skip
 
 
@@ -298,8 +300,8 @@ class DirtyDataFilter:
     def _soften(self, X, y, report: DirtyDataReport, classes: np.ndarray, folds: int, seed: int) -> DirtyDataReport:
         """The report with soft targets for every row when they win on held-out labels (else their evidence only)."""
         check_folds = folds if self.check_folds is None else self.check_folds
-        targets, gain, z, fits = choose_soft_targets(self.soft_model, X, y, alpha=self.alpha,
-                                                     folds=check_folds, seed=seed, classes=classes, z_min=self.z_drop,
-                                                     n_jobs=self.n_jobs)  # fmt: skip
-        self.n_fits_ += fits
-        return replace(report, soft_targets=targets, soft_gain=gain, soft_z=z)
+        choice = choose_soft_targets(self.soft_model, X, y, alpha=self.alpha, folds=check_folds, seed=seed,
+                                     classes=classes, z_min=self.z_drop, n_jobs=self.n_jobs)  # fmt: skip
+        self.n_fits_ += choice.fits
+        return replace(report, soft_targets=choice.targets, soft_gain=choice.gain, soft_z=choice.z,
+                       soft_splits=choice.splits)

@@ -28,6 +28,7 @@ that takes ``sample_weight`` can.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -37,7 +38,7 @@ from activemine.dirty.oof import fold_of, oof_model, out_of_fold_proba
 from activemine.errors import InputError
 from activemine.models import predict_proba_aligned
 
-__all__ = ["ALPHA", "MIN_WEIGHT", "Z_UNSURE", "choose_soft_targets", "expand", "fit_soft", "soft_label_check", "soft_targets"]
+__all__ = ["ALPHA", "MIN_WEIGHT", "Z_UNSURE", "SoftChoice", "choose_soft_targets", "expand", "fit_soft", "soft_label_check", "soft_targets"]
 
 #: Weight of the out-of-fold probabilities in a soft target. Of 0.3, 0.5 and 0.8 on the rare set with 10%
 #: ambiguity-weighted noise (L + lc's batch, 3 seeds), 0.8 won most: TPR at 1% FPR 18.3-21.8 against 12.1-15.4
@@ -129,25 +130,35 @@ def _held_out_pair(estimator, X, y, y_idx, classes, fresh: int, *, alpha: float,
     return plain, soft
 
 
+class SoftChoice(NamedTuple):
+    """What :func:`choose_soft_targets` decided: the targets (None unless chosen), the check's evidence, its cost."""
+
+    targets: np.ndarray | None
+    gain: float
+    z: float
+    fits: int
+    splits: int
+
+
 def choose_soft_targets(estimator, X, y, *, alpha: float = ALPHA, folds: int = 3, seed: int = 0,
                         classes: Sequence | None = None, z_min: float = Z_DROP,
-                        n_jobs: int | None = None) -> tuple[np.ndarray | None, float, float, int]:  # fmt: skip
-    """Soft targets for every row, if they win the check: ``(targets, gain, z, fits)``.
+                        n_jobs: int | None = None) -> SoftChoice:  # fmt: skip
+    """Soft targets for every row, if they win the check (a :class:`SoftChoice`).
 
     ``targets`` ``(n, k)`` (None unless ``z > z_min``). ``folds`` is lowered
     to what the smallest class allows (2 rows per class and fold for the
-    inner split); with fewer the check is skipped: ``(None, nan, nan, 0)``.
+    inner split); with fewer the check is skipped (no targets, NaN evidence, 0 fits and splits).
     A check whose z lands within ``Z_UNSURE`` of ``z_min`` is made again on a
     second fresh split, and decided on both (:func:`activemine.dirty.heldout.compare_splits`;
     the targets then blend the two splits' out-of-fold probabilities).
-    ``fits``: model fits made (``folds * 4`` per split).
+    ``fits``: model fits made (``folds * 4`` per split); ``splits``: fold splits checked.
     """
     y = np.asarray(y)
     classes = np.unique(y) if classes is None else np.asarray(classes)
     counts = np.array([(y == c).sum() for c in classes])
     folds = min(int(folds), int(counts.min()) // 2)
     if folds < 2:
-        return None, float("nan"), float("nan"), 0
+        return SoftChoice(None, float("nan"), float("nan"), 0, 0)
     y_idx = label_indices(y, classes, k=classes.size, name="y")
     pairs = []
     for repeat in range(2):
@@ -160,4 +171,4 @@ def choose_soft_targets(estimator, X, y, *, alpha: float = ALPHA, folds: int = 3
     if z > z_min:
         oof = np.mean([plain for plain, _ in pairs], axis=0)
         targets = soft_targets(y_idx, oof, alpha)
-    return targets, gain, z, folds * 4 * len(pairs)
+    return SoftChoice(targets, gain, z, folds * 4 * len(pairs), len(pairs))
