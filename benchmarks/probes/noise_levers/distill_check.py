@@ -15,14 +15,7 @@ from label_efficiency import SETTINGS
 rare = rare_path()
 names = sys.argv[1].split(","); seeds = [int(s) for s in sys.argv[2].split(",")]
 A = float(sys.argv[3]) if len(sys.argv) > 3 else 0.8
-def oof_p(X, y, seed):
-    out = np.zeros(y.size)
-    for f, (tr, te) in enumerate(StratifiedKFold(3, shuffle=True, random_state=seed).split(X, y)):
-        out[te] = LGBMClassifier(**LIGHTGBM_DEFAULTS, random_state=seed + 7 + f).fit(X[tr], y[tr]).predict_proba(X[te])[:, 1]
-    return out
-def fit_soft(X, y, t, seed):
-    Xd = np.concatenate([X, X]); yd = np.r_[np.ones(y.size, int), np.zeros(y.size, int)]; wd = np.r_[t, 1 - t]; k = wd > 1e-6
-    return LGBMClassifier(**LIGHTGBM_DEFAULTS, random_state=seed).fit(Xd[k], yd[k], sample_weight=wd[k])
+from _probe import fit_soft, oof_p  # noqa: E402
 for name in names:
     dataset, setting = SETTINGS[name]
     src = {"dataset": "fashion-mnist", "task": "binary:6"} if dataset == "fashion" else {"dataset": str(rare), "task": "binary:pos", "split_col": "split"}
@@ -38,7 +31,7 @@ for name in names:
         for f, (tr, te) in enumerate(StratifiedKFold(3, shuffle=True, random_state=seed + 991).split(X, yo)):
             h_plain[te] = LGBMClassifier(**LIGHTGBM_DEFAULTS, random_state=seed + 50 + f).fit(X[tr], yo[tr]).predict_proba(X[te])[:, 1]
             t = (1 - A) * yo[tr] + A * oof_p(X[tr], yo[tr], seed + 13 * f)
-            h_soft[te] = fit_soft(X[tr], yo[tr], t, seed + 50 + f).predict_proba(X[te])[:, 1]
+            h_soft[te] = fit_soft(X[tr], t, seed + 50 + f).predict_proba(X[te])[:, 1]
         # paired bootstrap of AUC difference against the given labels
         rng = np.random.default_rng(seed); d = []
         for _ in range(100):

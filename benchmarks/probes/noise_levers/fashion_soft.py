@@ -11,14 +11,7 @@ from activemine.models import LIGHTGBM_DEFAULTS
 from activemine.metrics import tpr_at_fpr
 from _rare import rare_path
 from label_efficiency import SETTINGS
-def oof_p(X, y, seed):
-    out = np.zeros(y.size)
-    for f, (tr, te) in enumerate(StratifiedKFold(3, shuffle=True, random_state=seed).split(X, y)):
-        out[te] = LGBMClassifier(**LIGHTGBM_DEFAULTS, random_state=seed + 7 + f).fit(X[tr], y[tr]).predict_proba(X[te])[:, 1]
-    return out
-def fit_soft(X, y, t, seed):
-    Xd = np.concatenate([X, X]); yd = np.r_[np.ones(y.size, int), np.zeros(y.size, int)]; wd = np.r_[t, 1 - t]; k = wd > 1e-6
-    return LGBMClassifier(**LIGHTGBM_DEFAULTS, random_state=seed).fit(Xd[k], yd[k], sample_weight=wd[k])
+from _probe import fit_soft, oof_p  # noqa: E402
 names = sys.argv[1].split(","); seeds = [int(s) for s in sys.argv[2].split(",")]; A = float(sys.argv[3])
 for name in names:
     dataset, setting = SETTINGS[name]
@@ -34,7 +27,7 @@ for name in names:
         for f, (tr, te) in enumerate(StratifiedKFold(3, shuffle=True, random_state=seed + 991).split(X, yo)):
             h_plain[te] = LGBMClassifier(**LIGHTGBM_DEFAULTS, random_state=seed + 50 + f).fit(X[tr], yo[tr]).predict_proba(X[te])[:, 1]
             t = (1 - A) * yo[tr] + A * oof_p(X[tr], yo[tr], seed + 13 * f)
-            h_soft[te] = fit_soft(X[tr], yo[tr], t, seed + 50 + f).predict_proba(X[te])[:, 1]
+            h_soft[te] = fit_soft(X[tr], t, seed + 50 + f).predict_proba(X[te])[:, 1]
         rng = np.random.default_rng(seed); d = []
         for _ in range(100):
             i = rng.integers(0, rows.size, rows.size)
@@ -42,5 +35,5 @@ for name in names:
         gain = roc_auc_score(yo, h_soft) - roc_auc_score(yo, h_plain); z = gain / np.std(d)
         t_all = (1 - A) * yo + A * oof_p(X, yo, seed)
         plain = np.mean([tpr_at_fpr(task.y_test, LGBMClassifier(**LIGHTGBM_DEFAULTS, random_state=seed + 100003 * r).fit(X, yo).predict_proba(task.X_test)[:, 1], 0.01) for r in range(2)])
-        soft = np.mean([tpr_at_fpr(task.y_test, fit_soft(X, yo, t_all, seed + 100003 * r).predict_proba(task.X_test)[:, 1], 0.01) for r in range(2)])
+        soft = np.mean([tpr_at_fpr(task.y_test, fit_soft(X, t_all, seed + 100003 * r).predict_proba(task.X_test)[:, 1], 0.01) for r in range(2)])
         print(f"{name} {seed}: check z {z:+.2f} (AUC gain {gain:+.4f}); test TPR plain {100*plain:.2f} soft{A} {100*soft:.2f}", flush=True)

@@ -12,47 +12,32 @@ It also prints the share of the batch's rows with f >= 0.5 (rows this annotator 
 """
 import os, sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))  # benchmarks/
-import dataclasses
 import numpy as np
-from lightgbm import LGBMClassifier
-from activemine.experiment import ExperimentConfig, load_task, _clean_proba, _Seed, _noisy_labels
-from activemine.models import LIGHTGBM_DEFAULTS
-from activemine.metrics import tpr_at_fpr
-from _rare import rare_path
-from label_efficiency import SETTINGS
+from activemine.experiment import _Seed, _noisy_labels, _clean_proba
+from _probe import fit_soft, lc_ranking, lgbm, load_setting, eval_tpr
 
 R = 200
 
 
-def fit_soft(X, t, seed):  # t: p(positive)
-    n = t.size
-    Xd = np.concatenate([X, X]); yd = np.r_[np.ones(n, int), np.zeros(n, int)]; wd = np.r_[t, 1 - t]; k = wd > 1e-6
-    return LGBMClassifier(**LIGHTGBM_DEFAULTS, random_state=seed).fit(Xd[k], yd[k], sample_weight=wd[k])
-
-
 names = sys.argv[1].split(","); seeds = [int(s) for s in sys.argv[2].split(",")]
 for name in names:
-    dataset, setting = SETTINGS[name]
-    src = {"dataset": "fashion-mnist", "task": "binary:6"} if dataset == "fashion" else {"dataset": str(rare_path()), "task": "binary:pos", "split_col": "split"}
-    cfg = ExperimentConfig(**src, labeled_size=15000, budget=5000, pool_size=45000, **setting)
-    task = load_task(cfg.dataset, cfg.task, split_col=cfg.split_col)
-    cp = _clean_proba(task, model="lightgbm")
+    cfg, task, cp = load_setting(name)
+    cp = _clean_proba(task, model="lightgbm") if cp is None else cp
     yt_all = task.y_train
     f = np.mean([_noisy_labels(task, cfg, 10_000 + r, cp) != yt_all for r in range(R)], axis=0)
     for seed in seeds:
         sp = _Seed(task, cfg, seed, cp); y = sp.y_obs
-        p = LGBMClassifier(**LIGHTGBM_DEFAULTS, random_state=seed).fit(task.X_train[sp.L], y[sp.L]).predict_proba(task.X_train[sp.U])
-        batch = sp.U[np.argsort(-(1 - p.max(axis=1)), kind="stable")[:5000]]
+        batch = lc_ranking(task, sp, y, seed)[:5000]
         rows = np.concatenate([sp.L, batch]); X = task.X_train[rows]; yt = yt_all[rows]
         y2, y3 = (_noisy_labels(task, cfg, 20_000 + 2 * seed + j, cp)[rows] for j in range(2))
         maj = ((y[rows] + y2 + y3) >= 2).astype(int)
         expect = np.where(yt == 1, 1 - f[rows], f[rows])
         fits = {
-            "given": lambda s: LGBMClassifier(**LIGHTGBM_DEFAULTS, random_state=s).fit(X, y[rows]),
-            "maj3": lambda s: LGBMClassifier(**LIGHTGBM_DEFAULTS, random_state=s).fit(X, maj),
+            "given": lambda s: lgbm(s).fit(X, y[rows]),
+            "maj3": lambda s: lgbm(s).fit(X, maj),
             "expect": lambda s: fit_soft(X, expect, s),
-            "true": lambda s: LGBMClassifier(**LIGHTGBM_DEFAULTS, random_state=s).fit(X, yt),
+            "true": lambda s: lgbm(s).fit(X, yt),
         }
-        out = {k: np.mean([tpr_at_fpr(task.y_test, fit(seed + 100003 * r).predict_proba(task.X_test)[:, 1], 0.01) for r in range(2)]) for k, fit in fits.items()}
+        out = {k: eval_tpr(task, fit, seed) for k, fit in fits.items()}
         print(f"{name} seed {seed}: batch f>=0.5 {np.mean(f[batch] >= 0.5):.3f}, wrong given {int((y[rows] != yt).sum())} maj3 {int((maj != yt).sum())} | "
               + "  ".join(f"{k} {100 * v:6.2f}" for k, v in out.items()), flush=True)

@@ -47,7 +47,8 @@ for name in names:
                 second = np.flatnonzero(yL == 1)
             else:
                 m = int(v[4:])
-                second = rank_for_relabel(yL[:, None], P, budget=m, k=2).order
+                labels = np.c_[yL, np.full(yL.size, -1)]  # the given label, and a second annotator yet to label
+                second = rank_for_relabel(labels, P, budget=m, k=2).order
             disagree = second[y2[sp.L[second]] != yL[second]]
             keepL = np.ones(sp.L.size, bool); keepL[disagree] = False
             batch = order[:5000 - second.size]
