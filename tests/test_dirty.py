@@ -22,7 +22,8 @@ from activemine.dirty import (
 )
 from activemine.dirty.oof import fold_of
 from activemine.dirty.policy import Z_DROP, check_fold_seed
-from activemine.dirty.soft import ALPHA, MIN_WEIGHT, Z_UNSURE, choose_soft_targets, expand, fit_soft, soft_label_check, soft_targets
+from activemine.dirty.soft import (ALPHA, MIN_WEIGHT, Z_UNSURE, choose_soft_targets, expand, fit_soft, soft_label_check,
+                                   soft_targets)
 from activemine.simulate import inject_label_noise
 from activemine.data import PoolChunk
 from activemine.strategies import HWStrategy, make_strategy

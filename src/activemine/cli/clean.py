@@ -111,7 +111,8 @@ def _verdicts(report, soft_checked: bool) -> list[str]:
         else:
             said = "not significant, none written" if report.soft_targets is None else "written as soft_<class> columns"
             where = "" if report.soft_splits < 2 else f", {report.soft_splits} fold splits"
-            lines.append(f"held-out AUC gain of soft labels {report.soft_gain:+.4f} (z {report.soft_z:.2f}{where}): {said}")
+            evidence = f"{report.soft_gain:+.4f} (z {report.soft_z:.2f}{where})"
+            lines.append(f"held-out AUC gain of soft labels {evidence}: {said}")
     if not math.isnan(report.z):
         said = ("the labels are dirty, suspects dropped" if report.dirty
                 else "not significant, nothing dropped (suspects marked review)")  # fmt: skip

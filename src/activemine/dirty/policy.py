@@ -270,9 +270,9 @@ class DirtyDataFilter:
                               max_class_fraction=self.max_class_fraction, method=self.method)  # fmt: skip
         report = replace(report, rule=self.rule, dirty=report.n_dropped > 0)
         if self.soften and self.policy == "prune":  # soft labels first: they keep every row (class docstring)
-            fits = self.n_fits_
-            report = self._soften(X, y, report, classes, folds, random_state)
-            tick(self.n_fits_ - fits)
+            report, fits = self._soften(X, y, report, classes, folds, random_state)
+            self.n_fits_ += fits
+            tick(fits)
             if report.soft_targets is not None:
                 return self._done(self._undrop(report), started)
         if self.rule == "adaptive" and report.n_dropped:
@@ -297,11 +297,13 @@ class DirtyDataFilter:
         self.report_ = replace(report, extra={"oof_fits": self.n_fits_, "seconds": self.seconds_})
         return self.report_.keep.copy()
 
-    def _soften(self, X, y, report: DirtyDataReport, classes: np.ndarray, folds: int, seed: int) -> DirtyDataReport:
-        """The report with soft targets for every row when they win on held-out labels (else their evidence only)."""
+    def _soften(self, X, y, report: DirtyDataReport, classes: np.ndarray, folds: int,
+                seed: int) -> tuple[DirtyDataReport, int]:  # fmt: skip
+        """The report with soft targets for every row when they win on held-out labels (else their evidence only),
+        and the model fits the check made."""
         check_folds = folds if self.check_folds is None else self.check_folds
         choice = choose_soft_targets(self.soft_model, X, y, alpha=self.alpha, folds=check_folds, seed=seed,
                                      classes=classes, z_min=self.z_drop, n_jobs=self.n_jobs)  # fmt: skip
-        self.n_fits_ += choice.fits
-        return replace(report, soft_targets=choice.targets, soft_gain=choice.gain, soft_z=choice.z,
-                       soft_splits=choice.splits)
+        report = replace(report, soft_targets=choice.targets, soft_gain=choice.gain, soft_z=choice.z,
+                         soft_splits=choice.splits)  # fmt: skip
+        return report, choice.fits

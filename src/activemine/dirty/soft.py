@@ -38,7 +38,8 @@ from activemine.dirty.oof import fold_of, oof_model, out_of_fold_proba
 from activemine.errors import InputError
 from activemine.models import predict_proba_aligned
 
-__all__ = ["ALPHA", "MIN_WEIGHT", "Z_UNSURE", "SoftChoice", "choose_soft_targets", "expand", "fit_soft", "soft_label_check", "soft_targets"]
+__all__ = ["ALPHA", "MIN_WEIGHT", "Z_UNSURE", "SoftChoice", "choose_soft_targets", "expand", "fit_soft", "soft_label_check",
+           "soft_targets"]
 
 #: Weight of the out-of-fold probabilities in a soft target. Of 0.3, 0.5 and 0.8 on the rare set with 10%
 #: ambiguity-weighted noise (L + lc's batch, 3 seeds), 0.8 won most: TPR at 1% FPR 18.3-21.8 against 12.1-15.4
