@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 EXTRAS ?= test,web,ray
 DEMO_DIR ?= demo-out
 
-.PHONY: test demo venv fashion-mnist chromium clean
+.PHONY: test demo venv lint fashion-mnist chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +13,12 @@ $(BIN)/python:
 
 venv: $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
+
+# ruff's formatter and linter over the whole tree (settings in pyproject.toml)
+lint: venv
+	$(BIN)/python -m pip install -q "ruff>=0.6"
+	$(BIN)/ruff format --check src tests benchmarks scripts
+	$(BIN)/ruff check src tests benchmarks scripts
 
 test: venv chromium
 	$(BIN)/python -m pytest -q

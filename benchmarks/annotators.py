@@ -57,14 +57,20 @@ from pathlib import Path
 
 import numpy as np
 
-from activemine.annotator_simulation import AnnotatorSpec, add_second_opinions, annotator_names, hardest_pair, simulate_labels
+from activemine.annotator_simulation import (
+    AnnotatorSpec,
+    add_second_opinions,
+    annotator_names,
+    hardest_pair,
+    simulate_labels,
+)
 from activemine.annotators import annotator_report, dawid_skene, majority_vote, model_weighted_consensus
 from activemine.campaign.annotators import write_agreement_heatmap
 from activemine.data import LabeledSet, PoolChunk
 from activemine.datasets import load_dataset
+from activemine.dirty import out_of_fold_proba
 from activemine.metrics import tpr_at_fpr
 from activemine.mining import mine
-from activemine.dirty import out_of_fold_proba
 from activemine.progress import log_line
 from activemine.relabel import rank_for_relabel, relabel_advice
 from activemine.strategies import make_strategy
@@ -82,8 +88,17 @@ def eval_model(seed: int):
     from lightgbm import LGBMClassifier
 
     # small and single-threaded: the machine's 2 cores are shared, and OpenMP threads fighting for them cost more
-    return LGBMClassifier(n_estimators=100, learning_rate=0.1, num_leaves=15, colsample_bytree=0.5, subsample=0.8,
-                          subsample_freq=1, n_jobs=1, verbose=-1, random_state=seed)  # fmt: skip
+    return LGBMClassifier(
+        n_estimators=100,
+        learning_rate=0.1,
+        num_leaves=15,
+        colsample_bytree=0.5,
+        subsample=0.8,
+        subsample_freq=1,
+        n_jobs=1,
+        verbose=-1,
+        random_state=seed,
+    )
 
 
 def load(name: str):
@@ -96,7 +111,14 @@ def load(name: str):
     rows = np.sort(np.random.default_rng(SEED).choice(d.y_train.size, size=SIZES[name]["train"], replace=False))
     pca = PCA(n_components=50, random_state=SEED).fit(d.X_train[rows])
     y = d.y_train[rows]
-    return pca.transform(d.X_train[rows]), y, (y == SHIRT).astype(np.int64), pca.transform(d.X_test), (d.y_test == SHIRT).astype(np.int64), 10
+    return (
+        pca.transform(d.X_train[rows]),
+        y,
+        (y == SHIRT).astype(np.int64),
+        pca.transform(d.X_test),
+        (d.y_test == SHIRT).astype(np.int64),
+        10,
+    )
 
 
 def to_task(labels: np.ndarray, name: str) -> np.ndarray:
@@ -149,43 +171,80 @@ def run_one(name, data, seed, noise, first_noise, out, log):
     if seed == 0 and noise == first_noise:  # the figure of the README's annotator-quality section
         write_agreement_heatmap(report, out["_dir"] / f"agreement_{name}.png")
     bad = report["annotators"][-1]
-    out["_bad_by_noise"].append({"dataset": name, "seed": seed, "noise": noise, "rank": bad["rank"], "flagged": bad["flagged"],
-                                 "flagged_good": sum(a["flagged"] for a in report["annotators"][:-1])})  # fmt: skip
+    out["_bad_by_noise"].append(
+        {
+            "dataset": name,
+            "seed": seed,
+            "noise": noise,
+            "rank": bad["rank"],
+            "flagged": bad["flagged"],
+            "flagged_good": sum(a["flagged"] for a in report["annotators"][:-1]),
+        }
+    )
     if noise == first_noise:
-        methods = {"majority": mv.labels, "majority-model-ties": train.labels, "dawid-skene": dawid_skene(L, k).labels, "model-weighted": mw.labels,
-                   "crowd-kit-dawid-skene": crowd_kit_ds(L), "cleanlab-crowdlab": cleanlab_crowdlab(L, P)}  # fmt: skip
+        methods = {
+            "majority": mv.labels,
+            "majority-model-ties": train.labels,
+            "dawid-skene": dawid_skene(L, k).labels,
+            "model-weighted": mw.labels,
+            "crowd-kit-dawid-skene": crowd_kit_ds(L),
+            "cleanlab-crowdlab": cleanlab_crowdlab(L, P),
+        }
         for method, labels in methods.items():
-            out["consensus"].append({"dataset": name, "seed": seed, "method": method, "accuracy": float(np.mean(labels == truth))})
+            out["consensus"].append(
+                {"dataset": name, "seed": seed, "method": method, "accuracy": float(np.mean(labels == truth))}
+            )
         out["bad_annotator"].append({"dataset": name, "seed": seed, "rank": bad["rank"], "n_annotators": spec.n})
     B = size["budget"]
     ranking = rank_for_relabel(L, P, budget=B, k=k, result=mw, train_labels=train.labels)
     advice = relabel_advice(ranking)
     results = {}
-    for use, rows in (("relabel-activemine", ranking.order),
-                      ("relabel-random", np.random.default_rng([seed, 17]).choice(Lr.size, size=B, replace=False))):  # fmt: skip
-        L2 = to_task(add_second_opinions(np.where(L >= 0, 0, -1), y_ann[Lr], rows, spec, k=k_ann, pair=pair,
-                                         random_state=seed), name)  # fmt: skip
+    for use, rows in (
+        ("relabel-activemine", ranking.order),
+        ("relabel-random", np.random.default_rng([seed, 17]).choice(Lr.size, size=B, replace=False)),
+    ):
+        L2 = to_task(
+            add_second_opinions(np.where(L >= 0, 0, -1), y_ann[Lr], rows, spec, k=k_ann, pair=pair, random_state=seed),
+            name,
+        )
         L2 = np.where(L >= 0, L, L2)  # the old labels, plus the new opinion where one was added
         y2 = majority_vote(L2, k, proba=P).labels
-        results[use] = {"tpr": tpr(X[Lr], y2, X_test, y_test, k, seed),
-                        "fixed": int(((y2 == truth) & (train.labels != truth)).sum()),
-                        "broken": int(((y2 != truth) & (train.labels == truth)).sum())}  # fmt: skip
+        results[use] = {
+            "tpr": tpr(X[Lr], y2, X_test, y_test, k, seed),
+            "fixed": int(((y2 == truth) & (train.labels != truth)).sum()),
+            "broken": int(((y2 != truth) & (train.labels == truth)).sum()),
+        }
     hw = make_strategy("hw", model=eval_model(seed), random_state=seed, classes=list(range(k)))
     batch = mine(hw, PoolChunk(Ur, X=X[Ur]), budget=B, labeled=LabeledSet(X[Lr], train.labels, Lr))
     single = AnnotatorSpec(n=5, noise=noise, bad=1, bad_rate=0.3, overlap=0.0)
-    new = to_task(simulate_labels(y_ann[batch.ids], single, k=k_ann, pair=pair, random_state=seed + 1000), name).max(axis=1)
-    results["new-hw"] = {"tpr": tpr(np.concatenate([X[Lr], X[batch.ids]]), np.concatenate([train.labels, new]),
-                                    X_test, y_test, k, seed)}  # fmt: skip
+    new = to_task(simulate_labels(y_ann[batch.ids], single, k=k_ann, pair=pair, random_state=seed + 1000), name).max(
+        axis=1
+    )
+    results["new-hw"] = {
+        "tpr": tpr(np.concatenate([X[Lr], X[batch.ids]]), np.concatenate([train.labels, new]), X_test, y_test, k, seed)
+    }
     for use, r in results.items():
         out["relabel"].append({"dataset": name, "seed": seed, "noise": noise, "use": use, "tpr_at_1pct_fpr": r["tpr"]})
     better = "relabel" if results["relabel-activemine"]["tpr"] >= results["new-hw"]["tpr"] else "mine"
     # the issue's advice row, plus the noise level (two levels per seed here)
-    out["advice"].append({"dataset": name, "seed": seed, "noise": noise, "advised": advice["advised"], "better": better})
-    out["details"].append({"dataset": name, "seed": seed, "noise": noise, "expected_fixes": advice["expected_fixes"],
-                           "wrong_training_labels": int((train.labels != truth).sum()),
-                           **{f"{u}_{key}": r[key] for u, r in results.items() for key in ("fixed", "broken") if key in r}})  # fmt: skip
-    log(f"{name} seed {seed} noise {noise}: " + ", ".join(f"{u} {100 * r['tpr']:.2f}" for u, r in results.items())
-        + f"; advised {advice['advised']}, better {better}")
+    out["advice"].append(
+        {"dataset": name, "seed": seed, "noise": noise, "advised": advice["advised"], "better": better}
+    )
+    out["details"].append(
+        {
+            "dataset": name,
+            "seed": seed,
+            "noise": noise,
+            "expected_fixes": advice["expected_fixes"],
+            "wrong_training_labels": int((train.labels != truth).sum()),
+            **{f"{u}_{key}": r[key] for u, r in results.items() for key in ("fixed", "broken") if key in r},
+        }
+    )
+    log(
+        f"{name} seed {seed} noise {noise}: "
+        + ", ".join(f"{u} {100 * r['tpr']:.2f}" for u, r in results.items())
+        + f"; advised {advice['advised']}, better {better}"
+    )
 
 
 def summarize(out: dict) -> dict:
@@ -195,9 +254,13 @@ def summarize(out: dict) -> dict:
     s["consensus"] = {d: {m: float(np.mean(v)) for m, v in ms.items()} for d, ms in s["consensus"].items()}
     for r in out["bad_annotator"]:
         s["bad_annotator"].setdefault(r["dataset"], []).append(r["rank"])
-    s["bad_annotator"] = {d: {"ranked_last": sum(v == 1 for v in ranks), "seeds": len(ranks)} for d, ranks in s["bad_annotator"].items()}
+    s["bad_annotator"] = {
+        d: {"ranked_last": sum(v == 1 for v in ranks), "seeds": len(ranks)} for d, ranks in s["bad_annotator"].items()
+    }
     for r in out["relabel"]:
-        s["relabel"].setdefault(f"{r['dataset']} noise {r['noise']}", {}).setdefault(r["use"], []).append(r["tpr_at_1pct_fpr"])
+        s["relabel"].setdefault(f"{r['dataset']} noise {r['noise']}", {}).setdefault(r["use"], []).append(
+            r["tpr_at_1pct_fpr"]
+        )
     s["relabel"] = {key: {u: float(np.mean(v)) for u, v in uses.items()} for key, uses in s["relabel"].items()}
     for r in out["advice"]:
         a = s["advice"].setdefault(f"{r['dataset']} noise {r['noise']}", {"right": 0, "seeds": 0})
@@ -208,20 +271,27 @@ def summarize(out: dict) -> dict:
 
 def markdown(out: dict) -> str:
     s = out["summary"]
-    lines = [f"# Annotator benchmark\n\n`{out['settings']['command']}` ({out['settings']['seconds']:.0f} s)\n",
-             "## Consensus accuracy (mean over seeds, %)\n"]  # fmt: skip
+    lines = [
+        f"# Annotator benchmark\n\n`{out['settings']['command']}` ({out['settings']['seconds']:.0f} s)\n",
+        "## Consensus accuracy (mean over seeds, %)\n",
+    ]
     methods = sorted({m for d in s["consensus"].values() for m in d})
     lines += ["| dataset | " + " | ".join(methods) + " |", "|---|" + "---:|" * len(methods)]
     for d, ms in s["consensus"].items():
         lines.append(f"| {d} | " + " | ".join(f"{100 * ms[m]:.2f}" for m in methods) + " |")
     lines += ["\n## Bad annotator ranked last (rank 1)\n"]
     lines += [f"- {d}: {v['ranked_last']} of {v['seeds']} seeds" for d, v in s["bad_annotator"].items()]
-    lines += ["\n## TPR at 1% FPR after the extra budget (mean over seeds, %)\n",
-              "| dataset, noise | relabel-activemine | relabel-random | new-hw | advice right |", "|---|---:|---:|---:|---:|"]  # fmt: skip
+    lines += [
+        "\n## TPR at 1% FPR after the extra budget (mean over seeds, %)\n",
+        "| dataset, noise | relabel-activemine | relabel-random | new-hw | advice right |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for key, uses in s["relabel"].items():
         a = s["advice"][key]
-        lines.append(f"| {key} | {100 * uses['relabel-activemine']:.2f} | {100 * uses['relabel-random']:.2f} | "
-                     f"{100 * uses['new-hw']:.2f} | {a['right']}/{a['seeds']} |")  # fmt: skip
+        lines.append(
+            f"| {key} | {100 * uses['relabel-activemine']:.2f} | {100 * uses['relabel-random']:.2f} | "
+            f"{100 * uses['new-hw']:.2f} | {a['right']}/{a['seeds']} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -229,13 +299,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", default="fashion-mnist,digits")
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--noise", default="0.05,0.15", help="good annotators' error rates; the first also drives (a) and (b)")
+    parser.add_argument(
+        "--noise", default="0.05,0.15", help="good annotators' error rates; the first also drives (a) and (b)"
+    )
     parser.add_argument("--out", type=Path, default=OUT_DIR)
     args = parser.parse_args()
     noises = [float(v) for v in args.noise.split(",")]
     started = time.perf_counter()
-    out: dict = {"consensus": [], "bad_annotator": [], "relabel": [], "advice": [], "_bad_by_noise": [], "details": [],
-                 "_dir": args.out}
+    out: dict = {
+        "consensus": [],
+        "bad_annotator": [],
+        "relabel": [],
+        "advice": [],
+        "_bad_by_noise": [],
+        "details": [],
+        "_dir": args.out,
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.datasets.split(","):
         data = load(name)
@@ -243,16 +322,22 @@ def main() -> None:
             for noise in noises:
                 run_one(name, data, seed, noise, noises[0], out, log_line)
     out["settings"] = {
-        "command": "python benchmarks/annotators.py " + " ".join(
-            f"--{k} {v}" for k, v in (("datasets", args.datasets), ("seeds", args.seeds), ("noise", args.noise))),
-        "sizes": SIZES, "annotators": "5, noise as given, the 5th also confuses the hardest pair 30%, overlap 10%, 2 per item",
-        "seconds": time.perf_counter() - started, "machine": platform.platform(),
-    }  # fmt: skip
+        "command": "python benchmarks/annotators.py "
+        + " ".join(
+            f"--{k} {v}" for k, v in (("datasets", args.datasets), ("seeds", args.seeds), ("noise", args.noise))
+        ),
+        "sizes": SIZES,
+        "annotators": "5, noise as given, the 5th also confuses the hardest pair 30%, overlap 10%, 2 per item",
+        "seconds": time.perf_counter() - started,
+        "machine": platform.platform(),
+    }
     out.pop("_dir")
     out["summary"] = summarize(out)
     by_noise: dict = {}
     for r in out.pop("_bad_by_noise"):
-        b = by_noise.setdefault(f"{r['dataset']} noise {r['noise']}", {"ranked_last": 0, "bad_flagged": 0, "good_flagged": 0, "seeds": 0})
+        b = by_noise.setdefault(
+            f"{r['dataset']} noise {r['noise']}", {"ranked_last": 0, "bad_flagged": 0, "good_flagged": 0, "seeds": 0}
+        )
         b["ranked_last"] += r["rank"] == 1
         b["bad_flagged"] += r["flagged"]
         b["good_flagged"] += r["flagged_good"]

@@ -26,8 +26,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from activemine.campaign import init_campaign, mine_round
-from activemine.campaign.checks import disagreement
 from activemine.campaign.batchdata import read_batch
+from activemine.campaign.checks import disagreement
 from activemine.datasets import fashion_mnist_available, load_dataset
 from activemine.strategies import make_strategy
 
@@ -66,9 +66,16 @@ def one_run(dataset: str, n_l: int, n_u: int, budget: int, strat: dict, seed: in
     out = []
     for t in THRESHOLDS:
         flagged = dis > t
-        out.append({"threshold": t, "flagged": int(flagged.sum()), "wrong": int(flip.sum()),
-                    "correct_flagged": int((flagged & ~flip).sum()), "correct": int((~flip).sum()),
-                    "wrong_flagged": int((flagged & flip).sum())})  # fmt: skip
+        out.append(
+            {
+                "threshold": t,
+                "flagged": int(flagged.sum()),
+                "wrong": int(flip.sum()),
+                "correct_flagged": int((flagged & ~flip).sum()),
+                "correct": int((~flip).sum()),
+                "wrong_flagged": int((flagged & flip).sum()),
+            }
+        )
     return out
 
 
@@ -78,8 +85,12 @@ def main() -> None:
     ap.add_argument("--noise", type=float, default=0.1)
     args = ap.parse_args()
     started = time.perf_counter()
-    results = {"command": f"campaign_suspect.py --seeds {args.seeds} --noise {args.noise}", "noise": args.noise,
-               "thresholds": THRESHOLDS, "setups": []}  # fmt: skip
+    results = {
+        "command": f"campaign_suspect.py --seeds {args.seeds} --noise {args.noise}",
+        "noise": args.noise,
+        "thresholds": THRESHOLDS,
+        "setups": [],
+    }
     for dataset, n_l, n_u, budget, strat in SETUPS:
         if dataset == "fashion-mnist" and not fashion_mnist_available():
             print("fashion-mnist not installed; skipped")
@@ -91,19 +102,36 @@ def main() -> None:
         table = []
         for i, t in enumerate(THRESHOLDS):
             tot = {key: sum(r[i][key] for r in runs) for key in runs[0][i] if key != "threshold"}
-            row = {"threshold": t, **tot,
-                   "correct_flagged_share": tot["correct_flagged"] / tot["correct"],
-                   "precision": tot["wrong_flagged"] / tot["flagged"] if tot["flagged"] else None,
-                   "recall": tot["wrong_flagged"] / tot["wrong"] if tot["wrong"] else None}  # fmt: skip
+            row = {
+                "threshold": t,
+                **tot,
+                "correct_flagged_share": tot["correct_flagged"] / tot["correct"],
+                "precision": tot["wrong_flagged"] / tot["flagged"] if tot["flagged"] else None,
+                "recall": tot["wrong_flagged"] / tot["wrong"] if tot["wrong"] else None,
+            }
             table.append(row)
-        results["setups"].append({"dataset": dataset, "labeled": n_l, "pool": n_u, "round": budget, "strategy": strat,
-                                  "seeds": args.seeds, "table": table})  # fmt: skip
-        print(f"\n{dataset}: L {n_l}, U {n_u}, one round of {budget} with {strat}, {args.seeds} seeds, {args.noise:.0%} planted errors")
+        results["setups"].append(
+            {
+                "dataset": dataset,
+                "labeled": n_l,
+                "pool": n_u,
+                "round": budget,
+                "strategy": strat,
+                "seeds": args.seeds,
+                "table": table,
+            }
+        )
+        print(
+            f"\n{dataset}: L {n_l}, U {n_u}, one round of {budget} with {strat}, {args.seeds} seeds, {args.noise:.0%} planted errors"
+        )
         print(f"{'threshold':>9} {'flagged':>8} {'correct flagged':>16} {'precision':>9} {'recall':>7}")
         for r in table:
             prec = "-" if r["precision"] is None else f"{r['precision']:.2f}"
-            print(f"{r['threshold']:>9} {r['flagged']:>8} {r['correct_flagged']:>7} ({r['correct_flagged_share']:.1%})"
-                  f" {prec:>9} {r['recall']:>7.2f}", flush=True)  # fmt: skip
+            print(
+                f"{r['threshold']:>9} {r['flagged']:>8} {r['correct_flagged']:>7} ({r['correct_flagged_share']:.1%})"
+                f" {prec:>9} {r['recall']:>7.2f}",
+                flush=True,
+            )
         _save(results, started)
     print(f"\nwrote {OUT / 'results.json'} ({results['seconds']} s)")
 

@@ -39,18 +39,42 @@ def run_setting(name: str, args, seed: int) -> list[dict]:
     from activemine.experiment import ExperimentConfig, run_experiment
 
     spec = SETTINGS[name]
-    config = ExperimentConfig(dataset=args.dataset, task=args.task, labeled_size=args.labeled_size,
-                              pool_size=args.pool_size, budget=spec["budget"], strategies=args.strategies,
-                              seeds=[seed], eval_repeats=args.eval_repeats, full_seeds=0,
-                              duplicates=spec["duplicates"], clusters=args.clusters, model="lightgbm")  # fmt: skip
+    config = ExperimentConfig(
+        dataset=args.dataset,
+        task=args.task,
+        labeled_size=args.labeled_size,
+        pool_size=args.pool_size,
+        budget=spec["budget"],
+        strategies=args.strategies,
+        seeds=[seed],
+        eval_repeats=args.eval_repeats,
+        full_seeds=0,
+        duplicates=spec["duplicates"],
+        clusters=args.clusters,
+        model="lightgbm",
+    )
     started = time.perf_counter()
-    results = run_experiment(config, progress=lambda what: print(f"[{time.perf_counter() - started:6.0f} s] {name}: {what}",
-                                                                  file=sys.stderr, flush=True))  # fmt: skip
+    results = run_experiment(
+        config,
+        progress=lambda what: print(
+            f"[{time.perf_counter() - started:6.0f} s] {name}: {what}", file=sys.stderr, flush=True
+        ),
+    )
     runs = []
     for r in results["runs"]:
-        runs.append({"setting": name, "strategy": r["strategy"], "seed": r["seed"], "tpr_at_1pct_fpr": r["tpr_at_fpr"],
-                     "auc": r["auc"], "copies": r.get("copies"), "sources": r.get("sources"),
-                     "radius": (r.get("diversity") or {}).get("radius"), "select_seconds": r["select_seconds"]})  # fmt: skip
+        runs.append(
+            {
+                "setting": name,
+                "strategy": r["strategy"],
+                "seed": r["seed"],
+                "tpr_at_1pct_fpr": r["tpr_at_fpr"],
+                "auc": r["auc"],
+                "copies": r.get("copies"),
+                "sources": r.get("sources"),
+                "radius": (r.get("diversity") or {}).get("radius"),
+                "select_seconds": r["select_seconds"],
+            }
+        )
     return runs
 
 
@@ -63,8 +87,12 @@ def summarize(runs: list[dict]) -> dict:
         summary[setting] = {}
         for strategy, rs in by.items():
             tpr = np.array([r["tpr_at_1pct_fpr"] for r in rs])
-            s = {"tpr_at_1pct_fpr": float(tpr.mean()), "tpr_std": float(tpr.std(ddof=1)) if tpr.size > 1 else 0.0,
-                 "auc": float(np.mean([r["auc"] for r in rs])), "seeds": len(rs)}  # fmt: skip
+            s = {
+                "tpr_at_1pct_fpr": float(tpr.mean()),
+                "tpr_std": float(tpr.std(ddof=1)) if tpr.size > 1 else 0.0,
+                "auc": float(np.mean([r["auc"] for r in rs])),
+                "seeds": len(rs),
+            }
             if rs[0]["copies"] is not None:
                 s["copies"] = float(np.mean([r["copies"] for r in rs]))
                 s["sources"] = float(np.mean([r["sources"] for r in rs]))
@@ -94,18 +122,24 @@ def table(summary: dict) -> str:
     for setting, by in summary.items():
         for strategy, s in by.items():
             cs = f"{s['copies']:,.0f} / {s['sources']:,.0f}" if "copies" in s else "-"
-            lines.append(f"| {setting} | {strategy} | {100 * s['tpr_at_1pct_fpr']:.2f} +/- {100 * s['tpr_std']:.2f} "
-                         f"| {s['auc']:.4f} | {cs} |")  # fmt: skip
+            lines.append(
+                f"| {setting} | {strategy} | {100 * s['tpr_at_1pct_fpr']:.2f} +/- {100 * s['tpr_std']:.2f} "
+                f"| {s['auc']:.4f} | {cs} |"
+            )
     return "\n".join(lines)
 
 
 def merge(paths: list[str], out: Path) -> None:
     """One results file from several (e.g. seeds run as separate processes); the commands are joined."""
     docs = [json.loads(Path(p).read_text()) for p in paths]
-    doc = {"command": " ; ".join(d["command"] for d in docs), "config": docs[0]["config"],
-           "not_run": sorted(set.intersection(*(set(d.get("not_run", [])) for d in docs))),
-           "runs": [r for d in docs for r in d["runs"]], "scale": next((d["scale"] for d in docs if d.get("scale")), None),
-           "seconds": max(d.get("seconds", 0) for d in docs)}  # fmt: skip
+    doc = {
+        "command": " ; ".join(d["command"] for d in docs),
+        "config": docs[0]["config"],
+        "not_run": sorted(set.intersection(*(set(d.get("not_run", [])) for d in docs))),
+        "runs": [r for d in docs for r in d["runs"]],
+        "scale": next((d["scale"] for d in docs if d.get("scale")), None),
+        "seconds": max(d.get("seconds", 0) for d in docs),
+    }
     doc["config"]["seeds"] = sorted({r["seed"] for r in doc["runs"]})
     doc["summary"] = summarize(doc["runs"])
     doc["targets"] = targets(doc["summary"])
@@ -128,9 +162,13 @@ def main() -> None:
     ap.add_argument("--dataset", default="fashion-mnist")
     ap.add_argument("--task", default="binary:6")
     ap.add_argument("--out", default="benchmarks/results/diversity/results.json")
-    ap.add_argument("--append", action="store_true", help="Keep the runs already in --out (another setting, more seeds).")
+    ap.add_argument(
+        "--append", action="store_true", help="Keep the runs already in --out (another setting, more seeds)."
+    )
     ap.add_argument("--first-seed", type=int, default=0)
-    ap.add_argument("--merge", nargs="+", help="Combine the runs of these results files (seeds run in parallel) into --out.")
+    ap.add_argument(
+        "--merge", nargs="+", help="Combine the runs of these results files (seeds run in parallel) into --out."
+    )
     args = ap.parse_args()
     if args.merge:
         merge(args.merge, Path(args.out))
@@ -142,8 +180,13 @@ def main() -> None:
         raise SystemExit(f"unknown settings {unknown}; expected {list(SETTINGS)}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"command": "python " + " ".join(sys.argv), "config": {k: v for k, v in vars(args).items() if k != "out"},
-           "not_run": [s for s in SETTINGS if s not in settings], "runs": [], "scale": None}  # fmt: skip
+    doc = {
+        "command": "python " + " ".join(sys.argv),
+        "config": {k: v for k, v in vars(args).items() if k != "out"},
+        "not_run": [s for s in SETTINGS if s not in settings],
+        "runs": [],
+        "scale": None,
+    }
     if out.exists():  # keep a scale run measured separately (and, with --append, the runs)
         before = json.loads(out.read_text())
         doc["scale"] = before.get("scale")

@@ -56,7 +56,10 @@ def main() -> None:
     sup = _Suppressor(X, r, None)
     out["activemine_projected_seconds"] = time.process_time() - t
     out["activemine_pairs"] = int(sup.pairs.size // 2)
-    print(f"activemine (8-dim projection + exact check): {out['activemine_projected_seconds']:.1f} s, {out['activemine_pairs']} pairs", flush=True)
+    print(
+        f"activemine (8-dim projection + exact check): {out['activemine_projected_seconds']:.1f} s, {out['activemine_pairs']} pairs",
+        flush=True,
+    )
 
     t = time.process_time()
     tree = cKDTree(X)
@@ -87,7 +90,9 @@ def main() -> None:
         out["faiss_flat_subset_rows"] = m
         out["faiss_flat_subset_seconds"] = sub
         out["faiss_flat_seconds_extrapolated"] = sub * (args.rows / m) ** 2
-        print(f"faiss IndexFlatL2 range_search on {m} rows: {sub:.1f} s -> {out['faiss_flat_seconds_extrapolated']:.0f} s at {args.rows} (quadratic)")
+        print(
+            f"faiss IndexFlatL2 range_search on {m} rows: {sub:.1f} s -> {out['faiss_flat_seconds_extrapolated']:.0f} s at {args.rows} (quadratic)"
+        )
         t = time.process_time()
         sub_pairs = cKDTree(X[:m]).query_pairs(r, output_type="ndarray")
         out["ckdtree_subset_seconds"] = time.process_time() - t

@@ -11,8 +11,19 @@ import json
 
 from activemine.experiment import ExperimentConfig, run_experiment
 
-config = ExperimentConfig(dataset="fashion-mnist", task="binary:6", labeled_size=10_000, pool_size=30_000, budget=3_000,
-                          strategies=["hw", "hw+near-duplicates:0.34", "hw+near-duplicates:0.1", "hw+near-duplicates:0.001"],
-                          seeds=[0], eval_repeats=1, full_seeds=0, duplicates=None, clusters=1000, model="lightgbm")  # fmt: skip
+config = ExperimentConfig(
+    dataset="fashion-mnist",
+    task="binary:6",
+    labeled_size=10_000,
+    pool_size=30_000,
+    budget=3_000,
+    strategies=["hw", "hw+near-duplicates:0.34", "hw+near-duplicates:0.1", "hw+near-duplicates:0.001"],
+    seeds=[0],
+    eval_repeats=1,
+    full_seeds=0,
+    duplicates=None,
+    clusters=1000,
+    model="lightgbm",
+)
 for r in run_experiment(config)["runs"]:
     print(r["strategy"], r["tpr_at_fpr"], r["auc"], json.dumps(r.get("diversity")), flush=True)

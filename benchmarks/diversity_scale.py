@@ -40,8 +40,10 @@ def write_pool(path: Path, rows: int, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     mix = rng.normal(scale=3.0, size=(50, 8)).astype(np.float32)  # 50 clusters in 8 latent dims
     lift = rng.normal(size=(8, DIMS)).astype(np.float32) / np.sqrt(8)
-    schema = pa.schema([("id", pa.int64()), ("w0", pa.float32()), ("w1", pa.float32())]
-                       + [(f"emb_{j}", pa.float32()) for j in range(DIMS)])  # fmt: skip
+    schema = pa.schema(
+        [("id", pa.int64()), ("w0", pa.float32()), ("w1", pa.float32())]
+        + [(f"emb_{j}", pa.float32()) for j in range(DIMS)]
+    )
     step = 1_000_000
     tmp = path.with_suffix(".tmp")
     with pq.ParquetWriter(tmp, schema) as w:
@@ -113,9 +115,13 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--budget", type=int, default=1_000_000)
     ap.add_argument("--no-ray", action="store_true")
-    ap.add_argument("--repeats", type=int, default=2,
-                    help="floor and local run this many times, alternately; the fastest of each is reported "
-                         "(the machine is shared: one slow run says more about the neighbours than the code)")
+    ap.add_argument(
+        "--repeats",
+        type=int,
+        default=2,
+        help="floor and local run this many times, alternately; the fastest of each is reported "
+        "(the machine is shared: one slow run says more about the neighbours than the code)",
+    )
     ap.add_argument("--out", default=str(HERE / "results" / "diversity" / "results.json"))
     ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -134,9 +140,11 @@ def main() -> None:
     load_before = os.getloadavg()  # the machine is shared: how busy it was when the run began
     env = dict(os.environ, PYTHONPATH=str(HERE.parent / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""))
     configs = ["floor", "local"] * max(1, args.repeats) + ([] if args.no_ray else ["ray"])
-    for i, config in enumerate(configs):
+    for _i, config in enumerate(configs):
         out = str(DATA / f"diversity_{config}.json")
-        subprocess.run([sys.executable, __file__, "--child", config, str(path), str(args.budget), out], check=True, env=env)
+        subprocess.run(
+            [sys.executable, __file__, "--child", config, str(path), str(args.budget), out], check=True, env=env
+        )
         result = json.loads(Path(out).read_text())
         print(config, result, flush=True)
         if config == "local" and runs["local"]:  # every local run selects the same rows
@@ -152,19 +160,29 @@ def main() -> None:
         figures[config] = min(results, key=lambda r: r["seconds"])
     figures["local"]["peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs["local"])
     scale = {
-        "rows": args.rows, "budget": args.budget, "seconds": figures["local"]["seconds"],
-        "floor_seconds": figures["floor"]["seconds"], "peak_rss_mb": figures["local"]["peak_rss_mb"],
-        "dedup_seconds": figures["local"]["dedup_seconds"], "radius": figures["local"]["radius"],
-        "rescans": figures["local"]["rescans"], "copies_in_batch": figures["local"]["copies_in_batch"],
+        "rows": args.rows,
+        "budget": args.budget,
+        "seconds": figures["local"]["seconds"],
+        "floor_seconds": figures["floor"]["seconds"],
+        "peak_rss_mb": figures["local"]["peak_rss_mb"],
+        "dedup_seconds": figures["local"]["dedup_seconds"],
+        "radius": figures["local"]["radius"],
+        "rescans": figures["local"]["rescans"],
+        "copies_in_batch": figures["local"]["copies_in_batch"],
         "ratio_to_floor": figures["local"]["seconds"] / figures["floor"]["seconds"],
-        "cpu_seconds": figures["local"].get("cpu_seconds"), "floor_cpu_seconds": figures["floor"].get("cpu_seconds"),
+        "cpu_seconds": figures["local"].get("cpu_seconds"),
+        "floor_cpu_seconds": figures["floor"].get("cpu_seconds"),
         "dedup_cpu_seconds": figures["local"].get("dedup_cpu_seconds"),
-        "floor_peak_rss_mb": figures["floor"]["peak_rss_mb"], "suppressed": figures["local"]["suppressed"],
-        "ray_equal": None, "ray_seconds": None, "load_average_before": [round(v, 2) for v in load_before],
-        "cpus": os.cpu_count(), "command": "python " + " ".join(sys.argv),
+        "floor_peak_rss_mb": figures["floor"]["peak_rss_mb"],
+        "suppressed": figures["local"]["suppressed"],
+        "ray_equal": None,
+        "ray_seconds": None,
+        "load_average_before": [round(v, 2) for v in load_before],
+        "cpus": os.cpu_count(),
+        "command": "python " + " ".join(sys.argv),
         "repeats": {c: [round(r["seconds"], 2) for r in rs] for c, rs in runs.items()},
         "dedup_seconds_all": [round(r["dedup_seconds"], 2) for r in runs["local"]],
-    }  # fmt: skip
+    }
     if figures["floor"].get("cpu_seconds"):
         scale["cpu_ratio_to_floor"] = figures["local"]["cpu_seconds"] / figures["floor"]["cpu_seconds"]
     if "ray" in figures:

@@ -36,12 +36,18 @@ def measure(checkout: Path, args: list[str], runs: int) -> dict:
         walls.append(time.perf_counter() - started)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpus.append((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
-    log = subprocess.run([sys.executable, "-X", "importtime", *args], cwd=checkout, env=env, capture_output=True,
-                         text=True).stderr  # fmt: skip
+    log = subprocess.run(
+        [sys.executable, "-X", "importtime", *args], cwd=checkout, env=env, capture_output=True, text=True
+    ).stderr
     names = {line.rsplit("|", 1)[-1].strip() for line in log.splitlines() if line.startswith("import time:")}
-    return {"wall_s_median": statistics.median(walls), "wall_s_min": min(walls), "cpu_s_median": statistics.median(cpus),
-            "cpu_s_min": min(cpus), "runs": runs,
-            "heavy_imports": sorted({n.split(".")[0] for n in names if n.split(".")[0] in HEAVY})}  # fmt: skip
+    return {
+        "wall_s_median": statistics.median(walls),
+        "wall_s_min": min(walls),
+        "cpu_s_median": statistics.median(cpus),
+        "cpu_s_min": min(cpus),
+        "runs": runs,
+        "heavy_imports": sorted({n.split(".")[0] for n in names if n.split(".")[0] in HEAVY}),
+    }
 
 
 def main() -> None:
@@ -56,10 +62,19 @@ def main() -> None:
         for name, command in COMMANDS.items():
             res = measure(checkout, command, args.runs)
             results[f"{label}_{name}"] = res | {"checkout": str(checkout)}
-            print(f"{label:8s} {' '.join(command):22s} wall {res['wall_s_median']:.2f} s  CPU {res['cpu_s_median']:.2f} s  "
-                  f"heavy imports {res['heavy_imports'] or 'none'}", flush=True)  # fmt: skip
-    meta = {"machine": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
-            "argv": sys.argv[1:], "load_average_at_start": load_at_start, "load_average_at_end": os.getloadavg()}  # fmt: skip
+            print(
+                f"{label:8s} {' '.join(command):22s} wall {res['wall_s_median']:.2f} s  CPU {res['cpu_s_median']:.2f} s  "
+                f"heavy imports {res['heavy_imports'] or 'none'}",
+                flush=True,
+            )
+    meta = {
+        "machine": platform.platform(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "argv": sys.argv[1:],
+        "load_average_at_start": load_at_start,
+        "load_average_at_end": os.getloadavg(),
+    }
     out = HERE / "results" / "fast_start.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")

@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from label_efficiency import NOISY, write_rare_dataset  # noqa: E402
+from label_efficiency import NOISY, write_rare_dataset
 
-from activemine.data import LabeledSet, PoolChunk  # noqa: E402
-from activemine.dirty import DirtyDataFilter  # noqa: E402
-from activemine.experiment import ExperimentConfig, _clean_proba, _Seed, load_task  # noqa: E402
-from activemine.strategies import make_strategy  # noqa: E402
+from activemine.data import LabeledSet, PoolChunk
+from activemine.dirty import DirtyDataFilter
+from activemine.experiment import ExperimentConfig, _clean_proba, _Seed, load_task
+from activemine.strategies import make_strategy
 
 
 def variants(n_jobs):
@@ -39,7 +39,9 @@ def variants(n_jobs):
         "hw": ("hw", {}),
         "hw --clean-selection": ("hw", {"clean_selection": True}),
         "hw --clean-selection, check_folds=2": (
-            "hw", {"clean_selection": True, "dirty_step": DirtyDataFilter(check_folds=2, n_jobs=n_jobs)}),
+            "hw",
+            {"clean_selection": True, "dirty_step": DirtyDataFilter(check_folds=2, n_jobs=n_jobs)},
+        ),
     }
 
 
@@ -52,13 +54,27 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         rare = write_rare_dataset(Path(tmp) / "rare.parquet")
         for ds, (L, U) in (("fashion", (2000, 6000)), ("rare", (10000, 30000))):
-            task = load_task("fashion-mnist", "binary:6") if ds == "fashion" else load_task(
-                str(rare), "binary:pos", split_col="split")  # fmt: skip
-            src = {"dataset": "fashion-mnist", "task": "binary:6"} if ds == "fashion" else {
-                "dataset": str(rare), "task": "binary:pos", "split_col": "split"}  # fmt: skip
+            task = (
+                load_task("fashion-mnist", "binary:6")
+                if ds == "fashion"
+                else load_task(str(rare), "binary:pos", split_col="split")
+            )
+            src = (
+                {"dataset": "fashion-mnist", "task": "binary:6"}
+                if ds == "fashion"
+                else {"dataset": str(rare), "task": "binary:pos", "split_col": "split"}
+            )
             for setting, noise in (("clean", {}), ("noisy", NOISY)):
-                cfg = ExperimentConfig(**src, labeled_size=L, pool_size=U, budget=1, strategies=("lc",), seeds=(0,),
-                                       n_jobs=args.n_jobs, **noise)  # fmt: skip
+                cfg = ExperimentConfig(
+                    **src,
+                    labeled_size=L,
+                    pool_size=U,
+                    budget=1,
+                    strategies=("lc",),
+                    seeds=(0,),
+                    n_jobs=args.n_jobs,
+                    **noise,
+                )
                 clean = _clean_proba(task, model="lightgbm", n_jobs=args.n_jobs) if noise else None
                 split = _Seed(task, cfg, 0, clean)
                 labeled = LabeledSet(task.X_train[split.L], split.y_obs[split.L], split.L)
@@ -83,7 +99,7 @@ def main() -> None:
                     med = float(np.median(times[name]))
                     per_repeat = "/".join(map(str, fits[name]))
                     rows.append(f"| {ds}-{setting} | {name} | {med:.2f} | {med / qbc:.2f} | {per_repeat} |")
-                print("\n".join(rows[-len(times):]), flush=True)
+                print("\n".join(rows[-len(times) :]), flush=True)
     print("| setting | run | median s | / qbc | model fits per repeat |\n|---|---|---:|---:|---|")
     print("\n".join(rows))
 

@@ -72,9 +72,17 @@ def write_rare_dataset(path: Path) -> Path:
     import pyarrow.parquet as pq
     from sklearn.datasets import make_classification
 
-    X, y = make_classification(n_samples=80_000, n_features=40, n_informative=12, n_redundant=8,
-                               n_clusters_per_class=3, weights=[0.99], class_sep=1.0, flip_y=0.0,
-                               random_state=2026)  # fmt: skip
+    X, y = make_classification(
+        n_samples=80_000,
+        n_features=40,
+        n_informative=12,
+        n_redundant=8,
+        n_clusters_per_class=3,
+        weights=[0.99],
+        class_sep=1.0,
+        flip_y=0.0,
+        random_state=2026,
+    )
     cols = {f"f{j:02d}": X[:, j].astype(np.float32) for j in range(X.shape[1])}
     cols["label"] = np.where(y == 1, "pos", "neg")
     cols["split"] = np.where(np.arange(y.size) < 60_000, "train", "test")
@@ -106,7 +114,11 @@ def check_targets(results: dict[str, dict]) -> dict:
                 out[f"{name}: hw >= hw-dirty-off"] = {"hw": hw, "hw_dirty_off": off, "holds": hw >= off}
         if "qbc" in s:
             secs = (_mean(s, "hw", "select_seconds"), _mean(s, "qbc", "select_seconds"))
-            out[f"{name}: hw select seconds <= qbc / 2"] = {"hw": secs[0], "qbc": secs[1], "holds": secs[0] <= secs[1] / 2}
+            out[f"{name}: hw select seconds <= qbc / 2"] = {
+                "hw": secs[0],
+                "qbc": secs[1],
+                "holds": secs[0] <= secs[1] / 2,
+            }
     return out
 
 
@@ -119,7 +131,9 @@ def summary_table(results: dict[str, dict]) -> str:
         tpr, secs = [], []
         for r in results.values():
             s = r["summary"].get(name)
-            tpr.append("" if s is None else f"{100 * s['tpr_at_fpr']['mean']:.2f} +/- {100 * s['tpr_at_fpr']['std']:.2f}")
+            tpr.append(
+                "" if s is None else f"{100 * s['tpr_at_fpr']['mean']:.2f} +/- {100 * s['tpr_at_fpr']['std']:.2f}"
+            )
             secs.append(f"{s['select_seconds']['mean']:.1f}" if s and "select_seconds" in s else "")
         lines.append(f"| {name} | " + " | ".join(tpr + secs) + " |")
     return "\n".join(lines) + "\n"
@@ -128,8 +142,10 @@ def summary_table(results: dict[str, dict]) -> str:
 def dirty_verdicts(results: dict[str, dict]) -> str:
     """Per setting and HW run, in how many seeds the checks chose soft labels for L + B (soft z), judged L dirty
     and judged L + B dirty (drop z)."""
-    lines = ["| setting | run | L + B softened (soft z) | L dirty (z) | L + B dirty (z) "
-             "| L + B dropped (of them wrong) |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| setting | run | L + B softened (soft z) | L dirty (z) | L + B dirty (z) | L + B dropped (of them wrong) |",
+        "|---|---|---|---|---|---|",
+    ]
     for setting, r in results.items():
         runs = {}
         for run in r["runs"]:
@@ -172,8 +188,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "label_efficiency")
     parser.add_argument("--report-only", action="store_true", help="only rebuild targets.json and summary.md from disk")
     args = parser.parse_args()
-    sizes = {"fashion": _sizes(args.fashion_sizes, DEFAULT_SIZES["fashion"]),
-             "rare": _sizes(args.rare_sizes, DEFAULT_SIZES["rare"])}  # fmt: skip
+    sizes = {
+        "fashion": _sizes(args.fashion_sizes, DEFAULT_SIZES["fashion"]),
+        "rare": _sizes(args.rare_sizes, DEFAULT_SIZES["rare"]),
+    }
 
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -183,17 +201,30 @@ def main() -> None:
             if dataset == "rare" and rare_path is None:
                 rare_path = write_rare_dataset(Path(tmp) / "rare.parquet")
             L, U, B = sizes[dataset]
-            source = {"dataset": "fashion-mnist", "task": "binary:6"} if dataset == "fashion" else {
-                "dataset": str(rare_path), "task": "binary:pos", "split_col": "split"}  # fmt: skip
+            source = (
+                {"dataset": "fashion-mnist", "task": "binary:6"}
+                if dataset == "fashion"
+                else {"dataset": str(rare_path), "task": "binary:pos", "split_col": "split"}
+            )
             config = ExperimentConfig(
-                **source, labeled_size=L, budget=B, pool_size=U, strategies=tuple(args.strategies.split(",")),
+                **source,
+                labeled_size=L,
+                budget=B,
+                pool_size=U,
+                strategies=tuple(args.strategies.split(",")),
                 seeds=tuple(range(args.seeds)),
-                full_seeds=args.full_seeds, eval_repeats=args.eval_repeats, variants=VARIANTS, n_jobs=args.n_jobs,
+                full_seeds=args.full_seeds,
+                eval_repeats=args.eval_repeats,
+                variants=VARIANTS,
+                n_jobs=args.n_jobs,
                 **setting,
-            )  # fmt: skip
+            )
             started = time.perf_counter()
             results[name] = run_experiment(
-                config, progress=lambda what, t0=started, n=name: print(f"[{n} {time.perf_counter() - t0:6.0f} s] {what}", flush=True)
+                config,
+                progress=lambda what, t0=started, n=name: print(
+                    f"[{n} {time.perf_counter() - t0:6.0f} s] {what}", flush=True
+                ),
             )
             results[name]["wall_seconds"] = time.perf_counter() - started
             if dataset == "rare":
@@ -208,8 +239,10 @@ def main() -> None:
     targets = check_targets(results)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "targets.json").write_text(json.dumps(targets, indent=1))
-    verdicts = ("\nDirty-data verdicts per seed (soft labels are checked first; drop z NaN: no drop checked, "
-                "because soft labels were chosen or no drop was proposed):\n\n") + dirty_verdicts(results)
+    verdicts = (
+        "\nDirty-data verdicts per seed (soft labels are checked first; drop z NaN: no drop checked, "
+        "because soft labels were chosen or no drop was proposed):\n\n"
+    ) + dirty_verdicts(results)
     table = summary_table(results) + verdicts
     (args.out / "summary.md").write_text(table)
     print(table)

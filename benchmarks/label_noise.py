@@ -41,10 +41,10 @@ from pathlib import Path
 import numpy as np
 
 from activemine.datasets import load_dataset
-from activemine.metrics import tpr_at_fpr
 from activemine.dirty import clean_labels, out_of_fold_proba
 from activemine.dirty import estimate_dirty_share as estimate_noise_rate
 from activemine.dirty import find_suspects as find_label_issues
+from activemine.metrics import tpr_at_fpr
 from activemine.simulate import inject_label_noise
 
 OUT_DIR = Path(__file__).resolve().parent / "results" / "label_noise"
@@ -59,8 +59,17 @@ SEED = 0  # the Fashion-MNIST subsample, PCA and the clean model that judges amb
 def eval_model(seed: int):
     from lightgbm import LGBMClassifier
 
-    return LGBMClassifier(n_estimators=150, learning_rate=0.1, num_leaves=31, colsample_bytree=0.5, subsample=0.8,
-                          subsample_freq=1, n_jobs=2, verbose=-1, random_state=seed)  # fmt: skip
+    return LGBMClassifier(
+        n_estimators=150,
+        learning_rate=0.1,
+        num_leaves=31,
+        colsample_bytree=0.5,
+        subsample=0.8,
+        subsample_freq=1,
+        n_jobs=2,
+        verbose=-1,
+        random_state=seed,
+    )
 
 
 def load(name: str, fmnist_train: int):
@@ -113,10 +122,19 @@ def run_dataset(name: str, fmnist_train: int, seeds: list[int], kinds: list[str]
                 proba = out_of_fold_proba("fast", X, noisy, FOLDS, seed=seed)
                 oof_seconds = time.perf_counter() - started
                 unpruned = test_metric(metric, X, noisy, X_test, y_test, seed)
-                base = {"dataset": name, "noise_kind": kind, "noise_rate": rate, "seed": seed, "metric": metric,
-                        "metric_unpruned": unpruned, "metric_clean_labels": metric_clean,
-                        "allowed_drop": allowed_drop(metric, unpruned, y_test), "oof_seconds": oof_seconds,
-                        "n_train": int(y.size), "n_flipped": int(flipped.sum())}  # fmt: skip
+                base = {
+                    "dataset": name,
+                    "noise_kind": kind,
+                    "noise_rate": rate,
+                    "seed": seed,
+                    "metric": metric,
+                    "metric_unpruned": unpruned,
+                    "metric_clean_labels": metric_clean,
+                    "allowed_drop": allowed_drop(metric, unpruned, y_test),
+                    "oof_seconds": oof_seconds,
+                    "n_train": int(y.size),
+                    "n_flipped": int(flipped.sum()),
+                }
 
                 started = time.perf_counter()
                 issues = find_label_issues(noisy, proba)
@@ -125,24 +143,40 @@ def run_dataset(name: str, fmnist_train: int, seeds: list[int], kinds: list[str]
                 found[issues] = True
                 report = clean_labels(noisy, proba, policy="prune", max_dirty=MAX_DIRTY)
                 keep = report.keep
-                rows.append({**base, "method": "activemine", **detection(found, flipped), "seconds": seconds,
-                             "metric_pruned": test_metric(metric, X[keep], noisy[keep], X_test, y_test, seed),
-                             "n_dropped": int((~keep).sum()),
-                             "dropped_precision": float(flipped[~keep].mean()) if (~keep).any() else None,
-                             "estimated_noise_rate": estimate_noise_rate(noisy, proba),
-                             "dirty_share_after": report.dirty_share_after})  # fmt: skip
+                rows.append(
+                    {
+                        **base,
+                        "method": "activemine",
+                        **detection(found, flipped),
+                        "seconds": seconds,
+                        "metric_pruned": test_metric(metric, X[keep], noisy[keep], X_test, y_test, seed),
+                        "n_dropped": int((~keep).sum()),
+                        "dropped_precision": float(flipped[~keep].mean()) if (~keep).any() else None,
+                        "estimated_noise_rate": estimate_noise_rate(noisy, proba),
+                        "dirty_share_after": report.dirty_share_after,
+                    }
+                )
 
                 started = time.perf_counter()
                 found = np.asarray(cleanlab_find_label_issues(noisy, proba, n_jobs=1), dtype=bool)
                 seconds = time.perf_counter() - started
-                rows.append({**base, "method": "cleanlab", **detection(found, flipped), "seconds": seconds,
-                             "metric_pruned": test_metric(metric, X[~found], noisy[~found], X_test, y_test, seed),
-                             "n_dropped": int(found.sum()),
-                             "dropped_precision": float(flipped[found].mean()) if found.any() else None})  # fmt: skip
+                rows.append(
+                    {
+                        **base,
+                        "method": "cleanlab",
+                        **detection(found, flipped),
+                        "seconds": seconds,
+                        "metric_pruned": test_metric(metric, X[~found], noisy[~found], X_test, y_test, seed),
+                        "n_dropped": int(found.sum()),
+                        "dropped_precision": float(flipped[found].mean()) if found.any() else None,
+                    }
+                )
                 a, c = rows[-2], rows[-1]
-                log(f"  seed {seed} {kind:13s} {rate:4.0%}  F1 activemine {a['f1']:.3f} cleanlab {c['f1']:.3f}  "
+                log(
+                    f"  seed {seed} {kind:13s} {rate:4.0%}  F1 activemine {a['f1']:.3f} cleanlab {c['f1']:.3f}  "
                     f"{metric} unpruned {unpruned:.4f} pruned {a['metric_pruned']:.4f} / {c['metric_pruned']:.4f}  "
-                    f"dropped {a['n_dropped']} / {c['n_dropped']}")  # fmt: skip
+                    f"dropped {a['n_dropped']} / {c['n_dropped']}"
+                )
     return rows
 
 
@@ -171,15 +205,25 @@ def check_targets(summary: list[dict]) -> list[dict]:
     cleanlab's; pruning within noise, and better at 10% and 20%."""
     out = []
     for a in (r for r in summary if r["method"] == "activemine"):
-        c = next(r for r in summary if r["method"] == "cleanlab" and all(
-            r[k] == a[k] for k in ("dataset", "noise_kind", "noise_rate")))  # fmt: skip
+        c = next(
+            r
+            for r in summary
+            if r["method"] == "cleanlab" and all(r[k] == a[k] for k in ("dataset", "noise_kind", "noise_rate"))
+        )
         delta = a["metric_delta"]
-        out.append({
-            "dataset": a["dataset"], "noise_kind": a["noise_kind"], "noise_rate": a["noise_rate"],
-            "f1_gap": a["f1"] - c["f1"], "f1_ok": a["f1"] >= c["f1"] - 0.02,
-            "metric_delta": delta, "not_worse_ok": delta >= -a["allowed_drop"],
-            "improves": delta > 0, "improves_required": a["noise_rate"] >= 0.10,
-        })  # fmt: skip
+        out.append(
+            {
+                "dataset": a["dataset"],
+                "noise_kind": a["noise_kind"],
+                "noise_rate": a["noise_rate"],
+                "f1_gap": a["f1"] - c["f1"],
+                "f1_ok": a["f1"] >= c["f1"] - 0.02,
+                "metric_delta": delta,
+                "not_worse_ok": delta >= -a["allowed_drop"],
+                "improves": delta > 0,
+                "improves_required": a["noise_rate"] >= 0.10,
+            }
+        )
     return out
 
 
@@ -223,7 +267,11 @@ def write_markdown(summary: list[dict], targets: list[dict], settings: dict, pat
         "|---|---|---:|---:|---|---:|---|---|",
     ]
     for t in targets:
-        imp = ("yes" if t["improves"] else "**no**") if t["improves_required"] else ("yes" if t["improves"] else "no (not required)")
+        imp = (
+            ("yes" if t["improves"] else "**no**")
+            if t["improves_required"]
+            else ("yes" if t["improves"] else "no (not required)")
+        )
         lines.append(
             f"| {t['dataset']} | {t['noise_kind']} | {t['noise_rate']:.0%} | {t['f1_gap']:+.3f} | "
             f"{'yes' if t['f1_ok'] else '**no**'} | {t['metric_delta']:+.4f} | {'yes' if t['not_worse_ok'] else '**no**'} | {imp} |"
@@ -248,11 +296,14 @@ def main() -> None:
     targets = check_targets(summary)
     settings = {
         "command": f"python benchmarks/label_noise.py --datasets {args.datasets} --fmnist-train {args.fmnist_train} "
-                   f"--seeds {args.seeds} --kinds {args.kinds}",
+        f"--seeds {args.seeds} --kinds {args.kinds}",
         "machine": f"{platform.machine()}, {platform.system()}, Python {platform.python_version()}",
-        "fmnist_train": args.fmnist_train, "folds": FOLDS, "max_dirty": MAX_DIRTY, "seeds": seeds,
+        "fmnist_train": args.fmnist_train,
+        "folds": FOLDS,
+        "max_dirty": MAX_DIRTY,
+        "seeds": seeds,
         "total_seconds": time.perf_counter() - started,
-    }  # fmt: skip
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     # temp file + rename, so an interrupted run never leaves half a result
     tmp = args.out / ".results.json.tmp"
@@ -262,9 +313,11 @@ def main() -> None:
     write_markdown(summary, targets, settings, tmp)
     tmp.replace(args.out / "results.md")
     for t in targets:
-        print(f"{t['dataset']:13s} {t['noise_kind']:13s} {t['noise_rate']:4.0%}  F1 gap {t['f1_gap']:+.3f} "
-              f"{'ok' if t['f1_ok'] else 'MISS'}  metric delta {t['metric_delta']:+.4f} "
-              f"{'ok' if t['not_worse_ok'] else 'WORSE'}{'' if t['improves'] or not t['improves_required'] else ' NO-GAIN'}")  # fmt: skip
+        print(
+            f"{t['dataset']:13s} {t['noise_kind']:13s} {t['noise_rate']:4.0%}  F1 gap {t['f1_gap']:+.3f} "
+            f"{'ok' if t['f1_ok'] else 'MISS'}  metric delta {t['metric_delta']:+.4f} "
+            f"{'ok' if t['not_worse_ok'] else 'WORSE'}{'' if t['improves'] or not t['improves_required'] else ' NO-GAIN'}"
+        )
     print(f"wrote {args.out / 'results.json'} and results.md in {settings['total_seconds']:.0f} s")
 
 

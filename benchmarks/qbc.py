@@ -42,15 +42,15 @@ from pathlib import Path
 # multiplies fit times, so they yield instead (before lightgbm is loaded).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from activemine import PoolChunk, make_strategy  # noqa: E402
-from activemine.committee import Committee  # noqa: E402
-from activemine.experiment import ExperimentConfig, load_task, run_experiment  # noqa: E402
-from activemine.metrics import roc_auc, tpr_at_fpr  # noqa: E402
-from activemine.models import make_model, predict_proba_aligned  # noqa: E402
-from activemine.plan import SelectionPlan  # noqa: E402
-from activemine.ties import strategy_decided_by  # noqa: E402
+from activemine import PoolChunk, make_strategy
+from activemine.committee import Committee
+from activemine.experiment import ExperimentConfig, load_task, run_experiment
+from activemine.metrics import roc_auc, tpr_at_fpr
+from activemine.models import make_model, predict_proba_aligned
+from activemine.plan import SelectionPlan
+from activemine.ties import strategy_decided_by
 
 OUT = Path(__file__).parent / "results" / "qbc"
 #: one-shot variants: name -> (committee size or None for lc, strategy kwargs, evaluated)
@@ -88,7 +88,10 @@ def evaluate(task, rows: np.ndarray, *, seed: int, fpr: float, cache: dict, mode
             model = make_model("lightgbm", random_state=seed).fit(task.X_train[rows], task.y_train[rows])
         proba = predict_proba_aligned(model, task.X_test, np.arange(len(task.class_names)))
         scores = proba[:, 1] if task.binary else proba
-        cache[key] = {"tpr_at_fpr": float(tpr_at_fpr(task.y_test, scores, fpr)), "auc": float(roc_auc(task.y_test, scores))}
+        cache[key] = {
+            "tpr_at_fpr": float(tpr_at_fpr(task.y_test, scores, fpr)),
+            "auc": float(roc_auc(task.y_test, scores)),
+        }
     return dict(cache[key])
 
 
@@ -107,11 +110,18 @@ def select(task, variant: tuple, *, ids, pool_proba, stack, budget: int, seed: i
     batch = SelectionPlan.build(strategy, budget=budget).bind(classes=strategy.classes_).select(ids, scores, predicted)
     seconds = time.perf_counter() - start
     decided = strategy_decided_by(strategy, batch, ids, scores, predicted)
-    return {"ids": batch.ids, "decided_by": decided, "id_share": decided["id"] / max(1, sum(decided.values())),
-            "positives": int(task.y_train[batch.ids].sum()) if task.binary else None, "score_select_seconds": seconds}  # fmt: skip
+    return {
+        "ids": batch.ids,
+        "decided_by": decided,
+        "id_share": decided["id"] / max(1, sum(decided.values())),
+        "positives": int(task.y_train[batch.ids].sum()) if task.binary else None,
+        "score_select_seconds": seconds,
+    }
 
 
-def one_shot(task, *, seeds, labeled: int, pool: int, budget: int, variants: dict, max_members: int, started: float) -> dict:
+def one_shot(
+    task, *, seeds, labeled: int, pool: int, budget: int, variants: dict, max_members: int, started: float
+) -> dict:
     runs = []
     for seed in seeds:
         L, U = split(task.y_train.size, labeled, pool, seed)
@@ -125,30 +135,55 @@ def one_shot(task, *, seeds, labeled: int, pool: int, budget: int, variants: dic
         initial = evaluate(task, L, seed=seed, fpr=0.01, cache=cache, model=initial_model)
         log(f"one-shot seed {seed}: initial TPR {100 * initial['tpr_at_fpr']:.2f}", started)
         t = time.perf_counter()
-        committee = Committee("lightgbm", n_members=max_members, random_state=seed, n_jobs=1).fit(task.X_train[L], task.y_train[L])
+        committee = Committee("lightgbm", n_members=max_members, random_state=seed, n_jobs=1).fit(
+            task.X_train[L], task.y_train[L]
+        )
         member_fit = (time.perf_counter() - t) / max_members
         t = time.perf_counter()
         stack = committee.predict_proba_stack(task.X_train[U])
         member_predict = (time.perf_counter() - t) / max_members
-        log(f"one-shot seed {seed}: {max_members} members, {member_fit:.1f} s fit + {member_predict:.1f} s predict each", started)
+        log(
+            f"one-shot seed {seed}: {max_members} members, {member_fit:.1f} s fit + {member_predict:.1f} s predict each",
+            started,
+        )
         for name, variant in variants.items():
             got = select(task, variant, ids=U, pool_proba=pool_proba, stack=stack, budget=budget, seed=seed)
             size = variant[0]
             cost = (lc_fit + lc_predict) if size is None else size * (member_fit + member_predict)
-            run = {"variant": name, "seed": seed, "committee_size": size, "evaluated": variant[2],
-                   "select_seconds": cost + got["score_select_seconds"], "model_fits": 1 if size is None else size,
-                   **{k: v for k, v in got.items() if k != "ids"}}  # fmt: skip
+            run = {
+                "variant": name,
+                "seed": seed,
+                "committee_size": size,
+                "evaluated": variant[2],
+                "select_seconds": cost + got["score_select_seconds"],
+                "model_fits": 1 if size is None else size,
+                **{k: v for k, v in got.items() if k != "ids"},
+            }
             if variant[2]:
                 run.update(evaluate(task, np.concatenate([L, got["ids"]]), seed=seed, fpr=0.01, cache=cache))
             runs.append(run)
             tpr = f"TPR {100 * run['tpr_at_fpr']:.2f}" if "tpr_at_fpr" in run else "selection only"
-            log(f"one-shot seed {seed}: {name}: {tpr}, decided by id {100 * run['id_share']:.1f}%, "
-                f"{run['positives']} positives", started)  # fmt: skip
+            log(
+                f"one-shot seed {seed}: {name}: {tpr}, decided by id {100 * run['id_share']:.1f}%, "
+                f"{run['positives']} positives",
+                started,
+            )
         runs.append({"variant": "reference:initial", "seed": seed, **initial})
-    return {"config": {"dataset": "fashion-mnist", "task": "binary:6", "labeled_size": labeled, "pool_size": pool,
-                       "budget": budget, "seeds": list(seeds), "model": "lightgbm", "fpr": 0.01,
-                       "committee_members_fitted": max_members},
-            "runs": runs, "summary": summarize(runs)}  # fmt: skip
+    return {
+        "config": {
+            "dataset": "fashion-mnist",
+            "task": "binary:6",
+            "labeled_size": labeled,
+            "pool_size": pool,
+            "budget": budget,
+            "seeds": list(seeds),
+            "model": "lightgbm",
+            "fpr": 0.01,
+            "committee_members_fitted": max_members,
+        },
+        "runs": runs,
+        "summary": summarize(runs),
+    }
 
 
 def secondary_keys(*, seeds, labeled: int, budget: int, started: float) -> dict:
@@ -157,30 +192,67 @@ def secondary_keys(*, seeds, labeled: int, budget: int, started: float) -> dict:
     for seed in seeds:
         L, U = split(task.y_train.size, labeled, task.y_train.size - labeled, seed)
         cache: dict = {}
-        committee = Committee("lightgbm", n_members=3, random_state=seed, n_jobs=1).fit(task.X_train[L], task.y_train[L])
+        committee = Committee("lightgbm", n_members=3, random_state=seed, n_jobs=1).fit(
+            task.X_train[L], task.y_train[L]
+        )
         stack = committee.predict_proba_stack(task.X_train[U])
-        for name, kwargs in (("vote + consensus lc", {"secondary": "lc"}), ("vote + consensus entropy", {"secondary": "entropy"}),
-                             ("vote, ties by id (old)", {"secondary": None})):  # fmt: skip
+        for name, kwargs in (
+            ("vote + consensus lc", {"secondary": "lc"}),
+            ("vote + consensus entropy", {"secondary": "entropy"}),
+            ("vote, ties by id (old)", {"secondary": None}),
+        ):
             got = select(task, (3, kwargs, True), ids=U, pool_proba=None, stack=stack, budget=budget, seed=seed)
-            run = {"variant": name, "seed": seed, "decided_by": got["decided_by"], "id_share": got["id_share"],
-                   **evaluate(task, np.concatenate([L, got["ids"]]), seed=seed, fpr=0.01, cache=cache)}  # fmt: skip
+            run = {
+                "variant": name,
+                "seed": seed,
+                "decided_by": got["decided_by"],
+                "id_share": got["id_share"],
+                **evaluate(task, np.concatenate([L, got["ids"]]), seed=seed, fpr=0.01, cache=cache),
+            }
             runs.append(run)
-            log(f"secondary seed {seed}: {name}: macro TPR {100 * run['tpr_at_fpr']:.2f}, AUC {run['auc']:.4f}", started)
-    return {"config": {"dataset": "digits", "task": "multiclass", "labeled_size": labeled, "budget": budget,
-                       "seeds": list(seeds), "model": "lightgbm", "committee_size": 3, "fpr": 0.01},
-            "runs": runs, "summary": summarize(runs)}  # fmt: skip
+            log(
+                f"secondary seed {seed}: {name}: macro TPR {100 * run['tpr_at_fpr']:.2f}, AUC {run['auc']:.4f}", started
+            )
+    return {
+        "config": {
+            "dataset": "digits",
+            "task": "multiclass",
+            "labeled_size": labeled,
+            "budget": budget,
+            "seeds": list(seeds),
+            "model": "lightgbm",
+            "committee_size": 3,
+            "fpr": 0.01,
+        },
+        "runs": runs,
+        "summary": summarize(runs),
+    }
 
 
 def multi_round(*, seeds, labeled: int, pool: int, budget: int, rounds: int, started: float) -> dict:
-    config = ExperimentConfig(dataset="fashion-mnist", task="binary:6", labeled_size=labeled, budget=budget,
-                              pool_size=pool, strategies=("qbc", "qbc-grow"), seeds=tuple(seeds), mode="multi-round",
-                              rounds=rounds, full_seeds=0)  # fmt: skip
+    config = ExperimentConfig(
+        dataset="fashion-mnist",
+        task="binary:6",
+        labeled_size=labeled,
+        budget=budget,
+        pool_size=pool,
+        strategies=("qbc", "qbc-grow"),
+        seeds=tuple(seeds),
+        mode="multi-round",
+        rounds=rounds,
+        full_seeds=0,
+    )
     results = run_experiment(config, progress=lambda what: log(f"multi-round: {what}", started))
     for r in results["runs"]:
         r.pop("roc_tpr", None)
-    return {"config": results["config"], "runs": results["runs"], "summary": results["summary"],
-            "reference": {k: [{kk: vv for kk, vv in x.items() if kk != "roc_tpr"} for x in v]
-                          for k, v in results["reference"].items()}}  # fmt: skip
+    return {
+        "config": results["config"],
+        "runs": results["runs"],
+        "summary": results["summary"],
+        "reference": {
+            k: [{kk: vv for kk, vv in x.items() if kk != "roc_tpr"} for x in v] for k, v in results["reference"].items()
+        },
+    }
 
 
 def _mean_std(values) -> dict:
@@ -221,8 +293,10 @@ def markdown(doc: dict) -> str:
             "|---|---:|---:|---:|---:|---:|",
         ]
         for name, v in s.items():
-            lines.append(f"| {name} | {_fmt(v, 'tpr_at_fpr', 100)} | {_fmt(v, 'auc', 1, 4)} | {_fmt(v, 'positives', 1, 0)} "
-                         f"| {_fmt(v, 'id_share', 100, 1)} | {_fmt(v, 'select_seconds', 1, 1)} |")  # fmt: skip
+            lines.append(
+                f"| {name} | {_fmt(v, 'tpr_at_fpr', 100)} | {_fmt(v, 'auc', 1, 4)} | {_fmt(v, 'positives', 1, 0)} "
+                f"| {_fmt(v, 'id_share', 100, 1)} | {_fmt(v, 'select_seconds', 1, 1)} |"
+            )
         lines.append("")
     if "secondary" in doc:
         c, s = doc["secondary"]["config"], doc["secondary"]["summary"]
@@ -233,7 +307,9 @@ def markdown(doc: dict) -> str:
             "|---|---:|---:|---:|",
         ]
         for name, v in s.items():
-            lines.append(f"| {name} | {_fmt(v, 'tpr_at_fpr', 100)} | {_fmt(v, 'auc', 1, 4)} | {_fmt(v, 'id_share', 100, 1)} |")
+            lines.append(
+                f"| {name} | {_fmt(v, 'tpr_at_fpr', 100)} | {_fmt(v, 'auc', 1, 4)} | {_fmt(v, 'id_share', 100, 1)} |"
+            )
         lines.append("")
     if "multi_round" in doc:
         c, s = doc["multi_round"]["config"], doc["multi_round"]["summary"]
@@ -249,8 +325,10 @@ def markdown(doc: dict) -> str:
         ]
         for name, v in s.items():
             fits = f"{v['model_fits']['mean']:.0f}" if "model_fits" in v else ""
-            lines.append(f"| {name} | {_fmt(v, 'tpr_at_fpr', 100)} | {_fmt(v, 'auc', 1, 4)} | {fits} "
-                         f"| {_fmt(v, 'select_seconds', 1, 1)} | {_fmt(v, 'id_decided_share', 100, 1)} |")  # fmt: skip
+            lines.append(
+                f"| {name} | {_fmt(v, 'tpr_at_fpr', 100)} | {_fmt(v, 'auc', 1, 4)} | {fits} "
+                f"| {_fmt(v, 'select_seconds', 1, 1)} | {_fmt(v, 'id_decided_share', 100, 1)} |"
+            )
         curves = {}
         for r in doc["multi_round"]["runs"]:
             curves.setdefault(r["strategy"], []).append([100 * p["tpr_at_fpr"] for p in r["curve"]])
@@ -284,20 +362,36 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     started = time.perf_counter()
-    doc = {"command": "python benchmarks/qbc.py " + " ".join(sys.argv[1:]),
-           "machine": f"{platform.machine()}, {os.cpu_count()} CPUs (shared), Python {platform.python_version()}"}  # fmt: skip
+    doc = {
+        "command": "python benchmarks/qbc.py " + " ".join(sys.argv[1:]),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs (shared), Python {platform.python_version()}",
+    }
     parts = args.parts.split(",")
     if "one-shot" in parts:
         task = load_task("fashion-mnist", "binary:6")
-        doc["one_shot"] = one_shot(task, seeds=range(args.seeds), labeled=args.labeled_size, pool=args.pool_size,
-                                   budget=args.budget, variants=VARIANTS, max_members=5, started=started)  # fmt: skip
+        doc["one_shot"] = one_shot(
+            task,
+            seeds=range(args.seeds),
+            labeled=args.labeled_size,
+            pool=args.pool_size,
+            budget=args.budget,
+            variants=VARIANTS,
+            max_members=5,
+            started=started,
+        )
         write(doc, args.out)
     if "secondary" in parts:
         doc["secondary"] = secondary_keys(seeds=range(args.seeds), labeled=300, budget=150, started=started)
         write(doc, args.out)
     if "multi-round" in parts:
-        doc["multi_round"] = multi_round(seeds=range(args.mr_seeds), labeled=args.mr_labeled_size, pool=args.mr_pool_size,
-                                         budget=args.mr_budget, rounds=args.rounds, started=started)  # fmt: skip
+        doc["multi_round"] = multi_round(
+            seeds=range(args.mr_seeds),
+            labeled=args.mr_labeled_size,
+            pool=args.mr_pool_size,
+            budget=args.mr_budget,
+            rounds=args.rounds,
+            started=started,
+        )
     doc["wall_seconds"] = time.perf_counter() - started
     write(doc, args.out)
     print(markdown(doc))

@@ -72,9 +72,13 @@ def prepare(rows: int) -> dict:
     import pyarrow.parquet as pq
 
     DATA.mkdir(parents=True, exist_ok=True)
-    paths = {"bin": DATA / f"bin_{rows}.parquet", "c10": DATA / f"c10_{rows}.parquet",
-             "binstr": DATA / f"binstr_{rows}.parquet",
-             "feat": DATA / "feat_1000000.parquet", "lab": DATA / "feat_labeled.parquet"}  # fmt: skip
+    paths = {
+        "bin": DATA / f"bin_{rows}.parquet",
+        "c10": DATA / f"c10_{rows}.parquet",
+        "binstr": DATA / f"binstr_{rows}.parquet",
+        "feat": DATA / "feat_1000000.parquet",
+        "lab": DATA / "feat_labeled.parquet",
+    }
     if not paths["bin"].exists():
         _write_proba_pool(paths["bin"], rows, 2, seed=1)
     if not paths["binstr"].exists():
@@ -133,8 +137,23 @@ def run_config(name: str, args) -> dict:
         out = DATA / "cli_bin_batch.parquet"
         cols = ",".join(f"p{j}" for j in range(2))
         try:
-            app(["mine", "--pool", paths["bin"], "--weak-proba-cols", cols, "--budget", str(args.budget_bin),
-                 "--chunk-size", str(chunk), "--out", str(out), "--quiet", *HW_CLI])  # fmt: skip
+            app(
+                [
+                    "mine",
+                    "--pool",
+                    paths["bin"],
+                    "--weak-proba-cols",
+                    cols,
+                    "--budget",
+                    str(args.budget_bin),
+                    "--chunk-size",
+                    str(chunk),
+                    "--out",
+                    str(out),
+                    "--quiet",
+                    *HW_CLI,
+                ]
+            )
         except SystemExit as exc:
             if exc.code:
                 raise
@@ -161,8 +180,11 @@ def run_config(name: str, args) -> dict:
 
             lab = read_table(paths["lab"])
             feats = [f"f{j}" for j in range(20)]
-            labeled = LabeledSet(np.stack([lab.column(f).to_numpy() for f in feats], 1), lab.column("y").to_numpy(),
-                                 lab.column("id").to_numpy())  # fmt: skip
+            labeled = LabeledSet(
+                np.stack([lab.column(f).to_numpy() for f in feats], 1),
+                lab.column("y").to_numpy(),
+                lab.column("id").to_numpy(),
+            )
             columns, budget = PoolColumns(features=tuple(feats)), args.budget_feat
         else:
             k = 10 if pool == "c10" else 2
@@ -174,8 +196,9 @@ def run_config(name: str, args) -> dict:
             ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
             info["ray_init_s"] = time.perf_counter() - started
             t, cpu = time.perf_counter(), time.process_time()
-        batch = run_engine(engine, strategy, paths[pool], columns=columns, budget=budget, labeled=labeled,
-                           chunk_size=chunk)  # fmt: skip
+        batch = run_engine(
+            engine, strategy, paths[pool], columns=columns, budget=budget, labeled=labeled, chunk_size=chunk
+        )
         chosen = batch.ids
         rows = 1_000_000 if pool == "feat" else args.rows
         info["quotas"] = {str(c): q for c, q in batch.quotas.items()}
@@ -191,7 +214,11 @@ def run_config(name: str, args) -> dict:
         if name in ("mem_lc", "mem_hw"):
             from activemine import PoolChunk, make_strategy, mine
 
-            strategy = make_strategy("lc", random_state=0) if name == "mem_lc" else make_strategy("hw", random_state=0, **HW_MEASURED)
+            strategy = (
+                make_strategy("lc", random_state=0)
+                if name == "mem_lc"
+                else make_strategy("hw", random_state=0, **HW_MEASURED)
+            )
             pool = PoolChunk(ids, proba=p, weak_proba=p if name == "mem_hw" else None)
             chosen = mine(strategy, pool, budget=budget, chunk_size=rows).ids
         elif name == "modal":
@@ -216,8 +243,15 @@ def run_config(name: str, args) -> dict:
         chosen = np.char.lstrip(chosen.astype(str), "u").astype(np.int64)
     np.save(DATA / f"sel_{name}.npy", np.sort(chosen))
     maxrss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"config": name, "wall_s": wall, "rows": rows, "rows_per_s": rows / wall, "peak_rss_mb": maxrss_mb,
-            "selected": int(np.asarray(chosen).size), **info}  # fmt: skip
+    return {
+        "config": name,
+        "wall_s": wall,
+        "rows": rows,
+        "rows_per_s": rows / wall,
+        "peak_rss_mb": maxrss_mb,
+        "selected": int(np.asarray(chosen).size),
+        **info,
+    }
 
 
 def _fixed_skactiveml(p):
@@ -239,9 +273,22 @@ def _fixed_skactiveml(p):
 
 
 def _child(name: str, paths: dict, args, *, limit_gb: float | None = None, timeout: float = 900) -> dict:
-    cmd = [sys.executable, __file__, "--run", name, "--paths", json.dumps(paths), "--rows", str(args.rows),
-           "--budget-bin", str(args.budget_bin), "--budget-c10", str(args.budget_c10),
-           "--budget-feat", str(args.budget_feat)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        __file__,
+        "--run",
+        name,
+        "--paths",
+        json.dumps(paths),
+        "--rows",
+        str(args.rows),
+        "--budget-bin",
+        str(args.budget_bin),
+        "--budget-c10",
+        str(args.budget_c10),
+        "--budget-feat",
+        str(args.budget_feat),
+    ]
 
     def cap():
         if limit_gb:
@@ -322,7 +369,11 @@ def main() -> None:
         if len(names) > 1:  # the ratio to the group's first member (the floor), run by run, then the median
             for n in names[1:]:
                 for key in ("wall_s", "process_s"):
-                    pairs = [(a[key], b[key]) for a, b in zip(runs[names[0]], runs[n]) if "error" not in a and "error" not in b]
+                    pairs = [
+                        (a[key], b[key])
+                        for a, b in zip(runs[names[0]], runs[n])
+                        if "error" not in a and "error" not in b
+                    ]
                     if pairs:
                         paired[f"{n}_over_{names[0]}_{key}_paired_median"] = float(np.median([b / a for a, b in pairs]))
 
@@ -357,13 +408,21 @@ def main() -> None:
         "mem_lc_over_modal": ratio("mem_lc", "modal"),
         "mem_hw_over_modal": ratio("mem_hw", "modal"),
         "mem_lc_same_ids_as_modal": _same("mem_lc", "modal"),
-        "local_equals_ray": {p: _same(f"local_{p}", f"ray_{p}") for p in ("bin", "binstr", "c10", "feat")} if not args.no_ray else None,
+        "local_equals_ray": {p: _same(f"local_{p}", f"ray_{p}") for p in ("bin", "binstr", "c10", "feat")}
+        if not args.no_ray
+        else None,
     }
     print(json.dumps(summary, indent=1))
     OUT.mkdir(parents=True, exist_ok=True)
-    meta = {"machine": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
-            "argv": sys.argv[1:], "total_s": time.perf_counter() - started,
-            "load_average_at_start": load_at_start, "load_average_at_end": os.getloadavg()}  # fmt: skip
+    meta = {
+        "machine": platform.platform(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "argv": sys.argv[1:],
+        "total_s": time.perf_counter() - started,
+        "load_average_at_start": load_at_start,
+        "load_average_at_end": os.getloadavg(),
+    }
     tmp = OUT / "results.json.tmp"
     tmp.write_text(json.dumps({"meta": meta, "summary": summary, "results": results}, indent=1))
     os.replace(tmp, OUT / "results.json")

@@ -57,8 +57,16 @@ def write_pool(path: Path, rows: int, *, seed: int = 11, step: int = 1_000_000) 
 
     rng = np.random.default_rng(seed)
     perm = rng.permutation(rows)  # ids in no particular order, as an export would give them
-    schema = pa.schema([("id", pa.string()), ("p0", pa.float32()), ("p1", pa.float32()),
-                        ("w0", pa.float32()), ("w1", pa.float32()), ("y", pa.int8())])  # fmt: skip
+    schema = pa.schema(
+        [
+            ("id", pa.string()),
+            ("p0", pa.float32()),
+            ("p1", pa.float32()),
+            ("w0", pa.float32()),
+            ("w1", pa.float32()),
+            ("y", pa.int8()),
+        ]
+    )
     tmp = path.with_suffix(".tmp")
     with pq.ParquetWriter(tmp, schema) as w:
         for start in range(0, rows, step):
@@ -68,9 +76,20 @@ def write_pool(path: Path, rows: int, *, seed: int = 11, step: int = 1_000_000) 
             y = (rng.random(n) < p).astype(np.int8)
             weak = 1 / (1 + np.exp(-(0.5 * logit + rng.normal(scale=1.0, size=n))))
             ids = np.char.add("msg-", np.char.zfill(np.char.mod("%x", perm[start : start + n]), 8))
-            w.write_table(pa.table({"id": ids, "p0": (1 - p).astype(np.float32), "p1": p.astype(np.float32),
-                                    "w0": (1 - weak).astype(np.float32), "w1": weak.astype(np.float32), "y": y},
-                                   schema=schema), row_group_size=step)  # fmt: skip
+            w.write_table(
+                pa.table(
+                    {
+                        "id": ids,
+                        "p0": (1 - p).astype(np.float32),
+                        "p1": p.astype(np.float32),
+                        "w0": (1 - weak).astype(np.float32),
+                        "w1": weak.astype(np.float32),
+                        "y": y,
+                    },
+                    schema=schema,
+                ),
+                row_group_size=step,
+            )
     os.replace(tmp, path)
 
 
@@ -86,7 +105,9 @@ def write_labeled(path: Path, n: int, *, seed: int = 12) -> None:
 def run_step(name: str, argv: list[str], results: dict, *, env: dict | None = None) -> dict:
     log(f"{name}: {' '.join(map(str, argv))}")
     started = time.perf_counter()
-    proc = subprocess.Popen([str(a) for a in argv], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [str(a) for a in argv], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     output = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
@@ -134,23 +155,64 @@ def main() -> None:
         write_labeled(labeled, args.labeled)
     camp = DATA / f"campaign_{args.rows}"
     shutil.rmtree(camp, ignore_errors=True)
-    env = dict(os.environ, PYTHONPATH=f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", ACTIVEMINE_PROGRESS_INTERVAL="10")
+    env = dict(
+        os.environ, PYTHONPATH=f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", ACTIVEMINE_PROGRESS_INTERVAL="10"
+    )
     py = sys.executable
     cli = [py, "-m", "activemine", "campaign"]
     results: dict = {
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        "rows": args.rows, "budget": args.budget, "labeled": args.labeled, "chunk_size": args.chunk_size,
-        "engine": args.engine, "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                                            "platform": platform.platform()},
-        "pool_file_mb": round(pool.stat().st_size / 2**20, 1), "steps": {},
-    }  # fmt: skip
+        "rows": args.rows,
+        "budget": args.budget,
+        "labeled": args.labeled,
+        "chunk_size": args.chunk_size,
+        "engine": args.engine,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "pool_file_mb": round(pool.stat().st_size / 2**20, 1),
+        "steps": {},
+    }
 
     run_step("floor_with_ids", [py, "-c", FLOOR, pool, args.budget, "1"], results, env=env)
     run_step("floor_proba_only", [py, "-c", FLOOR, pool, args.budget, "0"], results, env=env)
-    run_step("init", [*cli, "init", camp, "--pool", pool, "--proba-cols", "p0,p1", "--weak-proba-cols", "w0,w1",
-                      "--labeled", labeled, "--label-col", "y", "--id-col", "id"], results, env=env)  # fmt: skip
-    mine = [*cli, "mine", camp, "--budget", args.budget, "--strategy", "hw", "--balance", "equal", "--easy-share", "0.1",
-            "--chunk-size", args.chunk_size, "--engine", args.engine]  # fmt: skip
+    run_step(
+        "init",
+        [
+            *cli,
+            "init",
+            camp,
+            "--pool",
+            pool,
+            "--proba-cols",
+            "p0,p1",
+            "--weak-proba-cols",
+            "w0,w1",
+            "--labeled",
+            labeled,
+            "--label-col",
+            "y",
+            "--id-col",
+            "id",
+        ],
+        results,
+        env=env,
+    )
+    mine = [
+        *cli,
+        "mine",
+        camp,
+        "--budget",
+        args.budget,
+        "--strategy",
+        "hw",
+        "--balance",
+        "equal",
+        "--easy-share",
+        "0.1",
+        "--chunk-size",
+        args.chunk_size,
+        "--engine",
+        args.engine,
+    ]
     run_step("mine_round_1", mine, results, env=env)
 
     # the annotators' answers for round 1: the pool's hidden truth (not timed)
@@ -167,8 +229,28 @@ def main() -> None:
         # round 1 again, in a second campaign, on a local Ray instance: the batch must be the local one
         camp_ray = DATA / f"campaign_{args.rows}_ray"
         shutil.rmtree(camp_ray, ignore_errors=True)
-        run_step("init_ray", [*cli, "init", camp_ray, "--pool", pool, "--proba-cols", "p0,p1", "--weak-proba-cols",
-                              "w0,w1", "--labeled", labeled, "--label-col", "y", "--id-col", "id"], results, env=env)  # fmt: skip
+        run_step(
+            "init_ray",
+            [
+                *cli,
+                "init",
+                camp_ray,
+                "--pool",
+                pool,
+                "--proba-cols",
+                "p0,p1",
+                "--weak-proba-cols",
+                "w0,w1",
+                "--labeled",
+                labeled,
+                "--label-col",
+                "y",
+                "--id-col",
+                "id",
+            ],
+            results,
+            env=env,
+        )
         ray_mine = [a if a != "local" else "ray" for a in mine]
         ray_mine[ray_mine.index(camp)] = camp_ray
         run_step("mine_round_1_ray", ray_mine, results, env=env)
@@ -176,29 +258,40 @@ def main() -> None:
         shutil.rmtree(camp_ray, ignore_errors=True)
 
     db = sqlite3.connect(camp / "campaign.db")
-    (overlap,) = db.execute("SELECT COUNT(*) FROM (SELECT sid FROM batches WHERE round = 1 "
-                            "INTERSECT SELECT sid FROM batches WHERE round = 2)").fetchone()  # fmt: skip
+    (overlap,) = db.execute(
+        "SELECT COUNT(*) FROM (SELECT sid FROM batches WHERE round = 1 "
+        "INTERSECT SELECT sid FROM batches WHERE round = 2)"
+    ).fetchone()
     sizes = dict(db.execute("SELECT round, COUNT(*) FROM batches GROUP BY round").fetchall())
     (labels,) = db.execute("SELECT COUNT(*) FROM labels WHERE source = 'import'").fetchone()
     db.close()
     steps = results["steps"]
     floor = steps["floor_with_ids"]["wall_s"]
     results["checks"] = {
-        "round_sizes": sizes, "labels_imported": labels, "round_2_overlaps_round_1": overlap,
+        "round_sizes": sizes,
+        "labels_imported": labels,
+        "round_2_overlaps_round_1": overlap,
         "mine_round_1_over_floor": round(steps["mine_round_1"]["wall_s"] / floor, 2),
         "mine_round_2_over_floor": round(steps["mine_round_2"]["wall_s"] / floor, 2),
-        "mine_round_1_over_floor_proba_only": round(steps["mine_round_1"]["wall_s"] / steps["floor_proba_only"]["wall_s"], 2),
+        "mine_round_1_over_floor_proba_only": round(
+            steps["mine_round_1"]["wall_s"] / steps["floor_proba_only"]["wall_s"], 2
+        ),
         "ray_round_1_equals_local": ray_same,
-    }  # fmt: skip
+    }
     if ray_same is not None:
-        results["checks"]["ray_round_1_over_local"] = round(steps["mine_round_1_ray"]["wall_s"] / steps["mine_round_1"]["wall_s"], 2)
+        results["checks"]["ray_round_1_over_local"] = round(
+            steps["mine_round_1_ray"]["wall_s"] / steps["mine_round_1"]["wall_s"], 2
+        )
     targets = {
-        "mine within 3x the floor": max(results["checks"]["mine_round_1_over_floor"], results["checks"]["mine_round_2_over_floor"]) <= 3,
+        "mine within 3x the floor": max(
+            results["checks"]["mine_round_1_over_floor"], results["checks"]["mine_round_2_over_floor"]
+        )
+        <= 3,
         "mine under 2 GB": max(steps["mine_round_1"]["peak_rss_mb"], steps["mine_round_2"]["peak_rss_mb"]) < 2048,
         "import under 60 s": steps["import"]["wall_s"] < 60,
         "import under 1.5 GB": steps["import"]["peak_rss_mb"] < 1536,
         "second batch disjoint": overlap == 0 and sizes.get(2) == args.budget,
-    }  # fmt: skip
+    }
     if ray_same is not None:
         targets["Ray round equals local"] = ray_same
     results["targets_met"] = targets

@@ -43,9 +43,15 @@ def run_one(config: str, rows: int, budget: int) -> dict:
         n = chosen.size
     else:
         # HW as measured for the committed results: equal quotas and a 20% easy share (its heaviest path)
-        strategy = make_strategy(config, random_state=0, **({"balance": "equal", "easy_share": 0.2} if config == "hw" else {}))
-        batch = mine(strategy, PoolChunk(ids, proba=proba, weak_proba=proba if config == "hw" else None),
-                     budget=budget, chunk_size=1 << 20)  # fmt: skip
+        strategy = make_strategy(
+            config, random_state=0, **({"balance": "equal", "easy_share": 0.2} if config == "hw" else {})
+        )
+        batch = mine(
+            strategy,
+            PoolChunk(ids, proba=proba, weak_proba=proba if config == "hw" else None),
+            budget=budget,
+            chunk_size=1 << 20,
+        )
         n = len(batch)
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -82,19 +88,27 @@ def main() -> None:
     for c in configs:
         summary[c]["ratio_to_floor"] = summary[c]["median_seconds"] / summary["floor"]["median_seconds"]
     out = {
-        "rows": args.rows, "budget": args.budget, "repeats": args.repeats,
-        "machine": {"python": platform.python_version(), "cpu_count": __import__("os").cpu_count(),
-                    "platform": platform.platform()},
-        "configs": summary, "runs": runs,
-    }  # fmt: skip
+        "rows": args.rows,
+        "budget": args.budget,
+        "repeats": args.repeats,
+        "machine": {
+            "python": platform.python_version(),
+            "cpu_count": __import__("os").cpu_count(),
+            "platform": platform.platform(),
+        },
+        "configs": summary,
+        "runs": runs,
+    }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=2) + "\n")
     print(f"{args.rows:,} rows, budget {args.budget:,}, {args.repeats} repeats (medians)")
     print(f"{'config':<8}{'seconds':>10}{'x floor':>10}{'peak RSS MB':>14}{'RSS before':>12}")
     for c in configs:
         s = summary[c]
-        print(f"{c:<8}{s['median_seconds']:>10.3f}{s['ratio_to_floor']:>10.2f}"
-              f"{s['median_peak_rss_mb']:>14.0f}{s['median_rss_before_mb']:>12.0f}")  # fmt: skip
+        print(
+            f"{c:<8}{s['median_seconds']:>10.3f}{s['ratio_to_floor']:>10.2f}"
+            f"{s['median_peak_rss_mb']:>14.0f}{s['median_rss_before_mb']:>12.0f}"
+        )
     print(f"wrote {RESULTS}")
 
 

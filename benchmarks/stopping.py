@@ -43,13 +43,24 @@ OUT = Path(__file__).parent / "results" / "stopping"
 
 DATASETS = {
     # Fashion-MNIST shirt (6) against the rest: L 500 random, U 8,000, 12 rounds of 200, test set the official 10,000
-    "fashion-mnist": dict(dataset="fashion-mnist", task="binary:6", labeled_size=500, pool_size=8_000, budget=2_400, rounds=12),
+    "fashion-mnist": dict(
+        dataset="fashion-mnist", task="binary:6", labeled_size=500, pool_size=8_000, budget=2_400, rounds=12
+    ),
     # scikit-learn's digits, all 10 classes (macro one-vs-rest TPR at 1% FPR): its binary tasks saturate near
     # 100% within a few rounds on a 450-image test set, which would leave nothing to forecast
     "digits": dict(dataset="digits", task="multiclass", labeled_size=100, pool_size=None, budget=600, rounds=12),
 }
-MODEL = dict(n_estimators=60, learning_rate=0.15, num_leaves=15, min_child_samples=5, subsample=0.8, subsample_freq=1,
-             colsample_bytree=0.3, n_jobs=1, verbose=-1)  # fmt: skip
+MODEL = dict(
+    n_estimators=60,
+    learning_rate=0.15,
+    num_leaves=15,
+    min_child_samples=5,
+    subsample=0.8,
+    subsample_freq=1,
+    colsample_bytree=0.3,
+    n_jobs=1,
+    verbose=-1,
+)
 
 
 def small_lightgbm():
@@ -64,16 +75,29 @@ def extract(name: str, results: dict) -> tuple[list[dict], list[dict]]:
     for run in results["runs"]:
         rep = run["stopping"]
         for c in rep["criteria"]:
-            criteria.append({
-                "dataset": name, "seed": run["seed"], "criterion": c["criterion"], "stop_round": c["stop_round"],
-                "labels_at_stop": c["labels_at_stop"], "labels_final": c["labels_final"],
-                "tpr_at_stop": c["metric_at_stop"], "tpr_final": c["metric_final"],
-            })  # fmt: skip
+            criteria.append(
+                {
+                    "dataset": name,
+                    "seed": run["seed"],
+                    "criterion": c["criterion"],
+                    "stop_round": c["stop_round"],
+                    "labels_at_stop": c["labels_at_stop"],
+                    "labels_final": c["labels_final"],
+                    "tpr_at_stop": c["metric_at_stop"],
+                    "tpr_final": c["metric_final"],
+                }
+            )
         f = rep["forecast"]
-        forecast.append({
-            "dataset": name, "seed": run["seed"], "target_tpr": f["target"], "true_labels": f["true_labels"],
-            "predicted_labels": f["predicted_labels"], "interval": f["interval"],
-        })  # fmt: skip
+        forecast.append(
+            {
+                "dataset": name,
+                "seed": run["seed"],
+                "target_tpr": f["target"],
+                "true_labels": f["true_labels"],
+                "predicted_labels": f["predicted_labels"],
+                "interval": f["interval"],
+            }
+        )
     return criteria, forecast
 
 
@@ -89,7 +113,9 @@ def check_targets(criteria: list[dict], forecast: list[dict], reasons: dict) -> 
     out = {}
     for name in dict.fromkeys(c["dataset"] for c in criteria):
         lost, saved = _lost_and_saved([c for c in criteria if c["dataset"] == name and c["criterion"] == "kappa"])
-        r_lost, r_saved = _lost_and_saved([c for c in criteria if c["dataset"] == name and c["criterion"] == "kappa-refit"])
+        r_lost, r_saved = _lost_and_saved(
+            [c for c in criteria if c["dataset"] == name and c["criterion"] == "kappa-refit"]
+        )
         fs = [f for f in forecast if f["dataset"] == name]
         made = [f for f in fs if f["predicted_labels"] is not None]
         errors = [abs(f["predicted_labels"] - f["true_labels"]) / f["true_labels"] for f in made]
@@ -123,9 +149,16 @@ def kappa_ceilings(all_results: dict) -> list[dict]:
         for i in range(1, len(runs[0])):
             rows = [rounds[i] for rounds in runs]
             mean = lambda key: None if any(r[key] is None for r in rows) else float(np.mean([r[key] for r in rows]))  # noqa: E731
-            out.append({"dataset": name, "round": rows[0]["round"], "labels": float(np.mean([r["labels"] for r in rows])),
-                        "kappa": mean("kappa"), "kappa_refit_change": mean("kappa_refit_change"),
-                        "kappa_refit_ceiling": mean("kappa_refit_ceiling")})  # fmt: skip
+            out.append(
+                {
+                    "dataset": name,
+                    "round": rows[0]["round"],
+                    "labels": float(np.mean([r["labels"] for r in rows])),
+                    "kappa": mean("kappa"),
+                    "kappa_refit_change": mean("kappa_refit_change"),
+                    "kappa_refit_ceiling": mean("kappa_refit_ceiling"),
+                }
+            )
     return out
 
 
@@ -144,23 +177,42 @@ def kappa_sensitivity(all_results: dict, window: int = 3) -> list[dict]:
                 at.append(row["labels"])
                 final.append(rounds[-1]["labels"])
                 lost.append(rounds[-1]["metric"] - row["metric"])
-            out.append({"dataset": name, "threshold": t, "fired": fired, "runs": len(results["runs"]),
-                        "labels_at_stop": float(np.mean(at)), "labels_final": float(np.mean(final)),
-                        "tpr_lost_points": float(100 * np.mean(lost))})  # fmt: skip
+            out.append(
+                {
+                    "dataset": name,
+                    "threshold": t,
+                    "fired": fired,
+                    "runs": len(results["runs"]),
+                    "labels_at_stop": float(np.mean(at)),
+                    "labels_final": float(np.mean(final)),
+                    "tpr_lost_points": float(100 * np.mean(lost)),
+                }
+            )
     return out
 
 
-def markdown(criteria, forecast, targets, sizes, seconds, sensitivity=(), ceilings=(), sources=None,
-             eval_repeats: int = 2) -> str:  # fmt: skip
-    lines = ["# How many to label: stopping criteria and the forecast", "",
-             f"Least confidence, multi-round, {len({c['seed'] for c in criteria})} seeds; model: small LightGBM {MODEL}, "
-             f"{eval_repeats} fits per round (TPR their mean; the second is the refit); "
-             f"{seconds:.0f} s in all. Stop set: " + "; ".join(f"{n}: {s}" for n, s in (sources or {}).items()) + ". Sizes: " + "; ".join(
-                 f"{n}: {s['task']}, L {s['labeled_size']}, U {s['pool_size'] or 'all other training images'}, "
-                 f"{s['rounds']} rounds of {s['budget'] // s['rounds']}" for n, s in sizes.items()), "",
-             "Means over seeds; a criterion that never fired counts as stopping at the last round.", "",
-             "| dataset | criterion | fired | stop round | labels at stop | labels final | labels saved | TPR lost (points) |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+def markdown(
+    criteria, forecast, targets, sizes, seconds, sensitivity=(), ceilings=(), sources=None, eval_repeats: int = 2
+) -> str:
+    lines = [
+        "# How many to label: stopping criteria and the forecast",
+        "",
+        f"Least confidence, multi-round, {len({c['seed'] for c in criteria})} seeds; model: small LightGBM {MODEL}, "
+        f"{eval_repeats} fits per round (TPR their mean; the second is the refit); "
+        f"{seconds:.0f} s in all. Stop set: "
+        + "; ".join(f"{n}: {s}" for n, s in (sources or {}).items())
+        + ". Sizes: "
+        + "; ".join(
+            f"{n}: {s['task']}, L {s['labeled_size']}, U {s['pool_size'] or 'all other training images'}, "
+            f"{s['rounds']} rounds of {s['budget'] // s['rounds']}"
+            for n, s in sizes.items()
+        ),
+        "",
+        "Means over seeds; a criterion that never fired counts as stopping at the last round.",
+        "",
+        "| dataset | criterion | fired | stop round | labels at stop | labels final | labels saved | TPR lost (points) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for name in sizes:
         for crit in CRITERIA:
             rows = [c for c in criteria if c["dataset"] == name and c["criterion"] == crit]
@@ -169,40 +221,65 @@ def markdown(criteria, forecast, targets, sizes, seconds, sensitivity=(), ceilin
             at = np.mean([c["labels_at_stop"] for c in rows])
             final = np.mean([c["labels_final"] for c in rows])
             lost = 100 * np.mean([c["tpr_final"] - c["tpr_at_stop"] for c in rows])
-            lines.append(f"| {name} | {crit} | {fired}/{len(rows)} | {rounds:.1f} | {at:,.0f} | {final:,.0f} | "
-                         f"{100 * (1 - at / final):.0f}% | {lost:+.2f} |")  # fmt: skip
-    lines += ["", "Forecast from the first half of the rounds: labels until the final TPR minus 0.5 points.", "",
-              "| dataset | seed | target TPR | true labels | predicted | 90% interval | error |",
-              "|---|---:|---:|---:|---:|---|---:|"]  # fmt: skip
+            lines.append(
+                f"| {name} | {crit} | {fired}/{len(rows)} | {rounds:.1f} | {at:,.0f} | {final:,.0f} | "
+                f"{100 * (1 - at / final):.0f}% | {lost:+.2f} |"
+            )
+    lines += [
+        "",
+        "Forecast from the first half of the rounds: labels until the final TPR minus 0.5 points.",
+        "",
+        "| dataset | seed | target TPR | true labels | predicted | 90% interval | error |",
+        "|---|---:|---:|---:|---:|---|---:|",
+    ]
     for f in forecast:
         made = f["predicted_labels"] is not None
         lines.append(
             f"| {f['dataset']} | {f['seed']} | {100 * f['target_tpr']:.2f}% | {f['true_labels']:,} | "
-            + (f"{f['predicted_labels']:,.0f} | [{f['interval'][0]:,.0f}, {f['interval'][1]:,.0f}] | "
-               f"{100 * (f['predicted_labels'] - f['true_labels']) / f['true_labels']:+.0f}% |" if made else "declined | | |")
-        )  # fmt: skip
-    lines += ["", "The kappa criterion at other thresholds (window 3), replayed from the stored kappas:", "",
-              "| dataset | threshold | fired | labels at stop | labels saved | TPR lost (points) |",
-              "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+            + (
+                f"{f['predicted_labels']:,.0f} | [{f['interval'][0]:,.0f}, {f['interval'][1]:,.0f}] | "
+                f"{100 * (f['predicted_labels'] - f['true_labels']) / f['true_labels']:+.0f}% |"
+                if made
+                else "declined | | |"
+            )
+        )
+    lines += [
+        "",
+        "The kappa criterion at other thresholds (window 3), replayed from the stored kappas:",
+        "",
+        "| dataset | threshold | fired | labels at stop | labels saved | TPR lost (points) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for k in sensitivity:
-        lines.append(f"| {k['dataset']} | {k['threshold']:g} | {k['fired']}/{k['runs']} | {k['labels_at_stop']:,.0f} | "
-                     f"{100 * (1 - k['labels_at_stop'] / k['labels_final']):.0f}% | {k['tpr_lost_points']:+.2f} |")  # fmt: skip
-    lines += ["", "Agreement per round, means over seeds: consecutive models (kappa), the previous model against this "
-              "round's refit (change), this round's model against its refit (ceiling):", "",
-              "| dataset | round | labels | kappa | change | ceiling | ceiling - change |", "|---|---:|---:|---:|---:|---:|---:|"]
+        lines.append(
+            f"| {k['dataset']} | {k['threshold']:g} | {k['fired']}/{k['runs']} | {k['labels_at_stop']:,.0f} | "
+            f"{100 * (1 - k['labels_at_stop'] / k['labels_final']):.0f}% | {k['tpr_lost_points']:+.2f} |"
+        )
+    lines += [
+        "",
+        "Agreement per round, means over seeds: consecutive models (kappa), the previous model against this "
+        "round's refit (change), this round's model against its refit (ceiling):",
+        "",
+        "| dataset | round | labels | kappa | change | ceiling | ceiling - change |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     fmt = lambda v: "" if v is None else f"{v:.3f}"  # noqa: E731
     for c in ceilings:
         gap = None if c["kappa_refit_change"] is None else c["kappa_refit_ceiling"] - c["kappa_refit_change"]
-        lines.append(f"| {c['dataset']} | {c['round']} | {c['labels']:,.0f} | {fmt(c['kappa'])} | "
-                     f"{fmt(c['kappa_refit_change'])} | {fmt(c['kappa_refit_ceiling'])} | {fmt(gap)} |")  # fmt: skip
+        lines.append(
+            f"| {c['dataset']} | {c['round']} | {c['labels']:,.0f} | {fmt(c['kappa'])} | "
+            f"{fmt(c['kappa_refit_change'])} | {fmt(c['kappa_refit_ceiling'])} | {fmt(gap)} |"
+        )
     lines += ["", "Targets (means over seeds):", ""]
     for name, t in targets.items():
-        lines.append(f"* {name}: kappa loses {t['kappa_tpr_lost_points']:.2f} points with {100 * t['kappa_labels_saved_share']:.0f}% "
-                     f"fewer labels -> {'met' if t['kappa_target_met'] else 'NOT met'}; kappa-refit loses "
-                     f"{t['kappa_refit_tpr_lost_points']:.2f} points with {100 * t['kappa_refit_labels_saved_share']:.0f}% fewer "
-                     f"labels -> {'met' if t['kappa_refit_target_met'] else 'NOT met'} (<= 1 point, >= 20%); forecast made in "
-                     f"{t['forecasts_made']}/{t['seeds']}, {t['forecasts_within_25pct']} within 25%, interval missed the truth "
-                     f"{t['interval_misses']} time(s) -> {'met' if t['forecast_target_met'] else 'NOT met'}")  # fmt: skip
+        lines.append(
+            f"* {name}: kappa loses {t['kappa_tpr_lost_points']:.2f} points with {100 * t['kappa_labels_saved_share']:.0f}% "
+            f"fewer labels -> {'met' if t['kappa_target_met'] else 'NOT met'}; kappa-refit loses "
+            f"{t['kappa_refit_tpr_lost_points']:.2f} points with {100 * t['kappa_refit_labels_saved_share']:.0f}% fewer "
+            f"labels -> {'met' if t['kappa_refit_target_met'] else 'NOT met'} (<= 1 point, >= 20%); forecast made in "
+            f"{t['forecasts_made']}/{t['seeds']}, {t['forecasts_within_25pct']} within 25%, interval missed the truth "
+            f"{t['interval_misses']} time(s) -> {'met' if t['forecast_target_met'] else 'NOT met'}"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -226,14 +303,21 @@ def plot_forecasts(all_results: dict, path: Path, seed: int) -> None:
         if "curve" in f:
             c = f["curve"]
             grid = np.linspace(labels.min(), labels.max() * 1.3, 200)
-            ax.plot(grid, 100 * (c["a"] - c["b"] * (grid / c["n0"]) ** (-c["c"])), "-", color="C1",
-                    label=f"fit a - b (n/n0)^-c, a = {100 * c['a']:.1f}%")  # fmt: skip
+            ax.plot(
+                grid,
+                100 * (c["a"] - c["b"] * (grid / c["n0"]) ** (-c["c"])),
+                "-",
+                color="C1",
+                label=f"fit a - b (n/n0)^-c, a = {100 * c['a']:.1f}%",
+            )
         ax.axhline(100 * f["target"], color="grey", ls=":", lw=1, label="final TPR - 0.5 points")
         ax.axvline(f["true_labels"], color="C2", lw=1, label=f"first reached: {f['true_labels']:,}")
         if f["predicted_labels"] is not None:
             lo, hi = f["interval"]
             ax.axvspan(lo, hi, color="C1", alpha=0.15, label=f"90% interval [{lo:,.0f}, {hi:,.0f}]")
-            ax.axvline(f["predicted_labels"], color="C1", ls="--", lw=1, label=f"forecast: {f['predicted_labels']:,.0f}")
+            ax.axvline(
+                f["predicted_labels"], color="C1", ls="--", lw=1, label=f"forecast: {f['predicted_labels']:,.0f}"
+            )
         else:
             ax.text(0.02, 0.02, f"declined: {f['reason']}", transform=ax.transAxes, fontsize=7, wrap=True)
         ax.set_xlabel("labeled samples")
@@ -251,8 +335,12 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--datasets", default="fashion-mnist,digits")
     p.add_argument("--stop-set-size", type=int, default=2_000)
-    p.add_argument("--stop-set-source", default="auto", choices=["auto", "held-out", "pool"],
-                   help="held-out training rows when there are enough (auto), or the pool (a control)")
+    p.add_argument(
+        "--stop-set-source",
+        default="auto",
+        choices=["auto", "held-out", "pool"],
+        help="held-out training rows when there are enough (auto), or the pool (a control)",
+    )
     p.add_argument("--eval-repeats", type=int, default=2, help="models per round (>= 2: the second is the refit)")
     p.add_argument("--n-jobs", type=int, default=1, help="threads per model fit")
     p.add_argument("--out", type=Path, default=OUT)
@@ -263,9 +351,17 @@ def main(argv=None) -> int:
     all_results, timings = {}, {}
     for name in names:
         spec = DATASETS[name]
-        config = ExperimentConfig(**spec, strategies=["lc"], seeds=list(range(args.seeds)), mode="multi-round",
-                                  model=small_lightgbm(), full_seeds=0, eval_repeats=args.eval_repeats,
-                                  n_jobs=args.n_jobs, stopping={"stop_set_size": args.stop_set_size, "stop_set_source": args.stop_set_source})  # fmt: skip
+        config = ExperimentConfig(
+            **spec,
+            strategies=["lc"],
+            seeds=list(range(args.seeds)),
+            mode="multi-round",
+            model=small_lightgbm(),
+            full_seeds=0,
+            eval_repeats=args.eval_repeats,
+            n_jobs=args.n_jobs,
+            stopping={"stop_set_size": args.stop_set_size, "stop_set_source": args.stop_set_source},
+        )
         t0 = time.perf_counter()
         steps = args.seeds * 2
         with progress_reporter(f"stopping: {name}", total=steps, unit="steps") as bar:
@@ -292,17 +388,33 @@ def write_summary(all_results: dict, timings: dict, seconds: float, args, argv) 
     sizes = {n: DATASETS[n] for n in names}
     sensitivity = kappa_sensitivity(all_results)
     ceilings = kappa_ceilings(all_results)
-    sources = {n: sorted({f"{r['stopping']['stop_set_size']:,} {r['stopping']['stop_set_source']} rows"
-                          for r in res["runs"]}) for n, res in all_results.items()}  # fmt: skip
+    sources = {
+        n: sorted({f"{r['stopping']['stop_set_size']:,} {r['stopping']['stop_set_source']} rows" for r in res["runs"]})
+        for n, res in all_results.items()
+    }
     sources = {n: ", ".join(v) for n, v in sources.items()}
     (args.out / "results.json").write_text(json.dumps({"criteria": criteria, "forecast": forecast}, indent=1))
-    (args.out / "summary.json").write_text(json.dumps({
-        "command": "python benchmarks/stopping.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "sizes": sizes, "model": MODEL, "strategy": "lc", "seeds": args.seeds, "stop_set_size": args.stop_set_size,
-        "stop_set_source": sources, "eval_repeats": args.eval_repeats, "n_jobs": args.n_jobs,
-        "seconds": seconds, "seconds_per_dataset": timings, "targets": targets, "kappa_sensitivity": sensitivity,
-        "kappa_ceilings": ceilings,
-    }, indent=1))  # fmt: skip
+    (args.out / "summary.json").write_text(
+        json.dumps(
+            {
+                "command": "python benchmarks/stopping.py " + " ".join(sys.argv[1:] if argv is None else argv),
+                "sizes": sizes,
+                "model": MODEL,
+                "strategy": "lc",
+                "seeds": args.seeds,
+                "stop_set_size": args.stop_set_size,
+                "stop_set_source": sources,
+                "eval_repeats": args.eval_repeats,
+                "n_jobs": args.n_jobs,
+                "seconds": seconds,
+                "seconds_per_dataset": timings,
+                "targets": targets,
+                "kappa_sensitivity": sensitivity,
+                "kappa_ceilings": ceilings,
+            },
+            indent=1,
+        )
+    )
     md = markdown(criteria, forecast, targets, sizes, seconds, sensitivity, ceilings, sources, args.eval_repeats)
     (args.out / "results.md").write_text(md)
     plot_forecasts(all_results, args.out / "forecast.png", seed=0)

@@ -91,10 +91,32 @@ def main() -> int:
     write_split(args.out / "pool.parquet", ids[pool], data.X_train[pool], None)
     print(f"labeled set: {lab.size} rows, pool: {pool.size} rows, budget: {budget}", flush=True)
 
-    activemine("campaign", "init", str(campaign), "--pool", str(args.out / "pool.parquet"),
-               "--labeled", str(args.out / "labeled.parquet"), "--label-col", "y", "--id-col", "id")  # fmt: skip
-    activemine("campaign", "mine", str(campaign), "--budget", str(budget), "--strategy", args.strategy,
-               "--model", "lightgbm", "--seed", "0")  # fmt: skip
+    activemine(
+        "campaign",
+        "init",
+        str(campaign),
+        "--pool",
+        str(args.out / "pool.parquet"),
+        "--labeled",
+        str(args.out / "labeled.parquet"),
+        "--label-col",
+        "y",
+        "--id-col",
+        "id",
+    )
+    activemine(
+        "campaign",
+        "mine",
+        str(campaign),
+        "--budget",
+        str(budget),
+        "--strategy",
+        args.strategy,
+        "--model",
+        "lightgbm",
+        "--seed",
+        "0",
+    )
     batch_csv = args.out / "round1.csv"
     activemine("campaign", "export", str(campaign), "--round", "1", "--format", "csv", "--out", str(batch_csv))
     labels_csv = args.out / "round1-labels.csv"
@@ -114,11 +136,13 @@ def main() -> int:
     print("retraining LightGBM and reading TPR at FPR = 1% on the test set ...", flush=True)
     results = {
         "L only": tpr_after_training(X[lab], y[lab], data.X_test, y_test),
-        f"L + random {mined.size}": tpr_after_training(X[np.r_[lab, random_batch]], y[np.r_[lab, random_batch]],
-                                                       data.X_test, y_test),  # fmt: skip
+        f"L + random {mined.size}": tpr_after_training(
+            X[np.r_[lab, random_batch]], y[np.r_[lab, random_batch]], data.X_test, y_test
+        ),
         f"L + {args.strategy} {mined.size} (campaign dataset)": tpr_after_training(
-            X[train_ids], train.column("y").to_numpy().astype(np.int64), data.X_test, y_test),
-    }  # fmt: skip
+            X[train_ids], train.column("y").to_numpy().astype(np.int64), data.X_test, y_test
+        ),
+    }
     for name, tpr in results.items():
         print(f"  {name:<45} TPR@1%FPR {100 * tpr:5.1f}")
     return 0

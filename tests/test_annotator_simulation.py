@@ -11,8 +11,13 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from activemine.annotator_simulation import (
-    AnnotatorSpec, add_second_opinions, confusion_matrices, hardest_pair, parse_annotator_spec, simulate_labels,
-)  # fmt: skip
+    AnnotatorSpec,
+    add_second_opinions,
+    confusion_matrices,
+    hardest_pair,
+    parse_annotator_spec,
+    simulate_labels,
+)
 from activemine.annotators import majority_vote, model_weighted_consensus
 from activemine.cli import app
 from activemine.errors import BudgetError, InputError
@@ -25,9 +30,15 @@ runner = CliRunner()
 def test_parse_spec_and_errors():
     spec = parse_annotator_spec("n=4, noise=0.1, bad=1, bad-rate=0.3, overlap=0.2, per-item=3, pair=2:5")
     assert spec == AnnotatorSpec(n=4, noise=0.1, bad=1, bad_rate=0.3, overlap=0.2, per_item=3, pair=(2, 5))
-    for text, match in [("n=5,overlap=1.0", "overlap must be in"), ("n=5,per-item=1", "per-item must be between 2"),
-                        ("n=3,per-item=4", "per-item"), ("colour=red", "expected key=value"), ("n=x", "bad value for n"),
-                        ("bad=6", "bad must be between"), ("pair=1", "two classes")]:  # fmt: skip
+    for text, match in [
+        ("n=5,overlap=1.0", "overlap must be in"),
+        ("n=5,per-item=1", "per-item must be between 2"),
+        ("n=3,per-item=4", "per-item"),
+        ("colour=red", "expected key=value"),
+        ("n=x", "bad value for n"),
+        ("bad=6", "bad must be between"),
+        ("pair=1", "two classes"),
+    ]:
         with pytest.raises(InputError, match=match):
             parse_annotator_spec(text)
 
@@ -139,7 +150,10 @@ def test_second_opinions_on_ranked_rows_fix_more_than_random():
     base = model_weighted_consensus(L, P, k=3).labels
     ranking = rank_for_relabel(L, P, budget=150)
     fixed = {}
-    for name, rows in (("ranked", ranking.order), ("random", np.random.default_rng(0).choice(y.size, 150, replace=False))):
+    for name, rows in (
+        ("ranked", ranking.order),
+        ("random", np.random.default_rng(0).choice(y.size, 150, replace=False)),
+    ):
         L2 = add_second_opinions(L, y, rows, spec, k=3, pair=(0, 1), random_state=5)
         new = majority_vote(L2, 3, proba=P).labels
         fixed[name] = int(((new == y) & (base != y)).sum() + ((new == y) & (majority_vote(L, 3).labels != y)).sum())
@@ -150,11 +164,32 @@ def test_second_opinions_on_ranked_rows_fix_more_than_random():
 def test_experiment_with_simulated_annotators(tmp_path, monkeypatch):
     monkeypatch.setenv("ACTIVEMINE_PROGRESS_INTERVAL", "0")
     out = tmp_path / "exp"
-    result = runner.invoke(app, [
-        "experiment", "--dataset", "digits", "--task", "multiclass", "--labeled-size", "300", "--budget", "60",
-        "--strategies", "random", "--seeds", "1", "--model", "logreg", "--full-seeds", "0", "--out", str(out),
-        "--annotators", "n=5,noise=0.1,bad=1,bad-rate=0.3,overlap=0.1,per-item=2",
-    ])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "experiment",
+            "--dataset",
+            "digits",
+            "--task",
+            "multiclass",
+            "--labeled-size",
+            "300",
+            "--budget",
+            "60",
+            "--strategies",
+            "random",
+            "--seeds",
+            "1",
+            "--model",
+            "logreg",
+            "--full-seeds",
+            "0",
+            "--out",
+            str(out),
+            "--annotators",
+            "n=5,noise=0.1,bad=1,bad-rate=0.3,overlap=0.1,per-item=2",
+        ],
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads((out / "results.json").read_text())
     assert doc["config"]["annotators"].startswith("n=5")

@@ -11,9 +11,18 @@ from hypothesis import strategies as st
 
 from activemine.annotator_simulation import AnnotatorSpec, simulate_labels
 from activemine.annotators import (
-    annotator_report, cohen_kappa, consensus, dawid_skene, flag_annotators, krippendorff_alpha, label_matrix,
-    majority_vote, model_weighted_consensus, pairwise_kappa, vote_counts,
-)  # fmt: skip
+    annotator_report,
+    cohen_kappa,
+    consensus,
+    dawid_skene,
+    flag_annotators,
+    krippendorff_alpha,
+    label_matrix,
+    majority_vote,
+    model_weighted_consensus,
+    pairwise_kappa,
+    vote_counts,
+)
 from activemine.errors import InputError, ProbabilityError, UnknownLabelError
 
 # Krippendorff (2011), "Computing Krippendorff's alpha-reliability", the nominal example: 4 coders, 12 units
@@ -32,8 +41,9 @@ def _matrix(coders):
 
 def _team(n=1500, k=3, noise=0.15, overlap=0.3, seed=0):
     y = np.random.default_rng(seed).integers(0, k, n)
-    L = simulate_labels(y, AnnotatorSpec(n=5, noise=noise, bad=1, bad_rate=0.4, overlap=overlap), k=k, pair=(0, 1),
-                        random_state=seed)  # fmt: skip
+    L = simulate_labels(
+        y, AnnotatorSpec(n=5, noise=noise, bad=1, bad_rate=0.4, overlap=overlap), k=k, pair=(0, 1), random_state=seed
+    )
     return y, L
 
 
@@ -96,14 +106,16 @@ def test_pairwise_kappa_counts_shared_samples():
 
 # -- consensus ------------------------------------------------------------------------------
 def test_majority_vote_ties():
-    L = np.array([
-        [0, 1, -1],   # tie 0/1: the model prefers 1
-        [0, 1, -1],   # tie 0/1, no model preference (0.5/0.5): the rarer class over all labels wins
-        [2, 2, 0],    # clear majority
-        [-1, -1, -1],  # nobody
-        [1, 1, -1],
-        [1, -1, -1],
-    ])  # fmt: skip
+    L = np.array(
+        [
+            [0, 1, -1],  # tie 0/1: the model prefers 1
+            [0, 1, -1],  # tie 0/1, no model preference (0.5/0.5): the rarer class over all labels wins
+            [2, 2, 0],  # clear majority
+            [-1, -1, -1],  # nobody
+            [1, 1, -1],
+            [1, -1, -1],
+        ]
+    )
     P = np.array([[0.2, 0.7, 0.1], [0.45, 0.45, 0.1], [1 / 3] * 3, [1 / 3] * 3, [0.1, 0.8, 0.1], [0.1, 0.8, 0.1]])
     out = majority_vote(L, 3, proba=P).labels
     assert out.tolist() == [1, 0, 2, -1, 1, 1]  # label counts: 0 x3, 1 x5, 2 x2 -> row 1's tie goes to the rarer 0
@@ -165,7 +177,9 @@ def test_consensus_bad_input():
 
 
 def test_label_matrix_from_records():
-    L, samples, people = label_matrix([("x", "ann", "cat"), ("x", "bob", "dog"), ("y", "ann", "dog")], classes=["cat", "dog"])
+    L, samples, people = label_matrix(
+        [("x", "ann", "cat"), ("x", "bob", "dog"), ("y", "ann", "dog")], classes=["cat", "dog"]
+    )
     assert samples == ["x", "y"] and people == ["ann", "bob"]
     assert L.tolist() == [[0, 1], [1, -1]]
     assert vote_counts(L, 2).tolist() == [[1, 1], [0, 1]]
@@ -219,8 +233,9 @@ def test_model_weighted_matches_cleanlab_crowdlab(k, overlap, seed):
         warnings.simplefilter("ignore")
         theirs = multi.get_label_quality_multiannotator(frame, P, verbose=False)
         # the weights of the first pass (from the majority vote), which the consensus is computed with
-        weights = multi.get_label_quality_multiannotator(frame, P, verbose=False, consensus_method="majority_vote",
-                                                         return_weights=True)  # fmt: skip
+        weights = multi.get_label_quality_multiannotator(
+            frame, P, verbose=False, consensus_method="majority_vote", return_weights=True
+        )
     ours = model_weighted_consensus(L, P, k=k)
     assert np.mean(ours.labels == theirs["label_quality"]["consensus_label"].to_numpy()) >= 0.99
     assert ours.model_weight == pytest.approx(weights["model_weight"], rel=1e-6)

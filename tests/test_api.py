@@ -34,7 +34,9 @@ def _imported_heavy(code: str, *args: str) -> set[str]:
 def test_import_and_help_import_no_model_library():
     assert _imported_heavy("import activemine") == set()
     help_code = "import sys; sys.argv = ['activemine', '--help']; from activemine.cli import main; main()"
-    assert _imported_heavy(f"import contextlib\nwith contextlib.suppress(SystemExit):\n    exec({help_code!r})") == set()
+    assert (
+        _imported_heavy(f"import contextlib\nwith contextlib.suppress(SystemExit):\n    exec({help_code!r})") == set()
+    )
 
 
 def test_lazy_names_resolve_to_their_modules():
@@ -58,11 +60,29 @@ def test_precomputed_probability_mining_imports_no_model_library(tmp_path):
     import pyarrow.parquet as pq
 
     p = np.random.default_rng(0).dirichlet([1, 1], 500)
-    pq.write_table(pa.table({"id": [f"s{i}" for i in range(500)], "p0": p[:, 0], "p1": p[:, 1], "w0": p[::-1, 0],
-                             "w1": p[::-1, 1]}), tmp_path / "U.parquet")  # fmt: skip
-    args = ["mine", "--pool", str(tmp_path / "U.parquet"), "--proba-cols", "p0,p1", "--weak-proba-cols", "w0,w1",
-            "--budget", "50", "--out", str(tmp_path / "b.parquet"), "--quiet"]  # fmt: skip
-    code = ("import sys\nfrom activemine.cli import app\n"
-            f"try:\n    app({args!r})\nexcept SystemExit as e:\n    assert not e.code, e.code\n")  # fmt: skip
+    pq.write_table(
+        pa.table(
+            {"id": [f"s{i}" for i in range(500)], "p0": p[:, 0], "p1": p[:, 1], "w0": p[::-1, 0], "w1": p[::-1, 1]}
+        ),
+        tmp_path / "U.parquet",
+    )
+    args = [
+        "mine",
+        "--pool",
+        str(tmp_path / "U.parquet"),
+        "--proba-cols",
+        "p0,p1",
+        "--weak-proba-cols",
+        "w0,w1",
+        "--budget",
+        "50",
+        "--out",
+        str(tmp_path / "b.parquet"),
+        "--quiet",
+    ]
+    code = (
+        "import sys\nfrom activemine.cli import app\n"
+        f"try:\n    app({args!r})\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+    )
     assert _imported_heavy(code) == set()
     assert pq.read_table(tmp_path / "b.parquet").num_rows == 50

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import threading
@@ -66,11 +67,10 @@ def test_overlap_under_two_concurrent_sessions_of_one_annotator(overlap_campaign
     def page(queue, who):
         try:
             while (sid := queue.next(who)) is not None:
-                try:
+                # the other page of the same annotator was faster, or the lease moved on
+                with contextlib.suppress(LeaseError):
                     queue.submit(who, sid, str(truth[int(sid)]))
-                except LeaseError:
-                    pass  # the other page of the same annotator was faster, or the lease moved on
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=page, args=(q, w)) for q, w in zip(sessions, ("ann", "ann", "bob"))]
@@ -106,8 +106,11 @@ def test_bad_overlap_and_relabel_input_changes_nothing(tmp_path):
     store, truth = digits_campaign(tmp_path, budget=20)
     folder = str(store.folder)
     before = snapshot(store)
-    for extra, match in ((["--overlap", "1.0"], "overlap must be in"), (["--overlap", "-0.1"], "overlap must be in"),
-                         (["--overlap", "0.1", "--per-item", "1"], "per-item must be")):  # fmt: skip
+    for extra, match in (
+        (["--overlap", "1.0"], "overlap must be in"),
+        (["--overlap", "-0.1"], "overlap must be in"),
+        (["--overlap", "0.1", "--per-item", "1"], "per-item must be"),
+    ):
         result = runner.invoke(app, ["campaign", "mine", folder, "--budget", "10", "--model", "logreg", *extra])
         assert result.exit_code == 2 and match in result.output, result.output
     result = runner.invoke(app, ["campaign", "relabel", folder, "--budget", "1"])
@@ -147,8 +150,10 @@ def test_annotators_json_has_exactly_the_schema_and_flags_nobody_without_evidenc
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
     assert set(doc) == {"annotators", "pairs", "alpha"}
-    assert all(set(a) == {"name", "labels", "agreement_with_consensus", "agreement_with_model", "flagged"}
-               for a in doc["annotators"])  # fmt: skip
+    assert all(
+        set(a) == {"name", "labels", "agreement_with_consensus", "agreement_with_model", "flagged"}
+        for a in doc["annotators"]
+    )
     assert all(set(p) == {"a", "b", "shared", "kappa"} for p in doc["pairs"])
     by_name = {a["name"]: a for a in doc["annotators"]}
     assert sum(a["labels"] for a in doc["annotators"]) == 56
@@ -175,9 +180,16 @@ def test_dataset_uses_the_consensus_of_disagreeing_annotators(labeled_campaign, 
     assert conflicted <= set(got)  # default consensus (dawid-skene) keeps them, with one label each
     assert len(table["id"]) == 150 + 40
     out2 = tmp_path / "none.parquet"
-    assert runner.invoke(app, ["campaign", "dataset", str(store.folder), "--out", str(out2), "--consensus", "none"]).exit_code == 0
+    assert (
+        runner.invoke(
+            app, ["campaign", "dataset", str(store.folder), "--out", str(out2), "--consensus", "none"]
+        ).exit_code
+        == 0
+    )
     assert len(pq.read_table(out2)) == 150 + 40 - len(conflicted)
-    bad = runner.invoke(app, ["campaign", "dataset", str(store.folder), "--out", str(tmp_path / "x.parquet"), "--consensus", "vote"])
+    bad = runner.invoke(
+        app, ["campaign", "dataset", str(store.folder), "--out", str(tmp_path / "x.parquet"), "--consensus", "vote"]
+    )
     assert bad.exit_code == 2 and not (tmp_path / "x.parquet").exists()
 
 
@@ -199,14 +211,19 @@ def test_relabel_round_asks_new_annotators_for_the_most_doubtful_labels(labeled_
     assert len(wrong) >= 3
     assert export_round(store, round_no, fmt="csv", out=tmp_path / "second.csv") == 6
     queue = LabelingQueue(store, round_no=round_no)
-    labeled_by = {s: {w for (w,) in store.read("SELECT annotator FROM labels WHERE sid = ? AND retracted_at IS NULL", (s,))}
-                  for s in chosen}  # fmt: skip
+    labeled_by = {
+        s: {w for (w,) in store.read("SELECT annotator FROM labels WHERE sid = ? AND retracted_at IS NULL", (s,))}
+        for s in chosen
+    }
     for who in ("ann", "bob", "cy", "bad", "dee"):
         for sid in _work(queue, who, truth):
             assert who not in labeled_by[sid]
     assert queue.remaining() == 0
-    assert all(len({w for (w,) in store.read("SELECT annotator FROM labels WHERE sid = ? AND retracted_at IS NULL", (s,))})
-               == len(labeled_by[s]) + 1 for s in chosen)  # fmt: skip
+    assert all(
+        len({w for (w,) in store.read("SELECT annotator FROM labels WHERE sid = ? AND retracted_at IS NULL", (s,))})
+        == len(labeled_by[s]) + 1
+        for s in chosen
+    )
 
 
 def test_labeling_page_with_overlap_two_sessions_of_one_annotator(overlap_campaign):
@@ -229,7 +246,10 @@ def test_labeling_page_with_overlap_two_sessions_of_one_annotator(overlap_campai
             break
         for p in active:
             sid = current[p]["sample"]["id"]
-            r = pages[p].post("/api/label", json={"annotator": name[p], "id": sid, "label": str((truth[int(sid)] + (p == "ann-2")) % 10)})
+            r = pages[p].post(
+                "/api/label",
+                json={"annotator": name[p], "id": sid, "label": str((truth[int(sid)] + (p == "ann-2")) % 10)},
+            )
             if r.status_code == 409:  # the other page of ann labeled it differently first: refused, not stored twice
                 refused += 1
                 r = pages[p].post("/api/next", json={"annotator": name[p]})

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from _campaign_helpers import digits_campaign, snapshot, synthetic_campaign
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _campaign_helpers import digits_campaign, snapshot, synthetic_campaign
 from activemine.campaign import campaign_status, export_round, import_labels, write_dataset
 from activemine.campaign.batchdata import read_batch
 from activemine.errors import InputError, RejectedImportError
@@ -31,10 +31,26 @@ def _ls_export(tasks, labels, who="ana@example.com"):
     """What Label Studio exports after an annotator chose ``labels[i]`` on task i (None: not annotated)."""
     out = []
     for n, (task, label) in enumerate(zip(tasks, labels)):
-        anns = [] if label is None else [{
-            "id": n, "completed_by": {"id": 1, "email": who}, "was_cancelled": False, "created_at": "2024-05-01T10:00:00Z",
-            "result": [{"from_name": "label", "to_name": "image", "type": "choices", "value": {"choices": [str(label)]}}],
-        }]  # fmt: skip
+        anns = (
+            []
+            if label is None
+            else [
+                {
+                    "id": n,
+                    "completed_by": {"id": 1, "email": who},
+                    "was_cancelled": False,
+                    "created_at": "2024-05-01T10:00:00Z",
+                    "result": [
+                        {
+                            "from_name": "label",
+                            "to_name": "image",
+                            "type": "choices",
+                            "value": {"choices": [str(label)]},
+                        }
+                    ],
+                }
+            ]
+        )
         out.append({"id": n + 1, "data": task["data"], "annotations": anns, "predictions": task["predictions"]})
     return out
 
@@ -89,7 +105,9 @@ def test_label_studio_import_then_reimport_changes_nothing(camp, tmp_path):
     (tmp_path / "done.json").write_text(json.dumps(_ls_export(tasks, labels)))
     report = import_labels(store, tmp_path / "done.json")
     assert report.added == 25
-    assert store.read("SELECT DISTINCT annotator, source FROM labels WHERE source != 'initial'") == [("ana@example.com", "import")]
+    assert store.read("SELECT DISTINCT annotator, source FROM labels WHERE source != 'initial'") == [
+        ("ana@example.com", "import")
+    ]
     before = snapshot(store)
     assert import_labels(store, tmp_path / "done.json").already_imported
     # the same labels in a re-formatted file are recognised label by label
@@ -109,7 +127,9 @@ def test_a_second_different_label_is_kept_and_flags_the_id(camp, tmp_path):
     import_labels(store, tmp_path / "a.jsonl")
     report = import_labels(store, tmp_path / "b.csv")
     assert report.conflicts == [sid]
-    assert sorted(store.read("SELECT label FROM labels WHERE sid = ?", (str(sid),))) == sorted([(str(truth[sid]),), (str(other),)])
+    assert sorted(store.read("SELECT label FROM labels WHERE sid = ?", (str(sid),))) == sorted(
+        [(str(truth[sid]),), (str(other),)]
+    )
     assert "conflict" in store.flagged()[str(sid)]
     assert campaign_status(store)["flagged"] >= 1
     dataset = pq.read_table(tmp_path / "d.parquet") if write_dataset(store, tmp_path / "d.parquet") else None
@@ -182,14 +202,27 @@ def _malformed(tmp_path, kind):
         block = b"7" * (1 << 20)
         for _ in range(100):
             fh.write(block)
-    return path, {".csv": "line 2: longer than", ".jsonl": "line 1: longer than", ".json": "not valid JSON for a label export"}[suffix]
+    return path, {
+        ".csv": "line 2: longer than",
+        ".jsonl": "line 1: longer than",
+        ".json": "not valid JSON for a label export",
+    }[suffix]
 
 
 @pytest.mark.parametrize(
     "kind",
-    ["bad-encoding-csv", "bad-encoding-json", "truncated-json", "truncated-jsonl", "wrong-columns", "not-a-list",
-     "huge-line-csv", "huge-line-jsonl", "huge-line-json"],
-)  # fmt: skip
+    [
+        "bad-encoding-csv",
+        "bad-encoding-json",
+        "truncated-json",
+        "truncated-jsonl",
+        "wrong-columns",
+        "not-a-list",
+        "huge-line-csv",
+        "huge-line-jsonl",
+        "huge-line-json",
+    ],
+)
 def test_malformed_files_give_a_clear_error_and_leave_the_store_unchanged(camp, tmp_path, kind):
     store, _ = camp
     path, expected = _malformed(tmp_path, kind)
@@ -230,7 +263,9 @@ def test_dataset_holds_initial_and_new_labels_with_the_original_features(camp, t
     assert new["px10"] == [pool[i] for i in new["id"]]
 
 
-records = st.lists(st.tuples(st.integers(40, 59), st.integers(0, 2), st.sampled_from(["a", "b"])), min_size=1, max_size=30)
+records = st.lists(
+    st.tuples(st.integers(40, 59), st.integers(0, 2), st.sampled_from(["a", "b"])), min_size=1, max_size=30
+)
 
 
 @settings(max_examples=12, deadline=None)

@@ -1,6 +1,6 @@
 import pytest
-from _campaign_helpers import digits_campaign
 
+from _campaign_helpers import digits_campaign
 from activemine.campaign.leases import LabelingQueue
 from activemine.errors import InputError, LeaseError, UnknownLabelError
 
@@ -56,7 +56,9 @@ def test_skip_undo_and_the_end_of_the_round(queue):
     assert q.remaining() == 4
     assert q.undo("ann") == ranked[1]
     assert q.remaining() == 5 and q.next("ann") == ranked[1]
-    assert q.store.read("SELECT COUNT(*) FROM labels WHERE sid = ? AND retracted_at IS NOT NULL", (ranked[1],)) == [(1,)]
+    assert q.store.read("SELECT COUNT(*) FROM labels WHERE sid = ? AND retracted_at IS NOT NULL", (ranked[1],)) == [
+        (1,)
+    ]
     for _ in range(5):
         sid = q.next("ann")
         if sid is None:

@@ -6,8 +6,8 @@ import sys
 import textwrap
 
 import pytest
-from _campaign_helpers import proba_campaign, snapshot, synthetic_campaign
 
+from _campaign_helpers import proba_campaign, snapshot, synthetic_campaign
 from activemine.campaign import import_labels, mine_round
 from activemine.strategies import make_strategy
 
@@ -39,8 +39,9 @@ def test_sigkill_in_the_middle_of_a_large_import_leaves_the_store_unchanged(tmp_
     labels = tmp_path / "labels.csv"
     labels.write_text("id,label\n" + "".join(f"{i},{i % 3}\n" for i in range(40, 40 + N)))
     before = snapshot(store)
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(store.folder), str(labels)],
-                             stdout=subprocess.PIPE, text=True)  # fmt: skip
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(store.folder), str(labels)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert child.stdout.readline().strip() == "half written"
         child.send_signal(signal.SIGKILL)
@@ -51,7 +52,9 @@ def test_sigkill_in_the_middle_of_a_large_import_leaves_the_store_unchanged(tmp_
     assert child.returncode == -signal.SIGKILL
     assert store.read("PRAGMA integrity_check") == [("ok",)]
     assert snapshot(store) == before
-    report = import_labels(store, labels, annotator="batch", allow_unmined=True)  # the import was not recorded, so it runs again, whole
+    report = import_labels(
+        store, labels, annotator="batch", allow_unmined=True
+    )  # the import was not recorded, so it runs again, whole
     assert report.added == N and len(store.labeled_sids()) == 40 + N
 
 

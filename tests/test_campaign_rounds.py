@@ -1,8 +1,7 @@
-
 import numpy as np
 import pytest
-from _campaign_helpers import digits_campaign
 
+from _campaign_helpers import digits_campaign
 from activemine.campaign import campaign_status, mine_round
 from activemine.campaign.batchdata import read_batch
 from activemine.errors import PoolExhaustedError
@@ -33,8 +32,10 @@ def test_next_round_excludes_queued_and_labeled_ids_and_learns_from_new_labels(t
     first = [r[0] for r in _batch(store, 1)]
     labeled_now = first[:10]
     with store.transaction() as conn:
-        conn.executemany("INSERT INTO labels (sid, label, annotator, created_at, source) VALUES (?, ?, 'a', 't', 'import')",
-                         [(s, str(truth[int(s)])) for s in labeled_now])  # fmt: skip
+        conn.executemany(
+            "INSERT INTO labels (sid, label, annotator, created_at, source) VALUES (?, ?, 'a', 't', 'import')",
+            [(s, str(truth[int(s)])) for s in labeled_now],
+        )
     strategy = make_strategy("lc", model="logreg", random_state=0)
     round_no, batch = mine_round(store, strategy, budget=25)
     assert round_no == 2

@@ -10,9 +10,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from _campaign_helpers import proba_campaign, proba_pool, snapshot
 
 import activemine.engines
+from _campaign_helpers import proba_campaign, proba_pool, snapshot
 from activemine.campaign import CampaignStore, campaign_status, import_labels, init_campaign, mine_round, write_dataset
 from activemine.campaign.batchdata import read_batch
 from activemine.errors import CampaignError, InputError, RejectedImportError
@@ -51,7 +51,9 @@ def no_whole_pool_reads(monkeypatch):
 
 
 @pytest.mark.parametrize("id_type", [pa.string(), pa.large_string(), pa.dictionary(pa.int32(), pa.string())])
-def test_probability_pool_round_import_and_second_round_never_read_the_pool_whole(tmp_path, no_whole_pool_reads, id_type):
+def test_probability_pool_round_import_and_second_round_never_read_the_pool_whole(
+    tmp_path, no_whole_pool_reads, id_type
+):
     store = proba_campaign(tmp_path, 5_000, id_type=id_type)
     assert store.meta["id_kind"] == "str" and store.meta["proba_cols"] == [["p0", "p1"]]
     assert store.read("SELECT COUNT(*) FROM samples")[0][0] == 100  # only L: the pool is not copied into SQLite
@@ -94,16 +96,25 @@ def test_a_feature_pool_trains_on_returned_labels_found_in_the_pool_files(tmp_pa
     X = rng.normal(size=(n + n_l, 3)).astype(np.float32)
     y = (X[:, 0] > 0).astype(int)
     cols = {f"f{j}": X[:, j] for j in range(3)}
-    pq.write_table(pa.table({"id": np.arange(n), **{k: v[:n] for k, v in cols.items()}}), tmp_path / "U.parquet", row_group_size=500)
-    pq.write_table(pa.table({"id": np.arange(n, n + n_l), **{k: v[n:] for k, v in cols.items()}, "y": y[n:]}), tmp_path / "L.parquet")
+    pq.write_table(
+        pa.table({"id": np.arange(n), **{k: v[:n] for k, v in cols.items()}}),
+        tmp_path / "U.parquet",
+        row_group_size=500,
+    )
+    pq.write_table(
+        pa.table({"id": np.arange(n, n + n_l), **{k: v[n:] for k, v in cols.items()}, "y": y[n:]}),
+        tmp_path / "L.parquet",
+    )
     store = init_campaign(tmp_path / "c", pool=tmp_path / "U.parquet", labeled=tmp_path / "L.parquet")
     mine_round(store, make_strategy("lc", model="logreg", random_state=0), budget=50)
     sids = _batch_sids(store, 1)
     import_labels(store, _write_labels(tmp_path / "l.csv", sids, [y[int(s)] for s in sids]), annotator="a")
     counts = write_dataset(store, tmp_path / "train.parquet")
     t = pq.read_table(tmp_path / "train.parquet")
-    assert counts == {"rows": 110, "initial": 60, "new": 50, "flagged_left_out": counts["flagged_left_out"]} or \
-        counts["rows"] == 110 - counts["flagged_left_out"]  # fmt: skip
+    assert (
+        counts == {"rows": 110, "initial": 60, "new": 50, "flagged_left_out": counts["flagged_left_out"]}
+        or counts["rows"] == 110 - counts["flagged_left_out"]
+    )
     new = t.slice(60).to_pydict()
     assert new["f1"] == pytest.approx([float(X[i, 1]) for i in new["id"]])
     assert new["y"] == [int(y[i]) for i in new["id"]]
@@ -145,8 +156,15 @@ CONCURRENT_MINE = textwrap.dedent(
 @pytest.mark.slow
 def test_two_concurrent_mines_never_queue_the_same_id(tmp_path):
     store = proba_campaign(tmp_path, 10_000)
-    children = [subprocess.Popen([sys.executable, "-c", CONCURRENT_MINE, str(store.folder), str(seed)],
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for seed in (0, 0)]  # fmt: skip
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", CONCURRENT_MINE, str(store.folder), str(seed)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for seed in (0, 0)
+    ]
     for c in children:
         c.stdin.write("go\n")
         c.stdin.flush()
@@ -160,8 +178,10 @@ def test_status_answers_from_one_snapshot_while_imports_run(tmp_path):
     store = proba_campaign(tmp_path, 20_000)
     mine_round(store, _hw(), budget=6_000)
     sids = _batch_sids(store, 1)
-    files = [_write_labels(tmp_path / f"part{i}.csv", sids[i::6], [i % 2] * len(sids[i::6]), annotator=f"a{i}")
-             for i in range(6)]  # fmt: skip
+    files = [
+        _write_labels(tmp_path / f"part{i}.csv", sids[i::6], [i % 2] * len(sids[i::6]), annotator=f"a{i}")
+        for i in range(6)
+    ]
     errors, answers = [], []
 
     def importer():
@@ -273,4 +293,6 @@ def test_a_campaign_on_the_ray_engine_queues_what_the_local_engine_queues(tmp_pa
     finally:
         ray.shutdown()
     assert _batch_sids(local, 1) == _batch_sids(remote, 1)
-    assert _batch_sids(local, 2) == _batch_sids(remote, 2) and not set(_batch_sids(remote, 2)) & set(_batch_sids(remote, 1))
+    assert _batch_sids(local, 2) == _batch_sids(remote, 2) and not set(_batch_sids(remote, 2)) & set(
+        _batch_sids(remote, 1)
+    )

@@ -3,9 +3,9 @@ import json
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from _campaign_helpers import digits_files, pixel_table
 from typer.testing import CliRunner
 
+from _campaign_helpers import digits_files, pixel_table
 from activemine.campaign import campaign_status, init_campaign, mine_round
 from activemine.campaign.stopset import CAMPAIGN_CRITERIA, measure_learning_curve, stop_records, stopping_status
 from activemine.cli import app
@@ -30,20 +30,31 @@ def _label_round(store, truth, round_no):
     """Return the truth for every sample of a round, as an annotator would."""
     sids = [s for (s,) in store.read("SELECT sid FROM batches WHERE round = ?", (round_no,))]
     with store.transaction() as conn:
-        conn.executemany("INSERT INTO labels (sid, label, annotator, created_at, source) VALUES (?, ?, 'a', 't', 'import')",
-                         [(s, str(truth[int(s)])) for s in sids])  # fmt: skip
+        conn.executemany(
+            "INSERT INTO labels (sid, label, annotator, created_at, source) VALUES (?, ?, 'a', 't', 'import')",
+            [(s, str(truth[int(s)])) for s in sids],
+        )
 
 
 def _mine(store, budget=40, **kw):
-    return mine_round(store, make_strategy("lc", model="logreg", random_state=0), budget=budget,
-                      params={"model": "logreg", "seed": 0}, **kw)
+    return mine_round(
+        store,
+        make_strategy("lc", model="logreg", random_state=0),
+        budget=budget,
+        params={"model": "logreg", "seed": 0},
+        **kw,
+    )
 
 
 def test_status_with_no_round_has_no_kappa_no_decision_to_stop_and_says_what_the_forecast_lacks(tmp_path):
     store, _ = _campaign(tmp_path)
     s = campaign_status(store)["stopping"]
     assert s["rounds"] == [] and s["stop_set_size"] is None and s["stop"] is False
-    assert [d["criterion"] for d in s["decisions"]] == list(CAMPAIGN_CRITERIA) == ["kappa", "uncertainty", "plateau", "max"]
+    assert (
+        [d["criterion"] for d in s["decisions"]]
+        == list(CAMPAIGN_CRITERIA)
+        == ["kappa", "uncertainty", "plateau", "max"]
+    )
     assert all(d["value"] is None or d["criterion"] == "max" for d in s["decisions"])
     assert "campaign forecast" in s["forecast"]["reason"]
     code, out = invoke("campaign", "status", store.folder)

@@ -2,8 +2,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from _campaign_helpers import digits_files, snapshot, synthetic_campaign
 
+from _campaign_helpers import digits_files, snapshot, synthetic_campaign
 from activemine.campaign import CampaignStore, campaign_status, init_campaign
 from activemine.errors import CampaignError, InputError, MissingColumnError, SingleClassError
 
@@ -15,7 +15,13 @@ def test_init_records_samples_classes_and_image_view(tmp_path):
     assert store.classes == list(range(10))
     assert store.meta["view"] == {"kind": "image", "shape": [8, 8], "columns": [f"px{i}" for i in range(64)]}
     status = campaign_status(store)
-    assert (status["pool"], status["initial"], status["labeled"], status["queued"], status["flagged"]) == (len(truth), 150, 0, 0, 0)
+    assert (status["pool"], status["initial"], status["labeled"], status["queued"], status["flagged"]) == (
+        len(truth),
+        150,
+        0,
+        0,
+        0,
+    )
     assert all(f.is_file() for f in store.pool_files()) and store.data_path("labeled").is_file()
 
 
@@ -36,7 +42,13 @@ def test_init_from_csv_with_string_ids_and_text_view(tmp_path):
         (lambda L, U: (L.drop(["y"]), U), MissingColumnError),
         (lambda L, U: (L, U.drop(["px3"])), MissingColumnError),
         (lambda L, U: (L.set_column(L.column_names.index("y"), "y", pa.array([1] * L.num_rows)), U), SingleClassError),
-        (lambda L, U: (L, U.set_column(0, "id", pa.array(L.column("id").to_pylist()[:1] + U.column("id").to_pylist()[1:]))), InputError),
+        (
+            lambda L, U: (
+                L,
+                U.set_column(0, "id", pa.array(L.column("id").to_pylist()[:1] + U.column("id").to_pylist()[1:])),
+            ),
+            InputError,
+        ),
     ],
     ids=["no-label", "pool-lacks-feature", "one-class", "id-in-both"],
 )
@@ -62,10 +74,9 @@ def test_init_refuses_an_existing_campaign_and_open_refuses_a_plain_folder(tmp_p
 def test_transaction_rolls_back_everything_on_error(tmp_path):
     store = synthetic_campaign(tmp_path, 10)
     before = snapshot(store)
-    with pytest.raises(RuntimeError):
-        with store.transaction() as conn:
-            conn.execute("INSERT INTO labels (sid, label, annotator, created_at, source) VALUES ('45', '1', 'a', 't', 'x')")
-            raise RuntimeError("crash in the middle")
+    with pytest.raises(RuntimeError), store.transaction() as conn:
+        conn.execute("INSERT INTO labels (sid, label, annotator, created_at, source) VALUES ('45', '1', 'a', 't', 'x')")
+        raise RuntimeError("crash in the middle")
     assert snapshot(store) == before
 
 
@@ -73,7 +84,10 @@ def test_conflicting_labels_flag_the_id_and_keep_it_out_of_current_labels(tmp_pa
     store = synthetic_campaign(tmp_path, 10)
     with store.transaction() as conn:
         for who, label in (("a", "1"), ("b", "2"), ("c", "1")):
-            conn.execute("INSERT INTO labels (sid, label, annotator, created_at, source) VALUES ('45', ?, ?, 't', 'x')", (label, who))
+            conn.execute(
+                "INSERT INTO labels (sid, label, annotator, created_at, source) VALUES ('45', ?, ?, 't', 'x')",
+                (label, who),
+            )
         conn.execute("INSERT INTO labels (sid, label, annotator, created_at, source) VALUES ('46', '0', 'a', 't', 'x')")
     assert store.flagged() == {"45": ["conflict"]}
     current = store.current_labels()

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from _campaign_helpers import digits_campaign
 
 pytest.importorskip("fastapi")
@@ -21,8 +22,16 @@ from activemine.campaign.web import create_app  # noqa: E402
 
 TOKEN = "test-token-1234"
 CHROMIUM = os.environ.get("ACTIVEMINE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture()
@@ -47,9 +56,16 @@ def test_no_file_outside_the_campaign_is_ever_served(client, tmp_path):
     secret = tmp_path / "secret.txt"
     secret.write_text("top secret")
     headers = {"X-Activemine-Token": TOKEN}
-    paths = ["/../../../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/api/image?id=../../../etc/passwd",
-             f"/api/image?id={secret}", "/static/..%2f..%2fsecret.txt", "/data/pool.parquet", "/campaign.db",
-             "/api/image?id=..%2Fcampaign.db"]  # fmt: skip
+    paths = [
+        "/../../../../etc/passwd",
+        "/%2e%2e/%2e%2e/etc/passwd",
+        "/api/image?id=../../../etc/passwd",
+        f"/api/image?id={secret}",
+        "/static/..%2f..%2fsecret.txt",
+        "/data/pool.parquet",
+        "/campaign.db",
+        "/api/image?id=..%2Fcampaign.db",
+    ]
     for path in paths:
         r = c.get(path, headers=headers)
         assert r.status_code == 404, path
@@ -67,7 +83,9 @@ def test_page_flow_with_the_token_cookie(client):
     assert png.headers["content-type"] == "image/png" and png.content[:4] == b"\x89PNG"
     after = c.post("/api/label", json={"annotator": "ann", "id": first["sample"]["id"], "label": "4"}).json()
     assert after["remaining"] == 4 and after["sample"]["id"] != first["sample"]["id"]
-    assert c.post("/api/label", json={"annotator": "ann", "id": first["sample"]["id"], "label": "cat"}).status_code == 400
+    assert (
+        c.post("/api/label", json={"annotator": "ann", "id": first["sample"]["id"], "label": "cat"}).status_code == 400
+    )
     bob = c.post("/api/next", json={"annotator": "bob"}).json()["sample"]["id"]
     assert c.post("/api/label", json={"annotator": "ann", "id": bob, "label": "1"}).status_code == 409
     undone = c.post("/api/undo", json={"annotator": "ann"}).json()
@@ -82,7 +100,7 @@ class LiveServer:
 
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
-        self.url = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
@@ -108,7 +126,18 @@ class ServedCampaign:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
-        self.args = [sys.executable, "-m", "activemine", "campaign", "serve", str(folder), "--port", str(port), "--token", TOKEN]
+        self.args = [
+            sys.executable,
+            "-m",
+            "activemine",
+            "campaign",
+            "serve",
+            str(folder),
+            "--port",
+            str(port),
+            "--token",
+            TOKEN,
+        ]
 
     def __enter__(self):
         self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -138,7 +167,9 @@ def test_two_concurrent_annotators_submit_1000_labels_and_none_is_lost_or_double
         with httpx.Client(base_url=server.url, headers={"X-Activemine-Token": TOKEN}, timeout=60) as http:
             sample = http.post("/api/next", json={"annotator": name}).json()["sample"]
             while sample is not None:
-                r = http.post("/api/label", json={"annotator": name, "id": sample["id"], "label": str(truth[int(sample["id"])])})
+                r = http.post(
+                    "/api/label", json={"annotator": name, "id": sample["id"], "label": str(truth[int(sample["id"])])}
+                )
                 if r.status_code != 200:
                     failures.append((name, sample["id"], r.status_code, r.text))
                     return
@@ -174,8 +205,9 @@ def test_labeling_in_headless_chromium_shows_the_image_and_records_keys(tmp_path
     sync_api = _chromium_or_skip()
     store, truth = digits_campaign(tmp_path, budget=5)
     with LiveServer(create_app(store, token=TOKEN)) as server, sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
-                                    args=CHROMIUM_FLAGS)  # fmt: skip
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"), args=CHROMIUM_FLAGS
+        )
         try:
             page = browser.new_page()
             page.goto(f"{server.url}/?token={TOKEN}")
@@ -183,7 +215,10 @@ def test_labeling_in_headless_chromium_shows_the_image_and_records_keys(tmp_path
             page.click("#start")
             image = page.locator("#sample-image")
             image.wait_for(state="visible")
-            _wait_until(page, "document.getElementById('sample-image').complete && document.getElementById('sample-image').naturalWidth > 0")
+            _wait_until(
+                page,
+                "document.getElementById('sample-image').complete && document.getElementById('sample-image').naturalWidth > 0",
+            )
             assert page.evaluate("document.getElementById('sample-image').naturalWidth") == 8
             shot = tmp_path / "sample.png"
             image.screenshot(path=str(shot))
@@ -191,7 +226,9 @@ def test_labeling_in_headless_chromium_shows_the_image_and_records_keys(tmp_path
             first = page.get_attribute("#sample", "data-id")
             page.keyboard.press(str(truth[int(first)] + 1)[-1])  # key of the digit's class (class 9 is key 0)
             _wait_until(page, f"document.getElementById('sample').dataset.id !== '{first}'")
-            assert store.read("SELECT sid, label, annotator FROM labels WHERE source = 'web'") == [(first, str(truth[int(first)]), "eve")]
+            assert store.read("SELECT sid, label, annotator FROM labels WHERE source = 'web'") == [
+                (first, str(truth[int(first)]), "eve")
+            ]
             second = page.get_attribute("#sample", "data-id")
             page.keyboard.press("s")
             _wait_until(page, f"document.getElementById('sample').dataset.id !== '{second}'")
@@ -247,9 +284,19 @@ def _asgi_post(app, headers: dict, body_size: int):
     async def send(message):
         replies.append(message)
 
-    scope = {"type": "http", "method": "POST", "path": "/api/next", "raw_path": b"/api/next", "query_string": b"",
-             "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()], "http_version": "1.1",
-             "scheme": "http", "server": ("testserver", 80), "client": ("127.0.0.1", 1), "root_path": ""}  # fmt: skip
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/api/next",
+        "raw_path": b"/api/next",
+        "query_string": b"",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "http_version": "1.1",
+        "scheme": "http",
+        "server": ("testserver", 80),
+        "client": ("127.0.0.1", 1),
+        "root_path": "",
+    }
     asyncio.run(app(scope, receive, send))
     start = next(m for m in replies if m["type"] == "http.response.start")
     return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, read
@@ -264,7 +311,9 @@ def test_the_token_is_checked_before_any_byte_of_the_body_is_read(tmp_path):
     # with the token, a body over the cap is refused after at most the cap (plus one chunk) was read
     status, _, read = _asgi_post(app, {"host": "testserver", "x-activemine-token": TOKEN}, 300 * 2**20)
     assert status == 413 and read <= 2 * 65536
-    status, _, _ = _asgi_post(app, {"host": "testserver", "x-activemine-token": TOKEN, "content-length": str(300 * 2**20)}, 10)
+    status, _, _ = _asgi_post(
+        app, {"host": "testserver", "x-activemine-token": TOKEN, "content-length": str(300 * 2**20)}, 10
+    )
     assert status == 413
 
 
@@ -276,7 +325,10 @@ def test_cross_origin_posts_are_refused_and_every_response_carries_csp_and_frame
     assert r.status_code == 403
     r = c.post("/api/next", json={"annotator": "a"}, headers={**headers, "Sec-Fetch-Site": "cross-site"})
     assert r.status_code == 403
-    assert c.post("/api/next", json={"annotator": "a"}, headers={**headers, "Origin": "http://testserver"}).status_code == 200
+    assert (
+        c.post("/api/next", json={"annotator": "a"}, headers={**headers, "Origin": "http://testserver"}).status_code
+        == 200
+    )
     for r in (c.get("/", headers=headers), c.get("/api/image?id=nope", headers=headers), c.get("/")):
         assert r.headers["x-frame-options"] == "DENY"
         assert "frame-ancestors 'none'" in r.headers["content-security-policy"]

@@ -10,9 +10,9 @@ import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from _campaign_helpers import digits_files
 from typer.testing import CliRunner
 
+from _campaign_helpers import digits_files
 from activemine.cli import app
 
 runner = CliRunner()
@@ -28,15 +28,25 @@ def test_a_full_round_as_a_new_user_would_run_it(tmp_path):
     camp = tmp_path / "camp"
     code, out = invoke("campaign", "init", camp, "--pool", U, "--labeled", L, "--label-col", "y", "--id-col", "id")
     assert code == 0, out
-    code, out = invoke("campaign", "mine", camp, "--budget", 20, "--strategy", "hw", "--model", "logreg", "--balance", "none")
+    code, out = invoke(
+        "campaign", "mine", camp, "--budget", 20, "--strategy", "hw", "--model", "logreg", "--balance", "none"
+    )
     assert code == 0 and "round 1: 20 samples" in out, out
-    code, out = invoke("campaign", "export", camp, "--round", 1, "--format", "label-studio", "--out", tmp_path / "r1.json")
+    code, out = invoke(
+        "campaign", "export", camp, "--round", 1, "--format", "label-studio", "--out", tmp_path / "r1.json"
+    )
     assert code == 0 and (tmp_path / "r1.label-config.xml").exists(), out
     tasks = json.loads((tmp_path / "r1.json").read_text())
     for task in tasks[:15]:  # what Label Studio exports once an annotator has labeled 15 tasks
         label = str(truth[task["data"]["activemine_id"]])
-        task["annotations"] = [{"completed_by": {"email": "kim@example.com"}, "result": [
-            {"from_name": "label", "to_name": "image", "type": "choices", "value": {"choices": [label]}}]}]  # fmt: skip
+        task["annotations"] = [
+            {
+                "completed_by": {"email": "kim@example.com"},
+                "result": [
+                    {"from_name": "label", "to_name": "image", "type": "choices", "value": {"choices": [label]}}
+                ],
+            }
+        ]
     (tmp_path / "done.json").write_text(json.dumps(tasks))
     code, out = invoke("campaign", "import", camp, tmp_path / "done.json")
     assert code == 0 and "15 labels added" in out, out
@@ -110,8 +120,12 @@ def test_serve_binds_localhost_and_prints_the_token(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "activemine", "campaign", "serve", str(tmp_path / "c"), "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "activemine", "campaign", "serve", str(tmp_path / "c"), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()
         match = re.search(r"http://127\.0\.0\.1:(\d+)/\?token=(\S+)", line)

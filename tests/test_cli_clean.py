@@ -32,8 +32,23 @@ def labeled(tmp_path_factory):
 def test_clean_writes_actions_and_prints_dirty_share(labeled, tmp_path):
     path, flipped = labeled
     out = tmp_path / "issues.parquet"
-    code, text = invoke("clean", "--labeled", path, "--label-col", "label", "--id-col", "id", "--model", "logreg",
-                        "--out", out, "--max-dirty", "0.02", "--rule", "target")  # fmt: skip
+    code, text = invoke(
+        "clean",
+        "--labeled",
+        path,
+        "--label-col",
+        "label",
+        "--id-col",
+        "id",
+        "--model",
+        "logreg",
+        "--out",
+        out,
+        "--max-dirty",
+        "0.02",
+        "--rule",
+        "target",
+    )
     assert code == 0, text
     before = float(text.split("dirty share before: ")[1].split("%")[0])
     after = float(text.split("dirty share after: ")[1].split("%")[0])
@@ -54,8 +69,21 @@ def test_clean_writes_actions_and_prints_dirty_share(labeled, tmp_path):
 def test_clean_review_policy_drops_nothing(labeled, tmp_path):
     path, _ = labeled
     out = tmp_path / "issues.csv"
-    code, text = invoke("clean", "--labeled", path, "--label-col", "label", "--model", "logreg", "--out", out,
-                        "--policy", "review", "--folds", "3")  # fmt: skip
+    code, text = invoke(
+        "clean",
+        "--labeled",
+        path,
+        "--label-col",
+        "label",
+        "--model",
+        "logreg",
+        "--out",
+        out,
+        "--policy",
+        "review",
+        "--folds",
+        "3",
+    )
     assert code == 0, text
     action = pcsv.read_csv(out).column("action").to_pylist()
     assert "drop" not in action and "review" in action
@@ -83,16 +111,34 @@ def test_clean_writes_soft_label_columns_only_when_they_win(tmp_path):
 
     from activemine.dirty import out_of_fold_proba
 
-    X, y = make_classification(n_samples=2000, n_features=20, n_informative=8, weights=[0.9], class_sep=1.0,
-                               random_state=1)  # fmt: skip
+    X, y = make_classification(
+        n_samples=2000, n_features=20, n_informative=8, weights=[0.9], class_sep=1.0, random_state=1
+    )
     clean = out_of_fold_proba("lightgbm", X, y, 2, seed=99, n_jobs=1)
     noisy, _ = inject_label_noise(y, 0.2, kind="ambiguous", proba=clean, random_state=1)
     names = np.array(["neg", "pos"])  # sorted as 0, 1: the same stratified folds as the library test
     for labels, wins in ((names[noisy], True), (names[y], False)):
         path, out = tmp_path / f"L{wins}.parquet", tmp_path / f"out{wins}.parquet"
-        pq.write_table(pa.table({"id": np.arange(2000), "label": labels, **{f"f{j}": X[:, j] for j in range(20)}}), path)
-        code, text = invoke("clean", "--labeled", path, "--label-col", "label", "--model", "fast", "--out", out,
-                            "--folds", "3", "--seed", "1", "--n-jobs", "1")  # fmt: skip
+        pq.write_table(
+            pa.table({"id": np.arange(2000), "label": labels, **{f"f{j}": X[:, j] for j in range(20)}}), path
+        )
+        code, text = invoke(
+            "clean",
+            "--labeled",
+            path,
+            "--label-col",
+            "label",
+            "--model",
+            "fast",
+            "--out",
+            out,
+            "--folds",
+            "3",
+            "--seed",
+            "1",
+            "--n-jobs",
+            "1",
+        )
         assert code == 0, text
         assert "held-out AUC gain of soft labels" in text
         table = pq.read_table(out)
@@ -128,9 +174,21 @@ def test_soft_label_verdict_names_a_second_fold_split():
     from activemine.dirty import DirtyDataReport
 
     n = 3
-    report = DirtyDataReport(policy="prune", keep=np.ones(n, bool), suspect=np.zeros(n, bool),
-                             action=np.array(["keep"] * n), label_quality=np.ones(n), suggested=np.zeros(n, int),
-                             dirty_share_before=0.0, dirty_share_after=0.0, max_dirty=0.02, rule="adaptive",
-                             dirty=False, soft_gain=0.01, soft_z=3.0, soft_splits=2)  # fmt: skip
+    report = DirtyDataReport(
+        policy="prune",
+        keep=np.ones(n, bool),
+        suspect=np.zeros(n, bool),
+        action=np.array(["keep"] * n),
+        label_quality=np.ones(n),
+        suggested=np.zeros(n, int),
+        dirty_share_before=0.0,
+        dirty_share_after=0.0,
+        max_dirty=0.02,
+        rule="adaptive",
+        dirty=False,
+        soft_gain=0.01,
+        soft_z=3.0,
+        soft_splits=2,
+    )
     assert "(z 3.00, 2 fold splits): not significant" in _verdicts(report, True)[0]
     assert "(z 3.00): not significant" in _verdicts(replace(report, soft_splits=1), True)[0]

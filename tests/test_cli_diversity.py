@@ -33,12 +33,16 @@ def pools(tmp_path):
     X = rng.standard_normal((n, 3))
     X[500:] = X[:10].repeat(10, axis=0)
     y = (X[:, 0] > 0).astype(int)
-    pq.write_table(pa.table({"id": ids[:200] + 10_000, "f0": X[:200, 0], "f1": X[:200, 1], "f2": X[:200, 2], "y": y[:200]}),
-                   tmp_path / "L.parquet")  # fmt: skip
+    pq.write_table(
+        pa.table({"id": ids[:200] + 10_000, "f0": X[:200, 0], "f1": X[:200, 1], "f2": X[:200, 2], "y": y[:200]}),
+        tmp_path / "L.parquet",
+    )
     bad = emb.copy()
     bad[42, 1] = np.nan
-    pq.write_table(pa.table({"id": ids, "f0": X[:, 0], "f1": X[:, 1], "f2": X[:, 2],
-                             **{f"emb_{j}": bad[:, j] for j in range(4)}}), tmp_path / "F_nan.parquet")  # fmt: skip
+    pq.write_table(
+        pa.table({"id": ids, "f0": X[:, 0], "f1": X[:, 1], "f2": X[:, 2], **{f"emb_{j}": bad[:, j] for j in range(4)}}),
+        tmp_path / "F_nan.parquet",
+    )
     pq.write_table(pa.table({"id": ids, "f0": X[:, 0], "f1": X[:, 1], "f2": X[:, 2]}), tmp_path / "F.parquet")
     ragged = pa.array([[0.0, 1.0]] * (n - 1) + [[1.0]], type=pa.list_(pa.float32()))
     pq.write_table(pa.table({**cols, "emb": ragged}), tmp_path / "ragged.parquet")
@@ -47,8 +51,23 @@ def pools(tmp_path):
 
 def test_mine_suppresses_copies_and_states_the_radius(pools):
     out = pools / "B.parquet"
-    code, text = invoke("mine", "--pool", pools / "U.parquet", "--weak-proba-cols", "w0,w1", "--budget", 50, "--out", out,
-                        "--near-duplicates", "auto", "--embedding-prefix", "emb_", "--chunk-size", 64)  # fmt: skip
+    code, text = invoke(
+        "mine",
+        "--pool",
+        pools / "U.parquet",
+        "--weak-proba-cols",
+        "w0,w1",
+        "--budget",
+        50,
+        "--out",
+        out,
+        "--near-duplicates",
+        "auto",
+        "--embedding-prefix",
+        "emb_",
+        "--chunk-size",
+        64,
+    )
     assert code == 0, text
     assert "radius" in text and "auto" in text
     ids = pq.read_table(out).column("id").to_numpy()
@@ -59,17 +78,45 @@ def test_mine_suppresses_copies_and_states_the_radius(pools):
 
 
 def test_mine_projects_features_when_the_pool_has_no_embedding(pools):
-    code, text = invoke("mine", "--labeled", pools / "L.parquet", "--pool", pools / "F.parquet", "--budget", 40,
-                        "--out", pools / "B.parquet", "--strategy", "lc", "--model", "logreg",
-                        "--near-duplicates", "auto")  # fmt: skip
+    code, text = invoke(
+        "mine",
+        "--labeled",
+        pools / "L.parquet",
+        "--pool",
+        pools / "F.parquet",
+        "--budget",
+        40,
+        "--out",
+        pools / "B.parquet",
+        "--strategy",
+        "lc",
+        "--model",
+        "logreg",
+        "--near-duplicates",
+        "auto",
+    )
     assert code == 0, text
     assert "PCA fitted on the labeled set" in text
 
 
 def test_mine_clusters(pools):
-    code, text = invoke("mine", "--pool", pools / "U.parquet", "--weak-proba-cols", "w0,w1", "--budget", 30, "--out",
-                        pools / "B.parquet", "--diversity", "clusters", "--clusters", 8, "--embedding-cols",
-                        "emb_0,emb_1,emb_2,emb_3")  # fmt: skip
+    code, text = invoke(
+        "mine",
+        "--pool",
+        pools / "U.parquet",
+        "--weak-proba-cols",
+        "w0,w1",
+        "--budget",
+        30,
+        "--out",
+        pools / "B.parquet",
+        "--diversity",
+        "clusters",
+        "--clusters",
+        8,
+        "--embedding-cols",
+        "emb_0,emb_1,emb_2,emb_3",
+    )
     assert code == 0, text
     assert "Cluster-Margin: 8 clusters" in text
 
@@ -78,7 +125,11 @@ def test_mine_clusters(pools):
     "extra, pool, match",
     [
         (["--near-duplicates", "-1"], "U.parquet", "radius must be a finite number >= 0"),
-        (["--near-duplicates", "auto", "--candidate-factor", "0.5"], "U.parquet", "candidate factor must be a number >= 1"),
+        (
+            ["--near-duplicates", "auto", "--candidate-factor", "0.5"],
+            "U.parquet",
+            "candidate factor must be a number >= 1",
+        ),
         (["--diversity", "clusters", "--clusters", 700], "U.parquet", "--clusters 700 is more than the 600 rows"),
         (["--near-duplicates", "auto"], "P.parquet", "needs embeddings: the pool"),
         (["--near-duplicates", "auto", "--embedding-prefix", "zzz"], "U.parquet", "no column of"),
@@ -87,7 +138,9 @@ def test_mine_clusters(pools):
 )
 def test_bad_diversity_input_exits_2_and_writes_nothing(pools, extra, pool, match):
     out = pools / "B.parquet"
-    code, text = invoke("mine", "--pool", pools / pool, "--weak-proba-cols", "w0,w1", "--budget", 20, "--out", out, *extra)
+    code, text = invoke(
+        "mine", "--pool", pools / pool, "--weak-proba-cols", "w0,w1", "--budget", 20, "--out", out, *extra
+    )
     assert code == 2, text
     assert match in text
     assert not out.exists()
@@ -101,8 +154,21 @@ def test_nan_embedding_fails_before_the_model_is_fitted(pools, monkeypatch):
 
     monkeypatch.setattr(base.MiningRun, "fit", no_fit)
     out = pools / "B.parquet"
-    code, text = invoke("mine", "--labeled", pools / "L.parquet", "--pool", pools / "F_nan.parquet", "--budget", 20,
-                        "--out", out, "--near-duplicates", "auto", "--embedding-prefix", "emb_")  # fmt: skip
+    code, text = invoke(
+        "mine",
+        "--labeled",
+        pools / "L.parquet",
+        "--pool",
+        pools / "F_nan.parquet",
+        "--budget",
+        20,
+        "--out",
+        out,
+        "--near-duplicates",
+        "auto",
+        "--embedding-prefix",
+        "emb_",
+    )
     assert code == 2, text
     assert "NaN or infinite values in 1 rows, e.g. row 42" in text
     assert not out.exists()
@@ -115,10 +181,12 @@ def test_campaign_mine_with_near_duplicates(tmp_path):
     camp = tmp_path / "camp"
     code, text = invoke("campaign", "init", camp, "--pool", U, "--labeled", L, "--label-col", "y", "--id-col", "id")
     assert code == 0, text
-    code, text = invoke("campaign", "mine", camp, "--budget", 20, "--strategy", "lc", "--model", "logreg",
-                        "--near-duplicates", "-1")  # fmt: skip
+    code, text = invoke(
+        "campaign", "mine", camp, "--budget", 20, "--strategy", "lc", "--model", "logreg", "--near-duplicates", "-1"
+    )
     assert code == 2 and "radius must be a finite number >= 0" in text
-    code, text = invoke("campaign", "mine", camp, "--budget", 20, "--strategy", "lc", "--model", "logreg",
-                        "--near-duplicates", "auto")  # fmt: skip
+    code, text = invoke(
+        "campaign", "mine", camp, "--budget", 20, "--strategy", "lc", "--model", "logreg", "--near-duplicates", "auto"
+    )
     assert code == 0, text
     assert "round 1: 20 samples" in text and "auto" in text  # the failed call made no round

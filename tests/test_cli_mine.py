@@ -43,9 +43,26 @@ def files(tmp_path):
 
 
 def mine_args(files, *, labeled=None, pool=None, out=None, budget=20, extra=()):
-    return ["mine", "--labeled", labeled or files["labeled"], "--pool", pool or files["pool"], "--label-col", "y",
-            "--id-col", "id", "--budget", budget, "--model", "logreg", "--seed", "0",
-            "--out", out or files["dir"] / "batch.parquet", *extra]  # fmt: skip
+    return [
+        "mine",
+        "--labeled",
+        labeled or files["labeled"],
+        "--pool",
+        pool or files["pool"],
+        "--label-col",
+        "y",
+        "--id-col",
+        "id",
+        "--budget",
+        budget,
+        "--model",
+        "logreg",
+        "--seed",
+        "0",
+        "--out",
+        out or files["dir"] / "batch.parquet",
+        *extra,
+    ]
 
 
 @pytest.mark.parametrize("strategy", ["hw", "lc", "qbc", "random"])
@@ -69,8 +86,9 @@ def test_mine_writes_the_batch(files, strategy):
 def test_csv_in_and_out_gives_the_same_batch_as_parquet(files):
     code, _ = invoke(*mine_args(files, out=files["dir"] / "a.parquet"))
     assert code == 0
-    code, text = invoke(*mine_args(files, labeled=files["labeled_csv"], pool=files["pool_csv"],
-                                   out=files["dir"] / "b.csv"))  # fmt: skip
+    code, text = invoke(
+        *mine_args(files, labeled=files["labeled_csv"], pool=files["pool_csv"], out=files["dir"] / "b.csv")
+    )
     assert code == 0, text
     a = pq.read_table(files["dir"] / "a.parquet").column("id").to_pylist()
     b = pcsv.read_csv(files["dir"] / "b.csv").column("id").to_pylist()
@@ -79,8 +97,9 @@ def test_csv_in_and_out_gives_the_same_batch_as_parquet(files):
 
 def test_precomputed_probabilities_without_labeled_set(files):
     out = files["dir"] / "p.parquet"
-    code, text = invoke("mine", "--pool", files["proba"], "--budget", 10, "--strategy", "lc", "--proba-cols",
-                        "p0,p1", "--out", out)  # fmt: skip
+    code, text = invoke(
+        "mine", "--pool", files["proba"], "--budget", 10, "--strategy", "lc", "--proba-cols", "p0,p1", "--out", out
+    )
     assert code == 0, text
     ids = pq.read_table(out).column("id").to_pylist()
     proba = pq.read_table(files["proba"]).to_pydict()
@@ -147,8 +166,21 @@ def test_bad_input_exits_2_and_writes_nothing(files, case, message):
         args = mine_args(files, pool=write(d / "nof2.parquet", pool), out=out)
     elif case == "unknown_labels":
         lab = {"id": [1, 2, 3], "y": [0, 1, 7]}
-        args = ["mine", "--labeled", write(d / "l7.parquet", lab), "--pool", files["proba"], "--budget", 5,
-                "--strategy", "lc", "--proba-cols", "p0,p1", "--out", out]  # fmt: skip
+        args = [
+            "mine",
+            "--labeled",
+            write(d / "l7.parquet", lab),
+            "--pool",
+            files["proba"],
+            "--budget",
+            5,
+            "--strategy",
+            "lc",
+            "--proba-cols",
+            "p0,p1",
+            "--out",
+            out,
+        ]
     elif case == "budget_too_large":
         args = mine_args(files, budget=301, out=out)
     elif case == "empty_pool":
@@ -176,7 +208,10 @@ def test_weak_model_options_reach_hw(files):
     assert hw.weak_trees is None and hw.weak_fraction == 0.5  # 0 trees: a weak model trained on half of L
     assert StrategyOptions("hw", "lightgbm", 0, None, None, 0.3, 3, "vote").build().weak_trees == HW_WEAK_TREES == "all"
     for text, weak_trees in (("20", 20), ("all", "all")):
-        assert StrategyOptions("hw", "lightgbm", 0, None, None, 0.3, 3, "vote", weak_trees=text).build().weak_trees == weak_trees
+        assert (
+            StrategyOptions("hw", "lightgbm", 0, None, None, 0.3, 3, "vote", weak_trees=text).build().weak_trees
+            == weak_trees
+        )
     out = files["dir"] / "never.parquet"
     for bad in ("-1", "many"):
         code, text = invoke(*mine_args(files, out=out, extra=["--weak-trees", bad]))

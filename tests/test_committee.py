@@ -8,8 +8,9 @@ from activemine.errors import InputError, SingleClassError, UnknownLabelError
 
 @pytest.fixture(scope="module")
 def xy():
-    return make_classification(n_samples=300, n_features=6, n_informative=4, n_classes=3, weights=[0.8, 0.15, 0.05],
-                               random_state=1)  # fmt: skip
+    return make_classification(
+        n_samples=300, n_features=6, n_informative=4, n_classes=3, weights=[0.8, 0.15, 0.05], random_state=1
+    )
 
 
 def test_stratified_bootstrap_keeps_every_class(xy):
@@ -59,8 +60,12 @@ def test_members_fit_and_score_the_same_in_parallel_as_one_by_one():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 5))
     y = (X[:, 0] + X[:, 1] > 0).astype(int)
-    stacks = [Committee("logreg", n_members=3, feature_fraction=0.6, random_state=4, n_jobs=jobs).fit(X, y)
-              .predict_proba_stack(X) for jobs in (1, 3)]  # fmt: skip
+    stacks = [
+        Committee("logreg", n_members=3, feature_fraction=0.6, random_state=4, n_jobs=jobs)
+        .fit(X, y)
+        .predict_proba_stack(X)
+        for jobs in (1, 3)
+    ]
     np.testing.assert_array_equal(stacks[0], stacks[1])
 
 

@@ -7,7 +7,7 @@ from sklearn.datasets import make_blobs
 from sklearn.neighbors import KNeighborsClassifier
 
 from activemine import LabeledSet
-from activemine.errors import InputError, ProbabilityError, SingleClassError, UnknownLabelError
+from activemine.data import PoolChunk
 from activemine.dirty import (
     DirtyDataFilter,
     check_drop,
@@ -22,10 +22,18 @@ from activemine.dirty import (
 )
 from activemine.dirty.oof import fold_of
 from activemine.dirty.policy import Z_DROP, check_fold_seed
-from activemine.dirty.soft import (ALPHA, MIN_WEIGHT, Z_UNSURE, choose_soft_targets, expand, fit_soft, soft_label_check,
-                                   soft_targets)
+from activemine.dirty.soft import (
+    ALPHA,
+    MIN_WEIGHT,
+    Z_UNSURE,
+    choose_soft_targets,
+    expand,
+    fit_soft,
+    soft_label_check,
+    soft_targets,
+)
+from activemine.errors import InputError, ProbabilityError, SingleClassError, UnknownLabelError
 from activemine.simulate import inject_label_noise
-from activemine.data import PoolChunk
 from activemine.strategies import HWStrategy, make_strategy
 
 
@@ -60,8 +68,12 @@ def test_check_returned_labels_threshold_semantics():
 
 
 @settings(max_examples=40, deadline=None)
-@given(hnp.arrays(np.float64, (12, 4), elements=st.floats(0, 1)), st.floats(0, 1), st.floats(0, 1),
-       st.integers(0, 2**32 - 1))  # fmt: skip
+@given(
+    hnp.arrays(np.float64, (12, 4), elements=st.floats(0, 1)),
+    st.floats(0, 1),
+    st.floats(0, 1),
+    st.integers(0, 2**32 - 1),
+)
 def test_check_returned_labels_flags_fewer_as_threshold_rises(raw, t1, t2, seed):
     proba = rows_of(raw)
     labels = np.random.default_rng(seed).integers(0, 4, size=12)
@@ -119,11 +131,17 @@ def test_ambiguous_noise_is_drawn_in_proportion_to_ambiguity():
     ambiguous_share = flipped[: n // 2].mean() / flipped[n // 2 :].mean()
     assert 2.5 < ambiguous_share < 6.0  # about 4 (weights 0.4 vs 0.1), never all from one half
     never = np.r_[np.zeros(10), np.full(10, 0.5)]
-    _, flipped = inject_label_noise(np.zeros(20, int), 0.25, kind="ambiguous", proba=np.c_[1 - never, never], classes=[0, 1])
+    _, flipped = inject_label_noise(
+        np.zeros(20, int), 0.25, kind="ambiguous", proba=np.c_[1 - never, never], classes=[0, 1]
+    )
     assert flipped[10:].sum() == 5  # a sample no other class can claim is never flipped while others can be
-    first, second = (inject_label_noise(y, 0.10, kind="ambiguous", proba=proba, classes=[0, 1], random_state=s)[1] for s in (5, 5))
+    first, second = (
+        inject_label_noise(y, 0.10, kind="ambiguous", proba=proba, classes=[0, 1], random_state=s)[1] for s in (5, 5)
+    )
     np.testing.assert_array_equal(first, second)
-    assert not np.array_equal(first, inject_label_noise(y, 0.10, kind="ambiguous", proba=proba, classes=[0, 1], random_state=6)[1])
+    assert not np.array_equal(
+        first, inject_label_noise(y, 0.10, kind="ambiguous", proba=proba, classes=[0, 1], random_state=6)[1]
+    )
 
 
 def test_inject_label_noise_bad_input():
@@ -343,8 +361,16 @@ def adaptive_data(seed: int, n: int = 3000, minority: float = 0.05):
     """A two-class tabular set with overlapping classes (the second one ``minority`` of the rows)."""
     from sklearn.datasets import make_classification
 
-    X, y = make_classification(n_samples=n, n_features=12, n_informative=6, n_redundant=2, weights=[1 - minority],
-                               class_sep=1.0, flip_y=0.0, random_state=seed)  # fmt: skip
+    X, y = make_classification(
+        n_samples=n,
+        n_features=12,
+        n_informative=6,
+        n_redundant=2,
+        weights=[1 - minority],
+        class_sep=1.0,
+        flip_y=0.0,
+        random_state=seed,
+    )
     return X.astype(np.float32), y
 
 
@@ -368,7 +394,9 @@ def test_adaptive_rule_finds_planted_flips_at_10_percent(seed):
     keep = step(X, noisy, random_state=seed)
     report = step.report_
     assert report.dirty and report.z > Z_DROP and report.gain > 0
-    assert (~keep).sum() > 0 and flipped[~keep].mean() >= 0.5  # the planted flips are 10% of the rows, half of the drops
+    assert (~keep).sum() > 0 and flipped[
+        ~keep
+    ].mean() >= 0.5  # the planted flips are 10% of the rows, half of the drops
 
 
 def test_held_out_check_grades_the_drop_on_a_fresh_fold_split(monkeypatch):
@@ -391,8 +419,10 @@ def test_held_out_check_grades_the_drop_on_a_fresh_fold_split(monkeypatch):
     (detect, _, no_mask), (check_seed, folds, all_mask), (drop_seed, _, drop_mask) = calls
     assert no_mask is None and all_mask is None and drop_mask is not None and (~drop_mask).sum() > 0
     assert check_seed == drop_seed == check_fold_seed(5) != detect
-    parts = [{frozenset(np.flatnonzero(fold_of(noisy, folds, seed=s) == f)) for f in range(folds)}
-             for s in (detect, check_seed)]  # fmt: skip
+    parts = [
+        {frozenset(np.flatnonzero(fold_of(noisy, folds, seed=s) == f)) for f in range(folds)}
+        for s in (detect, check_seed)
+    ]
     assert not parts[0] & parts[1], "the check reused a fold of the detection"
     assert step.report_.summary()["oof_fits"] == 3 * folds
 
@@ -452,7 +482,6 @@ def test_check_folds_sets_the_cost_of_the_check(blobs):
     assert step.report_.n_suspect > 0 and step.n_fits_ == 3 + 2 * 2
 
 
-
 def test_prune_drops_only_suspects_the_model_places_in_another_class():
     # a rare class (20 of 1,000) half of whose rows the model doubts: its threshold (the mean p(pos) of the
     # rows labeled pos) is 0.45, so confident learning flags common-class rows at p(pos) 0.46 as suspects;
@@ -484,7 +513,9 @@ def test_soft_targets_blend_the_given_label_with_the_probabilities(k, n, alpha, 
     np.testing.assert_allclose(t[other], alpha * p[other])
     X_rep, col, w = expand(np.arange(n)[:, None], t)
     # every row keeps its weight but for the classes lighter than MIN_WEIGHT, and rows stay in order
-    np.testing.assert_allclose(np.bincount(X_rep[:, 0], weights=w, minlength=n), np.where(t >= MIN_WEIGHT, t, 0).sum(axis=1))
+    np.testing.assert_allclose(
+        np.bincount(X_rep[:, 0], weights=w, minlength=n), np.where(t >= MIN_WEIGHT, t, 0).sum(axis=1)
+    )
     assert np.all(np.diff(X_rep[:, 0]) >= 0)
 
 
@@ -498,8 +529,9 @@ def test_soft_targets_bad_input():
 def _ambiguous_noise_set(seed: int, rate: float):
     from sklearn.datasets import make_classification
 
-    X, y = make_classification(n_samples=2000, n_features=20, n_informative=8, weights=[0.9], class_sep=1.0,
-                               random_state=seed)  # fmt: skip
+    X, y = make_classification(
+        n_samples=2000, n_features=20, n_informative=8, weights=[0.9], class_sep=1.0, random_state=seed
+    )
     clean = out_of_fold_proba("lightgbm", X, y, 2, seed=99, n_jobs=1)
     noisy, _ = inject_label_noise(y, rate, kind="ambiguous", proba=clean, random_state=seed)
     return X, y, noisy
@@ -526,8 +558,9 @@ def test_an_unsure_soft_label_check_is_decided_on_a_second_split():
     assert (fits, splits) == (12, 1) and (gain, z) == (gain1, z1)
     np.testing.assert_allclose(targets, soft_targets(noisy, oof1))
     # near it: a second fresh split, both decide, and the targets blend both splits' out-of-fold probabilities
-    targets2, gain2, z2, fits2, splits2 = choose_soft_targets("fast", X, noisy, seed=1, z_min=z1 - Z_UNSURE / 2,
-                                                              n_jobs=1)  # fmt: skip
+    targets2, gain2, z2, fits2, splits2 = choose_soft_targets(
+        "fast", X, noisy, seed=1, z_min=z1 - Z_UNSURE / 2, n_jobs=1
+    )
     assert (fits2, splits2) == (24, 2) and gain2 != gain1 and z2 != z1
     assert (targets2 is not None) == (z2 > z1 - Z_UNSURE / 2)
     if targets2 is not None:

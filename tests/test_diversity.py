@@ -7,15 +7,24 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from activemine.diversity import (
-    DiversityOptions, InsufficientCandidates, auto_radius, check_embeddings, duplicate_stats, fit_centroids,
-    nearest_centroid, plant_duplicates, sample_rows, select_diverse,
-)  # fmt: skip
+    DiversityOptions,
+    InsufficientCandidates,
+    auto_radius,
+    check_embeddings,
+    duplicate_stats,
+    fit_centroids,
+    nearest_centroid,
+    plant_duplicates,
+    sample_rows,
+    select_diverse,
+)
 from activemine.errors import InputError
 from activemine.selection import allocate_quotas, id_keys, select_batch, split_hard_easy
 
 
-def reference_suppression(ids, scores, predicted, emb, *, budget, n_classes, weights, easy_share, seed, radius, hashes=None,
-                          with_counts=False):
+def reference_suppression(
+    ids, scores, predicted, emb, *, budget, n_classes, weights, easy_share, seed, radius, hashes=None, with_counts=False
+):
     """The definition, all pairs, one row at a time: hard walk by (score desc, id asc), then easy by key.
 
     Returns ``{row: stratum}``, or None when a group ran out of distinct rows; with ``with_counts``
@@ -43,7 +52,10 @@ def reference_suppression(ids, scores, predicted, emb, *, budget, n_classes, wei
     out = {}
     suppressed = 0
     short = []
-    orders = {"hard": sorted(range(n), key=lambda i: (-scores[i], ids[i])), "easy": sorted(range(n), key=lambda i: (keys[i], ids[i]))}
+    orders = {
+        "hard": sorted(range(n), key=lambda i: (-scores[i], ids[i])),
+        "easy": sorted(range(n), key=lambda i: (keys[i], ids[i])),
+    }
     for stratum, quota in (("hard", [h for h, _ in split]), ("easy", [e for _, e in split])):
         room = list(quota)
         for i in orders[stratum]:
@@ -82,9 +94,19 @@ def pools(draw):
     balance = draw(st.sampled_from([None, "equal"]))
     weights = None if balance is None else np.ones(k)
     budget = draw(st.integers(1, n))
-    return dict(ids=ids, scores=scores, predicted=predicted, emb=emb, n_classes=k, weights=weights, budget=budget,
-                easy_share=draw(st.sampled_from([0.0, 0.3])), seed=seed % 1000,
-                radius=draw(st.sampled_from([0.0, 1.0, 1.5])), hashes=rng.integers(0, 3 * n, size=n))  # fmt: skip
+    return dict(
+        ids=ids,
+        scores=scores,
+        predicted=predicted,
+        emb=emb,
+        n_classes=k,
+        weights=weights,
+        budget=budget,
+        easy_share=draw(st.sampled_from([0.0, 0.3])),
+        seed=seed % 1000,
+        radius=draw(st.sampled_from([0.0, 1.0, 1.5])),
+        hashes=rng.integers(0, 3 * n, size=n),
+    )
 
 
 @given(pools(), st.booleans())
@@ -92,14 +114,34 @@ def pools(draw):
 def test_suppression_is_the_greedy_walk_of_its_definition(case, with_hashes):
     hashes = case["hashes"] if with_hashes else None
     opts = DiversityOptions(near_duplicates=case["radius"], dedup=with_hashes)
-    batch, report = select_diverse(case["ids"], case["scores"], case["predicted"], case["emb"], budget=case["budget"],
-                                   n_classes=case["n_classes"], weights=case["weights"], easy_share=case["easy_share"],
-                                   seed=case["seed"], options=opts, hashes=hashes)  # fmt: skip
+    batch, report = select_diverse(
+        case["ids"],
+        case["scores"],
+        case["predicted"],
+        case["emb"],
+        budget=case["budget"],
+        n_classes=case["n_classes"],
+        weights=case["weights"],
+        easy_share=case["easy_share"],
+        seed=case["seed"],
+        options=opts,
+        hashes=hashes,
+    )
     assert len(batch) == case["budget"]
     assert len(set(batch.ids.tolist())) == case["budget"]
-    expected = reference_suppression(case["ids"], case["scores"], case["predicted"], case["emb"], budget=case["budget"],
-                                     n_classes=case["n_classes"], weights=case["weights"], easy_share=case["easy_share"],
-                                     seed=case["seed"], radius=case["radius"], hashes=hashes)  # fmt: skip
+    expected = reference_suppression(
+        case["ids"],
+        case["scores"],
+        case["predicted"],
+        case["emb"],
+        budget=case["budget"],
+        n_classes=case["n_classes"],
+        weights=case["weights"],
+        easy_share=case["easy_share"],
+        seed=case["seed"],
+        radius=case["radius"],
+        hashes=hashes,
+    )
     if expected is None:
         assert report.filled_with_duplicates > 0
         return
@@ -128,8 +170,18 @@ def test_degrades_to_plain_top_k_when_no_two_rows_are_close(seed, balance, easy)
     w = None if balance is None else np.ones(2)
     budget = int(rng.integers(1, n))
     plain = select_batch(ids, scores, predicted, budget=budget, n_classes=2, weights=w, easy_share=easy, seed=seed)
-    got, report = select_diverse(ids, scores, predicted, emb, budget=budget, n_classes=2, weights=w, easy_share=easy,
-                                 seed=seed, options=DiversityOptions(near_duplicates=9.0))  # fmt: skip
+    got, report = select_diverse(
+        ids,
+        scores,
+        predicted,
+        emb,
+        budget=budget,
+        n_classes=2,
+        weights=w,
+        easy_share=easy,
+        seed=seed,
+        options=DiversityOptions(near_duplicates=9.0),
+    )
     assert got.ids.tolist() == plain.ids.tolist()
     assert got.stratum.tolist() == plain.stratum.tolist()
     assert report.suppressed == 0
@@ -142,8 +194,9 @@ def test_copies_are_suppressed_and_the_batch_is_refilled():
     E = np.vstack([emb, copies])
     scores = np.r_[rng.random(400) * 0.5, 0.9 + 0.01 * rng.random(200)]  # the copies score best
     ids = np.arange(E.shape[0])
-    batch, report = select_diverse(ids, scores, np.zeros(600, int), E, budget=50, n_classes=2,
-                                   options=DiversityOptions(near_duplicates="auto"))  # fmt: skip
+    batch, report = select_diverse(
+        ids, scores, np.zeros(600, int), E, budget=50, n_classes=2, options=DiversityOptions(near_duplicates="auto")
+    )
     group = np.r_[np.where(np.arange(400) < 10, np.arange(400), -1), src]
     stats = duplicate_stats(batch.ids, group)
     assert len(batch) == 50
@@ -153,8 +206,15 @@ def test_copies_are_suppressed_and_the_batch_is_refilled():
 
 def test_a_class_without_enough_distinct_rows_is_filled_and_counted():
     emb = np.zeros((10, 2), np.float32)  # all identical
-    batch, report = select_diverse(np.arange(10), np.arange(10.0), np.zeros(10, int), emb, budget=4, n_classes=1,
-                                   options=DiversityOptions(near_duplicates=0.5))  # fmt: skip
+    batch, report = select_diverse(
+        np.arange(10),
+        np.arange(10.0),
+        np.zeros(10, int),
+        emb,
+        budget=4,
+        n_classes=1,
+        options=DiversityOptions(near_duplicates=0.5),
+    )
     assert batch.ids.tolist() == [9, 8, 7, 6]
     assert report.filled_with_duplicates == 3
     assert "ran out of distinct rows" in report.describe()
@@ -164,15 +224,31 @@ def test_candidates_that_run_out_raise_so_the_engine_widens():
     emb = np.zeros((6, 1), np.float32)
     # a streaming engine kept the 6 best rows of a group it saw more of: all suppressed but one
     with pytest.raises(InsufficientCandidates):
-        select_diverse(np.arange(6), np.arange(6.0), np.zeros(6, int), emb, budget=3, n_classes=1,
-                       options=DiversityOptions(near_duplicates=0.1), available_counts=[100],
-                       hard_bounds=[(-0.0, 0)], easy_bounds=[None])  # fmt: skip
+        select_diverse(
+            np.arange(6),
+            np.arange(6.0),
+            np.zeros(6, int),
+            emb,
+            budget=3,
+            n_classes=1,
+            options=DiversityOptions(near_duplicates=0.1),
+            available_counts=[100],
+            hard_bounds=[(-0.0, 0)],
+            easy_bounds=[None],
+        )
 
 
 def test_exact_duplicates_by_hash_without_embeddings():
     hashes = np.array(["a", "a", "b", "b", "c"])
-    batch, _ = select_diverse(np.arange(5), np.array([5, 4, 3, 2, 1.0]), np.zeros(5, int), budget=3, n_classes=1,
-                              options=DiversityOptions(dedup=True), hashes=hashes)  # fmt: skip
+    batch, _ = select_diverse(
+        np.arange(5),
+        np.array([5, 4, 3, 2, 1.0]),
+        np.zeros(5, int),
+        budget=3,
+        n_classes=1,
+        options=DiversityOptions(dedup=True),
+        hashes=hashes,
+    )
     assert batch.ids.tolist() == [0, 2, 4]
 
 
@@ -199,11 +275,13 @@ def test_cluster_margin_round_robins_smallest_cluster_first():
     emb = centers[label] + rng.standard_normal((15, 2)).astype(np.float32)
     scores = rng.random(15)
     opts = DiversityOptions(clusters=3, candidate_factor=3)  # 18 >= 15: every row is a candidate
-    batch, report = select_diverse(np.arange(15), scores, np.zeros(15, int), emb, budget=6, n_classes=1, options=opts,
-                                   sample=emb)  # fmt: skip
+    batch, report = select_diverse(
+        np.arange(15), scores, np.zeros(15, int), emb, budget=6, n_classes=1, options=opts, sample=emb
+    )
     assert sorted(np.bincount(label[batch.ids], minlength=3).tolist()) == [2, 2, 2]
-    batch, _ = select_diverse(np.arange(15), scores, np.zeros(15, int), emb, budget=7, n_classes=1, options=opts,
-                              sample=emb)  # fmt: skip
+    batch, _ = select_diverse(
+        np.arange(15), scores, np.zeros(15, int), emb, budget=7, n_classes=1, options=opts, sample=emb
+    )
     # round 3 visits the smallest cluster with a row left first: cluster 1 (size 3)
     assert np.bincount(label[batch.ids], minlength=3).tolist() == [2, 3, 2]
     assert report.clusters == 3
@@ -212,8 +290,16 @@ def test_cluster_margin_round_robins_smallest_cluster_first():
 def test_cluster_margin_takes_only_the_top_factor_times_quota():
     emb = np.arange(100, dtype=np.float32)[:, None]
     scores = np.arange(100.0)
-    batch, _ = select_diverse(np.arange(100), scores, np.zeros(100, int), emb, budget=10, n_classes=1,
-                              options=DiversityOptions(clusters=5, candidate_factor=2), sample=emb)  # fmt: skip
+    batch, _ = select_diverse(
+        np.arange(100),
+        scores,
+        np.zeros(100, int),
+        emb,
+        budget=10,
+        n_classes=1,
+        options=DiversityOptions(clusters=5, candidate_factor=2),
+        sample=emb,
+    )
     assert set(batch.ids.tolist()) <= set(range(80, 100))
 
 
@@ -252,8 +338,14 @@ def test_more_clusters_than_rows_and_bad_embeddings_are_rejected():
     with pytest.raises(InputError, match="width 3, expected 4"):
         check_embeddings(np.ones((4, 3)), width=4)
     with pytest.raises(InputError, match="need embeddings"):
-        select_diverse(np.arange(4), np.ones(4), np.zeros(4, int), budget=2, n_classes=1,
-                       options=DiversityOptions(near_duplicates="auto"))  # fmt: skip
+        select_diverse(
+            np.arange(4),
+            np.ones(4),
+            np.zeros(4, int),
+            budget=2,
+            n_classes=1,
+            options=DiversityOptions(near_duplicates="auto"),
+        )
 
 
 def test_cli_options_parse():
@@ -308,21 +400,48 @@ def walk_settings(block, rounds, max_pairs=None):
                 yield
 
 
-@given(pools(), st.booleans(), st.sampled_from([1, 2, 3, 7, 1 << 18]), st.sampled_from([1, 2, 32]),
-       st.sampled_from([None, 0]))  # fmt: skip
+@given(
+    pools(),
+    st.booleans(),
+    st.sampled_from([1, 2, 3, 7, 1 << 18]),
+    st.sampled_from([1, 2, 32]),
+    st.sampled_from([None, 0]),
+)
 @settings(max_examples=200, deadline=None)
 def test_block_walk_is_the_sequential_walk(case, with_hashes, block, rounds, max_pairs):
     hashes = case["hashes"] if with_hashes else None
     opts = DiversityOptions(near_duplicates=case["radius"], dedup=with_hashes)
     with walk_settings(block, rounds, max_pairs):
-        batch, report = select_diverse(case["ids"], case["scores"], case["predicted"], case["emb"],
-                                       budget=case["budget"], n_classes=case["n_classes"], weights=case["weights"],
-                                       easy_share=case["easy_share"], seed=case["seed"], options=opts, hashes=hashes)  # fmt: skip
+        batch, report = select_diverse(
+            case["ids"],
+            case["scores"],
+            case["predicted"],
+            case["emb"],
+            budget=case["budget"],
+            n_classes=case["n_classes"],
+            weights=case["weights"],
+            easy_share=case["easy_share"],
+            seed=case["seed"],
+            options=opts,
+            hashes=hashes,
+        )
     expected, suppressed, filled = reference_suppression(
-        case["ids"], case["scores"], case["predicted"], case["emb"], budget=case["budget"], n_classes=case["n_classes"],
-        weights=case["weights"], easy_share=case["easy_share"], seed=case["seed"], radius=case["radius"],
-        hashes=hashes, with_counts=True)  # fmt: skip
-    assert dict(zip(batch.ids.tolist(), batch.stratum.tolist())) == {int(case["ids"][i]): s for i, s in expected.items()}
+        case["ids"],
+        case["scores"],
+        case["predicted"],
+        case["emb"],
+        budget=case["budget"],
+        n_classes=case["n_classes"],
+        weights=case["weights"],
+        easy_share=case["easy_share"],
+        seed=case["seed"],
+        radius=case["radius"],
+        hashes=hashes,
+        with_counts=True,
+    )
+    assert dict(zip(batch.ids.tolist(), batch.stratum.tolist())) == {
+        int(case["ids"][i]): s for i, s in expected.items()
+    }
     assert (report.suppressed, report.filled_with_duplicates) == (suppressed, filled)
     if not filled:  # never two selected rows within the radius
         at = [int(np.flatnonzero(case["ids"] == v)[0]) for v in batch.ids]
@@ -339,8 +458,9 @@ def test_a_chain_of_near_rows_is_walked_as_the_definition_says(block, rounds):
     emb = (np.arange(n, dtype=np.float32) * 0.9)[:, None]
     ids, scores = np.arange(n), np.linspace(1, 0, n)
     with walk_settings(block, rounds):
-        batch, report = select_diverse(ids, scores, np.zeros(n, int), emb, budget=100, n_classes=1,
-                                       options=DiversityOptions(near_duplicates=1.0))  # fmt: skip
+        batch, report = select_diverse(
+            ids, scores, np.zeros(n, int), emb, budget=100, n_classes=1, options=DiversityOptions(near_duplicates=1.0)
+        )
     assert batch.ids.tolist() == list(range(0, 200, 2))  # every other row: each taken one blocks the next
     assert report.suppressed == 99
 
@@ -351,7 +471,15 @@ def test_a_group_that_fills_inside_a_block_lets_later_rows_of_others_through(blo
     emb = np.array([[0.0], [10.0], [10.5], [30.0], [40.0]], np.float32)
     ids, scores, predicted = np.arange(5), np.array([4.0, 3.0, 2.0, 1.0, 0.5]), np.array([0, 0, 1, 1, 1])
     with walk_settings(block, 32):
-        batch, report = select_diverse(ids, scores, predicted, emb, budget=3, n_classes=2, weights=np.array([1.0, 2.0]),
-                                       options=DiversityOptions(near_duplicates=1.0))  # fmt: skip
+        batch, report = select_diverse(
+            ids,
+            scores,
+            predicted,
+            emb,
+            budget=3,
+            n_classes=2,
+            weights=np.array([1.0, 2.0]),
+            options=DiversityOptions(near_duplicates=1.0),
+        )
     assert sorted(batch.ids.tolist()) == [0, 2, 3]
     assert report.suppressed == 0

@@ -1,6 +1,5 @@
 """Batches without copies through the engines: the streaming batch is the in-memory one."""
 
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -8,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _pool_helpers import eager_pruning
 from activemine import PoolChunk, make_strategy
 from activemine.diversity import DiversityOptions
 from activemine.engines import mine_stream
@@ -15,8 +15,6 @@ from activemine.errors import InputError
 from activemine.mining import score_pool
 from activemine.plan import SelectionPlan
 from activemine.sources import PoolColumns
-from _pool_helpers import eager_pruning
-
 
 
 @st.composite
@@ -38,16 +36,33 @@ def cases(draw):
     if kind == "radius":
         opts = DiversityOptions(near_duplicates=draw(st.sampled_from([0.0, 1.0, 1.5])), candidate_factor=factor)
     elif kind == "auto":
-        opts = DiversityOptions(near_duplicates="auto", candidate_factor=factor, sample_size=draw(st.sampled_from([5, 50])))
+        opts = DiversityOptions(
+            near_duplicates="auto", candidate_factor=factor, sample_size=draw(st.sampled_from([5, 50]))
+        )
     elif kind == "hash":
         opts = DiversityOptions(dedup=True, candidate_factor=factor)
     else:
         # at most as many clusters as selectable rows (more is an error, tested elsewhere)
-        opts = DiversityOptions(clusters=draw(st.integers(1, max(1, min(4, n - exclude.size)))), candidate_factor=factor,
-                                sample_size=draw(st.sampled_from([8, 60])))  # fmt: skip
-    return dict(seed=seed, ids=ids, proba=proba, emb=emb, hashes=hashes, exclude=exclude, budget=budget, opts=opts,
-                balance=draw(st.sampled_from([None, "equal", "pool"])), easy=draw(st.sampled_from([0.0, 0.3])),
-                name=draw(st.sampled_from(["lc", "hw", "random"])), chunk=draw(st.integers(1, 64)), order=rng.permutation(n))
+        opts = DiversityOptions(
+            clusters=draw(st.integers(1, max(1, min(4, n - exclude.size)))),
+            candidate_factor=factor,
+            sample_size=draw(st.sampled_from([8, 60])),
+        )
+    return dict(
+        seed=seed,
+        ids=ids,
+        proba=proba,
+        emb=emb,
+        hashes=hashes,
+        exclude=exclude,
+        budget=budget,
+        opts=opts,
+        balance=draw(st.sampled_from([None, "equal", "pool"])),
+        easy=draw(st.sampled_from([0.0, 0.3])),
+        name=draw(st.sampled_from(["lc", "hw", "random"])),
+        chunk=draw(st.integers(1, 64)),
+        order=rng.permutation(n),
+    )
 
 
 def _strategy(case):
@@ -70,8 +85,12 @@ def test_stream_equals_in_memory_for_any_chunking_and_row_order(case):
     expected = plan.select(ids, scores, predicted, embedding=emb, hashes=hashes)
     o = case["order"]
     with eager_pruning():
-        got = mine_stream(_strategy(case), PoolChunk(ids[o], proba=proba[o], weak_proba=proba[o], embedding=emb[o],
-                                                     hashes=hashes[o]), plan=_plan(case), chunk_size=case["chunk"])  # fmt: skip
+        got = mine_stream(
+            _strategy(case),
+            PoolChunk(ids[o], proba=proba[o], weak_proba=proba[o], embedding=emb[o], hashes=hashes[o]),
+            plan=_plan(case),
+            chunk_size=case["chunk"],
+        )
     assert got.ids.tolist() == expected.ids.tolist()
     assert got.stratum.tolist() == expected.stratum.tolist()
     assert got.quotas == expected.quotas
@@ -107,9 +126,14 @@ def test_feature_pool_is_projected_by_a_pca_of_the_labeled_set():
     y = (X[:, 0] > 0).astype(int)
     labeled = LabeledSet(X[:100], y[:100], ids=np.arange(100))
     pool = PoolChunk(np.arange(100, 300), X=X[100:])
-    batch = mine_stream(make_strategy("lc", model="logreg"), pool, budget=60, labeled=labeled,
-                        plan=None, chunk_size=37) if False else None  # noqa: F841
-    plan = SelectionPlan.build(make_strategy("lc", model="logreg"), budget=101, diversity=DiversityOptions(near_duplicates="auto"))
+    batch = (
+        mine_stream(make_strategy("lc", model="logreg"), pool, budget=60, labeled=labeled, plan=None, chunk_size=37)
+        if False
+        else None
+    )
+    plan = SelectionPlan.build(
+        make_strategy("lc", model="logreg"), budget=101, diversity=DiversityOptions(near_duplicates="auto")
+    )
     batch = mine_stream(make_strategy("lc", model="logreg"), pool, plan=plan, labeled=labeled, chunk_size=37)
     assert "PCA fitted on the labeled set" in batch.diversity.embedding
     assert np.isin(batch.ids, np.arange(200, 300)).sum() == 1 + batch.diversity.filled_with_duplicates
@@ -120,7 +144,9 @@ def test_probability_pool_without_embeddings_is_an_error_before_anything_runs(tm
     pq.write_table(pa.table({"id": np.arange(50), "w0": p[:, 0], "w1": p[:, 1]}), tmp_path / "U.parquet")
     plan = SelectionPlan.build(make_strategy("hw"), budget=5, diversity=DiversityOptions(near_duplicates="auto"))
     with pytest.raises(InputError, match="needs embeddings: the pool .* brings probabilities only"):
-        mine_stream(make_strategy("hw"), tmp_path / "U.parquet", plan=plan, columns=PoolColumns(weak_proba=("w0", "w1")))
+        mine_stream(
+            make_strategy("hw"), tmp_path / "U.parquet", plan=plan, columns=PoolColumns(weak_proba=("w0", "w1"))
+        )
 
 
 def test_parquet_embeddings_as_columns_or_a_fixed_size_list(tmp_path):
@@ -135,10 +161,20 @@ def test_parquet_embeddings_as_columns_or_a_fixed_size_list(tmp_path):
     pq.write_table(pa.table({**cols, "emb": flat}), tmp_path / "list.parquet")
     opts = DiversityOptions(near_duplicates=0.5)
     batches = []
-    for path, names in ((tmp_path / "cols.parquet", tuple(f"emb_{j}" for j in range(4))), (tmp_path / "list.parquet", ("emb",))):
+    for path, names in (
+        (tmp_path / "cols.parquet", tuple(f"emb_{j}" for j in range(4))),
+        (tmp_path / "list.parquet", ("emb",)),
+    ):
         plan = SelectionPlan.build(make_strategy("hw"), budget=50, diversity=opts)
-        batches.append(mine_stream(make_strategy("hw"), path, plan=plan, chunk_size=64,
-                                   columns=PoolColumns(weak_proba=("w0", "w1"), embedding=names)))  # fmt: skip
+        batches.append(
+            mine_stream(
+                make_strategy("hw"),
+                path,
+                plan=plan,
+                chunk_size=64,
+                columns=PoolColumns(weak_proba=("w0", "w1"), embedding=names),
+            )
+        )
     assert batches[0].ids.tolist() == batches[1].ids.tolist()
     assert np.isin(batches[0].ids, np.r_[0, 300:400]).sum() <= 1
     bad = emb.copy()
@@ -146,8 +182,12 @@ def test_parquet_embeddings_as_columns_or_a_fixed_size_list(tmp_path):
     pq.write_table(pa.table({**cols, **{f"emb_{j}": bad[:, j] for j in range(4)}}), tmp_path / "nan.parquet")
     plan = SelectionPlan.build(make_strategy("hw"), budget=50, diversity=opts)
     with pytest.raises(InputError, match="NaN or infinite values in 1 rows"):
-        mine_stream(make_strategy("hw"), tmp_path / "nan.parquet", plan=plan,
-                    columns=PoolColumns(weak_proba=("w0", "w1"), embedding=tuple(f"emb_{j}" for j in range(4))))  # fmt: skip
+        mine_stream(
+            make_strategy("hw"),
+            tmp_path / "nan.parquet",
+            plan=plan,
+            columns=PoolColumns(weak_proba=("w0", "w1"), embedding=tuple(f"emb_{j}" for j in range(4))),
+        )
 
 
 def test_candidate_buffers_stay_bounded_and_keep_float32_embeddings():
@@ -159,13 +199,18 @@ def test_candidate_buffers_stay_bounded_and_keep_float32_embeddings():
     rng = np.random.default_rng(4)
     strategy = make_strategy("hw", balance="equal", easy_share=0.1)
     plan = SelectionPlan.build(strategy, budget=2_000, diversity=DiversityOptions(near_duplicates="auto")).bind(
-        classes=[0, 1], total_rows=120_000)  # fmt: skip
+        classes=[0, 1], total_rows=120_000
+    )
     reducer = CandidateReducer(plan)
     with mock.patch.object(candidates, "PRUNE_SLACK", 1):  # the slack is then half the bound
         for start in range(0, 120_000, 6_000):
             ids = np.arange(start, start + 6_000)
-            reducer.add(ids, rng.random(6_000), rng.integers(0, 2, 6_000),
-                        embedding=rng.standard_normal((6_000, 8)).astype(np.float32))  # fmt: skip
+            reducer.add(
+                ids,
+                rng.random(6_000),
+                rng.integers(0, 2, 6_000),
+                embedding=rng.standard_normal((6_000, 8)).astype(np.float32),
+            )
             for buffer in (*reducer.hard, *reducer.easy):
                 assert buffer.size <= 1.5 * buffer.limit + 1  # never more than 1.5x its bound
     bounds = [b.limit for b in (*reducer.hard, *reducer.easy)]

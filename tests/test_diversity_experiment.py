@@ -1,6 +1,5 @@
 """``activemine experiment`` with planted near-duplicates and diverse runs."""
 
-
 import pytest
 from typer.testing import CliRunner
 
@@ -13,9 +12,18 @@ runner = CliRunner()
 
 
 def test_planted_copies_are_reported_and_suppression_keeps_one_per_source():
-    config = ExperimentConfig(dataset="digits", task="binary:8", labeled_size=300, budget=60, pool_size=900,
-                              strategies=["lc", "lc+near-duplicates", "lc+clusters:10"], seeds=[0], model="logreg",
-                              full_seeds=0, duplicates=(15, 6))  # fmt: skip
+    config = ExperimentConfig(
+        dataset="digits",
+        task="binary:8",
+        labeled_size=300,
+        budget=60,
+        pool_size=900,
+        strategies=["lc", "lc+near-duplicates", "lc+clusters:10"],
+        seeds=[0],
+        model="logreg",
+        full_seeds=0,
+        duplicates=(15, 6),
+    )
     results = run_experiment(config)
     runs = {r["strategy"]: r for r in results["runs"]}
     assert runs["lc"]["copies"] > runs["lc"]["sources"]  # plain lc takes several copies of the hard sources
@@ -54,8 +62,24 @@ def test_bad_experiment_options_exit_2_before_any_fit(tmp_path, extra, match, mo
 
     monkeypatch.setattr(experiment, "_evaluate", lambda *a, **k: (_ for _ in ()).throw(AssertionError("fitted")))
     out = tmp_path / "exp"
-    result = runner.invoke(app, ["experiment", "--dataset", "digits", "--labeled-size", "300", "--budget", "50",
-                                 "--strategies", "lc", "--out", str(out), "--quiet", *extra])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "experiment",
+            "--dataset",
+            "digits",
+            "--labeled-size",
+            "300",
+            "--budget",
+            "50",
+            "--strategies",
+            "lc",
+            "--out",
+            str(out),
+            "--quiet",
+            *extra,
+        ],
+    )
     text = " ".join(result.output.split())
     assert result.exit_code == 2, text
     assert match in text

@@ -16,7 +16,6 @@ from activemine.sources import PoolColumns  # noqa: E402
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-
 def _pool(n=5000, seed=0):
     rng = np.random.default_rng(seed)
     emb = rng.standard_normal((n, 8)).astype(np.float32)
@@ -31,25 +30,46 @@ def _pool(n=5000, seed=0):
 
 @pytest.mark.parametrize(
     "options",
-    [DiversityOptions(near_duplicates="auto", candidate_factor=1.2), DiversityOptions(near_duplicates=0.5, dedup=True),
-     DiversityOptions(clusters=16, sample_size=500)],
+    [
+        DiversityOptions(near_duplicates="auto", candidate_factor=1.2),
+        DiversityOptions(near_duplicates=0.5, dedup=True),
+        DiversityOptions(clusters=16, sample_size=500),
+    ],
     ids=["auto", "radius+hash", "clusters"],
 )
 def test_ray_equals_local_with_diversity(local_ray, tmp_path, options):
     ids, p, emb, hashes = _pool()
-    table = pa.table({"id": ids, "w0": p[:, 0], "w1": p[:, 1], "w2": p[:, 2], "h": hashes,
-                      "emb": pa.FixedSizeListArray.from_arrays(pa.array(emb.ravel()), 8)})  # fmt: skip
+    table = pa.table(
+        {
+            "id": ids,
+            "w0": p[:, 0],
+            "w1": p[:, 1],
+            "w2": p[:, 2],
+            "h": hashes,
+            "emb": pa.FixedSizeListArray.from_arrays(pa.array(emb.ravel()), 8),
+        }
+    )
     pq.write_table(table, tmp_path / "U.parquet", row_group_size=700)
     cols = PoolColumns(weak_proba=("w0", "w1", "w2"), embedding=("emb",), dedup="h" if options.dedup else None)
     for balance in ("equal", None):
-        def plan():
-            return SelectionPlan.build(make_strategy("hw", balance=balance), budget=400, exclude=ids[:40], diversity=options)
 
-        local = mine_stream(make_strategy("hw", balance=balance), tmp_path / "U.parquet", plan=plan(), columns=cols,
-                            chunk_size=500)  # fmt: skip
-        remote = run_engine("ray", make_strategy("hw", balance=balance), tmp_path / "U.parquet", plan=plan(), columns=cols)
-        memory = mine_stream(make_strategy("hw", balance=balance), PoolChunk(ids, weak_proba=p, embedding=emb, hashes=hashes),
-                             plan=plan(), chunk_size=10_000)  # fmt: skip
+        def plan():
+            return SelectionPlan.build(
+                make_strategy("hw", balance=balance), budget=400, exclude=ids[:40], diversity=options
+            )
+
+        local = mine_stream(
+            make_strategy("hw", balance=balance), tmp_path / "U.parquet", plan=plan(), columns=cols, chunk_size=500
+        )
+        remote = run_engine(
+            "ray", make_strategy("hw", balance=balance), tmp_path / "U.parquet", plan=plan(), columns=cols
+        )
+        memory = mine_stream(
+            make_strategy("hw", balance=balance),
+            PoolChunk(ids, weak_proba=p, embedding=emb, hashes=hashes),
+            plan=plan(),
+            chunk_size=10_000,
+        )
         assert remote.ids.tolist() == local.ids.tolist() == memory.ids.tolist()
         assert remote.stratum.tolist() == local.stratum.tolist()
         assert remote.diversity.radius == local.diversity.radius

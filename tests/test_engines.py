@@ -6,13 +6,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _pool_helpers import eager_pruning, write_weak_proba_parts
 from activemine import PoolChunk, make_strategy
 from activemine.engines import CandidateReducer, SelectionPlan, mine_stream, run_engine
 from activemine.errors import DuplicateIdError, EmptyPoolError, InputError, PoolExhaustedError
 from activemine.mining import score_pool
 from activemine.sources import PoolColumns
-from _pool_helpers import eager_pruning, write_weak_proba_parts
-
 
 
 @st.composite
@@ -32,9 +31,18 @@ def cases(draw):
     if balance == "weights":
         balance = [float(w) for w in rng.integers(0, 3, size=k)]
         balance[0] += 1.0
-    return dict(seed=seed, ids=ids, proba=proba, exclude=exclude, budget=budget, balance=balance,
-                easy=draw(st.sampled_from([0.0, 0.2, 0.5, 1.0])), name=draw(st.sampled_from(["lc", "sm", "hw", "random"])),
-                chunk=draw(st.integers(1, 64)), order=rng.permutation(n))  # fmt: skip
+    return dict(
+        seed=seed,
+        ids=ids,
+        proba=proba,
+        exclude=exclude,
+        budget=budget,
+        balance=balance,
+        easy=draw(st.sampled_from([0.0, 0.2, 0.5, 1.0])),
+        name=draw(st.sampled_from(["lc", "sm", "hw", "random"])),
+        chunk=draw(st.integers(1, 64)),
+        order=rng.permutation(n),
+    )
 
 
 def _strategy(case):
@@ -58,8 +66,13 @@ def _check_stream_equals_in_memory(case):
     scores, predicted = score_pool(full, PoolChunk(ids, proba=proba, weak_proba=proba))
     expected = plan.bind(classes=full.classes_).select(ids, scores, predicted)
     o = case["order"]
-    got = mine_stream(_strategy(case), PoolChunk(ids[o], proba=proba[o], weak_proba=proba[o]), budget=case["budget"],
-                      exclude=case["exclude"], chunk_size=case["chunk"])  # fmt: skip
+    got = mine_stream(
+        _strategy(case),
+        PoolChunk(ids[o], proba=proba[o], weak_proba=proba[o]),
+        budget=case["budget"],
+        exclude=case["exclude"],
+        chunk_size=case["chunk"],
+    )
     assert got.ids.tolist() == expected.ids.tolist()
     assert got.stratum.tolist() == expected.stratum.tolist()
     assert got.scores.tolist() == expected.scores.tolist()
@@ -76,8 +89,14 @@ def test_candidates_stay_near_the_budget(seed, balance, easy):
 def _check_candidates_stay_near_the_budget(seed, balance, easy):
     rng = np.random.default_rng(seed)
     n, k, budget = 5000, 3, 100
-    plan = SelectionPlan(budget, balance=None if balance is None else ("pool" if balance == "pool" else np.ones(k)),
-                         easy_share=easy, seed=seed, classes=range(k), total_rows=n)  # fmt: skip
+    plan = SelectionPlan(
+        budget,
+        balance=None if balance is None else ("pool" if balance == "pool" else np.ones(k)),
+        easy_share=easy,
+        seed=seed,
+        classes=range(k),
+        total_rows=n,
+    )
     reducer = CandidateReducer(plan)
     ids = rng.permutation(n)
     for start in range(0, n, 250):
@@ -117,8 +136,14 @@ def test_parquet_stream_equals_in_memory(tmp_path):
     write_weak_proba_parts(tmp_path, ids, p, parts=3, row_group_size=128)
     expected = mine_stream(make_strategy("hw"), PoolChunk(ids, weak_proba=p), budget=500, exclude=ids[:50])
     for chunk in (1000, 77):
-        got = mine_stream(make_strategy("hw"), tmp_path, columns=PoolColumns(weak_proba=("w0", "w1", "w2")),
-                          budget=500, exclude=ids[:50], chunk_size=chunk)  # fmt: skip
+        got = mine_stream(
+            make_strategy("hw"),
+            tmp_path,
+            columns=PoolColumns(weak_proba=("w0", "w1", "w2")),
+            budget=500,
+            exclude=ids[:50],
+            chunk_size=chunk,
+        )
         assert got.ids.tolist() == expected.ids.tolist()
 
 
@@ -128,8 +153,13 @@ def test_duplicate_ids_across_chunks_are_found():
         with pytest.raises(DuplicateIdError, match="1 duplicated"):
             mine_stream(make_strategy("lc"), PoolChunk(ids, proba=p), budget=2, chunk_size=2)
     # without the check the stream still runs, in bounded memory
-    mine_stream(make_strategy("lc"), PoolChunk(np.array([1, 2, 3, 4, 5, 2]), proba=p), budget=2, chunk_size=2,
-                check_duplicates=False)  # fmt: skip
+    mine_stream(
+        make_strategy("lc"),
+        PoolChunk(np.array([1, 2, 3, 4, 5, 2]), proba=p),
+        budget=2,
+        chunk_size=2,
+        check_duplicates=False,
+    )
 
 
 def test_engine_errors():
@@ -151,8 +181,13 @@ def test_engine_errors():
 
 def test_progress_counts_every_row():
     seen = []
-    mine_stream(make_strategy("lc"), PoolChunk(np.arange(10), proba=np.full((10, 2), 0.5)), budget=3, chunk_size=4,
-                progress=seen.append)  # fmt: skip
+    mine_stream(
+        make_strategy("lc"),
+        PoolChunk(np.arange(10), proba=np.full((10, 2), 0.5)),
+        budget=3,
+        chunk_size=4,
+        progress=seen.append,
+    )
     assert seen == [4, 4, 2]
 
 

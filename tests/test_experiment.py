@@ -16,10 +16,28 @@ runner = CliRunner()
 def test_experiment_cli_on_digits_writes_every_output(tmp_path, monkeypatch):
     monkeypatch.setenv("ACTIVEMINE_PROGRESS_INTERVAL", "0")
     out = tmp_path / "exp"
-    result = runner.invoke(app, [
-        "experiment", "--dataset", "digits", "--task", "binary:8", "--labeled-size", "150", "--budget", "60",
-        "--strategies", "random,lc,qbc,hw", "--seeds", "1", "--model", "logreg", "--out", str(out),
-    ])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "experiment",
+            "--dataset",
+            "digits",
+            "--task",
+            "binary:8",
+            "--labeled-size",
+            "150",
+            "--budget",
+            "60",
+            "--strategies",
+            "random,lc,qbc,hw",
+            "--seeds",
+            "1",
+            "--model",
+            "logreg",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     # not a terminal: progress arrives as timestamped lines, one per finished step
     assert "experiment: started (" in result.output and "experiment: done" in result.output
@@ -28,7 +46,9 @@ def test_experiment_cli_on_digits_writes_every_output(tmp_path, monkeypatch):
     assert {"config", "runs", "reference"} <= set(doc)
     assert [r["strategy"] for r in doc["runs"]] == ["random", "lc", "qbc", "hw"]
     for run in doc["runs"]:
-        assert {"strategy", "seed", "tpr_at_fpr", "auc", "batch_class_counts", "select_seconds", "model_fits"} <= set(run)
+        assert {"strategy", "seed", "tpr_at_fpr", "auc", "batch_class_counts", "select_seconds", "model_fits"} <= set(
+            run
+        )
         assert 0.0 <= run["tpr_at_fpr"] <= 1.0 and 0.0 <= run["auc"] <= 1.0
         assert sum(run["batch_class_counts"].values()) == 60
         assert run["labels"] == 210
@@ -56,11 +76,34 @@ def test_multi_round_on_a_user_csv_learning_curves(tmp_path):
     path = tmp_path / "parts.csv"
     write_table(pa.table({"id": np.arange(400), **{f"f{j}": X[:, j] for j in range(4)}, "label": label}), path)
     out = tmp_path / "exp"
-    result = runner.invoke(app, [
-        "experiment", "--dataset", str(path), "--task", "binary:defect", "--labeled-size", "60", "--budget", "40",
-        "--mode", "multi-round", "--rounds", "2", "--strategies", "lc,qbc,qbc-grow", "--seeds", "0,1",
-        "--model", "logreg", "--full-seeds", "1", "--out", str(out),
-    ])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "experiment",
+            "--dataset",
+            str(path),
+            "--task",
+            "binary:defect",
+            "--labeled-size",
+            "60",
+            "--budget",
+            "40",
+            "--mode",
+            "multi-round",
+            "--rounds",
+            "2",
+            "--strategies",
+            "lc,qbc,qbc-grow",
+            "--seeds",
+            "0,1",
+            "--model",
+            "logreg",
+            "--full-seeds",
+            "1",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert (out / "curves.png").exists()
     doc = json.loads((out / "results.json").read_text())
@@ -75,8 +118,16 @@ def test_multi_round_on_a_user_csv_learning_curves(tmp_path):
 
 
 def test_same_seed_gives_the_same_runs():
-    cfg = ExperimentConfig(dataset="digits", task="binary:3", labeled_size=120, budget=40,
-                           strategies=("random", "lc"), seeds=(4,), model="logreg", full_seeds=0)  # fmt: skip
+    cfg = ExperimentConfig(
+        dataset="digits",
+        task="binary:3",
+        labeled_size=120,
+        budget=40,
+        strategies=("random", "lc"),
+        seeds=(4,),
+        model="logreg",
+        full_seeds=0,
+    )
     first, second = run_experiment(cfg), run_experiment(cfg)
     for a, b in zip(first["runs"], second["runs"]):
         assert a["tpr_at_fpr"] == b["tpr_at_fpr"] and a["batch_class_counts"] == b["batch_class_counts"]
@@ -84,8 +135,10 @@ def test_same_seed_gives_the_same_runs():
 
 
 def test_summary_is_mean_and_std_over_seeds():
-    runs = [{"strategy": "lc", "tpr_at_fpr": t, "auc": 0.9, "labels": 10, "select_seconds": 1.0, "model_fits": 1}
-            for t in (0.4, 0.6)]  # fmt: skip
+    runs = [
+        {"strategy": "lc", "tpr_at_fpr": t, "auc": 0.9, "labels": 10, "select_seconds": 1.0, "model_fits": 1}
+        for t in (0.4, 0.6)
+    ]
     s = summarize(runs, {"initial": [], "full": []})
     assert s["lc"]["tpr_at_fpr"]["mean"] == pytest.approx(0.5)
     assert s["lc"]["tpr_at_fpr"]["std"] == pytest.approx(np.std([0.4, 0.6], ddof=1))

@@ -15,8 +15,12 @@ runner = CliRunner()
 
 def user_file(tmp_path, *, split=None, extra=None, n=200):
     rng = np.random.default_rng(0)
-    cols = {"id": np.arange(n), "f0": rng.normal(size=n), "f1": rng.normal(size=n),
-            "label": np.where(np.arange(n) % 10 == 0, "pos", "neg")}  # fmt: skip
+    cols = {
+        "id": np.arange(n),
+        "f0": rng.normal(size=n),
+        "f1": rng.normal(size=n),
+        "label": np.where(np.arange(n) % 10 == 0, "pos", "neg"),
+    }
     if split is not None:
         cols["split"] = split
     cols.update(extra or {})
@@ -38,7 +42,9 @@ def test_without_split_col_a_stratified_75_25_split(tmp_path):
     assert (again.X_test == task.X_test).all()  # seeded
 
 
-@pytest.mark.parametrize("values, match", [(["train", "valid"], "'valid'"), (["train", None], "None"), (["train", "train"], "both")])
+@pytest.mark.parametrize(
+    "values, match", [(["train", "valid"], "'valid'"), (["train", None], "None"), (["train", "train"], "both")]
+)
 def test_split_col_bad_values_are_a_clear_error(tmp_path, values, match):
     split = np.array([values[i % 2] for i in range(200)], dtype=object)
     path = user_file(tmp_path, split=pa.array(split.tolist(), type=pa.string()))
@@ -48,8 +54,24 @@ def test_split_col_bad_values_are_a_clear_error(tmp_path, values, match):
 
 def test_split_col_bad_values_exit_2_before_any_fit(tmp_path):
     path = user_file(tmp_path, split=np.array(["train", "dev"] * 100))
-    result = runner.invoke(app, ["experiment", "--out", str(tmp_path / "out"), "--dataset", str(path), "--task",
-                                 "binary:pos", "--split-col", "split", "--labeled-size", "20", "--budget", "5"])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "experiment",
+            "--out",
+            str(tmp_path / "out"),
+            "--dataset",
+            str(path),
+            "--task",
+            "binary:pos",
+            "--split-col",
+            "split",
+            "--labeled-size",
+            "20",
+            "--budget",
+            "5",
+        ],
+    )
     assert result.exit_code == 2
     assert "'dev'" in result.output and "train" in result.output
     assert not (tmp_path / "out").exists()

@@ -60,15 +60,18 @@ def test_declines_with_a_reason_instead_of_a_number():
     assert wide.as_dict()["value"] is None
 
 
-@pytest.mark.parametrize("call, match", [
-    (lambda: forecast_labels(N, curve(N), 0.0), r"target metric must be in \(0, 1\], got 0.0"),
-    (lambda: forecast_labels(N, curve(N), 1.2), r"\(0, 1\], got 1.2"),
-    (lambda: forecast_metric(N, curve(N), -5), "positive"),
-    (lambda: forecast_labels(-N, curve(N), 0.5), "positive"),
-    (lambda: forecast_labels(N, curve(N) + 2, 0.5), r"\[0, 1\]"),
-    (lambda: forecast_labels(N, curve(N)[:-1], 0.5), "one length"),
-    (lambda: forecast_labels(N, curve(N), 0.5, level=1.0), "level"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: forecast_labels(N, curve(N), 0.0), r"target metric must be in \(0, 1\], got 0.0"),
+        (lambda: forecast_labels(N, curve(N), 1.2), r"\(0, 1\], got 1.2"),
+        (lambda: forecast_metric(N, curve(N), -5), "positive"),
+        (lambda: forecast_labels(-N, curve(N), 0.5), "positive"),
+        (lambda: forecast_labels(N, curve(N) + 2, 0.5), r"\[0, 1\]"),
+        (lambda: forecast_labels(N, curve(N)[:-1], 0.5), "one length"),
+        (lambda: forecast_labels(N, curve(N), 0.5, level=1.0), "level"),
+    ],
+)
 def test_bad_inputs_are_input_errors(call, match):
     with pytest.raises(InputError, match=match):
         call()

@@ -68,7 +68,8 @@ def test_id_index_finds_exactly_what_is_there(values, data, weak):
     uniq = list(dict.fromkeys(values))
     arr = np.array(uniq, dtype=kind) if uniq else np.array([], dtype=kind)
     probes = (data.draw(st.lists(st.sampled_from(values), max_size=50)) if values else []) + (
-        ["zz", ""] if kind is str else [999, -999])  # fmt: skip
+        ["zz", ""] if kind is str else [999, -999]
+    )
     probes = np.array(probes, dtype=kind)
     original = idindex.id_hash
     if weak:

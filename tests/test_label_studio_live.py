@@ -67,15 +67,37 @@ def label_studio(tmp_path_factory):
             conn.execute("UPDATE jwt_auth_jwtsettings SET legacy_api_tokens_enabled = 1")
     port = _free_port()
     # legacy tokens ("Token ..." headers): off by default since Label Studio 1.18, set when the organization is made
-    env = dict(os.environ, LABEL_STUDIO_BASE_DATA_DIR=str(data), DJANGO_DB="sqlite",
-               LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK="false", LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN="true")  # fmt: skip
+    env = dict(
+        os.environ,
+        LABEL_STUDIO_BASE_DATA_DIR=str(data),
+        DJANGO_DB="sqlite",
+        LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK="false",
+        LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN="true",
+    )
     env.pop("HOST", None)
     log = (data / "server.log").open("w")
     proc = subprocess.Popen(
-        [exe, "start", "--no-browser", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data),
-         "--username", "admin@example.com", "--password", "admin-pass-123", "--user-token", TOKEN],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        [
+            exe,
+            "start",
+            "--no-browser",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data),
+            "--username",
+            "admin@example.com",
+            "--password",
+            "admin-pass-123",
+            "--user-token",
+            TOKEN,
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     client = httpx.Client(base_url=base, headers={"Authorization": f"Token {TOKEN}"}, timeout=60)
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -110,7 +132,9 @@ def test_round_trip_through_a_real_label_studio(label_studio, tmp_path):
     assert export_round(store, 1, fmt="label-studio", out=tasks_file) == 12
     write_label_studio_config(store, config_file)
 
-    project = client.post("/api/projects", json={"title": "activemine round 1", "label_config": config_file.read_text()})
+    project = client.post(
+        "/api/projects", json={"title": "activemine round 1", "label_config": config_file.read_text()}
+    )
     assert project.status_code == 201, project.text
     pid = project.json()["id"]
     imported = client.post(f"/api/projects/{pid}/import", json=json.loads(tasks_file.read_text()))

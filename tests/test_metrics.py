@@ -51,8 +51,9 @@ def test_pos_label_and_string_labels():
 
 def test_multiclass_is_macro_one_vs_rest():
     y = np.array([0, 1, 2, 0, 1, 2])
-    scores = np.array([[0.8, 0.1, 0.1], [0.2, 0.5, 0.3], [0.3, 0.3, 0.4],
-                       [0.4, 0.5, 0.1], [0.1, 0.6, 0.3], [0.1, 0.2, 0.7]])  # fmt: skip
+    scores = np.array(
+        [[0.8, 0.1, 0.1], [0.2, 0.5, 0.3], [0.3, 0.3, 0.4], [0.4, 0.5, 0.1], [0.1, 0.6, 0.3], [0.1, 0.2, 0.7]]
+    )
     per_class = [tpr_at_fpr(y == c, scores[:, c], fpr=0.3) for c in range(3)]
     assert tpr_at_fpr(y, scores, fpr=0.3) == pytest.approx(np.mean(per_class))
     aucs = [roc_auc(y == c, scores[:, c]) for c in range(3)]

@@ -45,17 +45,20 @@ def _pool(n=200):
     return PoolChunk(np.arange(n), X=rng.normal(size=(n, 3)))
 
 
-@pytest.mark.parametrize("settings, message", [
-    (dict(budget=0), "budget must be a positive integer"),
-    (dict(budget=2.5), "budget must be a positive integer"),
-    (dict(budget=10, easy_share=1.5), "easy_share must be in"),
-    (dict(budget=10, easy_share=-0.1), "easy_share must be in"),
-    (dict(budget=10, balance="bogus"), "unknown balance 'bogus'"),
-    (dict(budget=10, balance=[1, 2, 3]), "one value per class"),
-    (dict(budget=10, balance=[1, -1]), "non-negative"),
-    (dict(budget=10, balance={"z": 1}), "unknown classes"),
-    (dict(budget=201), "budget 201 is larger than the 200 rows"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (dict(budget=0), "budget must be a positive integer"),
+        (dict(budget=2.5), "budget must be a positive integer"),
+        (dict(budget=10, easy_share=1.5), "easy_share must be in"),
+        (dict(budget=10, easy_share=-0.1), "easy_share must be in"),
+        (dict(budget=10, balance="bogus"), "unknown balance 'bogus'"),
+        (dict(budget=10, balance=[1, 2, 3]), "one value per class"),
+        (dict(budget=10, balance=[1, -1]), "non-negative"),
+        (dict(budget=10, balance={"z": 1}), "unknown classes"),
+        (dict(budget=201), "budget 201 is larger than the 200 rows"),
+    ],
+)
 @pytest.mark.parametrize("entry", ["mine", "mine_stream", "run_engine"])
 def test_invalid_settings_fail_before_fit(settings, message, entry):
     strategy = NoFitLC("lc", model="logreg")
@@ -86,13 +89,16 @@ def test_settings_given_to_the_strategy_fail_at_once():
         mine(NoFitLC("lc", balance="labeled"), PoolChunk(np.arange(10), proba=p), budget=2)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--easy-share", "1.5"], "easy_share must be in"),
-    (["--budget", "0"], "budget must be a positive integer"),
-    (["--balance", "bogus"], "unknown balance"),
-    (["--balance", "1,2,3"], "one value per class"),
-    (["--budget", "10000000"], "larger than the"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--easy-share", "1.5"], "easy_share must be in"),
+        (["--budget", "0"], "budget must be a positive integer"),
+        (["--balance", "bogus"], "unknown balance"),
+        (["--balance", "1,2,3"], "one value per class"),
+        (["--budget", "10000000"], "larger than the"),
+    ],
+)
 def test_cli_rejects_bad_settings_before_fit_and_fast(tmp_path, monkeypatch, args, message):
     import activemine.strategies as strategies
 
@@ -103,10 +109,22 @@ def test_cli_rejects_bad_settings_before_fit_and_fast(tmp_path, monkeypatch, arg
     rng = np.random.default_rng(0)
     n = 200_000  # a large pool: the check must not depend on its size
     pq.write_table(pa.table({"id": np.arange(n), "f0": rng.normal(size=n)}), tmp_path / "U.parquet")
-    pq.write_table(pa.table({"id": np.arange(-20, 0), "f0": rng.normal(size=20), "y": np.arange(20) % 2}),
-                   tmp_path / "L.parquet")  # fmt: skip
-    base = ["mine", "--pool", tmp_path / "U.parquet", "--labeled", tmp_path / "L.parquet", "--out", tmp_path / "b.parquet",
-            "--budget", "10", "--model", "logreg"]  # fmt: skip
+    pq.write_table(
+        pa.table({"id": np.arange(-20, 0), "f0": rng.normal(size=20), "y": np.arange(20) % 2}), tmp_path / "L.parquet"
+    )
+    base = [
+        "mine",
+        "--pool",
+        tmp_path / "U.parquet",
+        "--labeled",
+        tmp_path / "L.parquet",
+        "--out",
+        tmp_path / "b.parquet",
+        "--budget",
+        "10",
+        "--model",
+        "logreg",
+    ]
     started = time.perf_counter()
     result = CliRunner().invoke(app, [str(a) for a in base + args])
     seconds = time.perf_counter() - started
@@ -154,14 +172,22 @@ def test_plan_select_equals_select_batch_with_the_derived_weights():
     for balance, weights in (("equal", np.ones(k)), ([1, 2, 0], np.array([1.0, 2.0, 0.0])), (None, None)):
         plan = SelectionPlan(50, balance=balance, easy_share=0.2, seed=4, exclude=exclude, classes=range(k))
         got = plan.select(ids, scores, predicted)
-        expected = select_batch(ids, scores, predicted, budget=50, n_classes=k, weights=weights, easy_share=0.2,
-                                seed=4, exclude=exclude)  # fmt: skip
+        expected = select_batch(
+            ids, scores, predicted, budget=50, n_classes=k, weights=weights, easy_share=0.2, seed=4, exclude=exclude
+        )
         assert got.ids.tolist() == expected.ids.tolist()
         assert got.stratum.tolist() == expected.stratum.tolist()
     keep = ~np.isin(ids, exclude)
     pool_plan = SelectionPlan(50, balance="pool", exclude=exclude, classes=range(k))
-    expected = select_batch(ids, scores, predicted, budget=50, n_classes=k, exclude=exclude,
-                            weights=np.bincount(predicted[keep], minlength=k))  # fmt: skip
+    expected = select_batch(
+        ids,
+        scores,
+        predicted,
+        budget=50,
+        n_classes=k,
+        exclude=exclude,
+        weights=np.bincount(predicted[keep], minlength=k),
+    )
     assert pool_plan.select(ids, scores, predicted).ids.tolist() == expected.ids.tolist()
 
 
@@ -202,7 +228,8 @@ def test_diversity_options_pass_through_untouched():
         SelectionPlan.build(make_strategy("lc"), budget=3, diversity=object())
     with pytest.raises(InputError, match="--clusters 20 is more than the 10 rows"):
         SelectionPlan.build(make_strategy("lc"), budget=3, diversity=DiversityOptions(clusters=20)).bind(
-            classes=[0, 1], total_rows=10)  # fmt: skip
+            classes=[0, 1], total_rows=10
+        )
 
 
 def test_parquet_pool_plan_with_string_exclusions(tmp_path):
@@ -210,6 +237,7 @@ def test_parquet_pool_plan_with_string_exclusions(tmp_path):
     p = np.random.default_rng(2).dirichlet([1, 1], 300)
     pq.write_table(pa.table({"id": ids, "w0": p[:, 0], "w1": p[:, 1]}), tmp_path / "U.parquet")
     plan = SelectionPlan.build(make_strategy("hw"), budget=20, exclude=ids[:100])
-    batch = mine_stream(make_strategy("hw"), tmp_path / "U.parquet", plan=plan,
-                        columns=PoolColumns(weak_proba=("w0", "w1")))  # fmt: skip
+    batch = mine_stream(
+        make_strategy("hw"), tmp_path / "U.parquet", plan=plan, columns=PoolColumns(weak_proba=("w0", "w1"))
+    )
     assert len(batch) == 20 and not set(batch.ids.tolist()) & set(ids[:100].tolist())

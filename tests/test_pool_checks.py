@@ -33,12 +33,15 @@ def _labeled():
 FEATURES = PoolColumns(features=("f0", "f1"))
 
 
-@pytest.mark.parametrize("case, message", [
-    ("text_feature", "column 'f1' of .* must be numeric, got string"),
-    ("null_ids", "has 3 missing ids"),
-    ("float_ids", "must hold integer or string ids, got double"),
-    ("missing_column", "no column"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("text_feature", "column 'f1' of .* must be numeric, got string"),
+        ("null_ids", "has 3 missing ids"),
+        ("float_ids", "must hold integer or string ids, got double"),
+        ("missing_column", "no column"),
+    ],
+)
 def test_bad_parquet_pools_fail_before_fit(tmp_path, case, message):
     n = 5000
     rng = np.random.default_rng(1)
@@ -59,8 +62,9 @@ def test_bad_parquet_pools_fail_before_fit(tmp_path, case, message):
 
 def test_null_ids_without_statistics_are_found_by_a_pass_over_the_ids(tmp_path):
     ids = pa.array([1, 2, None, 4], type=pa.int64())
-    pq.write_table(pa.table({"id": ids, "f0": [0.0] * 4, "f1": [0.0] * 4}), tmp_path / "U.parquet",
-                   write_statistics=False)  # fmt: skip
+    pq.write_table(
+        pa.table({"id": ids, "f0": [0.0] * 4, "f1": [0.0] * 4}), tmp_path / "U.parquet", write_statistics=False
+    )
     with pytest.raises(InputError, match="1 missing ids"):
         mine_stream(NoFitHW(model="logreg"), tmp_path / "U.parquet", columns=FEATURES, budget=1, labeled=_labeled())
 
@@ -111,8 +115,14 @@ def test_parquet_nulls_in_features_are_nan_and_named(tmp_path):
     f1 = pa.array([0.5] * 299 + [None], type=pa.float64())
     pq.write_table(pa.table({"id": np.arange(300), "f0": np.linspace(0, 1, 300), "f1": f1}), tmp_path / "U.parquet")
     with pytest.raises(InputError, match=r"feature 'f1' of .* is NaN \(missing\) at row 299"):
-        mine_stream(make_strategy("lc", model="logreg"), tmp_path / "U.parquet", columns=FEATURES, budget=5,
-                    labeled=_labeled(), chunk_size=128)  # fmt: skip
+        mine_stream(
+            make_strategy("lc", model="logreg"),
+            tmp_path / "U.parquet",
+            columns=FEATURES,
+            budget=5,
+            labeled=_labeled(),
+            chunk_size=128,
+        )
 
 
 def _invoke(*args):
@@ -125,16 +135,38 @@ def test_markup_in_user_text_is_printed_as_it_is(tmp_path):
     folder = tmp_path / "data[" / "bold]x"  # the path holds "data[/bold]x"
     folder.mkdir(parents=True)
     labels = np.array(["[/bold]", "[red]b"])[np.arange(80) % 2]
-    pq.write_table(pa.table({"id": [f"[/b]{i}" for i in range(80)], "f0": rng.normal(size=80), "y": labels}),
-                   folder / "L.parquet")  # fmt: skip
+    pq.write_table(
+        pa.table({"id": [f"[/b]{i}" for i in range(80)], "f0": rng.normal(size=80), "y": labels}), folder / "L.parquet"
+    )
     pq.write_table(pa.table({"id": [f"[i]{i}" for i in range(300)], "f0": rng.normal(size=300)}), folder / "U.parquet")
-    code, text = _invoke("mine", "--labeled", folder / "L.parquet", "--pool", folder / "U.parquet", "--budget", 10,
-                         "--model", "logreg", "--out", folder / "b.parquet", "--quiet")  # fmt: skip
+    code, text = _invoke(
+        "mine",
+        "--labeled",
+        folder / "L.parquet",
+        "--pool",
+        folder / "U.parquet",
+        "--budget",
+        10,
+        "--model",
+        "logreg",
+        "--out",
+        folder / "b.parquet",
+        "--quiet",
+    )
     assert code == 0, text
     assert "[/bold]" in text and "[red]b" in text and "data[/bold]x" in text.replace("\n", "")
     # errors quote paths and values as they are
-    code, text = _invoke("mine", "--pool", folder / "nowhere[/bold].parquet", "--labeled", folder / "L.parquet",
-                         "--budget", 10, "--out", folder / "c.parquet")  # fmt: skip
+    code, text = _invoke(
+        "mine",
+        "--pool",
+        folder / "nowhere[/bold].parquet",
+        "--labeled",
+        folder / "L.parquet",
+        "--budget",
+        10,
+        "--out",
+        folder / "c.parquet",
+    )
     assert code == 2, text
     assert "nowhere[/bold].parquet" in text
     assert "MarkupError" not in text
@@ -144,8 +176,19 @@ def test_quiet_silences_progress_and_logs_say_what_happens(tmp_path):
     rng = np.random.default_rng(4)
     p = rng.dirichlet([1, 1], 400)
     pq.write_table(pa.table({"id": np.arange(400), "p0": p[:, 0], "p1": p[:, 1]}), tmp_path / "U.parquet")
-    args = ["mine", "--pool", tmp_path / "U.parquet", "--proba-cols", "p0,p1", "--strategy", "lc", "--budget", 5,
-            "--out", tmp_path / "b.parquet"]  # fmt: skip
+    args = [
+        "mine",
+        "--pool",
+        tmp_path / "U.parquet",
+        "--proba-cols",
+        "p0,p1",
+        "--strategy",
+        "lc",
+        "--budget",
+        5,
+        "--out",
+        tmp_path / "b.parquet",
+    ]
     code, text = _invoke(*args)
     assert code == 0, text
     assert "scoring pool: started (400 rows)" in text and "scoring pool: done, 400 rows" in text
@@ -159,9 +202,15 @@ _ANY_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blackli
 _ASCII_TEXT = st.text(alphabet="ab-_09[]/ ", max_size=12)  # the fast path: ASCII copied from Arrow's buffers
 
 
-@given(st.one_of(st.lists(_ANY_TEXT, min_size=1, max_size=60), st.lists(_ASCII_TEXT, min_size=1, max_size=60),
-                 st.lists(st.text(alphabet="xyz", min_size=5, max_size=5), min_size=1, max_size=60)),
-       st.sampled_from([pa.string(), pa.large_string()]), st.integers(0, 5))  # fmt: skip
+@given(
+    st.one_of(
+        st.lists(_ANY_TEXT, min_size=1, max_size=60),
+        st.lists(_ASCII_TEXT, min_size=1, max_size=60),
+        st.lists(st.text(alphabet="xyz", min_size=5, max_size=5), min_size=1, max_size=60),
+    ),
+    st.sampled_from([pa.string(), pa.large_string()]),
+    st.integers(0, 5),
+)
 @settings(max_examples=200, deadline=None)
 def test_arrow_strings_convert_like_python_strings(values, arrow_type, cut):
     array = pa.array(values, type=arrow_type)

@@ -45,9 +45,8 @@ def test_log_lines_are_timestamped_and_throttled():
 
 def test_end_line_says_when_the_step_failed():
     out, clock = io.StringIO(), FakeClock()
-    with pytest.raises(KeyError):
-        with reporter(out, clock, unit="runs"):
-            raise KeyError("x")
+    with pytest.raises(KeyError), reporter(out, clock, unit="runs"):
+        raise KeyError("x")
     assert "stopped by KeyError" in out.getvalue().splitlines()[-1]
 
 

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _pool_helpers import write_member_proba_parts
 from activemine import PoolChunk, make_strategy
 from activemine.engines import mine_stream
 from activemine.errors import InputError
@@ -22,7 +23,6 @@ from activemine.scores import (
     vote_entropy_levels,
 )
 from activemine.sources import PoolColumns
-from _pool_helpers import write_member_proba_parts
 
 
 def agreeing_stack(rng, *, m: int, n: int, k: int, disagree: float) -> np.ndarray:
@@ -131,7 +131,9 @@ def test_agreeing_committee_selects_by_the_secondary_key_in_memory_and_streaming
 
     strategy = make_strategy("qbc").fit(None, n_proba_columns=2)
     scores, predicted = score_pool(strategy, PoolChunk(ids, member_proba=stack), chunk_size=333)
-    in_memory = SelectionPlan.build(strategy, budget=budget).bind(classes=strategy.classes_).select(ids, scores, predicted)
+    in_memory = (
+        SelectionPlan.build(strategy, budget=budget).bind(classes=strategy.classes_).select(ids, scores, predicted)
+    )
     assert in_memory.ids.tolist() == expected.tolist()
     # the old rule (no secondary key) is a different, id-ordered batch among the agreeing rows
     old = make_strategy("qbc", secondary=None).fit(None, n_proba_columns=2)
@@ -143,8 +145,9 @@ def test_agreeing_committee_selects_by_the_secondary_key_in_memory_and_streaming
 
     groups = write_member_proba_parts(tmp_path, ids, stack, parts=3, row_group_size=250)
     for chunk_size in (97, 1000):
-        streamed = mine_stream(make_strategy("qbc"), tmp_path, columns=PoolColumns(proba=groups),
-                               budget=budget, chunk_size=chunk_size)  # fmt: skip
+        streamed = mine_stream(
+            make_strategy("qbc"), tmp_path, columns=PoolColumns(proba=groups), budget=budget, chunk_size=chunk_size
+        )
         assert streamed.ids.tolist() == expected.tolist()
         np.testing.assert_array_equal(streamed.scores, in_memory.scores)
 
@@ -161,7 +164,9 @@ def test_a_tie_on_both_keys_falls_to_the_id():
     scores, predicted = strategy.score(PoolChunk(ids, member_proba=stack))
     assert np.unique(scores[:50]).size == 1
     ahead = int((scores > scores[0]).sum())
-    batch = SelectionPlan.build(strategy, budget=ahead + 10).bind(classes=strategy.classes_).select(ids, scores, predicted)
+    batch = (
+        SelectionPlan.build(strategy, budget=ahead + 10).bind(classes=strategy.classes_).select(ids, scores, predicted)
+    )
     # the 10 tied rows taken are those with the smallest ids, in rising id order
     assert batch.ids[ahead:].tolist() == sorted(ids[:50].tolist())[:10]
     assert batch.ids.tolist() == ids[_expected_order(stack, ids)[: ahead + 10]].tolist()

@@ -5,13 +5,12 @@ from hypothesis import strategies as st
 
 ray = pytest.importorskip("ray")
 
+from _pool_helpers import write_weak_proba_parts  # noqa: E402
 from activemine import LabeledSet, PoolChunk, make_strategy  # noqa: E402
 from activemine.engines import mine_stream, run_engine  # noqa: E402
 from activemine.sources import PoolColumns  # noqa: E402
-from _pool_helpers import write_weak_proba_parts  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
 
 
 def test_ray_and_local_engines_select_the_same_rows(local_ray, tmp_path):
@@ -64,8 +63,12 @@ def test_string_ids_of_every_arrow_type_give_the_local_selection(local_ray, tmp_
     assert not set(remote.ids.tolist()) & set(ids[:25].tolist())
 
 
-@given(seed=st.integers(0, 2**31 - 1), string_ids=st.booleans(), balance=st.sampled_from([None, "equal", "pool"]),
-       easy=st.sampled_from([0.0, 0.3]))  # fmt: skip
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    string_ids=st.booleans(),
+    balance=st.sampled_from([None, "equal", "pool"]),
+    easy=st.sampled_from([0.0, 0.3]),
+)
 @settings(max_examples=6, deadline=None)
 def test_ray_equals_local_for_any_pool(local_ray, seed, string_ids, balance, easy):
     import pyarrow as pa
@@ -79,10 +82,16 @@ def test_ray_equals_local_for_any_pool(local_ray, seed, string_ids, balance, eas
         ids = np.array([f"{v:x}.{v % 7}" for v in ids])
     table = pa.table({"id": ids, "w0": p[:, 0], "w1": p[:, 1], "w2": p[:, 2]})
     budget = int(rng.integers(1, n - 10))
-    kw = dict(columns=PoolColumns(weak_proba=("w0", "w1", "w2")), budget=budget, exclude=ids[:10],
-              chunk_size=int(rng.integers(50, 600)))  # fmt: skip
+    kw = dict(
+        columns=PoolColumns(weak_proba=("w0", "w1", "w2")),
+        budget=budget,
+        exclude=ids[:10],
+        chunk_size=int(rng.integers(50, 600)),
+    )
     local = mine_stream(make_strategy("hw", balance=balance, easy_share=easy, random_state=seed % 89), table, **kw)
-    remote = run_engine("ray", make_strategy("hw", balance=balance, easy_share=easy, random_state=seed % 89), table, **kw)
+    remote = run_engine(
+        "ray", make_strategy("hw", balance=balance, easy_share=easy, random_state=seed % 89), table, **kw
+    )
     assert remote.ids.tolist() == local.ids.tolist()
     assert remote.stratum.tolist() == local.stratum.tolist()
     assert remote.quotas == local.quotas
@@ -100,17 +109,46 @@ def test_cli_mines_string_ids_with_ray_like_local(local_ray, tmp_path):
     X = rng.normal(size=(1200, 3))
     y = (X[:, 0] + 0.5 * rng.normal(size=1200) > 0).astype(int)
     ids = np.array([f"s{i:05d}" for i in range(1200)])
-    pq.write_table(pa.table({"id": ids[:200], "f0": X[:200, 0], "f1": X[:200, 1], "f2": X[:200, 2], "y": y[:200]}),
-                   tmp_path / "L.parquet")  # fmt: skip
-    pq.write_table(pa.table({"id": ids[200:], "f0": X[200:, 0], "f1": X[200:, 1], "f2": X[200:, 2]}),
-                   tmp_path / "U.parquet", row_group_size=250)  # fmt: skip
+    pq.write_table(
+        pa.table({"id": ids[:200], "f0": X[:200, 0], "f1": X[:200, 1], "f2": X[:200, 2], "y": y[:200]}),
+        tmp_path / "L.parquet",
+    )
+    pq.write_table(
+        pa.table({"id": ids[200:], "f0": X[200:, 0], "f1": X[200:, 1], "f2": X[200:, 2]}),
+        tmp_path / "U.parquet",
+        row_group_size=250,
+    )
     batches = {}
     for engine in ("local", "ray"):
         out = tmp_path / f"{engine}.parquet"
-        result = CliRunner().invoke(app, [str(a) for a in (
-            "mine", "--labeled", tmp_path / "L.parquet", "--pool", tmp_path / "U.parquet", "--id-col", "id",
-            "--label-col", "y", "--strategy", "hw", "--model", "logreg", "--budget", 60, "--engine", engine,
-            "--out", out, "--quiet")])  # fmt: skip
+        result = CliRunner().invoke(
+            app,
+            [
+                str(a)
+                for a in (
+                    "mine",
+                    "--labeled",
+                    tmp_path / "L.parquet",
+                    "--pool",
+                    tmp_path / "U.parquet",
+                    "--id-col",
+                    "id",
+                    "--label-col",
+                    "y",
+                    "--strategy",
+                    "hw",
+                    "--model",
+                    "logreg",
+                    "--budget",
+                    60,
+                    "--engine",
+                    engine,
+                    "--out",
+                    out,
+                    "--quiet",
+                )
+            ],
+        )
         assert result.exit_code == 0, result.output
         batches[engine] = pq.read_table(out).column("id").to_pylist()
     assert batches["ray"] == batches["local"]
@@ -119,8 +157,8 @@ def test_cli_mines_string_ids_with_ray_like_local(local_ray, tmp_path):
 
 def test_ray_engine_ranks_an_agreeing_committee_like_the_local_engine(local_ray, tmp_path):
     # QBC with 3 members that agree on ~97% of rows: the batch is decided by the consensus, not by the id
-    from activemine.scores import least_confidence, vote_entropy
     from _pool_helpers import write_member_proba_parts
+    from activemine.scores import least_confidence, vote_entropy
 
     rng = np.random.default_rng(3)
     n, budget = 3000, 400

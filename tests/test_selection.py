@@ -84,8 +84,9 @@ def test_exclusion(pool):
             select_batch(ids, scores, predicted, budget=1, n_classes=k, exclude=excluded)
         return
     b = min(budget, free)
-    batch = select_batch(ids, scores, predicted, budget=b, n_classes=k, weights=np.ones(k),
-                         easy_share=easy, exclude=excluded)  # fmt: skip
+    batch = select_batch(
+        ids, scores, predicted, budget=b, n_classes=k, weights=np.ones(k), easy_share=easy, exclude=excluded
+    )
     assert not set(batch.ids.tolist()) & set(excluded.tolist())
     assert len(batch) == b
 
@@ -127,7 +128,11 @@ def test_candidate_subset_with_global_counts_gives_the_same_batch():
 def test_allocate_quotas_properties(available, data):
     available = np.array(available)
     budget = data.draw(st.integers(0, int(available.sum())))
-    weights = np.array(data.draw(st.lists(st.one_of(st.just(0.0), st.floats(0.1, 5.0)), min_size=len(available), max_size=len(available))))
+    weights = np.array(
+        data.draw(
+            st.lists(st.one_of(st.just(0.0), st.floats(0.1, 5.0)), min_size=len(available), max_size=len(available))
+        )
+    )
     if weights.sum() == 0:
         weights[0] = 1.0
     q = allocate_quotas(available, budget, weights)

@@ -14,7 +14,14 @@ def test_parse_noise_matrix_by_index_and_name():
 
 @pytest.mark.parametrize(
     "text, match",
-    [("1=0.2", "CLASS:RATE"), ("7:0.1", "'7'"), ("1:high", "number"), ("1:1.5", r"\[0, 1\)"), ("1:0.1,1:0.2", "twice"), ("", "empty")],
+    [
+        ("1=0.2", "CLASS:RATE"),
+        ("7:0.1", "'7'"),
+        ("1:high", "number"),
+        ("1:1.5", r"\[0, 1\)"),
+        ("1:0.1,1:0.2", "twice"),
+        ("", "empty"),
+    ],
 )
 def test_parse_noise_matrix_bad_input(text, match):
     with pytest.raises(InputError, match=match):
@@ -63,9 +70,19 @@ def test_class_noise_bad_input():
 def test_experiment_records_realized_flips_per_class(tmp_path):
     from activemine.experiment import ExperimentConfig, run_experiment
 
-    config = ExperimentConfig(dataset="digits", task="binary:8", labeled_size=400, budget=50, pool_size=600,
-                              strategies=("random",), seeds=(0,), model="logreg", noise_matrix="1:0.3,0:0.02",
-                              noise_kind="uniform", full_seeds=0)  # fmt: skip
+    config = ExperimentConfig(
+        dataset="digits",
+        task="binary:8",
+        labeled_size=400,
+        budget=50,
+        pool_size=600,
+        strategies=("random",),
+        seeds=(0,),
+        model="logreg",
+        noise_matrix="1:0.3,0:0.02",
+        noise_kind="uniform",
+        full_seeds=0,
+    )
     results = run_experiment(config)
     flips = results["noise_flips"][0]
     name = results["classes"][1]

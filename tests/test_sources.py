@@ -14,15 +14,19 @@ COLS = PoolColumns(id="id", proba=(("p0", "p1"),), weak_proba=("w0", "w1"))
 def _table(n=50, start=0):
     rng = np.random.default_rng(start)
     p = rng.random(n)
-    return pa.table({"id": np.arange(start, start + n), "p0": 1 - p, "p1": p, "w0": p, "w1": 1 - p,
-                     "unused": np.zeros(n)})  # fmt: skip
+    return pa.table(
+        {"id": np.arange(start, start + n), "p0": 1 - p, "p1": p, "w0": p, "w1": 1 - p, "unused": np.zeros(n)}
+    )
 
 
 def _gather(source, chunk_size):
     chunks = list(source.chunks(chunk_size))
     assert all(len(c) <= chunk_size for c in chunks)
-    return (np.concatenate([c.ids for c in chunks]), np.concatenate([c.proba for c in chunks]),
-            np.concatenate([c.weak_proba for c in chunks]))  # fmt: skip
+    return (
+        np.concatenate([c.ids for c in chunks]),
+        np.concatenate([c.proba for c in chunks]),
+        np.concatenate([c.weak_proba for c in chunks]),
+    )
 
 
 @pytest.mark.parametrize("kind", ["arrow", "mapping", "pandas", "parquet", "folder", "files", "csv"])

@@ -5,9 +5,21 @@ from hypothesis import strategies as st
 
 from activemine.errors import InputError
 from activemine.stopping import (
-    CRITERIA, KappaStop, MaxStop, PlateauStop, RefitKappaStop, RoundRecord, UncertaintyStop, choose_stop_set,
-    cohen_kappa, consecutive_kappas, default_criteria, first_stop, normalized_uncertainty, refit_kappas,
-)  # fmt: skip
+    CRITERIA,
+    KappaStop,
+    MaxStop,
+    PlateauStop,
+    RefitKappaStop,
+    RoundRecord,
+    UncertaintyStop,
+    choose_stop_set,
+    cohen_kappa,
+    consecutive_kappas,
+    default_criteria,
+    first_stop,
+    normalized_uncertainty,
+    refit_kappas,
+)
 
 
 def test_kappa_of_a_hand_computed_pair():
@@ -54,7 +66,9 @@ def test_kappa_stop_fires_once_consecutive_models_agree_over_the_window():
     kappas = consecutive_kappas(preds)
     rnd, decision = first_stop(KappaStop(window=3, threshold=0.99), records)
     expected = next(r for r in range(3, 10) if np.mean(kappas[r - 3 : r]) >= 0.99)
-    assert rnd == expected and decision.stop and decision.value == pytest.approx(np.mean(kappas[expected - 3 : expected]))
+    assert (
+        rnd == expected and decision.stop and decision.value == pytest.approx(np.mean(kappas[expected - 3 : expected]))
+    )
 
 
 def test_small_text_kappa_average_makes_the_same_decisions():
@@ -100,8 +114,9 @@ def test_plateau_fires_on_a_flat_curve_after_its_window():
 
 
 def test_uncertainty_and_max_decide_on_the_last_round():
-    records = [RoundRecord(0, 100)] + [RoundRecord(r, 100 + 50 * r, batch_uncertainty=u)
-                                       for r, u in enumerate([0.6, 0.3, 0.04, 0.2], start=1)]  # fmt: skip
+    records = [RoundRecord(0, 100)] + [
+        RoundRecord(r, 100 + 50 * r, batch_uncertainty=u) for r, u in enumerate([0.6, 0.3, 0.04, 0.2], start=1)
+    ]
     assert first_stop(UncertaintyStop(level=0.05), records)[0] == 3
     assert UncertaintyStop(level=0.05).decide(records).value == 0.2
     assert first_stop(MaxStop(max_rounds=2), records)[0] == 2
@@ -111,7 +126,7 @@ def test_uncertainty_and_max_decide_on_the_last_round():
 
 def test_round_zero_is_history_never_a_stop():
     records = [RoundRecord(0, 100, np.zeros(10, int), metric=0.5), RoundRecord(1, 150, np.zeros(10, int), metric=0.5)]
-    assert first_stop(KappaStop(window=1), records) [0] == 1
+    assert first_stop(KappaStop(window=1), records)[0] == 1
     assert first_stop(MaxStop(max_rounds=1), records[:1])[0] is None
 
 
@@ -128,18 +143,29 @@ def test_normalized_uncertainty_is_zero_for_certain_and_one_for_uniform():
 
 def test_stop_set_is_seeded_and_no_larger_than_the_pool():
     a = choose_stop_set(10_000, 2_000, random_state=5)
-    assert a.size == 2_000 and np.unique(a).size == 2_000 and np.array_equal(a, choose_stop_set(10_000, 2_000, random_state=5))
+    assert (
+        a.size == 2_000
+        and np.unique(a).size == 2_000
+        and np.array_equal(a, choose_stop_set(10_000, 2_000, random_state=5))
+    )
     with pytest.raises(InputError, match="stop set size 20 is larger than the pool \\(10 rows\\)"):
         choose_stop_set(10, 20)
 
 
-@pytest.mark.parametrize("make, match", [
-    (lambda: KappaStop(window=0), "window"), (lambda: KappaStop(threshold=2), "threshold"),
-    (lambda: UncertaintyStop(level=0), "level"), (lambda: PlateauStop(min_delta=-1), "min_delta"),
-    (lambda: MaxStop(max_rounds=0), "max_rounds"), (lambda: cohen_kappa([0, 1], [0]), "one length"),
-    (lambda: RefitKappaStop(window=0), "window"), (lambda: RefitKappaStop(tolerance=1.0), "tolerance"),
-    (lambda: RefitKappaStop(tolerance=-0.1), "tolerance"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: KappaStop(window=0), "window"),
+        (lambda: KappaStop(threshold=2), "threshold"),
+        (lambda: UncertaintyStop(level=0), "level"),
+        (lambda: PlateauStop(min_delta=-1), "min_delta"),
+        (lambda: MaxStop(max_rounds=0), "max_rounds"),
+        (lambda: cohen_kappa([0, 1], [0]), "one length"),
+        (lambda: RefitKappaStop(window=0), "window"),
+        (lambda: RefitKappaStop(tolerance=1.0), "tolerance"),
+        (lambda: RefitKappaStop(tolerance=-0.1), "tolerance"),
+    ],
+)
 def test_bad_settings_are_input_errors(make, match):
     with pytest.raises(InputError, match=match):
         make()
@@ -163,7 +189,9 @@ def _refit_stream(drift, seed_noise: int, m: int = 1000, seed: int = 0) -> list[
 def test_refit_kappas_share_the_refit_and_hand_computed_values():
     prev, cur, refit = [0, 0, 1, 1], [0, 1, 1, 1], [0, 1, 1, 1]
     change, ceiling = refit_kappas(prev, cur, refit)
-    assert ceiling == 1.0 and change == pytest.approx(0.5)  # kappa(prev, refit) as in test_kappa_of_a_hand_computed_pair
+    assert ceiling == 1.0 and change == pytest.approx(
+        0.5
+    )  # kappa(prev, refit) as in test_kappa_of_a_hand_computed_pair
 
 
 def test_kappa_refit_stops_when_rounds_change_predictions_no_more_than_a_refit_does():

@@ -11,9 +11,19 @@ from activemine.stopping_report import StopSettings
 
 @pytest.mark.slow
 def test_multi_round_records_where_each_criterion_would_have_stopped(tmp_path):
-    config = ExperimentConfig(dataset="digits", task="binary:3", labeled_size=100, budget=240, rounds=8,
-                              strategies=("lc",), seeds=(0,), mode="multi-round", model="logreg", full_seeds=0,
-                              stopping={"stop_set_size": 300, "kappa_threshold": 0.95})  # fmt: skip
+    config = ExperimentConfig(
+        dataset="digits",
+        task="binary:3",
+        labeled_size=100,
+        budget=240,
+        rounds=8,
+        strategies=("lc",),
+        seeds=(0,),
+        mode="multi-round",
+        model="logreg",
+        full_seeds=0,
+        stopping={"stop_set_size": 300, "kappa_threshold": 0.95},
+    )
     results = run_experiment(config)
     (run,) = results["runs"]
     rep = run["stopping"]
@@ -65,8 +75,18 @@ def test_stop_settings_are_checked_before_anything_runs():
 
 def _digits_config(**kw):
     kw = {"model": "logreg", **kw}
-    return ExperimentConfig(dataset="digits", task="binary:3", labeled_size=100, budget=60, rounds=3, strategies=("lc",),
-                            seeds=(0,), mode="multi-round", full_seeds=0, **kw)  # fmt: skip
+    return ExperimentConfig(
+        dataset="digits",
+        task="binary:3",
+        labeled_size=100,
+        budget=60,
+        rounds=3,
+        strategies=("lc",),
+        seeds=(0,),
+        mode="multi-round",
+        full_seeds=0,
+        **kw,
+    )
 
 
 def test_stop_set_is_drawn_outside_the_labeled_set_and_the_pool_when_there_is_room(monkeypatch):
@@ -102,11 +122,14 @@ def test_stop_set_source_falls_back_to_the_pool_or_refuses_when_held_out_rows_ar
     assert source == "pool" and rows.size == 50 and np.isin(rows, pool).all()
     rows, source = RunRecorder.stop_rows(pool, settings, seed=1, held_out_rows=np.arange(300, 400))
     assert source == "held-out" and rows.size == 50 and np.isin(rows, np.arange(300, 400)).all()
-    rows, source = RunRecorder.stop_rows(pool, StopSettings(stop_set_size=50, stop_set_source="pool"), seed=1,
-                                         held_out_rows=np.arange(300, 400))  # fmt: skip
+    rows, source = RunRecorder.stop_rows(
+        pool, StopSettings(stop_set_size=50, stop_set_source="pool"), seed=1, held_out_rows=np.arange(300, 400)
+    )
     assert source == "pool" and np.isin(rows, pool).all()
     with pytest.raises(InputError, match="held-out stop set of 50 rows .* there are 40"):
-        RunRecorder.stop_rows(pool, StopSettings(stop_set_size=50, stop_set_source="held-out"), seed=1, held_out_rows=held)
+        RunRecorder.stop_rows(
+            pool, StopSettings(stop_set_size=50, stop_set_source="held-out"), seed=1, held_out_rows=held
+        )
     with pytest.raises(InputError, match="stop set source must be one of"):
         StopSettings.from_dict({"stop_set_source": "test"})
 

@@ -14,8 +14,9 @@ BUDGET = 60
 
 @pytest.fixture(scope="module")
 def data():
-    X, y = make_classification(n_samples=900, n_features=8, n_informative=5, n_classes=3, weights=[0.6, 0.3, 0.1],
-                               random_state=0)  # fmt: skip
+    X, y = make_classification(
+        n_samples=900, n_features=8, n_informative=5, n_classes=3, weights=[0.6, 0.3, 0.1], random_state=0
+    )
     ids = np.arange(10_000, 10_900)
     lab = np.arange(300)
     return LabeledSet(X[lab], y[lab], ids[lab]), PoolChunk(ids, X=X)
@@ -151,8 +152,9 @@ def test_qbc_committee_and_growth(data):
     batch = mine(qbc, pool, budget=30, labeled=labeled)
     assert qbc.n_fits_ == 2 and len(qbc.committee_.members_) == 2
     new = np.isin(pool.ids, batch.ids)
-    y_new = make_classification(n_samples=900, n_features=8, n_informative=5, n_classes=3,
-                                weights=[0.6, 0.3, 0.1], random_state=0)[1][new]  # fmt: skip
+    y_new = make_classification(
+        n_samples=900, n_features=8, n_informative=5, n_classes=3, weights=[0.6, 0.3, 0.1], random_state=0
+    )[1][new]
     qbc.grow(pool.X[new], y_new, labeled)
     assert qbc.n_fits_ == 3 and len(qbc.committee_.members_) == 3
     assert qbc.committee_.predict_proba_stack(pool.X[:5]).shape == (3, 5, 3)
@@ -169,8 +171,12 @@ def test_errors(data):
         make_strategy("nope")
     p = np.full((3, 2), 0.5)
     with pytest.raises(UnknownLabelError, match=r"labels \[7\]"):
-        mine(make_strategy("lc"), PoolChunk(np.arange(3), proba=p), budget=1,
-             labeled=LabeledSet(None, np.array([0, 1, 7]), np.array([10, 11, 12])))  # fmt: skip
+        mine(
+            make_strategy("lc"),
+            PoolChunk(np.arange(3), proba=p),
+            budget=1,
+            labeled=LabeledSet(None, np.array([0, 1, 7]), np.array([10, 11, 12])),
+        )
     bad = p.copy()
     bad[1] = [0.9, 0.9]
     with pytest.raises(ProbabilityError, match="sum to 1"):

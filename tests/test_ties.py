@@ -37,7 +37,9 @@ def test_counts_match_a_brute_force_comparison_with_the_boundary_row(n, seed, ea
     if selectable < 1:
         return
     budget = int(rng.integers(1, selectable + 1))
-    batch = select_batch(ids, scores, np.zeros(n, int), budget=budget, n_classes=1, easy_share=easy_share, exclude=exclude)
+    batch = select_batch(
+        ids, scores, np.zeros(n, int), budget=budget, n_classes=1, easy_share=easy_share, exclude=exclude
+    )
     got = decided_by(batch, ids, scores, primary=np.floor, exclude=exclude)
     assert got == _brute_force(batch, ids, scores, primary, exclude.tolist())
     assert sum(got.values()) == int((batch.stratum != "easy").sum())

@@ -56,7 +56,7 @@ class AnnotatorSpec:
     pair: tuple[int, int] | None = None
     consensus: str = DEFAULT_CONSENSUS
 
-    def check(self, k: int | None = None) -> "AnnotatorSpec":
+    def check(self, k: int | None = None) -> AnnotatorSpec:
         if self.n < 1:
             raise InputError(f"annotators: n must be at least 1, got {self.n}")
         if not 0 <= self.bad <= self.n:
@@ -67,7 +67,9 @@ class AnnotatorSpec:
         if not 0.0 <= self.overlap < 1.0:
             raise InputError(f"annotators: overlap must be in [0, 1), got {self.overlap}")
         if self.overlap > 0 and not 2 <= self.per_item <= self.n:
-            raise InputError(f"annotators: per-item must be between 2 and n={self.n} when overlap > 0, got {self.per_item}")
+            raise InputError(
+                f"annotators: per-item must be between 2 and n={self.n} when overlap > 0, got {self.per_item}"
+            )
         if self.consensus not in CONSENSUS_METHODS or self.consensus == "model-weighted":
             raise InputError(f"annotators: consensus must be 'majority' or 'dawid-skene' here, got {self.consensus!r}")
         if self.pair is not None:
@@ -80,15 +82,25 @@ class AnnotatorSpec:
 def parse_annotator_spec(text: str) -> AnnotatorSpec:
     """``"n=5,noise=0.05,bad=1,bad-rate=0.3,overlap=0.1,per-item=2"`` -> :class:`AnnotatorSpec` (checked)."""
     fields: dict = {}
-    casts = {"n": int, "bad": int, "per_item": int, "noise": float, "bad_rate": float, "overlap": float,
-             "consensus": str, "pair": lambda v: tuple(int(x) for x in v.split(":"))}  # fmt: skip
+    casts = {
+        "n": int,
+        "bad": int,
+        "per_item": int,
+        "noise": float,
+        "bad_rate": float,
+        "overlap": float,
+        "consensus": str,
+        "pair": lambda v: tuple(int(x) for x in v.split(":")),
+    }
     for part in (p.strip() for p in str(text).split(",")):
         if not part:
             continue
         key, sep, value = part.partition("=")
         key = key.strip().replace("-", "_")
         if not sep or key not in casts:
-            raise InputError(f"annotators: expected key=value with keys {sorted(k.replace('_', '-') for k in casts)}, got {part!r}")
+            raise InputError(
+                f"annotators: expected key=value with keys {sorted(k.replace('_', '-') for k in casts)}, got {part!r}"
+            )
         try:
             fields[key] = casts[key](value.strip())
         except ValueError:
@@ -147,8 +159,9 @@ def _draw(confusion: np.ndarray, true: np.ndarray, who: np.ndarray, rng: np.rand
     return np.minimum((u >= cdf).sum(axis=1), confusion.shape[1] - 1)
 
 
-def simulate_labels(y_true, spec: AnnotatorSpec, *, k: int, pair: tuple[int, int] | None = None,
-                    random_state: int = 0) -> np.ndarray:  # fmt: skip
+def simulate_labels(
+    y_true, spec: AnnotatorSpec, *, k: int, pair: tuple[int, int] | None = None, random_state: int = 0
+) -> np.ndarray:
     """A label matrix ``(n, spec.n)`` (``-1`` = no label) for true class indices ``y_true`` ``(n,)``."""
     spec.check(k)
     y = np.asarray(y_true, dtype=np.int64)
@@ -168,8 +181,9 @@ def simulate_labels(y_true, spec: AnnotatorSpec, *, k: int, pair: tuple[int, int
     return out
 
 
-def add_second_opinions(labels, y_true, rows, spec: AnnotatorSpec, *, k: int, pair: tuple[int, int] | None = None,
-                        random_state: int = 0) -> np.ndarray:  # fmt: skip
+def add_second_opinions(
+    labels, y_true, rows, spec: AnnotatorSpec, *, k: int, pair: tuple[int, int] | None = None, random_state: int = 0
+) -> np.ndarray:
     """A copy of ``labels`` ``(n, a)`` with one more label for each of ``rows``, from an annotator who has none there.
 
     Rows every annotator already labeled are left as they are.
@@ -187,7 +201,9 @@ def add_second_opinions(labels, y_true, rows, spec: AnnotatorSpec, *, k: int, pa
     return L
 
 
-def simulated_training_labels(y_true, spec: AnnotatorSpec, *, k: int, X=None, random_state: int = 0) -> tuple[np.ndarray, dict]:
+def simulated_training_labels(
+    y_true, spec: AnnotatorSpec, *, k: int, X=None, random_state: int = 0
+) -> tuple[np.ndarray, dict]:
     """Labels ``(n,)`` a team would return for training (the consensus where several exist), and a summary.
 
     The hook of ``activemine experiment --annotators``: every training sample
@@ -202,8 +218,12 @@ def simulated_training_labels(y_true, spec: AnnotatorSpec, *, k: int, X=None, ra
         pair = hardest_pair(X, y, k)
     L = simulate_labels(y, spec, k=k, pair=pair, random_state=random_state)
     result = consensus(L, k, method=spec.consensus)
-    summary = dict(asdict(spec), pair=list(pair) if pair is not None else None,
-                   wrong_share=float(np.mean(result.labels != y)), labels=int((L >= 0).sum()))  # fmt: skip
+    summary = dict(
+        asdict(spec),
+        pair=list(pair) if pair is not None else None,
+        wrong_share=float(np.mean(result.labels != y)),
+        labels=int((L >= 0).sum()),
+    )
     return result.labels, summary
 
 

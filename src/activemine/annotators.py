@@ -58,8 +58,9 @@ _CLIP = 1e-6  # cleanlab's floor for CROWDLAB weights
 
 
 # -- input --------------------------------------------------------------------------
-def label_matrix(records: Iterable[tuple], *, classes: Sequence, samples: Sequence | None = None,
-                 annotators: Sequence | None = None) -> tuple[np.ndarray, list, list]:  # fmt: skip
+def label_matrix(
+    records: Iterable[tuple], *, classes: Sequence, samples: Sequence | None = None, annotators: Sequence | None = None
+) -> tuple[np.ndarray, list, list]:
     """``(sample, annotator, label)`` records -> ``(matrix (n, a), samples, annotators)``.
 
     ``matrix[i, j]`` is the index in ``classes`` of annotator j's label of
@@ -76,7 +77,9 @@ def label_matrix(records: Iterable[tuple], *, classes: Sequence, samples: Sequen
     out = np.full((len(samples), len(annotators)), MISSING, dtype=np.int64)
     for sample, who, label in records:
         if label not in index:
-            raise UnknownLabelError(f"label {label!r} of sample {sample!r} by {who!r} is not among the classes {list(classes)[:20]}")
+            raise UnknownLabelError(
+                f"label {label!r} of sample {sample!r} by {who!r} is not among the classes {list(classes)[:20]}"
+            )
         if sample not in s_index or who not in a_index:
             raise InputError(f"record ({sample!r}, {who!r}) names a sample or annotator that is not listed")
         out[s_index[sample], a_index[who]] = index[label]
@@ -219,7 +222,7 @@ def majority_vote(labels, k: int | None = None, *, proba=None) -> ConsensusResul
     tied = counts == counts.max(axis=1, keepdims=True)  # (n, k)
     if proba is not None:  # first tie-break: keep only the tied classes the model likes best
         P = np.where(tied, _check_proba(proba, n, k), -np.inf)
-        tied &= P == P.max(axis=1, keepdims=True)
+        tied &= P.max(axis=1, keepdims=True) == P
     frequency = counts.sum(axis=0)  # (k,)
     # then the rarer class, then the smaller index: one distinct integer key per class, higher wins
     rarer = np.lexsort((-np.arange(k), -frequency))  # classes from most frequent to rarest, larger index first
@@ -276,7 +279,7 @@ def dawid_skene(labels, k: int | None = None, *, max_iter: int = 100, tol: float
 
     priors, conf = m_step(T)
     last, it = -np.inf, 0
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 - the count is reported after the loop
         T, _ = e_step(priors, conf)
         priors, conf = m_step(T)
         value = elbo(T, priors, conf)
@@ -348,7 +351,9 @@ def model_weighted_consensus(labels, proba, *, k: int | None = None) -> Consensu
         consensus_likelihood, baseline, model_error = 1.0, 1.0, 0.0
         others = np.ones(a)
     weights = np.clip(1.0 - (1.0 - others) / baseline, _CLIP, None)  # (a,)
-    model_weight = max(1.0 - model_error / baseline, _CLIP) * float(np.sqrt(m[labeled].mean() if labeled.any() else 1.0))
+    model_weight = max(1.0 - model_error / baseline, _CLIP) * float(
+        np.sqrt(m[labeled].mean() if labeled.any() else 1.0)
+    )
     off = (1.0 - consensus_likelihood) / (k - 1)
     post = P * model_weight  # (n, k)
     total = np.full(n, model_weight)
@@ -362,8 +367,9 @@ def model_weighted_consensus(labels, proba, *, k: int | None = None) -> Consensu
     best = post == post.max(axis=1, keepdims=True)
     out = np.where(best.sum(axis=1) == 1, post.argmax(axis=1), mv.labels)
     out = np.where(labeled, out, MISSING)
-    return ConsensusResult("model-weighted", out.astype(np.int64), post, annotator_weights=weights,
-                           model_weight=float(model_weight))  # fmt: skip
+    return ConsensusResult(
+        "model-weighted", out.astype(np.int64), post, annotator_weights=weights, model_weight=float(model_weight)
+    )
 
 
 def consensus(labels, k: int | None = None, *, method: str = DEFAULT_CONSENSUS, proba=None) -> ConsensusResult:
@@ -404,8 +410,9 @@ def flag_annotators(quality, shared, *, margin: float = 0.05, z: float = 2.0, mi
     return out
 
 
-def annotator_report(labels, k: int | None = None, *, result: ConsensusResult | None = None, proba=None,
-                     names: Sequence | None = None) -> dict:  # fmt: skip
+def annotator_report(
+    labels, k: int | None = None, *, result: ConsensusResult | None = None, proba=None, names: Sequence | None = None
+) -> dict:
     """Agreement and quality of every annotator of a label matrix ``(n, a)``.
 
     ``result`` is the consensus to compare against (default: the default
@@ -449,21 +456,31 @@ def annotator_report(labels, k: int | None = None, *, result: ConsensusResult | 
             scored = mine & (model_pred >= 0)
             with_model = float(np.mean(L[scored, j] == model_pred[scored])) if scored.any() else None
         quality[j] = np.nan if with_consensus is None else with_consensus
-        rows.append({
-            "name": names[j], "labels": int(mine.sum()), "shared": int(shared[j]),
-            "agreement_with_others": None if np.isnan(others[j]) else float(others[j]),
-            "agreement_with_consensus": with_consensus, "agreement_with_model": with_model,
-            "quality": with_consensus, "confusion": np.round(ds.confusion[j], 4).tolist(),
-        })  # fmt: skip
+        rows.append(
+            {
+                "name": names[j],
+                "labels": int(mine.sum()),
+                "shared": int(shared[j]),
+                "agreement_with_others": None if np.isnan(others[j]) else float(others[j]),
+                "agreement_with_consensus": with_consensus,
+                "agreement_with_model": with_model,
+                "quality": with_consensus,
+                "confusion": np.round(ds.confusion[j], 4).tolist(),
+            }
+        )
     flags = flag_annotators(others, shared)
     order = sorted(range(a), key=lambda j: (np.inf if np.isnan(quality[j]) else quality[j], str(names[j])))
     for r, j in enumerate(order, start=1):
         rows[j]["rank"] = r
         rows[j]["flagged"] = bool(flags[j])
     pairs = [
-        {"a": names[p["a"]], "b": names[p["b"]], "shared": p["shared"],
-         "kappa": None if np.isnan(p["kappa"]) else float(p["kappa"])}
+        {
+            "a": names[p["a"]],
+            "b": names[p["b"]],
+            "shared": p["shared"],
+            "kappa": None if np.isnan(p["kappa"]) else float(p["kappa"]),
+        }
         for p in pairwise_kappa(L, k)
-    ]  # fmt: skip
+    ]
     alpha = krippendorff_alpha(L, k)
     return {"annotators": rows, "pairs": pairs, "alpha": None if np.isnan(alpha) else alpha}

@@ -63,9 +63,17 @@ class Committee:
         ``ray.util.joblib.register_ray()``) they run as Ray tasks on a cluster.
     """
 
-    def __init__(self, estimator="lightgbm", *, n_members: int = 3, bootstrap: bool = True,
-                 feature_fraction: float = 1.0, random_state: int = 0, n_jobs: int | None = None,
-                 min_class_count: int = MIN_CLASS_COUNT):  # fmt: skip
+    def __init__(
+        self,
+        estimator="lightgbm",
+        *,
+        n_members: int = 3,
+        bootstrap: bool = True,
+        feature_fraction: float = 1.0,
+        random_state: int = 0,
+        n_jobs: int | None = None,
+        min_class_count: int = MIN_CLASS_COUNT,
+    ):
         self.estimator = estimator
         self.n_jobs = n_jobs
         self.n_members = n_members
@@ -86,8 +94,11 @@ class Committee:
         if self.feature_fraction < 1.0:
             take = max(1, int(round(self.feature_fraction * n_features)))
             features = np.sort(rng.choice(n_features, size=take, replace=False))
-        model = make_model(self.estimator, random_state=int(rng.integers(2**31 - 1)),
-                           n_jobs=threads_per_task(self.n_jobs, self.n_members))  # fmt: skip
+        model = make_model(
+            self.estimator,
+            random_state=int(rng.integers(2**31 - 1)),
+            n_jobs=threads_per_task(self.n_jobs, self.n_members),
+        )
         model.fit(X[rows][:, features], y[rows])
         counts = np.array([(y[rows] == c).sum() for c in self.classes_], dtype=np.int64)  # (k,)
         return model, features, counts
@@ -109,7 +120,7 @@ class Committee:
                 stacklevel=3,
             )
 
-    def fit(self, X, y) -> "Committee":
+    def fit(self, X, y) -> Committee:
         """Fit ``n_members`` members on ``X`` ``(n, d)`` and labels ``y`` ``(n,)``.
 
         Sets ``members_``, ``classes_`` and ``member_class_counts_`` ``(m, k)``;
@@ -132,11 +143,13 @@ class Committee:
         self.member_class_counts_ = np.zeros((0, self.classes_.size), dtype=np.int64)
         # each member draws from its own seeded generator, so running them concurrently
         # gives the same members as one after the other
-        self._add_members(run_parallel(self.n_jobs, [(self._fit_member, (i, X, y, None)) for i in range(self.n_members)]))
+        self._add_members(
+            run_parallel(self.n_jobs, [(self._fit_member, (i, X, y, None)) for i in range(self.n_members)])
+        )
         self.n_fits_ = self.n_members
         return self
 
-    def grow(self, X_new, y_new, X_old=None, y_old=None, *, resample_size: int | None = None) -> "Committee":
+    def grow(self, X_new, y_new, X_old=None, y_old=None, *, resample_size: int | None = None) -> Committee:
         """Append one member trained on a new batch plus a stratified resample of the old labels.
 
         ``resample_size`` defaults to the size of the new batch. The resample is
@@ -146,13 +159,14 @@ class Committee:
         X_new, y_new = np.asarray(X_new), np.asarray(y_new)
         unknown = np.setdiff1d(np.unique(y_new), self.classes_)
         if unknown.size:
-            raise UnknownLabelError(f"new labels {unknown.tolist()} are not among the committee's classes {self.classes_.tolist()}")
+            raise UnknownLabelError(
+                f"new labels {unknown.tolist()} are not among the committee's classes {self.classes_.tolist()}"
+            )
         X, y = X_new, y_new
         index = len(self.members_)
         if X_old is not None:
             X_old, y_old = np.asarray(X_old), np.asarray(y_old)
-            rows = stratified_bootstrap(y_old, rng=self._member_rng(index + 10_000),
-                                        size=resample_size or len(y_new))  # fmt: skip
+            rows = stratified_bootstrap(y_old, rng=self._member_rng(index + 10_000), size=resample_size or len(y_new))
             X = np.concatenate([X_new, X_old[rows]])
             y = np.concatenate([y_new, y_old[rows]])
         self._add_members([self._fit_member(index, X, y, np.arange(len(y)))])

@@ -79,9 +79,16 @@ class PoolChunk:
     def __len__(self) -> int:
         return int(self.ids.shape[0])
 
-    def rows(self, start: int, stop: int) -> "PoolChunk":
+    def rows(self, start: int, stop: int) -> PoolChunk:
         """The rows ``[start, stop)`` as a new chunk (views, no copies)."""
         cut = lambda a: None if a is None else a[start:stop]  # noqa: E731
         member = None if self.member_proba is None else self.member_proba[:, start:stop]
-        return PoolChunk(self.ids[start:stop], cut(self.X), cut(self.proba), cut(self.weak_proba), member,
-                         cut(self.embedding), cut(self.hashes))  # fmt: skip
+        return PoolChunk(
+            self.ids[start:stop],
+            cut(self.X),
+            cut(self.proba),
+            cut(self.weak_proba),
+            member,
+            cut(self.embedding),
+            cut(self.hashes),
+        )

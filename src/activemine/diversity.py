@@ -48,8 +48,14 @@ import numpy as np
 
 from activemine.errors import InputError, PoolExhaustedError
 from activemine.selection import (
-    Batch, allocate_quotas, check_ids, id_keys, rank_order, split_hard_easy, top_k_indices,
-)  # fmt: skip
+    Batch,
+    allocate_quotas,
+    check_ids,
+    id_keys,
+    rank_order,
+    split_hard_easy,
+    top_k_indices,
+)
 
 __all__ = [
     "AUTO_FACTOR",
@@ -122,7 +128,9 @@ class DiversityOptions:
             if int(self.clusters) != self.clusters or self.clusters < 1:
                 raise InputError(f"clusters must be a positive integer, got {self.clusters}")
             if self.suppress:
-                raise InputError("choose one of near-duplicate suppression (--near-duplicates/--dedup-col) and --diversity clusters")
+                raise InputError(
+                    "choose one of near-duplicate suppression (--near-duplicates/--dedup-col) and --diversity clusters"
+                )
         f = self.candidate_factor
         if f is not None and (not math.isfinite(float(f)) or float(f) < 1):
             raise InputError(f"the candidate factor must be a number >= 1, got {f}")
@@ -130,16 +138,24 @@ class DiversityOptions:
             raise InputError(f"the diversity sample size must be an integer >= 2, got {self.sample_size}")
 
     @classmethod
-    def from_cli(cls, *, near_duplicates: str | None = None, dedup_col: str | None = None, diversity: str | None = None,
-                 clusters: int | None = None, candidate_factor: float | None = None) -> "DiversityOptions | None":  # fmt: skip
+    def from_cli(
+        cls,
+        *,
+        near_duplicates: str | None = None,
+        dedup_col: str | None = None,
+        diversity: str | None = None,
+        clusters: int | None = None,
+        candidate_factor: float | None = None,
+    ) -> DiversityOptions | None:
         """The options of the CLI flags, or None when none is on."""
         if diversity not in (None, "none", "clusters"):
             raise InputError(f"--diversity must be clusters or none, got {diversity!r}")
         if clusters is not None and diversity != "clusters":
             raise InputError("--clusters needs --diversity clusters")
         k = (clusters if clusters is not None else 1000) if diversity == "clusters" else None
-        opts = cls(near_duplicates=near_duplicates, dedup=dedup_col is not None, clusters=k,
-                   candidate_factor=candidate_factor)  # fmt: skip
+        opts = cls(
+            near_duplicates=near_duplicates, dedup=dedup_col is not None, clusters=k, candidate_factor=candidate_factor
+        )
         if not opts.active:
             if candidate_factor is not None:
                 raise InputError("--candidate-factor needs --near-duplicates, --dedup-col or --diversity clusters")
@@ -166,7 +182,7 @@ class DiversityOptions:
     def factor(self) -> float:
         return float(self.candidate_factor) if self.candidate_factor is not None else DEFAULT_FACTOR[self.method]
 
-    def widened(self) -> "DiversityOptions":
+    def widened(self) -> DiversityOptions:
         """The same options with twice the candidate factor (the fallback of an insufficient scan)."""
         return replace(self, candidate_factor=2.0 * self.factor)
 
@@ -193,11 +209,19 @@ class DiversityReport:
 
     def describe(self) -> str:
         if self.method == "clusters":
-            return f"Cluster-Margin: {self.clusters} clusters, top {self.candidate_factor:g}x quota by score, round-robin"
+            return (
+                f"Cluster-Margin: {self.clusters} clusters, top {self.candidate_factor:g}x quota by score, round-robin"
+            )
         parts = []
         if self.radius is not None:
-            parts.append(f"radius {self.radius:.6g}" + (" (auto: "
-                         f"{AUTO_FACTOR:g} x median nearest-neighbour distance of a seeded sample)" if self.auto else ""))  # fmt: skip
+            parts.append(
+                f"radius {self.radius:.6g}"
+                + (
+                    f" (auto: {AUTO_FACTOR:g} x median nearest-neighbour distance of a seeded sample)"
+                    if self.auto
+                    else ""
+                )
+            )
         text = f"near-duplicates: {', '.join(parts) or 'exact hashes only'}; {self.suppressed} rows skipped"
         if self.filled_with_duplicates:
             text += f"; {self.filled_with_duplicates} near-duplicates taken because a class ran out of distinct rows"
@@ -207,7 +231,9 @@ class DiversityReport:
 # -- embeddings --------------------------------------------------------------------------------
 
 
-def check_embeddings(emb, *, n_rows: int | None = None, width: int | None = None, where: str = "embeddings") -> np.ndarray:
+def check_embeddings(
+    emb, *, n_rows: int | None = None, width: int | None = None, where: str = "embeddings"
+) -> np.ndarray:
     """Embeddings as a finite float ``(n, d)`` array; raise naming NaN rows or a wrong width."""
     arr = np.asarray(emb)
     if arr.ndim != 2:
@@ -228,7 +254,9 @@ def check_embeddings(emb, *, n_rows: int | None = None, width: int | None = None
         return arr
     bad = ~np.isfinite(arr).all(axis=1)
     if bad.any():
-        raise InputError(f"{where} holds NaN or infinite values in {int(bad.sum())} rows, e.g. row {int(np.flatnonzero(bad)[0])}")
+        raise InputError(
+            f"{where} holds NaN or infinite values in {int(bad.sum())} rows, e.g. row {int(np.flatnonzero(bad)[0])}"
+        )
     return arr
 
 
@@ -551,7 +579,9 @@ class _Suppressor:
         starts = np.searchsorted(late, np.arange(m + 1))
         taken_codes = set() if codes is None else set(codes[status == 1].tolist())
         for k in np.flatnonzero(status == 0).tolist():
-            if (status[early[starts[k] : starts[k + 1]]] == 1).any() or (codes is not None and int(codes[k]) in taken_codes):
+            if (status[early[starts[k] : starts[k + 1]]] == 1).any() or (
+                codes is not None and int(codes[k]) in taken_codes
+            ):
                 status[k] = 2
             else:
                 status[k] = 1
@@ -634,10 +664,28 @@ def _walk(order, group, room, sup: _Suppressor, beyond, short, suppressed: list)
     return np.concatenate(taken) if taken else np.empty(0, np.int64)
 
 
-def select_diverse(ids, scores, predicted, embeddings=None, *, budget: int, n_classes: int, options: DiversityOptions,
-                   weights=None, easy_share: float = 0.0, seed: int = 0, exclude=None, available_counts=None,
-                   classes: Sequence | None = None, hard_label: str = "hard", hashes=None, sample=None,
-                   hard_bounds=None, easy_bounds=None, embedding: str = "") -> tuple[Batch, DiversityReport]:  # fmt: skip
+def select_diverse(
+    ids,
+    scores,
+    predicted,
+    embeddings=None,
+    *,
+    budget: int,
+    n_classes: int,
+    options: DiversityOptions,
+    weights=None,
+    easy_share: float = 0.0,
+    seed: int = 0,
+    exclude=None,
+    available_counts=None,
+    classes: Sequence | None = None,
+    hard_label: str = "hard",
+    hashes=None,
+    sample=None,
+    hard_bounds=None,
+    easy_bounds=None,
+    embedding: str = "",
+) -> tuple[Batch, DiversityReport]:
     """Select ``budget`` rows like :func:`~activemine.selection.select_batch`, without near-duplicates
     or spread over clusters (see the module docstring).
 
@@ -661,7 +709,9 @@ def select_diverse(ids, scores, predicted, embeddings=None, *, budget: int, n_cl
     predicted = np.asarray(predicted, dtype=np.int64)
     n = ids.size
     if scores.shape != ids.shape or predicted.shape != ids.shape:
-        raise InputError(f"ids, scores and predicted must have the same length, got {n}, {scores.shape[0]}, {predicted.shape[0]}")
+        raise InputError(
+            f"ids, scores and predicted must have the same length, got {n}, {scores.shape[0]}, {predicted.shape[0]}"
+        )
     if not np.isfinite(scores).all():
         raise InputError("scores must be finite; found NaN or infinity")
     if int(budget) != budget or budget < 1:
@@ -670,8 +720,10 @@ def select_diverse(ids, scores, predicted, embeddings=None, *, budget: int, n_cl
         raise InputError(f"easy_share must be in [0, 1], got {easy_share}")
     if options.needs_embeddings:
         if embeddings is None:
-            raise InputError("near-duplicate suppression by radius and clusters need embeddings; give embedding "
-                             "columns (--embedding-cols/--embedding-prefix) or pool features to project")  # fmt: skip
+            raise InputError(
+                "near-duplicate suppression by radius and clusters need embeddings; give embedding "
+                "columns (--embedding-cols/--embedding-prefix) or pool features to project"
+            )
         embeddings = check_embeddings(embeddings, n_rows=n)
     if options.dedup:
         if hashes is None:
@@ -685,9 +737,15 @@ def select_diverse(ids, scores, predicted, embeddings=None, *, budget: int, n_cl
         embeddings = embeddings[keep] if embeddings is not None else None
         hashes = hashes[keep] if hashes is not None else None
         n = ids.size
-    counts = np.bincount(predicted, minlength=n_classes) if available_counts is None else np.asarray(available_counts, np.int64)
+    counts = (
+        np.bincount(predicted, minlength=n_classes)
+        if available_counts is None
+        else np.asarray(available_counts, np.int64)
+    )
     if budget > counts.sum():
-        raise PoolExhaustedError(f"budget {budget} is larger than the {int(counts.sum())} selectable samples in the pool")
+        raise PoolExhaustedError(
+            f"budget {budget} is larger than the {int(counts.sum())} selectable samples in the pool"
+        )
     if weights is None:
         group, quotas, n_groups = np.zeros(n, dtype=np.int64), np.array([int(budget)]), 1
     else:
@@ -744,8 +802,9 @@ def select_diverse(ids, scores, predicted, embeddings=None, *, budget: int, n_cl
     stratum[hard.size :] = "easy"
     names = tuple(classes) if classes is not None else tuple(range(n_classes))
     quota_map = {names[c]: int(q) for c, q in enumerate(quotas)} if weights is not None else {}
-    batch = Batch(ids=ids[rows], scores=scores[rows], predicted=predicted[rows], stratum=stratum,
-                  classes=names, quotas=quota_map)  # fmt: skip
+    batch = Batch(
+        ids=ids[rows], scores=scores[rows], predicted=predicted[rows], stratum=stratum, classes=names, quotas=quota_map
+    )
     return batch, DiversityReport(**report)
 
 
@@ -754,8 +813,10 @@ def _effective_bounds(hard_bounds, easy_bounds, n_groups, easy_share):
     complete: its hard walk may go on into them, so it has no hard boundary."""
     if hard_bounds is None:
         return None
-    return [None if hb is None or (easy_share > 0 and easy_bounds is not None and easy_bounds[g] is None) else hb
-            for g, hb in enumerate(hard_bounds)]  # fmt: skip
+    return [
+        None if hb is None or (easy_share > 0 and easy_bounds is not None and easy_bounds[g] is None) else hb
+        for g, hb in enumerate(hard_bounds)
+    ]
 
 
 def _beyond(primary, ids, group, bounds) -> np.ndarray | None:
@@ -833,7 +894,9 @@ def _cluster_margin(ids, neg, group, hard_order, emb, hard_q, options, sample, s
 # -- experiments: planted near-duplicate campaigns -------------------------------------------
 
 
-def plant_duplicates(X, sources, copies: int, *, scale: float = 0.05, random_state: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def plant_duplicates(
+    X, sources, copies: int, *, scale: float = 0.05, random_state: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Copies of ``X[sources]``: each source row ``copies`` times with seeded Gaussian noise.
 
     Returns ``(X_copies (len(sources) * copies, d), source_of_copy (len(sources) * copies,))``;
@@ -868,8 +931,13 @@ def duplicate_stats(batch_rows, group_of_row: dict | np.ndarray) -> dict:
 SUFFIXES = ("+near-duplicates", "+clusters")
 
 
-def split_run_name(name: str, default: DiversityOptions | None = None, *, clusters: int | None = None,
-                   candidate_factor: float | None = None) -> tuple[str, DiversityOptions | None]:  # fmt: skip
+def split_run_name(
+    name: str,
+    default: DiversityOptions | None = None,
+    *,
+    clusters: int | None = None,
+    candidate_factor: float | None = None,
+) -> tuple[str, DiversityOptions | None]:
     """``"hw+near-duplicates"`` -> ``("hw", options)``; a suffix may carry its setting
     (``"lc+near-duplicates:0.5"``, ``"lc+clusters:200"``; else ``clusters``, 1000 clusters, and
     the radius of ``default`` or ``auto``); a plain name gets ``default``."""
@@ -877,7 +945,7 @@ def split_run_name(name: str, default: DiversityOptions | None = None, *, cluste
         at = name.find(suffix)
         if at <= 0:
             continue
-        base, arg = name[:at], name[at + len(suffix):]
+        base, arg = name[:at], name[at + len(suffix) :]
         if arg and not arg.startswith(":"):
             continue
         arg = arg[1:] or None

@@ -40,9 +40,14 @@ def duplicate_figures(split, chosen, report) -> dict:
 
         out.update(duplicate_stats(chosen, split.group))
     if report is not None:
-        out["diversity"] = {"method": report.method, "radius": report.radius, "auto": report.auto,
-                            "suppressed": report.suppressed, "filled_with_duplicates": report.filled_with_duplicates,
-                            "clusters": report.clusters}  # fmt: skip
+        out["diversity"] = {
+            "method": report.method,
+            "radius": report.radius,
+            "auto": report.auto,
+            "suppressed": report.suppressed,
+            "filled_with_duplicates": report.filled_with_duplicates,
+            "clusters": report.clusters,
+        }
     return out
 
 
@@ -67,5 +72,10 @@ def plant_into_task(task, config, seed: int, split, model):
     split.group = group
     split.U = np.concatenate([split.U, np.arange(n, n + src.size)])
     split.y_obs = np.concatenate([split.y_obs, split.y_obs[src]])
-    return type(task)(np.vstack([task.X_train, X_copies]), np.concatenate([task.y_train, task.y_train[src]]),
-                task.X_test, task.y_test, task.class_names)  # fmt: skip
+    return type(task)(
+        np.vstack([task.X_train, X_copies]),
+        np.concatenate([task.y_train, task.y_train[src]]),
+        task.X_test,
+        task.y_test,
+        task.class_names,
+    )

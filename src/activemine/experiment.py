@@ -47,8 +47,8 @@ from pathlib import Path
 import numpy as np
 
 from activemine.data import LabeledSet, PoolChunk
-from activemine.dirty.soft import fit_soft
 from activemine.datasets import DATASETS, Dataset, load_dataset
+from activemine.dirty.soft import fit_soft
 from activemine.errors import BudgetError, InputError
 from activemine.metrics import roc_auc, tpr_at_fpr
 from activemine.mining import score_pool
@@ -123,9 +123,12 @@ class ExperimentConfig:
         from activemine.diversity import DiversityOptions, split_run_name
 
         every = self.near_duplicates not in (None, "off") or self.diversity == "clusters"
-        default = DiversityOptions.from_cli(near_duplicates=self.near_duplicates, diversity=self.diversity,
-                                            clusters=self.clusters if self.diversity == "clusters" else None,
-                                            candidate_factor=self.candidate_factor if every else None)  # fmt: skip
+        default = DiversityOptions.from_cli(
+            near_duplicates=self.near_duplicates,
+            diversity=self.diversity,
+            clusters=self.clusters if self.diversity == "clusters" else None,
+            candidate_factor=self.candidate_factor if every else None,
+        )
         return split_run_name(name, default, clusters=self.clusters, candidate_factor=self.candidate_factor)
 
     def check(self) -> None:
@@ -151,7 +154,9 @@ class ExperimentConfig:
         if self.mode == "multi-round" and not 1 <= self.rounds <= self.budget:
             raise InputError(f"rounds must be between 1 and the budget {self.budget}, got {self.rounds}")
         if not self.strategies or not self.seeds:
-            raise InputError(f"give at least one strategy and one seed, got {list(self.strategies)} and {list(self.seeds)}")
+            raise InputError(
+                f"give at least one strategy and one seed, got {list(self.strategies)} and {list(self.seeds)}"
+            )
         bases = [self.diversity_for(s)[0] for s in self.strategies]
         unknown = [s for s, b in zip(self.strategies, bases) if b not in STRATEGIES and b not in self.variants]
         if unknown:
@@ -198,8 +203,14 @@ class Task:
 SPLIT_VALUES = ("train", "test")
 
 
-def _read_user_dataset(path: Path, label_col: str, test_fraction: float, *, split_col: str | None = None,
-                       feature_cols: Sequence[str] | None = None) -> Dataset:  # fmt: skip
+def _read_user_dataset(
+    path: Path,
+    label_col: str,
+    test_fraction: float,
+    *,
+    split_col: str | None = None,
+    feature_cols: Sequence[str] | None = None,
+) -> Dataset:
     """A user's file as a :class:`Dataset`.
 
     The split is the file's own ``split_col`` (values ``train``/``test``) when
@@ -247,7 +258,9 @@ def _read_user_dataset(path: Path, label_col: str, test_fraction: float, *, spli
             raise InputError(f"column {split_col!r} of {where} must hold only {list(SPLIT_VALUES)}, got {bad[:10]}")
         tr, te = np.flatnonzero(split == "train"), np.flatnonzero(split == "test")
         if not tr.size or not te.size:
-            raise InputError(f"column {split_col!r} of {where} needs both train and test rows, got {tr.size} and {te.size}")
+            raise InputError(
+                f"column {split_col!r} of {where} needs both train and test rows, got {tr.size} and {te.size}"
+            )
     else:
         # a user's file has no official split: a seeded stratified one, the same for every run
         rng = np.random.default_rng(0)
@@ -261,8 +274,15 @@ def _read_user_dataset(path: Path, label_col: str, test_fraction: float, *, spli
     return Dataset(path.name, X[tr], y[tr], X[te], y[te], tuple(names.tolist()))
 
 
-def load_task(dataset: str, task: str, *, label_col: str = "label", test_fraction: float = 0.25,
-              split_col: str | None = None, feature_cols: Sequence[str] | None = None) -> Task:  # fmt: skip
+def load_task(
+    dataset: str,
+    task: str,
+    *,
+    label_col: str = "label",
+    test_fraction: float = 0.25,
+    split_col: str | None = None,
+    feature_cols: Sequence[str] | None = None,
+) -> Task:
     """Load a built-in dataset or a Parquet/CSV file and recast it for ``task``.
 
     ``task`` is ``"multiclass"`` or ``"binary:POS"``, POS a class name or
@@ -296,8 +316,16 @@ def load_task(dataset: str, task: str, *, label_col: str = "label", test_fractio
 # -- evaluation ------------------------------------------------------------------
 
 
-def _evaluate_rows(task: Task, y_obs: np.ndarray, rows: np.ndarray, *, config: "ExperimentConfig", seed: int,
-                   cache: dict, targets: np.ndarray | None = None) -> dict:  # fmt: skip
+def _evaluate_rows(
+    task: Task,
+    y_obs: np.ndarray,
+    rows: np.ndarray,
+    *,
+    config: ExperimentConfig,
+    seed: int,
+    cache: dict,
+    targets: np.ndarray | None = None,
+) -> dict:
     """:func:`_evaluate` of a model trained on the training rows ``rows``, taken in index order.
 
     The final model depends on the set of labeled rows only, not on the order
@@ -308,13 +336,31 @@ def _evaluate_rows(task: Task, y_obs: np.ndarray, rows: np.ndarray, *, config: "
     """
     rows, key, targets = _rows_key(rows, targets)
     if key not in cache:
-        cache[key] = _evaluate(task, task.X_train[rows], y_obs[rows], model=config.model, seed=seed, fpr=config.fpr,
-                               repeats=config.eval_repeats, n_jobs=config.n_jobs, targets=targets)  # fmt: skip
+        cache[key] = _evaluate(
+            task,
+            task.X_train[rows],
+            y_obs[rows],
+            model=config.model,
+            seed=seed,
+            fpr=config.fpr,
+            repeats=config.eval_repeats,
+            n_jobs=config.n_jobs,
+            targets=targets,
+        )
     return dict(cache[key])
 
 
-def _refit_rows(task: Task, y_obs: np.ndarray, rows: np.ndarray, evaluation: dict, *, config: "ExperimentConfig",
-                seed: int, cache: dict, targets: np.ndarray | None = None):  # fmt: skip
+def _refit_rows(
+    task: Task,
+    y_obs: np.ndarray,
+    rows: np.ndarray,
+    evaluation: dict,
+    *,
+    config: ExperimentConfig,
+    seed: int,
+    cache: dict,
+    targets: np.ndarray | None = None,
+):
     """A second model trained on the same rows (and soft ``targets``) as ``evaluation``'s with another seed,
     for the ``kappa-refit`` criterion.
 
@@ -327,8 +373,16 @@ def _refit_rows(task: Task, y_obs: np.ndarray, rows: np.ndarray, evaluation: dic
     rows, key, targets = _rows_key(rows, targets)
     key = "refit:" + key
     if key not in cache:
-        cache[key] = _fit_repeat(config.model, task.X_train[rows], y_obs[rows], seed=seed, repeat=1, n_jobs=config.n_jobs,
-                                 targets=targets, n_classes=len(task.class_names))  # fmt: skip
+        cache[key] = _fit_repeat(
+            config.model,
+            task.X_train[rows],
+            y_obs[rows],
+            seed=seed,
+            repeat=1,
+            n_jobs=config.n_jobs,
+            targets=targets,
+            n_classes=len(task.class_names),
+        )
     return cache[key]
 
 
@@ -351,8 +405,18 @@ def _fit_repeat(model, X, y, *, seed: int, repeat: int, n_jobs: int | None, targ
     return make_model(model, random_state=seed + 100_003 * repeat, n_jobs=n_jobs).fit(X, y)
 
 
-def _evaluate(task: Task, X, y, *, model: str, seed: int, fpr: float, repeats: int = 1,
-              n_jobs: int | None = None, targets: np.ndarray | None = None) -> dict:  # fmt: skip
+def _evaluate(
+    task: Task,
+    X,
+    y,
+    *,
+    model: str,
+    seed: int,
+    fpr: float,
+    repeats: int = 1,
+    n_jobs: int | None = None,
+    targets: np.ndarray | None = None,
+) -> dict:
     """Train ``repeats`` models on ``(X, y)`` (seeds ``seed``, ``seed + 100003``, ...) and test them.
 
     The figures are means over the models: one LightGBM fit's TPR at 1% FPR
@@ -363,8 +427,9 @@ def _evaluate(task: Task, X, y, *, model: str, seed: int, fpr: float, repeats: i
     tprs, aucs, grids, seconds, models = [], [], [], [], []
     for r in range(repeats):
         start = time.perf_counter()
-        est = _fit_repeat(model, X, y, seed=seed, repeat=r, n_jobs=n_jobs, targets=targets,
-                          n_classes=len(task.class_names))  # fmt: skip
+        est = _fit_repeat(
+            model, X, y, seed=seed, repeat=r, n_jobs=n_jobs, targets=targets, n_classes=len(task.class_names)
+        )
         seconds.append(time.perf_counter() - start)
         proba = predict_proba_aligned(est, task.X_test, np.arange(len(task.class_names)))
         scores = proba[:, 1] if task.binary else proba
@@ -415,21 +480,25 @@ def _noisy_labels(task: Task, config: ExperimentConfig, seed: int, proba) -> np.
     classes = np.arange(len(task.class_names))
     if config.noise_matrix is not None:
         rates = parse_noise_matrix(config.noise_matrix, task.class_names)
-        noisy, _ = inject_class_noise(task.y_train, rates, kind=config.noise_kind, proba=proba, classes=classes,
-                                      random_state=seed)  # fmt: skip
+        noisy, _ = inject_class_noise(
+            task.y_train, rates, kind=config.noise_kind, proba=proba, classes=classes, random_state=seed
+        )
         return np.asarray(noisy)
     if config.noise == 0:
         return task.y_train
-    noisy, _ = inject_label_noise(task.y_train, config.noise, kind=config.noise_kind, proba=proba,
-                                  classes=classes, random_state=seed)  # fmt: skip
+    noisy, _ = inject_label_noise(
+        task.y_train, config.noise, kind=config.noise_kind, proba=proba, classes=classes, random_state=seed
+    )
     return np.asarray(noisy)
 
 
 def _flips_per_class(task: Task, y_obs: np.ndarray, rows: np.ndarray) -> dict:
     """Realized flips among ``rows``, per true class name: ``{name: {"rows", "flipped"}}``."""
     y_true, y = task.y_train[rows], y_obs[rows]
-    return {name: {"rows": int((y_true == c).sum()), "flipped": int(((y_true == c) & (y != c)).sum())}
-            for c, name in enumerate(task.class_names)}  # fmt: skip
+    return {
+        name: {"rows": int((y_true == c).sum()), "flipped": int(((y_true == c) & (y != c)).sum())}
+        for c, name in enumerate(task.class_names)
+    }
 
 
 # -- runs ----------------------------------------------------------------------
@@ -440,8 +509,18 @@ def _build(name: str, config: ExperimentConfig, seed: int, classes: np.ndarray):
     return make_strategy(base, model=config.model, random_state=seed, classes=classes, n_jobs=config.n_jobs, **kwargs)
 
 
-def _select(strategy, X, ids, labeled: LabeledSet, budget: int, exclude=None, proba=None, diversity=None,
-            embedding=None, fitted: dict | None = None):  # fmt: skip
+def _select(
+    strategy,
+    X,
+    ids,
+    labeled: LabeledSet,
+    budget: int,
+    exclude=None,
+    proba=None,
+    diversity=None,
+    embedding=None,
+    fitted: dict | None = None,
+):
     """Fit (unless ``proba`` of a shared model is given), score and select; returns (batch, fits, decided_by).
 
     ``diversity`` options keep copies out of the batch, with ``embedding`` ``(n, e)`` of the
@@ -502,14 +581,30 @@ def _one_shot(name, task, config, seed, split: _Seed, shared) -> dict:
     base = config.variants.get(variant, (variant, {}))[0]
     embedding = _embedding(options, task, split, shared, seed)
     if base in PROBA_MEASURES or base == "random":
-        batch, fits, decided = _select(strategy, None, split.U, labeled, config.budget, proba=shared["pool_proba"],
-                                       diversity=options, embedding=embedding)  # fmt: skip
+        batch, fits, decided = _select(
+            strategy,
+            None,
+            split.U,
+            labeled,
+            config.budget,
+            proba=shared["pool_proba"],
+            diversity=options,
+            embedding=embedding,
+        )
         fits, extra = (0, 0.0) if base == "random" else (1, shared["seconds"])
     else:
         fitted = shared.setdefault("fitted", {}).setdefault(variant, {})
         reused = "state" in fitted
-        batch, fits, decided = _select(strategy, task.X_train[split.U], split.U, labeled, config.budget,
-                                       diversity=options, embedding=embedding, fitted=fitted)  # fmt: skip
+        batch, fits, decided = _select(
+            strategy,
+            task.X_train[split.U],
+            split.U,
+            labeled,
+            config.budget,
+            diversity=options,
+            embedding=embedding,
+            fitted=fitted,
+        )
         # a run that reused the fit of an earlier run of the same strategy is charged that run's time too
         extra = fitted["seconds"] if reused else 0.0
         if not reused:
@@ -520,8 +615,9 @@ def _one_shot(name, task, config, seed, split: _Seed, shared) -> dict:
     keep, final_report = _kept_for_training(strategy, task.X_train[rows], split.y_obs[rows], seed)
     clean_seconds = time.perf_counter() - start
     targets = _soft_targets(final_report, keep, split.y_obs[rows], len(task.class_names))
-    result = _evaluate_rows(task, split.y_obs, rows[keep], config=config, seed=seed, cache=shared["fits"],
-                            targets=targets)  # fmt: skip
+    result = _evaluate_rows(
+        task, split.y_obs, rows[keep], config=config, seed=seed, cache=shared["fits"], targets=targets
+    )
     result.update(
         labels=int(rows.size),
         **_duplicate_figures(split, batch.ids, batch.diversity),
@@ -535,8 +631,13 @@ def _one_shot(name, task, config, seed, split: _Seed, shared) -> dict:
         result["labeled_dropped"] = int((~np.asarray(strategy.kept_)).sum())
     if getattr(strategy, "dirty_report_", None) is not None:
         report = strategy.dirty_report_
-        result["dirty"] = {"dirty": report.dirty, "gain": report.gain, "z": report.z, "suspects": report.n_suspect,
-                           "dropped": report.n_dropped}
+        result["dirty"] = {
+            "dirty": report.dirty,
+            "gain": report.gain,
+            "z": report.z,
+            "suspects": report.n_suspect,
+            "dropped": report.n_dropped,
+        }
     if final_report is not None:  # whether the final L + B cleaning judged the labels dirty, and its evidence
         result["final_dirty"] = bool(final_report.dirty)
         result["final_z"] = float(final_report.z)
@@ -598,13 +699,24 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
     stop.add(0, evaluation["_model"], labels=rows.size, metric=evaluation["tpr_at_fpr"])
     for r, size in enumerate(sizes):
         labeled = LabeledSet(task.X_train[rows], split.y_obs[rows], rows)
-        plan = SelectionPlan.build(strategy, budget=int(size), exclude=rows, diversity=options)  # checked before the round's fits
+        plan = SelectionPlan.build(
+            strategy, budget=int(size), exclude=rows, diversity=options
+        )  # checked before the round's fits
         start = time.perf_counter()
         if base in PROBA_MEASURES or base == "random":
             # the evaluation model of the previous round is the model these strategies would fit
             proba = predict_proba_aligned(evaluation["_model"], task.X_train[split.U], classes)
-            batch, _, ties = _select(strategy, None, split.U, labeled, int(size), exclude=rows, proba=proba,
-                                     diversity=options, embedding=embedding)  # fmt: skip
+            batch, _, ties = _select(
+                strategy,
+                None,
+                split.U,
+                labeled,
+                int(size),
+                exclude=rows,
+                proba=proba,
+                diversity=options,
+                embedding=embedding,
+            )
             if base != "random":
                 fits += 1
                 seconds += evaluation["fit_seconds"]
@@ -617,8 +729,9 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
                 strategy.fit(labeled)
                 fits += strategy.n_fits_
             scores, predicted = score_pool(strategy, PoolChunk(split.U, X=task.X_train[split.U]))
-            batch = plan.bind(classes=strategy.classes_, labeled=labeled).select(split.U, scores, predicted,
-                                                                                 embedding=embedding)  # fmt: skip
+            batch = plan.bind(classes=strategy.classes_, labeled=labeled).select(
+                split.U, scores, predicted, embedding=embedding
+            )
             ties = strategy_decided_by(strategy, batch, split.U, scores, predicted, exclude=rows)
         seconds += time.perf_counter() - start
         reports.append(batch.diversity)
@@ -628,13 +741,21 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
         rows = np.concatenate([rows, batch.ids])
         keep, report = _kept_for_training(strategy, task.X_train[rows], split.y_obs[rows], seed)
         targets = _soft_targets(report, keep, split.y_obs[rows], len(task.class_names))
-        evaluation = _evaluate_rows(task, split.y_obs, rows[keep], config=config, seed=seed, cache=shared["fits"],
-                                    targets=targets)  # fmt: skip
+        evaluation = _evaluate_rows(
+            task, split.y_obs, rows[keep], config=config, seed=seed, cache=shared["fits"], targets=targets
+        )
         evaluation["labels"] = int(rows.size)
-        refit = _refit_rows(task, split.y_obs, rows[keep], evaluation, config=config, seed=seed, cache=shared["fits"],
-                            targets=targets)  # fmt: skip
-        stop.add(r + 1, evaluation["_model"], labels=rows.size, metric=evaluation["tpr_at_fpr"], batch_proba=batch_proba,
-                 refit=refit)  # fmt: skip
+        refit = _refit_rows(
+            task, split.y_obs, rows[keep], evaluation, config=config, seed=seed, cache=shared["fits"], targets=targets
+        )
+        stop.add(
+            r + 1,
+            evaluation["_model"],
+            labels=rows.size,
+            metric=evaluation["tpr_at_fpr"],
+            batch_proba=batch_proba,
+            refit=refit,
+        )
         curve.append({k: evaluation[k] for k in ("labels", "tpr_at_fpr", "auc")})
     chosen = np.concatenate(picked)
     result = dict(evaluation)
@@ -680,14 +801,21 @@ def run_experiment(config: ExperimentConfig, *, progress: Progress | None = None
     """
     config.check()
     step = progress or (lambda _description: None)
-    task = load_task(config.dataset, config.task, label_col=config.label_col, test_fraction=config.test_fraction,
-                     split_col=config.split_col, feature_cols=config.feature_cols)  # fmt: skip
+    task = load_task(
+        config.dataset,
+        config.task,
+        label_col=config.label_col,
+        test_fraction=config.test_fraction,
+        split_col=config.split_col,
+        feature_cols=config.feature_cols,
+    )
     if config.noise_matrix is not None:
         parse_noise_matrix(config.noise_matrix, task.class_names)  # class names known now; before any fit
     if config.duplicates or config.near_duplicates or config.diversity or any("+" in s for s in config.strategies):
         # more clusters than pool rows fails here, before any model is fitted
         pool_rows = (task.y_train.size - config.labeled_size if config.pool_size is None else config.pool_size) + (
-            config.duplicates[0] * config.duplicates[1] if config.duplicates else 0)  # fmt: skip
+            config.duplicates[0] * config.duplicates[1] if config.duplicates else 0
+        )
         for name in config.strategies:
             options = config.diversity_for(name)[1]
             if options is not None:
@@ -701,24 +829,41 @@ def run_experiment(config: ExperimentConfig, *, progress: Progress | None = None
     for seed in config.seeds:
         split = _Seed(task, config, seed, clean_proba)
         if _noisy(config):
-            flips.append({"seed": seed, "train": _flips_per_class(task, split.y_obs, np.arange(task.y_train.size)),
-                          "labeled": _flips_per_class(task, split.y_obs, split.L),
-                          "pool": _flips_per_class(task, split.y_obs, split.U)})  # fmt: skip
+            flips.append(
+                {
+                    "seed": seed,
+                    "train": _flips_per_class(task, split.y_obs, np.arange(task.y_train.size)),
+                    "labeled": _flips_per_class(task, split.y_obs, split.L),
+                    "pool": _flips_per_class(task, split.y_obs, split.U),
+                }
+            )
         fits: dict = {}
         first = _evaluate_rows(task, split.y_obs, split.L, config=config, seed=seed, cache=fits)
         seed_task = _plant(task, config, seed, split, first["_model"]) if config.duplicates else task
         start = time.perf_counter()
-        pool_proba = predict_proba_aligned(first["_model"], seed_task.X_train[split.U], np.arange(len(task.class_names)))
-        shared = {"initial": first, "pool_proba": pool_proba, "fits": fits,
-                  "seconds": first["fit_seconds"] + time.perf_counter() - start}  # fmt: skip
-        initial.append({"seed": seed, **_public(first), **({"annotators": split.annotators} if split.annotators else {})})
+        pool_proba = predict_proba_aligned(
+            first["_model"], seed_task.X_train[split.U], np.arange(len(task.class_names))
+        )
+        shared = {
+            "initial": first,
+            "pool_proba": pool_proba,
+            "fits": fits,
+            "seconds": first["fit_seconds"] + time.perf_counter() - start,
+        }
+        initial.append(
+            {"seed": seed, **_public(first), **({"annotators": split.annotators} if split.annotators else {})}
+        )
         step(f"seed {seed}: initial TPR {100 * first['tpr_at_fpr']:.2f}%")
         for name in config.strategies:
-            run = (_one_shot if config.mode == "one-shot" else _multi_round)(name, seed_task, config, seed, split, shared)
+            run = (_one_shot if config.mode == "one-shot" else _multi_round)(
+                name, seed_task, config, seed, split, shared
+            )
             runs.append({"strategy": name, "seed": seed, **_public(run)})
             step(f"seed {seed}: {name} TPR {100 * run['tpr_at_fpr']:.2f}% in {run['select_seconds']:.0f} s")
         if seed in full_seeds:
-            f = _evaluate_rows(seed_task, split.y_obs, np.concatenate([split.L, split.U]), config=config, seed=seed, cache=fits)
+            f = _evaluate_rows(
+                seed_task, split.y_obs, np.concatenate([split.L, split.U]), config=config, seed=seed, cache=fits
+            )
             full.append({"seed": seed, **_public(f)})
             step(f"seed {seed}: full")
     cfg = asdict(config)
@@ -783,7 +928,10 @@ def results_markdown(results: dict) -> str:
         cost = ("", "")
         by_id = f"{100 * s['id_decided_share']['mean']:.1f}" if "id_decided_share" in s else ""
         if "model_fits" in s:
-            cost = (f"{s['model_fits']['mean']:.1f}", f"{s['select_seconds']['mean']:.1f} +/- {s['select_seconds']['std']:.1f}")
+            cost = (
+                f"{s['model_fits']['mean']:.1f}",
+                f"{s['select_seconds']['mean']:.1f} +/- {s['select_seconds']['std']:.1f}",
+            )
         lines.append(
             f"| {name} | {s['labels']['mean']:,.0f} | {100 * s['tpr_at_fpr']['mean']:.2f} +/- {100 * s['tpr_at_fpr']['std']:.2f} "
             f"| {s['auc']['mean']:.4f} +/- {s['auc']['std']:.4f} | {cost[0]} | {cost[1]} | {by_id} |"

@@ -79,10 +79,14 @@ class Forecast:
     def as_dict(self) -> dict:
         c = self.curve
         return {
-            "question": self.question, "target": self.target, "value": self.value,
-            "interval": list(self.interval) if self.interval else None, "level": self.level, "reason": self.reason,
+            "question": self.question,
+            "target": self.target,
+            "value": self.value,
+            "interval": list(self.interval) if self.interval else None,
+            "level": self.level,
+            "reason": self.reason,
             "curve": None if c is None else {"a": c.a, "b": c.b, "c": c.c, "n0": c.n0, "rmse": c.rmse},
-        }  # fmt: skip
+        }
 
 
 def _points(labels, metric) -> tuple[np.ndarray, np.ndarray]:
@@ -113,8 +117,11 @@ def _fit(n: np.ndarray, y: np.ndarray, n0: float, start: LearningCurve | None = 
     a0 = min(1.0, max(lo[0], y.max() + 0.01))
     # a few starting exponents: the loss is not convex in c, one start can stall on a flat ridge;
     # a bootstrap refit starts from the fit it perturbs
-    starts = [[a0, max(1e-3, a0 - y[0]), c0] for c0 in (0.3, 0.7, 1.5)] if start is None else [
-        [min(max(start.a, lo[0]), 1.0), start.b, start.c]]
+    starts = (
+        [[a0, max(1e-3, a0 - y[0]), c0] for c0 in (0.3, 0.7, 1.5)]
+        if start is None
+        else [[min(max(start.a, lo[0]), 1.0), start.b, start.c]]
+    )
     for p0 in starts:
         r = least_squares(residuals, p0, bounds=(lo, hi), method="trf", max_nfev=2000)
         if best is None or r.cost < best.cost:
@@ -132,12 +139,15 @@ def fit_learning_curve(labels, metric) -> LearningCurve:
     """
     n, y = _points(labels, metric)
     if np.unique(n).size < MIN_POINTS:
-        raise InputError(f"a learning curve needs at least {MIN_POINTS} distinct labels counts, got {np.unique(n).size}")
+        raise InputError(
+            f"a learning curve needs at least {MIN_POINTS} distinct labels counts, got {np.unique(n).size}"
+        )
     return _fit(n, y, float(n.min()))
 
 
-def _bootstrap(n, y, curve: LearningCurve, answer: Callable[[LearningCurve], float], *, n_boot: int,
-               random_state: int) -> np.ndarray:  # fmt: skip
+def _bootstrap(
+    n, y, curve: LearningCurve, answer: Callable[[LearningCurve], float], *, n_boot: int, random_state: int
+) -> np.ndarray:
     """Answers of ``n_boot`` refits to the fitted curve plus resampled, centered residuals.
 
     The residuals are rescaled by ``sqrt(p / (p - 3))`` (p points, three
@@ -169,16 +179,27 @@ def _declined(question, target, reason, curve, level) -> Forecast:
 def _prepare(question, labels, metric, target, level):
     n, y = _points(labels, metric)
     if np.unique(n).size < MIN_POINTS:
-        return None, None, None, _declined(question, target, f"too few points: {np.unique(n).size} distinct labels "
-                                           f"counts, a curve needs at least {MIN_POINTS}", None, level)  # fmt: skip
+        return (
+            None,
+            None,
+            None,
+            _declined(
+                question,
+                target,
+                f"too few points: {np.unique(n).size} distinct labels counts, a curve needs at least {MIN_POINTS}",
+                None,
+                level,
+            ),
+        )
     curve = _fit(n, y, float(n.min()))
     if not curve.converged:
         return n, y, curve, _declined(question, target, "the curve fit did not converge", curve, level)
     return n, y, curve, None
 
 
-def forecast_labels(labels, metric, target: float, *, level: float = 0.9, n_boot: int = 200,
-                    random_state: int = 0) -> Forecast:  # fmt: skip
+def forecast_labels(
+    labels, metric, target: float, *, level: float = 0.9, n_boot: int = 200, random_state: int = 0
+) -> Forecast:
     """Labels needed for the metric to reach ``target`` in ``(0, 1]``, from points ``(labels (p,), metric (p,))``.
 
     ``value`` is the fitted curve's answer, ``interval`` the central ``level``
@@ -192,8 +213,13 @@ def forecast_labels(labels, metric, target: float, *, level: float = 0.9, n_boot
     if declined is not None:
         return declined
     if target >= curve.a:
-        return _declined("labels_for", target, f"target {target:g} is at or above the fitted asymptote {curve.a:.4f}: "
-                         "the curve never reaches it", curve, level)  # fmt: skip
+        return _declined(
+            "labels_for",
+            target,
+            f"target {target:g} is at or above the fitted asymptote {curve.a:.4f}: the curve never reaches it",
+            curve,
+            level,
+        )
     value = curve.labels_for(target)
     boot = _bootstrap(n, y, curve, lambda c: c.labels_for(target), n_boot=n_boot, random_state=random_state)
     tail = (1.0 - level) / 2
@@ -201,17 +227,28 @@ def forecast_labels(labels, metric, target: float, *, level: float = 0.9, n_boot
     low, high = np.quantile(boot, [tail, 1.0 - tail], method="inverted_cdf")
     if not np.isfinite(high):
         share = float(np.mean(~np.isfinite(boot)))
-        return _declined("labels_for", target, f"interval unbounded: {100 * share:.0f}% of bootstrap curves never "
-                         f"reach {target:g}", curve, level)  # fmt: skip
+        return _declined(
+            "labels_for",
+            target,
+            f"interval unbounded: {100 * share:.0f}% of bootstrap curves never reach {target:g}",
+            curve,
+            level,
+        )
     span = float(n.max() - n.min())
     if high - low > span:
-        return _declined("labels_for", target, f"interval [{low:,.0f}, {high:,.0f}] is wider than the labels observed "
-                         f"({n.min():,.0f} to {n.max():,.0f})", curve, level)  # fmt: skip
+        return _declined(
+            "labels_for",
+            target,
+            f"interval [{low:,.0f}, {high:,.0f}] is wider than the labels observed ({n.min():,.0f} to {n.max():,.0f})",
+            curve,
+            level,
+        )
     return Forecast("labels_for", float(target), float(value), (float(low), float(high)), None, curve, level)
 
 
-def forecast_metric(labels, metric, at_labels: float, *, level: float = 0.9, n_boot: int = 200,
-                    random_state: int = 0) -> Forecast:  # fmt: skip
+def forecast_metric(
+    labels, metric, at_labels: float, *, level: float = 0.9, n_boot: int = 200, random_state: int = 0
+) -> Forecast:
     """The metric expected at ``at_labels`` labels, from points ``(labels (p,), metric (p,))``, with its interval."""
     if not at_labels > 0 or not np.isfinite(at_labels):
         raise InputError(f"labels to forecast at must be a positive number, got {at_labels}")
@@ -225,6 +262,11 @@ def forecast_metric(labels, metric, at_labels: float, *, level: float = 0.9, n_b
     low, high = np.quantile(boot, [tail, 1.0 - tail])
     span = float(y.max() - y.min())
     if high - low > span:
-        return _declined("metric_at", at_labels, f"interval [{low:.4f}, {high:.4f}] is wider than the metrics observed "
-                         f"({y.min():.4f} to {y.max():.4f})", curve, level)  # fmt: skip
+        return _declined(
+            "metric_at",
+            at_labels,
+            f"interval [{low:.4f}, {high:.4f}] is wider than the metrics observed ({y.min():.4f} to {y.max():.4f})",
+            curve,
+            level,
+        )
     return Forecast("metric_at", float(at_labels), value, (float(low), float(high)), None, curve, level)

@@ -21,8 +21,13 @@ from activemine.strategies import Strategy
 __all__ = ["DEFAULT_CHUNK_SIZE", "mine", "score_pool"]
 
 
-def score_pool(strategy: Strategy, pool: PoolChunk, *, chunk_size: int = DEFAULT_CHUNK_SIZE,
-               progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def score_pool(
+    strategy: Strategy,
+    pool: PoolChunk,
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Scores and predicted class indices for every pool row, ``(n,)`` each, chunk by chunk."""
     n = len(pool)
     scores, predicted = [], []
@@ -37,9 +42,17 @@ def score_pool(strategy: Strategy, pool: PoolChunk, *, chunk_size: int = DEFAULT
     return np.concatenate(scores), np.concatenate(predicted)
 
 
-def mine(strategy: Strategy, pool: PoolChunk, *, budget: int | None = None, labeled: LabeledSet | None = None,
-         exclude=None, plan: SelectionPlan | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE,
-         progress: Callable[[int], None] | None = None) -> Batch:  # fmt: skip
+def mine(
+    strategy: Strategy,
+    pool: PoolChunk,
+    *,
+    budget: int | None = None,
+    labeled: LabeledSet | None = None,
+    exclude=None,
+    plan: SelectionPlan | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    progress: Callable[[int], None] | None = None,
+) -> Batch:
     """Select ``budget`` pool rows with ``strategy``.
 
     The selection settings are ``plan`` (a :class:`~activemine.plan.SelectionPlan`),
@@ -54,6 +67,14 @@ def mine(strategy: Strategy, pool: PoolChunk, *, budget: int | None = None, labe
     if ids.size == 0:
         raise EmptyPoolError("the pool is empty")
     # the pool is whole here, so its ids were checked above and the stream need not track them
-    return mine_stream(strategy, PoolChunk(ids, pool.X, pool.proba, pool.weak_proba, pool.member_proba, pool.embedding, pool.hashes),
-                       budget=budget, plan=plan, labeled=labeled, exclude=exclude, chunk_size=chunk_size,
-                       progress=progress, check_duplicates=False)  # fmt: skip
+    return mine_stream(
+        strategy,
+        PoolChunk(ids, pool.X, pool.proba, pool.weak_proba, pool.member_proba, pool.embedding, pool.hashes),
+        budget=budget,
+        plan=plan,
+        labeled=labeled,
+        exclude=exclude,
+        chunk_size=chunk_size,
+        progress=progress,
+        check_duplicates=False,
+    )

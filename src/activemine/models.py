@@ -34,9 +34,16 @@ MODEL_NAMES = ("lightgbm", "hgb", "logreg")
 #: tens of thousands, and on a 0.4% class 43,500 rows scored TPR 32 and AUC 0.66 where 2,000 rows scored 100
 #: and 1.0 (tests/test_models.py keeps that from coming back).
 LIGHTGBM_DEFAULTS = dict(
-    n_estimators=200, learning_rate=0.1, num_leaves=31, subsample=0.8, subsample_freq=1, colsample_bytree=0.5,
-    reg_lambda=1.0, min_child_weight=1.0, verbose=-1,
-)  # fmt: skip
+    n_estimators=200,
+    learning_rate=0.1,
+    num_leaves=31,
+    subsample=0.8,
+    subsample_freq=1,
+    colsample_bytree=0.5,
+    reg_lambda=1.0,
+    min_child_weight=1.0,
+    verbose=-1,
+)
 
 
 def available_cpus() -> int:

@@ -192,7 +192,12 @@ class SelectionPlan:
 
     def __post_init__(self):
         budget = self.budget
-        if isinstance(budget, bool) or not isinstance(budget, (int, np.integer, float)) or int(budget) != budget or budget < 1:
+        if (
+            isinstance(budget, bool)
+            or not isinstance(budget, (int, np.integer, float))
+            or int(budget) != budget
+            or budget < 1
+        ):
             raise InputError(f"budget must be a positive integer, got {budget!r}")
         set_ = object.__setattr__
         set_(self, "budget", int(budget))
@@ -224,8 +229,18 @@ class SelectionPlan:
 
     # -- construction -----------------------------------------------------------------
     @classmethod
-    def build(cls, strategy=None, *, budget, balance=_UNSET, easy_share=None, seed=None, exclude=None,
-              classes=None, diversity=None) -> "SelectionPlan":  # fmt: skip
+    def build(
+        cls,
+        strategy=None,
+        *,
+        budget,
+        balance=_UNSET,
+        easy_share=None,
+        seed=None,
+        exclude=None,
+        classes=None,
+        diversity=None,
+    ) -> SelectionPlan:
         """The plan of the user's arguments; what is not given comes from ``strategy``
         (its ``balance``, ``easy_share``, ``random_state``, ``classes`` and stratum name,
         which default to the strategy class's own defaults)."""
@@ -237,11 +252,18 @@ class SelectionPlan:
             seed = getattr(strategy, "random_state", 0)
         if classes is None:
             classes = getattr(strategy, "classes", None)
-        return cls(budget=budget, balance=balance, easy_share=easy_share, seed=seed, exclude=exclude,
-                   classes=classes, hard_label=getattr(strategy, "hard_label", "hard"),
-                   diversity=diversity)  # fmt: skip
+        return cls(
+            budget=budget,
+            balance=balance,
+            easy_share=easy_share,
+            seed=seed,
+            exclude=exclude,
+            classes=classes,
+            hard_label=getattr(strategy, "hard_label", "hard"),
+            diversity=diversity,
+        )
 
-    def bind(self, *, classes, labeled=None, total_rows: int | None = None) -> "SelectionPlan":
+    def bind(self, *, classes, labeled=None, total_rows: int | None = None) -> SelectionPlan:
         """This plan for one pool: its classes, the labeled set (its ids become
         exclusions, its class counts serve ``balance="labeled"``) and its row count.
 
@@ -254,14 +276,21 @@ class SelectionPlan:
             present = np.unique(y)
             unknown = [c for c in present.tolist() if c not in classes]
             if unknown:
-                raise UnknownLabelError(f"labeled set has labels {unknown[:10]} that are not among the classes {list(classes)}")
+                raise UnknownLabelError(
+                    f"labeled set has labels {unknown[:10]} that are not among the classes {list(classes)}"
+                )
             counts = tuple(int((y == c).sum()) for c in classes)
             if labeled.ids is not None and len(labeled.ids):
                 exclude = _union(exclude, as_exclusions(labeled.ids))
         if self.balance == "labeled" and counts is None:
             raise InputError("balance='labeled' needs the labeled set's class counts; give a labeled set")
-        plan = replace(self, classes=classes, exclude=exclude, labeled_counts=counts,
-                       total_rows=self.total_rows if total_rows is None else total_rows)  # fmt: skip
+        plan = replace(
+            self,
+            classes=classes,
+            exclude=exclude,
+            labeled_counts=counts,
+            total_rows=self.total_rows if total_rows is None else total_rows,
+        )
         if plan.balance is not None and plan.balance != "pool":
             plan.weights  # noqa: B018  (derive now, so a bad setting fails here)
         return plan
@@ -330,8 +359,9 @@ class SelectionPlan:
         return np.where(weighted, bound, 0)
 
     # -- selection --------------------------------------------------------------------
-    def select(self, ids, scores, predicted, *, available_counts=None, embedding=None, hashes=None,
-               diverse: dict | None = None) -> Batch:  # fmt: skip
+    def select(
+        self, ids, scores, predicted, *, available_counts=None, embedding=None, hashes=None, diverse: dict | None = None
+    ) -> Batch:
         """Select ``budget`` rows from scored rows ``(n,)`` each.
 
         Without ``available_counts`` the rows are the whole pool and excluded
@@ -355,23 +385,44 @@ class SelectionPlan:
         if isinstance(weights, str):  # "pool"
             counts = available_counts
             if counts is None:
-                counts = np.bincount(predicted[(predicted >= 0) & (predicted < self.n_classes)], minlength=self.n_classes)
+                counts = np.bincount(
+                    predicted[(predicted >= 0) & (predicted < self.n_classes)], minlength=self.n_classes
+                )
             weights = np.asarray(counts, dtype=np.float64)
         if self.diversity is not None and self.diversity.active:
             from activemine.diversity import select_diverse
 
             batch, report = select_diverse(
-                ids, scores, predicted, embedding, budget=self.budget, n_classes=self.n_classes, weights=weights,
-                easy_share=self.easy_share, seed=self.seed, available_counts=available_counts,
-                classes=list(self.classes), hard_label=self.hard_label, options=self.diversity, hashes=hashes,
+                ids,
+                scores,
+                predicted,
+                embedding,
+                budget=self.budget,
+                n_classes=self.n_classes,
+                weights=weights,
+                easy_share=self.easy_share,
+                seed=self.seed,
+                available_counts=available_counts,
+                classes=list(self.classes),
+                hard_label=self.hard_label,
+                options=self.diversity,
+                hashes=hashes,
                 **(diverse or {}),
-            )  # fmt: skip
+            )
             return replace(batch, diversity=report)
         return select_batch(
-            ids, scores, predicted, budget=self.budget, n_classes=self.n_classes, weights=weights,
-            easy_share=self.easy_share, seed=self.seed, available_counts=available_counts,
-            classes=list(self.classes), hard_label=self.hard_label,
-        )  # fmt: skip
+            ids,
+            scores,
+            predicted,
+            budget=self.budget,
+            n_classes=self.n_classes,
+            weights=weights,
+            easy_share=self.easy_share,
+            seed=self.seed,
+            available_counts=available_counts,
+            classes=list(self.classes),
+            hard_label=self.hard_label,
+        )
 
 
 def _union(a: np.ndarray, b: np.ndarray) -> np.ndarray:

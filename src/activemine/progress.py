@@ -80,9 +80,17 @@ class ProgressReporter:
     takes a ``progress`` callback.
     """
 
-    def __init__(self, description: str, *, total: float | None = None, unit: str = "rows", quiet: bool = False,
-                 stream: TextIO | None = None, interval: float | None = None,
-                 clock: Callable[[], float] = time.monotonic):  # fmt: skip
+    def __init__(
+        self,
+        description: str,
+        *,
+        total: float | None = None,
+        unit: str = "rows",
+        quiet: bool = False,
+        stream: TextIO | None = None,
+        interval: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.title = description  # the step's name, for its first and last lines
         self.description = description
         self.total = total
@@ -103,7 +111,7 @@ class ProgressReporter:
         return bool(isatty and isatty())
 
     # -- lifecycle ---------------------------------------------------------------
-    def __enter__(self) -> "ProgressReporter":
+    def __enter__(self) -> ProgressReporter:
         self._started = self._last_line = self.clock()
         if self.quiet:
             return self
@@ -131,9 +139,14 @@ class ProgressReporter:
 
         console = Console(file=self.stream, highlight=False)
         self._bar = Progress(
-            TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
-            TextColumn(self.unit, markup=False), TimeElapsedColumn(), console=console, transient=True,
-        )  # fmt: skip
+            TextColumn("{task.description}", markup=False),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn(self.unit, markup=False),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
         self._bar.start()
         self._task = self._bar.add_task(self.description, total=self.total)
 
@@ -161,7 +174,14 @@ class ProgressReporter:
     __call__ = advance
 
 
-def progress_reporter(description: str, *, total: float | None = None, unit: str = "rows", quiet: bool = False,
-                      stream: TextIO | None = None, interval: float | None = None) -> ProgressReporter:  # fmt: skip
+def progress_reporter(
+    description: str,
+    *,
+    total: float | None = None,
+    unit: str = "rows",
+    quiet: bool = False,
+    stream: TextIO | None = None,
+    interval: float | None = None,
+) -> ProgressReporter:
     """A context manager reporting one step's progress (see the module docstring)."""
     return ProgressReporter(description, total=total, unit=unit, quiet=quiet, stream=stream, interval=interval)

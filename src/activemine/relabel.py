@@ -69,7 +69,11 @@ def label_posterior(labels, proba, *, k: int | None = None, start=None, steps: i
     P = np.clip(_check_proba(proba, n, k), 1e-6, None)
     rows, cols = np.nonzero(L >= 0)
     given = L[rows, cols]
-    T = model_weighted_consensus(L, P / P.sum(axis=1, keepdims=True), k=k).posterior if start is None else np.asarray(start)
+    T = (
+        model_weighted_consensus(L, P / P.sum(axis=1, keepdims=True), k=k).posterior
+        if start is None
+        else np.asarray(start)
+    )
     for _ in range(steps):
         conf = np.broadcast_to(np.eye(k) + 1.0 / k, (a, k, k)).copy()  # [annotator, true, given] pseudo-counts
         np.add.at(conf, (cols, slice(None), given), T[rows])
@@ -82,8 +86,16 @@ def label_posterior(labels, proba, *, k: int | None = None, start=None, steps: i
     return T
 
 
-def rank_for_relabel(labels, proba, *, budget: int, k: int | None = None, label_quality=None, train_labels=None,
-                     result: ConsensusResult | None = None) -> RelabelRanking:  # fmt: skip
+def rank_for_relabel(
+    labels,
+    proba,
+    *,
+    budget: int,
+    k: int | None = None,
+    label_quality=None,
+    train_labels=None,
+    result: ConsensusResult | None = None,
+) -> RelabelRanking:
     """Rank labeled rows of a label matrix ``(n, a)`` for a second opinion, given out-of-fold ``proba`` ``(n, k)``.
 
     Only rows with at least one label and at least one annotator who has not
@@ -100,7 +112,9 @@ def rank_for_relabel(labels, proba, *, budget: int, k: int | None = None, label_
     if int(budget) != budget or budget < 1:
         raise BudgetError(f"relabel budget must be a positive integer, got {budget}")
     if budget > int(eligible.sum()):
-        raise BudgetError(f"relabel budget {budget} is above the {int(eligible.sum())} labeled samples that can get another opinion")
+        raise BudgetError(
+            f"relabel budget {budget} is above the {int(eligible.sum())} labeled samples that can get another opinion"
+        )
     result = result if result is not None else model_weighted_consensus(L, P, k=k)
     posterior = label_posterior(L, P, k=k, start=result.posterior)
     train = posterior.argmax(axis=1) if train_labels is None else np.asarray(train_labels, dtype=np.int64)
@@ -135,5 +149,9 @@ def relabel_advice(ranking: RelabelRanking, *, budget: int | None = None, accura
     if accuracy is None:
         accuracy = ranking.annotator_accuracy
     fixes = float(accuracy * ranking.p_wrong[order].sum())
-    return {"advised": "relabel" if 2.0 * fixes >= b else "mine", "expected_fixes": fixes, "budget": b,
-            "annotator_accuracy": float(accuracy)}  # fmt: skip
+    return {
+        "advised": "relabel" if 2.0 * fixes >= b else "mine",
+        "expected_fixes": fixes,
+        "budget": b,
+        "annotator_accuracy": float(accuracy),
+    }

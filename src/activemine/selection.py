@@ -310,7 +310,9 @@ def select_batch(
     if not np.isfinite(scores).all():
         raise InputError("scores must be finite; found NaN or infinity")
     if predicted.size and (predicted.min() < 0 or predicted.max() >= n_classes):
-        raise InputError(f"predicted class indices must lie in [0, {n_classes}), got {predicted.min()}..{predicted.max()}")
+        raise InputError(
+            f"predicted class indices must lie in [0, {n_classes}), got {predicted.min()}..{predicted.max()}"
+        )
     if not 0.0 <= easy_share <= 1.0:
         raise InputError(f"easy_share must be in [0, 1], got {easy_share}")
     if int(budget) != budget or budget < 1:
@@ -319,8 +321,15 @@ def select_batch(
 
     if exclude is not None and len(exclude):
         excluded = np.asarray(exclude)
-        if excluded.dtype.kind in "iu" and ids.dtype.kind == "U" or excluded.dtype.kind == "U" and ids.dtype.kind == "i":
-            raise InputError(f"excluded ids are of dtype {excluded.dtype} but pool ids are {ids.dtype}; they must match")
+        if (
+            excluded.dtype.kind in "iu"
+            and ids.dtype.kind == "U"
+            or excluded.dtype.kind == "U"
+            and ids.dtype.kind == "i"
+        ):
+            raise InputError(
+                f"excluded ids are of dtype {excluded.dtype} but pool ids are {ids.dtype}; they must match"
+            )
         keep = ~np.isin(ids, excluded)
         ids, scores, predicted = ids[keep], scores[keep], predicted[keep]
     counts = np.bincount(predicted, minlength=n_classes)
@@ -329,7 +338,9 @@ def select_batch(
     if counts.sum() == 0:
         raise EmptyPoolError("the pool holds no selectable sample (empty, or every id excluded)")
     if budget > counts.sum():
-        raise PoolExhaustedError(f"budget {budget} is larger than the {int(counts.sum())} selectable samples in the pool")
+        raise PoolExhaustedError(
+            f"budget {budget} is larger than the {int(counts.sum())} selectable samples in the pool"
+        )
 
     if weights is None:
         groups = [(np.arange(ids.size), budget)]

@@ -49,7 +49,9 @@ def parse_noise_matrix(text: str, class_names: Sequence[str]) -> dict[int, float
         elif key.isdigit() and int(key) < len(names):
             c = int(key)
         else:
-            raise InputError(f"noise matrix names class {key!r}, which is not a class index 0..{len(names) - 1} or one of {names}")
+            raise InputError(
+                f"noise matrix names class {key!r}, which is not a class index 0..{len(names) - 1} or one of {names}"
+            )
         try:
             rate = float(value)
         except ValueError:
@@ -73,8 +75,9 @@ def _ambiguity(idx: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return target, other[np.arange(n), target]
 
 
-def _pick(candidates: np.ndarray, n_flip: int, kind: str, ambiguity: np.ndarray | None,
-          rng: np.random.Generator) -> np.ndarray:  # fmt: skip
+def _pick(
+    candidates: np.ndarray, n_flip: int, kind: str, ambiguity: np.ndarray | None, rng: np.random.Generator
+) -> np.ndarray:
     """Sorted rows among ``candidates`` to flip."""
     if kind == "uniform":
         return np.sort(rng.choice(candidates, size=n_flip, replace=False))
@@ -110,8 +113,9 @@ def _flip(y, rates: np.ndarray | float, *, kind: str, proba, classes, random_sta
         groups = [(np.arange(idx.size), float(rates))]
     else:
         groups = [(np.flatnonzero(idx == c), float(rates[c])) for c in range(k)]
-    rows = np.sort(np.concatenate([_pick(members, int(round(r * members.size)), kind, ambiguity, rng)
-                                   for members, r in groups]))  # fmt: skip
+    rows = np.sort(
+        np.concatenate([_pick(members, int(round(r * members.size)), kind, ambiguity, rng) for members, r in groups])
+    )
     if kind == "uniform":
         new = (idx[rows] + rng.integers(1, k, size=rows.size)) % k  # never the given class
     else:
@@ -123,8 +127,9 @@ def _flip(y, rates: np.ndarray | float, *, kind: str, proba, classes, random_sta
     return noisy, flipped
 
 
-def inject_label_noise(y, rate: float, *, kind: str = "uniform", proba=None, classes: Sequence | None = None,
-                       random_state: int = 0) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def inject_label_noise(
+    y, rate: float, *, kind: str = "uniform", proba=None, classes: Sequence | None = None, random_state: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Flip ``round(rate * n)`` labels; returns ``(noisy_y, flipped_mask)``, both ``(n,)``.
 
     * ``kind="uniform"``: the flipped samples are a seeded uniform draw and
@@ -153,8 +158,15 @@ def inject_label_noise(y, rate: float, *, kind: str = "uniform", proba=None, cla
     return _flip(y, rate, kind=kind, proba=proba, classes=classes, random_state=random_state)
 
 
-def inject_class_noise(y, rates: dict[int, float], *, kind: str = "ambiguous", proba=None,
-                       classes: Sequence | None = None, random_state: int = 0) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def inject_class_noise(
+    y,
+    rates: dict[int, float],
+    *,
+    kind: str = "ambiguous",
+    proba=None,
+    classes: Sequence | None = None,
+    random_state: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
     """Flip ``round(rates[c] * n_c)`` labels of each true class c; returns ``(noisy_y, flipped_mask)``.
 
     ``rates`` maps class indices (into ``classes``, the sorted distinct values

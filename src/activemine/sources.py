@@ -57,7 +57,9 @@ class PoolColumns:
     def __post_init__(self):
         widths = {len(g) for g in self.proba}
         if len(widths) > 1:
-            raise InputError(f"every member's probability columns must have the same count, got {[len(g) for g in self.proba]}")
+            raise InputError(
+                f"every member's probability columns must have the same count, got {[len(g) for g in self.proba]}"
+            )
 
     @property
     def needed(self) -> list[str]:
@@ -82,8 +84,11 @@ def is_id_type(t: pa.DataType) -> bool:
     string_view, or a dictionary of them)."""
     if pa.types.is_dictionary(t):
         t = t.value_type
-    return pa.types.is_integer(t) or pa.types.is_string(t) or pa.types.is_large_string(t) or (
-        hasattr(pa.types, "is_string_view") and pa.types.is_string_view(t)
+    return (
+        pa.types.is_integer(t)
+        or pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or (hasattr(pa.types, "is_string_view") and pa.types.is_string_view(t))
     )
 
 
@@ -208,8 +213,10 @@ def check_pool_schema(schema: pa.Schema, columns: PoolColumns, *, where: str) ->
     if len(columns.embedding) == 1 and _is_list(schema.field(columns.embedding[0]).type):
         t = schema.field(columns.embedding[0]).type
         if not pa.types.is_fixed_size_list(t) or not _is_numeric(t.value_type):
-            raise InputError(f"embedding column {columns.embedding[0]!r} of {where} must be a fixed-size list of "
-                             f"numbers (one width for every row), got {t}")  # fmt: skip
+            raise InputError(
+                f"embedding column {columns.embedding[0]!r} of {where} must be a fixed-size list of "
+                f"numbers (one width for every row), got {t}"
+            )
     else:
         numeric += list(columns.embedding)
     for name in numeric:
@@ -273,10 +280,12 @@ class ChunkSource(PoolSource):
                 break
         # only n_proba_columns (and whether there are embeddings) is consulted for in-memory chunks;
         # names are placeholders
-        self.columns = PoolColumns(features=("X",) if pool.X is not None else (),
-                                   weak_proba=tuple(f"p{j}" for j in range(k or 0)),
-                                   embedding=("embedding",) if pool.embedding is not None else (),
-                                   dedup="hashes" if pool.hashes is not None else None)  # fmt: skip
+        self.columns = PoolColumns(
+            features=("X",) if pool.X is not None else (),
+            weak_proba=tuple(f"p{j}" for j in range(k or 0)),
+            embedding=("embedding",) if pool.embedding is not None else (),
+            dedup="hashes" if pool.hashes is not None else None,
+        )
 
     def chunks(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[PoolChunk]:
         if int(chunk_size) != chunk_size or chunk_size < 1:
@@ -297,7 +306,9 @@ class TableSource(PoolSource):
         if isinstance(table, pa.Table):
             check_pool_schema(table.schema, columns, where=where)
             if table.column(columns.id).null_count:
-                raise InputError(f"column {columns.id!r} of {where} has {table.column(columns.id).null_count} missing ids")
+                raise InputError(
+                    f"column {columns.id!r} of {where} has {table.column(columns.id).null_count} missing ids"
+                )
         self.num_rows = _length(table)
 
     def tables(self, chunk_size):
@@ -383,8 +394,9 @@ class CsvSource(PoolSource):
         convert = pcsv.ConvertOptions(include_columns=self.columns.needed)
         # the type of every column is fixed from the first block, so later blocks cannot change it
         try:
-            with pcsv.open_csv(self.path, convert_options=convert,
-                               read_options=pcsv.ReadOptions(block_size=1 << 22)) as reader:  # fmt: skip
+            with pcsv.open_csv(
+                self.path, convert_options=convert, read_options=pcsv.ReadOptions(block_size=1 << 22)
+            ) as reader:
                 for batch in reader:
                     for start in range(0, batch.num_rows, chunk_size):
                         yield pa.Table.from_batches([batch.slice(start, chunk_size)])
@@ -461,7 +473,9 @@ def open_pool(source, columns: PoolColumns | None = None) -> PoolSource:
             return CsvSource(source, columns)
         if suffix in (".parquet", ".pq") or Path(source).is_dir():
             return ParquetSource(source, columns)
-        raise InputError(f"cannot tell the format of {str(source)!r}: expected a .parquet, .pq or .csv file or a folder")
+        raise InputError(
+            f"cannot tell the format of {str(source)!r}: expected a .parquet, .pq or .csv file or a folder"
+        )
     if isinstance(source, (list, tuple)) and source and all(isinstance(p, (str, Path)) for p in source):
         return ParquetSource(source, columns)
     if isinstance(source, (pa.Table, Mapping)) or (hasattr(source, "iloc") and hasattr(source, "columns")):

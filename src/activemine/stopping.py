@@ -90,8 +90,13 @@ class StopDecision:
     detail: str
 
     def as_dict(self) -> dict:
-        return {"criterion": self.criterion, "stop": self.stop, "value": self.value, "threshold": self.threshold,
-                "detail": self.detail}  # fmt: skip
+        return {
+            "criterion": self.criterion,
+            "stop": self.stop,
+            "value": self.value,
+            "threshold": self.threshold,
+            "detail": self.detail,
+        }
 
 
 @dataclass(frozen=True)
@@ -214,14 +219,23 @@ class KappaStop:
     def decide(self, rounds: Sequence[RoundRecord]) -> StopDecision:
         preds = [r.stop_predictions for r in rounds if r.stop_predictions is not None]
         if len(preds) < self.window + 1:
-            return StopDecision(self.name, False, None, self.threshold,
-                                f"needs {self.window + 1} rounds with stop-set predictions, has {len(preds)}")  # fmt: skip
+            return StopDecision(
+                self.name,
+                False,
+                None,
+                self.threshold,
+                f"needs {self.window + 1} rounds with stop-set predictions, has {len(preds)}",
+            )
         kappas = consecutive_kappas(preds[-(self.window + 1) :], n_classes=self.n_classes)
         mean = float(np.mean(kappas))
         stop = mean >= self.threshold
-        return StopDecision(self.name, stop, mean, self.threshold,
-                            f"mean kappa of the last {self.window} round pairs {mean:.4f} "
-                            f"{'>=' if stop else '<'} {self.threshold:g}")  # fmt: skip
+        return StopDecision(
+            self.name,
+            stop,
+            mean,
+            self.threshold,
+            f"mean kappa of the last {self.window} round pairs {mean:.4f} {'>=' if stop else '<'} {self.threshold:g}",
+        )
 
 
 @dataclass(frozen=True)
@@ -256,8 +270,9 @@ class RefitKappaStop:
         with_preds = [r for r in rounds if r.stop_predictions is not None]
         for prev, cur in zip(with_preds[:-1], with_preds[1:]):
             if cur.refit_predictions is not None:
-                change, ceiling = refit_kappas(prev.stop_predictions, cur.stop_predictions, cur.refit_predictions,
-                                               n_classes=self.n_classes)  # fmt: skip
+                change, ceiling = refit_kappas(
+                    prev.stop_predictions, cur.stop_predictions, cur.refit_predictions, n_classes=self.n_classes
+                )
                 out.append((cur.round, change, ceiling))
         return out
 
@@ -267,17 +282,27 @@ class RefitKappaStop:
         last = with_preds[-(self.window + 1) :]
         if len(last) < self.window + 1 or any(r.refit_predictions is None for r in last[1:]):
             have = sum(r.refit_predictions is not None for r in with_preds[1:])
-            return StopDecision(self.name, False, None, self.tolerance,
-                                f"needs {self.window} consecutive rounds with refit predictions after a round with "
-                                f"stop-set predictions, has {have}")  # fmt: skip
+            return StopDecision(
+                self.name,
+                False,
+                None,
+                self.tolerance,
+                f"needs {self.window} consecutive rounds with refit predictions after a round with "
+                f"stop-set predictions, has {have}",
+            )
         triples = self.gaps(last)
         change = float(np.mean([t[1] for t in triples]))
         ceiling = float(np.mean([t[2] for t in triples]))
         gap = ceiling - change
         stop = gap <= self.tolerance
-        return StopDecision(self.name, stop, gap, self.tolerance,
-                            f"last {self.window} rounds: kappa to the previous round {change:.4f}, refit ceiling "
-                            f"{ceiling:.4f}, gap {gap:.4f} {'<=' if stop else '>'} {self.tolerance:g}")  # fmt: skip
+        return StopDecision(
+            self.name,
+            stop,
+            gap,
+            self.tolerance,
+            f"last {self.window} rounds: kappa to the previous round {change:.4f}, refit ceiling "
+            f"{ceiling:.4f}, gap {gap:.4f} {'<=' if stop else '>'} {self.tolerance:g}",
+        )
 
 
 @dataclass(frozen=True)
@@ -296,8 +321,13 @@ class UncertaintyStop:
             return StopDecision(self.name, False, None, self.level, "no batch uncertainty for the last round")
         u = float(rounds[-1].batch_uncertainty)
         stop = u < self.level
-        return StopDecision(self.name, stop, u, self.level,
-                            f"mean uncertainty of the last batch {u:.4f} {'<' if stop else '>='} {self.level:g}")  # fmt: skip
+        return StopDecision(
+            self.name,
+            stop,
+            u,
+            self.level,
+            f"mean uncertainty of the last batch {u:.4f} {'<' if stop else '>='} {self.level:g}",
+        )
 
 
 @dataclass(frozen=True)
@@ -320,13 +350,23 @@ class PlateauStop:
     def decide(self, rounds: Sequence[RoundRecord]) -> StopDecision:
         metric = [r.metric for r in rounds if r.metric is not None]
         if len(metric) < self.window + 1:
-            return StopDecision(self.name, False, None, self.min_delta,
-                                f"needs {self.window + 1} rounds with a validation metric, has {len(metric)}")  # fmt: skip
+            return StopDecision(
+                self.name,
+                False,
+                None,
+                self.min_delta,
+                f"needs {self.window + 1} rounds with a validation metric, has {len(metric)}",
+            )
         gain = float(max(metric[-self.window :]) - max(metric[: -self.window]))
         stop = gain < self.min_delta
-        return StopDecision(self.name, stop, gain, self.min_delta,
-                            f"best of the last {self.window} rounds {'+' if gain >= 0 else ''}{gain:.4f} over the "
-                            f"best before, {'<' if stop else '>='} {self.min_delta:g}")  # fmt: skip
+        return StopDecision(
+            self.name,
+            stop,
+            gain,
+            self.min_delta,
+            f"best of the last {self.window} rounds {'+' if gain >= 0 else ''}{gain:.4f} over the "
+            f"best before, {'<' if stop else '>='} {self.min_delta:g}",
+        )
 
 
 @dataclass(frozen=True)
@@ -345,23 +385,40 @@ class MaxStop:
     def decide(self, rounds: Sequence[RoundRecord]) -> StopDecision:
         done = rounds[-1].round if rounds else 0
         if self.max_rounds is not None and done >= self.max_rounds:
-            return StopDecision(self.name, True, float(done), float(self.max_rounds),
-                                f"{done} rounds >= the maximum {self.max_rounds}")  # fmt: skip
+            return StopDecision(
+                self.name, True, float(done), float(self.max_rounds), f"{done} rounds >= the maximum {self.max_rounds}"
+            )
         labels = rounds[-1].labels if rounds else 0
         if self.max_labels is not None and labels >= self.max_labels:
-            return StopDecision(self.name, True, float(labels), float(self.max_labels),
-                                f"{labels} labels >= the maximum {self.max_labels}")  # fmt: skip
+            return StopDecision(
+                self.name,
+                True,
+                float(labels),
+                float(self.max_labels),
+                f"{labels} labels >= the maximum {self.max_labels}",
+            )
         limit = self.max_rounds if self.max_rounds is not None else self.max_labels
         value = float(done if self.max_rounds is not None else labels)
-        return StopDecision(self.name, False, value, float("inf") if limit is None else float(limit),
-                            "below the maximum" if limit is not None else "no maximum set")  # fmt: skip
+        return StopDecision(
+            self.name,
+            False,
+            value,
+            float("inf") if limit is None else float(limit),
+            "below the maximum" if limit is not None else "no maximum set",
+        )
 
 
-def default_criteria(*, max_rounds: int | None = None, max_labels: int | None = None,
-                     n_classes: int | None = None) -> list:  # fmt: skip
+def default_criteria(
+    *, max_rounds: int | None = None, max_labels: int | None = None, n_classes: int | None = None
+) -> list:
     """One criterion of each kind with its default settings, in :data:`CRITERIA` order."""
-    return [KappaStop(n_classes=n_classes), RefitKappaStop(n_classes=n_classes), UncertaintyStop(), PlateauStop(),
-            MaxStop(max_rounds=max_rounds, max_labels=max_labels)]  # fmt: skip
+    return [
+        KappaStop(n_classes=n_classes),
+        RefitKappaStop(n_classes=n_classes),
+        UncertaintyStop(),
+        PlateauStop(),
+        MaxStop(max_rounds=max_rounds, max_labels=max_labels),
+    ]
 
 
 def first_stop(criterion, rounds: Sequence[RoundRecord]) -> tuple[int | None, StopDecision]:

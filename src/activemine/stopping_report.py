@@ -32,12 +32,26 @@ import numpy as np
 from activemine.errors import InputError
 from activemine.forecast import forecast_labels
 from activemine.stopping import (
-    CRITERIA, KappaStop, MaxStop, PlateauStop, RefitKappaStop, RoundRecord, UncertaintyStop, choose_stop_set,
-    first_stop, normalized_uncertainty,
-)  # fmt: skip
+    CRITERIA,
+    KappaStop,
+    MaxStop,
+    PlateauStop,
+    RefitKappaStop,
+    RoundRecord,
+    UncertaintyStop,
+    choose_stop_set,
+    first_stop,
+    normalized_uncertainty,
+)
 
-__all__ = ["DEFAULT_STOP_SET_SIZE", "STOP_SET_SOURCES", "RunRecorder", "StopSettings", "mark_stop_points",
-           "stopping_markdown"]  # fmt: skip
+__all__ = [
+    "DEFAULT_STOP_SET_SIZE",
+    "STOP_SET_SOURCES",
+    "RunRecorder",
+    "StopSettings",
+    "mark_stop_points",
+    "stopping_markdown",
+]
 
 DEFAULT_STOP_SET_SIZE = 2_000
 #: Where the stop set comes from: held-out training rows when enough exist (``auto``), only them, or the pool.
@@ -61,12 +75,14 @@ class StopSettings:
     plateau_delta: float = 0.005
 
     @classmethod
-    def from_dict(cls, settings: dict | None) -> "StopSettings":
+    def from_dict(cls, settings: dict | None) -> StopSettings:
         """Settings from a dict of field names; unknown names and bad values are an :class:`InputError`."""
         settings = dict(settings or {})
         unknown = sorted(set(settings) - set(cls.__dataclass_fields__))
         if unknown:
-            raise InputError(f"unknown stopping settings {unknown}; expected names from {sorted(cls.__dataclass_fields__)}")
+            raise InputError(
+                f"unknown stopping settings {unknown}; expected names from {sorted(cls.__dataclass_fields__)}"
+            )
         out = cls(**settings)
         if int(out.stop_set_size) != out.stop_set_size or out.stop_set_size < 1:
             raise InputError(f"stop set size must be a positive integer, got {out.stop_set_size}")
@@ -76,9 +92,13 @@ class StopSettings:
         return out
 
     def criteria(self, rounds: int, n_classes: int | None = None) -> list:
-        return [KappaStop(self.kappa_window, self.kappa_threshold, n_classes),
-                RefitKappaStop(self.refit_window, self.refit_tolerance, n_classes), UncertaintyStop(self.uncertainty_level),
-                PlateauStop(self.plateau_window, self.plateau_delta), MaxStop(max_rounds=rounds)]  # fmt: skip
+        return [
+            KappaStop(self.kappa_window, self.kappa_threshold, n_classes),
+            RefitKappaStop(self.refit_window, self.refit_tolerance, n_classes),
+            UncertaintyStop(self.uncertainty_level),
+            PlateauStop(self.plateau_window, self.plateau_delta),
+            MaxStop(max_rounds=rounds),
+        ]
 
 
 class RunRecorder:
@@ -98,8 +118,9 @@ class RunRecorder:
         self.records: list[RoundRecord] = []
 
     @staticmethod
-    def stop_rows(pool_rows: np.ndarray, settings: StopSettings, *, seed: int,
-                  held_out_rows: np.ndarray | None = None) -> tuple[np.ndarray, str]:  # fmt: skip
+    def stop_rows(
+        pool_rows: np.ndarray, settings: StopSettings, *, seed: int, held_out_rows: np.ndarray | None = None
+    ) -> tuple[np.ndarray, str]:
         """The stop set's row indices and their source (``"held-out"`` or ``"pool"``).
 
         ``held_out_rows``: training rows neither labeled nor in the pool. With
@@ -110,16 +131,19 @@ class RunRecorder:
         """
         held = np.asarray([] if held_out_rows is None else held_out_rows, dtype=np.int64)
         if settings.stop_set_source == "held-out" and held.size < settings.stop_set_size:
-            raise InputError(f"a held-out stop set of {settings.stop_set_size} rows needs that many training rows "
-                             f"outside the labeled set and the pool, there are {held.size}; lower the pool size or "
-                             "use stop set source 'auto' or 'pool'")  # fmt: skip
+            raise InputError(
+                f"a held-out stop set of {settings.stop_set_size} rows needs that many training rows "
+                f"outside the labeled set and the pool, there are {held.size}; lower the pool size or "
+                "use stop set source 'auto' or 'pool'"
+            )
         if settings.stop_set_source != "pool" and held.size >= settings.stop_set_size:
             return held[choose_stop_set(held.size, settings.stop_set_size, random_state=seed)], "held-out"
         size = min(settings.stop_set_size, pool_rows.size)
         return pool_rows[choose_stop_set(pool_rows.size, size, random_state=seed)], "pool"
 
-    def add(self, round_no: int, model, *, labels: int, metric: float, batch_proba: np.ndarray | None = None,
-            refit=None) -> None:  # fmt: skip
+    def add(
+        self, round_no: int, model, *, labels: int, metric: float, batch_proba: np.ndarray | None = None, refit=None
+    ) -> None:
         """Record the state after round ``round_no`` (0: the initial model).
 
         ``batch_proba`` ``(b, k)``: the round's batch under the selecting
@@ -130,8 +154,9 @@ class RunRecorder:
         if batch_proba is not None and len(batch_proba):
             uncertainty = float(normalized_uncertainty(batch_proba).mean())
         refit_predicted = None if refit is None else self._predict(refit)
-        self.records.append(RoundRecord(round_no, int(labels), self._predict(model), uncertainty, float(metric),
-                                        refit_predicted))  # fmt: skip
+        self.records.append(
+            RoundRecord(round_no, int(labels), self._predict(model), uncertainty, float(metric), refit_predicted)
+        )
 
     def _predict(self, model) -> np.ndarray:
         from activemine.models import predict_proba_aligned
@@ -146,20 +171,38 @@ class RunRecorder:
         for criterion in self.settings.criteria(self.rounds, len(self.classes)):
             stop_round, decision = first_stop(criterion, recs)
             at = next(r for r in recs if r.round == stop_round) if stop_round is not None else final
-            criteria.append({
-                "criterion": criterion.name, "stop_round": stop_round, "labels_at_stop": at.labels,
-                "labels_final": final.labels, "metric_at_stop": at.metric, "metric_final": final.metric,
-                "metric_lost": final.metric - at.metric, "value": decision.value, "detail": decision.detail,
-            })  # fmt: skip
+            criteria.append(
+                {
+                    "criterion": criterion.name,
+                    "stop_round": stop_round,
+                    "labels_at_stop": at.labels,
+                    "labels_final": final.labels,
+                    "metric_at_stop": at.metric,
+                    "metric_final": final.metric,
+                    "metric_lost": final.metric - at.metric,
+                    "value": decision.value,
+                    "detail": decision.detail,
+                }
+            )
         kappas = [None] + [float(v) for v in _kappas(recs)]
-        refit = {rnd: (change, ceiling) for rnd, change, ceiling in RefitKappaStop(n_classes=len(self.classes)).gaps(recs)}
+        refit = {
+            rnd: (change, ceiling) for rnd, change, ceiling in RefitKappaStop(n_classes=len(self.classes)).gaps(recs)
+        }
         return {
             "stop_set_size": int(self.X_stop.shape[0]),
             "stop_set_source": self.source,
-            "rounds": [{"round": r.round, "labels": r.labels, "metric": r.metric, "kappa": k,
-                        "kappa_refit_change": refit.get(r.round, (None, None))[0],
-                        "kappa_refit_ceiling": refit.get(r.round, (None, None))[1],
-                        "batch_uncertainty": r.batch_uncertainty} for r, k in zip(recs, kappas)],  # fmt: skip
+            "rounds": [
+                {
+                    "round": r.round,
+                    "labels": r.labels,
+                    "metric": r.metric,
+                    "kappa": k,
+                    "kappa_refit_change": refit.get(r.round, (None, None))[0],
+                    "kappa_refit_ceiling": refit.get(r.round, (None, None))[1],
+                    "batch_uncertainty": r.batch_uncertainty,
+                }
+                for r, k in zip(recs, kappas)
+            ],
             "criteria": criteria,
             "forecast": self._forecast(seed),
         }
@@ -173,8 +216,14 @@ class RunRecorder:
         target = float(metric[-1] - FORECAST_MARGIN)
         reached = np.flatnonzero(metric >= target)
         true_labels = int(labels[reached[0]])
-        out = {"target": target, "true_labels": true_labels, "from_rounds": [r.round for r in half],
-               "predicted_labels": None, "interval": None, "reason": None}  # fmt: skip
+        out = {
+            "target": target,
+            "true_labels": true_labels,
+            "from_rounds": [r.round for r in half],
+            "predicted_labels": None,
+            "interval": None,
+            "reason": None,
+        }
         if not 0.0 < target <= 1.0:
             out["reason"] = f"target {target:g} outside (0, 1]"
             return out
@@ -186,8 +235,11 @@ class RunRecorder:
         if f.curve is not None:
             c = f.curve
             out["curve"] = {"a": c.a, "b": c.b, "c": c.c, "n0": c.n0}
-            out["second_half"] = [{"labels": int(n), "measured": float(m), "predicted": float(c.metric_at(n))}
-                                  for n, m, r in zip(labels, metric, recs) if r.round > self.rounds // 2]  # fmt: skip
+            out["second_half"] = [
+                {"labels": int(n), "measured": float(m), "predicted": float(c.metric_at(n))}
+                for n, m, r in zip(labels, metric, recs)
+                if r.round > self.rounds // 2
+            ]
         return out
 
 
@@ -212,12 +264,22 @@ def stopping_markdown(results: dict) -> str:
     groups = _runs_by_strategy(results)
     if not groups:
         return ""
-    sources = sorted({f"{r['stopping']['stop_set_size']:,} {r['stopping'].get('stop_set_source', 'pool')} rows"
-                      for rs in groups.values() for r in rs})  # fmt: skip
-    lines = ["", "## Stopping (means over seeds; a criterion that never fired counts as the last round)", "",
-             f"Stop set: {', '.join(sources)}.", "",
-             "| run | criterion | fired | stop round | labels at stop | labels final | metric lost (points) |",
-             "|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    sources = sorted(
+        {
+            f"{r['stopping']['stop_set_size']:,} {r['stopping'].get('stop_set_source', 'pool')} rows"
+            for rs in groups.values()
+            for r in rs
+        }
+    )
+    lines = [
+        "",
+        "## Stopping (means over seeds; a criterion that never fired counts as the last round)",
+        "",
+        f"Stop set: {', '.join(sources)}.",
+        "",
+        "| run | criterion | fired | stop round | labels at stop | labels final | metric lost (points) |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
     for name, runs in groups.items():
         for crit in CRITERIA:
             rows = _criterion_rows(runs, crit)
@@ -225,12 +287,19 @@ def stopping_markdown(results: dict) -> str:
                 continue
             fired = sum(c["stop_round"] is not None for c in rows)
             rounds = [c["stop_round"] if c["stop_round"] is not None else results["config"]["rounds"] for c in rows]
-            lines.append(f"| {name} | {crit} | {fired}/{len(rows)} | {np.mean(rounds):.1f} | "
-                         f"{np.mean([c['labels_at_stop'] for c in rows]):,.0f} | "
-                         f"{np.mean([c['labels_final'] for c in rows]):,.0f} | "
-                         f"{100 * np.mean([c['metric_lost'] for c in rows]):.2f} |")  # fmt: skip
-    lines += ["", "Forecast from the first half of the rounds of the labels for (final metric - 0.5 points):", "",
-              "| run | seed | true labels | predicted | interval | declined because |", "|---|---:|---:|---:|---|---|"]
+            lines.append(
+                f"| {name} | {crit} | {fired}/{len(rows)} | {np.mean(rounds):.1f} | "
+                f"{np.mean([c['labels_at_stop'] for c in rows]):,.0f} | "
+                f"{np.mean([c['labels_final'] for c in rows]):,.0f} | "
+                f"{100 * np.mean([c['metric_lost'] for c in rows]):.2f} |"
+            )
+    lines += [
+        "",
+        "Forecast from the first half of the rounds of the labels for (final metric - 0.5 points):",
+        "",
+        "| run | seed | true labels | predicted | interval | declined because |",
+        "|---|---:|---:|---:|---|---|",
+    ]
     for name, runs in groups.items():
         for r in runs:
             f = r["stopping"]["forecast"]
@@ -258,6 +327,14 @@ def mark_stop_points(ax, results: dict, colors: dict | None = None) -> None:
                 continue
             x = np.mean([c["labels_at_stop"] for c in rows])
             y = 100 * np.mean([c["metric_at_stop"] for c in rows])
-            ax.plot([x], [y], _MARKERS[crit], color=colors.get(name, "black"), ms=8, mfc="none", mew=1.5,
-                    label=None if crit in labelled else f"stop: {crit}")  # fmt: skip
+            ax.plot(
+                [x],
+                [y],
+                _MARKERS[crit],
+                color=colors.get(name, "black"),
+                ms=8,
+                mfc="none",
+                mew=1.5,
+                label=None if crit in labelled else f"stop: {crit}",
+            )
             labelled.add(crit)

@@ -28,9 +28,9 @@ import numpy as np
 from activemine import scores as S
 from activemine.committee import Committee
 from activemine.data import LabeledSet, PoolChunk
-from activemine.errors import InputError, ProbabilityError, SingleClassError, UnknownLabelError
 from activemine.dirty.policy import DIRTY_POLICIES, DIRTY_RULES, DirtyDataFilter
 from activemine.dirty.soft import fit_soft
+from activemine.errors import InputError, ProbabilityError, SingleClassError, UnknownLabelError
 from activemine.models import check_n_jobs, make_model, predict_proba_aligned, stratified_fraction
 from activemine.plan import check_balance, check_easy_share
 from activemine.selection import id_keys, uniform_from_keys
@@ -85,8 +85,16 @@ class Strategy:
     default_easy_share = 0.0
     hard_label = "hard"
 
-    def __init__(self, *, model="lightgbm", balance=_DEFAULT, easy_share: float | None = None,
-                 classes: Sequence | None = None, random_state: int = 0, n_jobs: int | None = None):  # fmt: skip
+    def __init__(
+        self,
+        *,
+        model="lightgbm",
+        balance=_DEFAULT,
+        easy_share: float | None = None,
+        classes: Sequence | None = None,
+        random_state: int = 0,
+        n_jobs: int | None = None,
+    ):
         self.model = model
         self.n_jobs = None if n_jobs is None else check_n_jobs(n_jobs)
         # selection settings are checked at once (so bad ones fail before any fit) but only the plan uses them
@@ -124,7 +132,7 @@ class Strategy:
             self._require_features(labeled)
         return classes
 
-    def fit(self, labeled: LabeledSet | None = None, *, n_proba_columns: int | None = None) -> "Strategy":
+    def fit(self, labeled: LabeledSet | None = None, *, n_proba_columns: int | None = None) -> Strategy:
         """Learn the classes and train the strategy's models on ``labeled``.
 
         ``n_proba_columns`` is the number of probability columns the pool
@@ -140,17 +148,22 @@ class Strategy:
 
     def _require_features(self, labeled: LabeledSet | None) -> None:
         if labeled is None or labeled.X is None:
-            raise InputError(f"strategy {self.name!r} must train a model: give labeled features, or precomputed probabilities")
+            raise InputError(
+                f"strategy {self.name!r} must train a model: give labeled features, or precomputed probabilities"
+            )
         present = np.unique(labeled.y)
         if present.size < 2:
-            raise SingleClassError(f"the labeled set holds only class {present.tolist()}; at least two are needed to train")
+            raise SingleClassError(
+                f"the labeled set holds only class {present.tolist()}; at least two are needed to train"
+            )
 
     def _fit_models(self, labeled: LabeledSet) -> None:
         """Train the strategy's models; called by :meth:`fit` when there are features."""
 
     def _train(self, X, y, *, seed_offset: int = 0, model=None):
-        est = make_model(self.model if model is None else model, random_state=self.random_state + seed_offset,
-                         n_jobs=self.n_jobs)  # fmt: skip
+        est = make_model(
+            self.model if model is None else model, random_state=self.random_state + seed_offset, n_jobs=self.n_jobs
+        )
         est.fit(X, y)
         self.n_fits_ += 1
         return est
@@ -246,8 +259,16 @@ class QBCStrategy(Strategy):
 
     name = "qbc"
 
-    def __init__(self, *, disagreement: str = "vote", committee_size: int = 3, feature_fraction: float = 1.0,
-                 secondary: str | None = "lc", grow: bool = False, **kwargs):  # fmt: skip
+    def __init__(
+        self,
+        *,
+        disagreement: str = "vote",
+        committee_size: int = 3,
+        feature_fraction: float = 1.0,
+        secondary: str | None = "lc",
+        grow: bool = False,
+        **kwargs,
+    ):
         if disagreement not in ("vote", "kl"):
             raise InputError(f"unknown disagreement {disagreement!r}; expected 'vote' or 'kl'")
         if secondary is not None and secondary not in S.SECONDARY_KEYS:
@@ -267,11 +288,16 @@ class QBCStrategy(Strategy):
             self.name = "qbc-grow"
 
     def _fit_models(self, labeled):
-        self.committee_ = Committee(self.model, n_members=self.committee_size, feature_fraction=self.feature_fraction,
-                                    random_state=self.random_state, n_jobs=self.n_jobs).fit(labeled.X, labeled.y)  # fmt: skip
+        self.committee_ = Committee(
+            self.model,
+            n_members=self.committee_size,
+            feature_fraction=self.feature_fraction,
+            random_state=self.random_state,
+            n_jobs=self.n_jobs,
+        ).fit(labeled.X, labeled.y)
         self.n_fits_ += self.committee_.n_fits_
 
-    def grow(self, X_new, y_new, labeled: LabeledSet) -> "QBCStrategy":
+    def grow(self, X_new, y_new, labeled: LabeledSet) -> QBCStrategy:
         """Add one committee member trained on a newly labeled batch (Active-Decorate)."""
         before = self.committee_.n_fits_
         self.committee_.grow(X_new, y_new, labeled.X, labeled.y)
@@ -366,14 +392,26 @@ class HWStrategy(Strategy):
     default_balance = None
     default_easy_share = 0.0
 
-    def __init__(self, *, weak_fraction: float = 0.3, weak_model=None, weak_trees: int | str | None = HW_WEAK_TREES,
-                 dirty_step: DirtyDataStep | None = None, dirty_policy: str = "prune",
-                 dirty_rule: str = "adaptive", max_dirty: float = 0.02, clean_selection: bool = False,
-                 soft_labels: bool = True, **kwargs):  # fmt: skip
+    def __init__(
+        self,
+        *,
+        weak_fraction: float = 0.3,
+        weak_model=None,
+        weak_trees: int | str | None = HW_WEAK_TREES,
+        dirty_step: DirtyDataStep | None = None,
+        dirty_policy: str = "prune",
+        dirty_rule: str = "adaptive",
+        max_dirty: float = 0.02,
+        clean_selection: bool = False,
+        soft_labels: bool = True,
+        **kwargs,
+    ):
         if not 0.0 < weak_fraction <= 1.0:
             raise InputError(f"weak_fraction must be in (0, 1], got {weak_fraction}")
-        if weak_trees is not None and weak_trees != "all" and (
-            isinstance(weak_trees, (str, bool)) or int(weak_trees) != weak_trees or weak_trees < 1
+        if (
+            weak_trees is not None
+            and weak_trees != "all"
+            and (isinstance(weak_trees, (str, bool)) or int(weak_trees) != weak_trees or weak_trees < 1)
         ):
             raise InputError(f"weak_trees must be 'all', a positive integer or None, got {weak_trees!r}")
         if dirty_policy not in DIRTY_POLICIES:
@@ -410,8 +448,9 @@ class HWStrategy(Strategy):
             columns = np.unique(y)  # the step's classes: the columns of its soft targets
             X, y = X[self.kept_], y[self.kept_]
         if targets is not None:  # soft targets predicted held-out labels better: the labels are dirty
-            self.strong_model_ = fit_soft(self.model, X, targets[self.kept_], columns, random_state=self.random_state,
-                                          n_jobs=self.n_jobs)  # fmt: skip
+            self.strong_model_ = fit_soft(
+                self.model, X, targets[self.kept_], columns, random_state=self.random_state, n_jobs=self.n_jobs
+            )
             self.n_fits_ += 1
         else:
             self.strong_model_ = self._train(X, y)
@@ -430,8 +469,14 @@ class HWStrategy(Strategy):
 
     def make_dirty_filter(self) -> DirtyDataFilter:
         """HW's own dirty-data step, with its settings (also used to clean L + B before a final model)."""
-        return DirtyDataFilter(policy=self.dirty_policy, rule=self.dirty_rule, max_dirty=self.max_dirty,
-                               soften=self.soft_labels, soft_model=self.model, n_jobs=self.n_jobs)  # fmt: skip
+        return DirtyDataFilter(
+            policy=self.dirty_policy,
+            rule=self.dirty_rule,
+            max_dirty=self.max_dirty,
+            soften=self.soft_labels,
+            soft_model=self.model,
+            n_jobs=self.n_jobs,
+        )
 
     def _class_model(self):
         return getattr(self, "strong_model_", None)

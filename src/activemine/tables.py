@@ -58,8 +58,9 @@ def require_columns(present: Sequence[str], needed: Sequence[str], *, where: str
         raise MissingColumnError(f"{where} has no column(s) {missing}; it has {list(present)[:20]}")
 
 
-def numeric_matrix(table: pa.Table | pa.RecordBatch, columns: Sequence[str], *, where: str, dtype=np.float64,
-                   nulls: str = "error") -> np.ndarray:  # fmt: skip
+def numeric_matrix(
+    table: pa.Table | pa.RecordBatch, columns: Sequence[str], *, where: str, dtype=np.float64, nulls: str = "error"
+) -> np.ndarray:
     """The given columns as an ``(n, len(columns))`` array of ``dtype``; non-numeric columns are an error.
 
     ``nulls="error"`` rejects missing values; ``"nan"`` reads them as NaN (features of a
@@ -118,10 +119,12 @@ def batch_to_table(batch: Batch, strategy: str) -> pa.Table:
     classes = pa.array(list(batch.classes)) if batch.classes else None
     predicted = pa.array(np.asarray(batch.predicted, dtype=np.int64))
     strata, codes = batch.stratum_codes()
-    return pa.table({
-        "id": pa.array(batch.ids),
-        "score": pa.array(np.asarray(batch.scores, dtype=np.float64)),
-        "predicted_class": classes.take(predicted) if classes is not None else predicted,
-        "stratum": pa.array(strata, type=pa.string()).take(pa.array(codes)),
-        "strategy": pa.array([strategy], type=pa.string()).take(pa.array(np.zeros(n, dtype=np.int32))),
-    })  # fmt: skip
+    return pa.table(
+        {
+            "id": pa.array(batch.ids),
+            "score": pa.array(np.asarray(batch.scores, dtype=np.float64)),
+            "predicted_class": classes.take(predicted) if classes is not None else predicted,
+            "stratum": pa.array(strata, type=pa.string()).take(pa.array(codes)),
+            "strategy": pa.array([strategy], type=pa.string()).take(pa.array(np.zeros(n, dtype=np.int32))),
+        }
+    )

@@ -24,8 +24,15 @@ __all__ = ["DECIDING_KEYS", "decided_by", "strategy_decided_by"]
 DECIDING_KEYS = ("score", "secondary", "id")
 
 
-def decided_by(batch: Batch, ids, scores, predicted=None, *, primary: Callable[[np.ndarray], np.ndarray] | None = None,
-               exclude=None) -> dict[str, int]:  # fmt: skip
+def decided_by(
+    batch: Batch,
+    ids,
+    scores,
+    predicted=None,
+    *,
+    primary: Callable[[np.ndarray], np.ndarray] | None = None,
+    exclude=None,
+) -> dict[str, int]:
     """Count the ranked rows of ``batch`` by the key that decided each: ``{"score": n, "secondary": n, "id": n}``.
 
     Parameters

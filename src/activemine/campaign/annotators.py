@@ -28,13 +28,20 @@ from pathlib import Path
 import numpy as np
 
 from activemine.annotators import CONSENSUS_METHODS, DEFAULT_CONSENSUS, annotator_report, consensus, label_matrix
-from activemine.campaign.overlap import ensure_wanted_table
 from activemine.campaign.batchdata import insert_batch_ids, newest_rows, write_round
+from activemine.campaign.overlap import ensure_wanted_table
 from activemine.campaign.store import CampaignStore, now
 from activemine.errors import BudgetError, InputError
 
-__all__ = ["DATASET_CONSENSUS", "REPORT_DIR", "annotator_summary", "open_relabel_round", "public_summary",
-           "training_labels", "write_agreement_heatmap"]
+__all__ = [
+    "DATASET_CONSENSUS",
+    "REPORT_DIR",
+    "annotator_summary",
+    "open_relabel_round",
+    "public_summary",
+    "training_labels",
+    "write_agreement_heatmap",
+]
 
 REPORT_DIR = "reports"
 #: ``campaign dataset --consensus`` choices: the library's methods and ``none`` (conflicts left out).
@@ -94,9 +101,11 @@ def public_summary(report: dict) -> dict:
     """The ``--json`` document: exactly ``annotators`` (name, labels, agreement_with_consensus,
     agreement_with_model, flagged), ``pairs`` (a, b, shared, kappa) and ``alpha``."""
     keys = ("name", "labels", "agreement_with_consensus", "agreement_with_model", "flagged")
-    return {"annotators": [{k: a[k] for k in keys} for a in report["annotators"]],
-            "pairs": [{k: p[k] for k in ("a", "b", "shared", "kappa")} for p in report["pairs"]],
-            "alpha": report["alpha"]}  # fmt: skip
+    return {
+        "annotators": [{k: a[k] for k in keys} for a in report["annotators"]],
+        "pairs": [{k: p[k] for k in ("a", "b", "shared", "kappa")} for p in report["pairs"]],
+        "alpha": report["alpha"],
+    }
 
 
 def write_agreement_heatmap(report: dict, path) -> Path:
@@ -188,7 +197,9 @@ def open_relabel_round(store: CampaignStore, budget: int, *, params: dict | None
     known = np.isfinite(proba).all(axis=1)
     k = len(store.class_names)
     if budget > int(known.sum()):
-        raise BudgetError(f"relabel budget {budget} is above the {int(known.sum())} returned labels that can get a second opinion")
+        raise BudgetError(
+            f"relabel budget {budget} is above the {int(known.sum())} returned labels that can get a second opinion"
+        )
     L, sids, proba = L[known], [s for s, ok in zip(sids, known) if ok], proba[known]
     current = training_labels(store)
     index = {c: i for i, c in enumerate(store.class_names)}
@@ -204,15 +215,24 @@ def open_relabel_round(store: CampaignStore, budget: int, *, params: dict | None
         ensure_wanted_table(store, conn)
         (last,) = conn.execute("SELECT COALESCE(MAX(round), 0) FROM rounds").fetchone()
         round_no = last + 1
-        conn.execute("INSERT INTO rounds VALUES (?, ?, ?, ?, ?)",
-                     (round_no, now(), "relabel", int(budget), json.dumps(record, default=str)))  # fmt: skip
+        conn.execute(
+            "INSERT INTO rounds VALUES (?, ?, ?, ?, ?)",
+            (round_no, now(), "relabel", int(budget), json.dumps(record, default=str)),
+        )
         # the pool row of a relabeled sample is its earlier batch row's (-1 for samples of L)
         picked = [sids[i] for i in chosen.tolist()]
         earlier = newest_rows(conn, picked, "row")
-        write_round(conn, round_no, score=ranking.priority[chosen].astype(np.float64), stratum=["relabel"] * len(picked),
-                    predicted=[store.class_names[int(j)] for j in proba[chosen].argmax(axis=1)],
-                    proba=np.nan_to_num(proba[chosen], nan=1.0 / k), row=[int(earlier.get(s, -1)) for s in picked])  # fmt: skip
+        write_round(
+            conn,
+            round_no,
+            score=ranking.priority[chosen].astype(np.float64),
+            stratum=["relabel"] * len(picked),
+            predicted=[store.class_names[int(j)] for j in proba[chosen].argmax(axis=1)],
+            proba=np.nan_to_num(proba[chosen], nan=1.0 / k),
+            row=[int(earlier.get(s, -1)) for s in picked],
+        )
         insert_batch_ids(conn, round_no, picked)
-        conn.executemany("INSERT INTO wanted VALUES (?, ?, ?)",
-                         [(round_no, sids[i], int(has[i].sum()) + 1) for i in chosen.tolist()])  # fmt: skip
+        conn.executemany(
+            "INSERT INTO wanted VALUES (?, ?, ?)", [(round_no, sids[i], int(has[i].sum()) + 1) for i in chosen.tolist()]
+        )
     return round_no, [sids[i] for i in chosen.tolist()]

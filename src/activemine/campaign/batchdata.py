@@ -44,8 +44,10 @@ class RoundRows:
 def insert_batch_ids(conn: sqlite3.Connection, round_no: int, sids: list[str]) -> None:
     """``(round_no, sid, rank)`` for each of ``sids`` in rank order, in one statement, sorted by id
     (SQLite's sorter) so that the rows append to ``batches``' key."""
-    conn.execute("INSERT INTO batches (round, sid, rank) SELECT ?, value, key FROM json_each(?) ORDER BY value",
-                 (int(round_no), json.dumps(sids)))  # fmt: skip
+    conn.execute(
+        "INSERT INTO batches (round, sid, rank) SELECT ?, value, key FROM json_each(?) ORDER BY value",
+        (int(round_no), json.dumps(sids)),
+    )
 
 
 def _text_column(values):
@@ -54,7 +56,9 @@ def _text_column(values):
 
     if isinstance(values, tuple):
         names, codes = values
-        return pa.DictionaryArray.from_arrays(pa.array(np.asarray(codes, dtype=np.int32)), pa.array([str(v) for v in names]))
+        return pa.DictionaryArray.from_arrays(
+            pa.array(np.asarray(codes, dtype=np.int32)), pa.array([str(v) for v in names])
+        )
     return pa.array([str(v) for v in values], type=pa.string()).dictionary_encode()
 
 
@@ -66,13 +70,15 @@ def write_round(conn: sqlite3.Connection, round_no: int, *, score, stratum, pred
     proba = np.ascontiguousarray(np.asarray(proba, dtype=np.float32))
     b = proba.shape[0]
     k = proba.shape[1] if proba.ndim == 2 else 0
-    table = pa.table({
-        "score": pa.array(np.asarray(score, dtype=np.float64)),
-        "stratum": _text_column(stratum),
-        "predicted": _text_column(predicted),
-        "proba": pa.FixedSizeListArray.from_arrays(pa.array(proba.reshape(-1)), k) if k else pa.nulls(b, pa.null()),
-        "row": pa.array(np.asarray(row, dtype=np.int64)),
-    })  # fmt: skip
+    table = pa.table(
+        {
+            "score": pa.array(np.asarray(score, dtype=np.float64)),
+            "stratum": _text_column(stratum),
+            "predicted": _text_column(predicted),
+            "proba": pa.FixedSizeListArray.from_arrays(pa.array(proba.reshape(-1)), k) if k else pa.nulls(b, pa.null()),
+            "row": pa.array(np.asarray(row, dtype=np.int64)),
+        }
+    )
     if table.num_rows != b:
         raise ValueError(f"round {round_no}: {table.num_rows} rows of data for {b} rows of probabilities")
     sink = pa.BufferOutputStream()
@@ -87,8 +93,9 @@ def read_round(conn: sqlite3.Connection, round_no: int) -> RoundRows:
 
     found = conn.execute("SELECT data FROM round_rows WHERE round = ?", (int(round_no),)).fetchone()
     if found is None:
-        return RoundRows(np.empty(0), np.empty(0, dtype=str), np.empty(0, dtype=str), np.empty((0, 0)),
-                         np.empty(0, dtype=np.int64))  # fmt: skip
+        return RoundRows(
+            np.empty(0), np.empty(0, dtype=str), np.empty(0, dtype=str), np.empty((0, 0)), np.empty(0, dtype=np.int64)
+        )
     table = pa.ipc.open_stream(found[0]).read_all()
     b = table.num_rows
     proba_col = table.column("proba").combine_chunks()
@@ -100,8 +107,13 @@ def read_round(conn: sqlite3.Connection, round_no: int) -> RoundRows:
     def text(name: str) -> np.ndarray:
         return np.asarray(table.column(name).cast(pa.string()).to_numpy(zero_copy_only=False), dtype=object)
 
-    return RoundRows(score=table.column("score").to_numpy(), stratum=text("stratum"), predicted=text("predicted"),
-                     proba=proba, row=table.column("row").to_numpy())  # fmt: skip
+    return RoundRows(
+        score=table.column("score").to_numpy(),
+        stratum=text("stratum"),
+        predicted=text("predicted"),
+        proba=proba,
+        row=table.column("row").to_numpy(),
+    )
 
 
 def read_batch(conn: sqlite3.Connection, round_no: int) -> tuple[list[str], RoundRows]:

@@ -44,8 +44,9 @@ def suspect_mask(given: np.ndarray, proba: np.ndarray, *, threshold: float = DEF
     return disagreement(given, proba) > threshold
 
 
-def suspect_sids(store: CampaignStore, labels: list[tuple[str, str]], *, threshold: float = DEFAULT_SUSPECT_THRESHOLD,
-                 conn=None) -> list[str]:  # fmt: skip
+def suspect_sids(
+    store: CampaignStore, labels: list[tuple[str, str]], *, threshold: float = DEFAULT_SUSPECT_THRESHOLD, conn=None
+) -> list[str]:
     """Ids among ``labels`` ``[(sid, label)]`` whose label the model doubts (see the module docstring).
 
     Uses the class probabilities stored with each id's newest batch row; ids

@@ -39,16 +39,23 @@ from xml.sax.saxutils import quoteattr
 import numpy as np
 import pyarrow as pa
 
+from activemine.campaign.batchdata import gather, read_round
 from activemine.campaign.checks import DEFAULT_SUSPECT_THRESHOLD, suspect_mask
 from activemine.campaign.pool import CampaignPool
 from activemine.campaign.samples import LabeledRows, pixels_to_png
-from activemine.campaign.batchdata import gather, read_round
 from activemine.campaign.store import ANY_ROUND, CampaignStore, now
 from activemine.errors import InputError, RejectedImportError
 from activemine.tables import write_table
 
-__all__ = ["EXPORT_FORMATS", "ImportReport", "export_round", "import_labels", "label_studio_config", "write_dataset",
-           "write_label_studio_config"]
+__all__ = [
+    "EXPORT_FORMATS",
+    "ImportReport",
+    "export_round",
+    "import_labels",
+    "label_studio_config",
+    "write_dataset",
+    "write_label_studio_config",
+]
 
 EXPORT_FORMATS = ("csv", "jsonl", "label-studio")
 MAX_LINE_BYTES = 1 << 20  # a CSV or JSONL line longer than this is not a label record
@@ -87,14 +94,27 @@ def _round_rows(store: CampaignStore, round_no: int, include_labeled: bool) -> l
         data = read_round(conn, round_no)
     wanted = set() if include_labeled else open_sids(store, round_no)  # overlap and relabel rounds want more labels
     ids = store.typed_ids([r[0] for r in rows])
-    score, stratum, pred, proba, row = (data.score.tolist(), data.stratum.tolist(), data.predicted.tolist(),
-                                        data.proba.tolist(), data.row.tolist())  # fmt: skip
+    score, stratum, pred, proba, row = (
+        data.score.tolist(),
+        data.stratum.tolist(),
+        data.predicted.tolist(),
+        data.proba.tolist(),
+        data.row.tolist(),
+    )
     return [
-        {"id": i, "round": round_no, "rank": rank, "score": score[rank], "stratum": stratum[rank],
-         "predicted": pred[rank], "proba": proba[rank], "row": row[rank]}
+        {
+            "id": i,
+            "round": round_no,
+            "rank": rank,
+            "score": score[rank],
+            "stratum": stratum[rank],
+            "predicted": pred[rank],
+            "proba": proba[rank],
+            "row": row[rank],
+        }
         for i, (sid, rank, has_label) in zip(ids, rows)
         if include_labeled or not has_label or sid in wanted
-    ]  # fmt: skip
+    ]
 
 
 def label_studio_config(store: CampaignStore) -> str:
@@ -139,11 +159,20 @@ def _label_studio_tasks(store: CampaignStore, rows: list[dict]) -> list[dict]:
         data = {"activemine_id": r["id"], **task_data(view, row)}
         confidence = max(r["proba"]) if r["proba"] else None
         result = [{"from_name": "label", "to_name": target, "type": "choices", "value": {"choices": [r["predicted"]]}}]
-        tasks.append({
-            "data": data,
-            "predictions": [{"model_version": f"activemine-round-{r['round']}", "score": confidence, "result": result}],
-            "meta": {"round": r["round"], "rank": r["rank"], "acquisition_score": r["score"], "stratum": r["stratum"]},
-        })  # fmt: skip
+        tasks.append(
+            {
+                "data": data,
+                "predictions": [
+                    {"model_version": f"activemine-round-{r['round']}", "score": confidence, "result": result}
+                ],
+                "meta": {
+                    "round": r["round"],
+                    "rank": r["rank"],
+                    "acquisition_score": r["score"],
+                    "stratum": r["stratum"],
+                },
+            }
+        )
     return tasks
 
 
@@ -304,8 +333,13 @@ def _parse_label_studio(fh: BinaryIO, errors: list[str]) -> Iterator[Record]:
             if "activemine_id" not in task:
                 errors.append(f"{where}: no activemine_id; export the tasks that `campaign export` wrote")
                 continue
-            yield (where, task["activemine_id"], task.get("label"), _ls_annotator(task.get("annotator")),
-                   task.get("updated_at") or task.get("created_at"))  # fmt: skip
+            yield (
+                where,
+                task["activemine_id"],
+                task.get("label"),
+                _ls_annotator(task.get("annotator")),
+                task.get("updated_at") or task.get("created_at"),
+            )
             continue
         data = task.get("data") or {}
         if "activemine_id" not in data:
@@ -315,8 +349,13 @@ def _parse_label_studio(fh: BinaryIO, errors: list[str]) -> Iterator[Record]:
             if not isinstance(ann, dict) or ann.get("was_cancelled"):
                 continue
             label = _ls_choice(ann.get("result"), f"{where} annotation {a}", errors)
-            yield (f"{where} annotation {a}", data["activemine_id"], label, _ls_annotator(ann.get("completed_by")),
-                   ann.get("created_at"))  # fmt: skip
+            yield (
+                f"{where} annotation {a}",
+                data["activemine_id"],
+                label,
+                _ls_annotator(ann.get("completed_by")),
+                ann.get("created_at"),
+            )
 
 
 _PARSERS = {".csv": _parse_csv, ".jsonl": _parse_jsonl, ".ndjson": _parse_jsonl, ".json": _parse_label_studio}
@@ -362,9 +401,13 @@ def _rejected(path: Path, errors: list[str], n_errors: int) -> RejectedImportErr
 
 def _id_errors(conn, *, allow_labeled_set: bool) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """Rows ``(where, sid)`` of ``incoming`` whose id is of L (unless allowed), and those whose id no round selected."""
-    of_l = [] if allow_labeled_set else conn.execute(
-        "SELECT i.src, i.sid FROM incoming i JOIN samples s ON s.sid = i.sid AND s.origin = 'labeled' ORDER BY i.n"
-    ).fetchall()  # fmt: skip
+    of_l = (
+        []
+        if allow_labeled_set
+        else conn.execute(
+            "SELECT i.src, i.sid FROM incoming i JOIN samples s ON s.sid = i.sid AND s.origin = 'labeled' ORDER BY i.n"
+        ).fetchall()
+    )
     unmined = conn.execute(
         f"SELECT i.src, i.sid FROM incoming i WHERE NOT EXISTS (SELECT 1 FROM batches b WHERE {ANY_ROUND.format('b')} AND b.sid = i.sid) "
         "AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.sid = i.sid) ORDER BY i.n"
@@ -372,10 +415,17 @@ def _id_errors(conn, *, allow_labeled_set: bool) -> tuple[list[tuple[str, str]],
     return of_l, unmined
 
 
-def import_labels(store: CampaignStore, path, *, annotator: str | None = None,
-                  suspect_threshold: float = DEFAULT_SUSPECT_THRESHOLD, review: bool = False,
-                  allow_labeled_set: bool = False, allow_unmined: bool = False,
-                  progress: Callable[[int], None] | None = None) -> ImportReport:  # fmt: skip
+def import_labels(
+    store: CampaignStore,
+    path,
+    *,
+    annotator: str | None = None,
+    suspect_threshold: float = DEFAULT_SUSPECT_THRESHOLD,
+    review: bool = False,
+    allow_labeled_set: bool = False,
+    allow_unmined: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
     """Validate ``path`` completely and add its labels, all in one transaction (or raise and add nothing).
 
     The file is read as a stream (CSV and JSONL line by line, a Label Studio
@@ -400,13 +450,20 @@ def import_labels(store: CampaignStore, path, *, annotator: str | None = None,
     path = Path(path)
     parser = _PARSERS.get(path.suffix.lower())
     if parser is None:
-        raise InputError(f"cannot tell the format of {str(path)!r}: expected .csv, .jsonl or .json (Label Studio export)")
+        raise InputError(
+            f"cannot tell the format of {str(path)!r}: expected .csv, .jsonl or .json (Label Studio export)"
+        )
     if not path.is_file():
         raise InputError(f"file not found: {str(path)!r}")
     if not 0.0 <= float(suspect_threshold) <= 1.0:
         raise InputError(f"suspect_threshold must be in [0, 1], got {suspect_threshold}")
-    options = {"annotator": annotator, "review": bool(review), "suspect_threshold": float(suspect_threshold),
-               "allow_labeled_set": bool(allow_labeled_set), "allow_unmined": bool(allow_unmined)}  # fmt: skip
+    options = {
+        "annotator": annotator,
+        "review": bool(review),
+        "suspect_threshold": float(suspect_threshold),
+        "allow_labeled_set": bool(allow_labeled_set),
+        "allow_unmined": bool(allow_unmined),
+    }
     key = hashlib.sha256((_file_sha256(path) + json.dumps(options, sort_keys=True)).encode()).hexdigest()
     classes = set(store.class_names)
     default_annotator = annotator or "unknown"
@@ -418,14 +475,18 @@ def import_labels(store: CampaignStore, path, *, annotator: str | None = None,
         if conn.execute("SELECT 1 FROM imports WHERE sha256 = ?", (key,)).fetchone():
             report.already_imported = True
             return report
-        conn.execute("CREATE TEMP TABLE incoming (n INTEGER PRIMARY KEY, src TEXT, sid TEXT, label TEXT, annotator TEXT, "
-                     "created_at TEXT, suspect INTEGER NOT NULL DEFAULT 0)")  # fmt: skip
+        conn.execute(
+            "CREATE TEMP TABLE incoming (n INTEGER PRIMARY KEY, src TEXT, sid TEXT, label TEXT, annotator TEXT, "
+            "created_at TEXT, suspect INTEGER NOT NULL DEFAULT 0)"
+        )
         try:
             stamp = now()
             rows: list[tuple] = []
 
             def flush():
-                conn.executemany("INSERT INTO incoming (src, sid, label, annotator, created_at) VALUES (?, ?, ?, ?, ?)", rows)
+                conn.executemany(
+                    "INSERT INTO incoming (src, sid, label, annotator, created_at) VALUES (?, ?, ?, ?, ?)", rows
+                )
                 if progress is not None:
                     progress(len(rows))
                 rows.clear()
@@ -441,7 +502,9 @@ def import_labels(store: CampaignStore, path, *, annotator: str | None = None,
                         report.skipped_empty += 1
                         continue
                     if label not in classes:
-                        errors.append(f"{where}: unknown class {_short(rlabel)} for id {_short(rid)}; expected one of {sorted(classes)}")
+                        errors.append(
+                            f"{where}: unknown class {_short(rlabel)} for id {_short(rid)}; expected one of {sorted(classes)}"
+                        )
                         continue
                     rows.append((where, sid, label, _as_text(rwho) or default_annotator, _as_text(rtime) or stamp))
                     if len(rows) >= CHUNK:
@@ -451,14 +514,19 @@ def import_labels(store: CampaignStore, path, *, annotator: str | None = None,
                         del errors[MAX_ERRORS_SHOWN:]
             flush()
             of_l, unmined = _id_errors(conn, allow_labeled_set=allow_labeled_set)
-            errors += [f"{where}: id {_short(store.typed_ids([sid])[0])} is in the initial labeled set; "
-                       "pass --allow-labeled-set to relabel it" for where, sid in of_l[:MAX_ERRORS_SHOWN]]  # fmt: skip
+            errors += [
+                f"{where}: id {_short(store.typed_ids([sid])[0])} is in the initial labeled set; "
+                "pass --allow-labeled-set to relabel it"
+                for where, sid in of_l[:MAX_ERRORS_SHOWN]
+            ]
             n_errors += max(0, len(of_l) - MAX_ERRORS_SHOWN)
             if unmined and allow_unmined:
                 unmined = _admit_unmined(store, conn, unmined)
-            errors += [f"{where}: unknown id {_short(store.typed_ids([sid])[0])}: no round selected it"
-                       + ("" if allow_unmined else " (pass --allow-unmined for pool samples that were never mined)")
-                       for where, sid in unmined[:MAX_ERRORS_SHOWN]]  # fmt: skip
+            errors += [
+                f"{where}: unknown id {_short(store.typed_ids([sid])[0])}: no round selected it"
+                + ("" if allow_unmined else " (pass --allow-unmined for pool samples that were never mined)")
+                for where, sid in unmined[:MAX_ERRORS_SHOWN]
+            ]
             n_errors += max(0, len(unmined) - MAX_ERRORS_SHOWN)
             n_errors += len(errors)
             if not errors and report.records - report.skipped_empty == 0:
@@ -469,8 +537,12 @@ def import_labels(store: CampaignStore, path, *, annotator: str | None = None,
             if not review:
                 _mark_suspects(store, conn, float(suspect_threshold))
             _apply(conn, report, key=key, path=path, source=source, review=review)
-            flagged_now = [r[0] for r in conn.execute(
-                "SELECT sid FROM labels WHERE import_id = (SELECT MAX(import_id) FROM imports) AND suspect = 1 ORDER BY sid")]  # fmt: skip
+            flagged_now = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT sid FROM labels WHERE import_id = (SELECT MAX(import_id) FROM imports) AND suspect = 1 ORDER BY sid"
+                )
+            ]
         finally:
             conn.execute("DROP TABLE IF EXISTS temp.incoming")
     report.suspect = store.typed_ids(flagged_now)
@@ -516,11 +588,14 @@ def _apply(conn, report: ImportReport, *, key: str, path: Path, source: str, rev
         "GROUP BY l.sid HAVING COUNT(DISTINCT l.label) > 1"
     )
     before = {r[0] for r in conn.execute(conflicted)}
-    import_id = conn.execute("INSERT INTO imports (sha256, path, created_at, n_added) VALUES (?, ?, ?, 0)",
-                             (key, str(path.resolve()), now())).lastrowid  # fmt: skip
+    import_id = conn.execute(
+        "INSERT INTO imports (sha256, path, created_at, n_added) VALUES (?, ?, ?, 0)", (key, str(path.resolve()), now())
+    ).lastrowid
     if review:
-        conn.execute("UPDATE labels SET retracted_at = ? WHERE retracted_at IS NULL AND sid IN (SELECT sid FROM incoming)",
-                     (now(),))  # fmt: skip
+        conn.execute(
+            "UPDATE labels SET retracted_at = ? WHERE retracted_at IS NULL AND sid IN (SELECT sid FROM incoming)",
+            (now(),),
+        )
     changes = conn.total_changes
     conn.execute(
         "INSERT OR IGNORE INTO labels (sid, label, annotator, created_at, source, import_id, suspect) "
@@ -536,8 +611,9 @@ def _apply(conn, report: ImportReport, *, key: str, path: Path, source: str, rev
 
 
 # -- dataset -----------------------------------------------------------------------
-def write_dataset(store: CampaignStore, out, *, consensus: str | None = None,
-                  progress: Callable[[int], None] | None = None) -> dict:  # fmt: skip
+def write_dataset(
+    store: CampaignStore, out, *, consensus: str | None = None, progress: Callable[[int], None] | None = None
+) -> dict:
     """Write every labeled, unflagged sample (L and the labels returned) with its features to ``out``.
 
     Where annotators disagree, the label is their ``consensus`` (one of
@@ -591,5 +667,9 @@ def write_dataset(store: CampaignStore, out, *, consensus: str | None = None,
     y = store.typed_labels(np.concatenate(label_parts).tolist() if label_parts else [])
     table = table.append_column(meta["label_col"], pa.array(y.tolist()))
     write_table(table, out)
-    return {"rows": table.num_rows, "initial": int(l_rows.size), "new": int(table.num_rows - l_rows.size),
-            "flagged_left_out": n_flagged}  # fmt: skip
+    return {
+        "rows": table.num_rows,
+        "initial": int(l_rows.size),
+        "new": int(table.num_rows - l_rows.size),
+        "flagged_left_out": n_flagged,
+    }

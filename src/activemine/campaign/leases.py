@@ -29,8 +29,10 @@ _ACTIVE_LABEL = "SELECT 1 FROM labels l WHERE l.sid = {0} AND l.retracted_at IS 
 # a round's ids in rank order, made the first time the queue serves the round: ``batches`` is keyed by
 # (round, sid) so that writing a round appends, and finding the best-ranked open sample of a million-row
 # round by a sort of all of them took 2.5 to 3.7 s a click; walking this key stops at the first open one
-_ORDER_TABLE = ("CREATE TABLE IF NOT EXISTS queue_order (round INTEGER NOT NULL, rank INTEGER NOT NULL, "
-                "sid TEXT NOT NULL, PRIMARY KEY (round, rank)) WITHOUT ROWID")  # fmt: skip
+_ORDER_TABLE = (
+    "CREATE TABLE IF NOT EXISTS queue_order (round INTEGER NOT NULL, rank INTEGER NOT NULL, "
+    "sid TEXT NOT NULL, PRIMARY KEY (round, rank)) WITHOUT ROWID"
+)
 # the annotator (the query's parameter) already labeled it: with overlap, others may still be asked
 _LABELED_BY = "SELECT 1 FROM labels l WHERE l.sid = {0} AND l.retracted_at IS NULL AND l.annotator = ?"
 
@@ -38,8 +40,15 @@ _LABELED_BY = "SELECT 1 FROM labels l WHERE l.sid = {0} AND l.retracted_at IS NU
 class LabelingQueue:
     """Hands out the samples of ``round_no`` (default: the newest round) one at a time per annotator."""
 
-    def __init__(self, store: CampaignStore, *, round_no: int | None = None, lease_seconds: float = 300.0,
-                 suspect_threshold: float = DEFAULT_SUSPECT_THRESHOLD, clock: Callable[[], float] = time.time):  # fmt: skip
+    def __init__(
+        self,
+        store: CampaignStore,
+        *,
+        round_no: int | None = None,
+        lease_seconds: float = 300.0,
+        suspect_threshold: float = DEFAULT_SUSPECT_THRESHOLD,
+        clock: Callable[[], float] = time.time,
+    ):
         if lease_seconds <= 0:
             raise InputError(f"lease_seconds must be positive, got {lease_seconds}")
         self.store = store
@@ -58,8 +67,11 @@ class LabelingQueue:
         if round_no in self._ordered:
             return
         if conn.execute("SELECT 1 FROM queue_order WHERE round = ? LIMIT 1", (round_no,)).fetchone() is None:
-            conn.execute("INSERT INTO queue_order (round, rank, sid) SELECT round, rank, sid FROM batches "
-                         "WHERE round = ? ORDER BY rank", (round_no,))  # fmt: skip
+            conn.execute(
+                "INSERT INTO queue_order (round, rank, sid) SELECT round, rank, sid FROM batches "
+                "WHERE round = ? ORDER BY rank",
+                (round_no,),
+            )
         self._ordered.add(round_no)
 
     def _conn(self):
@@ -115,7 +127,9 @@ class LabelingQueue:
                 ).fetchone()
             if held is None:
                 return None
-            conn.execute("INSERT OR REPLACE INTO assignments VALUES (?, ?, ?)", (held[0], annotator, t + self.lease_seconds))
+            conn.execute(
+                "INSERT OR REPLACE INTO assignments VALUES (?, ?, ?)", (held[0], annotator, t + self.lease_seconds)
+            )
             return held[0]
 
     def submit(self, annotator: str, sid: str, label: str) -> None:
@@ -173,6 +187,8 @@ class LabelingQueue:
                 return None
             conn.execute("UPDATE labels SET retracted_at = ? WHERE label_id = ?", (now(), last[0]))
             conn.execute("DELETE FROM assignments WHERE annotator = ?", (annotator,))
-            conn.execute("INSERT OR REPLACE INTO assignments VALUES (?, ?, ?)",
-                         (last[1], annotator, self.clock() + self.lease_seconds))  # fmt: skip
+            conn.execute(
+                "INSERT OR REPLACE INTO assignments VALUES (?, ?, ?)",
+                (last[1], annotator, self.clock() + self.lease_seconds),
+            )
             return last[1]

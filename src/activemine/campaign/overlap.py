@@ -61,7 +61,9 @@ def assign_overlap(store: CampaignStore, round_no: int, *, overlap: float, per_i
         count = int(round(overlap * len(sids)))
         chosen = np.random.default_rng([seed, round_no]).choice(len(sids), size=count, replace=False)
         picked = [sids[i] for i in sorted(chosen.tolist())]
-        conn.executemany("INSERT OR REPLACE INTO wanted VALUES (?, ?, ?)", [(round_no, s, int(per_item)) for s in picked])
+        conn.executemany(
+            "INSERT OR REPLACE INTO wanted VALUES (?, ?, ?)", [(round_no, s, int(per_item)) for s in picked]
+        )
     return picked
 
 
@@ -74,4 +76,7 @@ def wanted_counts(store: CampaignStore, round_no: int) -> dict[str, int]:
 def open_sids(store: CampaignStore, round_no: int) -> set[str]:
     """Ids of round ``round_no`` that still want a label (fewer distinct annotators than wanted)."""
     ensure_wanted_table(store)
-    return {s for (s,) in store.read(f"SELECT b.sid FROM batches b WHERE b.round = ? AND {OPEN_FOR.format('b')}", (round_no,))}
+    return {
+        s
+        for (s,) in store.read(f"SELECT b.sid FROM batches b WHERE b.round = ? AND {OPEN_FOR.format('b')}", (round_no,))
+    }

@@ -105,7 +105,7 @@ class CampaignPool:
 
     @property
     def num_rows(self) -> int:
-        self.layout
+        _ = self.layout  # computes _num_rows on first use
         return self._num_rows
 
     def batches(self, columns: list[str], *, batch_size: int = SCAN_ROWS) -> Iterator[tuple[int, pa.RecordBatch]]:
@@ -118,8 +118,9 @@ class CampaignPool:
                     yield start, batch
                     start += batch.num_rows
 
-    def locate(self, ids: np.ndarray, columns: list[str] = (), *,
-               progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, pa.Table]:  # fmt: skip
+    def locate(
+        self, ids: np.ndarray, columns: list[str] = (), *, progress: Callable[[int], None] | None = None
+    ) -> tuple[np.ndarray, pa.Table]:
         """Find ``ids`` ``(n,)`` (stored text or typed) in one pass over the pool.
 
         Returns the row numbers ``(m,)`` of the rows found, in pool order, and a
@@ -136,7 +137,13 @@ class CampaignPool:
             if found.size:
                 rows.append(found + start)
                 part = batch.filter(hit)
-                parts.append(part.set_column(part.schema.get_field_index(self.id_col), self.id_col, arrow_ids(part.column(self.id_col), self.id_kind)))
+                parts.append(
+                    part.set_column(
+                        part.schema.get_field_index(self.id_col),
+                        self.id_col,
+                        arrow_ids(part.column(self.id_col), self.id_kind),
+                    )
+                )
             if progress is not None:
                 progress(batch.num_rows)
         if not parts:

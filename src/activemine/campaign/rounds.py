@@ -23,10 +23,10 @@ from contextlib import AbstractContextManager, nullcontext
 import numpy as np
 import pyarrow as pa
 
+from activemine.campaign.batchdata import insert_batch_ids, write_round
 from activemine.campaign.pool import CampaignPool
 from activemine.campaign.samples import current_label_arrays, labeled_training_set
 from activemine.campaign.stopset import plan_stop_set, predict_stop_round, save_stop_round
-from activemine.campaign.batchdata import insert_batch_ids, write_round
 from activemine.campaign.store import CampaignStore, now
 from activemine.data import LabeledSet
 from activemine.errors import CampaignError, InputError, PoolExhaustedError
@@ -89,21 +89,34 @@ def _batch_proba(strategy: Strategy, pool: CampaignPool, batch: Batch, steps: St
     with steps("locating the batch in the pool", total=pool.num_rows, unit="rows") as bar:
         rows, table = pool.locate(sids, columns.needed, progress=bar)
     if rows.size != sids.size:
-        raise CampaignError(f"{sids.size - rows.size} selected ids were not found in the pool files; were they changed?")
+        raise CampaignError(
+            f"{sids.size - rows.size} selected ids were not found in the pool files; were they changed?"
+        )
     if pool.has_features:
         proba = np.asarray(strategy.class_proba(chunk_from_table(table, columns, where="the pool")))
     else:  # the pool's own probabilities (the members' mean for a committee; the weak model's if that is all)
         groups = [list(g) for g in columns.proba] or [list(columns.weak_proba)]
-        proba = np.mean([np.stack([table.column(c).to_numpy(zero_copy_only=False) for c in g], axis=1)
-                         for g in groups], axis=0)  # fmt: skip
+        proba = np.mean(
+            [np.stack([table.column(c).to_numpy(zero_copy_only=False) for c in g], axis=1) for g in groups], axis=0
+        )
     # batch order by a hash lookup of the ids (Arrow), not by sorting a million strings
     at = pc.index_in(arrow_ids(pa.array(batch.ids), pool.id_kind), value_set=table.column(pool.id_col)).to_numpy()
     return rows[at], proba[at]
 
 
-def mine_round(store: CampaignStore, strategy: Strategy, *, budget: int, params: dict | None = None,
-               chunk_size: int = DEFAULT_CHUNK_SIZE, engine: str = "local", ray_address: str | None = None,
-               stop_set_size: int | None = None, steps: Steps | None = None, diversity=None) -> tuple[int, Batch]:  # fmt: skip
+def mine_round(
+    store: CampaignStore,
+    strategy: Strategy,
+    *,
+    budget: int,
+    params: dict | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    engine: str = "local",
+    ray_address: str | None = None,
+    stop_set_size: int | None = None,
+    steps: Steps | None = None,
+    diversity=None,
+) -> tuple[int, Batch]:
     """Select ``budget`` pool samples with ``strategy`` and record them as a new round.
 
     The strategy trains on every labeled, unflagged sample (L plus the labels
@@ -132,7 +145,9 @@ def mine_round(store: CampaignStore, strategy: Strategy, *, budget: int, params:
         l_sids = np.asarray([r[0] for r in store.read("SELECT sid FROM samples WHERE origin = 'labeled'")], dtype=str)
         available = pool.num_rows - (excluded.size - _count_in(l_sids, excluded))
         if budget > available:
-            raise PoolExhaustedError(f"budget {budget} is more than the {available} pool samples neither labeled nor queued")
+            raise PoolExhaustedError(
+                f"budget {budget} is more than the {available} pool samples neither labeled nor queued"
+            )
         if pool.has_features:
             with steps("reading the labeled pool samples", total=pool.num_rows) as bar:
                 labeled = labeled_training_set(store, sids, labels, progress=bar)
@@ -143,7 +158,9 @@ def mine_round(store: CampaignStore, strategy: Strategy, *, budget: int, params:
         exclude = store.typed_id_array(excluded)
         from activemine.engines import run_engine
 
-        engine_args = dict(labeled=labeled, chunk_size=chunk_size, **({"ray_address": ray_address} if ray_address else {}))
+        engine_args = dict(
+            labeled=labeled, chunk_size=chunk_size, **({"ray_address": ray_address} if ray_address else {})
+        )
         if diversity is None:
             engine_args.update(budget=budget, exclude=exclude)
         else:
@@ -155,8 +172,17 @@ def mine_round(store: CampaignStore, strategy: Strategy, *, budget: int, params:
         rows, proba = _batch_proba(strategy, pool, batch, steps)
         record = dict(params or {}, strategy=getattr(strategy, "name", type(strategy).__name__), engine=engine)
         stop = predict_stop_round(store, stop_set, strategy, labels=len(labeled), batch_proba=proba)
-        round_no = _write_round(store, batch, rows, proba, budget=budget, record=record,
-                                seen=(seen_label, seen_round), steps=steps, stop_round=stop)  # fmt: skip
+        round_no = _write_round(
+            store,
+            batch,
+            rows,
+            proba,
+            budget=budget,
+            record=record,
+            seen=(seen_label, seen_round),
+            steps=steps,
+            stop_round=stop,
+        )
     return round_no, batch
 
 
@@ -168,8 +194,18 @@ def _count_in(values: np.ndarray, sorted_ids: np.ndarray) -> int:
     return int(np.count_nonzero(sorted_ids[pos] == values))
 
 
-def _write_round(store: CampaignStore, batch: Batch, rows: np.ndarray, proba: np.ndarray, *, budget: int,
-                 record: dict, seen: tuple[int, int], steps: Steps, stop_round=None) -> int:  # fmt: skip
+def _write_round(
+    store: CampaignStore,
+    batch: Batch,
+    rows: np.ndarray,
+    proba: np.ndarray,
+    *,
+    budget: int,
+    record: dict,
+    seen: tuple[int, int],
+    steps: Steps,
+    stop_round=None,
+) -> int:
     """Record the batch as the next round in one transaction, after checking that no id of it was
     labeled or queued since the exclusions were read."""
     sids = np.asarray(batch.ids).astype(str)
@@ -177,7 +213,10 @@ def _write_round(store: CampaignStore, batch: Batch, rows: np.ndarray, proba: np
         seen_label, seen_round = seen
         # a round of a million rows and its blob grow far past SQLite's default 2 MB page cache
         conn.execute(f"PRAGMA cache_size = -{WRITE_CACHE_KB}")
-        taken = [r[0] for r in conn.execute("SELECT sid FROM labels WHERE label_id > ? AND retracted_at IS NULL", (seen_label,))]
+        taken = [
+            r[0]
+            for r in conn.execute("SELECT sid FROM labels WHERE label_id > ? AND retracted_at IS NULL", (seen_label,))
+        ]
         taken += [r[0] for r in conn.execute("SELECT sid FROM batches WHERE round > ?", (seen_round,))]
         if taken:
             clash = np.intersect1d(sids, np.asarray(taken, dtype=str))
@@ -188,11 +227,20 @@ def _write_round(store: CampaignStore, batch: Batch, rows: np.ndarray, proba: np
                 )
         (last,) = conn.execute("SELECT COALESCE(MAX(round), 0) FROM rounds").fetchone()
         round_no = last + 1
-        conn.execute("INSERT INTO rounds VALUES (?, ?, ?, ?, ?)",
-                     (round_no, now(), record["strategy"], int(budget), json.dumps(record, default=str)))  # fmt: skip
+        conn.execute(
+            "INSERT INTO rounds VALUES (?, ?, ?, ?, ?)",
+            (round_no, now(), record["strategy"], int(budget), json.dumps(record, default=str)),
+        )
         predicted = ([str(c) for c in batch.classes], batch.predicted) if batch.classes else batch.predicted
-        write_round(conn, round_no, score=batch.scores, stratum=batch.stratum_codes(), predicted=predicted,
-                    proba=proba, row=rows)  # fmt: skip
+        write_round(
+            conn,
+            round_no,
+            score=batch.scores,
+            stratum=batch.stratum_codes(),
+            predicted=predicted,
+            proba=proba,
+            row=rows,
+        )
         insert_batch_ids(conn, round_no, sids.tolist())
         if bar is not None:
             bar(int(sids.size))

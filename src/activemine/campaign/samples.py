@@ -11,11 +11,11 @@ A sample is shown to people in one of three *views*, chosen at init:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 import re
 import shutil
 import struct
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +29,17 @@ from activemine.errors import CampaignError, InputError, SingleClassError
 from activemine.selection import check_ids
 from activemine.tables import read_table, require_columns
 
-__all__ = ["LabeledRows", "PoolRows", "current_label_arrays", "detect_view", "encode_png", "init_campaign", "labeled_rows",
-           "labeled_training_set", "pixels_to_png"]
+__all__ = [
+    "LabeledRows",
+    "PoolRows",
+    "current_label_arrays",
+    "detect_view",
+    "encode_png",
+    "init_campaign",
+    "labeled_rows",
+    "labeled_training_set",
+    "pixels_to_png",
+]
 
 _PIXEL = re.compile(r"px(\d+)$")
 TABLE_VIEW_FIELDS = 30
@@ -43,7 +52,12 @@ def detect_view(features: list[str], pool_columns: list[str], text_col: str | No
         return {"kind": "text", "column": text_col}
     numbers = [int(m.group(1)) for m in map(_PIXEL.match, features) if m]
     side = math.isqrt(len(features))
-    if features and len(numbers) == len(features) and sorted(numbers) == list(range(len(features))) and side * side == len(features):
+    if (
+        features
+        and len(numbers) == len(features)
+        and sorted(numbers) == list(range(len(features)))
+        and side * side == len(features)
+    ):
         return {"kind": "image", "shape": [side, side], "columns": [f"px{i}" for i in range(len(features))]}
     if "text" in pool_columns and "text" not in features:
         return {"kind": "text", "column": "text"}
@@ -63,7 +77,9 @@ def _pool_files(pool: Path) -> list[Path]:
     if not pool.is_file():
         raise InputError(f"file not found: {str(pool)!r}")
     if pool.suffix.lower() not in (".parquet", ".pq", ".csv"):
-        raise InputError(f"cannot tell the format of {str(pool)!r}: expected .parquet, .csv or a folder of .parquet files")
+        raise InputError(
+            f"cannot tell the format of {str(pool)!r}: expected .parquet, .csv or a folder of .parquet files"
+        )
     return [pool]
 
 
@@ -91,10 +107,12 @@ def _copy_pool(files: list[Path], dest: Path, *, copy: bool) -> list[str]:
         if f.suffix.lower() == ".csv":
             import pyarrow.csv as pcsv
 
-            with pcsv.open_csv(f, read_options=pcsv.ReadOptions(block_size=1 << 24)) as reader:
-                with pq.ParquetWriter(target, reader.schema) as writer:
-                    for batch in reader:
-                        writer.write_batch(batch)
+            with (
+                pcsv.open_csv(f, read_options=pcsv.ReadOptions(block_size=1 << 24)) as reader,
+                pq.ParquetWriter(target, reader.schema) as writer,
+            ):
+                for batch in reader:
+                    writer.write_batch(batch)
         else:
             shutil.copyfile(f, target)
         out.append(str(target.relative_to(dest.parent.parent)))
@@ -102,14 +120,18 @@ def _copy_pool(files: list[Path], dest: Path, *, copy: bool) -> list[str]:
 
 
 def _require_numeric(schema: pa.Schema, columns, *, where: str, what: str) -> None:
-    bad = [(c, str(schema.field(c).type)) for c in columns
-           if not (pa.types.is_integer(schema.field(c).type) or pa.types.is_floating(schema.field(c).type))]  # fmt: skip
+    bad = [
+        (c, str(schema.field(c).type))
+        for c in columns
+        if not (pa.types.is_integer(schema.field(c).type) or pa.types.is_floating(schema.field(c).type))
+    ]
     if bad:
         raise InputError(f"{what} columns of {where} must be numeric, got {bad[:5]}")
 
 
-def _check_pool_ids(files: list[Path], id_col: str, kind: str, l_ids: np.ndarray, *,
-                    progress: Callable[[int], None] | None) -> int:  # fmt: skip
+def _check_pool_ids(
+    files: list[Path], id_col: str, kind: str, l_ids: np.ndarray, *, progress: Callable[[int], None] | None
+) -> int:
     """One pass over the pool's id column: no missing ids, none shared with L. Returns the row count."""
     from activemine.campaign.pool import arrow_ids
 
@@ -136,9 +158,20 @@ def _check_pool_ids(files: list[Path], id_col: str, kind: str, l_ids: np.ndarray
     return rows
 
 
-def init_campaign(folder, *, pool, labeled=None, label_col: str = "y", id_col: str = "id",
-                  text_col: str | None = None, classes=None, proba_cols=None, weak_proba_cols=None,
-                  copy: bool = True, progress: Callable[[int], None] | None = None) -> CampaignStore:  # fmt: skip
+def init_campaign(
+    folder,
+    *,
+    pool,
+    labeled=None,
+    label_col: str = "y",
+    id_col: str = "id",
+    text_col: str | None = None,
+    classes=None,
+    proba_cols=None,
+    weak_proba_cols=None,
+    copy: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> CampaignStore:
     """Create a campaign in ``folder`` from the pool ``pool`` and the labeled set ``labeled``.
 
     ``pool`` is a Parquet file, a folder of Parquet files, or a CSV file; it is
@@ -182,8 +215,10 @@ def init_campaign(folder, *, pool, labeled=None, label_col: str = "y", id_col: s
     for f, schema in zip(files, schemas):
         require_columns(schema.names, needed, where=str(f))
         if schema.field(id_col).type != schemas[0].field(id_col).type:
-            raise InputError(f"pool files disagree on the type of {id_col!r}: {schemas[0].field(id_col).type} and "
-                             f"{schema.field(id_col).type} ({str(f)!r})")  # fmt: skip
+            raise InputError(
+                f"pool files disagree on the type of {id_col!r}: {schemas[0].field(id_col).type} and "
+                f"{schema.field(id_col).type} ({str(f)!r})"
+            )
         _require_numeric(schema, needed[1:], where=str(f), what="probability" if (proba_groups or weak) else "feature")
     from activemine.campaign.pool import id_kind_of_type
 
@@ -191,8 +226,10 @@ def init_campaign(folder, *, pool, labeled=None, label_col: str = "y", id_col: s
     if L is not None:
         l_ids = check_ids(L.column(id_col).to_numpy(zero_copy_only=False), name=f"{labeled} column {id_col!r}")
         if _id_kind(l_ids) != kind:
-            raise InputError(f"ids of {pool} are {'integers' if kind == 'int' else 'strings'} but ids of {labeled} are "
-                             f"{l_ids.dtype}; they must be of one kind")  # fmt: skip
+            raise InputError(
+                f"ids of {pool} are {'integers' if kind == 'int' else 'strings'} but ids of {labeled} are "
+                f"{l_ids.dtype}; they must be of one kind"
+            )
         y = np.asarray(L.column(label_col).to_pylist(), dtype=object)
         if any(v is None for v in y):
             raise InputError(f"column {label_col!r} of {labeled} has missing labels")
@@ -209,8 +246,10 @@ def init_campaign(folder, *, pool, labeled=None, label_col: str = "y", id_col: s
         raise InputError(f"classes {class_list} are not distinct as text")
     for group in [*proba_groups, *([weak] if weak else [])]:
         if len(group) != len(class_list):
-            raise InputError(f"probability columns {group} are {len(group)} but the campaign has "
-                             f"{len(class_list)} classes {class_list}; give one column per class, in that order")  # fmt: skip
+            raise InputError(
+                f"probability columns {group} are {len(group)} but the campaign has "
+                f"{len(class_list)} classes {class_list}; give one column per class, in that order"
+            )
     # a probability pool is shown by its other columns (pixels, a text, fields), if it has any
     shown = features or [c for c in names if c not in needed]
     view = detect_view(shown, names, text_col)
@@ -221,11 +260,16 @@ def init_campaign(folder, *, pool, labeled=None, label_col: str = "y", id_col: s
         if L is not None:
             pq.write_table(L, data / "labeled.parquet")
         meta = {
-            "id_col": id_col, "label_col": label_col, "id_kind": kind,
+            "id_col": id_col,
+            "label_col": label_col,
+            "id_kind": kind,
             "classes": [c.item() if isinstance(c, np.generic) else c for c in class_list],
-            "features": features, "proba_cols": proba_groups, "weak_proba_cols": weak,
-            "pool_files": pool_files, "view": view,
-        }  # fmt: skip
+            "features": features,
+            "proba_cols": proba_groups,
+            "weak_proba_cols": weak,
+            "pool_files": pool_files,
+            "view": view,
+        }
         samples = [(str(s), "labeled", i) for i, s in enumerate(l_ids.tolist())]
         initial = [(str(s), str(v)) for s, v in zip(l_ids.tolist(), y.tolist())]
         return CampaignStore.create(folder, meta=meta, samples=samples, initial_labels=initial)
@@ -269,8 +313,9 @@ def current_label_arrays(store: CampaignStore, *, conn=None) -> tuple[np.ndarray
     return sids, labels
 
 
-def labeled_training_set(store: CampaignStore, sids: np.ndarray, labels: np.ndarray, *,
-                         progress: Callable[[int], None] | None = None) -> LabeledSet:  # fmt: skip
+def labeled_training_set(
+    store: CampaignStore, sids: np.ndarray, labels: np.ndarray, *, progress: Callable[[int], None] | None = None
+) -> LabeledSet:
     """The labeled set a round trains on: ``sids`` ``(n,)`` with ``labels`` ``(n,)`` (stored text).
 
     For a feature pool, L's features plus those of the labeled pool samples,

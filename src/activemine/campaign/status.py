@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from activemine.campaign.store import FLAGGED_SQL, CampaignStore
 from activemine.campaign.stopset import stopping_status
+from activemine.campaign.store import FLAGGED_SQL, CampaignStore
 
 __all__ = ["campaign_status"]
 
@@ -40,15 +40,26 @@ def _status(conn, store: CampaignStore, pool_rows: int) -> dict:
     initial = one("SELECT COUNT(*) FROM samples WHERE origin = 'labeled'")
     labeled_l = one("SELECT COUNT(*) FROM st_active a JOIN samples s ON s.sid = a.sid AND s.origin = 'labeled'")
     labeled = one("SELECT COUNT(*) FROM st_active") - labeled_l
-    queued = one("SELECT COUNT(*) FROM (SELECT DISTINCT sid FROM batches) b WHERE b.sid NOT IN (SELECT sid FROM st_active)")
+    queued = one(
+        "SELECT COUNT(*) FROM (SELECT DISTINCT sid FROM batches) b WHERE b.sid NOT IN (SELECT sid FROM st_active)"
+    )
     rounds = []
     for r, created, strategy, size, n_labeled, n_flagged in conn.execute(
         "SELECT r.round, r.created_at, r.strategy, COUNT(b.sid), "
         "COUNT(a.sid), COUNT(f.sid) FROM rounds r LEFT JOIN batches b ON b.round = r.round "
         "LEFT JOIN st_active a ON a.sid = b.sid LEFT JOIN st_flagged f ON f.sid = b.sid GROUP BY r.round ORDER BY r.round"
     ).fetchall():
-        rounds.append({"round": r, "created_at": created, "strategy": strategy, "size": size,
-                       "labeled": n_labeled, "queued": size - n_labeled, "flagged": n_flagged})  # fmt: skip
+        rounds.append(
+            {
+                "round": r,
+                "created_at": created,
+                "strategy": strategy,
+                "size": size,
+                "labeled": n_labeled,
+                "queued": size - n_labeled,
+                "flagged": n_flagged,
+            }
+        )
     classes = {c: {"initial": 0, "new": 0} for c in store.class_names}
     for label, is_initial, n in conn.execute(
         "SELECT l.label, s.sid IS NOT NULL, COUNT(*) FROM (SELECT sid, MIN(label) AS label FROM labels "

@@ -45,9 +45,16 @@ import numpy as np
 from activemine.campaign.store import CampaignStore, now
 from activemine.errors import InputError
 from activemine.stopping import (
-    CRITERIA, KappaStop, MaxStop, PlateauStop, RoundRecord, UncertaintyStop, choose_stop_set, consecutive_kappas,
+    CRITERIA,
+    KappaStop,
+    MaxStop,
+    PlateauStop,
+    RoundRecord,
+    UncertaintyStop,
+    choose_stop_set,
+    consecutive_kappas,
     normalized_uncertainty,
-)  # fmt: skip
+)
 
 __all__ = [
     "CAMPAIGN_CRITERIA",
@@ -187,7 +194,9 @@ class StopRound:
     batch_uncertainty: float | None
 
 
-def predict_stop_round(store: CampaignStore, plan: StopSetPlan, strategy, *, labels: int, batch_proba=None) -> StopRound:
+def predict_stop_round(
+    store: CampaignStore, plan: StopSetPlan, strategy, *, labels: int, batch_proba=None
+) -> StopRound:
     """The fitted ``strategy``'s predicted class on the stop set ``(m,)``, and the batch's mean uncertainty.
 
     A new stop set's features are copied to ``data/stopset.parquet`` first
@@ -210,13 +219,22 @@ def save_stop_round(conn, round_no: int, stop: StopRound) -> None:
     _create_tables(conn)
     if stop.plan.new:
         conn.execute("DELETE FROM stop_set")
-        conn.executemany("INSERT INTO stop_set VALUES (?, ?, ?)",
-                         [(i, s, int(r)) for i, (s, r) in enumerate(zip(stop.sids, stop.plan.positions))])  # fmt: skip
-        conn.executemany("INSERT OR REPLACE INTO stop_meta VALUES (?, ?)",
-                         [("size", json.dumps(stop.plan.size)), ("seed", json.dumps(stop.plan.seed)),
-                          ("created_at", json.dumps(now()))])  # fmt: skip
-    conn.execute("INSERT OR REPLACE INTO stop_rounds VALUES (?, ?, ?, ?)",
-                 (int(round_no), stop.labels, stop.predicted.astype("<i2").tobytes(), stop.batch_uncertainty))  # fmt: skip
+        conn.executemany(
+            "INSERT INTO stop_set VALUES (?, ?, ?)",
+            [(i, s, int(r)) for i, (s, r) in enumerate(zip(stop.sids, stop.plan.positions))],
+        )
+        conn.executemany(
+            "INSERT OR REPLACE INTO stop_meta VALUES (?, ?)",
+            [
+                ("size", json.dumps(stop.plan.size)),
+                ("seed", json.dumps(stop.plan.seed)),
+                ("created_at", json.dumps(now())),
+            ],
+        )
+    conn.execute(
+        "INSERT OR REPLACE INTO stop_rounds VALUES (?, ?, ?, ?)",
+        (int(round_no), stop.labels, stop.predicted.astype("<i2").tobytes(), stop.batch_uncertainty),
+    )
 
 
 def stop_records(store: CampaignStore) -> list[RoundRecord]:
@@ -228,9 +246,12 @@ def stop_records(store: CampaignStore) -> list[RoundRecord]:
         return []
     metrics = {r: (n, m) for r, n, m in store.read("SELECT round, labels, metric FROM stop_metrics")}
     out: list[RoundRecord] = []
-    for r, labels, blob, u in store.read("SELECT round, labels, predicted, batch_uncertainty FROM stop_rounds ORDER BY round"):
-        rec = RoundRecord(int(r), int(labels), np.frombuffer(blob, dtype="<i2").copy(), u,
-                          metrics.get(r, (None, None))[1])  # fmt: skip
+    for r, labels, blob, u in store.read(
+        "SELECT round, labels, predicted, batch_uncertainty FROM stop_rounds ORDER BY round"
+    ):
+        rec = RoundRecord(
+            int(r), int(labels), np.frombuffer(blob, dtype="<i2").copy(), u, metrics.get(r, (None, None))[1]
+        )
         if out and out[-1].labels == rec.labels:
             out[-1] = rec  # the newer round of the same labels: same model, its batch uncertainty is the current one
         else:
@@ -259,8 +280,9 @@ def _validation(store: CampaignStore, path: Path):
     return X, y
 
 
-def measure_learning_curve(store: CampaignStore, validation, *, fpr: float = 0.01,
-                           progress: Callable[[int], None] | None = None) -> list[dict]:  # fmt: skip
+def measure_learning_curve(
+    store: CampaignStore, validation, *, fpr: float = 0.01, progress: Callable[[int], None] | None = None
+) -> list[dict]:
     """TPR at ``fpr`` on ``validation`` of models trained on L plus the batches of rounds 1..r, r = 0..last.
 
     The model is the newest round's (``model`` and ``seed`` of its
@@ -309,10 +331,14 @@ def measure_learning_curve(store: CampaignStore, validation, *, fpr: float = 0.0
     with store.transaction() as conn:
         _create_tables(conn)
         conn.execute("DELETE FROM stop_metrics")
-        conn.executemany("INSERT INTO stop_metrics VALUES (?, ?, ?, ?)",
-                         [(p["round"], p["labels"], p["metric"], now()) for p in points])  # fmt: skip
-        conn.executemany("INSERT OR REPLACE INTO stop_meta VALUES (?, ?)",
-                         [("validation", json.dumps({"path": str(path), "sha256": digest, "fpr": fpr}))])  # fmt: skip
+        conn.executemany(
+            "INSERT INTO stop_metrics VALUES (?, ?, ?, ?)",
+            [(p["round"], p["labels"], p["metric"], now()) for p in points],
+        )
+        conn.executemany(
+            "INSERT OR REPLACE INTO stop_meta VALUES (?, ?)",
+            [("validation", json.dumps({"path": str(path), "sha256": digest, "fpr": fpr}))],
+        )
     return points
 
 
@@ -331,13 +357,21 @@ def set_target(store: CampaignStore, target: float) -> None:
 def _metric_points(store: CampaignStore) -> list[dict]:
     if not _has_tables(store):
         return []
-    return [{"round": r, "labels": n, "metric": m}
-            for r, n, m in store.read("SELECT round, labels, metric FROM stop_metrics ORDER BY round")]  # fmt: skip
+    return [
+        {"round": r, "labels": n, "metric": m}
+        for r, n, m in store.read("SELECT round, labels, metric FROM stop_metrics ORDER BY round")
+    ]
 
 
-def stopping_status(store: CampaignStore, *, target: float | None = None, kappa_window: int = 3,
-                    kappa_threshold: float = 0.99, uncertainty_level: float = 0.05,
-                    max_labels: int | None = None) -> dict:  # fmt: skip
+def stopping_status(
+    store: CampaignStore,
+    *,
+    target: float | None = None,
+    kappa_window: int = 3,
+    kappa_threshold: float = 0.99,
+    uncertainty_level: float = 0.05,
+    max_labels: int | None = None,
+) -> dict:
     """Kappa between consecutive rounds, each criterion's decision now, and the forecast (with its interval).
 
     ``target`` defaults to the one ``campaign forecast`` stored. Without a
@@ -350,8 +384,15 @@ def stopping_status(store: CampaignStore, *, target: float | None = None, kappa_
     records = stop_records(store)
     points = _metric_points(store)
     kappas = consecutive_kappas([r.stop_predictions for r in records], n_classes=len(store.classes)) if records else []
-    rounds = [{"round": r.round, "labels": r.labels, "batch_uncertainty": r.batch_uncertainty,
-               "kappa_to_previous": None if i == 0 else float(kappas[i - 1])} for i, r in enumerate(records)]  # fmt: skip
+    rounds = [
+        {
+            "round": r.round,
+            "labels": r.labels,
+            "batch_uncertainty": r.batch_uncertainty,
+            "kappa_to_previous": None if i == 0 else float(kappas[i - 1]),
+        }
+        for i, r in enumerate(records)
+    ]
     # the plateau reads the measured curve (its own rounds), the others the mined rounds
     curve = [RoundRecord(p["round"], p["labels"], metric=p["metric"]) for p in points]
     decisions = [
@@ -365,8 +406,10 @@ def stopping_status(store: CampaignStore, *, target: float | None = None, kappa_
     labels_now = records[-1].labels if records else (points[-1]["labels"] if points else None)
     forecast = {"points": points, "target": target, "labels_now": labels_now}
     if not points:
-        forecast["reason"] = ("no validation metric measured yet: run `activemine campaign forecast DIR "
-                              "--target-metric M --validation FILE`")  # fmt: skip
+        forecast["reason"] = (
+            "no validation metric measured yet: run `activemine campaign forecast DIR "
+            "--target-metric M --validation FILE`"
+        )
     else:
         n, m = [p["labels"] for p in points], [p["metric"] for p in points]
         if target is not None:

@@ -114,12 +114,15 @@ CREATE INDEX labels_suspect ON labels(sid) WHERE suspect = 1 AND retracted_at IS
 #: The condition that makes a lookup of ``{0}.sid`` in ``batches`` use its key (one search per round).
 ANY_ROUND = "{0}.round IN (SELECT round FROM rounds)"
 #: Ids of the queued samples: in some batch, with no active label.
-QUEUED_SQL = ("SELECT DISTINCT b.sid FROM batches b WHERE NOT EXISTS "
-              "(SELECT 1 FROM labels l WHERE l.sid = b.sid AND l.retracted_at IS NULL)")  # fmt: skip
+QUEUED_SQL = (
+    "SELECT DISTINCT b.sid FROM batches b WHERE NOT EXISTS "
+    "(SELECT 1 FROM labels l WHERE l.sid = b.sid AND l.retracted_at IS NULL)"
+)
 # FLAGGED_SQL's two tests, each the cheap way, for the current labels: no conflict is MIN(label) = MAX(label),
 # read from the labels_once index alone in id order; the few suspect ids come from the labels_suspect index
-_AGREED_SQL = ("SELECT sid, MIN(label) AS label FROM labels WHERE retracted_at IS NULL GROUP BY sid "
-               "HAVING MIN(label) = MAX(label)")  # fmt: skip
+_AGREED_SQL = (
+    "SELECT sid, MIN(label) AS label FROM labels WHERE retracted_at IS NULL GROUP BY sid HAVING MIN(label) = MAX(label)"
+)
 _SUSPECT_SIDS_SQL = "SELECT sid FROM labels WHERE suspect = 1 AND retracted_at IS NULL"
 #: Flagged ids and why: two different active labels, or a label the dirty-data check doubts.
 FLAGGED_SQL = (
@@ -151,12 +154,16 @@ class CampaignStore:
         self.folder = Path(folder)
         self.db_path = self.folder / DB_NAME
         if not self.db_path.is_file():
-            raise CampaignError(f"{str(self.folder)!r} is not a campaign folder: {DB_NAME} not found; run `activemine campaign init` first")
+            raise CampaignError(
+                f"{str(self.folder)!r} is not a campaign folder: {DB_NAME} not found; run `activemine campaign init` first"
+            )
         self._meta = None
         version = self.meta.get("schema_version")
         if version != SCHEMA_VERSION:
-            raise CampaignError(f"{str(self.folder)!r} was made by another activemine version (store schema {version}, "
-                                f"this version reads {SCHEMA_VERSION}); create a new campaign with `campaign init`")  # fmt: skip
+            raise CampaignError(
+                f"{str(self.folder)!r} was made by another activemine version (store schema {version}, "
+                f"this version reads {SCHEMA_VERSION}); create a new campaign with `campaign init`"
+            )
 
     # -- connections ---------------------------------------------------------------
     def connect(self, *, synchronous: str = "FULL") -> sqlite3.Connection:
@@ -238,8 +245,9 @@ class CampaignStore:
 
     # -- creation and metadata -----------------------------------------------------
     @classmethod
-    def create(cls, folder, *, meta: dict, samples: list[tuple[str, str, int]],
-               initial_labels: list[tuple[str, str]]) -> "CampaignStore":  # fmt: skip
+    def create(
+        cls, folder, *, meta: dict, samples: list[tuple[str, str, int]], initial_labels: list[tuple[str, str]]
+    ) -> CampaignStore:
         """Create ``folder/campaign.db`` with ``meta``, L's samples ``(sid, "labeled", row)`` and labels ``(sid, label)``.
 
         The database is built under a temporary name and renamed into place, so
@@ -330,14 +338,22 @@ class CampaignStore:
         if self.round_exists(round_no, conn=conn):
             return int(round_no)
         last = self.last_round(conn=conn)
-        raise CampaignError(f"round {round_no} does not exist; the campaign has rounds 1..{last}" if last else
-                            f"round {round_no} does not exist; the campaign has no round yet (run `campaign mine`)")  # fmt: skip
+        raise CampaignError(
+            f"round {round_no} does not exist; the campaign has rounds 1..{last}"
+            if last
+            else f"round {round_no} does not exist; the campaign has no round yet (run `campaign mine`)"
+        )
 
     def is_known(self, sid: str, *, conn: sqlite3.Connection | None = None) -> bool:
         """Whether ``sid`` is a sample of L or a pool sample some round selected."""
-        return bool(self.read("SELECT 1 FROM samples WHERE sid = ? UNION ALL "
-                              f"SELECT 1 FROM batches b WHERE {ANY_ROUND.format('b')} AND b.sid = ? LIMIT 1",
-                              (sid, sid), conn=conn))  # fmt: skip
+        return bool(
+            self.read(
+                "SELECT 1 FROM samples WHERE sid = ? UNION ALL "
+                f"SELECT 1 FROM batches b WHERE {ANY_ROUND.format('b')} AND b.sid = ? LIMIT 1",
+                (sid, sid),
+                conn=conn,
+            )
+        )
 
     def labeled_sids(self, *, conn: sqlite3.Connection | None = None) -> set[str]:
         """Ids with at least one active label (initial ones included)."""
@@ -353,8 +369,9 @@ class CampaignStore:
         Queued ids are in a batch, flagged ids have labels, so this is every
         batch id and every id with an active label.
         """
-        rows = self.read("SELECT sid FROM batches UNION SELECT sid FROM labels WHERE retracted_at IS NULL ORDER BY sid",
-                         conn=conn)  # fmt: skip
+        rows = self.read(
+            "SELECT sid FROM batches UNION SELECT sid FROM labels WHERE retracted_at IS NULL ORDER BY sid", conn=conn
+        )
         return sorted_ids([r[0] for r in rows])
 
     def flagged(self, *, conn: sqlite3.Connection | None = None) -> dict[str, list[str]]:
@@ -372,8 +389,10 @@ class CampaignStore:
 
     def current_label_counts(self, *, conn: sqlite3.Connection | None = None) -> dict[str, int]:
         """How many labeled, unflagged ids have each label (:meth:`current_labels` counted in SQL)."""
-        rows = self.read(f"SELECT label, COUNT(*) FROM ({_AGREED_SQL}) WHERE sid NOT IN ({_SUSPECT_SIDS_SQL}) GROUP BY label",
-                         conn=conn)  # fmt: skip
+        rows = self.read(
+            f"SELECT label, COUNT(*) FROM ({_AGREED_SQL}) WHERE sid NOT IN ({_SUSPECT_SIDS_SQL}) GROUP BY label",
+            conn=conn,
+        )
         return dict(rows)
 
     def batch_proba(self, sids, *, conn: sqlite3.Connection | None = None) -> dict[str, np.ndarray]:

@@ -24,8 +24,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel
 
 from activemine.campaign.batchdata import newest_rows
-from activemine.campaign.leases import LabelingQueue
 from activemine.campaign.exchange import view_columns
+from activemine.campaign.leases import LabelingQueue
 from activemine.campaign.pool import CampaignPool
 from activemine.campaign.samples import pixels_to_png
 from activemine.campaign.store import CampaignStore
@@ -40,11 +40,17 @@ _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 def _security_headers(nonce: str | None = None) -> list[tuple[bytes, bytes]]:
     script = f"'nonce-{nonce}'" if nonce else "'none'"
-    csp = (f"default-src 'none'; script-src {script}; style-src {script}; img-src 'self' data:; "
-           "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")  # fmt: skip
-    return [(b"content-security-policy", csp.encode()), (b"x-frame-options", b"DENY"),
-            (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
-            (b"cache-control", b"no-store")]  # fmt: skip
+    csp = (
+        f"default-src 'none'; script-src {script}; style-src {script}; img-src 'self' data:; "
+        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+    return [
+        (b"content-security-policy", csp.encode()),
+        (b"x-frame-options", b"DENY"),
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"cache-control", b"no-store"),
+    ]
 
 
 class RequestGuard:
@@ -131,10 +137,19 @@ def _same_origin(headers: dict) -> bool:
 
 async def _reply(send, status: int, detail: str) -> None:
     body = json.dumps({"detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            *_security_headers()]})  # fmt: skip
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *_security_headers(),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
+
 
 # digits first, then letters; s (skip) and u (undo) are taken
 CLASS_KEYS = "1234567890abcdefghijklmnopqrtvwxy"
@@ -153,8 +168,14 @@ class LabelBody(SampleBody):
     label: str
 
 
-def create_app(store: CampaignStore, *, token: str, round_no: int | None = None,
-               lease_seconds: float = 300.0, max_body: int = MAX_BODY_BYTES) -> RequestGuard:  # fmt: skip
+def create_app(
+    store: CampaignStore,
+    *,
+    token: str,
+    round_no: int | None = None,
+    lease_seconds: float = 300.0,
+    max_body: int = MAX_BODY_BYTES,
+) -> RequestGuard:
     """The labeling app for ``store`` behind its :class:`RequestGuard`; ``token`` is required on every request.
 
     Raises :class:`~activemine.errors.CampaignError` when ``round_no`` is not a round of the campaign.
@@ -171,18 +192,30 @@ def create_app(store: CampaignStore, *, token: str, round_no: int | None = None,
         if sid not in found:
             return None
         return pool.rows_at([int(found[sid])], view_columns(view)).to_pylist()[0]
+
     classes = store.class_names
     if len(classes) > len(CLASS_KEYS):
         raise InputError(f"the page has keys for {len(CLASS_KEYS)} classes, the campaign has {len(classes)}")
 
     def require_token(request: Request) -> None:
-        given = (request.headers.get("x-activemine-token") or request.cookies.get(COOKIE)
-                 or request.query_params.get("token") or "")  # fmt: skip
+        given = (
+            request.headers.get("x-activemine-token")
+            or request.cookies.get(COOKIE)
+            or request.query_params.get("token")
+            or ""
+        )
         if not hmac.compare_digest(given.encode(), token.encode()):
-            raise HTTPException(status_code=401, detail="missing or wrong token; open the URL printed by `campaign serve`")
+            raise HTTPException(
+                status_code=401, detail="missing or wrong token; open the URL printed by `campaign serve`"
+            )
 
-    app = FastAPI(title="activemine labeling", docs_url=None, redoc_url=None, openapi_url=None,
-                  dependencies=[Depends(require_token)])  # fmt: skip
+    app = FastAPI(
+        title="activemine labeling",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        dependencies=[Depends(require_token)],
+    )
 
     @app.exception_handler(LeaseError)
     def _conflict(request, exc: LeaseError):
@@ -239,7 +272,7 @@ def create_app(store: CampaignStore, *, token: str, round_no: int | None = None,
         return state(sid if sid is not None else queue.next(body.annotator))
 
     @app.get("/api/image")
-    def image(id: str):  # noqa: A002  (the query parameter is called id)
+    def image(id: str):
         row = pool_row(id) if view["kind"] == "image" else None
         if row is None:
             raise HTTPException(status_code=404, detail="no such image")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-
 from typing import Annotated
 
 import typer
@@ -43,8 +42,9 @@ def exits_on_bad_input(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except ActivemineError as exc:
-            err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {escape(str(exc))}", highlight=False,
-                              soft_wrap=True)  # fmt: skip
+            err_console.print(
+                f"[bold red]error:[/] {type(exc).__name__}: {escape(str(exc))}", highlight=False, soft_wrap=True
+            )
             sys.exit(EXIT_BAD_INPUT)
 
     return wrapper

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -42,28 +42,42 @@ def print_stopping(s: dict) -> None:
     for col in ("criterion", "stop", "figure", "threshold", "why"):
         decisions.add_column(col, justify="left" if col in ("criterion", "why") else "right")
     for d in s["decisions"]:
-        decisions.add_row(d["criterion"], "yes" if d["stop"] else "no", _num(d["value"], "{:.4g}"), _num(d["threshold"], "{:g}"),
-                          escape(d["detail"]))  # fmt: skip
+        decisions.add_row(
+            d["criterion"],
+            "yes" if d["stop"] else "no",
+            _num(d["value"], "{:.4g}"),
+            _num(d["threshold"], "{:g}"),
+            escape(d["detail"]),
+        )
     console.print(decisions)
     f = s["forecast"]
     if f.get("reason"):
         console.print(f"forecast: {escape(f['reason'])}", soft_wrap=True)
         return
     if "labels_for_target" in f:
-        console.print(f"forecast: metric {f['target']:g} at {escape(_forecast_line(f['labels_for_target']))}", soft_wrap=True)
+        console.print(
+            f"forecast: metric {f['target']:g} at {escape(_forecast_line(f['labels_for_target']))}", soft_wrap=True
+        )
         if "labels_still_needed" in f:
             lo, hi = f["labels_still_needed_interval"]
             console.print(f"labels still needed: {f['labels_still_needed']:,.0f} ({lo:,.0f} to {hi:,.0f})")
     if "metric_next_round" in f:
-        console.print(f"forecast: metric after one more round: {escape(_forecast_line(f['metric_next_round']))}", soft_wrap=True)
+        console.print(
+            f"forecast: metric after one more round: {escape(_forecast_line(f['metric_next_round']))}", soft_wrap=True
+        )
 
 
 @campaign_app.command("forecast")
 @exits_on_bad_input
 def forecast(
     folder: DirArg,
-    target_metric: Annotated[float, typer.Option(help="The metric to reach, in (0, 1]: TPR at --fpr on the validation file.")],
-    validation: Annotated[Optional[Path], typer.Option(help="Labeled validation file (.parquet/.csv) with the campaign's feature and label columns.")] = None,
+    target_metric: Annotated[
+        float, typer.Option(help="The metric to reach, in (0, 1]: TPR at --fpr on the validation file.")
+    ],
+    validation: Annotated[
+        Path | None,
+        typer.Option(help="Labeled validation file (.parquet/.csv) with the campaign's feature and label columns."),
+    ] = None,
     fpr: Annotated[float, typer.Option(help="The FPR at which TPR is measured.")] = 0.01,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar or progress lines.")] = False,

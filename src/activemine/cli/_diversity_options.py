@@ -3,33 +3,50 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from activemine.errors import InputError
 
 NearDuplicatesOpt = Annotated[
-    Optional[str],
-    typer.Option(help="Skip rows within RADIUS (embedding distance) of a better selected row: a number, auto "
-                      "(a quarter of the median nearest-neighbour distance of a seeded sample) or off."),
+    str | None,
+    typer.Option(
+        help="Skip rows within RADIUS (embedding distance) of a better selected row: a number, auto "
+        "(a quarter of the median nearest-neighbour distance of a seeded sample) or off."
+    ),
 ]
-DedupColOpt = Annotated[Optional[str], typer.Option(help="Content-hash column of U: rows with equal hashes are duplicates.")]
-DiversityOpt = Annotated[Optional[str], typer.Option(help="clusters: Cluster-Margin (round-robin over k-means clusters of the top candidates) or none.")]
-ClustersOpt = Annotated[Optional[int], typer.Option(help="Clusters of --diversity clusters (default 1000).")]
+DedupColOpt = Annotated[
+    str | None, typer.Option(help="Content-hash column of U: rows with equal hashes are duplicates.")
+]
+DiversityOpt = Annotated[
+    str | None,
+    typer.Option(help="clusters: Cluster-Margin (round-robin over k-means clusters of the top candidates) or none."),
+]
+ClustersOpt = Annotated[int | None, typer.Option(help="Clusters of --diversity clusters (default 1000).")]
 CandidateFactorOpt = Annotated[
-    Optional[float], typer.Option(help="Candidates kept per unit of quota (>= 1; default 2 for near-duplicates, 5 for clusters).")
+    float | None,
+    typer.Option(help="Candidates kept per unit of quota (>= 1; default 2 for near-duplicates, 5 for clusters)."),
 ]
-EmbeddingColsOpt = Annotated[Optional[str], typer.Option(help="Embedding columns of U, e0,e1,... (or one fixed-size-list column).")]
-EmbeddingPrefixOpt = Annotated[Optional[str], typer.Option(help="Embedding columns of U: every column whose name starts with this.")]
+EmbeddingColsOpt = Annotated[
+    str | None, typer.Option(help="Embedding columns of U, e0,e1,... (or one fixed-size-list column).")
+]
+EmbeddingPrefixOpt = Annotated[
+    str | None, typer.Option(help="Embedding columns of U: every column whose name starts with this.")
+]
 
 
 def diversity_options(*, near_duplicates, dedup_col, diversity, clusters, candidate_factor):
     """The :class:`~activemine.diversity.DiversityOptions` of the flags, or None (checked, nothing read)."""
     from activemine.diversity import DiversityOptions
 
-    return DiversityOptions.from_cli(near_duplicates=near_duplicates, dedup_col=dedup_col, diversity=diversity,
-                                     clusters=clusters, candidate_factor=candidate_factor)  # fmt: skip
+    return DiversityOptions.from_cli(
+        near_duplicates=near_duplicates,
+        dedup_col=dedup_col,
+        diversity=diversity,
+        clusters=clusters,
+        candidate_factor=candidate_factor,
+    )
 
 
 def pool_column_names(path: Path) -> list[str]:
@@ -45,7 +62,11 @@ def pool_column_names(path: Path) -> list[str]:
                 return list(reader.schema.names)
         import pyarrow.parquet as pq
 
-        first = path if path.is_file() else next(p for p in sorted(path.rglob("*")) if p.suffix.lower() in (".parquet", ".pq"))
+        first = (
+            path
+            if path.is_file()
+            else next(p for p in sorted(path.rglob("*")) if p.suffix.lower() in (".parquet", ".pq"))
+        )
         return list(pq.read_schema(first).names)
     except (pa.ArrowInvalid, OSError, StopIteration) as exc:
         raise InputError(f"cannot read the columns of {str(path)!r}: {exc}") from None

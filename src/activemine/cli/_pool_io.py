@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from activemine.data import LabeledSet
 from activemine.errors import InputError
 from activemine.tables import numeric_matrix, read_table, require_columns
@@ -15,9 +14,17 @@ def split_columns(spec: str | None) -> list[list[str]]:
     return [[c.strip() for c in group.split(",") if c.strip()] for group in spec.split(";") if group.strip()]
 
 
-def load_streaming_inputs(*, labeled_path, pool_path, label_col: str, id_col: str,
-                          proba_cols: str | None, weak_proba_cols: str | None, embedding: tuple = (),
-                          dedup_col: str | None = None):  # fmt: skip
+def load_streaming_inputs(
+    *,
+    labeled_path,
+    pool_path,
+    label_col: str,
+    id_col: str,
+    proba_cols: str | None,
+    weak_proba_cols: str | None,
+    embedding: tuple = (),
+    dedup_col: str | None = None,
+):
     """Read L and open U as a stream (:class:`activemine.sources.PoolSource`) for ``mine``.
 
     With probability columns the pool's features are not read and L is
@@ -36,15 +43,22 @@ def load_streaming_inputs(*, labeled_path, pool_path, label_col: str, id_col: st
         labeled_table = read_table(labeled_path)
         require_columns(labeled_table.column_names, [id_col, label_col], where=str(labeled_path))
     elif not use_proba:
-        raise InputError("--labeled is required unless the pool brings probabilities (--proba-cols / --weak-proba-cols)")
+        raise InputError(
+            "--labeled is required unless the pool brings probabilities (--proba-cols / --weak-proba-cols)"
+        )
     features: list[str] = []
     if labeled_table is not None and not use_proba:
         features = [c for c in labeled_table.column_names if c not in (id_col, label_col, dedup_col)]
         if not features:
             raise InputError(f"{labeled_path} has no feature columns besides {id_col!r} and {label_col!r}")
-    columns = PoolColumns(id=id_col, features=tuple(features), proba=tuple(tuple(g) for g in groups),
-                          weak_proba=tuple(weak[0]) if weak else (), embedding=tuple(embedding),
-                          dedup=dedup_col)  # fmt: skip
+    columns = PoolColumns(
+        id=id_col,
+        features=tuple(features),
+        proba=tuple(tuple(g) for g in groups),
+        weak_proba=tuple(weak[0]) if weak else (),
+        embedding=tuple(embedding),
+        dedup=dedup_col,
+    )
     source = open_pool(pool_path, columns)
     labeled = None
     if labeled_table is not None:

@@ -7,47 +7,63 @@ numpy and more): ``activemine --help`` reads only these declarations.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from activemine.errors import InputError
 
 StrategyOpt = Annotated[
-    str, typer.Option(help="A registered strategy: hw, lc, sm, entropy, qbc, random, ... (an unknown name lists them all).")
+    str,
+    typer.Option(help="A registered strategy: hw, lc, sm, entropy, qbc, random, ... (an unknown name lists them all)."),
 ]
 ModelOpt = Annotated[str, typer.Option(help="lightgbm, hgb or logreg.")]
 SeedOpt = Annotated[int, typer.Option(help="Seed of every random choice.")]
 BalanceOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(help="Class quotas: equal, labeled, pool, none, or weights such as 2,1,1. Default: the strategy's."),
 ]
-EasyShareOpt = Annotated[Optional[float], typer.Option(help="Share of each quota drawn at random from easier samples.")]
+EasyShareOpt = Annotated[float | None, typer.Option(help="Share of each quota drawn at random from easier samples.")]
 WeakFractionOpt = Annotated[
     float,
-    typer.Option(help="HW: share of L a separately trained weak model sees (used with --weak-trees 0 or a non-boosted model)."),
+    typer.Option(
+        help="HW: share of L a separately trained weak model sees (used with --weak-trees 0 or a non-boosted model)."
+    ),
 ]
 WeakTreesOpt = Annotated[
-    Optional[str],
-    typer.Option(help="HW's weak model: all (default: the strong model itself), N (with lightgbm: the strong model's "
-                      "first N trees, e.g. 20) or 0 (train one on --weak-fraction)."),
+    str | None,
+    typer.Option(
+        help="HW's weak model: all (default: the strong model itself), N (with lightgbm: the strong model's "
+        "first N trees, e.g. 20) or 0 (train one on --weak-fraction)."
+    ),
 ]
 CommitteeSizeOpt = Annotated[int, typer.Option(help="QBC: committee members.")]
 DirtyPolicyOpt = Annotated[
-    str, typer.Option(help="HW: dirty-data step, with --clean-selection, on L before the selecting model is trained: "
-                           "prune (drop suspects when held-out labels show it pays), review (flag only) or off.")
+    str,
+    typer.Option(
+        help="HW: dirty-data step, with --clean-selection, on L before the selecting model is trained: "
+        "prune (drop suspects when held-out labels show it pays), review (flag only) or off."
+    ),
 ]
 CleanSelectionOpt = Annotated[
-    bool, typer.Option(help="HW: train the selecting model on L cleaned by the dirty-data step (off by default: it "
-                            "cost 0.8 points of TPR at 1% FPR on noisy Fashion-MNIST, at nine more model fits).")
+    bool,
+    typer.Option(
+        help="HW: train the selecting model on L cleaned by the dirty-data step (off by default: it "
+        "cost 0.8 points of TPR at 1% FPR on noisy Fashion-MNIST, at nine more model fits)."
+    ),
 ]
 NJobsOpt = Annotated[
-    Optional[int], typer.Option(help="Threads for every model fit and prediction (default: the CPUs available to the process).")
+    int | None,
+    typer.Option(help="Threads for every model fit and prediction (default: the CPUs available to the process)."),
 ]
-MaxDirtyOpt = Annotated[float, typer.Option(help="HW: prune until the estimated share of wrong labels is at most this.")]
-DisagreementOpt = Annotated[str, typer.Option(help="QBC: vote (vote entropy, its ties ordered by the consensus's least confidence) or kl.")]
+MaxDirtyOpt = Annotated[
+    float, typer.Option(help="HW: prune until the estimated share of wrong labels is at most this.")
+]
+DisagreementOpt = Annotated[
+    str, typer.Option(help="QBC: vote (vote entropy, its ties ordered by the consensus's least confidence) or kl.")
+]
 ClassesOpt = Annotated[
-    Optional[str], typer.Option(help="Class labels of the probability columns, in order (default 0..k-1).")
+    str | None, typer.Option(help="Class labels of the probability columns, in order (default 0..k-1).")
 ]
 
 
@@ -111,14 +127,24 @@ class StrategyOptions:
         Selection settings (balance, easy share) are checked here, before any file is read."""
         from activemine.strategies import make_strategy
 
-        kwargs = dict(model=self.model, random_state=self.seed, easy_share=self.easy_share,
-                      classes=parse_classes(self.classes), n_jobs=self.n_jobs, **extra)  # fmt: skip
+        kwargs = dict(
+            model=self.model,
+            random_state=self.seed,
+            easy_share=self.easy_share,
+            classes=parse_classes(self.classes),
+            n_jobs=self.n_jobs,
+            **extra,
+        )
         balance = parse_balance(self.balance)
         if balance is not None:
             kwargs["balance"] = balance
         if self.strategy == "hw":
-            kwargs.update(weak_fraction=self.weak_fraction, dirty_policy=self.dirty_policy, max_dirty=self.max_dirty,
-                          clean_selection=self.clean_selection)  # fmt: skip
+            kwargs.update(
+                weak_fraction=self.weak_fraction,
+                dirty_policy=self.dirty_policy,
+                max_dirty=self.max_dirty,
+                clean_selection=self.clean_selection,
+            )
             if self.weak_trees is not None:
                 kwargs["weak_trees"] = parse_weak_trees(self.weak_trees)
         if self.strategy in ("qbc", "qbc-grow"):

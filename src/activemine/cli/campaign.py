@@ -6,18 +6,30 @@ import json
 import secrets
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 
+from activemine.campaign.checks import DEFAULT_SUSPECT_THRESHOLD
 from activemine.cli._app import QuietOpt, app, console, err_console, exits_on_bad_input
 from activemine.cli._diversity_options import CandidateFactorOpt, ClustersOpt, DiversityOpt, NearDuplicatesOpt
 from activemine.cli._strategy_options import (
-    BalanceOpt, CleanSelectionOpt, CommitteeSizeOpt, DirtyPolicyOpt, DisagreementOpt, EasyShareOpt, MaxDirtyOpt, ModelOpt, NJobsOpt, SeedOpt,
-    StrategyOpt, StrategyOptions, WeakFractionOpt, WeakTreesOpt,
-)  # fmt: skip
-from activemine.campaign.checks import DEFAULT_SUSPECT_THRESHOLD
+    BalanceOpt,
+    CleanSelectionOpt,
+    CommitteeSizeOpt,
+    DirtyPolicyOpt,
+    DisagreementOpt,
+    EasyShareOpt,
+    MaxDirtyOpt,
+    ModelOpt,
+    NJobsOpt,
+    SeedOpt,
+    StrategyOpt,
+    StrategyOptions,
+    WeakFractionOpt,
+    WeakTreesOpt,
+)
 from activemine.errors import InputError
 from activemine.progress import progress_reporter
 
@@ -34,7 +46,9 @@ DirArg = Annotated[Path, typer.Argument(help="The campaign folder.")]
 
 def _steps(quiet: bool):
     """The progress display of a campaign step (see :data:`activemine.campaign.rounds.Steps`)."""
-    return lambda description, total=None, unit="rows": progress_reporter(description, total=total, unit=unit, quiet=quiet)
+    return lambda description, total=None, unit="rows": progress_reporter(
+        description, total=total, unit=unit, quiet=quiet
+    )
 
 
 def _text(value) -> str:
@@ -46,17 +60,30 @@ def _text(value) -> str:
 @exits_on_bad_input
 def init(
     folder: DirArg,
-    pool: Annotated[Path, typer.Option(help="Unlabeled pool U: a .parquet file, a folder of them, or a .csv; never read whole.")],
-    labeled: Annotated[Optional[Path], typer.Option(help="Labeled set L (.parquet or .csv); optional for a probability pool with --classes.")] = None,
+    pool: Annotated[
+        Path, typer.Option(help="Unlabeled pool U: a .parquet file, a folder of them, or a .csv; never read whole.")
+    ],
+    labeled: Annotated[
+        Path | None,
+        typer.Option(help="Labeled set L (.parquet or .csv); optional for a probability pool with --classes."),
+    ] = None,
     label_col: Annotated[str, typer.Option(help="Label column of L.")] = "y",
     id_col: Annotated[str, typer.Option(help="Id column of L and U.")] = "id",
-    text_col: Annotated[Optional[str], typer.Option(help="Column of U shown as text on the labeling page.")] = None,
-    classes: Annotated[Optional[str], typer.Option(help="All class labels, comma-separated (default: those in L, sorted).")] = None,
-    proba_cols: Annotated[Optional[str], typer.Option(
-        help="The pool brings the model's class probabilities: columns p0,p1,... in class order (QBC: a0,a1;b0,b1).")] = None,
-    weak_proba_cols: Annotated[Optional[str], typer.Option(help="HW: the weak model's probability columns of U.")] = None,
-    copy: Annotated[bool, typer.Option("--copy/--no-copy",
-                                       help="Copy the pool's files into the folder (default) or record their paths.")] = True,
+    text_col: Annotated[str | None, typer.Option(help="Column of U shown as text on the labeling page.")] = None,
+    classes: Annotated[
+        str | None, typer.Option(help="All class labels, comma-separated (default: those in L, sorted).")
+    ] = None,
+    proba_cols: Annotated[
+        str | None,
+        typer.Option(
+            help="The pool brings the model's class probabilities: columns p0,p1,... in class order (QBC: a0,a1;b0,b1)."
+        ),
+    ] = None,
+    weak_proba_cols: Annotated[str | None, typer.Option(help="HW: the weak model's probability columns of U.")] = None,
+    copy: Annotated[
+        bool,
+        typer.Option("--copy/--no-copy", help="Copy the pool's files into the folder (default) or record their paths."),
+    ] = True,
     quiet: QuietOpt = False,
 ) -> None:
     """Create a campaign folder: a SQLite store (WAL), L, and the pool's Parquet files (copied as files)."""
@@ -71,18 +98,33 @@ def init(
     if len(weak) > 1:
         raise InputError(f"--weak-proba-cols takes one group of columns, got {len(weak)}")
     with progress_reporter("checking the pool's ids", unit="rows", quiet=quiet) as bar:
-        store = init_campaign(folder, pool=pool, labeled=labeled, label_col=label_col, id_col=id_col, text_col=text_col,
-                              classes=class_list, proba_cols=split_columns(proba_cols), weak_proba_cols=weak[0] if weak else None,
-                              copy=copy, progress=bar)  # fmt: skip
+        store = init_campaign(
+            folder,
+            pool=pool,
+            labeled=labeled,
+            label_col=label_col,
+            id_col=id_col,
+            text_col=text_col,
+            classes=class_list,
+            proba_cols=split_columns(proba_cols),
+            weak_proba_cols=weak[0] if weak else None,
+            copy=copy,
+            progress=bar,
+        )
     s = campaign_status(store)
     kind = "probabilities" if store.meta["proba_cols"] or store.meta["weak_proba_cols"] else "features"
-    console.print(f"created campaign {_text(folder)}: {s['pool']:,} pool samples ({kind}), {s['initial']:,} labeled, "
-                  f"classes {_text(store.classes)}, view {store.meta['view']['kind']}", highlight=False)  # fmt: skip
+    console.print(
+        f"created campaign {_text(folder)}: {s['pool']:,} pool samples ({kind}), {s['initial']:,} labeled, "
+        f"classes {_text(store.classes)}, view {store.meta['view']['kind']}",
+        highlight=False,
+    )
 
 
 @campaign_app.command("status")
 @exits_on_bad_input
-def status(folder: DirArg, as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False) -> None:
+def status(
+    folder: DirArg, as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False
+) -> None:
     """Progress per round, class and annotator: labeled, queued and flagged samples."""
     from rich.table import Table
 
@@ -92,13 +134,19 @@ def status(folder: DirArg, as_json: Annotated[bool, typer.Option("--json", help=
     if as_json:
         typer.echo(json.dumps(s, indent=2))
         return
-    console.print(f"pool {s['pool']}  initial labels {s['initial']}  labeled {s['labeled']}  queued {s['queued']}  "
-                  f"flagged {s['flagged']} (conflict {s['flagged_conflict']}, suspect {s['flagged_suspect']})")  # fmt: skip
+    console.print(
+        f"pool {s['pool']}  initial labels {s['initial']}  labeled {s['labeled']}  queued {s['queued']}  "
+        f"flagged {s['flagged']} (conflict {s['flagged_conflict']}, suspect {s['flagged_suspect']})"
+    )
     rounds = Table(title="rounds")
     for col in ("round", "strategy", "created", "size", "labeled", "queued", "flagged"):
         rounds.add_column(col, justify="right" if col not in ("strategy", "created") else "left")
     for r in s["rounds"]:
-        rounds.add_row(*map(_text, (r["round"], r["strategy"], r["created_at"], r["size"], r["labeled"], r["queued"], r["flagged"])))
+        rounds.add_row(
+            *map(
+                _text, (r["round"], r["strategy"], r["created_at"], r["size"], r["labeled"], r["queued"], r["flagged"])
+            )
+        )
     console.print(rounds)
     by_class = Table(title="labels per class (unflagged)")
     for col in ("class", "initial", "new"):
@@ -136,11 +184,18 @@ def mine(
     clean_selection: CleanSelectionOpt = False,
     n_jobs: NJobsOpt = None,
     chunk_size: Annotated[int, typer.Option(help="Pool rows scored at a time.")] = 65_536,
-    engine: Annotated[str, typer.Option(help="local (stream on this machine) or ray (needs activemine[ray]).")] = "local",
-    ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster to join, e.g. ray://head:10001 or auto.")] = None,
+    engine: Annotated[
+        str, typer.Option(help="local (stream on this machine) or ray (needs activemine[ray]).")
+    ] = "local",
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster to join, e.g. ray://head:10001 or auto.")] = None,
     overlap: Annotated[float, typer.Option(help="Share of the round, in [0, 1), labeled by several annotators.")] = 0.0,
     per_item: Annotated[int, typer.Option(help="Distinct annotators per overlapping sample (at least 2).")] = 2,
-    stop_set_size: Annotated[Optional[int], typer.Option(help="Pool samples whose predictions each round stores for the stopping criteria; fixed at the first round (default 2,000).")] = None,
+    stop_set_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Pool samples whose predictions each round stores for the stopping criteria; fixed at the first round (default 2,000)."
+        ),
+    ] = None,
     near_duplicates: NearDuplicatesOpt = None,
     diversity: DiversityOpt = None,
     clusters: ClustersOpt = None,
@@ -153,28 +208,60 @@ def mine(
     from activemine.cli._diversity_options import diversity_options
 
     check_overlap(overlap, per_item)
-    div = diversity_options(near_duplicates=near_duplicates, dedup_col=None, diversity=diversity, clusters=clusters,
-                            candidate_factor=candidate_factor)  # fmt: skip
+    div = diversity_options(
+        near_duplicates=near_duplicates,
+        dedup_col=None,
+        diversity=diversity,
+        clusters=clusters,
+        candidate_factor=candidate_factor,
+    )
     if chunk_size < 1:
         raise InputError(f"--chunk-size must be at least 1, got {chunk_size}")
-    opts = StrategyOptions(strategy=strategy, model=model, seed=seed, balance=balance, easy_share=easy_share,
-                           weak_fraction=weak_fraction, committee_size=committee_size, disagreement=disagreement,
-                           dirty_policy=dirty_policy, max_dirty=max_dirty, weak_trees=weak_trees, n_jobs=n_jobs,
-                           clean_selection=clean_selection)  # fmt: skip
+    opts = StrategyOptions(
+        strategy=strategy,
+        model=model,
+        seed=seed,
+        balance=balance,
+        easy_share=easy_share,
+        weak_fraction=weak_fraction,
+        committee_size=committee_size,
+        disagreement=disagreement,
+        dirty_policy=dirty_policy,
+        max_dirty=max_dirty,
+        weak_trees=weak_trees,
+        n_jobs=n_jobs,
+        clean_selection=clean_selection,
+    )
     store = CampaignStore(folder)
     started = time.perf_counter()
-    round_no, batch = mine_round(store, opts.build(), budget=budget, params=vars(opts), chunk_size=chunk_size,
-                                 engine=engine, ray_address=ray_address, stop_set_size=stop_set_size,
-                                 steps=_steps(quiet), diversity=div)  # fmt: skip
+    round_no, batch = mine_round(
+        store,
+        opts.build(),
+        budget=budget,
+        params=vars(opts),
+        chunk_size=chunk_size,
+        engine=engine,
+        ray_address=ray_address,
+        stop_set_size=stop_set_size,
+        steps=_steps(quiet),
+        diversity=div,
+    )
     if batch.diversity is not None:
         console.print(escape(batch.diversity.describe()), highlight=False)
-    console.print(f"round {round_no}: {len(batch):,} samples queued with {_text(strategy)} in "
-                  f"{time.perf_counter() - started:.1f} s", highlight=False)  # fmt: skip
+    console.print(
+        f"round {round_no}: {len(batch):,} samples queued with {_text(strategy)} in "
+        f"{time.perf_counter() - started:.1f} s",
+        highlight=False,
+    )
     if overlap > 0:
         shared = assign_overlap(store, round_no, overlap=overlap, per_item=per_item, seed=seed)
         console.print(f"{len(shared)} of them go to {per_item} distinct annotators each")
-    console.print(f"next: activemine campaign export {_text(folder)} --round {round_no} --format label-studio "
-                  f"--out round{round_no}.json", highlight=False, soft_wrap=True)  # fmt: skip
+    console.print(
+        f"next: activemine campaign export {_text(folder)} --round {round_no} --format label-studio "
+        f"--out round{round_no}.json",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @campaign_app.command("export")
@@ -182,7 +269,7 @@ def mine(
 def export(
     folder: DirArg,
     out: Annotated[Path, typer.Option(help="File to write.")],
-    round_no: Annotated[Optional[int], typer.Option("--round", help="Round to export (default: the newest).")] = None,
+    round_no: Annotated[int | None, typer.Option("--round", help="Round to export (default: the newest).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="csv, jsonl or label-studio.")] = "csv",
     include_labeled: Annotated[bool, typer.Option(help="Also export samples that already have a label.")] = False,
 ) -> None:
@@ -208,12 +295,20 @@ def export(
 @exits_on_bad_input
 def import_(
     folder: DirArg,
-    file: Annotated[Path, typer.Argument(help="Labels: .csv or .jsonl (id, label[, annotator]) or a Label Studio .json export.")],
-    annotator: Annotated[Optional[str], typer.Option(help="Annotator of records that name none.")] = None,
-    suspect_threshold: Annotated[float, typer.Option(
-        help="Flag labels the model puts more than this far behind its top class (0..1; 1 flags nothing).")] = DEFAULT_SUSPECT_THRESHOLD,
+    file: Annotated[
+        Path, typer.Argument(help="Labels: .csv or .jsonl (id, label[, annotator]) or a Label Studio .json export.")
+    ],
+    annotator: Annotated[str | None, typer.Option(help="Annotator of records that name none.")] = None,
+    suspect_threshold: Annotated[
+        float,
+        typer.Option(
+            help="Flag labels the model puts more than this far behind its top class (0..1; 1 flags nothing)."
+        ),
+    ] = DEFAULT_SUSPECT_THRESHOLD,
     review: Annotated[bool, typer.Option(help="A re-review: its labels replace earlier ones and clear flags.")] = False,
-    allow_labeled_set: Annotated[bool, typer.Option(help="Accept labels for ids of the initial labeled set L.")] = False,
+    allow_labeled_set: Annotated[
+        bool, typer.Option(help="Accept labels for ids of the initial labeled set L.")
+    ] = False,
     allow_unmined: Annotated[bool, typer.Option(help="Accept labels for pool ids that no round selected.")] = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -222,18 +317,33 @@ def import_(
 
     store = CampaignStore(folder)
     with progress_reporter(f"importing {file.name}", unit="records", quiet=quiet) as bar:
-        r = import_labels(store, file, annotator=annotator, suspect_threshold=suspect_threshold, review=review,
-                          allow_labeled_set=allow_labeled_set, allow_unmined=allow_unmined, progress=bar)  # fmt: skip
+        r = import_labels(
+            store,
+            file,
+            annotator=annotator,
+            suspect_threshold=suspect_threshold,
+            review=review,
+            allow_labeled_set=allow_labeled_set,
+            allow_unmined=allow_unmined,
+            progress=bar,
+        )
     if r.already_imported:
         console.print(f"{_text(file)} was imported before with the same options; nothing changed", highlight=False)
         return
-    console.print(f"{_text(file)}: {r.records:,} records, {r.added:,} labels added, {r.already_present:,} already present, "
-                  f"{r.skipped_empty:,} without a label", highlight=False)  # fmt: skip
+    console.print(
+        f"{_text(file)}: {r.records:,} records, {r.added:,} labels added, {r.already_present:,} already present, "
+        f"{r.skipped_empty:,} without a label",
+        highlight=False,
+    )
     if r.conflicts:
-        err_console.print(f"flagged {len(r.conflicts):,} ids with conflicting labels, e.g. {_text(r.conflicts[:5])}", highlight=False)
+        err_console.print(
+            f"flagged {len(r.conflicts):,} ids with conflicting labels, e.g. {_text(r.conflicts[:5])}", highlight=False
+        )
     if r.suspect:
-        err_console.print(f"flagged {len(r.suspect):,} labels the model doubts for re-review, e.g. {_text(r.suspect[:5])}",
-                          highlight=False)  # fmt: skip
+        err_console.print(
+            f"flagged {len(r.suspect):,} labels the model doubts for re-review, e.g. {_text(r.suspect[:5])}",
+            highlight=False,
+        )
 
 
 @campaign_app.command("dataset")
@@ -241,7 +351,12 @@ def import_(
 def dataset(
     folder: DirArg,
     out: Annotated[Path, typer.Option(help="Training set to write (.parquet or .csv).")],
-    consensus: Annotated[str, typer.Option(help="Label of a sample several annotators disagree on: dawid-skene (default), majority, model-weighted, or none (leave it out).")] = "dawid-skene",
+    consensus: Annotated[
+        str,
+        typer.Option(
+            help="Label of a sample several annotators disagree on: dawid-skene (default), majority, model-weighted, or none (leave it out)."
+        ),
+    ] = "dawid-skene",
     quiet: QuietOpt = False,
 ) -> None:
     """Write the current labeled set (L plus returned labels, a consensus where annotators disagree) for retraining."""
@@ -256,8 +371,11 @@ def dataset(
     store = CampaignStore(folder)
     with progress_reporter("reading the labeled pool samples", unit="rows", quiet=quiet) as bar:
         counts = write_dataset(store, out, consensus=consensus, progress=bar)
-    console.print(f"wrote {counts['rows']:,} rows ({counts['initial']:,} initial, {counts['new']:,} new) to {_text(out)}; "
-                  f"{counts['flagged_left_out']:,} flagged ids left out", highlight=False)  # fmt: skip
+    console.print(
+        f"wrote {counts['rows']:,} rows ({counts['initial']:,} initial, {counts['new']:,} new) to {_text(out)}; "
+        f"{counts['flagged_left_out']:,} flagged ids left out",
+        highlight=False,
+    )
 
 
 @campaign_app.command("serve")
@@ -266,8 +384,8 @@ def serve(
     folder: DirArg,
     host: Annotated[str, typer.Option(help="Address to bind; 0.0.0.0 exposes the page to the network.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
-    token: Annotated[Optional[str], typer.Option(help="Access token (default: a new random one, printed).")] = None,
-    round_no: Annotated[Optional[int], typer.Option("--round", help="Round to label (default: the newest).")] = None,
+    token: Annotated[str | None, typer.Option(help="Access token (default: a new random one, printed).")] = None,
+    round_no: Annotated[int | None, typer.Option("--round", help="Round to label (default: the newest).")] = None,
     lease_seconds: Annotated[float, typer.Option(help="How long a sample stays reserved for one annotator.")] = 300.0,
 ) -> None:
     """Serve the labeling page (needs the web extra of activemine: FastAPI and uvicorn)."""

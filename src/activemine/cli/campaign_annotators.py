@@ -24,7 +24,9 @@ def _fmt(value) -> str:
 def annotators(
     folder: DirArg,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
-    consensus: Annotated[str, typer.Option(help=f"Consensus to compare with: {', '.join(CONSENSUS_METHODS)}.")] = DEFAULT_CONSENSUS,
+    consensus: Annotated[
+        str, typer.Option(help=f"Consensus to compare with: {', '.join(CONSENSUS_METHODS)}.")
+    ] = DEFAULT_CONSENSUS,
 ) -> None:
     """Per annotator: labels, agreement (Cohen's kappa pairwise, Krippendorff's alpha), accuracy against the consensus and the model, flags."""
     from activemine.campaign import CampaignStore
@@ -34,20 +36,34 @@ def annotators(
         raise InputError(f"--consensus must be one of {CONSENSUS_METHODS}, got {consensus!r}")
     store = CampaignStore(folder)
     report = annotator_summary(store, method=consensus)
-    figure = write_agreement_heatmap(report, store.folder / REPORT_DIR / "annotator_agreement.png") if report["annotators"] else None
+    figure = (
+        write_agreement_heatmap(report, store.folder / REPORT_DIR / "annotator_agreement.png")
+        if report["annotators"]
+        else None
+    )
     if as_json:
         typer.echo(json.dumps(public_summary(report), indent=2))
         return
     alpha = report["alpha"]
-    console.print(f"{report['samples']} samples with returned labels; Krippendorff's alpha (nominal) {_fmt(alpha)}; "
-                  f"consensus {consensus}", highlight=False)  # fmt: skip
+    console.print(
+        f"{report['samples']} samples with returned labels; Krippendorff's alpha (nominal) {_fmt(alpha)}; "
+        f"consensus {consensus}",
+        highlight=False,
+    )
     table = Table(title="annotators (rank 1 = lowest agreement with the consensus)")
     for col in ("annotator", "labels", "shared", "with others", "with consensus", "with model", "rank", "flagged"):
         table.add_column(col, justify="left" if col == "annotator" else "right")
     for a in sorted(report["annotators"], key=lambda a: a["rank"]):
-        table.add_row(escape(str(a["name"])), str(a["labels"]), str(a["shared"]), _fmt(a["agreement_with_others"]),
-                      _fmt(a["agreement_with_consensus"]), _fmt(a["agreement_with_model"]), str(a["rank"]),
-                      "FLAGGED" if a["flagged"] else "")  # fmt: skip
+        table.add_row(
+            escape(str(a["name"])),
+            str(a["labels"]),
+            str(a["shared"]),
+            _fmt(a["agreement_with_others"]),
+            _fmt(a["agreement_with_consensus"]),
+            _fmt(a["agreement_with_model"]),
+            str(a["rank"]),
+            "FLAGGED" if a["flagged"] else "",
+        )
     console.print(table)
     pairs = Table(title="pairs (Cohen's kappa on shared samples)")
     for col in ("a", "b", "shared", "kappa"):
@@ -74,7 +90,14 @@ def relabel(
     (params,) = store.read("SELECT params FROM rounds WHERE round = ?", (round_no,))[0]
     advice = json.loads(params)["advice"]
     console.print(f"round {round_no}: {len(sids)} samples queued for a second opinion", highlight=False)
-    console.print(f"expected fixes {advice['expected_fixes']:.1f} of {advice['budget']}: advice for the next budget: "
-                  f"{'relabel' if advice['advised'] == 'relabel' else 'mine new samples'}", highlight=False)  # fmt: skip
-    console.print(f"next: activemine campaign export {escape(str(folder))} --round {round_no} --format label-studio "
-                  f"--out round{round_no}.json", highlight=False, soft_wrap=True)  # fmt: skip
+    console.print(
+        f"expected fixes {advice['expected_fixes']:.1f} of {advice['budget']}: advice for the next budget: "
+        f"{'relabel' if advice['advised'] == 'relabel' else 'mine new samples'}",
+        highlight=False,
+    )
+    console.print(
+        f"next: activemine campaign export {escape(str(folder))} --round {round_no} --format label-studio "
+        f"--out round{round_no}.json",
+        highlight=False,
+        soft_wrap=True,
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -21,17 +21,33 @@ def clean(
     out: Annotated[Path, typer.Option(help="Where to write one row per sample (.parquet or .csv).")],
     label_col: Annotated[str, typer.Option(help="Label column of L.")] = "y",
     id_col: Annotated[str, typer.Option(help="Id column of L.")] = "id",
-    model: Annotated[str, typer.Option(help="Out-of-fold model: lightgbm, hgb, logreg or fast (a small LightGBM).")] = "lightgbm",
-    max_dirty: Annotated[float, typer.Option(help="Prune until the estimated dirty share (share of wrong labels) is at most this.")] = 0.02,
+    model: Annotated[
+        str, typer.Option(help="Out-of-fold model: lightgbm, hgb, logreg or fast (a small LightGBM).")
+    ] = "lightgbm",
+    max_dirty: Annotated[
+        float, typer.Option(help="Prune until the estimated dirty share (share of wrong labels) is at most this.")
+    ] = 0.02,
     policy: Annotated[str, typer.Option(help="prune (drop the most suspect) or review (flag only).")] = "prune",
-    rule: Annotated[str, typer.Option(help="adaptive (drop only if a model without the suspects ranks held-out labels better) or target (always drop).")] = "adaptive",
+    rule: Annotated[
+        str,
+        typer.Option(
+            help="adaptive (drop only if a model without the suspects ranks held-out labels better) or target (always drop)."
+        ),
+    ] = "adaptive",
     max_class_fraction: Annotated[float, typer.Option(help="Never drop more than this share of any class.")] = 0.10,
     folds: Annotated[int, typer.Option(help="Folds of the out-of-fold probabilities.")] = 5,
-    soft_labels: Annotated[bool, typer.Option(help="With --policy prune: first check whether soft labels (each label "
-                                                   "blended with out-of-fold probabilities) predict held-out labels better; "
-                                                   "if so, write them as soft_<class> columns to train on and drop nothing.")] = True,
+    soft_labels: Annotated[
+        bool,
+        typer.Option(
+            help="With --policy prune: first check whether soft labels (each label "
+            "blended with out-of-fold probabilities) predict held-out labels better; "
+            "if so, write them as soft_<class> columns to train on and drop nothing."
+        ),
+    ] = True,
     seed: SeedOpt = 0,
-    n_jobs: Annotated[Optional[int], typer.Option(help="Threads for the out-of-fold fits (default: the CPUs available).")] = None,
+    n_jobs: Annotated[
+        int | None, typer.Option(help="Threads for the out-of-fold fits (default: the CPUs available).")
+    ] = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Write id, given_label, suggested_label, label_quality and action (drop, review, keep) for every row of L.
@@ -74,11 +90,22 @@ def clean(
     X = numeric_matrix(table, features, where=where)
 
     if per_class.min() < folds:
-        raise InputError(f"--folds {folds} needs at least {folds} rows of every class; class "
-                         f"{classes[per_class.argmin()]!r} has {per_class.min()}")  # fmt: skip
-    step = DirtyDataFilter(policy=policy, rule=rule, max_dirty=max_dirty, model=model, folds=folds,
-                           max_class_fraction=max_class_fraction, min_per_class=2, soften=soft_labels,
-                           soft_model=model, n_jobs=n_jobs)  # fmt: skip
+        raise InputError(
+            f"--folds {folds} needs at least {folds} rows of every class; class "
+            f"{classes[per_class.argmin()]!r} has {per_class.min()}"
+        )
+    step = DirtyDataFilter(
+        policy=policy,
+        rule=rule,
+        max_dirty=max_dirty,
+        model=model,
+        folds=folds,
+        max_class_fraction=max_class_fraction,
+        min_per_class=2,
+        soften=soft_labels,
+        soft_model=model,
+        n_jobs=n_jobs,
+    )
     with progress_reporter(f"checking the labels of {len(ids)} rows", unit="model fits", quiet=quiet) as bar:
         step(X, y, random_state=seed, ids=ids, progress=bar.advance)
     report = step.report_
@@ -88,7 +115,7 @@ def clean(
         "suggested_label": pa.array(classes[report.suggested]),
         "label_quality": pa.array(report.label_quality.astype(np.float64)),
         "action": pa.array(report.action.tolist(), type=pa.string()),
-    }  # fmt: skip
+    }
     if report.soft_targets is not None:
         columns.update({f"soft_{c}": pa.array(report.soft_targets[:, j]) for j, c in enumerate(classes)})
     write_table(pa.table(columns), out)
@@ -97,8 +124,10 @@ def clean(
     for line in _verdicts(report, soft_labels and policy == "prune"):
         console.print(line)
     console.print(f"estimated dirty share after:  {report.dirty_share_after:.2%}  (target {max_dirty:.2%})")
-    console.print(f"{len(ids)} rows: {counts['drop']} drop, {counts['review']} review, {counts['keep']} keep "
-                  f"({time.perf_counter() - started:.1f} s)")  # fmt: skip
+    console.print(
+        f"{len(ids)} rows: {counts['drop']} drop, {counts['review']} review, {counts['keep']} keep "
+        f"({time.perf_counter() - started:.1f} s)"
+    )
     console.print(f"wrote {out}")
 
 
@@ -114,7 +143,10 @@ def _verdicts(report, soft_checked: bool) -> list[str]:
             evidence = f"{report.soft_gain:+.4f} (z {report.soft_z:.2f}{where})"
             lines.append(f"held-out AUC gain of soft labels {evidence}: {said}")
     if not math.isnan(report.z):
-        said = ("the labels are dirty, suspects dropped" if report.dirty
-                else "not significant, nothing dropped (suspects marked review)")  # fmt: skip
+        said = (
+            "the labels are dirty, suspects dropped"
+            if report.dirty
+            else "not significant, nothing dropped (suspects marked review)"
+        )
         lines.append(f"held-out AUC gain of the drop {report.gain:+.4f} (z {report.z:.2f}): {said}")
     return lines

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -30,35 +30,96 @@ def parse_seeds(value: str) -> list[int]:
 @exits_on_bad_input
 def experiment(
     out: Annotated[Path, typer.Option(help="Folder for results.json, results.md, roc.png (and curves.png).")],
-    dataset: Annotated[str, typer.Option(help="fashion-mnist, digits, or a .parquet/.csv file with a label column. A file is split by --split-col, or else by a seeded stratified 75/25 train/test split (the same for every run).")] = "fashion-mnist",
+    dataset: Annotated[
+        str,
+        typer.Option(
+            help="fashion-mnist, digits, or a .parquet/.csv file with a label column. A file is split by --split-col, or else by a seeded stratified 75/25 train/test split (the same for every run)."
+        ),
+    ] = "fashion-mnist",
     task: Annotated[str, typer.Option(help="binary:POS (class POS against the rest) or multiclass.")] = "binary:6",
     labeled_size: Annotated[int, typer.Option(help="Size of the initial labeled set L.")] = 15_000,
     budget: Annotated[int, typer.Option(help="Samples selected from the pool U (all rounds together).")] = 5_000,
-    pool_size: Annotated[Optional[int], typer.Option(help="Size of U (default: every training sample not in L).")] = None,
+    pool_size: Annotated[int | None, typer.Option(help="Size of U (default: every training sample not in L).")] = None,
     strategies: Annotated[str, typer.Option(help="Comma-separated strategies.")] = "random,lc,sm,entropy,qbc,hw",
     seeds: Annotated[str, typer.Option(help="Number of seeds (0..S-1) or a comma-separated list.")] = "1",
     mode: Annotated[str, typer.Option(help="one-shot or multi-round.")] = "one-shot",
     rounds: Annotated[int, typer.Option(help="Multi-round: number of rounds.")] = 5,
     noise: Annotated[float, typer.Option(help="Label-noise rate on L and on returned labels.")] = 0.0,
-    noise_kind: Annotated[str, typer.Option(help="uniform, ambiguous (flips drawn in proportion to ambiguity) or ambiguous-top (the most ambiguous flip).")] = "uniform",
-    noise_matrix: Annotated[Optional[str], typer.Option(help="Label-noise rate per true class instead of --noise, e.g. 1:0.2,0:0.01 (classes by index or name; flipped samples chosen by --noise-kind).")] = None,
+    noise_kind: Annotated[
+        str,
+        typer.Option(
+            help="uniform, ambiguous (flips drawn in proportion to ambiguity) or ambiguous-top (the most ambiguous flip)."
+        ),
+    ] = "uniform",
+    noise_matrix: Annotated[
+        str | None,
+        typer.Option(
+            help="Label-noise rate per true class instead of --noise, e.g. 1:0.2,0:0.01 (classes by index or name; flipped samples chosen by --noise-kind)."
+        ),
+    ] = None,
     model: Annotated[str, typer.Option(help="lightgbm, hgb or logreg.")] = "lightgbm",
     fpr: Annotated[float, typer.Option(help="The FPR at which TPR is reported.")] = 0.01,
     label_col: Annotated[str, typer.Option(help="Label column of a user's file.")] = "label",
-    split_col: Annotated[Optional[str], typer.Option(help="A file's own split column (values train and test). Without it a seeded stratified 75/25 split is made.")] = None,
-    feature_cols: Annotated[Optional[str], typer.Option(help="Comma-separated feature columns of a file (default: every column but id, label and split; all must be numeric).")] = None,
-    full_seeds: Annotated[Optional[int], typer.Option(help="Seeds that also train the 'full' reference (default all).")] = None,
-    eval_repeats: Annotated[int, typer.Option(help="Models trained per evaluation, figures averaged over their seeds.")] = 1,
-    duplicates: Annotated[Optional[str], typer.Option(help="R,C: plant R hard pool rows, each copied C times with small seeded noise (labels copied); runs report copies and distinct sources in the batch.")] = None,
-    near_duplicates: Annotated[Optional[str], typer.Option(help="Every run: skip rows within RADIUS of a better selected row (RADIUS, auto or off); or per run, a name such as hw+near-duplicates.")] = None,
-    diversity: Annotated[Optional[str], typer.Option(help="Every run: clusters (Cluster-Margin round-robin) or none; or per run, a name such as lc+clusters.")] = None,
-    clusters: Annotated[Optional[int], typer.Option(help="Clusters of --diversity clusters (default 1000).")] = None,
-    candidate_factor: Annotated[Optional[float], typer.Option(help="Candidates per unit of quota (>= 1; default 2 for near-duplicates, 5 for clusters).")] = None,
-    n_jobs: Annotated[Optional[int], typer.Option(help="Threads for every model fit (default: the CPUs available to the process).")] = None,
-    annotators: Annotated[Optional[str], typer.Option(help="Simulated annotators instead of --noise, e.g. n=5,noise=0.05,bad=1,bad-rate=0.3,overlap=0.1,per-item=2.")] = None,
-    stop_set_size: Annotated[int, typer.Option(help="Multi-round: pool rows whose predictions the kappa stopping criterion compares.")] = 2_000,
-    kappa_threshold: Annotated[float, typer.Option(help="Multi-round: mean kappa at which stabilizing predictions stops.")] = 0.99,
-    uncertainty_level: Annotated[float, typer.Option(help="Multi-round: mean batch uncertainty (0-1) below which the uncertainty criterion stops.")] = 0.05,
+    split_col: Annotated[
+        str | None,
+        typer.Option(
+            help="A file's own split column (values train and test). Without it a seeded stratified 75/25 split is made."
+        ),
+    ] = None,
+    feature_cols: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated feature columns of a file (default: every column but id, label and split; all must be numeric)."
+        ),
+    ] = None,
+    full_seeds: Annotated[
+        int | None, typer.Option(help="Seeds that also train the 'full' reference (default all).")
+    ] = None,
+    eval_repeats: Annotated[
+        int, typer.Option(help="Models trained per evaluation, figures averaged over their seeds.")
+    ] = 1,
+    duplicates: Annotated[
+        str | None,
+        typer.Option(
+            help="R,C: plant R hard pool rows, each copied C times with small seeded noise (labels copied); runs report copies and distinct sources in the batch."
+        ),
+    ] = None,
+    near_duplicates: Annotated[
+        str | None,
+        typer.Option(
+            help="Every run: skip rows within RADIUS of a better selected row (RADIUS, auto or off); or per run, a name such as hw+near-duplicates."
+        ),
+    ] = None,
+    diversity: Annotated[
+        str | None,
+        typer.Option(
+            help="Every run: clusters (Cluster-Margin round-robin) or none; or per run, a name such as lc+clusters."
+        ),
+    ] = None,
+    clusters: Annotated[int | None, typer.Option(help="Clusters of --diversity clusters (default 1000).")] = None,
+    candidate_factor: Annotated[
+        float | None,
+        typer.Option(help="Candidates per unit of quota (>= 1; default 2 for near-duplicates, 5 for clusters)."),
+    ] = None,
+    n_jobs: Annotated[
+        int | None, typer.Option(help="Threads for every model fit (default: the CPUs available to the process).")
+    ] = None,
+    annotators: Annotated[
+        str | None,
+        typer.Option(
+            help="Simulated annotators instead of --noise, e.g. n=5,noise=0.05,bad=1,bad-rate=0.3,overlap=0.1,per-item=2."
+        ),
+    ] = None,
+    stop_set_size: Annotated[
+        int, typer.Option(help="Multi-round: pool rows whose predictions the kappa stopping criterion compares.")
+    ] = 2_000,
+    kappa_threshold: Annotated[
+        float, typer.Option(help="Multi-round: mean kappa at which stabilizing predictions stops.")
+    ] = 0.99,
+    uncertainty_level: Annotated[
+        float,
+        typer.Option(help="Multi-round: mean batch uncertainty (0-1) below which the uncertainty criterion stops."),
+    ] = 0.05,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar or progress lines.")] = False,
 ) -> None:
     """Train on L, select from U with each strategy, retrain and evaluate on the test set; write results and figures."""
@@ -67,16 +128,38 @@ def experiment(
 
     names = [s.strip() for s in strategies.split(",") if s.strip()]
     config = ExperimentConfig(
-        dataset=dataset, task=task, labeled_size=labeled_size, budget=budget, pool_size=pool_size,
-        strategies=names, seeds=parse_seeds(seeds), mode=mode, rounds=rounds, noise=noise, noise_kind=noise_kind,
-        model=model, fpr=fpr, label_col=label_col, full_seeds=full_seeds, eval_repeats=eval_repeats,
-        near_duplicates=near_duplicates, diversity=diversity, clusters=clusters, candidate_factor=candidate_factor,
+        dataset=dataset,
+        task=task,
+        labeled_size=labeled_size,
+        budget=budget,
+        pool_size=pool_size,
+        strategies=names,
+        seeds=parse_seeds(seeds),
+        mode=mode,
+        rounds=rounds,
+        noise=noise,
+        noise_kind=noise_kind,
+        model=model,
+        fpr=fpr,
+        label_col=label_col,
+        full_seeds=full_seeds,
+        eval_repeats=eval_repeats,
+        near_duplicates=near_duplicates,
+        diversity=diversity,
+        clusters=clusters,
+        candidate_factor=candidate_factor,
         duplicates=parse_duplicates(duplicates),
-        noise_matrix=noise_matrix, split_col=split_col, n_jobs=n_jobs,
+        noise_matrix=noise_matrix,
+        split_col=split_col,
+        n_jobs=n_jobs,
         feature_cols=None if feature_cols is None else [c.strip() for c in feature_cols.split(",") if c.strip()],
         annotators=annotators,
-        stopping={"stop_set_size": stop_set_size, "kappa_threshold": kappa_threshold, "uncertainty_level": uncertainty_level},
-    )  # fmt: skip
+        stopping={
+            "stop_set_size": stop_set_size,
+            "kappa_threshold": kappa_threshold,
+            "uncertainty_level": uncertainty_level,
+        },
+    )
     config.check()
     started = time.perf_counter()
     # a bar on a terminal; timestamped lines on stderr when it is a log (runs take tens of minutes)

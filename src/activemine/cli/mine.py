@@ -4,18 +4,37 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from activemine.cli._app import QuietOpt, app, console, exits_on_bad_input
 from activemine.cli._diversity_options import (
-    CandidateFactorOpt, ClustersOpt, DedupColOpt, DiversityOpt, EmbeddingColsOpt, EmbeddingPrefixOpt, NearDuplicatesOpt,
-)  # fmt: skip
+    CandidateFactorOpt,
+    ClustersOpt,
+    DedupColOpt,
+    DiversityOpt,
+    EmbeddingColsOpt,
+    EmbeddingPrefixOpt,
+    NearDuplicatesOpt,
+)
 from activemine.cli._strategy_options import (
-    BalanceOpt, ClassesOpt, CleanSelectionOpt, CommitteeSizeOpt, DirtyPolicyOpt, DisagreementOpt, EasyShareOpt, MaxDirtyOpt, ModelOpt,
-    NJobsOpt, SeedOpt, StrategyOpt, StrategyOptions, WeakFractionOpt, WeakTreesOpt,
-)  # fmt: skip
+    BalanceOpt,
+    ClassesOpt,
+    CleanSelectionOpt,
+    CommitteeSizeOpt,
+    DirtyPolicyOpt,
+    DisagreementOpt,
+    EasyShareOpt,
+    MaxDirtyOpt,
+    ModelOpt,
+    NJobsOpt,
+    SeedOpt,
+    StrategyOpt,
+    StrategyOptions,
+    WeakFractionOpt,
+    WeakTreesOpt,
+)
 from activemine.errors import InputError
 
 ENGINE_NAMES = ("local", "ray")
@@ -37,8 +56,9 @@ def print_summary(batch, *, strategy: str, seconds: float, out: Path | None) -> 
     table.add_column("total", justify="right")
     k = len(batch.classes)
     # (class, stratum) counts in one bincount: no Python object per selected row
-    counts = np.bincount(np.asarray(batch.predicted, dtype=np.int64) * len(names) + codes,
-                         minlength=k * len(names)).reshape(k, len(names))  # fmt: skip
+    counts = np.bincount(
+        np.asarray(batch.predicted, dtype=np.int64) * len(names) + codes, minlength=k * len(names)
+    ).reshape(k, len(names))
     for c, cls in enumerate(batch.classes):
         table.add_row(escape(str(cls)), *(str(counts[c, j]) for j in order), str(counts[c].sum()))
     table.add_row("[bold]all", *(str(counts[:, j].sum()) for j in order), str(len(batch)))
@@ -53,7 +73,7 @@ def mine(
     pool: Annotated[Path, typer.Option(help="Unlabeled pool U (.parquet or .csv).")],
     budget: Annotated[int, typer.Option(help="Number of samples to select.")],
     out: Annotated[Path, typer.Option(help="Where to write the batch (.parquet or .csv).")],
-    labeled: Annotated[Optional[Path], typer.Option(help="Labeled set L (.parquet or .csv).")] = None,
+    labeled: Annotated[Path | None, typer.Option(help="Labeled set L (.parquet or .csv).")] = None,
     label_col: Annotated[str, typer.Option(help="Label column of L.")] = "y",
     id_col: Annotated[str, typer.Option(help="Id column of L and U.")] = "id",
     strategy: StrategyOpt = "hw",
@@ -70,15 +90,17 @@ def mine(
     clean_selection: CleanSelectionOpt = False,
     n_jobs: NJobsOpt = None,
     proba_cols: Annotated[
-        Optional[str], typer.Option(help="Precomputed probability columns of U, e.g. p0,p1 (QBC: a0,a1;b0,b1).")
+        str | None, typer.Option(help="Precomputed probability columns of U, e.g. p0,p1 (QBC: a0,a1;b0,b1).")
     ] = None,
-    weak_proba_cols: Annotated[Optional[str], typer.Option(help="HW: the weak model's probability columns of U.")] = None,
+    weak_proba_cols: Annotated[str | None, typer.Option(help="HW: the weak model's probability columns of U.")] = None,
     classes: ClassesOpt = None,
     chunk_size: Annotated[
-        Optional[int], typer.Option(help="Pool rows scored at a time (default: DEFAULT_CHUNK_SIZE, 65,536).")
+        int | None, typer.Option(help="Pool rows scored at a time (default: DEFAULT_CHUNK_SIZE, 65,536).")
     ] = None,
-    engine: Annotated[str, typer.Option(help="local (stream on this machine) or ray (needs activemine[ray]).")] = "local",
-    ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster to join, e.g. ray://head:10001 or auto.")] = None,
+    engine: Annotated[
+        str, typer.Option(help="local (stream on this machine) or ray (needs activemine[ray]).")
+    ] = "local",
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster to join, e.g. ray://head:10001 or auto.")] = None,
     near_duplicates: NearDuplicatesOpt = None,
     dedup_col: DedupColOpt = None,
     diversity: DiversityOpt = None,
@@ -105,22 +127,46 @@ def mine(
         chunk_size = DEFAULT_CHUNK_SIZE
     if chunk_size < 1:
         raise InputError(f"--chunk-size must be at least 1, got {chunk_size}")
-    opts = StrategyOptions(strategy, model, seed, balance, easy_share, weak_fraction, committee_size, disagreement, classes,
-                           dirty_policy=dirty_policy, max_dirty=max_dirty, weak_trees=weak_trees, n_jobs=n_jobs,
-                           clean_selection=clean_selection)  # fmt: skip
+    opts = StrategyOptions(
+        strategy,
+        model,
+        seed,
+        balance,
+        easy_share,
+        weak_fraction,
+        committee_size,
+        disagreement,
+        classes,
+        dirty_policy=dirty_policy,
+        max_dirty=max_dirty,
+        weak_trees=weak_trees,
+        n_jobs=n_jobs,
+        clean_selection=clean_selection,
+    )
     strat = opts.build()
     from activemine.cli._diversity_options import check_embedding_values, diversity_options, embedding_columns
 
-    div = diversity_options(near_duplicates=near_duplicates, dedup_col=dedup_col, diversity=diversity,
-                            clusters=clusters, candidate_factor=candidate_factor)  # fmt: skip
+    div = diversity_options(
+        near_duplicates=near_duplicates,
+        dedup_col=dedup_col,
+        diversity=diversity,
+        clusters=clusters,
+        candidate_factor=candidate_factor,
+    )
     plan = SelectionPlan.build(strat, budget=budget, diversity=div)
     executor = make_executor(engine, chunk_size=chunk_size, ray_address=ray_address)
     embedding = embedding_columns(pool, cols=embedding_cols, prefix=embedding_prefix) if div is not None else ()
     # then the inputs: L is read, U only opened (schema from metadata); the pool is streamed, never read whole
-    labeled_set, source = load_streaming_inputs(labeled_path=labeled, pool_path=pool, label_col=label_col,
-                                                id_col=id_col, proba_cols=proba_cols,
-                                                weak_proba_cols=weak_proba_cols, embedding=embedding,
-                                                dedup_col=dedup_col if div is not None else None)  # fmt: skip
+    labeled_set, source = load_streaming_inputs(
+        labeled_path=labeled,
+        pool_path=pool,
+        label_col=label_col,
+        id_col=id_col,
+        proba_cols=proba_cols,
+        weak_proba_cols=weak_proba_cols,
+        embedding=embedding,
+        dedup_col=dedup_col if div is not None else None,
+    )
     run = prepare_run(strat, source, plan=plan, labeled=labeled_set)
     if embedding and run.n_proba_columns is None:
         check_embedding_values(source, chunk_size)  # a model is about to be fitted: bad embeddings fail first
@@ -143,5 +189,7 @@ def mine(
         if r.embedding:
             console.print(f"embedding: {escape(r.embedding)}", highlight=False)
         if r.rescans:
-            console.print(f"the candidates ran out {r.rescans} time(s); the pool was scanned again with a wider factor",
-                          highlight=False)  # fmt: skip
+            console.print(
+                f"the candidates ran out {r.rescans} time(s); the pool was scanned again with a wider factor",
+                highlight=False,
+            )

@@ -36,7 +36,9 @@ __all__ = [
 QUALITY_METHODS = ("self_confidence", "normalized_margin")
 
 
-def label_quality_scores(labels, proba, *, classes: Sequence | None = None, method: str = "self_confidence") -> np.ndarray:
+def label_quality_scores(
+    labels, proba, *, classes: Sequence | None = None, method: str = "self_confidence"
+) -> np.ndarray:
     """Label quality ``(n,)`` in ``[0, 1]``; **lower = more likely mislabeled**.
 
     ``self_confidence`` is ``p(given)``; ``normalized_margin`` is
@@ -133,8 +135,9 @@ def _suspects(idx: np.ndarray, p: np.ndarray, ids: np.ndarray) -> np.ndarray:
     return out
 
 
-def find_suspects(labels, oof_proba, *, classes: Sequence | None = None, ids=None,
-                  method: str = "self_confidence") -> np.ndarray:  # fmt: skip
+def find_suspects(
+    labels, oof_proba, *, classes: Sequence | None = None, ids=None, method: str = "self_confidence"
+) -> np.ndarray:
     """Ids of suspects, most likely mislabeled first; ``(n_suspects,)``.
 
     ``oof_proba`` ``(n, k)`` must be out of fold. A sample is a suspect when its
@@ -190,5 +193,3 @@ def check_returned_labels(labels, proba, *, classes: Sequence, threshold: float 
         raise InputError(f"threshold must be in [0, 1], got {threshold}")
     idx, p = labels_and_proba(labels, proba, classes)
     return label_disagreement(idx, p) > threshold
-
-

@@ -37,8 +37,14 @@ def _auc_columns(y_idx: np.ndarray, scores: np.ndarray) -> np.ndarray:
     return out
 
 
-def check_drop(y_idx: np.ndarray, proba_all: np.ndarray, proba_dropped: np.ndarray, *, seed: int = 0,
-               n_bootstrap: int = N_BOOTSTRAP) -> tuple[float, float]:  # fmt: skip
+def check_drop(
+    y_idx: np.ndarray,
+    proba_all: np.ndarray,
+    proba_dropped: np.ndarray,
+    *,
+    seed: int = 0,
+    n_bootstrap: int = N_BOOTSTRAP,
+) -> tuple[float, float]:
     """Held-out gain of a drop: ``(gain, z)``.
 
     ``proba_all`` and ``proba_dropped`` ``(n, k)`` are out-of-fold
@@ -60,6 +66,7 @@ def compare_splits(y_idx: np.ndarray, pairs, *, seed: int = 0, n_bootstrap: int 
     bootstrap of the rows, the same resample scoring every split, so the
     splits' shared rows are not counted as new evidence.
     """
+
     def macro(rows):
         gains = []
         for proba_a, proba_b in pairs:

@@ -25,10 +25,19 @@ def fast_oof_model(*, random_state: int | None = 0, n_jobs: int | None = 1):
     from lightgbm import LGBMClassifier
 
     return LGBMClassifier(
-        n_estimators=40, learning_rate=0.2, num_leaves=15, min_child_samples=10, subsample=0.7, subsample_freq=1,
-        colsample_bytree=0.3, reg_lambda=1.0, min_child_weight=1.0, random_state=random_state,
-        n_jobs=check_n_jobs(n_jobs), verbose=-1,
-    )  # fmt: skip
+        n_estimators=40,
+        learning_rate=0.2,
+        num_leaves=15,
+        min_child_samples=10,
+        subsample=0.7,
+        subsample_freq=1,
+        colsample_bytree=0.3,
+        reg_lambda=1.0,
+        min_child_weight=1.0,
+        random_state=random_state,
+        n_jobs=check_n_jobs(n_jobs),
+        verbose=-1,
+    )
 
 
 def oof_model(estimator, *, random_state: int | None = 0, n_jobs: int | None = None):
@@ -52,8 +61,17 @@ def fold_of(y, folds: int, *, seed: int) -> np.ndarray:
     return out
 
 
-def out_of_fold_proba(estimator, X, y, folds: int = 5, *, seed: int = 0, classes: Sequence | None = None,
-                      n_jobs: int | None = None, train_mask=None) -> np.ndarray:  # fmt: skip
+def out_of_fold_proba(
+    estimator,
+    X,
+    y,
+    folds: int = 5,
+    *,
+    seed: int = 0,
+    classes: Sequence | None = None,
+    n_jobs: int | None = None,
+    train_mask=None,
+) -> np.ndarray:
     """Out-of-fold class probabilities ``(n, k)``, columns in the order of ``classes``.
 
     Stratified ``folds``-fold split, shuffled by ``seed``; each row is predicted
@@ -82,7 +100,9 @@ def out_of_fold_proba(estimator, X, y, folds: int = 5, *, seed: int = 0, classes
         raise SingleClassError(f"out-of-fold probabilities need at least two classes, got {np.unique(y).tolist()}")
     if present.min() < folds:
         small = classes[(counts > 0) & (counts < folds)].tolist()
-        raise InputError(f"every class needs at least folds={folds} rows for stratified folds; classes {small} have fewer")
+        raise InputError(
+            f"every class needs at least folds={folds} rows for stratified folds; classes {small} have fewer"
+        )
     fold = fold_of(idx, folds, seed=seed)
     rows = np.arange(y.size)
     splits = [(rows[fold != f], rows[fold == f]) for f in range(int(folds))]

@@ -39,8 +39,15 @@ from activemine.dirty.oof import out_of_fold_proba
 from activemine.dirty.soft import ALPHA, choose_soft_targets
 from activemine.errors import InputError
 
-__all__ = ["DIRTY_POLICIES", "DIRTY_RULES", "DirtyDataFilter", "DirtyDataReport", "check_drop", "clean_labels",
-           "held_out_check"]
+__all__ = [
+    "DIRTY_POLICIES",
+    "DIRTY_RULES",
+    "DirtyDataFilter",
+    "DirtyDataReport",
+    "check_drop",
+    "clean_labels",
+    "held_out_check",
+]
 
 DIRTY_POLICIES = ("prune", "review", "off")
 DIRTY_RULES = ("adaptive", "target")
@@ -94,12 +101,23 @@ class DirtyDataReport:
     def summary(self) -> dict:
         """Counts and shares as plain numbers (for logs and JSON)."""
         return {
-            "policy": self.policy, "rule": self.rule, "n": int(self.keep.size), "suspects": self.n_suspect,
-            "dropped": self.n_dropped, "dirty": self.dirty, "gain": self.gain, "z": self.z,
-            "dirty_share_before": self.dirty_share_before, "dirty_share_after": self.dirty_share_after,
-            "max_dirty": self.max_dirty, "softened": self.soft_targets is not None, "soft_gain": self.soft_gain,
-            "soft_z": self.soft_z, "soft_splits": self.soft_splits, **self.extra,
-        }  # fmt: skip
+            "policy": self.policy,
+            "rule": self.rule,
+            "n": int(self.keep.size),
+            "suspects": self.n_suspect,
+            "dropped": self.n_dropped,
+            "dirty": self.dirty,
+            "gain": self.gain,
+            "z": self.z,
+            "dirty_share_before": self.dirty_share_before,
+            "dirty_share_after": self.dirty_share_after,
+            "max_dirty": self.max_dirty,
+            "softened": self.soft_targets is not None,
+            "soft_gain": self.soft_gain,
+            "soft_z": self.soft_z,
+            "soft_splits": self.soft_splits,
+            **self.extra,
+        }
 
 
 def _check(policy: str, rule: str, max_dirty: float, max_class_fraction: float) -> None:
@@ -113,9 +131,17 @@ def _check(policy: str, rule: str, max_dirty: float, max_class_fraction: float) 
         raise InputError(f"max_class_fraction must be in [0, 1], got {max_class_fraction}")
 
 
-def clean_labels(labels, oof_proba, *, policy: str = "prune", max_dirty: float = 0.02,
-                 max_class_fraction: float = 0.10, classes: Sequence | None = None, ids=None,
-                 method: str = "self_confidence") -> DirtyDataReport:  # fmt: skip
+def clean_labels(
+    labels,
+    oof_proba,
+    *,
+    policy: str = "prune",
+    max_dirty: float = 0.02,
+    max_class_fraction: float = 0.10,
+    classes: Sequence | None = None,
+    ids=None,
+    method: str = "self_confidence",
+) -> DirtyDataReport:
     """Apply a dirty-data policy to a labeled set given out-of-fold probabilities ``(n, k)``.
 
     * ``prune``: drop suspects whose most probable class is not the given one (on a
@@ -170,8 +196,18 @@ def clean_labels(labels, oof_proba, *, policy: str = "prune", max_dirty: float =
     return DirtyDataReport(policy, keep, suspect, action.astype(str), quality, suggested, before, after, max_dirty)
 
 
-def held_out_check(estimator, X, y, keep, *, folds: int = 3, seed: int = 0, classes: Sequence | None = None,
-                   n_jobs: int | None = None, n_bootstrap: int = N_BOOTSTRAP) -> tuple[float, float]:  # fmt: skip
+def held_out_check(
+    estimator,
+    X,
+    y,
+    keep,
+    *,
+    folds: int = 3,
+    seed: int = 0,
+    classes: Sequence | None = None,
+    n_jobs: int | None = None,
+    n_bootstrap: int = N_BOOTSTRAP,
+) -> tuple[float, float]:
     """Held-out gain of dropping the rows ``~keep`` ``(n,)``: ``(gain, z)`` as in :func:`check_drop`.
 
     ``seed`` is the fold seed of the detection that chose the rows; the check
@@ -225,11 +261,24 @@ class DirtyDataFilter:
     split decides (:func:`activemine.dirty.soft.choose_soft_targets`).
     """
 
-    def __init__(self, *, policy: str = "prune", rule: str = "adaptive", max_dirty: float = 0.02, model="fast",
-                 folds: int = 3, check_folds: int | None = None, max_class_fraction: float = 0.10,
-                 z_drop: float = Z_DROP, method: str = "self_confidence", min_per_class: int = 5,
-                 soften: bool = False, soft_model="lightgbm", alpha: float = ALPHA,
-                 n_jobs: int | None = None):  # fmt: skip
+    def __init__(
+        self,
+        *,
+        policy: str = "prune",
+        rule: str = "adaptive",
+        max_dirty: float = 0.02,
+        model="fast",
+        folds: int = 3,
+        check_folds: int | None = None,
+        max_class_fraction: float = 0.10,
+        z_drop: float = Z_DROP,
+        method: str = "self_confidence",
+        min_per_class: int = 5,
+        soften: bool = False,
+        soft_model="lightgbm",
+        alpha: float = ALPHA,
+        n_jobs: int | None = None,
+    ):
         _check(policy, rule, max_dirty, max_class_fraction)
         for name, value in (("folds", folds), ("check_folds", folds if check_folds is None else check_folds)):
             if isinstance(value, bool) or int(value) != value or value < 2:
@@ -251,8 +300,9 @@ class DirtyDataFilter:
         self.alpha = alpha
         self.n_jobs = n_jobs
 
-    def __call__(self, X, y, *, random_state: int, ids=None,
-                 progress: Callable[[int], None] | None = None) -> np.ndarray:  # fmt: skip
+    def __call__(
+        self, X, y, *, random_state: int, ids=None, progress: Callable[[int], None] | None = None
+    ) -> np.ndarray:
         started = time.perf_counter()
         y = np.asarray(y)
         self.report_, self.n_fits_ = None, 0
@@ -266,8 +316,16 @@ class DirtyDataFilter:
         self.n_fits_ = folds
         tick = progress or (lambda n: None)
         tick(folds)
-        report = clean_labels(y, proba, policy=self.policy, max_dirty=self.max_dirty, classes=classes, ids=ids,
-                              max_class_fraction=self.max_class_fraction, method=self.method)  # fmt: skip
+        report = clean_labels(
+            y,
+            proba,
+            policy=self.policy,
+            max_dirty=self.max_dirty,
+            classes=classes,
+            ids=ids,
+            max_class_fraction=self.max_class_fraction,
+            method=self.method,
+        )
         report = replace(report, rule=self.rule, dirty=report.n_dropped > 0)
         if self.soften and self.policy == "prune":  # soft labels first: they keep every row (class docstring)
             report, fits = self._soften(X, y, report, classes, folds, random_state)
@@ -277,8 +335,9 @@ class DirtyDataFilter:
                 return self._done(self._undrop(report), started)
         if self.rule == "adaptive" and report.n_dropped:
             check_folds = folds if self.check_folds is None else min(self.check_folds, int(counts.min()))
-            gain, z = held_out_check(self.model, X, y, report.keep, folds=check_folds, seed=random_state,
-                                     classes=classes, n_jobs=self.n_jobs)  # fmt: skip
+            gain, z = held_out_check(
+                self.model, X, y, report.keep, folds=check_folds, seed=random_state, classes=classes, n_jobs=self.n_jobs
+            )
             self.n_fits_ += 2 * check_folds
             tick(2 * check_folds)
             report = replace(report, dirty=bool(z > self.z_drop), gain=gain, z=z)
@@ -297,13 +356,24 @@ class DirtyDataFilter:
         self.report_ = replace(report, extra={"oof_fits": self.n_fits_, "seconds": self.seconds_})
         return self.report_.keep.copy()
 
-    def _soften(self, X, y, report: DirtyDataReport, classes: np.ndarray, folds: int,
-                seed: int) -> tuple[DirtyDataReport, int]:  # fmt: skip
+    def _soften(
+        self, X, y, report: DirtyDataReport, classes: np.ndarray, folds: int, seed: int
+    ) -> tuple[DirtyDataReport, int]:
         """The report with soft targets for every row when they win on held-out labels (else their evidence only),
         and the model fits the check made."""
         check_folds = folds if self.check_folds is None else self.check_folds
-        choice = choose_soft_targets(self.soft_model, X, y, alpha=self.alpha, folds=check_folds, seed=seed,
-                                     classes=classes, z_min=self.z_drop, n_jobs=self.n_jobs)  # fmt: skip
-        report = replace(report, soft_targets=choice.targets, soft_gain=choice.gain, soft_z=choice.z,
-                         soft_splits=choice.splits)  # fmt: skip
+        choice = choose_soft_targets(
+            self.soft_model,
+            X,
+            y,
+            alpha=self.alpha,
+            folds=check_folds,
+            seed=seed,
+            classes=classes,
+            z_min=self.z_drop,
+            n_jobs=self.n_jobs,
+        )
+        report = replace(
+            report, soft_targets=choice.targets, soft_gain=choice.gain, soft_z=choice.z, soft_splits=choice.splits
+        )
         return report, choice.fits

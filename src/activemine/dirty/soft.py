@@ -38,8 +38,17 @@ from activemine.dirty.oof import fold_of, oof_model, out_of_fold_proba
 from activemine.errors import InputError
 from activemine.models import predict_proba_aligned
 
-__all__ = ["ALPHA", "MIN_WEIGHT", "Z_UNSURE", "SoftChoice", "choose_soft_targets", "expand", "fit_soft", "soft_label_check",
-           "soft_targets"]
+__all__ = [
+    "ALPHA",
+    "MIN_WEIGHT",
+    "Z_UNSURE",
+    "SoftChoice",
+    "choose_soft_targets",
+    "expand",
+    "fit_soft",
+    "soft_label_check",
+    "soft_targets",
+]
 
 #: Weight of the out-of-fold probabilities in a soft target. Of 0.3, 0.5 and 0.8 on the rare set with 10%
 #: ambiguity-weighted noise (L + lc's batch, 3 seeds), 0.8 won most: TPR at 1% FPR 18.3-21.8 against 12.1-15.4
@@ -78,8 +87,9 @@ def expand(X, targets: np.ndarray, *, min_weight: float = MIN_WEIGHT) -> tuple[n
     return np.asarray(X)[row], col, targets[row, col]
 
 
-def fit_soft(estimator, X, targets: np.ndarray, classes: Sequence, *, random_state: int | None = 0,
-             n_jobs: int | None = None):  # fmt: skip
+def fit_soft(
+    estimator, X, targets: np.ndarray, classes: Sequence, *, random_state: int | None = 0, n_jobs: int | None = None
+):
     """A fresh model fitted on soft targets ``(n, k)`` over ``classes``.
 
     ``estimator``: as for :func:`activemine.models.make_model`, or ``"fast"``
@@ -93,9 +103,19 @@ def fit_soft(estimator, X, targets: np.ndarray, classes: Sequence, *, random_sta
     return est.fit(X_rep, classes[col], **{key: weight})
 
 
-def soft_label_check(estimator, X, y, *, alpha: float = ALPHA, folds: int = 3, inner_folds: int = 2, seed: int = 0,
-                     classes: Sequence | None = None, n_jobs: int | None = None,
-                     n_bootstrap: int = N_BOOTSTRAP) -> tuple[float, float, np.ndarray]:  # fmt: skip
+def soft_label_check(
+    estimator,
+    X,
+    y,
+    *,
+    alpha: float = ALPHA,
+    folds: int = 3,
+    inner_folds: int = 2,
+    seed: int = 0,
+    classes: Sequence | None = None,
+    n_jobs: int | None = None,
+    n_bootstrap: int = N_BOOTSTRAP,
+) -> tuple[float, float, np.ndarray]:
     """Held-out gain of training on soft targets: ``(gain, z, oof_proba)``.
 
     ``seed`` is the caller's fold seed; the check draws its own split from it
@@ -108,14 +128,25 @@ def soft_label_check(estimator, X, y, *, alpha: float = ALPHA, folds: int = 3, i
     y = np.asarray(y)
     classes = np.unique(y) if classes is None else np.asarray(classes)
     y_idx = label_indices(y, classes, k=classes.size, name="y")
-    pair = _held_out_pair(estimator, X, y, y_idx, classes, check_fold_seed(seed), alpha=alpha, folds=folds,
-                          inner_folds=inner_folds, n_jobs=n_jobs)  # fmt: skip
+    pair = _held_out_pair(
+        estimator,
+        X,
+        y,
+        y_idx,
+        classes,
+        check_fold_seed(seed),
+        alpha=alpha,
+        folds=folds,
+        inner_folds=inner_folds,
+        n_jobs=n_jobs,
+    )
     gain, z = compare_splits(y_idx, [pair], seed=seed, n_bootstrap=n_bootstrap)
     return gain, z, pair[0]
 
 
-def _held_out_pair(estimator, X, y, y_idx, classes, fresh: int, *, alpha: float, folds: int, inner_folds: int,
-                   n_jobs: int | None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def _held_out_pair(
+    estimator, X, y, y_idx, classes, fresh: int, *, alpha: float, folds: int, inner_folds: int, n_jobs: int | None
+) -> tuple[np.ndarray, np.ndarray]:
     """Held-out probabilities ``(plain, soft)``, each ``(n, k)``, on the fold split of seed ``fresh``."""
     plain = out_of_fold_proba(estimator, X, y, folds, seed=fresh, classes=classes, n_jobs=n_jobs)
     fold = fold_of(y_idx, folds, seed=fresh)  # the split out_of_fold_proba used
@@ -123,10 +154,17 @@ def _held_out_pair(estimator, X, y, y_idx, classes, fresh: int, *, alpha: float,
     X = np.asarray(X)
     for f in range(folds):
         train, test = fold != f, fold == f
-        inner = out_of_fold_proba(estimator, X[train], y[train], inner_folds, seed=fresh + 1_000 + f,
-                                  classes=classes, n_jobs=n_jobs)  # fmt: skip
-        model = fit_soft(estimator, X[train], soft_targets(y_idx[train], inner, alpha), classes,
-                         random_state=fresh + f, n_jobs=n_jobs)  # same model seed as the plain fold  # fmt: skip
+        inner = out_of_fold_proba(
+            estimator, X[train], y[train], inner_folds, seed=fresh + 1_000 + f, classes=classes, n_jobs=n_jobs
+        )
+        model = fit_soft(
+            estimator,
+            X[train],
+            soft_targets(y_idx[train], inner, alpha),
+            classes,
+            random_state=fresh + f,
+            n_jobs=n_jobs,
+        )  # same model seed as the plain fold
         soft[test] = predict_proba_aligned(model, X[test], classes.tolist())
     return plain, soft
 
@@ -141,9 +179,18 @@ class SoftChoice(NamedTuple):
     splits: int
 
 
-def choose_soft_targets(estimator, X, y, *, alpha: float = ALPHA, folds: int = 3, seed: int = 0,
-                        classes: Sequence | None = None, z_min: float = Z_DROP,
-                        n_jobs: int | None = None) -> SoftChoice:  # fmt: skip
+def choose_soft_targets(
+    estimator,
+    X,
+    y,
+    *,
+    alpha: float = ALPHA,
+    folds: int = 3,
+    seed: int = 0,
+    classes: Sequence | None = None,
+    z_min: float = Z_DROP,
+    n_jobs: int | None = None,
+) -> SoftChoice:
     """Soft targets for every row, if they win the check (a :class:`SoftChoice`).
 
     ``targets`` ``(n, k)`` (None unless ``z > z_min``). ``folds`` is lowered
@@ -163,8 +210,20 @@ def choose_soft_targets(estimator, X, y, *, alpha: float = ALPHA, folds: int = 3
     y_idx = label_indices(y, classes, k=classes.size, name="y")
     pairs = []
     for repeat in range(2):
-        pairs.append(_held_out_pair(estimator, X, y, y_idx, classes, check_fold_seed(seed, repeat), alpha=alpha,
-                                    folds=folds, inner_folds=2, n_jobs=n_jobs))  # fmt: skip
+        pairs.append(
+            _held_out_pair(
+                estimator,
+                X,
+                y,
+                y_idx,
+                classes,
+                check_fold_seed(seed, repeat),
+                alpha=alpha,
+                folds=folds,
+                inner_folds=2,
+                n_jobs=n_jobs,
+            )
+        )
         gain, z = compare_splits(y_idx, pairs, seed=seed)
         if abs(z - z_min) >= Z_UNSURE:
             break

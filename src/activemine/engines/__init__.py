@@ -20,14 +20,30 @@ from activemine.errors import InputError
 from activemine.plan import SelectionPlan
 from activemine.selection import Batch
 
-__all__ = ["DEFAULT_CHUNK_SIZE", "ENGINES", "CandidateReducer", "LocalExecutor", "MiningRun", "SelectionPlan",
-           "make_executor", "mine_stream", "prepare_run", "run_engine"]  # fmt: skip
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "ENGINES",
+    "CandidateReducer",
+    "LocalExecutor",
+    "MiningRun",
+    "SelectionPlan",
+    "make_executor",
+    "mine_stream",
+    "prepare_run",
+    "run_engine",
+]
 
 ENGINES = ("local", "ray")
 
 
-def make_executor(engine: str = "local", *, chunk_size: int = DEFAULT_CHUNK_SIZE, ray_address: str | None = None,
-                  check_duplicates: bool = True, **ray_options):  # fmt: skip
+def make_executor(
+    engine: str = "local",
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    ray_address: str | None = None,
+    check_duplicates: bool = True,
+    **ray_options,
+):
     """The executor of ``engine``: ``"local"`` or ``"ray"`` (``ray_options``: ``concurrency``, ``num_gpus``)."""
     if engine == "local":
         if ray_address is not None:
@@ -42,16 +58,31 @@ def make_executor(engine: str = "local", *, chunk_size: int = DEFAULT_CHUNK_SIZE
     raise InputError(f"unknown engine {engine!r}; expected one of {list(ENGINES)}")
 
 
-def run_engine(engine: str, strategy, source, *, budget: int | None = None, plan: SelectionPlan | None = None,
-               labeled=None, exclude=None, columns=None, chunk_size: int = DEFAULT_CHUNK_SIZE, progress=None,
-               ray_address: str | None = None, check_duplicates: bool = True, attach=None, **ray_options) -> Batch:  # fmt: skip
+def run_engine(
+    engine: str,
+    strategy,
+    source,
+    *,
+    budget: int | None = None,
+    plan: SelectionPlan | None = None,
+    labeled=None,
+    exclude=None,
+    columns=None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    progress=None,
+    ray_address: str | None = None,
+    check_duplicates: bool = True,
+    attach=None,
+    **ray_options,
+) -> Batch:
     """Mine with ``engine`` (``"local"`` or ``"ray"``): every setting checked, then fit, scan, select.
 
     Arguments as :func:`activemine.engines.local.mine_stream`; ``plan`` replaces
     ``budget`` and ``exclude``; ``attach``: see :attr:`~activemine.engines.base.ChunkScorer.attach`.
     """
-    executor = make_executor(engine, chunk_size=chunk_size, ray_address=ray_address,
-                             check_duplicates=check_duplicates, **ray_options)  # fmt: skip
+    executor = make_executor(
+        engine, chunk_size=chunk_size, ray_address=ray_address, check_duplicates=check_duplicates, **ray_options
+    )
     run = prepare_run(strategy, source, plan=plan, budget=budget, exclude=exclude, labeled=labeled, columns=columns)
     run.scorer.attach = attach
     return run.run(executor, progress)

@@ -30,14 +30,23 @@ from activemine.selection import Batch
 from activemine.sources import DEFAULT_CHUNK_SIZE, PoolColumns, PoolSource, open_pool
 from activemine.strategies import Strategy
 
-__all__ = ["DEFAULT_CHUNK_SIZE", "ChunkScorer", "Executor", "MiningRun", "add_scored_rows", "check_features", "prepare_run",
-           "resolve_plan", "supports_missing_values"]  # fmt: skip
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "ChunkScorer",
+    "Executor",
+    "MiningRun",
+    "add_scored_rows",
+    "check_features",
+    "prepare_run",
+    "resolve_plan",
+    "supports_missing_values",
+]
 
 
 class Executor(Protocol):
     """Scores a pool's chunks and reduces them to selection candidates."""
 
-    def reduce(self, run: "MiningRun", progress: Callable[[int], None] | None = None) -> CandidateReducer:
+    def reduce(self, run: MiningRun, progress: Callable[[int], None] | None = None) -> CandidateReducer:
         """A reducer fed with every selectable row of ``run.source``, scored by ``run.strategy``."""
         ...
 
@@ -48,7 +57,9 @@ def resolve_plan(strategy: Strategy, plan: SelectionPlan | None, *, budget=None,
         if not isinstance(plan, SelectionPlan):
             raise InputError(f"plan must be a SelectionPlan, got {type(plan).__name__}")
         if (budget is not None and budget != plan.budget) or exclude is not None:
-            raise InputError("give either a plan or budget/exclude, not both (the plan holds its budget and exclusions)")
+            raise InputError(
+                "give either a plan or budget/exclude, not both (the plan holds its budget and exclusions)"
+            )
         return plan
     if budget is None:
         raise InputError("a budget (or a plan) is required")
@@ -70,7 +81,7 @@ def supports_missing_values(model) -> bool:
         return True
     try:
         return bool(model.__sklearn_tags__().input_tags.allow_nan)
-    except Exception:  # noqa: BLE001  (an estimator without sklearn>=1.6 tags: assume it does not)
+    except Exception:
         return False
 
 
@@ -96,10 +107,14 @@ def check_features(X: np.ndarray, *, allow_nan: bool, where: str, columns=None, 
     name = columns[col] if columns is not None and col < len(columns) else f"#{col}"
     value = X[row, col]
     if np.isinf(value):
-        raise InputError(f"feature {name!r} of {where} is {value} at row {first_row + row}; features must be finite "
-                         f"(NaN is read as a missing value by lightgbm and hgb, infinity never)")  # fmt: skip
-    raise InputError(f"feature {name!r} of {where} is NaN (missing) at row {first_row + row} ({int(bad.sum())} such "
-                     f"values); the model cannot take missing values: fill them, or use --model lightgbm or hgb")  # fmt: skip
+        raise InputError(
+            f"feature {name!r} of {where} is {value} at row {first_row + row}; features must be finite "
+            f"(NaN is read as a missing value by lightgbm and hgb, infinity never)"
+        )
+    raise InputError(
+        f"feature {name!r} of {where} is NaN (missing) at row {first_row + row} ({int(bad.sum())} such "
+        f"values); the model cannot take missing values: fill them, or use --model lightgbm or hgb"
+    )
 
 
 class ChunkScorer:
@@ -114,22 +129,39 @@ class ChunkScorer:
         #: chunk's position in the pool call it (the local one); the batch of others has none.
         self.attach: Callable | None = None
 
-    def add(self, reducer: CandidateReducer, chunk, ids: np.ndarray, *, first_row: int | None = None,
-            keys: np.ndarray | None = None) -> None:  # fmt: skip
+    def add(
+        self,
+        reducer: CandidateReducer,
+        chunk,
+        ids: np.ndarray,
+        *,
+        first_row: int | None = None,
+        keys: np.ndarray | None = None,
+    ) -> None:
         """Check ``chunk``'s features, score it and give its selectable rows to ``reducer``;
         ``ids`` ``(n,)`` are the chunk's checked ids, ``first_row`` its position in the pool,
         ``keys`` their :func:`~activemine.idindex.id_hash` if the executor computed it."""
         if chunk.X is not None:
             where = self.where if first_row is not None else f"a block of {self.where}"
-            check_features(chunk.X, allow_nan=self.allow_nan, where=where, columns=self.features,
-                           first_row=first_row or 0)  # fmt: skip
+            check_features(
+                chunk.X, allow_nan=self.allow_nan, where=where, columns=self.features, first_row=first_row or 0
+            )
         scores, predicted = self.strategy.score(chunk)
         embedding = chunk.embedding
         if embedding is None and self.projection is not None and chunk.X is not None:
             embedding = self.projection(np.nan_to_num(chunk.X))
         attached = self.attach(chunk, first_row) if self.attach is not None and first_row is not None else None
-        add_scored_rows(reducer, ids, scores, predicted, self.plan, embedding=embedding, hashes=chunk.hashes,
-                        attached=attached, keys=keys)  # fmt: skip
+        add_scored_rows(
+            reducer,
+            ids,
+            scores,
+            predicted,
+            self.plan,
+            embedding=embedding,
+            hashes=chunk.hashes,
+            attached=attached,
+            keys=keys,
+        )
 
 
 class MiningRun:
@@ -149,7 +181,7 @@ class MiningRun:
     def n_proba_columns(self) -> int | None:
         return self.source.columns.n_proba_columns
 
-    def fit(self) -> "MiningRun":
+    def fit(self) -> MiningRun:
         """Train the strategy (nothing to train when the pool brings probabilities)."""
         self.strategy.fit(self.labeled, n_proba_columns=self.n_proba_columns)
         div = self.plan.diversity
@@ -157,11 +189,12 @@ class MiningRun:
             from activemine.diversity import fit_projection
 
             # checked in prepare_run: the pool has features and the labeled set too
-            self.scorer.projection = fit_projection(np.nan_to_num(np.asarray(self.labeled.X, dtype=np.float32)),
-                                                    random_state=self.plan.seed)  # fmt: skip
+            self.scorer.projection = fit_projection(
+                np.nan_to_num(np.asarray(self.labeled.X, dtype=np.float32)), random_state=self.plan.seed
+            )
         return self
 
-    def scan(self, executor: Executor, progress: Callable[[int], None] | None = None) -> "MiningRun":
+    def scan(self, executor: Executor, progress: Callable[[int], None] | None = None) -> MiningRun:
         """Score the pool with ``executor``, keeping candidates only."""
         self.executor = executor
         self.reducer = executor.reduce(self, progress)
@@ -193,8 +226,15 @@ class MiningRun:
                 self.reducer = self.executor.reduce(self, None)
         self.reducer = None  # spent by the selection (scan again to select again)
         if batch.diversity is not None:
-            embedding = "" if not self.plan.diversity.needs_embeddings else "the pool's embedding columns" if self.scorer.projection is None else (
-                f"features projected by a seeded PCA fitted on the labeled set ({self.scorer.projection.width} dims)")  # fmt: skip
+            embedding = (
+                ""
+                if not self.plan.diversity.needs_embeddings
+                else "the pool's embedding columns"
+                if self.scorer.projection is None
+                else (
+                    f"features projected by a seeded PCA fitted on the labeled set ({self.scorer.projection.width} dims)"
+                )
+            )
             batch = replace(batch, diversity=replace(batch.diversity, embedding=embedding, rescans=self.rescans))
         if attached:
             at = _positions(ids, batch.ids)
@@ -216,8 +256,16 @@ def _positions(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     return at
 
 
-def prepare_run(strategy: Strategy, source, *, plan: SelectionPlan | None = None, budget=None, exclude=None,
-                labeled: LabeledSet | None = None, columns: PoolColumns | None = None) -> MiningRun:  # fmt: skip
+def prepare_run(
+    strategy: Strategy,
+    source,
+    *,
+    plan: SelectionPlan | None = None,
+    budget=None,
+    exclude=None,
+    labeled: LabeledSet | None = None,
+    columns: PoolColumns | None = None,
+) -> MiningRun:
     """Validate a run without fitting anything: the plan's settings first (no I/O), then the
     pool's schema and row count, the classes and the labeled features."""
     plan = resolve_plan(strategy, plan, budget=budget, exclude=exclude)
@@ -231,19 +279,33 @@ def prepare_run(strategy: Strategy, source, *, plan: SelectionPlan | None = None
     div = plan.diversity
     if div is not None and div.needs_embeddings and not src.columns.embedding:
         if not src.columns.features:
-            raise InputError(f"{'near-duplicate suppression by radius' if div.near_duplicates is not None else 'cluster diversity'} "
-                             f"needs embeddings: the pool {src.where!r} brings probabilities only; name its embedding "
-                             "columns (--embedding-cols e0,e1,... or --embedding-prefix emb_)")  # fmt: skip
+            raise InputError(
+                f"{'near-duplicate suppression by radius' if div.near_duplicates is not None else 'cluster diversity'} "
+                f"needs embeddings: the pool {src.where!r} brings probabilities only; name its embedding "
+                "columns (--embedding-cols e0,e1,... or --embedding-prefix emb_)"
+            )
         if labeled is None or labeled.X is None:
-            raise InputError("without embedding columns the pool's features are projected by a PCA fitted on the "
-                             "labeled set; give a labeled set with features, or embedding columns")  # fmt: skip
+            raise InputError(
+                "without embedding columns the pool's features are projected by a PCA fitted on the "
+                "labeled set; give a labeled set with features, or embedding columns"
+            )
     if n_proba is None and labeled is not None and labeled.X is not None:
         check_features(labeled.X, allow_nan=run.scorer.allow_nan, where="the labeled set", columns=src.columns.features)
     return run
 
 
-def add_scored_rows(reducer: CandidateReducer, ids, scores, predicted, plan: SelectionPlan, *, embedding=None,
-                    hashes=None, attached: dict | None = None, keys=None) -> None:  # fmt: skip
+def add_scored_rows(
+    reducer: CandidateReducer,
+    ids,
+    scores,
+    predicted,
+    plan: SelectionPlan,
+    *,
+    embedding=None,
+    hashes=None,
+    attached: dict | None = None,
+    keys=None,
+) -> None:
     """Check one chunk's scores, drop excluded ids and give the rest to ``reducer``
     (with the rows' ``attached`` arrays, see :attr:`ChunkScorer.attach`; ``keys``: the ids' hashes, see
     :meth:`~activemine.plan.SelectionPlan.excluded`)."""

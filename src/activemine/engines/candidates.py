@@ -231,8 +231,20 @@ class CandidateReducer:
             hard, easy = int(np.ceil(self.factor * hard)), int(np.ceil(self.factor * easy))
         return hard, easy
 
-    def add(self, ids, scores, predicted, *, counts=None, rows: int | None = None, embedding=None, hashes=None,
-            sample: tuple | None = None, dropped: tuple | None = None, attached: dict | None = None) -> None:  # fmt: skip
+    def add(
+        self,
+        ids,
+        scores,
+        predicted,
+        *,
+        counts=None,
+        rows: int | None = None,
+        embedding=None,
+        hashes=None,
+        sample: tuple | None = None,
+        dropped: tuple | None = None,
+        attached: dict | None = None,
+    ) -> None:
         """Add selectable rows ``(n,)`` each; ``counts`` ``(n_classes,)`` and ``rows`` default to
         those of the rows themselves (give them when the rows are already a reduction).
 
@@ -322,7 +334,8 @@ class CandidateReducer:
             return []
         if len(ids) == 0:  # nothing to check or carry
             return ([np.empty((0, self.payload_width or 0), np.float32)] if div.needs_embeddings else []) + (
-                [np.empty(0, np.int64)] if div.dedup else [])  # fmt: skip
+                [np.empty(0, np.int64)] if div.dedup else []
+            )
         out = []
         if div.needs_embeddings:
             if embedding is None:
@@ -343,8 +356,10 @@ class CandidateReducer:
         if self.attached_names is None and names:
             self.attached_names = names
         if names != (self.attached_names or ()) and len(ids):
-            raise InputError(f"every chunk must carry the same attached arrays; got {list(names)} after "
-                             f"{list(self.attached_names or ())}")  # fmt: skip
+            raise InputError(
+                f"every chunk must carry the same attached arrays; got {list(names)} after "
+                f"{list(self.attached_names or ())}"
+            )
         out = [np.asarray(attached[k]) for k in names]
         for name, values in zip(names, out):
             if values.shape[:1] != (len(ids),):
@@ -385,7 +400,11 @@ class CandidateReducer:
             for buffer in (*self.hard, *self.easy):
                 buffer.parts, buffer.size = [], 0
         if not parts:
-            empty = [np.empty((0, self.payload_width or 0), np.float32)] if self.diversity and self.diversity.needs_embeddings else []
+            empty = (
+                [np.empty((0, self.payload_width or 0), np.float32)]
+                if self.diversity and self.diversity.needs_embeddings
+                else []
+            )
             if self.diversity is not None and self.diversity.dedup:
                 empty.append(np.empty(0, np.int64))
             return np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64), empty
@@ -410,7 +429,9 @@ class CandidateReducer:
         scores = (-neg).astype(self.score_dtype)
         return ids, scores, predicted, payload
 
-    def diverse_candidates(self, *, release: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
+    def diverse_candidates(
+        self, *, release: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
         """``(ids, scores, predicted, available_counts, extra)``: :meth:`candidates` and, in
         ``extra``, the keyword arguments of :meth:`SelectionPlan.select` for a diverse selection
         (``embedding``, ``hashes`` and ``diverse``: the sample and each group's boundaries).
@@ -432,7 +453,7 @@ class CandidateReducer:
         extra: dict = {}
         names = self.attached_names or ()
         if names and len(payload) >= len(names):  # carried arrays come last
-            extra["attached"] = dict(zip(names, payload[len(payload) - len(names):]))
+            extra["attached"] = dict(zip(names, payload[len(payload) - len(names) :]))
             payload = payload[: len(payload) - len(names)]
         if div is None:
             return ids, scores, predicted, self.counts.copy(), extra

@@ -11,6 +11,7 @@ for any chunk size and row order. The steps around it are
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from queue import Empty, Full, Queue
@@ -21,12 +22,13 @@ from activemine.data import LabeledSet
 from activemine.engines.base import MiningRun, prepare_run
 from activemine.engines.candidates import CandidateReducer
 from activemine.errors import DuplicateIdError, InputError
-from activemine.plan import SelectionPlan
 from activemine.idindex import id_hash
+from activemine.plan import SelectionPlan
 from activemine.selection import Batch, check_ids
 from activemine.sources import DEFAULT_CHUNK_SIZE, ChunkSource, PoolColumns, PoolSource
 
 __all__ = ["DuplicateCheck", "LocalExecutor", "mine_stream", "read_ahead"]
+
 
 class DuplicateCheck:
     """Finds ids that occur twice anywhere in a stream.
@@ -68,7 +70,9 @@ class DuplicateCheck:
             found, counts = np.unique(np.concatenate(found), return_counts=True)
             suspects = found[counts > 1]
         if suspects.size:
-            raise DuplicateIdError(f"{where} ids must be unique: {suspects.size} duplicated, e.g. {suspects[:5].tolist()}")
+            raise DuplicateIdError(
+                f"{where} ids must be unique: {suspects.size} duplicated, e.g. {suspects[:5].tolist()}"
+            )
 
 
 def _strictly_rising(ids: np.ndarray) -> bool:
@@ -99,7 +103,7 @@ def read_ahead(chunks: Iterator, depth: int = 2) -> Iterator:
                         continue
                 if stop.is_set():
                     return
-        except BaseException as exc:  # noqa: BLE001  (handed to the consumer, raised there)
+        except BaseException as exc:
             queue.put((done, exc))
             return
         queue.put((done, None))
@@ -117,10 +121,8 @@ def read_ahead(chunks: Iterator, depth: int = 2) -> Iterator:
     finally:
         stop.set()  # the consumer stopped early (an error while scoring): let the reader end
         while thread.is_alive():
-            try:
+            with contextlib.suppress(Empty):
                 queue.get(timeout=0.1)
-            except Empty:
-                pass
 
 
 class LocalExecutor:
@@ -147,9 +149,13 @@ class LocalExecutor:
             if id_kind is None:
                 id_kind = ids.dtype.kind
             elif ids.dtype.kind != id_kind:
-                raise InputError(f"{src.where} ids must be all integers or all strings; chunks mix {id_kind!r} and {ids.dtype.kind!r}")
+                raise InputError(
+                    f"{src.where} ids must be all integers or all strings; chunks mix {id_kind!r} and {ids.dtype.kind!r}"
+                )
             # one hash of the ids for both the exclusions and the duplicate check
-            keys = id_hash(ids) if ids.dtype.kind in "US" and (duplicates is not None or run.plan.exclude.size) else None
+            keys = (
+                id_hash(ids) if ids.dtype.kind in "US" and (duplicates is not None or run.plan.exclude.size) else None
+            )
             run.scorer.add(reducer, chunk, ids, first_row=first_row, keys=keys)
             if duplicates is not None:
                 duplicates.add(ids, keys)
@@ -161,10 +167,19 @@ class LocalExecutor:
         return reducer
 
 
-def mine_stream(strategy, source, *, budget: int | None = None, plan: SelectionPlan | None = None,
-                labeled: LabeledSet | None = None, exclude=None, columns: PoolColumns | None = None,
-                chunk_size: int = DEFAULT_CHUNK_SIZE, progress: Callable[[int], None] | None = None,
-                check_duplicates: bool = True) -> Batch:  # fmt: skip
+def mine_stream(
+    strategy,
+    source,
+    *,
+    budget: int | None = None,
+    plan: SelectionPlan | None = None,
+    labeled: LabeledSet | None = None,
+    exclude=None,
+    columns: PoolColumns | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    progress: Callable[[int], None] | None = None,
+    check_duplicates: bool = True,
+) -> Batch:
     """Select ``budget`` rows of a pool read as a stream (see :func:`activemine.sources.open_pool`).
 
     The selection settings are ``plan``, or those of ``budget`` and

@@ -26,8 +26,15 @@ from activemine.errors import InputError
 from activemine.plan import SelectionPlan
 from activemine.selection import Batch, check_ids
 from activemine.sources import (
-    DEFAULT_CHUNK_SIZE, ChunkSource, CsvSource, ParquetSource, PoolColumns, TableSource, arrow_ids, chunk_from_table,
-)  # fmt: skip
+    DEFAULT_CHUNK_SIZE,
+    ChunkSource,
+    CsvSource,
+    ParquetSource,
+    PoolColumns,
+    TableSource,
+    arrow_ids,
+    chunk_from_table,
+)
 
 __all__ = ["RayExecutor", "mine_ray"]
 
@@ -59,7 +66,7 @@ class _BlockReducer:
             "predicted": np.concatenate([cand_pred, np.arange(k), [0]]).astype(np.int64),
             "kind": np.concatenate([np.full(cand_ids.size, _CANDIDATE), np.full(k, _COUNT), [_ROWS]]).astype(np.int8),
             "n": np.concatenate([np.zeros(cand_ids.size), counts, [ids.size]]).astype(np.int64),
-        }  # fmt: skip
+        }
         if reducer.diversity is not None:
             _add_diversity_rows(cols, reducer, extra, ids.dtype)
         return pa.table(cols)
@@ -74,8 +81,13 @@ def _add_diversity_rows(cols: dict, reducer: CandidateReducer, extra: dict, id_d
     sample = reducer.sample_rows()
     s_ids, s_emb = sample if sample is not None else (np.empty(0, id_dtype), None)
     m = len(s_ids)
-    cols["id"] = np.concatenate([cols["id"], np.asarray(s_ids).astype(id_dtype, copy=False), np.zeros(g, id_dtype)
-                                 if np.dtype(id_dtype).kind == "i" else np.full(g, "", dtype=id_dtype)])  # fmt: skip
+    cols["id"] = np.concatenate(
+        [
+            cols["id"],
+            np.asarray(s_ids).astype(id_dtype, copy=False),
+            np.zeros(g, id_dtype) if np.dtype(id_dtype).kind == "i" else np.full(g, "", dtype=id_dtype),
+        ]
+    )
     cols["score"] = np.concatenate([cols["score"], np.zeros(m + g)])
     cols["predicted"] = np.concatenate([cols["predicted"], np.zeros(m, np.int64), np.arange(g)])
     cols["kind"] = np.concatenate([cols["kind"], np.full(m, _SAMPLE, np.int8), np.full(g, _DROPPED, np.int8)])
@@ -89,10 +101,16 @@ def _add_diversity_rows(cols: dict, reducer: CandidateReducer, extra: dict, id_d
         full[:n_cand] = emb
         if m:
             full[n_out : n_out + m] = s_emb
-        cols["embedding"] = pa.FixedSizeListArray.from_arrays(pa.array(full.ravel()), width) if width else pa.nulls(total)
+        cols["embedding"] = (
+            pa.FixedSizeListArray.from_arrays(pa.array(full.ravel()), width) if width else pa.nulls(total)
+        )
     if "hashes" in extra:
         h = np.asarray(extra["hashes"])
-        fill = np.zeros(total - n_cand, h.dtype) if h.dtype.kind in "iuf" else np.full(total - n_cand, "", dtype=h.dtype if h.dtype.kind == "U" else "U1")
+        fill = (
+            np.zeros(total - n_cand, h.dtype)
+            if h.dtype.kind in "iuf"
+            else np.full(total - n_cand, "", dtype=h.dtype if h.dtype.kind == "U" else "U1")
+        )
         cols["hashes"] = np.concatenate([h, fill]) if h.size else fill
 
 
@@ -111,8 +129,9 @@ def _dataset(src, ray_data):
 
         # one item per row group, read with column projection on the actor: ray.data.read_parquet
         # fails on its second call in a process when fsspec is installed without aiohttp
-        pieces = [{"_parquet_path": f, "_row_group": g} for f in src.files
-                  for g in range(pq.ParquetFile(f).num_row_groups)]  # fmt: skip
+        pieces = [
+            {"_parquet_path": f, "_row_group": g} for f in src.files for g in range(pq.ParquetFile(f).num_row_groups)
+        ]
         return ray_data.from_items(pieces, override_num_blocks=len(pieces)), src.columns
     if isinstance(src, CsvSource):
         import pyarrow.csv as pcsv
@@ -157,8 +176,14 @@ class RayExecutor:
     group each), each with ``num_gpus`` GPUs when the model can use them.
     """
 
-    def __init__(self, *, address: str | None = None, concurrency: int | None = None, num_gpus: float = 0,
-                 chunk_size: int = DEFAULT_CHUNK_SIZE):  # fmt: skip
+    def __init__(
+        self,
+        *,
+        address: str | None = None,
+        concurrency: int | None = None,
+        num_gpus: float = 0,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+    ):
         if isinstance(chunk_size, bool) or int(chunk_size) != chunk_size or chunk_size < 1:
             raise InputError(f"chunk_size must be a positive integer, got {chunk_size}")
         if concurrency is not None and concurrency < 1:
@@ -179,10 +204,14 @@ class RayExecutor:
         ds, cols = _dataset(src, ray.data)
         concurrency = self.concurrency or max(1, int(ray.available_resources().get("CPU", 1)))
         out = ds.map_batches(
-            _BlockReducer, fn_constructor_kwargs=dict(scorer=run.scorer, columns=cols), batch_format="pyarrow",
+            _BlockReducer,
+            fn_constructor_kwargs=dict(scorer=run.scorer, columns=cols),
+            batch_format="pyarrow",
             batch_size=1 if isinstance(src, ParquetSource) else self.chunk_size,
-            compute=ray.data.ActorPoolStrategy(size=concurrency), num_cpus=1, num_gpus=self.num_gpus or None,
-        )  # fmt: skip
+            compute=ray.data.ActorPoolStrategy(size=concurrency),
+            num_cpus=1,
+            num_gpus=self.num_gpus or None,
+        )
         reducer = CandidateReducer(plan)
         id_kind = None
         for batch in out.iter_batches(batch_format="pyarrow", batch_size=None):
@@ -198,8 +227,14 @@ class RayExecutor:
             counts = np.bincount(predicted[kind == _COUNT], weights=n[kind == _COUNT], minlength=plan.n_classes)
             rows = int(n[kind == _ROWS].sum())
             extra = _diversity_of_batch(batch, kind, predicted, n, reducer, src.where) if reducer.diversity else {}
-            reducer.add(ids, batch.column("score").to_numpy()[cand], predicted[cand],
-                        counts=counts.astype(np.int64), rows=rows, **extra)  # fmt: skip
+            reducer.add(
+                ids,
+                batch.column("score").to_numpy()[cand],
+                predicted[cand],
+                counts=counts.astype(np.int64),
+                rows=rows,
+                **extra,
+            )
             if progress is not None and rows:
                 progress(rows)
         return reducer
@@ -220,7 +255,10 @@ def _diversity_of_batch(batch: pa.Table, kind, predicted, n, reducer: CandidateR
         extra["hashes"] = (h.astype(str) if h.dtype.kind == "O" else h)[cand]
     if reducer.sample is not None:
         ids = arrow_ids(batch.column("id"), where=f"{where} ids")
-        extra["sample"] = (ids[sample], emb[sample] if emb is not None else np.empty((int(sample.sum()), 0), np.float32))
+        extra["sample"] = (
+            ids[sample],
+            emb[sample] if emb is not None else np.empty((int(sample.sum()), 0), np.float32),
+        )
     g = reducer.plan.n_groups
     hard, easy = np.zeros(g, bool), np.zeros(g, bool)
     for group, bits in zip(predicted[dropped].tolist(), n[dropped].tolist()):
@@ -230,10 +268,21 @@ def _diversity_of_batch(batch: pa.Table, kind, predicted, n, reducer: CandidateR
     return extra
 
 
-def mine_ray(strategy, source, *, budget: int | None = None, plan: SelectionPlan | None = None,
-             labeled: LabeledSet | None = None, exclude=None, columns: PoolColumns | None = None,
-             chunk_size: int = DEFAULT_CHUNK_SIZE, progress=None, address: str | None = None,
-             concurrency: int | None = None, num_gpus: float = 0) -> Batch:  # fmt: skip
+def mine_ray(
+    strategy,
+    source,
+    *,
+    budget: int | None = None,
+    plan: SelectionPlan | None = None,
+    labeled: LabeledSet | None = None,
+    exclude=None,
+    columns: PoolColumns | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    progress=None,
+    address: str | None = None,
+    concurrency: int | None = None,
+    num_gpus: float = 0,
+) -> Batch:
     """Select with Ray; the same batch as :func:`activemine.engines.local.mine_stream`
     (arguments as there, plus those of :class:`RayExecutor`)."""
     executor = RayExecutor(address=address, concurrency=concurrency, num_gpus=num_gpus, chunk_size=chunk_size)
