@@ -269,6 +269,8 @@ def prepare_run(
     """Validate a run without fitting anything: the plan's settings first (no I/O), then the
     pool's schema and row count, the classes and the labeled features."""
     plan = resolve_plan(strategy, plan, budget=budget, exclude=exclude)
+    if labeled is not None:
+        labeled = labeled.in_id_order()
     src = open_pool(source, columns)
     if src.num_rows == 0:
         raise EmptyPoolError(f"the pool {src.where!r} has no rows")
