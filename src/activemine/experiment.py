@@ -101,6 +101,7 @@ class ExperimentConfig:
     label_col: str = "label"
     split_col: str | None = None
     feature_cols: Sequence[str] | None = None
+    feature_prefix: str | None = None
     test_fraction: float = 0.25
     pool_size: int | None = None
     full_seeds: int | None = None
@@ -210,18 +211,18 @@ def _read_user_dataset(
     *,
     split_col: str | None = None,
     feature_cols: Sequence[str] | None = None,
+    feature_prefix: str | None = None,
 ) -> Dataset:
     """A user's file as a :class:`Dataset`.
 
     The split is the file's own ``split_col`` (values ``train``/``test``) when
     given, else a seeded stratified split with ``test_fraction`` of each class
     in the test set (seed 0, the same for every run). Features are
-    ``feature_cols``, or every column but ``id``, the label and the split,
-    which must then all be numeric.
+    ``feature_cols``, the columns named ``feature_prefix*``, or every numeric
+    column but ``id``, the label and the split
+    (:func:`activemine.tables.choose_features`).
     """
-    import pyarrow as pa
-
-    from activemine.tables import numeric_matrix, read_table, require_columns
+    from activemine.tables import choose_features, numeric_matrix, read_table, require_columns
 
     if not 0.0 < test_fraction < 1.0:
         raise InputError(f"test fraction must be in (0, 1), got {test_fraction}")
@@ -229,21 +230,9 @@ def _read_user_dataset(
     where = str(path)
     reserved = [label_col] + ([split_col] if split_col else [])
     require_columns(table.column_names, reserved, where=where)
-    if feature_cols is not None:
-        features = list(feature_cols)
-        require_columns(table.column_names, features, where=where)
-        clash = sorted(set(features) & set(reserved))
-        if clash:
-            raise InputError(f"feature columns {clash} of {where} are also the label or split column")
-    else:
-        features = [c for c in table.column_names if c not in reserved and c != "id"]
-        numeric = lambda t: pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)  # noqa: E731
-        bad = [f"{c!r} ({table.schema.field(c).type})" for c in features if not numeric(table.schema.field(c).type)]
-        if bad:
-            raise InputError(
-                f"{where} has non-numeric columns {', '.join(bad)}; name the features with --feature-cols, "
-                f"or the file's train/test column with --split-col"
-            )
+    features = choose_features(
+        table.schema, reserved=[*reserved, "id"], cols=feature_cols, prefix=feature_prefix, where=where
+    ).features
     if not features:
         raise InputError(f"{where} has no feature columns besides {reserved}")
     X = numeric_matrix(table, features, where=where, dtype=np.float32)
@@ -282,19 +271,29 @@ def load_task(
     test_fraction: float = 0.25,
     split_col: str | None = None,
     feature_cols: Sequence[str] | None = None,
+    feature_prefix: str | None = None,
 ) -> Task:
     """Load a built-in dataset or a Parquet/CSV file and recast it for ``task``.
 
     ``task`` is ``"multiclass"`` or ``"binary:POS"``, POS a class name or
     (built-in datasets) a class index such as ``6``. ``split_col`` and
-    ``feature_cols`` apply to files (see :func:`_read_user_dataset`).
+    ``feature_cols``/``feature_prefix`` apply to files (see :func:`_read_user_dataset`).
     """
     if dataset in DATASETS:
-        if split_col or feature_cols:
-            raise InputError(f"--split-col and --feature-cols apply to a user's file, not the built-in {dataset!r}")
+        if split_col or feature_cols or feature_prefix:
+            raise InputError(
+                f"--split-col, --feature-cols and --feature-prefix apply to a user's file, not the built-in {dataset!r}"
+            )
         ds = load_dataset(dataset)
     elif Path(dataset).suffix.lower() in (".parquet", ".pq", ".csv"):
-        ds = _read_user_dataset(Path(dataset), label_col, test_fraction, split_col=split_col, feature_cols=feature_cols)
+        ds = _read_user_dataset(
+            Path(dataset),
+            label_col,
+            test_fraction,
+            split_col=split_col,
+            feature_cols=feature_cols,
+            feature_prefix=feature_prefix,
+        )
     else:
         raise InputError(f"unknown dataset {dataset!r}; expected one of {sorted(DATASETS)} or a .parquet/.csv file")
     names = list(ds.class_names)
@@ -808,6 +807,7 @@ def run_experiment(config: ExperimentConfig, *, progress: Progress | None = None
         test_fraction=config.test_fraction,
         split_col=config.split_col,
         feature_cols=config.feature_cols,
+        feature_prefix=config.feature_prefix,
     )
     if config.noise_matrix is not None:
         parse_noise_matrix(config.noise_matrix, task.class_names)  # class names known now; before any fit

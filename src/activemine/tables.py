@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,17 @@ import pyarrow as pa
 from activemine.errors import InputError, MissingColumnError
 from activemine.selection import Batch
 
-__all__ = ["batch_to_table", "numeric_matrix", "read_table", "require_columns", "table_format", "write_table"]
+__all__ = [
+    "FeatureChoice",
+    "batch_to_table",
+    "choose_features",
+    "is_numeric_type",
+    "numeric_matrix",
+    "read_table",
+    "require_columns",
+    "table_format",
+    "write_table",
+]
 
 _FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 
@@ -56,6 +67,81 @@ def require_columns(present: Sequence[str], needed: Sequence[str], *, where: str
     missing = [c for c in needed if c not in present]
     if missing:
         raise MissingColumnError(f"{where} has no column(s) {missing}; it has {list(present)[:20]}")
+
+
+def is_numeric_type(t: pa.DataType) -> bool:
+    """Whether an Arrow column type can be a feature: integers, floats or booleans."""
+    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
+
+
+@dataclass(frozen=True)
+class FeatureChoice:
+    """The feature columns of a table, its other columns (carried along, not features), and those of
+    them the default rule left out because they are not numeric."""
+
+    features: list[str]
+    carried: list[str]
+    not_numeric: list[str]
+
+    def note(self) -> str | None:
+        """A line for the user when the default rule left columns out of the features."""
+        if not self.not_numeric:
+            return None
+        return (
+            f"not numeric, so not features (carried along): {self.not_numeric}; "
+            "name the features with --feature-cols or --feature-prefix"
+        )
+
+
+def choose_features(
+    schema: pa.Schema,
+    *,
+    reserved: Sequence[str | None],
+    cols: Sequence[str] | None = None,
+    prefix: str | None = None,
+    where: str,
+) -> FeatureChoice:
+    """The feature columns of a table with ``schema`` (the one rule of every command that reads features).
+
+    ``cols`` names them, or ``prefix`` takes every column whose name starts with it; without either,
+    every numeric column but the ``reserved`` ones (id, label, split...) is a feature and the other
+    non-numeric columns are carried along (shown, exported), not refused. Named features must exist
+    and be numeric.
+    """
+    names = list(schema.names)
+    reserved = [r for r in reserved if r]
+    if cols is not None and prefix is not None:
+        raise InputError("give --feature-cols or --feature-prefix, not both")
+    if cols is not None:
+        features = [c.strip() for c in cols if c.strip()] if not isinstance(cols, str) else None
+        if features is None:
+            features = [c.strip() for c in cols.split(",") if c.strip()]
+        if not features:
+            raise InputError(f"--feature-cols names no column; {where} has columns {names}")
+        require_columns(names, features, where=where)
+        if len(set(features)) != len(features):
+            raise InputError(f"--feature-cols names a column twice: {features}")
+    elif prefix is not None:
+        features = [c for c in names if c.startswith(prefix) and c not in reserved]
+        if not features:
+            raise InputError(f"no column of {where} starts with --feature-prefix {prefix!r}; it has columns {names}")
+    else:
+        others = [c for c in names if c not in reserved]
+        features = [c for c in others if is_numeric_type(schema.field(c).type)]
+        if not features:
+            raise InputError(
+                f"{where} has no numeric feature columns besides {reserved}; it has columns "
+                f"{[(c, str(schema.field(c).type)) for c in names]}"
+            )
+        carried = [c for c in others if c not in features]
+        return FeatureChoice(features, carried, carried)
+    clash = [c for c in features if c in reserved]
+    if clash:
+        raise InputError(f"feature columns {clash} of {where} are also its id, label or split column")
+    bad = [(c, str(schema.field(c).type)) for c in features if not is_numeric_type(schema.field(c).type)]
+    if bad:
+        raise InputError(f"feature columns of {where} must be numeric, got {bad}")
+    return FeatureChoice(features, [c for c in names if c not in features and c not in reserved], [])
 
 
 def numeric_matrix(

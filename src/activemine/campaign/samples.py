@@ -27,7 +27,7 @@ from activemine.campaign.store import CampaignStore
 from activemine.data import LabeledSet
 from activemine.errors import CampaignError, InputError, SingleClassError
 from activemine.selection import check_ids
-from activemine.tables import read_table, require_columns
+from activemine.tables import choose_features, read_table, require_columns
 
 __all__ = [
     "LabeledRows",
@@ -45,8 +45,10 @@ _PIXEL = re.compile(r"px(\d+)$")
 TABLE_VIEW_FIELDS = 30
 
 
-def detect_view(features: list[str], pool_columns: list[str], text_col: str | None) -> dict:
-    """The view of a campaign's samples: ``{"kind": "image", "shape": [h, w]}``, text or table."""
+def detect_view(features: list[str], pool_columns: list[str], text_col: str | None, *, carried=()) -> dict:
+    """The view of a campaign's samples: ``{"kind": "image", "shape": [h, w]}``, text or table.
+
+    ``carried``: pool columns that are not features (a name, a note); a table view shows them first."""
     if text_col is not None:
         require_columns(pool_columns, [text_col], where="the pool")
         return {"kind": "text", "column": text_col}
@@ -61,7 +63,7 @@ def detect_view(features: list[str], pool_columns: list[str], text_col: str | No
         return {"kind": "image", "shape": [side, side], "columns": [f"px{i}" for i in range(len(features))]}
     if "text" in pool_columns and "text" not in features:
         return {"kind": "text", "column": "text"}
-    return {"kind": "table", "columns": features[:TABLE_VIEW_FIELDS]}
+    return {"kind": "table", "columns": [*carried, *features][:TABLE_VIEW_FIELDS]}
 
 
 def _id_kind(ids: np.ndarray) -> str:
@@ -171,6 +173,8 @@ def init_campaign(
     weak_proba_cols=None,
     copy: bool = True,
     progress: Callable[[int], None] | None = None,
+    feature_cols=None,
+    feature_prefix: str | None = None,
 ) -> CampaignStore:
     """Create a campaign in ``folder`` from the pool ``pool`` and the labeled set ``labeled``.
 
@@ -180,8 +184,10 @@ def init_campaign(
     paths are recorded. One pass over its id column checks for missing ids and
     ids shared with L (``progress`` gets the rows read).
 
-    A *feature pool* has L's feature columns (L's columns other than the id
-    and the label). A *probability pool* brings the business model's class
+    A *feature pool* has L's feature columns: ``feature_cols``, the columns
+    named ``feature_prefix*``, or L's numeric columns other than the id and the
+    label (:func:`activemine.tables.choose_features`); the pool's other columns
+    (a text, a name) are carried along and shown. A *probability pool* brings the business model's class
     probabilities: ``proba_cols`` (one group ``[p0, p1, ...]``, or one group
     per committee member) and/or ``weak_proba_cols`` (HW's weak model), each
     group in the order of the campaign's classes; L then needs only ids and
@@ -205,12 +211,15 @@ def init_campaign(
     schemas = [_schema(f) for f in files]
     names = schemas[0].names
     if proba_groups or weak:
+        if feature_cols is not None or feature_prefix is not None:
+            raise InputError("--feature-cols and --feature-prefix name a feature pool's columns, not --proba-cols")
         features: list[str] = []
         needed = [id_col, *(c for g in proba_groups for c in g), *weak]
     else:
-        features = [c for c in L.column_names if c not in (id_col, label_col)]
-        if not features:
-            raise InputError(f"{labeled} has no feature columns besides {id_col!r} and {label_col!r}")
+        reserved = [id_col, label_col]
+        features = choose_features(
+            L.schema, reserved=reserved, cols=feature_cols, prefix=feature_prefix, where=str(labeled)
+        ).features
         needed = [id_col, *features]
     for f, schema in zip(files, schemas):
         require_columns(schema.names, needed, where=str(f))
@@ -252,7 +261,8 @@ def init_campaign(
             )
     # a probability pool is shown by its other columns (pixels, a text, fields), if it has any
     shown = features or [c for c in names if c not in needed]
-    view = detect_view(shown, names, text_col)
+    carried = [c for c in names if c not in needed and c not in shown]
+    view = detect_view(shown, names, text_col, carried=carried)
     _check_pool_ids(files, id_col, kind, l_ids, progress=progress)
     data.mkdir(parents=True, exist_ok=True)
     try:

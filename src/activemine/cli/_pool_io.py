@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from activemine.data import LabeledSet
 from activemine.errors import InputError
-from activemine.tables import numeric_matrix, read_table, require_columns
+from activemine.tables import choose_features, numeric_matrix, read_table, require_columns
 
 
 def split_columns(spec: str | None) -> list[list[str]]:
@@ -24,12 +24,17 @@ def load_streaming_inputs(
     weak_proba_cols: str | None,
     embedding: tuple = (),
     dedup_col: str | None = None,
+    feature_cols: list[str] | None = None,
+    feature_prefix: str | None = None,
 ):
     """Read L and open U as a stream (:class:`activemine.sources.PoolSource`) for ``mine``.
 
     With probability columns the pool's features are not read and L is
-    optional; otherwise the features are L's columns other than the id and
-    label, and U must have them all. Returns ``(labeled or None, source)``.
+    optional; otherwise the features are ``feature_cols``, the columns named
+    ``feature_prefix*``, or L's numeric columns other than the id and label
+    (:func:`activemine.tables.choose_features`), and U must have them all.
+    Returns ``(labeled or None, source, note)``: ``note`` says which columns were
+    left out of the features, or is None.
     """
     from activemine.sources import PoolColumns, open_pool
 
@@ -47,10 +52,18 @@ def load_streaming_inputs(
             "--labeled is required unless the pool brings probabilities (--proba-cols / --weak-proba-cols)"
         )
     features: list[str] = []
+    note = None
     if labeled_table is not None and not use_proba:
-        features = [c for c in labeled_table.column_names if c not in (id_col, label_col, dedup_col)]
-        if not features:
-            raise InputError(f"{labeled_path} has no feature columns besides {id_col!r} and {label_col!r}")
+        choice = choose_features(
+            labeled_table.schema,
+            reserved=[id_col, label_col, dedup_col, *embedding],
+            cols=feature_cols,
+            prefix=feature_prefix,
+            where=str(labeled_path),
+        )
+        features, note = choice.features, choice.note()
+    elif feature_cols is not None or feature_prefix is not None:
+        raise InputError("--feature-cols and --feature-prefix need a labeled set with features, not --proba-cols")
     columns = PoolColumns(
         id=id_col,
         features=tuple(features),
@@ -66,4 +79,4 @@ def load_streaming_inputs(
         ids = labeled_table.column(id_col).to_numpy(zero_copy_only=False)
         Xl = numeric_matrix(labeled_table, features, where=str(labeled_path)) if features else None
         labeled = LabeledSet(Xl, y, ids)
-    return labeled, source
+    return labeled, source, note

@@ -14,6 +14,7 @@ from rich.markup import escape
 from activemine.campaign.checks import DEFAULT_SUSPECT_THRESHOLD
 from activemine.cli._app import QuietOpt, app, console, err_console, exits_on_bad_input
 from activemine.cli._diversity_options import CandidateFactorOpt, ClustersOpt, DiversityOpt, NearDuplicatesOpt
+from activemine.cli._feature_options import FeatureColsOpt, FeaturePrefixOpt, split_names
 from activemine.cli._strategy_options import (
     BalanceOpt,
     CleanSelectionOpt,
@@ -70,6 +71,8 @@ def init(
     label_col: Annotated[str, typer.Option(help="Label column of L.")] = "y",
     id_col: Annotated[str, typer.Option(help="Id column of L and U.")] = "id",
     text_col: Annotated[str | None, typer.Option(help="Column of U shown as text on the labeling page.")] = None,
+    feature_cols: FeatureColsOpt = None,
+    feature_prefix: FeaturePrefixOpt = None,
     classes: Annotated[
         str | None, typer.Option(help="All class labels, comma-separated (default: those in L, sorted).")
     ] = None,
@@ -110,6 +113,8 @@ def init(
             weak_proba_cols=weak[0] if weak else None,
             copy=copy,
             progress=bar,
+            feature_cols=split_names(feature_cols),
+            feature_prefix=feature_prefix,
         )
     s = campaign_status(store)
     kind = "probabilities" if store.meta["proba_cols"] or store.meta["weak_proba_cols"] else "features"

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from activemine.cli._app import QuietOpt, app, console, exits_on_bad_input
+from activemine.cli._feature_options import FeatureColsOpt, FeaturePrefixOpt, split_names
 from activemine.cli._strategy_options import SeedOpt
 from activemine.errors import InputError, SingleClassError
 
@@ -21,6 +22,8 @@ def clean(
     out: Annotated[Path, typer.Option(help="Where to write one row per sample (.parquet or .csv).")],
     label_col: Annotated[str, typer.Option(help="Label column of L.")] = "y",
     id_col: Annotated[str, typer.Option(help="Id column of L.")] = "id",
+    feature_cols: FeatureColsOpt = None,
+    feature_prefix: FeaturePrefixOpt = None,
     model: Annotated[
         str, typer.Option(help="Out-of-fold model: lightgbm, hgb, logreg or fast (a small LightGBM).")
     ] = "lightgbm",
@@ -58,12 +61,20 @@ def clean(
     # imported here, so `activemine --help` does not load numpy and pyarrow
     import numpy as np
     import pyarrow as pa
+    from rich.markup import escape
 
     from activemine.dirty import DirtyDataFilter
     from activemine.models import check_n_jobs
     from activemine.progress import progress_reporter
     from activemine.selection import check_ids
-    from activemine.tables import numeric_matrix, read_table, require_columns, table_format, write_table
+    from activemine.tables import (
+        choose_features,
+        numeric_matrix,
+        read_table,
+        require_columns,
+        table_format,
+        write_table,
+    )
 
     table_format(out)  # a bad suffix fails before any work
     if policy not in ("prune", "review"):
@@ -77,9 +88,12 @@ def clean(
     table = read_table(labeled)
     where = str(labeled)
     require_columns(table.column_names, [id_col, label_col], where=where)
-    features = [c for c in table.column_names if c not in (id_col, label_col)]
-    if not features:
-        raise InputError(f"{where} has no feature columns besides {id_col!r} and {label_col!r}")
+    choice = choose_features(
+        table.schema, reserved=[id_col, label_col], cols=split_names(feature_cols), prefix=feature_prefix, where=where
+    )
+    features = choice.features
+    if choice.note() and not quiet:
+        console.print(escape(choice.note()), highlight=False)
     ids = check_ids(table.column(id_col).to_numpy(zero_copy_only=False), name=f"{where} column {id_col!r}")
     y = table.column(label_col).to_numpy(zero_copy_only=False)
     if table.column(label_col).null_count:
@@ -116,6 +130,8 @@ def clean(
         "label_quality": pa.array(report.label_quality.astype(np.float64)),
         "action": pa.array(report.action.tolist(), type=pa.string()),
     }
+    # the columns that are not features (a text, a name) travel with the rows, so a reviewer sees them
+    columns.update({c: table.column(c) for c in choice.carried if c not in columns})
     if report.soft_targets is not None:
         columns.update({f"soft_{c}": pa.array(report.soft_targets[:, j]) for j, c in enumerate(classes)})
     write_table(pa.table(columns), out)

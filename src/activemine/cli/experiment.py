@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from activemine.cli._app import app, console, exits_on_bad_input
+from activemine.cli._feature_options import FeatureColsOpt, FeaturePrefixOpt, split_names
 from activemine.errors import InputError
 from activemine.progress import progress_reporter
 
@@ -66,12 +67,8 @@ def experiment(
             help="A file's own split column (values train and test). Without it a seeded stratified 75/25 split is made."
         ),
     ] = None,
-    feature_cols: Annotated[
-        str | None,
-        typer.Option(
-            help="Comma-separated feature columns of a file (default: every column but id, label and split; all must be numeric)."
-        ),
-    ] = None,
+    feature_cols: FeatureColsOpt = None,
+    feature_prefix: FeaturePrefixOpt = None,
     full_seeds: Annotated[
         int | None, typer.Option(help="Seeds that also train the 'full' reference (default all).")
     ] = None,
@@ -152,7 +149,8 @@ def experiment(
         noise_matrix=noise_matrix,
         split_col=split_col,
         n_jobs=n_jobs,
-        feature_cols=None if feature_cols is None else [c.strip() for c in feature_cols.split(",") if c.strip()],
+        feature_cols=split_names(feature_cols),
+        feature_prefix=feature_prefix,
         annotators=annotators,
         stopping={
             "stop_set_size": stop_set_size,

@@ -18,6 +18,7 @@ from activemine.cli._diversity_options import (
     EmbeddingPrefixOpt,
     NearDuplicatesOpt,
 )
+from activemine.cli._feature_options import FeatureColsOpt, FeaturePrefixOpt, split_names
 from activemine.cli._strategy_options import (
     BalanceOpt,
     ClassesOpt,
@@ -94,6 +95,8 @@ def mine(
     ] = None,
     weak_proba_cols: Annotated[str | None, typer.Option(help="HW: the weak model's probability columns of U.")] = None,
     classes: ClassesOpt = None,
+    feature_cols: FeatureColsOpt = None,
+    feature_prefix: FeaturePrefixOpt = None,
     chunk_size: Annotated[
         int | None, typer.Option(help="Pool rows scored at a time (default: DEFAULT_CHUNK_SIZE, 65,536).")
     ] = None,
@@ -157,7 +160,7 @@ def mine(
     executor = make_executor(engine, chunk_size=chunk_size, ray_address=ray_address)
     embedding = embedding_columns(pool, cols=embedding_cols, prefix=embedding_prefix) if div is not None else ()
     # then the inputs: L is read, U only opened (schema from metadata); the pool is streamed, never read whole
-    labeled_set, source = load_streaming_inputs(
+    labeled_set, source, note = load_streaming_inputs(
         labeled_path=labeled,
         pool_path=pool,
         label_col=label_col,
@@ -166,7 +169,13 @@ def mine(
         weak_proba_cols=weak_proba_cols,
         embedding=embedding,
         dedup_col=dedup_col if div is not None else None,
+        feature_cols=split_names(feature_cols),
+        feature_prefix=feature_prefix,
     )
+    if note and not quiet:
+        from rich.markup import escape
+
+        console.print(escape(note), highlight=False)
     run = prepare_run(strat, source, plan=plan, labeled=labeled_set)
     if embedding and run.n_proba_columns is None:
         check_embedding_values(source, chunk_size)  # a model is about to be fitted: bad embeddings fail first
