@@ -189,6 +189,7 @@ def mine(
 
         console.print(escape(note), highlight=False)
     run = prepare_run(strat, source, plan=plan, labeled=labeled_set)
+    run.check_executor(executor)  # a cluster that cannot read the pool fails before any fit
     if embedding and run.n_proba_columns is None:
         check_embedding_values(source, chunk_size)  # a model is about to be fitted: bad embeddings fail first
     if run.n_proba_columns is None:
