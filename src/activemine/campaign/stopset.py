@@ -515,7 +515,9 @@ def stopping_status(
             forecast["labels_for_target"] = f.as_dict()
             if not f.declined and labels_now is not None:
                 forecast["labels_still_needed"] = max(0.0, f.value - labels_now)
-                forecast["labels_still_needed_interval"] = [max(0.0, v - labels_now) for v in f.interval]
+                forecast["labels_still_needed_interval"] = [
+                    max(0.0, v - labels_now) if np.isfinite(v) else None for v in f.interval
+                ]
         if reached:
             forecast["labels_still_needed"] = 0.0
             forecast["labels_still_needed_interval"] = [0.0, 0.0]

@@ -26,6 +26,8 @@ def _forecast_line(f: dict) -> str:
         return f"declined: {f['reason']}"
     lo, hi = f["interval"]
     if f["question"] == "labels_for":
+        if hi is None:  # some bootstrap curves never reach the target
+            return f"{f['value']:,.0f} labels (90% interval: at least {lo:,.0f}, no upper bound)"
         return f"{f['value']:,.0f} labels (90% interval {lo:,.0f} to {hi:,.0f})"
     return f"{f['value']:.4f} (90% interval {lo:.4f} to {hi:.4f})"
 
@@ -75,7 +77,8 @@ def print_stopping(s: dict) -> None:
         )
         if "labels_still_needed" in f:
             lo, hi = f["labels_still_needed_interval"]
-            console.print(f"labels still needed: {f['labels_still_needed']:,.0f} ({lo:,.0f} to {hi:,.0f})")
+            upper = "no upper bound" if hi is None else f"{hi:,.0f}"
+            console.print(f"labels still needed: {f['labels_still_needed']:,.0f} ({lo:,.0f} to {upper})")
     if "metric_next_round" in f:
         console.print(
             f"forecast: metric after one more round: {escape(_forecast_line(f['metric_next_round']))}", soft_wrap=True
