@@ -96,6 +96,7 @@ def extract(name: str, results: dict) -> tuple[list[dict], list[dict]]:
                 "true_labels": f["true_labels"],
                 "predicted_labels": f["predicted_labels"],
                 "interval": f["interval"],
+                "reached": bool(f.get("reached", False)),
             }
         )
     return criteria, forecast
@@ -241,10 +242,12 @@ def markdown(
     ]
     for f in forecast:
         made = f["predicted_labels"] is not None
+        upper = "" if not made else "open" if f["interval"][1] is None else f"{f['interval'][1]:,.0f}"
         lines.append(
             f"| {f['dataset']} | {f['seed']} | {100 * f['target_tpr']:.2f}% | {f['true_labels']:,} | "
             + (
-                f"{f['predicted_labels']:,.0f} | [{f['interval'][0]:,.0f}, {f['interval'][1]:,.0f}] | "
+                f"{f['predicted_labels']:,.0f}{' (measured)' if f.get('reached') else ''} | "
+                f"[{f['interval'][0]:,.0f}, {upper}] | "
                 f"{100 * (f['predicted_labels'] - f['true_labels']) / f['true_labels']:+.0f}% |"
                 if made
                 else "declined | | |"
@@ -355,9 +358,19 @@ def main(argv=None) -> int:
     p.add_argument("--eval-repeats", type=int, default=2, help="models per round (>= 2: the second is the refit)")
     p.add_argument("--n-jobs", type=int, default=1, help="threads per model fit")
     p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument(
+        "--rewrite-summary",
+        action="store_true",
+        help="only rewrite results.json, summary.json, results.md and forecast.png from the runs under --out",
+    )
     args = p.parse_args(argv)
     names = [n.strip() for n in args.datasets.split(",") if n.strip()]
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.rewrite_summary:  # the runs as the last full run left them, with its timings and command
+        old = json.loads((args.out / "summary.json").read_text())
+        runs = {n: json.loads((args.out / n / "results.json").read_text()) for n in names}
+        write_summary(runs, old["seconds_per_dataset"], old["seconds"], args, old["command"].split()[2:])
+        return 0
     started = time.perf_counter()
     all_results, timings = {}, {}
     for name in names:
