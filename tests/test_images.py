@@ -74,7 +74,10 @@ def test_listing_is_sorted_posix_relative_and_skips_other_files(folders):
     _, pool = folders
     paths = list_images(pool).to_pylist()
     assert len(paths) == N_POOL + 1
-    assert paths == sorted(paths)  # names sorted within folders, folders where they sort
+    # each folder's files in name order, then its subfolders in name order
+    assert paths[:3] == ["part0/img_0000.png", "part0/img_0003.png", "part0/img_0006.png"]
+    assert paths[-1] == "ünïcode/画像.png"
+    assert paths == sorted(paths)  # here every file sits in a subfolder, so that is sorted order
     assert "ünïcode/画像.png" in paths
     assert all("\\" not in p and not p.startswith("/") for p in paths)
     assert not any(p.endswith(".txt") or p.startswith(".") for p in paths)
