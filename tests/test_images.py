@@ -486,3 +486,35 @@ def test_import_activemine_does_not_import_pillow():
     code = "import sys, activemine, activemine.cli, activemine.sources; print('PIL' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False"
+
+
+def test_mine_image_folder_with_near_duplicates(folders, tmp_path):
+    labeled, pool = folders
+    for i in range(5):  # five copies of one image: string ids, rows let go by the candidate buffers
+        save_png(pool / "copies" / f"copy_{i}.png", np.full((8, 8), 128))
+    out = tmp_path / "batch.parquet"
+    code, text = invoke(
+        "mine",
+        "--labeled",
+        labeled,
+        "--pool",
+        pool,
+        "--budget",
+        40,
+        "--out",
+        out,
+        "--strategy",
+        "lc",
+        "--model",
+        "logreg",
+        "--near-duplicates",
+        "0.05",
+        "--candidate-factor",
+        "1",
+        "--chunk-size",
+        50,
+        "--quiet",
+    )
+    assert code == 0, text
+    chosen = pq.read_table(out).column("id").to_pylist()
+    assert len(chosen) == 40 and sum(c.startswith("copies/") for c in chosen) <= 1
