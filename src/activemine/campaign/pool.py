@@ -4,7 +4,7 @@ A campaign's pool is a list of Parquet files (``meta["pool_files"]``) holding
 the id column and either the features or precomputed probabilities
 (``meta["proba_cols"]``, ``meta["weak_proba_cols"]``). Three ways to read it:
 
-* :meth:`CampaignPool.source`: the :class:`~activemine.sources.PoolSource` the
+* :meth:`CampaignPool.source`: the :class:`~activemine.data.sources.PoolSource` the
   engines stream (local or Ray);
 * :meth:`CampaignPool.locate`: one pass over the pool that finds given ids and
   returns their row numbers and the columns asked for, ``O(chunk + found)`` memory;
@@ -75,16 +75,16 @@ class CampaignPool:
         return bool(self.features) and not (self.proba or self.weak_proba)
 
     def pool_columns(self):
-        """The :class:`~activemine.sources.PoolColumns` a round streams."""
-        from activemine.sources import PoolColumns
+        """The :class:`~activemine.data.sources.PoolColumns` a round streams."""
+        from activemine.data.sources import PoolColumns
 
         if self.has_features:
             return PoolColumns(id=self.id_col, features=tuple(self.features))
         return PoolColumns(id=self.id_col, proba=tuple(tuple(g) for g in self.proba), weak_proba=tuple(self.weak_proba))
 
     def source(self):
-        """The pool as a :class:`~activemine.sources.PoolSource` for the engines."""
-        from activemine.sources import open_pool
+        """The pool as a :class:`~activemine.data.sources.PoolSource` for the engines."""
+        from activemine.data.sources import open_pool
 
         files = [str(f) for f in self.files]
         return open_pool(files if len(files) > 1 else files[0], self.pool_columns())

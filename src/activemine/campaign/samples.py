@@ -24,10 +24,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from activemine.campaign.store import CampaignStore
-from activemine.data import LabeledSet
+from activemine.data.chunks import LabeledSet
+from activemine.data.tables import read_table, require_columns
 from activemine.errors import CampaignError, InputError, SingleClassError
-from activemine.selection import check_ids
-from activemine.tables import read_table, require_columns
+from activemine.selection.batch import check_ids
 
 __all__ = [
     "LabeledRows",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from activemine.data import LabeledSet
+from activemine.data.chunks import LabeledSet
+from activemine.data.tables import numeric_matrix, read_table, require_columns
 from activemine.errors import InputError
-from activemine.tables import numeric_matrix, read_table, require_columns
 
 
 def split_columns(spec: str | None) -> list[list[str]]:
@@ -25,13 +25,13 @@ def load_streaming_inputs(
     embedding: tuple = (),
     dedup_col: str | None = None,
 ):
-    """Read L and open U as a stream (:class:`activemine.sources.PoolSource`) for ``mine``.
+    """Read L and open U as a stream (:class:`activemine.data.sources.PoolSource`) for ``mine``.
 
     With probability columns the pool's features are not read and L is
     optional; otherwise the features are L's columns other than the id and
     label, and U must have them all. Returns ``(labeled or None, source)``.
     """
-    from activemine.sources import PoolColumns, open_pool
+    from activemine.data.sources import PoolColumns, open_pool
 
     groups = split_columns(proba_cols)
     weak = split_columns(weak_proba_cols)

@@ -10,7 +10,7 @@ One run, for one strategy and one seed:
   in between; each round adds a point to the learning curve. ``qbc`` refits
   a committee of fixed size on all labels each round; ``qbc-grow`` fits it
   once and then adds one member a round trained on the newly labeled batch
-  (Active-Decorate, :meth:`activemine.committee.Committee.grow`).
+  (Active-Decorate, :meth:`activemine.selection.committee.Committee.grow`).
 
 Two references per seed: ``initial`` (L only) and ``full`` (all of L + U
 labeled). The metric is TPR at a fixed FPR (:func:`activemine.metrics.tpr_at_fpr`,
@@ -19,7 +19,7 @@ macro average. The test labels are never noisy.
 
 Every run records ``decided_by``: how many of its score-ranked batch rows
 were decided by the score, by a secondary key packed into it, or by the id
-alone (:func:`activemine.ties.decided_by`; summed over rounds in multi-round
+alone (:func:`activemine.selection.ties.decided_by`; summed over rounds in multi-round
 mode), so a score that ties on most of the pool shows.
 
 Costs are reported per run as ``model_fits`` (models trained to select the
@@ -46,17 +46,17 @@ from pathlib import Path
 
 import numpy as np
 
-from activemine.data import LabeledSet, PoolChunk
-from activemine.datasets import DATASETS, Dataset, load_dataset
+from activemine.data.chunks import LabeledSet, PoolChunk
+from activemine.data.datasets import DATASETS, Dataset, load_dataset
 from activemine.dirty.soft import fit_soft
+from activemine.engines.mining import score_pool
 from activemine.errors import BudgetError, InputError
+from activemine.experiments.noise import NOISE_KINDS, inject_class_noise, inject_label_noise, parse_noise_matrix
 from activemine.metrics import roc_auc, tpr_at_fpr
-from activemine.mining import score_pool
 from activemine.models import make_model, predict_proba_aligned
-from activemine.plan import SelectionPlan
-from activemine.simulate import NOISE_KINDS, inject_class_noise, inject_label_noise, parse_noise_matrix
-from activemine.strategies import STRATEGIES, make_strategy
-from activemine.ties import strategy_decided_by
+from activemine.selection.plan import SelectionPlan
+from activemine.selection.strategies import STRATEGIES, make_strategy
+from activemine.selection.ties import strategy_decided_by
 
 __all__ = [
     "ROC_GRID",
@@ -107,9 +107,9 @@ class ExperimentConfig:
     eval_repeats: int = 1
     variants: dict = field(default_factory=dict)
     n_jobs: int | None = None
-    annotators: str | None = None  # simulated annotators (activemine.annotator_simulation) instead of noise
-    stopping: dict = field(default_factory=dict)  # activemine.stopping_report.StopSettings fields (multi-round)
-    # batches without copies (activemine.diversity): options for every run, or per run by a name suffix
+    annotators: str | None = None  # simulated annotators (activemine.annotators.simulation) instead of noise
+    stopping: dict = field(default_factory=dict)  # activemine.budget.report.StopSettings fields (multi-round)
+    # batches without copies (activemine.diversity.select): options for every run, or per run by a name suffix
     # such as "hw+near-duplicates"; `duplicates` = (R, C) plants R hard sources copied C times into U
     near_duplicates: str | None = None
     diversity: str | None = None
@@ -120,7 +120,7 @@ class ExperimentConfig:
 
     def diversity_for(self, name: str):
         """``(registered strategy or variant, DiversityOptions or None)`` of a run name."""
-        from activemine.diversity import DiversityOptions, split_run_name
+        from activemine.diversity.select import DiversityOptions, split_run_name
 
         every = self.near_duplicates not in (None, "off") or self.diversity == "clusters"
         default = DiversityOptions.from_cli(
@@ -166,18 +166,18 @@ class ExperimentConfig:
         if self.annotators is not None and self.noise_matrix is not None:
             raise InputError("give either simulated annotators or a noise matrix, not both")
         if self.annotators is not None:
-            from activemine.annotator_simulation import check_experiment_spec
+            from activemine.annotators.simulation import check_experiment_spec
 
             check_experiment_spec(self.annotators, noise=self.noise)
         if len(set(self.seeds)) != len(self.seeds):
             raise InputError(f"seeds must be distinct, got {list(self.seeds)}")
         if self.duplicates is not None:
-            from activemine.diversity import parse_duplicates
+            from activemine.diversity.select import parse_duplicates
 
             self.duplicates = parse_duplicates(",".join(map(str, self.duplicates)))
             if not 0.0 < self.duplicate_scale < 1.0:
                 raise InputError(f"duplicate scale must be in (0, 1), got {self.duplicate_scale}")
-        from activemine.stopping_report import StopSettings
+        from activemine.budget.report import StopSettings
 
         StopSettings.from_dict(self.stopping)
 
@@ -221,7 +221,7 @@ def _read_user_dataset(
     """
     import pyarrow as pa
 
-    from activemine.tables import numeric_matrix, read_table, require_columns
+    from activemine.data.tables import numeric_matrix, read_table, require_columns
 
     if not 0.0 < test_fraction < 1.0:
         raise InputError(f"test fraction must be in (0, 1), got {test_fraction}")
@@ -565,7 +565,7 @@ class _Seed:
         self.y_obs = _noisy_labels(task, config, seed, clean_proba)
         self.annotators = {}
         if config.annotators is not None:  # a simulated team labels instead (consensus where several label)
-            from activemine.annotator_simulation import experiment_labels
+            from activemine.annotators.simulation import experiment_labels
 
             self.y_obs, self.annotators = experiment_labels(task, config.annotators, seed)
         if np.unique(self.y_obs[self.L]).size < 2:
@@ -691,7 +691,7 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
     evaluation = shared["initial"]
     picked: list[np.ndarray] = []
     decided: dict[str, int] = {}
-    from activemine.stopping_report import RunRecorder, StopSettings
+    from activemine.budget.report import RunRecorder, StopSettings
 
     settings = StopSettings.from_dict(config.stopping)
     stop_rows, source = RunRecorder.stop_rows(split.U, settings, seed=seed, held_out_rows=split.held_out)
@@ -773,19 +773,19 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
 
 
 def _embedding(options, task, split, shared, seed):
-    from activemine.diversity_experiment import pool_embedding
+    from activemine.experiments.diversity import pool_embedding
 
     return pool_embedding(options, task, split, shared, seed)
 
 
 def _duplicate_figures(split, chosen, report) -> dict:
-    from activemine.diversity_experiment import duplicate_figures
+    from activemine.experiments.diversity import duplicate_figures
 
     return duplicate_figures(split, chosen, report)
 
 
 def _plant(task, config, seed, split, model):
-    from activemine.diversity_experiment import plant_into_task
+    from activemine.experiments.diversity import plant_into_task
 
     return plant_into_task(task, config, seed, split, model)
 
@@ -936,7 +936,7 @@ def results_markdown(results: dict) -> str:
             f"| {name} | {s['labels']['mean']:,.0f} | {100 * s['tpr_at_fpr']['mean']:.2f} +/- {100 * s['tpr_at_fpr']['std']:.2f} "
             f"| {s['auc']['mean']:.4f} +/- {s['auc']['std']:.4f} | {cost[0]} | {cost[1]} | {by_id} |"
         )
-    from activemine.stopping_report import stopping_markdown
+    from activemine.budget.report import stopping_markdown
 
     return "\n".join(lines) + "\n" + stopping_markdown(results)
 
@@ -945,7 +945,7 @@ def write_outputs(results: dict, out: Path) -> list[Path]:
     """Write ``results.json``, ``results.md``, ``roc.png`` (and ``curves.png`` in multi-round mode) atomically."""
     import json
 
-    from activemine.plots import plot_curves, plot_roc
+    from activemine.experiments.plots import plot_curves, plot_roc
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

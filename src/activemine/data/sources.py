@@ -1,6 +1,6 @@
 """Pool sources: one chunk iterator over in-memory arrays, DataFrames, Parquet and CSV.
 
-A pool is read as a stream of :class:`~activemine.data.PoolChunk` objects of at
+A pool is read as a stream of :class:`~activemine.data.chunks.PoolChunk` objects of at
 most ``chunk_size`` rows, each holding the ids and only the columns a strategy
 needs (:class:`PoolColumns`); Parquet is read with column projection, so unused
 columns never leave the disk. Sources are re-iterable: every call of
@@ -8,7 +8,7 @@ columns never leave the disk. Sources are re-iterable: every call of
 
 Accepted sources (:func:`open_pool`):
 
-* a :class:`~activemine.data.PoolChunk` (arrays already split into ids, X, proba);
+* a :class:`~activemine.data.chunks.PoolChunk` (arrays already split into ids, X, proba);
 * a mapping column name -> 1-d numpy array, a :class:`pyarrow.Table`, or a
   pandas DataFrame (duck-typed: never imported here);
 * a path to a ``.parquet``/``.pq`` file, a folder of Parquet files, a list of
@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from activemine.data import PoolChunk
+from activemine.data.chunks import PoolChunk
+from activemine.data.tables import numeric_matrix, require_columns
 from activemine.errors import InputError, MissingColumnError, SchemaMismatchError
-from activemine.selection import check_ids
-from activemine.tables import numeric_matrix, require_columns
+from activemine.selection.batch import check_ids
 
 __all__ = ["DEFAULT_CHUNK_SIZE", "PoolColumns", "PoolSource", "arrow_ids", "check_pool_schema", "open_pool"]
 
@@ -44,7 +44,7 @@ class PoolColumns:
     mean becomes ``proba``. ``weak_proba`` is HW's weak model ``(n, k)``.
     ``embedding``: numeric columns, or one fixed-size-list column, holding
     each row's embedding; ``dedup``: a content-hash column
-    (:mod:`activemine.diversity`).
+    (:mod:`activemine.diversity.select`).
     """
 
     id: str = "id"
@@ -177,7 +177,7 @@ def chunk_from_table(table: pa.Table | pa.RecordBatch, columns: PoolColumns, *, 
 def embedding_matrix(table, names: tuple[str, ...], *, where: str) -> np.ndarray:
     """Embeddings ``(n, e)`` float32 from numeric columns or one fixed-size-list column;
     NaN, infinity and missing values are an error naming the row."""
-    from activemine.diversity import check_embeddings
+    from activemine.diversity.select import check_embeddings
 
     if len(names) == 1 and _is_list(table.schema.field(names[0]).type):
         col = table.column(names[0])
