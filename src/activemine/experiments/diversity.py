@@ -51,7 +51,7 @@ def duplicate_figures(split, chosen, report) -> dict:
     return out
 
 
-def plant_into_task(task, config, seed: int, split, model):
+def plant_into_task(task, settings, seed: int, split, model):
     """A copy of ``task`` whose training set ends with planted near-duplicates, added to ``split.U``.
 
     The R sources are the pool rows the L-only model is least confident about; each is copied
@@ -61,11 +61,11 @@ def plant_into_task(task, config, seed: int, split, model):
     from activemine.diversity.select import hard_sources, plant_duplicates
     from activemine.selection.scores import least_confidence
 
-    r, c = config.duplicates
+    r, c = settings.duplicates
     n = task.y_train.size
     proba = predict_proba_aligned(model, task.X_train[split.U], np.arange(len(task.class_names)))
     sources = hard_sources(least_confidence(proba), split.U, r)
-    X_copies, src = plant_duplicates(task.X_train, sources, c, scale=config.duplicate_scale, random_state=seed)
+    X_copies, src = plant_duplicates(task.X_train, sources, c, scale=settings.config.duplicate_scale, random_state=seed)
     group = np.full(n + src.size, -1, dtype=np.int64)
     group[sources] = sources
     group[n:] = src
