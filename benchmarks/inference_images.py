@@ -136,7 +136,7 @@ def run_floor(root: Path, workers: int, threads: int) -> dict:
     from PIL import Image
     from torch.utils.data import DataLoader, Dataset
 
-    from activemine.images import list_images
+    from activemine.data.images import list_images
 
     torch.set_num_threads(threads)
     paths = [str(root / p) for p in list_images(root).to_pylist()]
@@ -167,10 +167,10 @@ def run_ours(root: Path, workers: int, threads: int) -> dict:
     import torch
 
     from activemine.data import LabeledSet
+    from activemine.data.images import ImageSpec, decode_images, list_images
+    from activemine.data.sources import ImageFolderSource
     from activemine.engines.local import mine_stream
-    from activemine.images import ImageSpec, decode_images, list_images
-    from activemine.sources import ImageFolderSource
-    from activemine.strategies import make_strategy
+    from activemine.selection.strategies import make_strategy
 
     torch.set_num_threads(threads)
     started = time.perf_counter()

@@ -43,7 +43,7 @@ def embedding_names(names: list[str], *, cols: str | None, prefix: str | None, e
 
 
 def _matrix(table: pa.Table, names: list[str], *, where: str) -> np.ndarray:
-    from activemine.sources import PoolColumns, check_pool_schema, embedding_matrix
+    from activemine.data.sources import PoolColumns, check_pool_schema, embedding_matrix
 
     check_pool_schema(table.schema, PoolColumns(id=table.column_names[0], embedding=tuple(names)), where=where)
     return embedding_matrix(table, tuple(names), where=where)
@@ -73,7 +73,7 @@ class EmbeddingFile:
 
     def __init__(self, path, *, id_col: str, kind: str, cols: str | None = None, prefix: str | None = None):
         from activemine.campaign.pool import arrow_ids
-        from activemine.tables import read_table
+        from activemine.data.tables import read_table
 
         self.path = Path(path)
         table = read_table(self.path)

@@ -69,11 +69,11 @@ def clean(
     # imported here, so `activemine --help` does not load numpy and pyarrow
     import numpy as np
 
+    from activemine.data.tables import numeric_matrix, read_table, require_columns, table_format
     from activemine.dirty import DirtyDataFilter
     from activemine.models import check_n_jobs
     from activemine.progress import progress_reporter
-    from activemine.selection import check_ids
-    from activemine.tables import numeric_matrix, read_table, require_columns, table_format
+    from activemine.selection.batch import check_ids
 
     table_format(out)  # a bad suffix fails before any work
     if policy not in ("prune", "review"):
@@ -177,7 +177,7 @@ def _write_report(report, ids, y, classes, out) -> None:
     import numpy as np
     import pyarrow as pa
 
-    from activemine.tables import write_table
+    from activemine.data.tables import write_table
 
     columns = {
         "id": pa.array(ids),
