@@ -1,6 +1,8 @@
 """Bring your own outputs: the dirty-data step from given out-of-fold probabilities, campaigns with given
 embeddings (pool columns or a file joined by id), and experiments with embedding columns."""
 
+import json
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -8,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from activemine.cli import app
+from activemine.errors import InputError
 
 runner = CliRunner()
 
@@ -285,3 +288,68 @@ def test_image_campaign_with_an_embedding_file(tmp_path):
         "--quiet",
     )
     assert code == 0, text
+
+
+# -- experiments with the file's own embeddings -------------------------------------------
+
+
+@pytest.fixture()
+def file_with_embeddings(tmp_path):
+    rng = np.random.default_rng(4)
+    n = 400
+    X = rng.normal(size=(n, 3))
+    y = np.where(X[:, 0] + 0.3 * rng.normal(size=n) > 0, "pos", "neg")
+    emb = np.repeat(rng.normal(size=(n // 4, 2)) * 50, 4, axis=0)  # groups of 4 rows share one embedding
+    cols = {"id": np.arange(n), "f0": X[:, 0], "f1": X[:, 1], "f2": X[:, 2], "label": y}
+    cols.update({"emb_0": emb[:, 0], "emb_1": emb[:, 1]})
+    pq.write_table(pa.table(cols), tmp_path / "data.parquet")
+    return tmp_path / "data.parquet", emb
+
+
+def test_load_task_keeps_the_file_embeddings_apart_from_the_features(file_with_embeddings):
+    from activemine.experiments.tasks import load_task
+
+    path, emb = file_with_embeddings
+    task = load_task(str(path), "binary:pos", embedding_prefix="emb_")
+    assert task.X_train.shape[1] == 3  # the embedding columns are not features
+    assert task.embedding_train.shape == (task.y_train.size, 2)
+    nearest = np.abs(task.embedding_train[:, None, :] - emb[None]).max(axis=2).min(axis=1)
+    assert (nearest < 1e-3).all()  # every train row carries one of the file's embeddings
+    with pytest.raises(InputError, match="emb_x"):
+        load_task(str(path), "binary:pos", embedding_cols=["emb_x"])
+
+
+def test_experiment_with_the_file_embeddings(file_with_embeddings, tmp_path):
+    path, _ = file_with_embeddings
+    out = tmp_path / "exp"
+    code, text = invoke(
+        "experiment",
+        "--dataset",
+        path,
+        "--task",
+        "binary:pos",
+        "--labeled-size",
+        60,
+        "--budget",
+        20,
+        "--strategies",
+        "lc,lc+near-duplicates",
+        "--near-duplicates",
+        "1.0",
+        "--model",
+        "logreg",
+        "--embedding-prefix",
+        "emb_",
+        "--out",
+        out,
+        "--quiet",
+    )
+    assert code == 0, text
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    diverse = [r for r in runs if r["strategy"] == "lc+near-duplicates"]
+    assert diverse and diverse[0]["diversity"]["suppressed"] > 0  # copies in embedding space were skipped
+
+
+def test_experiment_embeddings_need_a_file(tmp_path):
+    code, text = invoke("experiment", "--dataset", "digits", "--embedding-prefix", "e", "--out", tmp_path / "x")
+    assert code == 2 and "apply to a .parquet/.csv file" in text

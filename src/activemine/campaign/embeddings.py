@@ -21,25 +21,7 @@ import pyarrow.compute as pc
 
 from activemine.errors import InputError
 
-__all__ = ["EmbeddingFile", "check_embedding_values", "embedding_names"]
-
-
-def embedding_names(names: list[str], *, cols: str | None, prefix: str | None, exclude=(), where: str) -> list[str]:
-    """The embedding columns of a table with columns ``names``: ``cols`` (``e0,e1,...`` or one
-    fixed-size-list column), or every column starting with ``prefix``; neither: every column not in ``exclude``."""
-    if cols and prefix:
-        raise InputError("give --embedding-cols or --embedding-prefix, not both")
-    if cols:
-        wanted = [c.strip() for c in cols.split(",") if c.strip()]
-        missing = [c for c in wanted if c not in names]
-        if missing:
-            raise InputError(f"--embedding-cols names columns {missing[:5]} that {where} does not have")
-        return wanted
-    found = [c for c in names if c.startswith(prefix)] if prefix else [c for c in names if c not in exclude]
-    if not found:
-        what = f"starts with --embedding-prefix {prefix!r}" if prefix else "holds embeddings"
-        raise InputError(f"no column of {where} {what}")
-    return found
+__all__ = ["EmbeddingFile", "check_embedding_values"]
 
 
 def _matrix(table: pa.Table, names: list[str], *, where: str) -> np.ndarray:
@@ -80,6 +62,8 @@ class EmbeddingFile:
         where = str(self.path)
         if id_col not in table.column_names:
             raise InputError(f"the embedding file {where!r} has no id column {id_col!r}")
+        from activemine.data.sources import embedding_names
+
         self.names = embedding_names(table.column_names, cols=cols, prefix=prefix, exclude=(id_col,), where=where)
         table = table.select([id_col, *self.names])
         self.values = _matrix(table, self.names, where=where)  # (n, e) float32, finite

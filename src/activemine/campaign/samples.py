@@ -240,7 +240,7 @@ def init_campaign(
     names = schemas[0].names
     emb_names: list[str] = []
     if embeddings is None and (embedding_cols or embedding_prefix):
-        from activemine.campaign.embeddings import embedding_names
+        from activemine.data.sources import embedding_names
 
         emb_names = embedding_names(names, cols=embedding_cols, prefix=embedding_prefix, where=str(pool))
     features: list[str] = []
