@@ -10,7 +10,7 @@ from activemine.campaign import campaign_status, init_campaign, mine_round
 from activemine.campaign.stopset import campaign_criteria, measure_learning_curve, stop_records, stopping_status
 from activemine.cli import app
 from activemine.errors import InputError
-from activemine.strategies import make_strategy
+from activemine.selection.strategies import make_strategy
 
 runner = CliRunner()
 
@@ -102,7 +102,7 @@ def test_many_rounds_give_kappa_per_pair_decisions_and_a_forecast_from_a_validat
     )
     assert s["refit_cost"]["rounds"] == 6 and s["refit_cost"]["total_seconds"] > 0
 
-    from activemine.datasets import load_dataset
+    from activemine.data.datasets import load_dataset
 
     d = load_dataset("digits")
     val = tmp_path / "val.parquet"

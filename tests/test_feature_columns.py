@@ -14,8 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from activemine.cli import app
+from activemine.data.tables import choose_features
 from activemine.errors import InputError
-from activemine.tables import choose_features
 
 runner = CliRunner()
 
@@ -222,7 +222,7 @@ def test_clean_reads_the_features_and_writes_the_carried_columns(text_files):
 
 
 def test_experiment_reads_a_file_with_a_text_column(tmp_path):
-    from activemine.experiment import load_task
+    from activemine.experiments.tasks import load_task
 
     rng = np.random.default_rng(1)
     n = 200

@@ -124,7 +124,7 @@ from activemine.data import LabeledSet
 from activemine.engines import prepare_run
 from activemine.engines.ray import RayExecutor
 from activemine.errors import InputError
-from activemine.sources import PoolColumns
+from activemine.data.sources import PoolColumns
 
 shutil.copy("U.parquet", "only-here.parquet")
 L = pq.read_table("L.parquet")
