@@ -195,7 +195,7 @@ def test_a_probability_pool_decides_with_plain_kappa_and_refits_nothing(tmp_path
 
 
 def test_forecast_says_when_the_target_was_already_reached_and_takes_q(tmp_path):
-    from activemine.datasets import load_dataset
+    from activemine.data.datasets import load_dataset
 
     store, truth = _campaign(tmp_path)
     _mine(store)
