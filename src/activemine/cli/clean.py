@@ -10,11 +10,12 @@ from typing import Annotated
 import typer
 
 from activemine.cli._app import QuietOpt, app, console, exits_on_bad_input
+from activemine.cli._config import PanelCommand, write_table_with_settings
 from activemine.cli._strategy_options import SeedOpt
 from activemine.errors import InputError, SingleClassError
 
 
-@app.command()
+@app.command(cls=PanelCommand)
 @exits_on_bad_input
 def clean(
     labeled: Annotated[Path, typer.Option(help="Labeled set L (.parquet or .csv): id, label and numeric features.")],
@@ -59,7 +60,7 @@ def clean(
     import numpy as np
     import pyarrow as pa
 
-    from activemine.data.tables import numeric_matrix, read_table, require_columns, table_format, write_table
+    from activemine.data.tables import numeric_matrix, read_table, require_columns, table_format
     from activemine.dirty import DirtyDataFilter
     from activemine.models import check_n_jobs
     from activemine.progress import progress_reporter
@@ -118,7 +119,7 @@ def clean(
     }
     if report.soft_targets is not None:
         columns.update({f"soft_{c}": pa.array(report.soft_targets[:, j]) for j, c in enumerate(classes)})
-    write_table(pa.table(columns), out)
+    write_table_with_settings(pa.table(columns), out, command="clean")
     counts = {a: int((report.action == a).sum()) for a in ("drop", "review", "keep")}
     console.print(f"estimated dirty share before: {report.dirty_share_before:.2%}")
     for line in _verdicts(report, soft_labels and policy == "prune"):
