@@ -95,7 +95,7 @@ def _mean(summary: dict, name: str, key: str = "tpr_at_fpr") -> float:
 
 
 def check_targets(results: dict[str, dict]) -> dict:
-    """The issue's targets on the means, each with the measured figures (TPR in points) and whether it holds.
+    """The targets on the means, each with the measured figures (TPR in points) and whether it holds.
 
     A target whose runs were not run (``--strategies`` left them out) is left out.
     """

@@ -201,10 +201,10 @@ def _apply_config(ctx: typer.Context, value: Path | None) -> None:
 
 def _config_option():
     """The ``--config`` option, as typer builds it (eager: read before every other option)."""
-    probe = typer.Typer()
+    holder = typer.Typer()
 
-    @probe.command()
-    def _probe(
+    @holder.command()
+    def _holder(
         config: Annotated[
             Path | None,
             typer.Option(
@@ -218,7 +218,7 @@ def _config_option():
     ) -> None:
         pass
 
-    option = typer.main.get_command(probe).params[0]
+    option = typer.main.get_command(holder).params[0]
     option.expose_value = False  # the commands never see it: its values arrive as their defaults
     return option
 
