@@ -61,6 +61,9 @@ PANELS: dict[str, tuple[str, ...]] = {
         "image_size",
         "image_mode",
         "skip_bad_images",
+        "oof_proba_cols",
+        "oof_proba_prefix",
+        "embeddings",
     ),
     "Strategy": (
         "strategy",

@@ -122,6 +122,16 @@ def experiment(
         float,
         typer.Option(help="Multi-round: mean batch uncertainty (0-1) below which the uncertainty criterion stops."),
     ] = 0.05,
+    embedding_cols: Annotated[
+        str | None,
+        typer.Option(
+            help="A file's own embedding columns e0,e1,... (not features): near-duplicates and clusters use them "
+            "instead of a PCA of the features."
+        ),
+    ] = None,
+    embedding_prefix: Annotated[
+        str | None, typer.Option(help="As --embedding-cols: every column whose name starts with this.")
+    ] = None,
     image_size: ImageSizeOpt = None,
     image_mode: ImageModeOpt = None,
     skip_bad_images: SkipBadImagesOpt = False,
@@ -159,6 +169,8 @@ def experiment(
         n_jobs=n_jobs,
         feature_cols=None if feature_cols is None else [c.strip() for c in feature_cols.split(",") if c.strip()],
         annotators=annotators,
+        embedding_cols=None if embedding_cols is None else [c.strip() for c in embedding_cols.split(",") if c.strip()],
+        embedding_prefix=embedding_prefix,
         image_size=image_size,
         image_mode=image_mode,
         skip_bad_images=skip_bad_images,

@@ -278,7 +278,7 @@ def prepare_run(
     run = MiningRun(strategy, src, plan, labeled)
     div = plan.diversity
     if div is not None and div.needs_embeddings and not src.columns.embedding:
-        if not src.columns.features:
+        if not src.columns.has_features:
             raise InputError(
                 f"{'near-duplicate suppression by radius' if div.near_duplicates is not None else 'cluster diversity'} "
                 f"needs embeddings: the pool {src.where!r} brings probabilities only; name its embedding "

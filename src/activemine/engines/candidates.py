@@ -141,7 +141,7 @@ class _Best:
         if rows is None or not rows[1].size:
             return "all"  # nothing kept: every row of the group may be missing
         worst = rows[0].max()
-        return worst, rows[1][rows[0] == worst].max()
+        return worst, np.sort(rows[1][rows[0] == worst])[-1]  # sort, not max: numpy has no max of strings
 
 
 def _nothing(column, out: np.ndarray) -> np.ndarray:

@@ -33,6 +33,8 @@ def pool_embedding(options, task, split, shared: dict, seed: int) -> np.ndarray 
     """
     if options is None or not options.needs_embeddings:
         return None
+    if task.embedding_train is not None:  # the dataset's own embeddings
+        return task.embedding_train[split.U]
     if "embedding" not in shared:
         from activemine.diversity.geometry import fit_projection
 
@@ -78,12 +80,15 @@ def plant_into_task(task, settings, seed: int, split, model):
     split.group = group
     split.U = np.concatenate([split.U, np.arange(n, n + src.size)])
     split.y_obs = np.concatenate([split.y_obs, split.y_obs[src]])
+    embedding = None if task.embedding_train is None else np.vstack([task.embedding_train, task.embedding_train[src]])
     return type(task)(
         np.vstack([task.X_train, X_copies]),
         np.concatenate([task.y_train, task.y_train[src]]),
         task.X_test,
         task.y_test,
         task.class_names,
+        task.image_shape,
+        embedding,  # a planted copy has its source's embedding
     )
 
 

@@ -104,6 +104,8 @@ def run_experiment(config: ExperimentConfig | ExperimentSettings, *, progress: P
             skip_bad=config.skip_bad_images,
             n_jobs=config.n_jobs,
         ),
+        embedding_cols=config.embedding_cols,
+        embedding_prefix=config.embedding_prefix,
     )
     settings.noise_rates(task.class_names)  # the noise matrix's class names are known now; before any fit
     if settings.duplicates or config.near_duplicates or config.diversity or any("+" in s for s in config.strategies):

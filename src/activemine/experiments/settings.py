@@ -85,6 +85,9 @@ class ExperimentConfig:
     image_size: str | None = None
     image_mode: str | None = None
     skip_bad_images: bool = False
+    # a file's own embeddings (bring your own outputs): columns, or every column with this prefix
+    embedding_cols: Sequence[str] | None = None
+    embedding_prefix: str | None = None
 
     def diversity_for(self, name: str):
         """``(registered strategy or variant, DiversityOptions or None)`` of a run name."""
