@@ -121,3 +121,16 @@ def test_help_groups_the_options_in_panels(command, panels):
     positions = [out.index(p) for p in panels]
     assert positions == sorted(positions)
     assert "--config" in out and "Other options" in out
+
+
+def test_campaign_mine_records_its_settings_in_the_round(tmp_path):
+    from _campaign_helpers import proba_campaign
+    from activemine.campaign import CampaignStore
+
+    proba_campaign(tmp_path, 300)
+    config = _config(tmp_path / "round.toml", "[campaign.mine]\nbudget = 30\nstrategy = 'lc'\nseed = 4\n")
+    code, out = invoke("campaign", "mine", tmp_path / "camp", "--config", config, "--seed", 5, "-q")
+    assert code == 0, out
+    (params,) = CampaignStore(tmp_path / "camp").read("SELECT params FROM rounds WHERE round = 1")
+    settings = json.loads(params[0])["settings"]
+    assert (settings["budget"], settings["strategy"], settings["seed"]) == (30, "lc", 5)
