@@ -178,7 +178,6 @@ def _write_report(report, ids, y, classes, out) -> None:
     import numpy as np
     import pyarrow as pa
 
-
     columns = {
         "id": pa.array(ids),
         "given_label": pa.array(y),
