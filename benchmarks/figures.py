@@ -174,7 +174,8 @@ def stopping() -> str:
         parts.append(
             f"{ds}: kappa-refit saves {100 * v['kappa_refit_labels_saved_share']:.0f}% of labels for "
             f"{v['kappa_refit_tpr_lost_points']:.2f} points (target met: {v['kappa_refit_target_met']}), "
-            f"forecasts within 25%: {v['forecasts_within_25pct']}/{v['forecasts_made']}"
+            f"forecast made {v['forecasts_made']}/{v['seeds']} ({v.get('forecasts_measured', 0)} measured), "
+            f"interval missed {v['interval_misses']}"
         )
     return "; ".join(parts)
 
