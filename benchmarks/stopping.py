@@ -13,7 +13,7 @@ pool (digits, whose pool is every training image but L); ``stop_set_source``
 in ``summary.json``. The forecast, made from the first half of the rounds,
 predicts the labels at which the final TPR minus 0.5 points is first reached.
 
-Writes ``results.json`` (exactly the schema of issue 15), ``summary.json``
+Writes ``results.json`` (one record per dataset, seed and criterion, and per forecast), ``summary.json``
 (sizes, command, timings, the targets checked), ``results.md``, per dataset the
 experiment's own outputs (``curves.png`` with the stop points marked) and
 ``forecast.png`` (the first-half forecast against the measured curve).
@@ -109,7 +109,7 @@ def _lost_and_saved(rows: list[dict]) -> tuple[float, float]:
 
 
 def check_targets(criteria: list[dict], forecast: list[dict], reasons: dict) -> dict:
-    """The issue's targets per dataset, on means over seeds; stabilizing predictions as ``kappa`` and ``kappa-refit``."""
+    """The targets per dataset, on means over seeds; stabilizing predictions as ``kappa`` and ``kappa-refit``."""
     out = {}
     for name in dict.fromkeys(c["dataset"] for c in criteria):
         lost, saved = _lost_and_saved([c for c in criteria if c["dataset"] == name and c["criterion"] == "kappa"])

@@ -14,6 +14,7 @@ from rich.markup import escape
 from activemine.campaign.checks import DEFAULT_SUSPECT_THRESHOLD
 from activemine.cli._app import QuietOpt, console, err_console, exits_on_bad_input
 from activemine.cli._campaign_app import DirArg, campaign_app
+from activemine.cli._config import PanelCommand, command_settings
 from activemine.cli._diversity_options import CandidateFactorOpt, ClustersOpt, DiversityOpt, NearDuplicatesOpt
 from activemine.cli._image_options import ImageColOpt, ImageModeOpt, ImageSizeOpt, SkipBadImagesOpt, report_skipped
 from activemine.cli._strategy_options import (
@@ -202,7 +203,7 @@ def status(
     print_stopping(s["stopping"])
 
 
-@campaign_app.command("mine")
+@campaign_app.command("mine", cls=PanelCommand)
 @exits_on_bad_input
 def mine(
     folder: DirArg,
@@ -275,7 +276,7 @@ def mine(
         store,
         opts.build(),
         budget=budget,
-        params=vars(opts),
+        params=dict(vars(opts), settings=command_settings()),
         chunk_size=chunk_size,
         engine=engine,
         ray_address=ray_address,

@@ -10,11 +10,12 @@ from typing import Annotated
 import typer
 
 from activemine.cli._app import QuietOpt, app, console, exits_on_bad_input
+from activemine.cli._config import PanelCommand, write_table_with_settings
 from activemine.cli._strategy_options import SeedOpt
 from activemine.errors import InputError, SingleClassError
 
 
-@app.command()
+@app.command(cls=PanelCommand)
 @exits_on_bad_input
 def clean(
     labeled: Annotated[Path, typer.Option(help="Labeled set L (.parquet or .csv): id, label and numeric features.")],
@@ -177,8 +178,6 @@ def _write_report(report, ids, y, classes, out) -> None:
     import numpy as np
     import pyarrow as pa
 
-    from activemine.data.tables import write_table
-
     columns = {
         "id": pa.array(ids),
         "given_label": pa.array(y),
@@ -188,7 +187,7 @@ def _write_report(report, ids, y, classes, out) -> None:
     }
     if report.soft_targets is not None:
         columns.update({f"soft_{c}": pa.array(report.soft_targets[:, j]) for j, c in enumerate(classes)})
-    write_table(pa.table(columns), out)
+    write_table_with_settings(pa.table(columns), out, command="clean")
 
 
 def _print_report(report, ids, max_dirty: float, started: float, out, *, soft_checked: bool) -> None:

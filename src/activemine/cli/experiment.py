@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from activemine.cli._app import app, console, exits_on_bad_input
+from activemine.cli._config import PanelCommand, command_settings
 from activemine.cli._image_options import ImageModeOpt, ImageSizeOpt, SkipBadImagesOpt
 from activemine.errors import InputError
 from activemine.progress import progress_reporter
@@ -27,7 +28,7 @@ def parse_seeds(value: str) -> list[int]:
     return list(range(count))
 
 
-@app.command()
+@app.command(cls=PanelCommand)
 @exits_on_bad_input
 def experiment(
     out: Annotated[Path, typer.Option(help="Folder for results.json, results.md, roc.png (and curves.png).")],
@@ -184,6 +185,7 @@ def experiment(
     # a bar on a terminal; timestamped lines on stderr when it is a log (runs take tens of minutes)
     with progress_reporter("experiment", total=count_steps(settings), unit="steps", quiet=quiet) as bar:
         results = run_experiment(settings, progress=lambda what: bar.advance(1, description=f"experiment: {what}"))
+    results["settings"] = command_settings()  # the options as given: `--config results.json` reruns them
     written = write_outputs(results, out)
     from activemine.experiments.runner import results_markdown
 

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from activemine.cli._app import QuietOpt, app, console, exits_on_bad_input
+from activemine.cli._config import PanelCommand, write_table_with_settings
 from activemine.cli._diversity_options import (
     CandidateFactorOpt,
     ClustersOpt,
@@ -68,7 +69,7 @@ def print_summary(batch, *, strategy: str, seconds: float, out: Path | None) -> 
         console.print(f"wrote {escape(str(out))}", highlight=False)
 
 
-@app.command()
+@app.command(cls=PanelCommand)
 @exits_on_bad_input
 def mine(
     pool: Annotated[Path, typer.Option(help="Unlabeled pool U (.parquet, .csv, or a folder of images).")],
@@ -121,7 +122,7 @@ def mine(
     """Train on L, score U, select a batch and write it with id, score, predicted_class, stratum, strategy."""
     # library modules are imported here, not at the top, so `activemine --help` stays fast
     from activemine.cli._pool_io import ImageOptions, load_streaming_inputs
-    from activemine.data.tables import batch_to_table, table_format, write_table
+    from activemine.data.tables import batch_to_table, table_format
     from activemine.engines import DEFAULT_CHUNK_SIZE, make_executor, prepare_run
     from activemine.progress import progress_reporter
     from activemine.selection.plan import SelectionPlan
@@ -191,7 +192,7 @@ def mine(
         run.scan(executor, bar.advance)
     with progress_reporter("selecting", unit="", quiet=quiet):
         batch = run.select()
-    write_table(batch_to_table(batch, strategy), out)
+    write_table_with_settings(batch_to_table(batch, strategy), out, command="mine")
     print_summary(batch, strategy=strategy, seconds=time.perf_counter() - started, out=out)
     report_skipped(console, skipped)
     if batch.diversity is not None:

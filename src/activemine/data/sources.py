@@ -226,7 +226,7 @@ def embedding_names(names: list[str], *, cols: str | None, prefix: str | None, e
 def embedding_matrix(table, names: tuple[str, ...], *, where: str) -> np.ndarray:
     """Embeddings ``(n, e)`` float32 from numeric columns or one fixed-size-list column;
     NaN, infinity and missing values are an error naming the row."""
-    from activemine.diversity.select import check_embeddings
+    from activemine.diversity.options import check_embeddings
 
     if len(names) == 1 and _is_list(table.schema.field(names[0]).type):
         col = table.column(names[0])

@@ -23,7 +23,7 @@ from activemine.selection.strategies import STRATEGIES
 if TYPE_CHECKING:
     from activemine.annotators.simulation import AnnotatorSpec
     from activemine.budget.report import StopSettings
-    from activemine.diversity.select import DiversityOptions
+    from activemine.diversity.options import DiversityOptions
 
 __all__ = [
     "MODES",
@@ -91,7 +91,7 @@ class ExperimentConfig:
 
     def diversity_for(self, name: str):
         """``(registered strategy or variant, DiversityOptions or None)`` of a run name."""
-        from activemine.diversity.select import DiversityOptions
+        from activemine.diversity.options import DiversityOptions
 
         every = self.near_duplicates not in (None, "off") or self.diversity == "clusters"
         default = DiversityOptions.from_cli(
@@ -241,7 +241,7 @@ def split_run_name(
     """``"hw+near-duplicates"`` -> ``("hw", options)``; a suffix may carry its setting
     (``"lc+near-duplicates:0.5"``, ``"lc+clusters:200"``; else ``clusters``, 1000 clusters, and
     the radius of ``default`` or ``auto``); a plain name gets ``default``."""
-    from activemine.diversity.select import DiversityOptions
+    from activemine.diversity.options import DiversityOptions
 
     for suffix in SUFFIXES:
         at = name.find(suffix)
