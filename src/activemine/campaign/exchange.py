@@ -49,15 +49,19 @@ from activemine.tables import write_table
 
 __all__ = [
     "EXPORT_FORMATS",
+    "EXPORT_SUFFIXES",
     "ImportReport",
     "export_round",
     "import_labels",
     "label_studio_config",
+    "label_studio_config_path",
     "write_dataset",
     "write_label_studio_config",
 ]
 
 EXPORT_FORMATS = ("csv", "jsonl", "label-studio")
+#: the file suffixes each export format may be written under (and that import reads it by)
+EXPORT_SUFFIXES = {"csv": (".csv",), "jsonl": (".jsonl", ".ndjson"), "label-studio": (".json",)}
 MAX_LINE_BYTES = 1 << 20  # a CSV or JSONL line longer than this is not a label record
 MAX_ERRORS_SHOWN = 20
 CHUNK = 50_000  # records per insert into the import's temporary table
@@ -130,7 +134,16 @@ def label_studio_config(store: CampaignStore) -> str:
 
 def write_label_studio_config(store: CampaignStore, path) -> None:
     """Write :func:`label_studio_config` to ``path`` atomically."""
+    from activemine.outputs import check_output
+
+    check_output(path, protected=store.own_files(), option="the labeling config")
     _atomic_write(Path(path), lambda fh: fh.write(label_studio_config(store)))
+
+
+def label_studio_config_path(out) -> Path:
+    """Where ``campaign export --format label-studio --out OUT`` writes the labeling config beside the tasks."""
+    out = Path(out)
+    return out.with_name(out.stem + ".label-config.xml")
 
 
 def view_columns(view: dict) -> list[str]:
@@ -178,9 +191,15 @@ def _label_studio_tasks(store: CampaignStore, rows: list[dict]) -> list[dict]:
 
 def export_round(store: CampaignStore, round_no: int, *, fmt: str, out, include_labeled: bool = False) -> int:
     """Write round ``round_no``'s samples (by default only those without a label) to ``out``; returns the count."""
+    from activemine.outputs import check_output, check_suffix
+
     if fmt not in EXPORT_FORMATS:
         raise InputError(f"unknown export format {fmt!r}; expected one of {EXPORT_FORMATS}")
     out = Path(out)
+    check_output(out, protected=store.own_files())
+    check_suffix(out, fmt, EXPORT_SUFFIXES)
+    if fmt == "label-studio":
+        check_output(label_studio_config_path(out), protected=store.own_files(), option="the labeling config")
     rows = _round_rows(store, round_no, include_labeled)
     fields = ["id", "label", "annotator", "round", "rank", "score", "stratum", "predicted"]
     if fmt == "csv":
@@ -631,7 +650,11 @@ def write_dataset(
     ``initial`` (from L), ``new`` (returned labels), ``flagged_left_out``.
     """
     from activemine.campaign.annotators import training_labels
+    from activemine.outputs import check_output
+    from activemine.tables import table_format
 
+    check_output(out, protected=store.own_files())
+    table_format(out)
     meta = store.meta
     current = training_labels(store, method=consensus or "none")
     n_flagged = len(set(store.flagged()) - set(current))

@@ -325,6 +325,16 @@ class CampaignStore:
         """The pool's Parquet files, in row order (paths relative to the campaign folder are resolved)."""
         return [self.folder / f if not Path(f).is_absolute() else Path(f) for f in self.meta["pool_files"]]
 
+    def own_files(self) -> dict[Path, str]:
+        """Every file an output must never replace -> what it is: the store and its side files, the data
+        folder, and the pool's files wherever they are (a ``--no-copy`` pool's files are the user's own)."""
+        from activemine.outputs import campaign_files
+
+        out = campaign_files(self.folder)
+        out.update({f: "a file of the campaign's pool" for f in self.pool_files()})
+        out[self.data_path("labeled")] = "the campaign's labeled set L"
+        return out
+
     # -- state queries -------------------------------------------------------------
     def last_round(self, *, conn: sqlite3.Connection | None = None) -> int | None:
         (r,) = self.read("SELECT MAX(round) FROM rounds", conn=conn)[0]

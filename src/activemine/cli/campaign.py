@@ -284,9 +284,9 @@ def export(
     n = export_round(store, round_no, fmt=fmt, out=out, include_labeled=include_labeled)
     console.print(f"wrote {n} samples of round {round_no} to {_text(out)}", highlight=False)
     if fmt == "label-studio":
-        from activemine.campaign.exchange import write_label_studio_config
+        from activemine.campaign.exchange import label_studio_config_path, write_label_studio_config
 
-        config = out.with_name(out.stem + ".label-config.xml")
+        config = label_studio_config_path(out)
         write_label_studio_config(store, config)
         console.print(f"Label Studio labeling config: {_text(config)}", highlight=False)
 
@@ -362,13 +362,15 @@ def dataset(
     """Write the current labeled set (L plus returned labels, a consensus where annotators disagree) for retraining."""
     from activemine.campaign import CampaignStore, write_dataset
     from activemine.campaign.annotators import DATASET_CONSENSUS
+    from activemine.outputs import check_output
     from activemine.tables import table_format
 
     if consensus not in DATASET_CONSENSUS:
         raise InputError(f"--consensus must be one of {DATASET_CONSENSUS}, got {consensus!r}")
 
-    table_format(out)
     store = CampaignStore(folder)
+    check_output(out, protected=store.own_files())
+    table_format(out)
     with progress_reporter("reading the labeled pool samples", unit="rows", quiet=quiet) as bar:
         counts = write_dataset(store, out, consensus=consensus, progress=bar)
     console.print(

@@ -61,11 +61,14 @@ def clean(
 
     from activemine.dirty import DirtyDataFilter
     from activemine.models import check_n_jobs
+    from activemine.outputs import check_output
     from activemine.progress import progress_reporter
     from activemine.selection import check_ids
     from activemine.tables import numeric_matrix, read_table, require_columns, table_format, write_table
 
-    table_format(out)  # a bad suffix fails before any work
+    # an output onto an input or a campaign, or a bad suffix, fails before any work
+    check_output(out, protected={labeled: "the labeled set given by --labeled"})
+    table_format(out)
     if policy not in ("prune", "review"):
         raise InputError(f"--policy must be prune or review, got {policy!r}")
     if rule not in ("adaptive", "target"):

@@ -161,6 +161,11 @@ def experiment(
         },
     )
     config.check()
+    from activemine.outputs import check_output
+
+    data_file = {dataset: "the data set given by --dataset"} if Path(dataset).suffix else {}
+    for name in ("results.json", "results.md", "roc.png", "curves.png"):
+        check_output(out / name, protected=data_file)
     started = time.perf_counter()
     # a bar on a terminal; timestamped lines on stderr when it is a log (runs take tens of minutes)
     with progress_reporter("experiment", total=count_steps(config), unit="steps", quiet=quiet) as bar:

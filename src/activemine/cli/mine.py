@@ -120,6 +120,15 @@ def mine(
 
     started = time.perf_counter()
     # every setting is checked before anything is read or fitted
+    from activemine.outputs import check_output
+
+    check_output(
+        out,
+        protected={
+            pool: "the pool given by --pool",
+            **({labeled: "the labeled set given by --labeled"} if labeled else {}),
+        },
+    )
     table_format(out)
     if engine not in ENGINE_NAMES:
         raise InputError(f"--engine must be one of {list(ENGINE_NAMES)}, got {engine!r}")
