@@ -96,7 +96,8 @@ def _round_rows(store: CampaignStore, round_no: int, include_labeled: bool) -> l
             (round_no,),
         ).fetchall()
         data = read_round(conn, round_no)
-    wanted = set() if include_labeled else open_sids(store, round_no)  # overlap and relabel rounds want more labels
+        # overlap and relabel rounds want more labels; the same count as `campaign status` queued
+        wanted = set() if include_labeled else open_sids(store, round_no, conn=conn)
     ids = store.typed_ids([r[0] for r in rows])
     score, stratum, pred, proba, row = (
         data.score.tolist(),

@@ -76,6 +76,13 @@ CREATE TABLE round_rows (
     round INTEGER PRIMARY KEY REFERENCES rounds(round),
     data BLOB NOT NULL
 );
+-- how many distinct annotators a batch row wants (absent = 1): overlap and relabel rounds (overlap.py)
+CREATE TABLE wanted (
+    round INTEGER NOT NULL,
+    sid TEXT NOT NULL,
+    labels INTEGER NOT NULL,
+    PRIMARY KEY (round, sid)
+);
 CREATE TABLE assignments (
     sid TEXT PRIMARY KEY,
     annotator TEXT NOT NULL,
