@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from activemine.campaign.store import CampaignStore
+from activemine.campaign.store import INIT_MARKER, CampaignStore
 from activemine.data import LabeledSet
 from activemine.errors import CampaignError, InputError, SingleClassError
 from activemine.selection import check_ids
@@ -191,11 +191,12 @@ def init_campaign(
     folder = Path(folder)
     if (folder / "campaign.db").exists():
         raise CampaignError(f"{str(folder)!r} already holds a campaign; choose another folder")
+    interrupted = (folder / INIT_MARKER).exists()
     proba_groups = [list(g) for g in (proba_cols or [])]
     weak = list(weak_proba_cols or [])
     files = _pool_files(Path(pool))
     data = folder / "data"
-    if data.exists() and any(data.iterdir()):
+    if data.exists() and any(data.iterdir()) and not interrupted:
         raise CampaignError(f"{str(data)!r} already exists and is not empty; choose a new campaign folder")
     if labeled is None and (not (proba_groups or weak) or classes is None):
         raise InputError("--labeled is required unless the pool brings probabilities and --classes names the classes")
@@ -254,7 +255,12 @@ def init_campaign(
     shown = features or [c for c in names if c not in needed]
     view = detect_view(shown, names, text_col)
     _check_pool_ids(files, id_col, kind, l_ids, progress=progress)
-    data.mkdir(parents=True, exist_ok=True)
+    # the marker says "an init began here": a killed init (SIGKILL runs no cleanup) is started over by the
+    # next one, and the store's absence is explained; the store, renamed into place last, is the commit point
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / INIT_MARKER).touch()
+    shutil.rmtree(data, ignore_errors=True)  # empty, or what a killed init left (the marker says so)
+    data.mkdir(parents=True)
     try:
         pool_files = _copy_pool(files, data / "pool", copy=copy)
         if L is not None:
@@ -272,11 +278,14 @@ def init_campaign(
         }
         samples = [(str(s), "labeled", i) for i, s in enumerate(l_ids.tolist())]
         initial = [(str(s), str(v)) for s, v in zip(l_ids.tolist(), y.tolist())]
-        return CampaignStore.create(folder, meta=meta, samples=samples, initial_labels=initial)
+        store = CampaignStore.create(folder, meta=meta, samples=samples, initial_labels=initial)
     except BaseException:
         if not (folder / "campaign.db").exists():
             shutil.rmtree(data, ignore_errors=True)
+            (folder / INIT_MARKER).unlink(missing_ok=True)
         raise
+    (folder / INIT_MARKER).unlink(missing_ok=True)
+    return store
 
 
 def _feature_matrix(table: pa.Table, features: list[str]) -> np.ndarray:

@@ -41,9 +41,11 @@ import numpy as np
 
 from activemine.errors import CampaignError
 
-__all__ = ["ANY_ROUND", "CampaignStore", "DB_NAME", "now"]
+__all__ = ["ANY_ROUND", "INIT_MARKER", "CampaignStore", "DB_NAME", "now"]
 
 DB_NAME = "campaign.db"
+#: present in a campaign folder from the start of ``campaign init`` until its store is in place
+INIT_MARKER = ".init-incomplete"
 SCHEMA_VERSION = 3  # 3: `batches` keyed by (round, sid), its rows' data in `round_rows`
 
 _SCHEMA = """
@@ -160,6 +162,11 @@ class CampaignStore:
     def __init__(self, folder):
         self.folder = Path(folder)
         self.db_path = self.folder / DB_NAME
+        if not self.db_path.is_file() and (self.folder / INIT_MARKER).exists():
+            raise CampaignError(
+                f"{str(self.folder)!r} is not a campaign folder yet: its `campaign init` was interrupted before "
+                "it finished; run the same `activemine campaign init` again (it starts over)"
+            )
         if not self.db_path.is_file():
             raise CampaignError(
                 f"{str(self.folder)!r} is not a campaign folder: {DB_NAME} not found; run `activemine campaign init` first"

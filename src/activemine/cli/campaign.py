@@ -204,7 +204,7 @@ def mine(
 ) -> None:
     """Mine a new round: train on the campaign's labels, stream the pool, select from samples neither labeled nor queued."""
     from activemine.campaign import CampaignStore, mine_round
-    from activemine.campaign.overlap import assign_overlap, check_overlap
+    from activemine.campaign.overlap import check_overlap, wanted_counts
     from activemine.cli._diversity_options import diversity_options
 
     check_overlap(overlap, per_item)
@@ -245,6 +245,9 @@ def mine(
         stop_set_size=stop_set_size,
         steps=_steps(quiet),
         diversity=div,
+        overlap=overlap,
+        per_item=per_item,
+        seed=seed,
     )
     if batch.diversity is not None:
         console.print(escape(batch.diversity.describe()), highlight=False)
@@ -254,7 +257,7 @@ def mine(
         highlight=False,
     )
     if overlap > 0:
-        shared = assign_overlap(store, round_no, overlap=overlap, per_item=per_item, seed=seed)
+        shared = wanted_counts(store, round_no)
         console.print(f"{len(shared)} of them go to {per_item} distinct annotators each")
     console.print(
         f"next: activemine campaign export {_text(folder)} --round {round_no} --format label-studio "
