@@ -13,7 +13,8 @@ also a :class:`ValueError`, so callers can catch either. The CLI maps
           ├── UnknownLabelError     a label that is not one of the known classes
           ├── SingleClassError      a labeled set with fewer than two classes
           ├── CampaignError         a campaign folder that is missing, already exists or is inconsistent
-          │    └── LeaseError           a sample held or already labeled by another annotator
+          │    ├── LeaseError           a sample held or already labeled by another annotator
+          │    └── StoreBusyError       another process kept the store's write lock too long; retry
           ├── RejectedImportError   an import file with bad lines; nothing of it was applied
           └── BudgetError           a budget that cannot be met
                ├── EmptyPoolError       nothing left to select from
@@ -36,6 +37,7 @@ __all__ = [
     "RejectedImportError",
     "SchemaMismatchError",
     "SingleClassError",
+    "StoreBusyError",
     "UnknownLabelError",
 ]
 
@@ -78,6 +80,11 @@ class CampaignError(InputError):
 
 class LeaseError(CampaignError):
     """A sample is leased to, or was already labeled by, another annotator on the labeling page."""
+
+
+class StoreBusyError(CampaignError):
+    """Another process held the campaign store's write lock longer than this one would wait; nothing was
+    changed, and the same command can simply be run again."""
 
 
 class RejectedImportError(InputError):

@@ -37,6 +37,11 @@ _ORDER_TABLE = (
 _LABELED_BY = "SELECT 1 FROM labels l WHERE l.sid = {0} AND l.retracted_at IS NULL AND l.annotator = ?"
 
 
+#: seconds a click waits for another process's write before the page is told the store is busy: a person
+#: is waiting, and a page that hangs for a minute looks broken (the command-line default is a minute)
+PAGE_BUSY_TIMEOUT_S = 10.0
+
+
 class LabelingQueue:
     """Hands out the samples of ``round_no`` (default: the newest round) one at a time per annotator."""
 
@@ -48,6 +53,7 @@ class LabelingQueue:
         lease_seconds: float = 300.0,
         suspect_threshold: float = DEFAULT_SUSPECT_THRESHOLD,
         clock: Callable[[], float] = time.time,
+        busy_timeout: float = PAGE_BUSY_TIMEOUT_S,
     ):
         if lease_seconds <= 0:
             raise InputError(f"lease_seconds must be positive, got {lease_seconds}")
@@ -56,10 +62,11 @@ class LabelingQueue:
         self.lease_seconds = lease_seconds
         self.suspect_threshold = suspect_threshold
         self.clock = clock
+        self.busy_timeout = float(busy_timeout)
         self._local = threading.local()
         self._ordered: set[int] = set()
-        ensure_wanted_table(store)  # overlap: how many labels each sample wants (activemine.campaign.overlap)
         with store.transaction() as conn:
+            ensure_wanted_table(store, conn)  # a store older than the table (activemine.campaign.overlap)
             conn.execute(_ORDER_TABLE)
 
     def _ensure_order(self, conn, round_no: int) -> None:
@@ -77,7 +84,7 @@ class LabelingQueue:
     def _conn(self):
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._local.conn = self.store.connect(synchronous="NORMAL")
+            conn = self._local.conn = self.store.connect(synchronous="NORMAL", busy_timeout=self.busy_timeout)
         return conn
 
     def current_round(self) -> int | None:

@@ -39,11 +39,13 @@ from pathlib import Path
 
 import numpy as np
 
-from activemine.errors import CampaignError
+from activemine.errors import CampaignError, StoreBusyError
 
 __all__ = ["ANY_ROUND", "INIT_MARKER", "CampaignStore", "DB_NAME", "now"]
 
 DB_NAME = "campaign.db"
+#: seconds a command waits for another process's write to finish before it gives up (StoreBusyError)
+BUSY_TIMEOUT_S = 60.0
 #: present in a campaign folder from the start of ``campaign init`` until its store is in place
 INIT_MARKER = ".init-incomplete"
 SCHEMA_VERSION = 3  # 3: `batches` keyed by (round, sid), its rows' data in `round_rows`
@@ -145,6 +147,17 @@ def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+class _Connection(sqlite3.Connection):
+    """A connection that remembers how long it waits for the write lock (``busy_wait``)."""
+
+    busy_wait = BUSY_TIMEOUT_S
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "database is locked" in text or "database is busy" in text or "database table is locked" in text
+
+
 def sorted_ids(values) -> np.ndarray:
     """Stored ids (text) as a sorted, unique numpy string array ``(n,)``; the form exclusions take."""
     arr = np.asarray(values, dtype=str) if len(values) else np.empty(0, dtype="<U1")
@@ -180,17 +193,32 @@ class CampaignStore:
             )
 
     # -- connections ---------------------------------------------------------------
-    def connect(self, *, synchronous: str = "FULL") -> sqlite3.Connection:
+    def connect(self, *, synchronous: str = "FULL", busy_timeout: float | None = None) -> sqlite3.Connection:
         """A new connection in autocommit mode; writes go through :meth:`transaction`.
 
         ``synchronous="NORMAL"`` skips the fsync at each commit: still safe
         against a killed process, but a power cut may lose the last commits.
+        ``busy_timeout``: seconds a write waits for another process's write
+        (default :data:`BUSY_TIMEOUT_S`); then :class:`StoreBusyError`.
         """
-        conn = sqlite3.connect(self.db_path, timeout=60.0, isolation_level=None, check_same_thread=False)
+        wait = BUSY_TIMEOUT_S if busy_timeout is None else float(busy_timeout)
+        conn = sqlite3.connect(
+            self.db_path, timeout=wait, isolation_level=None, check_same_thread=False, factory=_Connection
+        )
         conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA busy_timeout = 60000")
+        conn.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
         conn.execute(f"PRAGMA synchronous = {'NORMAL' if synchronous == 'NORMAL' else 'FULL'}")
+        conn.busy_wait = wait  # for the message of StoreBusyError
         return conn
+
+    def busy(self, conn: sqlite3.Connection | None = None) -> StoreBusyError:
+        """The error of a write that waited in vain for another process's write lock."""
+        wait = getattr(conn, "busy_wait", BUSY_TIMEOUT_S)
+        return StoreBusyError(
+            f"the campaign store {str(self.folder)!r} is busy: another process (a `campaign mine`, an import or the "
+            f"labeling page) kept it locked for writing for more than {wait:g} s; nothing was changed, "
+            "try again when it has finished"
+        )
 
     @contextmanager
     def transaction(self, conn: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
@@ -203,27 +231,45 @@ class CampaignStore:
         own = conn is None
         conn = self.connect() if own else conn
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise (self.busy(conn) if _is_busy(exc) else exc) from exc
             try:
                 yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
+                    raise self.busy(conn) from exc
                 raise
-            conn.execute("COMMIT")
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise (self.busy(conn) if _is_busy(exc) else exc) from exc
         finally:
             if own:
                 conn.close()
 
     @contextmanager
     def snapshot(self) -> Iterator[sqlite3.Connection]:
-        """A read transaction: every query on the connection sees the store as of its first read (WAL)."""
+        """A read transaction: every query on the connection sees the store as of its first read (WAL).
+
+        It never takes the write lock, so it does not wait behind a writer; what
+        it creates (``TEMP`` tables) lives outside the database file.
+        """
         conn = self.connect()
         try:
             conn.execute("BEGIN DEFERRED")
             try:
                 yield conn
+            except sqlite3.OperationalError as exc:
+                raise (self.busy(conn) if _is_busy(exc) else exc) from exc
             finally:
-                conn.execute("COMMIT")
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
         finally:
             conn.close()
 

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from activemine.errors import ActivemineError
+from activemine.errors import ActivemineError, StoreBusyError
 
 app = typer.Typer(
     name="activemine",
@@ -26,12 +26,15 @@ console = Console(stderr=False)
 err_console = Console(stderr=True)
 
 EXIT_BAD_INPUT = 2
+#: the campaign store was busy with another process's write: nothing changed, run the command again (EX_TEMPFAIL)
+EXIT_BUSY = 75
 
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or progress lines.")]
 
 
 def exits_on_bad_input(fn: Callable) -> Callable:
-    """Turn an :class:`ActivemineError` into a one-line message on stderr and exit code 2.
+    """Turn an :class:`ActivemineError` into a one-line message on stderr and exit code 2
+    (:data:`EXIT_BUSY` for a busy campaign store, which a script may retry).
 
     The message quotes user data (paths, ids, labels), so it is escaped: a
     ``[/bold]`` in a file name is printed as it is, never read as markup.
@@ -45,7 +48,7 @@ def exits_on_bad_input(fn: Callable) -> Callable:
             err_console.print(
                 f"[bold red]error:[/] {type(exc).__name__}: {escape(str(exc))}", highlight=False, soft_wrap=True
             )
-            sys.exit(EXIT_BAD_INPUT)
+            sys.exit(EXIT_BUSY if isinstance(exc, StoreBusyError) else EXIT_BAD_INPUT)
 
     return wrapper
 
