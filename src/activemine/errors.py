@@ -16,6 +16,7 @@ also a :class:`ValueError`, so callers can catch either. The CLI maps
           │    ├── LeaseError           a sample held or already labeled by another annotator
           │    └── StoreBusyError       another process kept the store's write lock too long; retry
           ├── RejectedImportError   an import file with bad lines; nothing of it was applied
+          ├── ImageError            an image file that is missing, unreadable or truncated
           └── BudgetError           a budget that cannot be met
                ├── EmptyPoolError       nothing left to select from
                └── PoolExhaustedError   budget larger than the available pool
@@ -29,6 +30,7 @@ __all__ = [
     "CampaignError",
     "DuplicateIdError",
     "EmptyPoolError",
+    "ImageError",
     "InputError",
     "LeaseError",
     "MissingColumnError",
@@ -76,6 +78,10 @@ class SingleClassError(InputError):
 
 class CampaignError(InputError):
     """A campaign folder is missing, already exists, or its store does not match its data."""
+
+
+class ImageError(InputError):
+    """An image file is missing, unreadable or truncated; the message names the file."""
 
 
 class LeaseError(CampaignError):
