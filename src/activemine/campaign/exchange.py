@@ -382,7 +382,7 @@ _PARSERS = {".csv": _parse_csv, ".jsonl": _parse_jsonl, ".ndjson": _parse_jsonl,
 
 
 def _as_text(value) -> str | None:
-    """Ids and labels compare as text; 3, 3.0 and "3" are the same id."""
+    """Labels and annotators compare as text; 3, 3.0 and "3" are the same label (ids: ``normalize_id``)."""
     if value is None or isinstance(value, bool):
         return None if value is None else "\0bool"
     if isinstance(value, float):
@@ -514,9 +514,11 @@ def import_labels(
             with path.open("rb") as fh:
                 for where, rid, rlabel, rwho, rtime in parser(fh, errors):
                     report.records += 1
-                    sid, label = _as_text(rid), _as_text(rlabel)
-                    if sid is None or sid == "":
-                        errors.append(f"{where}: missing id")
+                    label = _as_text(rlabel)
+                    try:
+                        sid = store.normalize_id(rid)
+                    except InputError as exc:
+                        errors.append(f"{where}: {exc}")
                         continue
                     if label is None or label == "":
                         report.skipped_empty += 1

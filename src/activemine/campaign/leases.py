@@ -145,7 +145,7 @@ class LabelingQueue:
         Raises :class:`LeaseError` when another annotator holds a live lease on
         the sample or it already has a label (a retry of the same label is a no-op).
         """
-        annotator, sid, label = self._check_annotator(annotator), str(sid), str(label)
+        annotator, sid, label = self._check_annotator(annotator), self.store.normalize_id(sid), str(label)
         if label not in self.store.class_names:
             raise UnknownLabelError(f"unknown class {label!r}; expected one of {self.store.class_names}")
         suspect = bool(suspect_sids(self.store, [(sid, label)], threshold=self.suspect_threshold, conn=self._conn()))
@@ -174,7 +174,7 @@ class LabelingQueue:
 
     def skip(self, annotator: str, sid: str) -> None:
         """Release ``sid`` and never offer it to ``annotator`` again."""
-        annotator, sid = self._check_annotator(annotator), str(sid)
+        annotator, sid = self._check_annotator(annotator), self.store.normalize_id(sid)
         with self.store.transaction(self._conn()) as conn:
             if not self.store.is_known(sid, conn=conn):
                 raise InputError(f"unknown id {sid!r}")

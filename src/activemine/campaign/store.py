@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -39,9 +40,9 @@ from pathlib import Path
 
 import numpy as np
 
-from activemine.errors import CampaignError, StoreBusyError
+from activemine.errors import CampaignError, InputError, StoreBusyError
 
-__all__ = ["ANY_ROUND", "INIT_MARKER", "CampaignStore", "DB_NAME", "now"]
+__all__ = ["ANY_ROUND", "INIT_MARKER", "CampaignStore", "DB_NAME", "normalize_id", "now"]
 
 DB_NAME = "campaign.db"
 #: seconds a command waits for another process's write to finish before it gives up (StoreBusyError)
@@ -151,6 +152,46 @@ class _Connection(sqlite3.Connection):
     """A connection that remembers how long it waits for the write lock (``busy_wait``)."""
 
     busy_wait = BUSY_TIMEOUT_S
+
+
+_INTEGER = re.compile(r"[+-]?[0-9]+(\.0*)?")
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def normalize_id(value, kind: str) -> str:
+    """The stored text of an id given by a user (a CSV cell, a JSON value, a request of the labeling page).
+
+    The one rule every reader of ids follows. ``kind`` is the campaign's id
+    type. String ids are taken exactly as they are (spaces included: init,
+    mine and export keep them). Integer ids are read as integers: ``19632``,
+    ``"19632"``, ``" 19632 "``, ``"00019632"`` and ``19632.0`` are one id;
+    ``"abc"`` or ``1915.5`` are not ids of such a campaign. Raises
+    :class:`InputError` saying what was wrong.
+    """
+    if value is None or (isinstance(value, str) and value.strip() == "" and (kind == "int" or value == "")):
+        raise InputError("missing id")
+    if isinstance(value, bool) or not isinstance(value, (str, int, float, np.integer, np.floating)):
+        raise InputError(f"id {value!r} is a {type(value).__name__}; expected an integer or a string")
+    if kind != "int":
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, np.integer)):
+            return str(int(value))
+        raise InputError(f"id {value!r} is a decimal number; this campaign's ids are strings")
+    if isinstance(value, (float, np.floating)):
+        if not np.isfinite(value) or not float(value).is_integer():
+            raise InputError(f"id {value!r} is not a whole number; this campaign's ids are integers")
+        number = int(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if not _INTEGER.fullmatch(text):
+            raise InputError(f"id {value!r} is not an integer; this campaign's ids are integers")
+        number = int(text.split(".")[0])
+    else:
+        number = int(value)
+    if not _INT64[0] <= number <= _INT64[1]:
+        raise InputError(f"id {value!r} does not fit in a 64-bit integer, as this campaign's ids do")
+    return str(number)
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -367,6 +408,10 @@ class CampaignStore:
         index = {c: i for i, c in enumerate(self.class_names)}
         classes = np.asarray(self.classes)
         return classes[np.fromiter((index[t] for t in texts), dtype=np.int64, count=len(texts))]
+
+    def normalize_id(self, value) -> str:
+        """:func:`normalize_id` for this campaign's id type: the stored text of an id a user gave."""
+        return normalize_id(value, self.meta["id_kind"])
 
     def typed_ids(self, sids):
         """Stored ids back in the type of the campaign's ids."""

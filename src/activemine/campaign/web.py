@@ -292,7 +292,11 @@ def create_app(
 
     @app.get("/api/image")
     def image(id: str):
-        row = pool_row(id) if view["kind"] == "image" else None
+        try:
+            sid = store.normalize_id(id)
+        except InputError:
+            sid = None
+        row = pool_row(sid) if view["kind"] == "image" and sid is not None else None
         if row is None:
             raise HTTPException(status_code=404, detail="no such image")
         png = pixels_to_png([row[c] for c in view["columns"]], view["shape"])
