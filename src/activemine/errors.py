@@ -25,6 +25,7 @@ also a :class:`ValueError`, so callers can catch either. The CLI maps
 from __future__ import annotations
 
 __all__ = [
+    "ActivemineDeprecationWarning",
     "ActivemineError",
     "BudgetError",
     "CampaignError",
@@ -107,3 +108,7 @@ class EmptyPoolError(BudgetError):
 
 class PoolExhaustedError(BudgetError):
     """The budget is larger than the number of samples that may be selected."""
+
+
+class ActivemineDeprecationWarning(FutureWarning):
+    """A setting still works the old way but will not for long; the message says what to do instead."""

@@ -98,7 +98,7 @@ class ExperimentConfig:
     noise_matrix: str | None = None
     model: str = "lightgbm"
     fpr: float = 0.01
-    label_col: str = "label"
+    label_col: str | None = None  # None: "label" (or the old default "y", with a warning)
     split_col: str | None = None
     feature_cols: Sequence[str] | None = None
     test_fraction: float = 0.25
@@ -214,7 +214,7 @@ SPLIT_VALUES = ("train", "test")
 
 def _read_user_dataset(
     path: Path,
-    label_col: str,
+    label_col: str | None,
     test_fraction: float,
     *,
     split_col: str | None = None,
@@ -230,12 +230,13 @@ def _read_user_dataset(
     """
     import pyarrow as pa
 
-    from activemine.tables import numeric_matrix, read_table, require_columns
+    from activemine.tables import label_column, numeric_matrix, read_table, require_columns
 
     if not 0.0 < test_fraction < 1.0:
         raise InputError(f"test fraction must be in (0, 1), got {test_fraction}")
     table = read_table(path)
     where = str(path)
+    label_col = label_column(table.column_names, label_col, where=where)
     reserved = [label_col] + ([split_col] if split_col else [])
     require_columns(table.column_names, reserved, where=where)
     if feature_cols is not None:
@@ -318,7 +319,7 @@ def load_task(
     dataset: str,
     task: str,
     *,
-    label_col: str = "label",
+    label_col: str | None = None,
     test_fraction: float = 0.25,
     split_col: str | None = None,
     feature_cols: Sequence[str] | None = None,

@@ -3,8 +3,9 @@
 Formats (chosen by ``format`` on export and by the file suffix on import):
 
 * ``csv`` / ``.csv`` and ``jsonl`` / ``.jsonl``: one sample per row with fields
-  ``id`` and ``label`` (empty until labeled) and optional ``annotator``; exports
-  add ``round, rank, score, stratum, predicted``.
+  the campaign's id column (``--id-col`` at init; import also reads ``id``) and
+  ``label`` (empty until labeled) and optional ``annotator``; exports add
+  ``round, rank, score, stratum, predicted``.
 * ``label-studio`` / ``.json``: export writes Label Studio *tasks* (data with
   ``activemine_id`` and an ``image`` data URI, ``text`` or the fields; the
   model's predicted class as a pre-annotation; the acquisition score in
@@ -190,6 +191,13 @@ def _label_studio_tasks(store: CampaignStore, rows: list[dict]) -> list[dict]:
     return tasks
 
 
+def export_id_field(store: CampaignStore) -> str:
+    """The id field of exported CSV and JSONL rows: the campaign's id column (``--id-col`` at init), so
+    the file reads like the campaign's data; ``id`` if that name is one of the other fields."""
+    name = store.meta["id_col"]
+    return "id" if name in ("label", "annotator", "round", "rank", "score", "stratum", "predicted") else name
+
+
 def export_round(store: CampaignStore, round_no: int, *, fmt: str, out, include_labeled: bool = False) -> int:
     """Write round ``round_no``'s samples (by default only those without a label) to ``out``; returns the count."""
     from activemine.outputs import check_output, check_suffix
@@ -202,19 +210,21 @@ def export_round(store: CampaignStore, round_no: int, *, fmt: str, out, include_
     if fmt == "label-studio":
         check_output(label_studio_config_path(out), protected=store.own_files(), option="the labeling config")
     rows = _round_rows(store, round_no, include_labeled)
-    fields = ["id", "label", "annotator", "round", "rank", "score", "stratum", "predicted"]
+    id_field = export_id_field(store)
+    others = ["label", "annotator", "round", "rank", "score", "stratum", "predicted"]
+    fields = [id_field, *others]
     if fmt == "csv":
 
         def write(fh):
             w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
             w.writeheader()
-            w.writerows({**r, "label": "", "annotator": ""} for r in rows)
+            w.writerows({**r, id_field: r["id"], "label": "", "annotator": ""} for r in rows)
 
     elif fmt == "jsonl":
 
         def write(fh):
             for r in rows:
-                fh.write(json.dumps({k: r.get(k) for k in fields}, ensure_ascii=False) + "\n")
+                fh.write(json.dumps({id_field: r["id"], **{k: r.get(k) for k in others}}, ensure_ascii=False) + "\n")
 
     else:
         tasks = _label_studio_tasks(store, rows)
@@ -252,7 +262,7 @@ def _lines(fh: BinaryIO, errors: list[str]) -> Iterator[tuple[int, str]]:
             errors.append(f"line {number}: not valid UTF-8 (byte {line[exc.start]:#04x} at column {exc.start + 1})")
 
 
-def _parse_csv(fh: BinaryIO, errors: list[str]) -> Iterator[Record]:
+def _parse_csv(fh: BinaryIO, errors: list[str], id_field: str = "id") -> Iterator[Record]:
     last = [0]
 
     def texts():
@@ -267,11 +277,15 @@ def _parse_csv(fh: BinaryIO, errors: list[str]) -> Iterator[Record]:
             errors.append("the file is empty; expected a header with columns id,label[,annotator]")
             return
         header = [h.strip() for h in header]
-        missing = [c for c in ("id", "label") if c not in header]
+        id_name = id_field if id_field in header else "id"
+        missing = [c for c in (id_name, "label") if c not in header]
         if missing:
-            errors.append(f"line 1: wrong columns {header[:10]}: missing {missing}; expected id,label[,annotator]")
+            errors.append(
+                f"line 1: wrong columns {header}: missing {missing}; expected {id_field},label[,annotator]"
+                + (" (or id for the id)" if id_field != "id" else "")
+            )
             return
-        at = [header.index(name) if name in header else None for name in ("id", "label", "annotator", "created_at")]
+        at = [header.index(name) if name in header else None for name in (id_name, "label", "annotator", "created_at")]
         width = len(header)
         for values in reader:
             if not values or all(not v.strip() for v in values):
@@ -284,7 +298,7 @@ def _parse_csv(fh: BinaryIO, errors: list[str]) -> Iterator[Record]:
         errors.append(f"line {last[0]}: not valid CSV: {exc}")
 
 
-def _parse_jsonl(fh: BinaryIO, errors: list[str]) -> Iterator[Record]:
+def _parse_jsonl(fh: BinaryIO, errors: list[str], id_field: str = "id") -> Iterator[Record]:
     for number, text in _lines(fh, errors):
         if not text.strip():
             continue
@@ -299,11 +313,14 @@ def _parse_jsonl(fh: BinaryIO, errors: list[str]) -> Iterator[Record]:
         if not isinstance(obj, dict):
             errors.append(f"line {number}: expected a JSON object with id and label, got {type(obj).__name__}")
             continue
-        missing = [k for k in ("id", "label") if k not in obj]
+        id_name = id_field if id_field in obj else "id"
+        missing = [k for k in (id_name, "label") if k not in obj]
         if missing:
-            errors.append(f"line {number}: missing field(s) {missing}; expected id, label and optionally annotator")
+            errors.append(
+                f"line {number}: missing field(s) {missing}; expected {id_field}, label and optionally annotator"
+            )
             continue
-        yield f"line {number}", obj["id"], obj["label"], obj.get("annotator"), obj.get("created_at")
+        yield f"line {number}", obj[id_name], obj["label"], obj.get("annotator"), obj.get("created_at")
 
 
 def _ls_annotator(value) -> object:
@@ -323,7 +340,7 @@ def _ls_choice(results, where: str, errors: list[str]):
     return picked[0] if picked else None
 
 
-def _parse_label_studio(fh: BinaryIO, errors: list[str]) -> Iterator[Record]:
+def _parse_label_studio(fh: BinaryIO, errors: list[str], id_field: str = "id") -> Iterator[Record]:
     """Label Studio's JSON export is one JSON document, so it is read whole (exports of that size are small)."""
     raw = fh.read()
     try:
@@ -512,7 +529,7 @@ def import_labels(
                 rows.clear()
 
             with path.open("rb") as fh:
-                for where, rid, rlabel, rwho, rtime in parser(fh, errors):
+                for where, rid, rlabel, rwho, rtime in parser(fh, errors, export_id_field(store)):
                     report.records += 1
                     label = _as_text(rlabel)
                     try:

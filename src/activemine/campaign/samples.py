@@ -27,7 +27,7 @@ from activemine.campaign.store import INIT_MARKER, CampaignStore
 from activemine.data import LabeledSet
 from activemine.errors import CampaignError, InputError, SingleClassError
 from activemine.selection import check_ids
-from activemine.tables import read_table, require_columns
+from activemine.tables import read_table, require_columns, resolve_label_col
 
 __all__ = [
     "LabeledRows",
@@ -163,7 +163,7 @@ def init_campaign(
     *,
     pool,
     labeled=None,
-    label_col: str = "y",
+    label_col: str | None = None,
     id_col: str = "id",
     text_col: str | None = None,
     classes=None,
@@ -204,6 +204,7 @@ def init_campaign(
     if (folder / "campaign.db").exists():
         raise CampaignError(f"{str(folder)!r} already holds a campaign; choose another folder")
     interrupted = (folder / INIT_MARKER).exists()
+    label_col = resolve_label_col(labeled, label_col)
     proba_groups = [list(g) for g in (proba_cols or [])]
     weak = list(weak_proba_cols or [])
     image = None

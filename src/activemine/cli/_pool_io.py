@@ -8,7 +8,7 @@ from pathlib import Path
 
 from activemine.data import LabeledSet
 from activemine.errors import InputError
-from activemine.tables import numeric_matrix, read_table, require_columns
+from activemine.tables import numeric_matrix, read_table, require_columns, resolve_label_col
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def load_streaming_inputs(
     *,
     labeled_path,
     pool_path,
-    label_col: str,
+    label_col: str | None,
     id_col: str,
     proba_cols: str | None,
     weak_proba_cols: str | None,
@@ -121,6 +121,7 @@ def load_streaming_inputs(
     if len(weak) > 1:
         raise InputError(f"--weak-proba-cols takes one group of columns, got {len(weak)}")
     use_proba = bool(groups or weak)
+    label_col = resolve_label_col(labeled_path, label_col)
     if _is_image_folder(labeled_path) or _is_image_folder(pool_path) or images.column is not None:
         return _load_image_inputs(
             labeled_path=labeled_path,

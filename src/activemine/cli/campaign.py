@@ -74,7 +74,12 @@ def init(
             "probability pool with --classes."
         ),
     ] = None,
-    label_col: Annotated[str, typer.Option(help="Label column of L.")] = "y",
+    label_col: Annotated[
+        str | None,
+        typer.Option(
+            help="Label column of L (default: label; a file with only y, the old default, is read by y with a warning)."
+        ),
+    ] = None,
     id_col: Annotated[str, typer.Option(help="Id column of L and U.")] = "id",
     text_col: Annotated[str | None, typer.Option(help="Column of U shown as text on the labeling page.")] = None,
     classes: Annotated[

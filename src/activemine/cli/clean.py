@@ -19,7 +19,12 @@ from activemine.errors import InputError, SingleClassError
 def clean(
     labeled: Annotated[Path, typer.Option(help="Labeled set L (.parquet or .csv): id, label and numeric features.")],
     out: Annotated[Path, typer.Option(help="Where to write one row per sample (.parquet or .csv).")],
-    label_col: Annotated[str, typer.Option(help="Label column of L.")] = "y",
+    label_col: Annotated[
+        str | None,
+        typer.Option(
+            help="Label column of L (default: label; a file with only y, the old default, is read by y with a warning)."
+        ),
+    ] = None,
     id_col: Annotated[str, typer.Option(help="Id column of L.")] = "id",
     model: Annotated[
         str, typer.Option(help="Out-of-fold model: lightgbm, hgb, logreg or fast (a small LightGBM).")
@@ -64,7 +69,7 @@ def clean(
     from activemine.outputs import check_output
     from activemine.progress import progress_reporter
     from activemine.selection import check_ids
-    from activemine.tables import numeric_matrix, read_table, require_columns, table_format, write_table
+    from activemine.tables import label_column, numeric_matrix, read_table, require_columns, table_format, write_table
 
     # an output onto an input or a campaign, or a bad suffix, fails before any work
     check_output(out, protected={labeled: "the labeled set given by --labeled"})
@@ -79,6 +84,7 @@ def clean(
     started = time.perf_counter()
     table = read_table(labeled)
     where = str(labeled)
+    label_col = label_column(table.column_names, label_col, where=where)  # "label", or the old "y" with a warning
     require_columns(table.column_names, [id_col, label_col], where=where)
     features = [c for c in table.column_names if c not in (id_col, label_col)]
     if not features:

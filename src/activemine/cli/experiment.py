@@ -60,7 +60,12 @@ def experiment(
     ] = None,
     model: Annotated[str, typer.Option(help="lightgbm, hgb or logreg.")] = "lightgbm",
     fpr: Annotated[float, typer.Option(help="The FPR at which TPR is reported.")] = 0.01,
-    label_col: Annotated[str, typer.Option(help="Label column of a user's file.")] = "label",
+    label_col: Annotated[
+        str | None,
+        typer.Option(
+            help="Label column of a user's file (default: label; a file with only y is read by y with a warning)."
+        ),
+    ] = None,
     split_col: Annotated[
         str | None,
         typer.Option(

@@ -78,7 +78,12 @@ def mine(
         Path | None,
         typer.Option(help="Labeled set L (.parquet, .csv, or a folder with one image subfolder per class)."),
     ] = None,
-    label_col: Annotated[str, typer.Option(help="Label column of L.")] = "y",
+    label_col: Annotated[
+        str | None,
+        typer.Option(
+            help="Label column of L (default: label; a file with only y, the old default, is read by y with a warning)."
+        ),
+    ] = None,
     id_col: Annotated[str, typer.Option(help="Id column of L and U.")] = "id",
     strategy: StrategyOpt = "hw",
     model: ModelOpt = "lightgbm",
@@ -200,7 +205,7 @@ def mine(
         run.scan(executor, bar.advance)
     with progress_reporter("selecting", unit="", quiet=quiet):
         batch = run.select()
-    write_table(batch_to_table(batch, strategy), out)
+    write_table(batch_to_table(batch, strategy, id_col=id_col), out)
     print_summary(batch, strategy=strategy, seconds=time.perf_counter() - started, out=out)
     report_skipped(console, skipped)
     if batch.diversity is not None:
