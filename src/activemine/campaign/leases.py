@@ -42,6 +42,10 @@ _LABELED_BY = "SELECT 1 FROM labels l WHERE l.sid = {0} AND l.retracted_at IS NU
 PAGE_BUSY_TIMEOUT_S = 10.0
 
 
+#: the longest lease: a sample held longer is as good as lost to the other annotators
+MAX_LEASE_SECONDS = 7 * 24 * 3600
+
+
 class LabelingQueue:
     """Hands out the samples of ``round_no`` (default: the newest round) one at a time per annotator."""
 
@@ -55,8 +59,11 @@ class LabelingQueue:
         clock: Callable[[], float] = time.time,
         busy_timeout: float = PAGE_BUSY_TIMEOUT_S,
     ):
-        if lease_seconds <= 0:
-            raise InputError(f"lease_seconds must be positive, got {lease_seconds}")
+        if not (isinstance(lease_seconds, (int, float)) and 0 < lease_seconds <= MAX_LEASE_SECONDS):
+            raise InputError(
+                f"lease seconds must be a number of seconds above 0 and at most {MAX_LEASE_SECONDS:,} (a week), "
+                f"got {lease_seconds}"
+            )
         self.store = store
         self.round_no = None if round_no is None else store.require_round(round_no)
         self.lease_seconds = lease_seconds

@@ -48,12 +48,20 @@ OPEN_FOR = (
 )
 
 
+#: the most distinct annotators one sample may ask for: more is no overlap check but a poll, and the labeling
+#: page would hold such samples open until that many people have come by
+MAX_PER_ITEM = 20
+
+
 def check_overlap(overlap: float, per_item: int) -> None:
-    """Raise :class:`InputError` unless ``0 <= overlap < 1`` and ``per_item >= 2``."""
+    """Raise :class:`InputError` unless ``0 <= overlap < 1`` and ``2 <= per_item <= MAX_PER_ITEM``."""
     if not 0.0 <= float(overlap) < 1.0:
         raise InputError(f"overlap must be in [0, 1), got {overlap}")
-    if int(per_item) != per_item or per_item < 2:
-        raise InputError(f"per-item must be an integer of at least 2 (labels per overlapping sample), got {per_item}")
+    if int(per_item) != per_item or not 2 <= per_item <= MAX_PER_ITEM:
+        raise InputError(
+            f"per-item must be an integer from 2 to {MAX_PER_ITEM} (distinct annotators per overlapping sample), "
+            f"got {per_item}"
+        )
 
 
 def ensure_wanted_table(store: CampaignStore, conn: sqlite3.Connection | None = None) -> None:

@@ -217,7 +217,7 @@ def mine(
     ] = "local",
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster to join, e.g. ray://head:10001 or auto.")] = None,
     overlap: Annotated[float, typer.Option(help="Share of the round, in [0, 1), labeled by several annotators.")] = 0.0,
-    per_item: Annotated[int, typer.Option(help="Distinct annotators per overlapping sample (at least 2).")] = 2,
+    per_item: Annotated[int, typer.Option(help="Distinct annotators per overlapping sample (2 to 20).")] = 2,
     stop_set_size: Annotated[
         int | None,
         typer.Option(
@@ -419,10 +419,13 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
     token: Annotated[str | None, typer.Option(help="Access token (default: a new random one, printed).")] = None,
     round_no: Annotated[int | None, typer.Option("--round", help="Round to label (default: the newest).")] = None,
-    lease_seconds: Annotated[float, typer.Option(help="How long a sample stays reserved for one annotator.")] = 300.0,
+    lease_seconds: Annotated[
+        float, typer.Option(help="Seconds a sample stays reserved for one annotator (above 0, at most a week).")
+    ] = 300.0,
 ) -> None:
     """Serve the labeling page (needs the web extra of activemine: FastAPI and uvicorn)."""
-    from activemine.campaign import CampaignStore
+    if not 1 <= port <= 65535:
+        raise InputError(f"--port must be a TCP port from 1 to 65535, got {port}")
 
     try:
         import uvicorn

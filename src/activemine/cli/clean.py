@@ -131,13 +131,13 @@ def clean(
     counts = {a: int((report.action == a).sum()) for a in ("drop", "review", "keep")}
     console.print(f"estimated dirty share before: {report.dirty_share_before:.2%}")
     for line in _verdicts(report, soft_labels and policy == "prune"):
-        console.print(line)
+        console.print(line, markup=False, highlight=False)
     console.print(f"estimated dirty share after:  {report.dirty_share_after:.2%}  (target {max_dirty:.2%})")
     console.print(
         f"{len(ids)} rows: {counts['drop']} drop, {counts['review']} review, {counts['keep']} keep "
         f"({time.perf_counter() - started:.1f} s)"
     )
-    console.print(f"wrote {out}")
+    console.print(f"wrote {out}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _verdicts(report, soft_checked: bool) -> list[str]:

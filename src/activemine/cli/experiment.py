@@ -186,4 +186,9 @@ def experiment(
     from activemine.experiment import results_markdown
 
     console.print(results_markdown(results), markup=False, highlight=False)
-    console.print(f"done in {time.perf_counter() - started:.0f} s; wrote {', '.join(str(p) for p in written)}")
+    console.print(
+        f"done in {time.perf_counter() - started:.0f} s; wrote {', '.join(str(p) for p in written)}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
