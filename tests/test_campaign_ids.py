@@ -13,7 +13,7 @@ from activemine.campaign import CampaignStore, export_round, import_labels, init
 from activemine.campaign.leases import LabelingQueue
 from activemine.campaign.store import normalize_id
 from activemine.errors import InputError, RejectedImportError
-from activemine.strategies import make_strategy
+from activemine.selection.strategies import make_strategy
 
 
 def _write(path, fmt: str, records: list[tuple]):

@@ -12,7 +12,7 @@ from activemine.campaign import CampaignStore, import_labels, init_campaign, min
 from activemine.cli import app
 from activemine.errors import InputError
 from activemine.outputs import check_output, check_suffix
-from activemine.strategies import make_strategy
+from activemine.selection.strategies import make_strategy
 
 runner = CliRunner()
 

@@ -45,8 +45,8 @@ from activemine.campaign.checks import DEFAULT_SUSPECT_THRESHOLD, suspect_mask
 from activemine.campaign.pool import CampaignPool
 from activemine.campaign.samples import LabeledRows, pixels_to_png
 from activemine.campaign.store import ANY_ROUND, CampaignStore, now
+from activemine.data.tables import write_table
 from activemine.errors import InputError, RejectedImportError
-from activemine.tables import write_table
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -670,8 +670,8 @@ def write_dataset(
     ``initial`` (from L), ``new`` (returned labels), ``flagged_left_out``.
     """
     from activemine.campaign.annotators import training_labels
+    from activemine.data.tables import table_format
     from activemine.outputs import check_output
-    from activemine.tables import table_format
 
     check_output(out, protected=store.own_files())
     table_format(out)

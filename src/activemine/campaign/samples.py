@@ -24,10 +24,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from activemine.campaign.store import INIT_MARKER, CampaignStore
-from activemine.data import LabeledSet
+from activemine.data.chunks import LabeledSet
+from activemine.data.tables import read_table, require_columns, resolve_label_col
 from activemine.errors import CampaignError, DuplicateIdError, InputError, SingleClassError
-from activemine.selection import check_ids
-from activemine.tables import read_table, require_columns, resolve_label_col
+from activemine.selection.batch import check_ids
 
 __all__ = [
     "LabeledRows",
@@ -158,7 +158,7 @@ def _check_pool_ids(
     repeat are checked on the ids themselves in a second pass, so a hash collision is never taken for a copy.
     """
     from activemine.campaign.pool import arrow_ids
-    from activemine.idindex import id_hash
+    from activemine.data.idindex import id_hash
 
     wanted = pa.array(l_ids.astype(np.int64) if kind == "int" else l_ids.astype(str))
     rows = 0
@@ -256,6 +256,9 @@ def init_campaign(
     image_spec=None,
     skip_bad_images: bool = False,
     skipped: list | None = None,
+    embedding_cols: str | None = None,
+    embedding_prefix: str | None = None,
+    embeddings=None,
 ) -> CampaignStore:
     """Create a campaign in ``folder`` from the pool ``pool`` and the labeled set ``labeled``.
 
@@ -276,10 +279,17 @@ def init_campaign(
     An *image pool* is a folder of image files, or a table whose ``image_col``
     holds paths or bytes; L is then a folder with one subfolder per class, or
     a table with ``image_col``. Every image is checked before anything is
-    written (:func:`activemine.images.check_images`); with
+    written (:func:`activemine.data.images.check_images`); with
     ``skip_bad_images`` bad ones are left out and ``skipped`` (a list) gets
     ``(what, BadImages)`` pairs. A folder pool is recorded as a table of ids
     (relative paths) and image paths; the images stay where they are.
+
+    Embeddings for batches without copies (:mod:`activemine.campaign.embeddings`):
+    ``embedding_cols`` (``e0,e1,...``) or ``embedding_prefix`` name columns of
+    the pool, or ``embeddings`` is a file of ids and embedding columns (those
+    two then name its columns; default all but the id) joined to the pool by
+    id and written into the campaign's pool files (always copied then) as
+    ``emb_0 ..``. Every value is checked at init; rounds stream them.
     """
     folder = Path(folder)
     if (folder / "campaign.db").exists():
@@ -311,13 +321,18 @@ def init_campaign(
         require_columns(L.column_names, [id_col, label_col], where=str(labeled))
     schemas = [image["schema"]] if image is not None else [_schema(f) for f in files]
     names = schemas[0].names
+    emb_names: list[str] = []
+    if embeddings is None and (embedding_cols or embedding_prefix):
+        from activemine.data.sources import embedding_names
+
+        emb_names = embedding_names(names, cols=embedding_cols, prefix=embedding_prefix, where=str(pool))
     features: list[str] = []
     if image is not None:  # checked by _image_inputs
         needed = [id_col, image["column"]]
     elif proba_groups or weak:
         needed = [id_col, *(c for g in proba_groups for c in g), *weak]
     else:
-        features = [c for c in L.column_names if c not in (id_col, label_col)]
+        features = [c for c in L.column_names if c not in (id_col, label_col, *emb_names)]
         if not features:
             raise InputError(f"{labeled} has no feature columns besides {id_col!r} and {label_col!r}")
         needed = [id_col, *features]
@@ -333,6 +348,12 @@ def init_campaign(
     from activemine.campaign.pool import id_kind_of_type
 
     kind = id_kind_of_type(schemas[0].field(id_col).type, where=f"{pool} column {id_col!r}")
+    emb_file = None
+    if embeddings is not None:
+        from activemine.campaign.embeddings import EmbeddingFile
+
+        emb_file = EmbeddingFile(embeddings, id_col=id_col, kind=kind, cols=embedding_cols, prefix=embedding_prefix)
+        emb_names = emb_file.columns
     if L is not None:
         l_ids = check_ids(L.column(id_col).to_numpy(zero_copy_only=False), name=f"{labeled} column {id_col!r}")
         if _id_kind(l_ids) != kind:
@@ -369,13 +390,15 @@ def init_campaign(
                 f"{len(class_list)} classes {class_list}; give one column per class, in that order"
             )
     # a probability pool is shown by its other columns (pixels, a text, fields), if it has any
-    shown = features or [c for c in names if c not in needed]
+    shown = features or [c for c in names if c not in needed and c not in emb_names]
     if image is not None:
         view = {"kind": "image_file", "column": image["column"], "columns": [image["column"]]}
         _check_listed_ids(image["ids"], l_ids)
     else:
         view = detect_view(shown, names, text_col)
         _check_pool_ids(files, id_col, kind, l_ids, progress=progress)
+    manifest = image["manifest"] if image is not None else None
+    _check_embeddings(files, manifest, id_col, kind, emb_file, emb_names, progress=progress)
     # the marker says "an init began here": a killed init (SIGKILL runs no cleanup) is started over by the
     # next one, and the store's absence is explained; the store, renamed into place last, is the commit point
     folder.mkdir(parents=True, exist_ok=True)
@@ -383,10 +406,14 @@ def init_campaign(
     shutil.rmtree(data, ignore_errors=True)  # empty, or what a killed init left (the marker says so)
     data.mkdir(parents=True)
     try:
-        if image is not None and image["manifest"] is not None:
+        if manifest is not None:
             (data / "pool").mkdir(parents=True, exist_ok=True)
-            pq.write_table(image["manifest"], data / "pool" / "part-00000.parquet")
+            if emb_file is not None:
+                manifest = emb_file.attach(manifest, id_col, kind)
+            pq.write_table(manifest, data / "pool" / "part-00000.parquet")
             pool_files = [str(Path("data") / "pool" / "part-00000.parquet")]
+        elif emb_file is not None:
+            pool_files = _copy_pool_joined(files, data / "pool", emb_file, id_col, kind)
         else:
             pool_files = _copy_pool(files, data / "pool", copy=copy)
             # after the copy: a CSV pool is Parquet by now, with statistics per row group
@@ -408,6 +435,8 @@ def init_campaign(
         }
         if image is not None:
             meta["image"] = image["meta"]
+        if emb_names:
+            meta["embedding_cols"] = list(emb_names)
         samples = [(str(s), "labeled", i) for i, s in enumerate(l_ids.tolist())]
         initial = [(str(s), str(v)) for s, v in zip(l_ids.tolist(), y.tolist())]
         store = CampaignStore.create(folder, meta=meta, samples=samples, initial_labels=initial)
@@ -420,8 +449,58 @@ def init_campaign(
     return store
 
 
+def _id_batches(files: list[Path], columns: list[str]):
+    """The pool's ``columns`` as tables, file by file, a block at a time."""
+    for f in files:
+        if f.suffix.lower() == ".csv":
+            import pyarrow.csv as pcsv
+
+            with pcsv.open_csv(f, convert_options=pcsv.ConvertOptions(include_columns=columns)) as reader:
+                for batch in reader:
+                    yield pa.Table.from_batches([batch])
+        else:
+            for batch in pq.ParquetFile(f, pre_buffer=False).iter_batches(batch_size=1 << 18, columns=columns):
+                yield pa.Table.from_batches([batch])
+
+
+def _check_embeddings(files, manifest, id_col, kind, emb_file, emb_names, *, progress) -> None:
+    """Before anything is written: a joined file covers every pool id; pool columns hold finite numbers."""
+    if not emb_names:
+        return
+    if emb_file is not None:
+        tables = [manifest] if manifest is not None else _id_batches(files, [id_col])
+        for table in tables:
+            emb_file.rows_of(table.column(id_col), kind)
+        return
+    from activemine.campaign.embeddings import check_embedding_values
+
+    for f in files:
+        require_columns(_schema(f).names, emb_names, where=str(f))
+    check_embedding_values(_id_batches(files, [id_col, *emb_names]), emb_names, where="the pool", progress=progress)
+
+
+def _copy_pool_joined(files: list[Path], dest: Path, emb_file, id_col: str, kind: str) -> list[str]:
+    """The pool's files copied with the embedding file's columns appended (joined by id), block by block."""
+    dest.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i, f in enumerate(files):
+        target = dest / f"part-{i:05d}.parquet"
+        writer = None
+        try:
+            for table in _id_batches([f], _schema(f).names):
+                table = emb_file.attach(table, id_col, kind)
+                if writer is None:
+                    writer = pq.ParquetWriter(target, table.schema)
+                writer.write_table(table)
+        finally:
+            if writer is not None:
+                writer.close()
+        out.append(str(target.relative_to(dest.parent.parent)))
+    return out
+
+
 def _image_folder(path) -> bool:
-    from activemine.images import is_image_folder
+    from activemine.data.images import is_image_folder
 
     return path is not None and Path(path).is_dir() and is_image_folder(path)
 
@@ -431,8 +510,8 @@ def _image_inputs(pool, labeled, id_col, label_col, image_col, spec, skip_bad, s
     the pool as a manifest table (folder) or its files (a table with ``image_col``), and the image meta."""
     from dataclasses import replace
 
-    from activemine.images import ImageSpec, check_images, first_item, list_labeled_images
-    from activemine.sources import ImageFolderSource, PoolColumns, open_pool
+    from activemine.data.images import ImageSpec, check_images, first_item, list_labeled_images
+    from activemine.data.sources import ImageFolderSource, PoolColumns, open_pool
 
     spec = spec or ImageSpec()
     if labeled is None:
@@ -539,7 +618,7 @@ class LabeledRows:
 
         spec = image_spec_of(meta, labeled=True)
         if features and spec is not None and self.table is not None:
-            from activemine.images import decode_images
+            from activemine.data.images import decode_images
 
             self.X = decode_images(self.table.column(meta["image"]["column"]), spec, where="the labeled images")
             self.image_shape = spec.shape
@@ -586,7 +665,7 @@ def labeled_training_set(
         order = np.argsort(pool_sids)
         pos = order[np.searchsorted(pool_sids, found, sorter=order)]
         if spec is not None:
-            from activemine.images import decode_images
+            from activemine.data.images import decode_images
 
             X_parts.append(decode_images(table.column(names[0]), spec, where="the labeled pool images"))
         else:

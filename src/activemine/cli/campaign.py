@@ -12,7 +12,8 @@ import typer
 from rich.markup import escape
 
 from activemine.campaign.checks import DEFAULT_SUSPECT_THRESHOLD
-from activemine.cli._app import QuietOpt, app, console, err_console, exits_on_bad_input
+from activemine.cli._app import QuietOpt, console, err_console, exits_on_bad_input
+from activemine.cli._campaign_app import DirArg, campaign_app
 from activemine.cli._diversity_options import CandidateFactorOpt, ClustersOpt, DiversityOpt, NearDuplicatesOpt
 from activemine.cli._image_options import ImageColOpt, ImageModeOpt, ImageSizeOpt, SkipBadImagesOpt, report_skipped
 from activemine.cli._strategy_options import (
@@ -35,14 +36,6 @@ from activemine.errors import InputError
 from activemine.progress import progress_reporter
 
 # the library (numpy, pyarrow, sqlite) is imported inside each command, so `activemine --help` stays fast
-
-campaign_app = typer.Typer(
-    help="Labeling campaigns: rounds of mining, export to annotators, import of labels, a labeling page.",
-    no_args_is_help=True,
-)
-app.add_typer(campaign_app, name="campaign")
-
-DirArg = Annotated[Path, typer.Argument(help="The campaign folder.")]
 
 
 def _steps(quiet: bool):
@@ -101,6 +94,22 @@ def init(
     image_mode: ImageModeOpt = None,
     skip_bad_images: SkipBadImagesOpt = False,
     n_jobs: NJobsOpt = None,
+    embedding_cols: Annotated[
+        str | None,
+        typer.Option(
+            help="Embedding columns for --near-duplicates and --diversity in rounds: e0,e1,... (or one "
+            "fixed-size-list column) of the pool, or of --embeddings."
+        ),
+    ] = None,
+    embedding_prefix: Annotated[
+        str | None, typer.Option(help="As --embedding-cols: every column whose name starts with this.")
+    ] = None,
+    embeddings: Annotated[
+        Path | None,
+        typer.Option(
+            help="A .parquet/.csv of ids (--id-col) and embeddings, joined to the pool by id at init (read whole)."
+        ),
+    ] = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Create a campaign folder: a SQLite store (WAL), L, and the pool's Parquet files (copied as files)."""
@@ -135,6 +144,9 @@ def init(
             image_spec=spec,
             skip_bad_images=skip_bad_images,
             skipped=skipped,
+            embedding_cols=embedding_cols,
+            embedding_prefix=embedding_prefix,
+            embeddings=embeddings,
         )
     s = campaign_status(store)
     kind = "probabilities" if store.meta["proba_cols"] or store.meta["weak_proba_cols"] else "features"
@@ -146,6 +158,8 @@ def init(
         highlight=False,
     )
     report_skipped(console, skipped)
+    if store.meta.get("embedding_cols"):
+        console.print(f"embeddings: {len(store.meta['embedding_cols'])} columns per sample", highlight=False)
 
 
 @campaign_app.command("status")
@@ -393,8 +407,8 @@ def dataset(
     """Write the current labeled set (L plus returned labels, a consensus where annotators disagree) for retraining."""
     from activemine.campaign import CampaignStore, write_dataset
     from activemine.campaign.annotators import DATASET_CONSENSUS
+    from activemine.data.tables import table_format
     from activemine.outputs import check_output
-    from activemine.tables import table_format
 
     if consensus not in DATASET_CONSENSUS:
         raise InputError(f"--consensus must be one of {DATASET_CONSENSUS}, got {consensus!r}")
@@ -441,4 +455,4 @@ def serve(
     uvicorn.run(web_app, host=host, port=port, log_level="warning")
 
 
-from activemine.cli import _campaign_stopping  # noqa: E402,F401  registers `campaign forecast`
+from activemine.cli import _campaign_stopping  # noqa: E402,F401  registers `campaign forecast` after the commands above
