@@ -129,7 +129,7 @@ def _require_numeric(schema: pa.Schema, columns, *, where: str, what: str) -> No
         raise InputError(f"{what} columns of {where} must be numeric, got {bad[:5]}")
 
 
-def _id_batches(files: list[Path], id_col: str):
+def _pool_id_columns(files: list[Path], id_col: str):
     """``(file, id column)`` of the pool, a batch at a time."""
     for f in files:
         if f.suffix.lower() == ".csv":
@@ -163,7 +163,7 @@ def _check_pool_ids(
     wanted = pa.array(l_ids.astype(np.int64) if kind == "int" else l_ids.astype(str))
     rows = 0
     hashes = []
-    for f, col in _id_batches(files, id_col):
+    for f, col in _pool_id_columns(files, id_col):
         if col.null_count:
             raise InputError(f"column {id_col!r} of {str(f)!r} has {col.null_count} missing ids")
         if len(wanted):
@@ -179,7 +179,7 @@ def _check_pool_ids(
     del keys, hashes
     if repeated.size:
         suspects = []
-        for _, col in _id_batches(files, id_col):
+        for _, col in _pool_id_columns(files, id_col):
             values = _id_values(col, kind)
             suspects.append(values[np.isin(id_hash(values), repeated)])
         values, counts = np.unique(np.concatenate(suspects), return_counts=True)
