@@ -69,13 +69,16 @@ def check_output(out, *, protected: Mapping[object, str] | None = None, option: 
         guarded[_resolve(path)] = what
     for folder in _enclosing_campaigns(target):
         guarded.update(campaign_files(folder))
-    for path, what in guarded.items():
-        if target == path or path in target.parents or _same_file(target, path):
-            shown = f"{str(out)!r}" + (f" (that is {str(target)!r})" if str(target) != str(out) else "")
-            raise InputError(
-                f"{option} {shown} would overwrite {what} ({str(path)!r}); nothing was written. "
-                "Choose a path outside the campaign's store and data and away from this command's inputs"
-            )
+    # the file itself first (the pool file, L), then the folder it lies in, so the message names what it is
+    hits = [(p, w) for p, w in guarded.items() if target == p or _same_file(target, p)]
+    hits += [(p, w) for p, w in guarded.items() if p in target.parents]
+    for path, what in hits[:1]:
+        shown = f"{str(out)!r}" + (f" (that is {str(target)!r})" if str(target) != str(out) else "")
+        where = "" if path == target else f" ({str(path)!r})"
+        raise InputError(
+            f"{option} {shown} would overwrite {what}{where}; nothing was written. "
+            "Choose a path outside the campaign's store and data and away from this command's inputs"
+        )
     if target.is_dir():
         raise InputError(f"{option} {str(out)!r} is a folder; give a file name")
     return target
