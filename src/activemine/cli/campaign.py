@@ -341,7 +341,10 @@ def export(
 def import_(
     folder: DirArg,
     file: Annotated[
-        Path, typer.Argument(help="Labels: .csv or .jsonl (id, label[, annotator]) or a Label Studio .json export.")
+        Path,
+        typer.Argument(
+            help="Labels: .csv or .jsonl (the id column named as at init, or id; label; annotator optional) or a Label Studio .json export."
+        ),
     ],
     annotator: Annotated[str | None, typer.Option(help="Annotator of records that name none.")] = None,
     suspect_threshold: Annotated[
