@@ -11,7 +11,7 @@ from _campaign_helpers import digits_files, snapshot
 from activemine.campaign import CampaignStore, import_labels, init_campaign, mine_round
 from activemine.cli import app
 from activemine.errors import InputError
-from activemine.outputs import check_output, check_suffix
+from activemine.data.outputs import check_output, check_suffix
 from activemine.selection.strategies import make_strategy
 
 runner = CliRunner()

@@ -136,7 +136,7 @@ def label_studio_config(store: CampaignStore) -> str:
 
 def write_label_studio_config(store: CampaignStore, path) -> None:
     """Write :func:`label_studio_config` to ``path`` atomically."""
-    from activemine.outputs import check_output
+    from activemine.data.outputs import check_output
 
     check_output(path, protected=store.own_files(), option="the labeling config")
     _atomic_write(Path(path), lambda fh: fh.write(label_studio_config(store)))
@@ -200,7 +200,7 @@ def export_id_field(store: CampaignStore) -> str:
 
 def export_round(store: CampaignStore, round_no: int, *, fmt: str, out, include_labeled: bool = False) -> int:
     """Write round ``round_no``'s samples (by default only those without a label) to ``out``; returns the count."""
-    from activemine.outputs import check_output, check_suffix
+    from activemine.data.outputs import check_output, check_suffix
 
     if fmt not in EXPORT_FORMATS:
         raise InputError(f"unknown export format {fmt!r}; expected one of {EXPORT_FORMATS}")
@@ -671,7 +671,7 @@ def write_dataset(
     """
     from activemine.campaign.annotators import training_labels
     from activemine.data.tables import table_format
-    from activemine.outputs import check_output
+    from activemine.data.outputs import check_output
 
     check_output(out, protected=store.own_files())
     table_format(out)

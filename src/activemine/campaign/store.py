@@ -433,7 +433,7 @@ class CampaignStore:
     def own_files(self) -> dict[Path, str]:
         """Every file an output must never replace -> what it is: the store and its side files, the data
         folder, and the pool's files wherever they are (a ``--no-copy`` pool's files are the user's own)."""
-        from activemine.outputs import campaign_files
+        from activemine.data.outputs import campaign_files
 
         out = campaign_files(self.folder)
         out.update({f: "a file of the campaign's pool" for f in self.pool_files()})

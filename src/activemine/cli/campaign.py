@@ -411,7 +411,7 @@ def dataset(
     from activemine.campaign import CampaignStore, write_dataset
     from activemine.campaign.annotators import DATASET_CONSENSUS
     from activemine.data.tables import table_format
-    from activemine.outputs import check_output
+    from activemine.data.outputs import check_output
 
     if consensus not in DATASET_CONSENSUS:
         raise InputError(f"--consensus must be one of {DATASET_CONSENSUS}, got {consensus!r}")

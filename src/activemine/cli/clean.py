@@ -77,7 +77,7 @@ def clean(
     from activemine.data.tables import label_column, numeric_matrix, read_table, require_columns, table_format
     from activemine.dirty import DirtyDataFilter
     from activemine.models import check_n_jobs
-    from activemine.outputs import check_output
+    from activemine.data.outputs import check_output
     from activemine.progress import progress_reporter
     from activemine.selection.batch import check_ids
 

@@ -185,7 +185,7 @@ def experiment(
         },
     )
     settings = config.check()  # every setting parsed and checked once, before anything is loaded
-    from activemine.outputs import check_output
+    from activemine.data.outputs import check_output
 
     data_file = {dataset: "the data set given by --dataset"} if Path(dataset).suffix else {}
     for name in ("results.json", "results.md", "roc.png", "curves.png"):

@@ -133,7 +133,7 @@ def mine(
 
     started = time.perf_counter()
     # every setting is checked before anything is read or fitted
-    from activemine.outputs import check_output
+    from activemine.data.outputs import check_output
 
     check_output(
         out,
