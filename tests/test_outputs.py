@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 from _campaign_helpers import digits_files, snapshot
 from activemine.campaign import CampaignStore, import_labels, init_campaign, mine_round
 from activemine.cli import app
-from activemine.errors import InputError
 from activemine.data.outputs import check_output, check_suffix
+from activemine.errors import InputError
 from activemine.selection.strategies import make_strategy
 
 runner = CliRunner()

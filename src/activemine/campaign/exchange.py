@@ -670,8 +670,8 @@ def write_dataset(
     ``initial`` (from L), ``new`` (returned labels), ``flagged_left_out``.
     """
     from activemine.campaign.annotators import training_labels
-    from activemine.data.tables import table_format
     from activemine.data.outputs import check_output
+    from activemine.data.tables import table_format
 
     check_output(out, protected=store.own_files())
     table_format(out)

@@ -74,10 +74,10 @@ def clean(
     # imported here, so `activemine --help` does not load numpy and pyarrow
     import numpy as np
 
+    from activemine.data.outputs import check_output
     from activemine.data.tables import label_column, numeric_matrix, read_table, require_columns, table_format
     from activemine.dirty import DirtyDataFilter
     from activemine.models import check_n_jobs
-    from activemine.data.outputs import check_output
     from activemine.progress import progress_reporter
     from activemine.selection.batch import check_ids
 
