@@ -295,7 +295,7 @@ def _assert_rendered_digit(path):
     assert np.unique(np.round(pixels, 2)).size > 5
 
 
-# -- the guard in front of the app (issue 11, item 7) --------------------------------
+# -- the guard in front of the app --------------------------------
 def _asgi_post(app, headers: dict, body_size: int):
     """POST ``body_size`` bytes to ``/api/next`` through the raw ASGI interface; return (status, headers, bytes read)."""
     import asyncio

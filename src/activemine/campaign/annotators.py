@@ -12,7 +12,7 @@ so they are out of sample, as the consensus and quality estimates need.
   kappa matrix as a PNG in ``DIR/reports/``);
 * :func:`training_labels`: sid -> label for the dataset, a consensus
   (``--consensus``, default :data:`activemine.annotators.agreement.DEFAULT_CONSENSUS`)
-  where several annotators labeled a sample; ``none`` keeps the old rule
+  where several annotators labeled a sample; ``none`` keeps only agreed labels
   (conflicting samples are left out);
 * :func:`open_relabel_round`: a round of second opinions on returned labels,
   ranked by :func:`activemine.annotators.relabel.rank_for_relabel`.

@@ -180,7 +180,16 @@ def mine_round(
             batch = run_engine(engine, strategy, pool.source(), progress=bar, attach=_attach_rows(pool), **engine_args)
         rows, proba = _batch_proba(strategy, pool, batch, steps)
         record = dict(params or {}, strategy=getattr(strategy, "name", type(strategy).__name__), engine=engine)
-        stop = predict_stop_round(store, stop_set, strategy, labels=len(labeled), batch_proba=proba)
+        what = "stop set: predictions and the kappa-refit model" if pool.has_features else "stop set: predictions"
+        with steps(what, unit=""):
+            stop = predict_stop_round(
+                store,
+                stop_set,
+                strategy,
+                labels=len(labeled),
+                batch_proba=proba,
+                labeled=labeled if pool.has_features else None,
+            )
         round_no = _write_round(
             store,
             batch,

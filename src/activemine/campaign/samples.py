@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from activemine.campaign.store import INIT_MARKER, CampaignStore
 from activemine.data.chunks import LabeledSet
-from activemine.data.tables import read_table, require_columns, resolve_label_col
+from activemine.data.tables import choose_features, read_table, require_columns, resolve_label_col
 from activemine.errors import CampaignError, DuplicateIdError, InputError, SingleClassError
 from activemine.selection.batch import check_ids
 
@@ -45,8 +45,10 @@ _PIXEL = re.compile(r"px(\d+)$")
 TABLE_VIEW_FIELDS = 30
 
 
-def detect_view(features: list[str], pool_columns: list[str], text_col: str | None) -> dict:
-    """The view of a campaign's samples: ``{"kind": "image", "shape": [h, w]}``, text or table."""
+def detect_view(features: list[str], pool_columns: list[str], text_col: str | None, *, carried=()) -> dict:
+    """The view of a campaign's samples: ``{"kind": "image", "shape": [h, w]}``, text or table.
+
+    ``carried``: pool columns that are not features (a name, a note); a table view shows them first."""
     if text_col is not None:
         require_columns(pool_columns, [text_col], where="the pool")
         return {"kind": "text", "column": text_col}
@@ -61,7 +63,7 @@ def detect_view(features: list[str], pool_columns: list[str], text_col: str | No
         return {"kind": "image", "shape": [side, side], "columns": [f"px{i}" for i in range(len(features))]}
     if "text" in pool_columns and "text" not in features:
         return {"kind": "text", "column": "text"}
-    return {"kind": "table", "columns": features[:TABLE_VIEW_FIELDS]}
+    return {"kind": "table", "columns": [*carried, *features][:TABLE_VIEW_FIELDS]}
 
 
 def _id_kind(ids: np.ndarray) -> str:
@@ -252,6 +254,8 @@ def init_campaign(
     weak_proba_cols=None,
     copy: bool = True,
     progress: Callable[[int], None] | None = None,
+    feature_cols=None,
+    feature_prefix: str | None = None,
     image_col: str | None = None,
     image_spec=None,
     skip_bad_images: bool = False,
@@ -268,8 +272,10 @@ def init_campaign(
     paths are recorded. One pass over its id column checks for missing ids and
     ids shared with L (``progress`` gets the rows read).
 
-    A *feature pool* has L's feature columns (L's columns other than the id
-    and the label). A *probability pool* brings the business model's class
+    A *feature pool* has L's feature columns: ``feature_cols``, the columns
+    named ``feature_prefix*``, or L's numeric columns other than the id and the
+    label (:func:`activemine.data.tables.choose_features`); the pool's other columns
+    (a text, a name) are carried along and shown. A *probability pool* brings the business model's class
     probabilities: ``proba_cols`` (one group ``[p0, p1, ...]``, or one group
     per committee member) and/or ``weak_proba_cols`` (HW's weak model), each
     group in the order of the campaign's classes; L then needs only ids and
@@ -327,14 +333,22 @@ def init_campaign(
 
         emb_names = embedding_names(names, cols=embedding_cols, prefix=embedding_prefix, where=str(pool))
     features: list[str] = []
+    if (image is not None or proba_groups or weak) and (feature_cols is not None or feature_prefix is not None):
+        raise InputError(
+            "--feature-cols and --feature-prefix name a feature pool's columns, not images or --proba-cols"
+        )
     if image is not None:  # checked by _image_inputs
         needed = [id_col, image["column"]]
     elif proba_groups or weak:
         needed = [id_col, *(c for g in proba_groups for c in g), *weak]
     else:
-        features = [c for c in L.column_names if c not in (id_col, label_col, *emb_names)]
-        if not features:
-            raise InputError(f"{labeled} has no feature columns besides {id_col!r} and {label_col!r}")
+        features = choose_features(
+            L.schema,
+            reserved=[id_col, label_col, *emb_names],
+            cols=feature_cols,
+            prefix=feature_prefix,
+            where=str(labeled),
+        ).features
         needed = [id_col, *features]
     for f, schema in zip(files, schemas) if image is None else ():
         require_columns(schema.names, needed, where=str(f))
@@ -395,7 +409,8 @@ def init_campaign(
         view = {"kind": "image_file", "column": image["column"], "columns": [image["column"]]}
         _check_listed_ids(image["ids"], l_ids)
     else:
-        view = detect_view(shown, names, text_col)
+        carried = [c for c in names if c not in needed and c not in shown]
+        view = detect_view(shown, names, text_col, carried=carried)
         _check_pool_ids(files, id_col, kind, l_ids, progress=progress)
     manifest = image["manifest"] if image is not None else None
     _check_embeddings(files, manifest, id_col, kind, emb_file, emb_names, progress=progress)

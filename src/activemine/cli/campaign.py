@@ -14,7 +14,9 @@ from rich.markup import escape
 from activemine.campaign.checks import DEFAULT_SUSPECT_THRESHOLD
 from activemine.cli._app import QuietOpt, console, err_console, exits_on_bad_input
 from activemine.cli._campaign_app import DirArg, campaign_app
+from activemine.cli._config import PanelCommand, command_settings
 from activemine.cli._diversity_options import CandidateFactorOpt, ClustersOpt, DiversityOpt, NearDuplicatesOpt
+from activemine.cli._feature_options import FeatureColsOpt, FeaturePrefixOpt, split_names
 from activemine.cli._image_options import ImageColOpt, ImageModeOpt, ImageSizeOpt, SkipBadImagesOpt, report_skipped
 from activemine.cli._strategy_options import (
     BalanceOpt,
@@ -75,6 +77,8 @@ def init(
     ] = None,
     id_col: Annotated[str, typer.Option(help="Id column of L and U.")] = "id",
     text_col: Annotated[str | None, typer.Option(help="Column of U shown as text on the labeling page.")] = None,
+    feature_cols: FeatureColsOpt = None,
+    feature_prefix: FeaturePrefixOpt = None,
     classes: Annotated[
         str | None, typer.Option(help="All class labels, comma-separated (default: those in L, sorted).")
     ] = None,
@@ -140,6 +144,8 @@ def init(
             weak_proba_cols=weak[0] if weak else None,
             copy=copy,
             progress=bar,
+            feature_cols=split_names(feature_cols),
+            feature_prefix=feature_prefix,
             image_col=image_col,
             image_spec=spec,
             skip_bad_images=skip_bad_images,
@@ -207,7 +213,7 @@ def status(
     print_stopping(s["stopping"])
 
 
-@campaign_app.command("mine")
+@campaign_app.command("mine", cls=PanelCommand)
 @exits_on_bad_input
 def mine(
     folder: DirArg,
@@ -280,7 +286,7 @@ def mine(
         store,
         opts.build(),
         budget=budget,
-        params=vars(opts),
+        params=dict(vars(opts), settings=command_settings()),
         chunk_size=chunk_size,
         engine=engine,
         ray_address=ray_address,

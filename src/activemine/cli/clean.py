@@ -10,11 +10,13 @@ from typing import Annotated
 import typer
 
 from activemine.cli._app import QuietOpt, app, console, exits_on_bad_input
+from activemine.cli._config import PanelCommand, write_table_with_settings
+from activemine.cli._feature_options import FeatureColsOpt, FeaturePrefixOpt, split_names
 from activemine.cli._strategy_options import SeedOpt
 from activemine.errors import InputError, SingleClassError
 
 
-@app.command()
+@app.command(cls=PanelCommand)
 @exits_on_bad_input
 def clean(
     labeled: Annotated[Path, typer.Option(help="Labeled set L (.parquet or .csv): id, label and numeric features.")],
@@ -26,6 +28,8 @@ def clean(
         ),
     ] = None,
     id_col: Annotated[str, typer.Option(help="Id column of L.")] = "id",
+    feature_cols: FeatureColsOpt = None,
+    feature_prefix: FeaturePrefixOpt = None,
     model: Annotated[
         str, typer.Option(help="Out-of-fold model: lightgbm, hgb, logreg or fast (a small LightGBM).")
     ] = "lightgbm",
@@ -73,9 +77,17 @@ def clean(
     proposed drop is checked (--rule adaptive)."""
     # imported here, so `activemine --help` does not load numpy and pyarrow
     import numpy as np
+    from rich.markup import escape
 
     from activemine.data.outputs import check_output
-    from activemine.data.tables import label_column, numeric_matrix, read_table, require_columns, table_format
+    from activemine.data.tables import (
+        choose_features,
+        label_column,
+        numeric_matrix,
+        read_table,
+        require_columns,
+        table_format,
+    )
     from activemine.dirty import DirtyDataFilter
     from activemine.models import check_n_jobs
     from activemine.progress import progress_reporter
@@ -125,13 +137,16 @@ def clean(
             classes=classes,
             ids=ids,
         )
-        _write_report(report, ids, y, classes, out)
+        _write_report(report, ids, y, classes, out, carried={})
         _print_report(report, ids, max_dirty, started, out, soft_checked=False)
         console.print(f"out-of-fold probabilities from {', '.join(oof_columns)}; no model was trained", markup=False)
         return
-    features = [c for c in table.column_names if c not in (id_col, label_col)]
-    if not features:
-        raise InputError(f"{where} has no feature columns besides {id_col!r} and {label_col!r}")
+    choice = choose_features(
+        table.schema, reserved=[id_col, label_col], cols=split_names(feature_cols), prefix=feature_prefix, where=where
+    )
+    features = choice.features
+    if choice.note() and not quiet:
+        console.print(escape(choice.note()), highlight=False)
     X = numeric_matrix(table, features, where=where)
 
     if per_class.min() < folds:
@@ -154,7 +169,8 @@ def clean(
     with progress_reporter(f"checking the labels of {len(ids)} rows", unit="model fits", quiet=quiet) as bar:
         step(X, y, random_state=seed, ids=ids, progress=bar.advance)
     report = step.report_
-    _write_report(report, ids, y, classes, out)
+    # the columns that are not features (a text, a name) travel with the rows, so a reviewer sees them
+    _write_report(report, ids, y, classes, out, carried={c: table.column(c) for c in choice.carried})
     _print_report(report, ids, max_dirty, started, out, soft_checked=soft_labels and policy == "prune")
 
 
@@ -182,11 +198,9 @@ def _oof_columns(names, classes, cols: str | None, prefix: str | None, *, where:
     return wanted
 
 
-def _write_report(report, ids, y, classes, out) -> None:
+def _write_report(report, ids, y, classes, out, *, carried: dict) -> None:
     import numpy as np
     import pyarrow as pa
-
-    from activemine.data.tables import write_table
 
     columns = {
         "id": pa.array(ids),
@@ -195,9 +209,10 @@ def _write_report(report, ids, y, classes, out) -> None:
         "label_quality": pa.array(report.label_quality.astype(np.float64)),
         "action": pa.array(report.action.tolist(), type=pa.string()),
     }
+    columns.update({name: values for name, values in carried.items() if name not in columns})
     if report.soft_targets is not None:
         columns.update({f"soft_{c}": pa.array(report.soft_targets[:, j]) for j, c in enumerate(classes)})
-    write_table(pa.table(columns), out)
+    write_table_with_settings(pa.table(columns), out, command="clean")
 
 
 def _print_report(report, ids, max_dirty: float, started: float, out, *, soft_checked: bool) -> None:

@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 
 from activemine.cli._app import app, console, exits_on_bad_input
+from activemine.cli._config import PanelCommand, command_settings
+from activemine.cli._feature_options import FeatureColsOpt, FeaturePrefixOpt, split_names
 from activemine.cli._image_options import ImageModeOpt, ImageSizeOpt, SkipBadImagesOpt
 from activemine.errors import InputError
 from activemine.progress import progress_reporter
@@ -27,7 +29,7 @@ def parse_seeds(value: str) -> list[int]:
     return list(range(count))
 
 
-@app.command()
+@app.command(cls=PanelCommand)
 @exits_on_bad_input
 def experiment(
     out: Annotated[Path, typer.Option(help="Folder for results.json, results.md, roc.png (and curves.png).")],
@@ -72,12 +74,8 @@ def experiment(
             help="A file's own split column (values train and test). Without it a seeded stratified 75/25 split is made."
         ),
     ] = None,
-    feature_cols: Annotated[
-        str | None,
-        typer.Option(
-            help="Comma-separated feature columns of a file (default: every column but id, label and split; all must be numeric)."
-        ),
-    ] = None,
+    feature_cols: FeatureColsOpt = None,
+    feature_prefix: FeaturePrefixOpt = None,
     full_seeds: Annotated[
         int | None, typer.Option(help="Seeds that also train the 'full' reference (default all).")
     ] = None,
@@ -171,7 +169,8 @@ def experiment(
         noise_matrix=noise_matrix,
         split_col=split_col,
         n_jobs=n_jobs,
-        feature_cols=None if feature_cols is None else [c.strip() for c in feature_cols.split(",") if c.strip()],
+        feature_cols=split_names(feature_cols),
+        feature_prefix=feature_prefix,
         annotators=annotators,
         embedding_cols=None if embedding_cols is None else [c.strip() for c in embedding_cols.split(",") if c.strip()],
         embedding_prefix=embedding_prefix,
@@ -194,6 +193,7 @@ def experiment(
     # a bar on a terminal; timestamped lines on stderr when it is a log (runs take tens of minutes)
     with progress_reporter("experiment", total=count_steps(settings), unit="steps", quiet=quiet) as bar:
         results = run_experiment(settings, progress=lambda what: bar.advance(1, description=f"experiment: {what}"))
+    results["settings"] = command_settings()  # the options as given: `--config results.json` reruns them
     written = write_outputs(results, out)
     from activemine.experiments.runner import results_markdown
 

@@ -6,6 +6,7 @@ import os
 import tempfile
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +17,16 @@ from activemine.selection.batch import Batch
 
 __all__ = [
     "DEFAULT_LABEL_COL",
+    "FeatureChoice",
     "batch_to_table",
+    "choose_features",
+    "is_numeric_type",
     "label_column",
-    "resolve_label_col",
-    "table_columns",
     "numeric_matrix",
     "read_table",
     "require_columns",
+    "resolve_label_col",
+    "table_columns",
     "table_format",
     "write_table",
 ]
@@ -122,6 +126,81 @@ def resolve_label_col(labeled, given: str | None) -> str:
     if given is not None or labeled is None or Path(labeled).is_dir():
         return given or DEFAULT_LABEL_COL
     return label_column(table_columns(labeled), given, where=str(labeled))
+
+
+def is_numeric_type(t: pa.DataType) -> bool:
+    """Whether an Arrow column type can be a feature: integers, floats or booleans."""
+    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
+
+
+@dataclass(frozen=True)
+class FeatureChoice:
+    """The feature columns of a table, its other columns (carried along, not features), and those of
+    them the default rule left out because they are not numeric."""
+
+    features: list[str]
+    carried: list[str]
+    not_numeric: list[str]
+
+    def note(self) -> str | None:
+        """A line for the user when the default rule left columns out of the features."""
+        if not self.not_numeric:
+            return None
+        return (
+            f"not numeric, so not features (carried along): {self.not_numeric}; "
+            "name the features with --feature-cols or --feature-prefix"
+        )
+
+
+def choose_features(
+    schema: pa.Schema,
+    *,
+    reserved: Sequence[str | None],
+    cols: Sequence[str] | None = None,
+    prefix: str | None = None,
+    where: str,
+) -> FeatureChoice:
+    """The feature columns of a table with ``schema`` (the one rule of every command that reads features).
+
+    ``cols`` names them, or ``prefix`` takes every column whose name starts with it; without either,
+    every numeric column but the ``reserved`` ones (id, label, split...) is a feature and the other
+    non-numeric columns are carried along (shown, exported), not refused. Named features must exist
+    and be numeric.
+    """
+    names = list(schema.names)
+    reserved = [r for r in reserved if r]
+    if cols is not None and prefix is not None:
+        raise InputError("give --feature-cols or --feature-prefix, not both")
+    if cols is not None:
+        features = [c.strip() for c in cols if c.strip()] if not isinstance(cols, str) else None
+        if features is None:
+            features = [c.strip() for c in cols.split(",") if c.strip()]
+        if not features:
+            raise InputError(f"--feature-cols names no column; {where} has columns {names}")
+        require_columns(names, features, where=where)
+        if len(set(features)) != len(features):
+            raise InputError(f"--feature-cols names a column twice: {features}")
+    elif prefix is not None:
+        features = [c for c in names if c.startswith(prefix) and c not in reserved]
+        if not features:
+            raise InputError(f"no column of {where} starts with --feature-prefix {prefix!r}; it has columns {names}")
+    else:
+        others = [c for c in names if c not in reserved]
+        features = [c for c in others if is_numeric_type(schema.field(c).type)]
+        if not features:
+            raise InputError(
+                f"{where} has no numeric feature columns besides {reserved}; it has columns "
+                f"{[(c, str(schema.field(c).type)) for c in names]}"
+            )
+        carried = [c for c in others if c not in features]
+        return FeatureChoice(features, carried, carried)
+    clash = [c for c in features if c in reserved]
+    if clash:
+        raise InputError(f"feature columns {clash} of {where} are also its id, label or split column")
+    bad = [(c, str(schema.field(c).type)) for c in features if not is_numeric_type(schema.field(c).type)]
+    if bad:
+        raise InputError(f"feature columns of {where} must be numeric, got {bad}")
+    return FeatureChoice(features, [c for c in names if c not in features and c not in reserved], [])
 
 
 def numeric_matrix(

@@ -65,6 +65,7 @@ class ExperimentConfig:
     label_col: str | None = None  # None: "label" (or the old default "y", with a warning)
     split_col: str | None = None
     feature_cols: Sequence[str] | None = None
+    feature_prefix: str | None = None
     test_fraction: float = 0.25
     pool_size: int | None = None
     full_seeds: int | None = None
