@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from activemine.data.chunks import LabeledSet
-from activemine.data.tables import choose_features, numeric_matrix, read_table, require_columns
+from activemine.data.tables import choose_features, numeric_matrix, read_table, require_columns, resolve_label_col
 from activemine.errors import InputError
 
 
@@ -94,7 +94,7 @@ def load_streaming_inputs(
     *,
     labeled_path,
     pool_path,
-    label_col: str,
+    label_col: str | None,
     id_col: str,
     proba_cols: str | None,
     weak_proba_cols: str | None,
@@ -126,6 +126,7 @@ def load_streaming_inputs(
     if len(weak) > 1:
         raise InputError(f"--weak-proba-cols takes one group of columns, got {len(weak)}")
     use_proba = bool(groups or weak)
+    label_col = resolve_label_col(labeled_path, label_col)
     if _is_image_folder(labeled_path) or _is_image_folder(pool_path) or images.column is not None:
         if feature_cols is not None or feature_prefix is not None:
             raise InputError("--feature-cols and --feature-prefix name table columns; images are their own features")

@@ -21,7 +21,12 @@ from activemine.errors import InputError, SingleClassError
 def clean(
     labeled: Annotated[Path, typer.Option(help="Labeled set L (.parquet or .csv): id, label and numeric features.")],
     out: Annotated[Path, typer.Option(help="Where to write one row per sample (.parquet or .csv).")],
-    label_col: Annotated[str, typer.Option(help="Label column of L.")] = "y",
+    label_col: Annotated[
+        str | None,
+        typer.Option(
+            help="Label column of L (default: label; a file with only y, the old default, is read by y with a warning)."
+        ),
+    ] = None,
     id_col: Annotated[str, typer.Option(help="Id column of L.")] = "id",
     feature_cols: FeatureColsOpt = None,
     feature_prefix: FeaturePrefixOpt = None,
@@ -74,13 +79,23 @@ def clean(
     import numpy as np
     from rich.markup import escape
 
-    from activemine.data.tables import choose_features, numeric_matrix, read_table, require_columns, table_format
+    from activemine.data.outputs import check_output
+    from activemine.data.tables import (
+        choose_features,
+        label_column,
+        numeric_matrix,
+        read_table,
+        require_columns,
+        table_format,
+    )
     from activemine.dirty import DirtyDataFilter
     from activemine.models import check_n_jobs
     from activemine.progress import progress_reporter
     from activemine.selection.batch import check_ids
 
-    table_format(out)  # a bad suffix fails before any work
+    # an output onto an input or a campaign, or a bad suffix, fails before any work
+    check_output(out, protected={labeled: "the labeled set given by --labeled"})
+    table_format(out)
     if policy not in ("prune", "review"):
         raise InputError(f"--policy must be prune or review, got {policy!r}")
     if rule not in ("adaptive", "target"):
@@ -99,6 +114,7 @@ def clean(
     started = time.perf_counter()
     table = read_table(labeled)
     where = str(labeled)
+    label_col = label_column(table.column_names, label_col, where=where)  # "label", or the old "y" with a warning
     require_columns(table.column_names, [id_col, label_col], where=where)
     ids = check_ids(table.column(id_col).to_numpy(zero_copy_only=False), name=f"{where} column {id_col!r}")
     y = table.column(label_col).to_numpy(zero_copy_only=False)
@@ -203,13 +219,13 @@ def _print_report(report, ids, max_dirty: float, started: float, out, *, soft_ch
     counts = {a: int((report.action == a).sum()) for a in ("drop", "review", "keep")}
     console.print(f"estimated dirty share before: {report.dirty_share_before:.2%}")
     for line in _verdicts(report, soft_checked):
-        console.print(line)
+        console.print(line, markup=False, highlight=False)
     console.print(f"estimated dirty share after:  {report.dirty_share_after:.2%}  (target {max_dirty:.2%})")
     console.print(
         f"{len(ids)} rows: {counts['drop']} drop, {counts['review']} review, {counts['keep']} keep "
         f"({time.perf_counter() - started:.1f} s)"
     )
-    console.print(f"wrote {out}", markup=False)
+    console.print(f"wrote {out}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _verdicts(report, soft_checked: bool) -> list[str]:

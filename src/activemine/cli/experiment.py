@@ -62,7 +62,12 @@ def experiment(
     ] = None,
     model: Annotated[str, typer.Option(help="lightgbm, hgb or logreg.")] = "lightgbm",
     fpr: Annotated[float, typer.Option(help="The FPR at which TPR is reported.")] = 0.01,
-    label_col: Annotated[str, typer.Option(help="Label column of a user's file.")] = "label",
+    label_col: Annotated[
+        str | None,
+        typer.Option(
+            help="Label column of a user's file (default: label; a file with only y is read by y with a warning)."
+        ),
+    ] = None,
     split_col: Annotated[
         str | None,
         typer.Option(
@@ -179,6 +184,11 @@ def experiment(
         },
     )
     settings = config.check()  # every setting parsed and checked once, before anything is loaded
+    from activemine.data.outputs import check_output
+
+    data_file = {dataset: "the data set given by --dataset"} if Path(dataset).suffix else {}
+    for name in ("results.json", "results.md", "roc.png", "curves.png"):
+        check_output(out / name, protected=data_file)
     started = time.perf_counter()
     # a bar on a terminal; timestamped lines on stderr when it is a log (runs take tens of minutes)
     with progress_reporter("experiment", total=count_steps(settings), unit="steps", quiet=quiet) as bar:
@@ -188,4 +198,9 @@ def experiment(
     from activemine.experiments.runner import results_markdown
 
     console.print(results_markdown(results), markup=False, highlight=False)
-    console.print(f"done in {time.perf_counter() - started:.0f} s; wrote {', '.join(str(p) for p in written)}")
+    console.print(
+        f"done in {time.perf_counter() - started:.0f} s; wrote {', '.join(str(p) for p in written)}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )

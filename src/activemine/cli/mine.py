@@ -80,7 +80,12 @@ def mine(
         Path | None,
         typer.Option(help="Labeled set L (.parquet, .csv, or a folder with one image subfolder per class)."),
     ] = None,
-    label_col: Annotated[str, typer.Option(help="Label column of L.")] = "y",
+    label_col: Annotated[
+        str | None,
+        typer.Option(
+            help="Label column of L (default: label; a file with only y, the old default, is read by y with a warning)."
+        ),
+    ] = None,
     id_col: Annotated[str, typer.Option(help="Id column of L and U.")] = "id",
     strategy: StrategyOpt = "hw",
     model: ModelOpt = "lightgbm",
@@ -132,6 +137,15 @@ def mine(
 
     started = time.perf_counter()
     # every setting is checked before anything is read or fitted
+    from activemine.data.outputs import check_output
+
+    check_output(
+        out,
+        protected={
+            pool: "the pool given by --pool",
+            **({labeled: "the labeled set given by --labeled"} if labeled else {}),
+        },
+    )
     table_format(out)
     if engine not in ENGINE_NAMES:
         raise InputError(f"--engine must be one of {list(ENGINE_NAMES)}, got {engine!r}")
@@ -202,7 +216,7 @@ def mine(
         run.scan(executor, bar.advance)
     with progress_reporter("selecting", unit="", quiet=quiet):
         batch = run.select()
-    write_table_with_settings(batch_to_table(batch, strategy), out, command="mine")
+    write_table_with_settings(batch_to_table(batch, strategy, id_col=id_col), out, command="mine")
     print_summary(batch, strategy=strategy, seconds=time.perf_counter() - started, out=out)
     report_skipped(console, skipped)
     if batch.diversity is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,20 +12,30 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from activemine.errors import InputError, MissingColumnError
+from activemine.errors import ActivemineDeprecationWarning, InputError, MissingColumnError
 from activemine.selection.batch import Batch
 
 __all__ = [
+    "DEFAULT_LABEL_COL",
     "FeatureChoice",
     "batch_to_table",
     "choose_features",
     "is_numeric_type",
+    "label_column",
     "numeric_matrix",
     "read_table",
     "require_columns",
+    "resolve_label_col",
+    "table_columns",
     "table_format",
     "write_table",
 ]
+
+#: the label column every command reads by default (``mine``, ``clean``, ``experiment``, ``campaign init``)
+DEFAULT_LABEL_COL = "label"
+#: the earlier default of ``mine``, ``clean`` and ``campaign``: still read, with a warning, from a table
+#: that has it and no ``label`` column
+OLD_LABEL_COL = "y"
 
 _FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 
@@ -63,10 +74,58 @@ def read_table(path, *, columns: Sequence[str] | None = None) -> pa.Table:
 
 
 def require_columns(present: Sequence[str], needed: Sequence[str], *, where: str) -> None:
-    """Raise :class:`MissingColumnError` naming every column of ``needed`` not in ``present``."""
+    """Raise :class:`MissingColumnError` naming every column of ``needed`` not in ``present``, and all of ``present``."""
     missing = [c for c in needed if c not in present]
     if missing:
-        raise MissingColumnError(f"{where} has no column(s) {missing}; it has {list(present)[:20]}")
+        present = list(present)
+        raise MissingColumnError(f"{where} has no column(s) {missing}; its {len(present)} columns are {present}")
+
+
+def label_column(present: Sequence[str], given: str | None = None, *, where: str) -> str:
+    """The label column of a table with columns ``present``: ``given``, else :data:`DEFAULT_LABEL_COL`.
+
+    A table with no ``label`` column but a ``y`` (the earlier default) is read by
+    ``y`` with an :class:`~activemine.errors.ActivemineDeprecationWarning`.
+    The caller checks that the column is there (:func:`require_columns`).
+    """
+    if given is not None:
+        return given
+    if DEFAULT_LABEL_COL in present or OLD_LABEL_COL not in present:
+        return DEFAULT_LABEL_COL
+    warnings.warn(
+        f"{where} has no column {DEFAULT_LABEL_COL!r} (the default label column) but has {OLD_LABEL_COL!r}, the "
+        f"old default, so {OLD_LABEL_COL!r} is read; pass --label-col {OLD_LABEL_COL} or rename the column: "
+        "a later version reads only the given or default column",
+        ActivemineDeprecationWarning,
+        stacklevel=2,
+    )
+    return OLD_LABEL_COL
+
+
+def table_columns(path) -> list[str]:
+    """The column names of a Parquet or CSV file, from its schema (no data read)."""
+    path = Path(path)
+    fmt = table_format(path)
+    if not path.is_file():
+        raise InputError(f"file not found: {str(path)!r}")
+    try:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(path).names)
+        import pyarrow.csv as pcsv
+
+        with pcsv.open_csv(path) as reader:
+            return list(reader.schema.names)
+    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {str(path)!r} as {fmt}: {exc}") from exc
+
+
+def resolve_label_col(labeled, given: str | None) -> str:
+    """The label column of the labeled set at ``labeled`` (a table file; a folder or None: the default)."""
+    if given is not None or labeled is None or Path(labeled).is_dir():
+        return given or DEFAULT_LABEL_COL
+    return label_column(table_columns(labeled), given, where=str(labeled))
 
 
 def is_numeric_type(t: pa.DataType) -> bool:
@@ -195,8 +254,9 @@ def write_table(table: pa.Table, path) -> None:
         raise
 
 
-def batch_to_table(batch: Batch, strategy: str) -> pa.Table:
-    """The batch as a table with columns ``id, score, predicted_class, stratum, strategy``.
+def batch_to_table(batch: Batch, strategy: str, *, id_col: str = "id") -> pa.Table:
+    """The batch as a table with columns ``id, score, predicted_class, stratum, strategy``; the id column is
+    named ``id_col`` (the pool's, so the batch reads like the pool) unless that is one of the other names.
 
     Built with Arrow takes from the few distinct values (classes, strata), so a
     batch of millions of rows costs no Python object per row.
@@ -205,9 +265,11 @@ def batch_to_table(batch: Batch, strategy: str) -> pa.Table:
     classes = pa.array(list(batch.classes)) if batch.classes else None
     predicted = pa.array(np.asarray(batch.predicted, dtype=np.int64))
     strata, codes = batch.stratum_codes()
+    if id_col in ("score", "predicted_class", "stratum", "strategy"):
+        id_col = "id"
     return pa.table(
         {
-            "id": pa.array(batch.ids),
+            id_col: pa.array(batch.ids),
             "score": pa.array(np.asarray(batch.scores, dtype=np.float64)),
             "predicted_class": classes.take(predicted) if classes is not None else predicted,
             "stratum": pa.array(strata, type=pa.string()).take(pa.array(codes)),

@@ -62,7 +62,7 @@ class ExperimentConfig:
     noise_matrix: str | None = None
     model: str = "lightgbm"
     fpr: float = 0.01
-    label_col: str = "label"
+    label_col: str | None = None  # None: "label" (or the old default "y", with a warning)
     split_col: str | None = None
     feature_cols: Sequence[str] | None = None
     feature_prefix: str | None = None

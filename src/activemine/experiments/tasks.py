@@ -43,7 +43,7 @@ SPLIT_VALUES = ("train", "test")
 
 def _read_user_dataset(
     path: Path,
-    label_col: str,
+    label_col: str | None,
     test_fraction: float,
     *,
     split_col: str | None = None,
@@ -66,12 +66,13 @@ def _read_user_dataset(
     """
     import pyarrow as pa
 
-    from activemine.data.tables import choose_features, numeric_matrix, read_table, require_columns
+    from activemine.data.tables import choose_features, label_column, numeric_matrix, read_table, require_columns
 
     if not 0.0 < test_fraction < 1.0:
         raise InputError(f"test fraction must be in (0, 1), got {test_fraction}")
     table = read_table(path)
     where = str(path)
+    label_col = label_column(table.column_names, label_col, where=where)  # None: "label" (or the old "y")
     reserved = [label_col] + ([split_col] if split_col else [])
     require_columns(table.column_names, reserved, where=where)
     emb_names: list[str] = []
@@ -152,7 +153,7 @@ def load_task(
     dataset: str,
     task: str,
     *,
-    label_col: str = "label",
+    label_col: str | None = None,
     test_fraction: float = 0.25,
     split_col: str | None = None,
     feature_cols: Sequence[str] | None = None,
