@@ -153,15 +153,18 @@ def write_agreement_heatmap(report: dict, path) -> Path:
     return path
 
 
-def training_labels(store: CampaignStore, *, method: str = DEFAULT_CONSENSUS) -> dict[str, str]:
+def training_labels(
+    store: CampaignStore, *, method: str = DEFAULT_CONSENSUS, keep_suspect: bool = False
+) -> dict[str, str]:
     """sid -> label used for training: the one active label, or the consensus of several.
 
-    Samples flagged ``suspect`` stay out (they wait for a re-review). With
-    ``method="none"`` samples with conflicting labels stay out as well.
+    Samples flagged ``suspect`` stay out unless ``keep_suspect`` (then they keep
+    their label until a review replaces it). With ``method="none"`` samples
+    with conflicting labels stay out.
     """
     if method not in DATASET_CONSENSUS:
         raise InputError(f"unknown consensus {method!r}; expected one of {DATASET_CONSENSUS}")
-    current = store.current_labels()
+    current = store.current_labels(keep_suspect=keep_suspect)
     if method == "none":
         return current
     flagged = store.flagged()
@@ -178,7 +181,28 @@ def training_labels(store: CampaignStore, *, method: str = DEFAULT_CONSENSUS) ->
     return out
 
 
-def open_relabel_round(store: CampaignStore, budget: int, *, params: dict | None = None) -> tuple[int, list[str]]:
+def _why_not_eligible(store: CampaignStore, sids: list[str], known: np.ndarray, flagged_only: bool) -> str:
+    """Where the samples with labels went: the counts behind 'N can get a second opinion'."""
+    (n_initial,) = store.read(
+        "SELECT COUNT(DISTINCT sid) FROM labels WHERE retracted_at IS NULL AND source = 'initial' AND sid NOT IN "
+        "(SELECT sid FROM labels WHERE retracted_at IS NULL AND source != 'initial')"
+    )[0]
+    parts = [f"{len(sids)} samples have a returned label"]
+    if n_initial:
+        parts.append(f"{n_initial} labels of the initial labeled set L are not relabeled")
+    if int((~known).sum()):
+        parts.append(f"{int((~known).sum())} returned labels have no model probabilities (their ids were never mined)")
+    if flagged_only:
+        flagged = set(store.flagged())
+        parts.append(f"{sum(1 for s, ok in zip(sids, known) if ok and s in flagged)} of the eligible ones are flagged")
+    if not sids:
+        parts.append("import labels or label on the page first")
+    return "; ".join(parts)
+
+
+def open_relabel_round(
+    store: CampaignStore, budget: int, *, params: dict | None = None, flagged_only: bool = False
+) -> tuple[int, list[str]]:
     """A new round of second opinions on ``budget`` returned labels, most likely wrong (and most worth fixing) first.
 
     Candidates are pool samples with an active label from a round (their
@@ -188,25 +212,37 @@ def open_relabel_round(store: CampaignStore, budget: int, *, params: dict | None
     than it has, from an annotator who has not labeled it. ``budget`` must be
     between 1 and the number of candidates; otherwise nothing is written.
     Returns ``(round, ids)``; the advice (relabel or mine) is in the round's params.
+    With ``flagged_only`` the candidates are the flagged samples alone. When
+    ``budget`` is above the candidates the error says where the labeled
+    samples went (labels of L, labels of ids never mined, unflagged).
     """
     from activemine.relabel import rank_for_relabel, relabel_advice
 
     if int(budget) != budget or budget < 1:
         raise BudgetError(f"relabel budget must be a positive integer, got {budget}")
     L, sids, _, proba = _matrix(store)
-    known = np.isfinite(proba).all(axis=1)
+    eligible = known = np.isfinite(proba).all(axis=1)
+    if flagged_only:
+        flagged = set(store.flagged())
+        eligible = known & np.array([s in flagged for s in sids], dtype=bool)
     k = len(store.class_names)
-    if budget > int(known.sum()):
+    if budget > int(eligible.sum()):
+        what = "flagged returned labels" if flagged_only else "returned labels"
         raise BudgetError(
-            f"relabel budget {budget} is above the {int(known.sum())} returned labels that can get a second opinion"
+            f"relabel budget {budget} is above the {int(eligible.sum())} {what} that can get a second opinion: "
+            + _why_not_eligible(store, sids, known, flagged_only)
         )
+    known = eligible
     L, sids, proba = L[known], [s for s, ok in zip(sids, known) if ok], proba[known]
     current = training_labels(store)
     index = {c: i for i, c in enumerate(store.class_names)}
     train = np.array([index.get(current.get(s), -1) for s in sids], dtype=np.int64)
     # a sample whose labels are all held back (suspect) is judged against its own majority
     train = np.where(train >= 0, train, consensus(L, k, method="majority").labels)
-    ranking = rank_for_relabel(L, proba, budget=int(budget), k=k, train_labels=train)
+    # a second opinion comes from whoever answers the round, one of them perhaps new: an empty column for them,
+    # so that a sample every annotator so far has labeled (one annotator: every sample) can still be asked again
+    asked = np.hstack([L, np.full((L.shape[0], 1), -1, dtype=L.dtype)])
+    ranking = rank_for_relabel(asked, proba, budget=int(budget), k=k, train_labels=train)
     advice = relabel_advice(ranking)
     has = L >= 0
     chosen = ranking.order

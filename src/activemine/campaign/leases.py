@@ -58,6 +58,7 @@ class LabelingQueue:
         self.clock = clock
         self._local = threading.local()
         self._ordered: set[int] = set()
+        self._thresholds: dict = {}  # the suspect check's class thresholds per round (a round never changes)
         ensure_wanted_table(store)  # overlap: how many labels each sample wants (activemine.campaign.overlap)
         with store.transaction() as conn:
             conn.execute(_ORDER_TABLE)
@@ -141,7 +142,11 @@ class LabelingQueue:
         annotator, sid, label = self._check_annotator(annotator), str(sid), str(label)
         if label not in self.store.class_names:
             raise UnknownLabelError(f"unknown class {label!r}; expected one of {self.store.class_names}")
-        suspect = bool(suspect_sids(self.store, [(sid, label)], threshold=self.suspect_threshold, conn=self._conn()))
+        suspect = bool(
+            suspect_sids(
+                self.store, [(sid, label)], threshold=self.suspect_threshold, conn=self._conn(), cache=self._thresholds
+            )
+        )
         t = self.clock()
         with self.store.transaction(self._conn()) as conn:
             if not self.store.is_known(sid, conn=conn):
