@@ -26,10 +26,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from label_efficiency import NOISY, write_rare_dataset
 
-from activemine.data import LabeledSet, PoolChunk
+from activemine.data.chunks import LabeledSet, PoolChunk
 from activemine.dirty import DirtyDataFilter
-from activemine.experiment import ExperimentConfig, _clean_proba, _Seed, load_task
-from activemine.strategies import make_strategy
+from activemine.experiments.runner import ExperimentConfig, _clean_proba, _Seed, load_task
+from activemine.selection.strategies import make_strategy
 
 
 def variants(n_jobs):

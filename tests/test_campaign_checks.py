@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from activemine.campaign import import_labels, init_campaign, mine_round
 from activemine.campaign.batchdata import read_batch
 from activemine.campaign.checks import class_thresholds, disagreement
-from activemine.strategies import make_strategy
+from activemine.selection.strategies import make_strategy
 
 
 @settings(max_examples=200, deadline=None)

@@ -3,10 +3,10 @@ import json
 import numpy as np
 import pytest
 
+from activemine.budget.report import StopSettings
+from activemine.budget.stopping import CRITERIA
 from activemine.errors import InputError
-from activemine.experiment import ExperimentConfig, run_experiment, write_outputs
-from activemine.stopping import CRITERIA
-from activemine.stopping_report import StopSettings
+from activemine.experiments.runner import ExperimentConfig, run_experiment, write_outputs
 
 
 @pytest.mark.slow
@@ -90,8 +90,8 @@ def _digits_config(**kw):
 
 
 def test_stop_set_is_drawn_outside_the_labeled_set_and_the_pool_when_there_is_room(monkeypatch):
-    from activemine import experiment
-    from activemine.stopping_report import RunRecorder
+    from activemine.budget.report import RunRecorder
+    from activemine.experiments import runner as experiment
 
     seen = {}
     real = RunRecorder.__init__
@@ -114,7 +114,7 @@ def test_stop_set_is_drawn_outside_the_labeled_set_and_the_pool_when_there_is_ro
 
 
 def test_stop_set_source_falls_back_to_the_pool_or_refuses_when_held_out_rows_are_too_few():
-    from activemine.stopping_report import RunRecorder
+    from activemine.budget.report import RunRecorder
 
     settings = StopSettings(stop_set_size=50)
     pool, held = np.arange(100, 300), np.arange(300, 340)
@@ -135,7 +135,7 @@ def test_stop_set_source_falls_back_to_the_pool_or_refuses_when_held_out_rows_ar
 
 
 def test_refit_is_the_second_evaluation_model_when_eval_repeats_is_two():
-    from activemine import experiment
+    from activemine.experiments import runner as experiment
 
     task = experiment.load_task("digits", "binary:3")
     rows = np.arange(300)

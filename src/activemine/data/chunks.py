@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from activemine.errors import InputError
-from activemine.selection import check_ids
+from activemine.selection.batch import check_ids
 
 __all__ = ["LabeledSet", "PoolChunk"]
 
@@ -25,11 +25,13 @@ def _check_rows(name: str, arr, n: int) -> None:
 @dataclass
 class LabeledSet:
     """Labeled data: features ``X`` ``(n, d)`` (None when only probabilities are used),
-    labels ``y`` ``(n,)`` and optional unique ``ids`` ``(n,)``."""
+    labels ``y`` ``(n,)`` and optional unique ``ids`` ``(n,)``. For images, ``image_shape``
+    is ``(C, H, W)`` and each row of ``X`` is an image flattened channel-first."""
 
     X: np.ndarray | None
     y: np.ndarray
     ids: np.ndarray | None = None
+    image_shape: tuple[int, int, int] | None = None
 
     def __post_init__(self):
         self.y = np.asarray(self.y)
@@ -56,7 +58,7 @@ class PoolChunk:
     probabilities ``proba`` ``(n, k)``, ``weak_proba`` ``(n, k)`` (HW) or
     ``member_proba`` ``(m, n, k)`` (committee). Any of the last four may be None.
 
-    For batches without copies (:mod:`activemine.diversity`): ``embedding``
+    For batches without copies (:mod:`activemine.diversity.select`): ``embedding``
     ``(n, e)`` and ``hashes`` ``(n,)`` (a content hash per row); strategies
     never read them."""
 

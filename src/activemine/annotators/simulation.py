@@ -15,7 +15,7 @@ A team is described by an :class:`AnnotatorSpec`, written on the command line as
 * ``pair`` fixes the hardest pair; by default it is the two classes whose
   feature means are closest (:func:`hardest_pair`, no model needed);
 * ``consensus`` turns several labels into one for training (default
-  :data:`activemine.annotators.DEFAULT_CONSENSUS`).
+  :data:`activemine.annotators.agreement.DEFAULT_CONSENSUS`).
 
 Every draw takes a seed; the same spec and seed give the same labels.
 """
@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from activemine.annotators import CONSENSUS_METHODS, DEFAULT_CONSENSUS, MISSING, consensus
+from activemine.annotators.agreement import CONSENSUS_METHODS, DEFAULT_CONSENSUS, MISSING, consensus
 from activemine.errors import InputError
 
 __all__ = [

@@ -10,7 +10,7 @@ One run, for one strategy and one seed:
   in between; each round adds a point to the learning curve. ``qbc`` refits
   a committee of fixed size on all labels each round; ``qbc-grow`` fits it
   once and then adds one member a round trained on the newly labeled batch
-  (Active-Decorate, :meth:`activemine.committee.Committee.grow`).
+  (Active-Decorate, :meth:`activemine.selection.committee.Committee.grow`).
 
 Two references per seed: ``initial`` (L only) and ``full`` (all of L + U
 labeled). The metric is TPR at a fixed FPR (:func:`activemine.metrics.tpr_at_fpr`,
@@ -19,7 +19,7 @@ macro average. The test labels are never noisy.
 
 Every run records ``decided_by``: how many of its score-ranked batch rows
 were decided by the score, by a secondary key packed into it, or by the id
-alone (:func:`activemine.ties.decided_by`; summed over rounds in multi-round
+alone (:func:`activemine.selection.ties.decided_by`; summed over rounds in multi-round
 mode), so a score that ties on most of the pool shows.
 
 Costs are reported per run as ``model_fits`` (models trained to select the
@@ -41,22 +41,22 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from activemine.data import LabeledSet, PoolChunk
-from activemine.datasets import DATASETS, Dataset, load_dataset
+from activemine.data.chunks import LabeledSet, PoolChunk
+from activemine.data.datasets import DATASETS, Dataset, load_dataset
 from activemine.dirty.soft import fit_soft
+from activemine.engines.mining import score_pool
 from activemine.errors import BudgetError, InputError
+from activemine.experiments.noise import NOISE_KINDS, inject_class_noise, inject_label_noise, parse_noise_matrix
 from activemine.metrics import roc_auc, tpr_at_fpr
-from activemine.mining import score_pool
 from activemine.models import make_model, predict_proba_aligned
-from activemine.plan import SelectionPlan
-from activemine.simulate import NOISE_KINDS, inject_class_noise, inject_label_noise, parse_noise_matrix
-from activemine.strategies import STRATEGIES, make_strategy
-from activemine.ties import strategy_decided_by
+from activemine.selection.plan import SelectionPlan
+from activemine.selection.strategies import STRATEGIES, make_strategy
+from activemine.selection.ties import strategy_decided_by
 
 __all__ = [
     "ROC_GRID",
@@ -107,9 +107,9 @@ class ExperimentConfig:
     eval_repeats: int = 1
     variants: dict = field(default_factory=dict)
     n_jobs: int | None = None
-    annotators: str | None = None  # simulated annotators (activemine.annotator_simulation) instead of noise
-    stopping: dict = field(default_factory=dict)  # activemine.stopping_report.StopSettings fields (multi-round)
-    # batches without copies (activemine.diversity): options for every run, or per run by a name suffix
+    annotators: str | None = None  # simulated annotators (activemine.annotators.simulation) instead of noise
+    stopping: dict = field(default_factory=dict)  # activemine.budget.report.StopSettings fields (multi-round)
+    # batches without copies (activemine.diversity.select): options for every run, or per run by a name suffix
     # such as "hw+near-duplicates"; `duplicates` = (R, C) plants R hard sources copied C times into U
     near_duplicates: str | None = None
     diversity: str | None = None
@@ -117,10 +117,14 @@ class ExperimentConfig:
     candidate_factor: float | None = None
     duplicates: tuple | None = None
     duplicate_scale: float = 0.05
+    # a dataset that is a folder of images (activemine.data.images): size HxW and mode, None = the first image's
+    image_size: str | None = None
+    image_mode: str | None = None
+    skip_bad_images: bool = False
 
     def diversity_for(self, name: str):
         """``(registered strategy or variant, DiversityOptions or None)`` of a run name."""
-        from activemine.diversity import DiversityOptions, split_run_name
+        from activemine.diversity.select import DiversityOptions, split_run_name
 
         every = self.near_duplicates not in (None, "off") or self.diversity == "clusters"
         default = DiversityOptions.from_cli(
@@ -147,6 +151,10 @@ class ExperimentConfig:
             from activemine.models import check_n_jobs
 
             check_n_jobs(self.n_jobs)
+        if self.image_size is not None or self.image_mode is not None:
+            from activemine.data.images import ImageSpec, parse_image_size
+
+            ImageSpec(parse_image_size(self.image_size), self.image_mode)
         if not 0.0 < self.fpr < 1.0:
             raise InputError(f"fpr must be in (0, 1), got {self.fpr}")
         if self.labeled_size < 2 or self.budget < 1:
@@ -166,18 +174,18 @@ class ExperimentConfig:
         if self.annotators is not None and self.noise_matrix is not None:
             raise InputError("give either simulated annotators or a noise matrix, not both")
         if self.annotators is not None:
-            from activemine.annotator_simulation import check_experiment_spec
+            from activemine.annotators.simulation import check_experiment_spec
 
             check_experiment_spec(self.annotators, noise=self.noise)
         if len(set(self.seeds)) != len(self.seeds):
             raise InputError(f"seeds must be distinct, got {list(self.seeds)}")
         if self.duplicates is not None:
-            from activemine.diversity import parse_duplicates
+            from activemine.diversity.select import parse_duplicates
 
             self.duplicates = parse_duplicates(",".join(map(str, self.duplicates)))
             if not 0.0 < self.duplicate_scale < 1.0:
                 raise InputError(f"duplicate scale must be in (0, 1), got {self.duplicate_scale}")
-        from activemine.stopping_report import StopSettings
+        from activemine.budget.report import StopSettings
 
         StopSettings.from_dict(self.stopping)
 
@@ -194,6 +202,7 @@ class Task:
     X_test: np.ndarray
     y_test: np.ndarray
     class_names: tuple[str, ...]
+    image_shape: tuple[int, int, int] | None = None  # (C, H, W) when each row is an image
 
     @property
     def binary(self) -> bool:
@@ -221,7 +230,7 @@ def _read_user_dataset(
     """
     import pyarrow as pa
 
-    from activemine.tables import numeric_matrix, read_table, require_columns
+    from activemine.data.tables import numeric_matrix, read_table, require_columns
 
     if not 0.0 < test_fraction < 1.0:
         raise InputError(f"test fraction must be in (0, 1), got {test_fraction}")
@@ -262,16 +271,47 @@ def _read_user_dataset(
                 f"column {split_col!r} of {where} needs both train and test rows, got {tr.size} and {te.size}"
             )
     else:
-        # a user's file has no official split: a seeded stratified one, the same for every run
-        rng = np.random.default_rng(0)
-        test = []
-        for c in range(names.size):
-            rows = rng.permutation(np.flatnonzero(y == c))
-            test.append(rows[: int(round(test_fraction * rows.size))])
-        is_test = np.zeros(y.size, dtype=bool)
-        is_test[np.concatenate(test)] = True
-        tr, te = np.flatnonzero(~is_test), np.flatnonzero(is_test)
+        tr, te = _seeded_split(y, names.size, test_fraction)
     return Dataset(path.name, X[tr], y[tr], X[te], y[te], tuple(names.tolist()))
+
+
+def _seeded_split(y: np.ndarray, n_classes: int, test_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Train and test rows: a user's data has no official split, so a seeded stratified one, the same every run."""
+    rng = np.random.default_rng(0)
+    test = []
+    for c in range(n_classes):
+        rows = rng.permutation(np.flatnonzero(y == c))
+        test.append(rows[: int(round(test_fraction * rows.size))])
+    is_test = np.zeros(y.size, dtype=bool)
+    is_test[np.concatenate(test)] = True
+    return np.flatnonzero(~is_test), np.flatnonzero(is_test)
+
+
+def _read_image_dataset(
+    path: Path, test_fraction: float, *, image_size=None, image_mode=None, skip_bad: bool = False, n_jobs=None
+) -> Dataset:
+    """A folder of images as a :class:`Dataset`: ``train/`` and ``test/`` subfolders, each with one
+    subfolder per class, or one subfolder per class split as :func:`_seeded_split` does."""
+    from activemine.data.images import ImageSpec, parse_image_size, read_labeled_folder
+    from activemine.models import check_n_jobs
+
+    if not 0.0 < test_fraction < 1.0:
+        raise InputError(f"test fraction must be in (0, 1), got {test_fraction}")
+    spec = ImageSpec(parse_image_size(image_size), image_mode, None, check_n_jobs(n_jobs))
+    if {p.name for p in path.iterdir() if p.is_dir()} == set(SPLIT_VALUES):
+        train, spec, _ = read_labeled_folder(path / "train", spec, skip_bad=skip_bad)
+        test, _, _ = read_labeled_folder(path / "test", replace(spec, root=None), skip_bad=skip_bad)
+        names = np.unique(train.y)
+        unknown = sorted(set(np.unique(test.y).tolist()) - set(names.tolist()))
+        if unknown:
+            raise InputError(f"class folders {unknown} of {str(path / 'test')!r} are not in {str(path / 'train')!r}")
+        y_tr, y_te = np.searchsorted(names, train.y), np.searchsorted(names, test.y)
+        return Dataset(path.name, train.X, y_tr, test.X, y_te, tuple(names.tolist()), spec.shape)
+    labeled, spec, _ = read_labeled_folder(path, spec, skip_bad=skip_bad)
+    names, y = np.unique(labeled.y, return_inverse=True)
+    tr, te = _seeded_split(y, names.size, test_fraction)
+    X = labeled.X
+    return Dataset(path.name, X[tr], y[tr], X[te], y[te], tuple(names.tolist()), spec.shape)
 
 
 def load_task(
@@ -282,12 +322,15 @@ def load_task(
     test_fraction: float = 0.25,
     split_col: str | None = None,
     feature_cols: Sequence[str] | None = None,
+    images: dict | None = None,
 ) -> Task:
-    """Load a built-in dataset or a Parquet/CSV file and recast it for ``task``.
+    """Load a built-in dataset, a Parquet/CSV file or a folder of images and recast it for ``task``.
 
     ``task`` is ``"multiclass"`` or ``"binary:POS"``, POS a class name or
     (built-in datasets) a class index such as ``6``. ``split_col`` and
-    ``feature_cols`` apply to files (see :func:`_read_user_dataset`).
+    ``feature_cols`` apply to files (see :func:`_read_user_dataset`);
+    ``images`` (``image_size``, ``image_mode``, ``skip_bad``, ``n_jobs``) to
+    image folders (see :func:`_read_image_dataset`).
     """
     if dataset in DATASETS:
         if split_col or feature_cols:
@@ -295,11 +338,17 @@ def load_task(
         ds = load_dataset(dataset)
     elif Path(dataset).suffix.lower() in (".parquet", ".pq", ".csv"):
         ds = _read_user_dataset(Path(dataset), label_col, test_fraction, split_col=split_col, feature_cols=feature_cols)
+    elif Path(dataset).is_dir():
+        ds = _read_image_dataset(Path(dataset), test_fraction, **(images or {}))
     else:
-        raise InputError(f"unknown dataset {dataset!r}; expected one of {sorted(DATASETS)} or a .parquet/.csv file")
+        raise InputError(
+            f"unknown dataset {dataset!r}; expected one of {sorted(DATASETS)}, a .parquet/.csv file or a folder of "
+            "images (one subfolder per class)"
+        )
     names = list(ds.class_names)
+    shape = ds.image_shape
     if task == "multiclass":
-        return Task(ds.X_train, ds.y_train, ds.X_test, ds.y_test, tuple(names))
+        return Task(ds.X_train, ds.y_train, ds.X_test, ds.y_test, tuple(names), shape)
     if not task.startswith("binary:") or not task[7:]:
         raise InputError(f"task must be 'multiclass' or 'binary:POS', got {task!r}")
     pos = task[7:]
@@ -310,7 +359,9 @@ def load_task(
     else:
         raise InputError(f"positive class {pos!r} is not a class of {dataset}; classes are {names}")
     binary = lambda y: (y == index).astype(np.int64)  # noqa: E731
-    return Task(ds.X_train, binary(ds.y_train), ds.X_test, binary(ds.y_test), (f"not {names[index]}", names[index]))
+    return Task(
+        ds.X_train, binary(ds.y_train), ds.X_test, binary(ds.y_test), (f"not {names[index]}", names[index]), shape
+    )
 
 
 # -- evaluation ------------------------------------------------------------------
@@ -565,7 +616,7 @@ class _Seed:
         self.y_obs = _noisy_labels(task, config, seed, clean_proba)
         self.annotators = {}
         if config.annotators is not None:  # a simulated team labels instead (consensus where several label)
-            from activemine.annotator_simulation import experiment_labels
+            from activemine.annotators.simulation import experiment_labels
 
             self.y_obs, self.annotators = experiment_labels(task, config.annotators, seed)
         if np.unique(self.y_obs[self.L]).size < 2:
@@ -691,7 +742,7 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
     evaluation = shared["initial"]
     picked: list[np.ndarray] = []
     decided: dict[str, int] = {}
-    from activemine.stopping_report import RunRecorder, StopSettings
+    from activemine.budget.report import RunRecorder, StopSettings
 
     settings = StopSettings.from_dict(config.stopping)
     stop_rows, source = RunRecorder.stop_rows(split.U, settings, seed=seed, held_out_rows=split.held_out)
@@ -773,19 +824,19 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
 
 
 def _embedding(options, task, split, shared, seed):
-    from activemine.diversity_experiment import pool_embedding
+    from activemine.experiments.diversity import pool_embedding
 
     return pool_embedding(options, task, split, shared, seed)
 
 
 def _duplicate_figures(split, chosen, report) -> dict:
-    from activemine.diversity_experiment import duplicate_figures
+    from activemine.experiments.diversity import duplicate_figures
 
     return duplicate_figures(split, chosen, report)
 
 
 def _plant(task, config, seed, split, model):
-    from activemine.diversity_experiment import plant_into_task
+    from activemine.experiments.diversity import plant_into_task
 
     return plant_into_task(task, config, seed, split, model)
 
@@ -808,6 +859,12 @@ def run_experiment(config: ExperimentConfig, *, progress: Progress | None = None
         test_fraction=config.test_fraction,
         split_col=config.split_col,
         feature_cols=config.feature_cols,
+        images=dict(
+            image_size=config.image_size,
+            image_mode=config.image_mode,
+            skip_bad=config.skip_bad_images,
+            n_jobs=config.n_jobs,
+        ),
     )
     if config.noise_matrix is not None:
         parse_noise_matrix(config.noise_matrix, task.class_names)  # class names known now; before any fit
@@ -936,7 +993,7 @@ def results_markdown(results: dict) -> str:
             f"| {name} | {s['labels']['mean']:,.0f} | {100 * s['tpr_at_fpr']['mean']:.2f} +/- {100 * s['tpr_at_fpr']['std']:.2f} "
             f"| {s['auc']['mean']:.4f} +/- {s['auc']['std']:.4f} | {cost[0]} | {cost[1]} | {by_id} |"
         )
-    from activemine.stopping_report import stopping_markdown
+    from activemine.budget.report import stopping_markdown
 
     return "\n".join(lines) + "\n" + stopping_markdown(results)
 
@@ -945,7 +1002,7 @@ def write_outputs(results: dict, out: Path) -> list[Path]:
     """Write ``results.json``, ``results.md``, ``roc.png`` (and ``curves.png`` in multi-round mode) atomically."""
     import json
 
-    from activemine.plots import plot_curves, plot_roc
+    from activemine.experiments.plots import plot_curves, plot_roc
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

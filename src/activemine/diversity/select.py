@@ -6,7 +6,7 @@ that keeps enough candidates reproduces the in-memory batch exactly.
 
 * **Near-duplicate suppression** (:func:`select_diverse` with ``near_duplicates``
   a radius or ``"auto"``, and/or ``dedup`` hashes). Rows are walked in the
-  order of :func:`activemine.selection.select_batch`: first the hard rows of
+  order of :func:`activemine.selection.batch.select_batch`: first the hard rows of
   every quota group together by (score desc, id asc), then the easy rows by
   (seeded id key asc, id asc). A row is taken when its group still has room in
   that stratum and no row taken before it lies within ``radius`` (Euclidean,
@@ -47,7 +47,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from activemine.errors import InputError, PoolExhaustedError
-from activemine.selection import (
+from activemine.selection.batch import (
     Batch,
     allocate_quotas,
     check_ids,
@@ -686,7 +686,7 @@ def select_diverse(
     easy_bounds=None,
     embedding: str = "",
 ) -> tuple[Batch, DiversityReport]:
-    """Select ``budget`` rows like :func:`~activemine.selection.select_batch`, without near-duplicates
+    """Select ``budget`` rows like :func:`~activemine.selection.batch.select_batch`, without near-duplicates
     or spread over clusters (see the module docstring).
 
     Parameters
