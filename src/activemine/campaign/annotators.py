@@ -21,8 +21,6 @@ so they are out of sample, as the consensus and quality estimates need.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +35,7 @@ from activemine.annotators.agreement import (
 from activemine.campaign.batchdata import batch_proba, insert_batch_ids, newest_rows, write_round
 from activemine.campaign.overlap import ensure_wanted_table
 from activemine.campaign.store import CampaignStore, now
+from activemine.data.files import atomic_path
 from activemine.errors import BudgetError, InputError
 
 __all__ = [
@@ -145,15 +144,9 @@ def write_agreement_heatmap(report: dict, path) -> Path:
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=120)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=120)
     finally:
         plt.close(fig)
     return path

@@ -28,8 +28,6 @@ import csv
 import hashlib
 import io
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +42,7 @@ from activemine.campaign.checks import DEFAULT_SUSPECT_THRESHOLD, round_threshol
 from activemine.campaign.pool import CampaignPool
 from activemine.campaign.samples import LabeledRows, pixels_to_png
 from activemine.campaign.store import ANY_ROUND, CampaignStore, now
+from activemine.data.files import atomic_path
 from activemine.data.tables import write_table
 from activemine.errors import InputError, RejectedImportError
 
@@ -64,15 +63,8 @@ CHUNK = 50_000  # records per insert into the import's temporary table
 
 
 def _atomic_write(path: Path, write: Callable[[io.TextIOBase], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8", newline="") as fh:
+        write(fh)
 
 
 def _short(value, limit: int = 60) -> str:

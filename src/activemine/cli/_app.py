@@ -31,10 +31,12 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar o
 
 
 def exits_on_bad_input(fn: Callable) -> Callable:
-    """Turn an :class:`ActivemineError` into a one-line message on stderr and exit code 2.
+    """Turn an :class:`ActivemineError` into a message on stderr and exit code 2.
 
-    The message quotes user data (paths, ids, labels), so it is escaped: a
-    ``[/bold]`` in a file name is printed as it is, never read as markup.
+    The message is the error's own sentence, after ``error:``; the exception's
+    class name is for code, not for users. It quotes user data (paths, ids,
+    labels), so it is escaped: a ``[/bold]`` in a file name is printed as it
+    is, never read as markup.
     """
 
     @functools.wraps(fn)
@@ -42,14 +44,25 @@ def exits_on_bad_input(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except ActivemineError as exc:
-            err_console.print(
-                f"[bold red]error:[/] {type(exc).__name__}: {escape(str(exc))}", highlight=False, soft_wrap=True
-            )
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             sys.exit(EXIT_BAD_INPUT)
 
     return wrapper
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from activemine import __version__
+
+        typer.echo(f"activemine {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
     """Batch active learning: mine the pool samples most worth labeling."""

@@ -4,6 +4,7 @@ chunks.py      PoolChunk and LabeledSet, the in-memory containers strategies sco
 sources.py     one chunk iterator over arrays, DataFrames, Parquet, CSV and image folders (open_pool)
 images.py      folders of image files (and image path or bytes columns) as pools and labeled sets
 tables.py      reading and writing Parquet or CSV tables, atomically
+files.py       atomic file writes (a temporary file, then a rename) with the mode of any new file
 idindex.py     find ids in a fixed set of ids fast (a hash table in numpy arrays)
 datasets.py    built-in datasets: Fashion-MNIST from local files, scikit-learn's digits
 """
@@ -16,6 +17,7 @@ import importlib
 # module of the package does not import the others
 _EXPORTS = {
     "arrow_ids": "sources",
+    "atomic_path": "files",
     "BadImages": "images",
     "batch_to_table": "tables",
     "check_images": "images",

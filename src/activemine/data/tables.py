@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
+from activemine.data.files import atomic_path
 from activemine.errors import InputError, MissingColumnError
 from activemine.selection.batch import Batch
 
@@ -88,13 +87,10 @@ def numeric_matrix(
 
 
 def write_table(table: pa.Table, path) -> None:
-    """Write ``table`` to ``path`` atomically: a temporary file in the same folder, then a rename."""
+    """Write ``table`` to ``path`` atomically (:func:`activemine.data.files.atomic_path`), with the mode of a new file."""
     path = Path(path)
     fmt = table_format(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
@@ -103,10 +99,6 @@ def write_table(table: pa.Table, path) -> None:
             import pyarrow.csv as pcsv
 
             pcsv.write_csv(table, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def batch_to_table(batch: Batch, strategy: str) -> pa.Table:
