@@ -14,10 +14,10 @@ from activemine.selection.strategies import make_strategy
 
 @settings(max_examples=200, deadline=None)
 @given(
-    st.lists(st.tuples(st.integers(0, 2), st.floats(0, 1)), min_size=1, max_size=60),
+    st.lists(st.tuples(st.integers(0, 2), st.floats(0, 1)), min_size=1, max_size=80),
     st.sampled_from([0.0, 0.3, 0.8, 1.0]),
 )
-def test_no_class_is_flagged_more_often_than_the_others_to_the_nearest_label(rows, threshold):
+def test_a_class_threshold_only_spares_and_never_leaves_a_class_flagged_more_often_than_the_others(rows, threshold):
     given_, d = np.array([r[0] for r in rows]), np.array([r[1] for r in rows])
     limits = class_thresholds(given_, d, 3, threshold)
     assert limits.shape == (3,) and (limits >= threshold).all()
@@ -25,12 +25,24 @@ def test_no_class_is_flagged_more_often_than_the_others_to_the_nearest_label(row
     assert not (flagged & ~(d > threshold)).any()  # a class threshold only ever spares labels
     for c in range(3):
         mine, others = given_ == c, given_ != c
-        if not mine.any():
+        if not mine.any() or not others.any():
+            assert limits[c] == threshold
             continue
-        others_share = (d[others] > threshold).mean() if others.any() else 0.0
-        assert flagged[mine].sum() <= np.floor(others_share * mine.sum() + 0.5)
+        others_share = (d[others] > threshold).mean()
+        if limits[c] > threshold:  # spared: no more often than the others, to the nearest label
+            assert flagged[mine].sum() <= np.floor(others_share * mine.sum() + 0.5)
         if (d[mine] > threshold).mean() <= others_share:  # not above the others: nothing spared
             assert limits[c] == threshold
+
+
+def test_a_class_flagged_much_more_often_is_cut_to_the_others_rate_and_chance_differences_are_not():
+    given_ = np.array([1] * 100 + [0] * 900)
+    d = np.r_[np.linspace(0.85, 0.99, 60), np.full(40, 0.1), np.full(9, 0.9), np.full(891, 0.1)]  # 60% against 1%
+    limits = class_thresholds(given_, d, 2, 0.8)
+    assert limits[0] == 0.8 and limits[1] > 0.8
+    assert (d[:100] > limits[1]).sum() == 1  # 1% of 100
+    close = np.r_[np.full(3, 0.95), np.full(97, 0.1), np.full(20, 0.9), np.full(880, 0.1)]  # 3% against 2.2%
+    assert class_thresholds(given_, close, 2, 0.8).tolist() == [0.8, 0.8]
 
 
 def test_a_class_flagged_no_more_often_than_the_others_keeps_the_shared_threshold():

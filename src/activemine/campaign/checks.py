@@ -28,12 +28,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from activemine.campaign.batchdata import read_round
+from activemine.campaign.batchdata import newest_positions, read_round
 from activemine.campaign.store import CampaignStore
 from activemine.dirty.detect import SUSPECT_THRESHOLD, label_disagreement
 from activemine.errors import InputError
 
-__all__ = ["DEFAULT_SUSPECT_THRESHOLD", "class_thresholds", "disagreement", "suspect_mask", "suspect_sids"]
+__all__ = [
+    "DEFAULT_SUSPECT_THRESHOLD",
+    "Z_SPARE",
+    "campaign_thresholds",
+    "class_thresholds",
+    "disagreement",
+    "gather_proba",
+    "returned_label_disagreements",
+    "suspect_mask",
+    "suspect_sids",
+]
 
 #: Flag a returned label when the model puts it more than this far behind its top class (one default,
 #: :data:`activemine.dirty.detect.SUSPECT_THRESHOLD`, for campaigns and the library).
@@ -56,15 +66,21 @@ def _check_threshold(threshold: float) -> float:
     return float(threshold)
 
 
+#: A class's labels are spared only when the threshold flags them more often than the other classes' by more
+#: than chance: a one-sided two-proportion z above this.
+Z_SPARE = 2.0
+
+
 def class_thresholds(given: np.ndarray, disagreements: np.ndarray, k: int, threshold: float) -> np.ndarray:
-    """Per-class thresholds ``(k,)``, each at least ``threshold``, for one round's labels.
+    """Per-class thresholds ``(k,)``, each at least ``threshold``, for a campaign's labels.
 
     ``given`` ``(n,)`` are the labels' class indices, ``disagreements`` ``(n,)``
     theirs (:func:`disagreement`). The share of class ``c``'s labels that
     ``threshold`` flags is compared with the share it flags among the labels
-    of every other class; where it is higher, class ``c`` gets the smallest
-    threshold that flags no larger a share of its labels (to the nearest label). A class with no
-    label, or not above the others, keeps ``threshold``.
+    of every other class; where it is higher by more than chance (a one-sided
+    two-proportion z above :data:`Z_SPARE`), class ``c`` gets the smallest
+    threshold that flags no larger a share of its labels than the others'
+    (to the nearest label). Every other class keeps ``threshold``.
     """
     t = _check_threshold(threshold)
     given = np.asarray(given, dtype=np.int64)
@@ -73,13 +89,16 @@ def class_thresholds(given: np.ndarray, disagreements: np.ndarray, k: int, thres
     over = d > t  # (n,)
     for c in range(int(k)):
         mine, others = given == c, given != c
-        n_c = int(mine.sum())
-        if not n_c:
+        n_c, n_o = int(mine.sum()), int(others.sum())
+        if not n_c or not n_o:
             continue
-        others_share = over[others].mean() if others.any() else 0.0
-        allowed = int(np.floor(others_share * n_c + 0.5))  # labels of c that may stay flagged (to the nearest)
-        if int(over[mine].sum()) <= allowed:
+        f_c, f_o = int(over[mine].sum()), int(over[others].sum())
+        p_c, p_o = f_c / n_c, f_o / n_o
+        pooled = (f_c + f_o) / (n_c + n_o)
+        se = np.sqrt(pooled * (1.0 - pooled) * (1.0 / n_c + 1.0 / n_o))
+        if p_c <= p_o or (p_c - p_o) / se <= Z_SPARE:
             continue
+        allowed = int(np.floor(p_o * n_c + 0.5))  # labels of c that may stay flagged (to the nearest)
         ranked = np.sort(d[mine])[::-1]  # (n_c,) most doubted first
         out[c] = max(t, float(ranked[allowed]))  # strictly greater flags at most `allowed` of them
     return out
@@ -110,64 +129,90 @@ def suspect_sids(
     by_class: bool = True,
     conn=None,
     cache: dict | None = None,
+    stored: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[str]:
     """Ids among ``labels`` ``[(sid, label)]`` whose label the model doubts (see the module docstring).
 
-    Uses the class probabilities stored with each id's newest batch row and,
-    with ``by_class``, the class thresholds of that row's round, from the
-    round's labels and these (:func:`round_thresholds`; ``cache`` keeps each
-    round's probabilities between calls: a round never changes once written).
-    Ids that were never in a batch are not checked.
-    """
-    from activemine.campaign.batchdata import newest_positions
+    ``stored``: the campaign's returned labels as :func:`returned_label_disagreements`
+    gave them before (the labeling page refreshes them as labels arrive), used
+    instead of reading every label again.
 
+    Uses the class probabilities stored with each id's newest batch row and,
+    with ``by_class``, the class thresholds of the campaign's returned labels
+    and these (:func:`campaign_thresholds`; ``cache`` keeps each round's
+    probabilities between calls: a round never changes once written). Ids that
+    were never in a batch are not checked.
+    """
     if conn is None:
         with store.snapshot() as own:
-            return suspect_sids(store, labels, threshold=threshold, by_class=by_class, conn=own, cache=cache)
+            return suspect_sids(
+                store, labels, threshold=threshold, by_class=by_class, conn=own, cache=cache, stored=stored
+            )
     where = newest_positions(conn, [sid for sid, _ in labels])
     checked = [(sid, label) for sid, label in labels if sid in where]
     if not checked:
         return []
     index = {c: i for i, c in enumerate(store.class_names)}
     given = np.array([index[label] for _, label in checked])  # (n,) class indices
-    rounds = np.array([where[sid][0] for sid, _ in checked])
-    ranks = np.array([where[sid][1] for sid, _ in checked])
-    mask = np.zeros(len(checked), dtype=bool)
-    for r in np.unique(rounds).tolist():
-        at = rounds == r
-        proba = _round_proba(conn, r, cache)
-        limits = (
-            round_thresholds(conn, r, ranks[at], given[at], proba, threshold, index)[given[at]] if by_class else None
-        )
-        mask[at] = suspect_mask(given[at], proba[ranks[at]], threshold=threshold, thresholds=limits)
+    proba = gather_proba(conn, [where[sid] for sid, _ in checked], cache)  # (n, k)
+    limits = (
+        campaign_thresholds(conn, index, given, proba, threshold, cache=cache, stored=stored)[given]
+        if by_class
+        else None
+    )
+    mask = suspect_mask(given, proba, threshold=threshold, thresholds=limits)
     return [sid for (sid, _), bad in zip(checked, mask) if bad]
 
 
-def _round_proba(conn, round_no: int, cache: dict | None) -> np.ndarray:
-    if cache is None:
-        return read_round(conn, round_no).proba
-    if round_no not in cache:
-        cache[round_no] = read_round(conn, round_no).proba
-    return cache[round_no]
+def gather_proba(conn, positions: list[tuple[int, int]], cache: dict | None = None) -> np.ndarray:
+    """The stored probabilities ``(n, k)`` of batch rows ``[(round, rank)]``; each round read once (kept in ``cache``)."""
+    cache = {} if cache is None else cache
+    rounds = np.array([r for r, _ in positions], dtype=np.int64)
+    ranks = np.array([q for _, q in positions], dtype=np.int64)
+    out = None
+    for r in np.unique(rounds).tolist():
+        if r not in cache:
+            cache[r] = read_round(conn, r).proba
+        at = rounds == r
+        if out is None:
+            out = np.empty((rounds.size, cache[r].shape[1]))
+        out[at] = cache[r][ranks[at]]
+    return out if out is not None else np.empty((0, 0))
 
 
-def round_thresholds(
-    conn, round_no: int, ranks: np.ndarray, given: np.ndarray, proba: np.ndarray, threshold: float, index: dict
-) -> np.ndarray:
-    """Class thresholds ``(k,)`` of round ``round_no`` for new labels ``given`` ``(m,)`` of its rows ``ranks`` ``(m,)``.
+def returned_label_disagreements(conn, index: dict, *, cache: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Class indices ``(n,)`` and disagreements ``(n,)`` of every active label that is not one of L's.
 
-    The round's labels are its returned labels already stored (every active
-    label of one of its rows, L's left out) and the new ones;
-    ``proba`` ``(b, k)`` are the round's stored probabilities (:func:`class_thresholds`).
+    Each label is judged by the probabilities of its id's newest batch row;
+    labels of ids never in a batch are left out.
     """
-    # labels drive the join (CROSS JOIN keeps them outside): a round may hold a million rows, its labels fewer
-    stored = conn.execute(
-        "SELECT b.rank, l.label FROM labels l CROSS JOIN batches b ON b.round = ? AND b.sid = l.sid "
-        "WHERE l.retracted_at IS NULL AND l.source != 'initial'",
-        (int(round_no),),
-    ).fetchall()
-    all_ranks = np.concatenate([np.array([r for r, _ in stored], dtype=np.int64), np.asarray(ranks, dtype=np.int64)])
-    all_given = np.concatenate(
-        [np.array([index[lab] for _, lab in stored], dtype=np.int64), np.asarray(given, dtype=np.int64)]
-    )
-    return class_thresholds(all_given, disagreement(all_given, proba[all_ranks]), proba.shape[1], threshold)
+    stored = conn.execute("SELECT sid, label FROM labels WHERE retracted_at IS NULL AND source != 'initial'").fetchall()
+    where = newest_positions(conn, [sid for sid, _ in stored])
+    stored = [(sid, label) for sid, label in stored if sid in where]
+    given = np.array([index[label] for _, label in stored], dtype=np.int64)
+    if not stored:
+        return given, np.empty(0)
+    return given, disagreement(given, gather_proba(conn, [where[sid] for sid, _ in stored], cache))
+
+
+def campaign_thresholds(
+    conn,
+    index: dict,
+    given: np.ndarray,
+    proba: np.ndarray,
+    threshold: float,
+    *,
+    cache: dict | None = None,
+    stored: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    """Class thresholds ``(k,)`` over the campaign's returned labels and new labels ``given`` ``(m,)``.
+
+    ``proba`` ``(m, k)`` are the new labels' stored probabilities; ``stored``
+    the returned labels' :func:`returned_label_disagreements` when already at
+    hand (read from the store otherwise). See :func:`class_thresholds`.
+    """
+    old_given, old_d = stored if stored is not None else returned_label_disagreements(conn, index, cache=cache)
+    given = np.asarray(given, dtype=np.int64)
+    all_given = np.concatenate([old_given, given])
+    all_d = np.concatenate([old_d, disagreement(given, proba) if given.size else np.empty(0)])
+    return class_thresholds(all_given, all_d, len(index), threshold)

@@ -38,7 +38,7 @@ import numpy as np
 import pyarrow as pa
 
 from activemine.campaign.batchdata import read_round
-from activemine.campaign.checks import DEFAULT_SUSPECT_THRESHOLD, round_thresholds, suspect_mask
+from activemine.campaign.checks import DEFAULT_SUSPECT_THRESHOLD, campaign_thresholds, gather_proba, suspect_mask
 from activemine.campaign.pool import CampaignPool
 from activemine.campaign.samples import LabeledRows, pixels_to_png
 from activemine.campaign.store import ANY_ROUND, CampaignStore, now
@@ -623,16 +623,9 @@ def _mark_suspects(store: CampaignStore, conn, threshold: float, *, by_class: bo
     index = {c: j for j, c in enumerate(store.class_names)}
     n = n_all[newest]
     given = np.fromiter((index[r[1]] for r in rows), dtype=np.int64, count=len(rows))
-    rounds = np.fromiter((r[2] for r in rows), dtype=np.int64, count=len(rows))
-    ranks = np.fromiter((r[3] for r in rows), dtype=np.int64, count=len(rows))
-    bad = np.zeros(len(rows), dtype=bool)
-    for r in np.unique(rounds).tolist():  # each round read once; its class thresholds from its labels and these
-        at = rounds == r
-        proba = read_round(conn, r).proba  # (b, k)
-        limits = (
-            round_thresholds(conn, r, ranks[at], given[at], proba, threshold, index)[given[at]] if by_class else None
-        )
-        bad[at] = suspect_mask(given[at], proba[ranks[at]], threshold=threshold, thresholds=limits)
+    proba = gather_proba(conn, [(r[2], r[3]) for r in rows])  # (n, k)
+    limits = campaign_thresholds(conn, index, given, proba, threshold)[given] if by_class else None
+    bad = suspect_mask(given, proba, threshold=threshold, thresholds=limits)
     conn.executemany("UPDATE incoming SET suspect = 1 WHERE n = ?", ((int(v),) for v in n[bad]))
 
 
