@@ -81,7 +81,7 @@ def child(config: str, path: str, budget: int, out: str) -> None:
     else:
         from activemine import make_strategy
         from activemine.data.sources import PoolColumns
-        from activemine.diversity.select import DiversityOptions
+        from activemine.diversity.options import DiversityOptions
         from activemine.engines import make_executor, prepare_run
         from activemine.selection.plan import SelectionPlan
 

@@ -28,7 +28,9 @@ from label_efficiency import NOISY, write_rare_dataset
 
 from activemine.data.chunks import LabeledSet, PoolChunk
 from activemine.dirty import DirtyDataFilter
-from activemine.experiments.runner import ExperimentConfig, _clean_proba, _Seed, load_task
+from activemine.experiments.seeds import _clean_proba, _Seed
+from activemine.experiments.settings import ExperimentConfig
+from activemine.experiments.tasks import load_task
 from activemine.selection.strategies import make_strategy
 
 
@@ -76,7 +78,7 @@ def main() -> None:
                     **noise,
                 )
                 clean = _clean_proba(task, model="lightgbm", n_jobs=args.n_jobs) if noise else None
-                split = _Seed(task, cfg, 0, clean)
+                split = _Seed(task, cfg.check(), 0, clean)
                 labeled = LabeledSet(task.X_train[split.L], split.y_obs[split.L], split.L)
                 pool = PoolChunk(split.U, X=task.X_train[split.U])
                 times, fits = {}, {}

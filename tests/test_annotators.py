@@ -69,8 +69,9 @@ def test_cohen_kappa_textbook():
     assert cohen_kappa(x, y) == pytest.approx(cohen_kappa_score(x, y))
 
 
-def test_cohen_kappa_undefined_when_both_constant():
-    assert np.isnan(cohen_kappa([2, 2, 2], [2, 2, 2]))
+def test_cohen_kappa_of_two_annotators_who_gave_one_class_alike_is_one():
+    # one kappa for the package (activemine.metrics): annotators who never disagree agree perfectly
+    assert cohen_kappa([2, 2, 2], [2, 2, 2]) == 1.0
     assert np.isnan(cohen_kappa([], []))
 
 

@@ -589,7 +589,7 @@ def test_dirty_filter_softens_only_when_the_check_says_so():
 
 
 def test_hw_final_training_set_uses_soft_targets_when_chosen():
-    from activemine.experiments.runner import _soft_targets
+    from activemine.experiments.runs import _soft_targets
 
     X, _, noisy = _ambiguous_noise_set(1, 0.2)
     step = DirtyDataFilter(soften=True, soft_model="fast", n_jobs=1)

@@ -207,7 +207,7 @@ def test_user_file_with_a_text_feature_is_a_typed_error(tmp_path):
 
 
 def test_final_model_depends_on_the_set_of_rows_not_their_order():
-    from activemine.experiments.runner import _evaluate_rows
+    from activemine.experiments.evaluation import _evaluate_rows
 
     task = load_task("digits", "binary:8")
     config = ExperimentConfig(dataset="digits", model="logreg")
@@ -224,7 +224,7 @@ def test_final_model_depends_on_the_set_of_rows_not_their_order():
 
 
 def test_eval_repeats_average_models_of_several_seeds():
-    from activemine.experiments.runner import _evaluate
+    from activemine.experiments.evaluation import _evaluate
 
     task = load_task("digits", "binary:8")
     X, y = task.X_train[:400], task.y_train[:400]

@@ -92,6 +92,7 @@ def _digits_config(**kw):
 def test_stop_set_is_drawn_outside_the_labeled_set_and_the_pool_when_there_is_room(monkeypatch):
     from activemine.budget.report import RunRecorder
     from activemine.experiments import runner as experiment
+    from activemine.experiments.seeds import _Seed
 
     seen = {}
     real = RunRecorder.__init__
@@ -105,7 +106,7 @@ def test_stop_set_is_drawn_outside_the_labeled_set_and_the_pool_when_there_is_ro
     results = run_experiment(config)
     assert results["runs"][0]["stopping"]["stop_set_source"] == "held-out" == seen["source"]
     task = experiment.load_task("digits", "binary:3")
-    split = experiment._Seed(task, config, 0, None)
+    split = _Seed(task, config.check(), 0, None)
     assert split.held_out.size == task.y_train.size - 700
     assert np.intersect1d(split.held_out, np.r_[split.L, split.U]).size == 0
     # every stop-set row is a held-out row: its features match one held-out row and no L or pool row
@@ -135,9 +136,10 @@ def test_stop_set_source_falls_back_to_the_pool_or_refuses_when_held_out_rows_ar
 
 
 def test_refit_is_the_second_evaluation_model_when_eval_repeats_is_two():
-    from activemine.experiments import runner as experiment
+    from activemine.experiments import evaluation as experiment
+    from activemine.experiments.tasks import load_task
 
-    task = experiment.load_task("digits", "binary:3")
+    task = load_task("digits", "binary:3")
     rows = np.arange(300)
     config = _digits_config(model="lightgbm", eval_repeats=2, n_jobs=1)
     cache = {}

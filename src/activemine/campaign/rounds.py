@@ -126,7 +126,7 @@ def mine_round(
     class order. ``steps`` reports the progress of each long step. Returns
     ``(round, batch)``. The round also stores its model's predictions on the
     stop set (:mod:`activemine.campaign.stopset`; ``stop_set_size`` at the first round).
-    ``diversity``: :class:`~activemine.diversity.select.DiversityOptions` keeping copies out of the round.
+    ``diversity``: :class:`~activemine.diversity.options.DiversityOptions` keeping copies out of the round.
     """
     if int(budget) != budget or budget < 1:
         raise InputError(f"budget must be a positive integer, got {budget}")

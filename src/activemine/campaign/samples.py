@@ -175,6 +175,9 @@ def init_campaign(
     image_spec=None,
     skip_bad_images: bool = False,
     skipped: list | None = None,
+    embedding_cols: str | None = None,
+    embedding_prefix: str | None = None,
+    embeddings=None,
 ) -> CampaignStore:
     """Create a campaign in ``folder`` from the pool ``pool`` and the labeled set ``labeled``.
 
@@ -199,6 +202,13 @@ def init_campaign(
     ``skip_bad_images`` bad ones are left out and ``skipped`` (a list) gets
     ``(what, BadImages)`` pairs. A folder pool is recorded as a table of ids
     (relative paths) and image paths; the images stay where they are.
+
+    Embeddings for batches without copies (:mod:`activemine.campaign.embeddings`):
+    ``embedding_cols`` (``e0,e1,...``) or ``embedding_prefix`` name columns of
+    the pool, or ``embeddings`` is a file of ids and embedding columns (those
+    two then name its columns; default all but the id) joined to the pool by
+    id and written into the campaign's pool files (always copied then) as
+    ``emb_0 ..``. Every value is checked at init; rounds stream them.
     """
     folder = Path(folder)
     if (folder / "campaign.db").exists():
@@ -228,13 +238,18 @@ def init_campaign(
         require_columns(L.column_names, [id_col, label_col], where=str(labeled))
     schemas = [image["schema"]] if image is not None else [_schema(f) for f in files]
     names = schemas[0].names
+    emb_names: list[str] = []
+    if embeddings is None and (embedding_cols or embedding_prefix):
+        from activemine.data.sources import embedding_names
+
+        emb_names = embedding_names(names, cols=embedding_cols, prefix=embedding_prefix, where=str(pool))
     features: list[str] = []
     if image is not None:  # checked by _image_inputs
         needed = [id_col, image["column"]]
     elif proba_groups or weak:
         needed = [id_col, *(c for g in proba_groups for c in g), *weak]
     else:
-        features = [c for c in L.column_names if c not in (id_col, label_col)]
+        features = [c for c in L.column_names if c not in (id_col, label_col, *emb_names)]
         if not features:
             raise InputError(f"{labeled} has no feature columns besides {id_col!r} and {label_col!r}")
         needed = [id_col, *features]
@@ -249,6 +264,12 @@ def init_campaign(
     from activemine.campaign.pool import id_kind_of_type
 
     kind = id_kind_of_type(schemas[0].field(id_col).type, where=f"{pool} column {id_col!r}")
+    emb_file = None
+    if embeddings is not None:
+        from activemine.campaign.embeddings import EmbeddingFile
+
+        emb_file = EmbeddingFile(embeddings, id_col=id_col, kind=kind, cols=embedding_cols, prefix=embedding_prefix)
+        emb_names = emb_file.columns
     if L is not None:
         l_ids = check_ids(L.column(id_col).to_numpy(zero_copy_only=False), name=f"{labeled} column {id_col!r}")
         if _id_kind(l_ids) != kind:
@@ -277,19 +298,25 @@ def init_campaign(
                 f"{len(class_list)} classes {class_list}; give one column per class, in that order"
             )
     # a probability pool is shown by its other columns (pixels, a text, fields), if it has any
-    shown = features or [c for c in names if c not in needed]
+    shown = features or [c for c in names if c not in needed and c not in emb_names]
     if image is not None:
         view = {"kind": "image_file", "column": image["column"], "columns": [image["column"]]}
         _check_listed_ids(image["ids"], l_ids)
     else:
         view = detect_view(shown, names, text_col)
         _check_pool_ids(files, id_col, kind, l_ids, progress=progress)
+    manifest = image["manifest"] if image is not None else None
+    _check_embeddings(files, manifest, id_col, kind, emb_file, emb_names, progress=progress)
     data.mkdir(parents=True, exist_ok=True)
     try:
-        if image is not None and image["manifest"] is not None:
+        if manifest is not None:
             (data / "pool").mkdir(parents=True, exist_ok=True)
-            pq.write_table(image["manifest"], data / "pool" / "part-00000.parquet")
+            if emb_file is not None:
+                manifest = emb_file.attach(manifest, id_col, kind)
+            pq.write_table(manifest, data / "pool" / "part-00000.parquet")
             pool_files = [str(Path("data") / "pool" / "part-00000.parquet")]
+        elif emb_file is not None:
+            pool_files = _copy_pool_joined(files, data / "pool", emb_file, id_col, kind)
         else:
             pool_files = _copy_pool(files, data / "pool", copy=copy)
         if L is not None:
@@ -307,6 +334,8 @@ def init_campaign(
         }
         if image is not None:
             meta["image"] = image["meta"]
+        if emb_names:
+            meta["embedding_cols"] = list(emb_names)
         samples = [(str(s), "labeled", i) for i, s in enumerate(l_ids.tolist())]
         initial = [(str(s), str(v)) for s, v in zip(l_ids.tolist(), y.tolist())]
         return CampaignStore.create(folder, meta=meta, samples=samples, initial_labels=initial)
@@ -314,6 +343,56 @@ def init_campaign(
         if not (folder / "campaign.db").exists():
             shutil.rmtree(data, ignore_errors=True)
         raise
+
+
+def _id_batches(files: list[Path], columns: list[str]):
+    """The pool's ``columns`` as tables, file by file, a block at a time."""
+    for f in files:
+        if f.suffix.lower() == ".csv":
+            import pyarrow.csv as pcsv
+
+            with pcsv.open_csv(f, convert_options=pcsv.ConvertOptions(include_columns=columns)) as reader:
+                for batch in reader:
+                    yield pa.Table.from_batches([batch])
+        else:
+            for batch in pq.ParquetFile(f, pre_buffer=False).iter_batches(batch_size=1 << 18, columns=columns):
+                yield pa.Table.from_batches([batch])
+
+
+def _check_embeddings(files, manifest, id_col, kind, emb_file, emb_names, *, progress) -> None:
+    """Before anything is written: a joined file covers every pool id; pool columns hold finite numbers."""
+    if not emb_names:
+        return
+    if emb_file is not None:
+        tables = [manifest] if manifest is not None else _id_batches(files, [id_col])
+        for table in tables:
+            emb_file.rows_of(table.column(id_col), kind)
+        return
+    from activemine.campaign.embeddings import check_embedding_values
+
+    for f in files:
+        require_columns(_schema(f).names, emb_names, where=str(f))
+    check_embedding_values(_id_batches(files, [id_col, *emb_names]), emb_names, where="the pool", progress=progress)
+
+
+def _copy_pool_joined(files: list[Path], dest: Path, emb_file, id_col: str, kind: str) -> list[str]:
+    """The pool's files copied with the embedding file's columns appended (joined by id), block by block."""
+    dest.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i, f in enumerate(files):
+        target = dest / f"part-{i:05d}.parquet"
+        writer = None
+        try:
+            for table in _id_batches([f], _schema(f).names):
+                table = emb_file.attach(table, id_col, kind)
+                if writer is None:
+                    writer = pq.ParquetWriter(target, table.schema)
+                writer.write_table(table)
+        finally:
+            if writer is not None:
+                writer.close()
+        out.append(str(target.relative_to(dest.parent.parent)))
+    return out
 
 
 def _image_folder(path) -> bool:

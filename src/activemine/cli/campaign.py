@@ -89,6 +89,22 @@ def init(
     image_mode: ImageModeOpt = None,
     skip_bad_images: SkipBadImagesOpt = False,
     n_jobs: NJobsOpt = None,
+    embedding_cols: Annotated[
+        str | None,
+        typer.Option(
+            help="Embedding columns for --near-duplicates and --diversity in rounds: e0,e1,... (or one "
+            "fixed-size-list column) of the pool, or of --embeddings."
+        ),
+    ] = None,
+    embedding_prefix: Annotated[
+        str | None, typer.Option(help="As --embedding-cols: every column whose name starts with this.")
+    ] = None,
+    embeddings: Annotated[
+        Path | None,
+        typer.Option(
+            help="A .parquet/.csv of ids (--id-col) and embeddings, joined to the pool by id at init (read whole)."
+        ),
+    ] = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Create a campaign folder: a SQLite store (WAL), L, and the pool's Parquet files (copied as files)."""
@@ -123,6 +139,9 @@ def init(
             image_spec=spec,
             skip_bad_images=skip_bad_images,
             skipped=skipped,
+            embedding_cols=embedding_cols,
+            embedding_prefix=embedding_prefix,
+            embeddings=embeddings,
         )
     s = campaign_status(store)
     kind = "probabilities" if store.meta["proba_cols"] or store.meta["weak_proba_cols"] else "features"
@@ -134,6 +153,8 @@ def init(
         highlight=False,
     )
     report_skipped(console, skipped)
+    if store.meta.get("embedding_cols"):
+        console.print(f"embeddings: {len(store.meta['embedding_cols'])} columns per sample", highlight=False)
 
 
 @campaign_app.command("status")

@@ -121,14 +121,24 @@ def experiment(
         float,
         typer.Option(help="Multi-round: mean batch uncertainty (0-1) below which the uncertainty criterion stops."),
     ] = 0.05,
+    embedding_cols: Annotated[
+        str | None,
+        typer.Option(
+            help="A file's own embedding columns e0,e1,... (not features): near-duplicates and clusters use them "
+            "instead of a PCA of the features."
+        ),
+    ] = None,
+    embedding_prefix: Annotated[
+        str | None, typer.Option(help="As --embedding-cols: every column whose name starts with this.")
+    ] = None,
     image_size: ImageSizeOpt = None,
     image_mode: ImageModeOpt = None,
     skip_bad_images: SkipBadImagesOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar or progress lines.")] = False,
 ) -> None:
     """Train on L, select from U with each strategy, retrain and evaluate on the test set; write results and figures."""
-    from activemine.diversity.select import parse_duplicates
     from activemine.experiments.runner import ExperimentConfig, count_steps, run_experiment, write_outputs
+    from activemine.experiments.settings import parse_duplicates
 
     names = [s.strip() for s in strategies.split(",") if s.strip()]
     config = ExperimentConfig(
@@ -158,6 +168,8 @@ def experiment(
         n_jobs=n_jobs,
         feature_cols=None if feature_cols is None else [c.strip() for c in feature_cols.split(",") if c.strip()],
         annotators=annotators,
+        embedding_cols=None if embedding_cols is None else [c.strip() for c in embedding_cols.split(",") if c.strip()],
+        embedding_prefix=embedding_prefix,
         image_size=image_size,
         image_mode=image_mode,
         skip_bad_images=skip_bad_images,
@@ -167,11 +179,11 @@ def experiment(
             "uncertainty_level": uncertainty_level,
         },
     )
-    config.check()
+    settings = config.check()  # every setting parsed and checked once, before anything is loaded
     started = time.perf_counter()
     # a bar on a terminal; timestamped lines on stderr when it is a log (runs take tens of minutes)
-    with progress_reporter("experiment", total=count_steps(config), unit="steps", quiet=quiet) as bar:
-        results = run_experiment(config, progress=lambda what: bar.advance(1, description=f"experiment: {what}"))
+    with progress_reporter("experiment", total=count_steps(settings), unit="steps", quiet=quiet) as bar:
+        results = run_experiment(settings, progress=lambda what: bar.advance(1, description=f"experiment: {what}"))
     written = write_outputs(results, out)
     from activemine.experiments.runner import results_markdown
 

@@ -186,7 +186,7 @@ class MiningRun:
         self.strategy.fit(self.labeled, n_proba_columns=self.n_proba_columns)
         div = self.plan.diversity
         if div is not None and div.needs_embeddings and not self.source.columns.embedding:
-            from activemine.diversity.select import fit_projection
+            from activemine.diversity.geometry import fit_projection
 
             # checked in prepare_run: the pool has features and the labeled set too
             self.scorer.projection = fit_projection(
@@ -208,7 +208,7 @@ class MiningRun:
             raise InputError("scan the pool before selecting")
         from dataclasses import replace
 
-        from activemine.diversity.select import InsufficientCandidates
+        from activemine.diversity.options import InsufficientCandidates
 
         while True:
             # the buffers are let go as the candidates are copied out: this reducer is spent
@@ -278,7 +278,7 @@ def prepare_run(
     run = MiningRun(strategy, src, plan, labeled)
     div = plan.diversity
     if div is not None and div.needs_embeddings and not src.columns.embedding:
-        if not src.columns.features:
+        if not src.columns.has_features:
             raise InputError(
                 f"{'near-duplicate suppression by radius' if div.near_duplicates is not None else 'cluster diversity'} "
                 f"needs embeddings: the pool {src.where!r} brings probabilities only; name its embedding "
