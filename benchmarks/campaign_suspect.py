@@ -1,6 +1,6 @@
 """The campaign's suspect check: how often it flags correct labels of each class, and what it catches.
 
-    python benchmarks/campaign_suspect.py [--seeds 3] [--rounds 3] [--noise 0.1] [--skip-planted]
+    python benchmarks/campaign_suspect.py [--seeds 3] [--rounds 3] [--noise 0.1] [--parts rare,planted]
 
 Two parts, both on real campaigns (:func:`activemine.campaign.init_campaign`,
 :func:`~activemine.campaign.mine_round`, :func:`~activemine.campaign.import_labels`):
@@ -172,12 +172,15 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--noise", type=float, default=0.1)
-    ap.add_argument("--skip-planted", action="store_true")
+    ap.add_argument("--parts", default="rare,planted", help="rare, planted or both (comma-separated)")
     args = ap.parse_args()
+    parts = set(args.parts.split(","))
+    if not parts or parts - {"rare", "planted"}:
+        ap.error(f"--parts takes rare and/or planted, got {args.parts!r}")
     started = time.perf_counter()
     command = f"python benchmarks/campaign_suspect.py --seeds {args.seeds} --rounds {args.rounds} --noise {args.noise}"
-    results = {"command": command + (" --skip-planted" if args.skip_planted else ""), "rare": [], "planted": None}
-    for name, n_l, n_u, budget in RARE_SETUPS:
+    results = {"command": f"{command} --parts {args.parts}", "rare": [], "planted": None}
+    for name, n_l, n_u, budget in RARE_SETUPS if "rare" in parts else []:
         if name.startswith("fashion") and not fashion_mnist_available():
             print("fashion-mnist not installed; its rare setup skipped")
             continue
@@ -217,7 +220,7 @@ def main() -> None:
                 flush=True,
             )
         _save(results, started)
-    if not args.skip_planted:
+    if "planted" in parts:
         runs = []
         for seed in range(args.seeds):
             with tempfile.TemporaryDirectory() as tmp:
