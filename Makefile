@@ -5,7 +5,9 @@ BIN := $(VENV)/bin
 EXTRAS ?= test,web,ray
 DEMO_DIR ?= demo-out
 
-.PHONY: test demo venv lint fashion-mnist chromium clean
+LABEL_STUDIO_VENV ?= .venv-label-studio
+
+.PHONY: test demo venv lint fashion-mnist chromium label-studio test-label-studio clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +33,7 @@ demo: venv fashion-mnist
 # Debian's dataset-fashion-mnist package, when it is missing and apt is usable; the demo falls back to digits otherwise.
 fashion-mnist:
 	@if [ ! -f $(FASHION_MNIST) ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		echo "installing the Debian package dataset-fashion-mnist with apt-get (about 30 MB) for the demo"; \
 		(apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 \
 		|| echo "could not install dataset-fashion-mnist; the demo will use scikit-learn's digits"; \
 	fi
@@ -39,9 +42,25 @@ fashion-mnist:
 # otherwise those tests skip and say why.
 chromium:
 	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		echo "installing the Debian package chromium with apt-get (a few hundred MB) for the browser tests"; \
 		(apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 \
 		|| echo "could not install chromium; the browser tests will be skipped"; \
 	fi
 
+# Label Studio in a venv of its own (it pins many packages activemine's venv must not share), with the pins
+# it needs to start: sentry-sdk 3 removed an option Label Studio 1.x passes (the server exits at start).
+$(LABEL_STUDIO_VENV)/bin/label-studio:
+	@echo "building Label Studio's own venv in $(LABEL_STUDIO_VENV) (pip install label-studio, a few minutes)"
+	$(PYTHON) -m venv $(LABEL_STUDIO_VENV)
+	$(LABEL_STUDIO_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LABEL_STUDIO_VENV)/bin/python -m pip install -q "label-studio>=1.18,<2" "sentry-sdk<3"
+
+label-studio: $(LABEL_STUDIO_VENV)/bin/label-studio
+
+# the round trip through a real Label Studio server; fails (never skips) when the server does not start
+test-label-studio: venv label-studio
+	ACTIVEMINE_LABEL_STUDIO=$(abspath $(LABEL_STUDIO_VENV))/bin/label-studio ACTIVEMINE_LABEL_STUDIO_REQUIRED=1 \
+		$(BIN)/python -m pytest -q -m integration tests/test_label_studio_live.py
+
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .hypothesis
+	rm -rf $(VENV) $(LABEL_STUDIO_VENV) $(DEMO_DIR) .pytest_cache .hypothesis

@@ -100,7 +100,7 @@ def test_a_writer_behind_a_long_write_says_the_store_is_busy_and_changes_nothing
     assert code == 75, text
     flat = " ".join(text.split())
     assert (
-        f"error: StoreBusyError: the campaign store '{store.folder}' is busy: another process (a `campaign mine`, "
+        f"error: the campaign store '{store.folder}' is busy: another process (a `campaign mine`, "
         f"an import or the labeling page) kept it locked for writing for more than {WAIT:g} s; nothing was changed, "
         "try again when it has finished"
     ) in flat, text

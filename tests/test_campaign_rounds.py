@@ -52,3 +52,20 @@ def test_round_larger_than_what_is_left_is_refused_and_recorded_nowhere(tmp_path
     with pytest.raises(PoolExhaustedError):
         mine_round(store, make_strategy("random", model="logreg", random_state=0), budget=11)
     assert store.last_round() == 1
+
+
+def test_every_step_of_mining_a_round_reports_its_own_progress(tmp_path):
+    from contextlib import contextmanager
+
+    store, _ = digits_campaign(tmp_path, budget=0)
+    seen = []
+
+    @contextmanager
+    def steps(description, total=None, unit="rows"):
+        seen.append(description)
+        yield lambda n: None
+
+    mine_round(store, make_strategy("hw", model="logreg", random_state=0), budget=20, steps=steps)
+    assert any(s.startswith("fitting hw on 150 labels") for s in seen), seen
+    order = [next(i for i, s in enumerate(seen) if s.startswith(p)) for p in ("fitting", "scoring", "selecting")]
+    assert order == sorted(order), seen

@@ -368,3 +368,68 @@ def test_cross_origin_posts_are_refused_and_every_response_carries_csp_and_frame
     page = c.get("/", headers=headers)
     nonce = page.headers["content-security-policy"].split("'nonce-")[1].split("'")[0]
     assert f'<script nonce="{nonce}">' in page.text  # the page's own script runs, nothing injected can
+
+
+@pytest.mark.integration
+def test_each_answer_names_the_item_the_model_s_suggestion_what_was_saved_and_each_annotator_s_count(client):
+    c, store = client
+    c.get("/?token=" + TOKEN)
+    first = c.post("/api/next", json={"annotator": "ann"}).json()
+    s = first["sample"]
+    assert s["id"] and s["suggestion"]["label"] in store.class_names and 0 < s["suggestion"]["confidence"] <= 1
+    assert first["counts"] == {} and first["saved"] is None and first["mode"] == "label"
+    after = c.post("/api/label", json={"annotator": "ann", "id": s["id"], "label": "4"}).json()
+    assert after["saved"] == {"id": s["id"], "label": "4"} and after["counts"] == {"ann": 1}
+    bob = c.post("/api/next", json={"annotator": "bob"}).json()["sample"]["id"]
+    assert c.post("/api/label", json={"annotator": "bob", "id": bob, "label": "1"}).json()["counts"] == {
+        "ann": 1,
+        "bob": 1,
+    }
+
+
+@pytest.mark.integration
+def test_the_review_page_serves_flagged_samples_with_why_and_their_labels(tmp_path):
+    from activemine.campaign.exchange import import_labels
+
+    store, truth = digits_campaign(tmp_path, budget=5)
+    sid = store.read("SELECT sid FROM batches WHERE round = 1 ORDER BY rank LIMIT 1")[0][0]
+    (tmp_path / "l.csv").write_text(
+        f"id,label,annotator\n{sid},{truth[int(sid)]},ann\n{sid},{(truth[int(sid)] + 1) % 10},bo\n"
+    )
+    import_labels(store, tmp_path / "l.csv")
+    c = TestClient(create_app(store, token=TOKEN, review=True))
+    c.get("/?token=" + TOKEN)
+    got = c.post("/api/next", json={"annotator": "lead"}).json()
+    assert got["mode"] == "review" and got["remaining"] == 1 and got["sample"]["id"] == sid
+    assert got["sample"]["flagged"] == ["conflict"] and sorted(got["sample"]["given"]) == sorted(
+        [[str(truth[int(sid)]), "ann"], [str((truth[int(sid)] + 1) % 10), "bo"]]
+    )
+    done = c.post("/api/label", json={"annotator": "lead", "id": sid, "label": str(truth[int(sid)])}).json()
+    assert done["remaining"] == 0 and done["sample"] is None and store.flagged() == {}
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_enter_starts_and_the_page_shows_the_item_suggestion_confirmation_and_counts(tmp_path):
+    sync_api = _chromium_or_skip()
+    store, truth = digits_campaign(tmp_path, budget=5)
+    with LiveServer(create_app(store, token=TOKEN)) as server, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"), args=CHROMIUM_FLAGS
+        )
+        try:
+            page = browser.new_page()
+            page.goto(f"{server.url}/?token={TOKEN}")
+            page.fill("#annotator", "eve")
+            page.press("#annotator", "Enter")
+            page.locator("#item").wait_for(state="visible")
+            first = page.get_attribute("#sample", "data-id")
+            assert page.text_content("#item-id") == first
+            assert page.text_content("#suggestion") in store.class_names
+            assert page.text_content("#confidence").endswith("%")
+            page.keyboard.press(str(truth[int(first)] + 1)[-1])
+            _wait_until(page, f"document.getElementById('sample').dataset.id !== '{first}'")
+            assert page.text_content("#saved") == f"Saved: {truth[int(first)]} for item {first}"
+            assert page.text_content("#counts") == "Labels so far: eve (you) 1"
+        finally:
+            browser.close()

@@ -242,3 +242,19 @@ def test_bad_n_jobs_fails_before_any_output(files):
     code, text = invoke(*mine_args(files, out=out, extra=["--strategy", "lc", "--n-jobs", "0"]))
     assert code == 2 and "n_jobs must be a positive integer" in text
     assert not out.exists()
+
+
+def test_the_summary_line_is_never_wrapped_before_its_unit(monkeypatch):
+    import numpy as np
+
+    from activemine.cli._app import console
+    from activemine.cli.mine import print_summary
+    from activemine.selection.batch import Batch
+
+    n = 12_345
+    batch = Batch(np.arange(n), np.zeros(n), np.zeros(n, dtype=np.int64), np.array(["hard"] * n), classes=(0,))
+    monkeypatch.setattr(console, "width", 30)
+    with console.capture() as cap:
+        print_summary(batch, strategy="lc", seconds=12.345, out=None)
+    first = cap.get().splitlines()[0]
+    assert first == "lc: 12,345 samples selected in 12.35 s"

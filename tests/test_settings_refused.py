@@ -85,7 +85,7 @@ def _with_inf(n, at):
             lambda: _pool(1000, ids=np.r_[np.arange(1000, 1998), 1005, 1700]),
             _labeled,
             (),
-            "DuplicateIdError: ids of the pool must be unique: 2 occur more than once (column 'id'), e.g. [1005, 1700]; "
+            "ids of the pool must be unique: 2 occur more than once (column 'id'), e.g. [1005, 1700]; "
             "every round would fail on them. Remove the copies first",
         ),
         (
@@ -121,7 +121,7 @@ def _with_inf(n, at):
             lambda: _pool(1000),
             lambda: _labeled(y=np.zeros(20, dtype=np.int64)),
             ("--classes", "0,1"),
-            "SingleClassError: {L} holds labels of one class only ([0]); a model trained on it cannot tell the "
+            "{L} holds labels of one class only ([0]); a model trained on it cannot tell the "
             "classes apart, so no round could be mined (not even with --strategy random). Add labeled samples of "
             "at least one other class of [0, 1]",
         ),

@@ -129,7 +129,14 @@ class ProgressReporter:
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
-        state = "done" if exc_type is None else f"stopped by {exc_type.__name__}"
+        # the error's own message follows on stderr; the exception's class name is for code, not users
+        state = (
+            "done"
+            if exc_type is None
+            else "interrupted"
+            if issubclass(exc_type, KeyboardInterrupt)
+            else "stopped by an error"
+        )
         amount = f", {_amount(self.done, self.unit)}" if self.done else ""
         log_line(f"{self.title}: {state}{amount} in {seconds:.1f} s", stream=self.stream)
 

@@ -21,8 +21,6 @@ so they are out of sample, as the consensus and quality estimates need.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +35,7 @@ from activemine.annotators.agreement import (
 from activemine.campaign.batchdata import batch_proba, insert_batch_ids, newest_rows, write_round
 from activemine.campaign.overlap import ensure_wanted_table, waiting_sids
 from activemine.campaign.store import CampaignStore, now
+from activemine.data.files import atomic_path
 from activemine.errors import BudgetError, CampaignError, InputError
 
 __all__ = [
@@ -145,29 +144,26 @@ def write_agreement_heatmap(report: dict, path) -> Path:
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=120)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=120)
     finally:
         plt.close(fig)
     return path
 
 
-def training_labels(store: CampaignStore, *, method: str = DEFAULT_CONSENSUS) -> dict[str, str]:
+def training_labels(
+    store: CampaignStore, *, method: str = DEFAULT_CONSENSUS, keep_suspect: bool = False
+) -> dict[str, str]:
     """sid -> label used for training: the one active label, or the consensus of several.
 
-    Samples flagged ``suspect`` stay out (they wait for a re-review). With
-    ``method="none"`` samples with conflicting labels stay out as well.
+    Samples flagged ``suspect`` stay out unless ``keep_suspect`` (then they keep
+    their label until a review replaces it). With ``method="none"`` samples
+    with conflicting labels stay out.
     """
     if method not in DATASET_CONSENSUS:
         raise InputError(f"unknown consensus {method!r}; expected one of {DATASET_CONSENSUS}")
-    current = store.current_labels()
+    current = store.current_labels(keep_suspect=keep_suspect)
     if method == "none":
         return current
     flagged = store.flagged()
@@ -184,7 +180,28 @@ def training_labels(store: CampaignStore, *, method: str = DEFAULT_CONSENSUS) ->
     return out
 
 
-def open_relabel_round(store: CampaignStore, budget: int, *, params: dict | None = None) -> tuple[int, list[str]]:
+def _why_not_eligible(store: CampaignStore, sids: list[str], known: np.ndarray, flagged_only: bool) -> str:
+    """Where the samples with labels went: the counts behind 'N can get a second opinion'."""
+    (n_initial,) = store.read(
+        "SELECT COUNT(DISTINCT sid) FROM labels WHERE retracted_at IS NULL AND source = 'initial' AND sid NOT IN "
+        "(SELECT sid FROM labels WHERE retracted_at IS NULL AND source != 'initial')"
+    )[0]
+    parts = [f"{len(sids)} samples have a returned label"]
+    if n_initial:
+        parts.append(f"{n_initial} labels of the initial labeled set L are not relabeled")
+    if int((~known).sum()):
+        parts.append(f"{int((~known).sum())} returned labels have no model probabilities (their ids were never mined)")
+    if flagged_only:
+        flagged = set(store.flagged())
+        parts.append(f"{sum(1 for s, ok in zip(sids, known) if ok and s in flagged)} of the eligible ones are flagged")
+    if not sids:
+        parts.append("import labels or label on the page first")
+    return "; ".join(parts)
+
+
+def open_relabel_round(
+    store: CampaignStore, budget: int, *, params: dict | None = None, flagged_only: bool = False
+) -> tuple[int, list[str]]:
     """A new round of second opinions on ``budget`` returned labels, most likely wrong (and most worth fixing) first.
 
     Candidates are pool samples with an active label from a round (their
@@ -194,6 +211,9 @@ def open_relabel_round(store: CampaignStore, budget: int, *, params: dict | None
     than it has, from an annotator who has not labeled it. ``budget`` must be
     between 1 and the number of candidates; otherwise nothing is written.
     Returns ``(round, ids)``; the advice (relabel or mine) is in the round's params.
+    With ``flagged_only`` the candidates are the flagged samples alone. When
+    ``budget`` is above the candidates the error says where the labeled
+    samples went (labels of L, labels of ids never mined, unflagged).
     """
     from activemine.annotators.relabel import rank_for_relabel, relabel_advice
 
@@ -203,24 +223,35 @@ def open_relabel_round(store: CampaignStore, budget: int, *, params: dict | None
     with store.snapshot() as conn:
         waiting = waiting_sids(conn)
     # a candidate has the model's view of it and an annotator who has not labeled it yet
-    known = np.isfinite(proba).all(axis=1) & (L < 0).any(axis=1)
+    has_proba = np.isfinite(proba).all(axis=1)
     # a label already waiting for another opinion (an open overlap or relabel round) is asked once
     is_waiting = np.fromiter((s in waiting for s in sids), dtype=bool, count=len(sids))
-    held = int((known & is_waiting).sum())
-    known &= ~is_waiting
+    held = int((has_proba & is_waiting).sum())
+    known = has_proba & ~is_waiting
+    eligible = known
+    if flagged_only:
+        flagged = set(store.flagged())
+        eligible = known & np.array([s in flagged for s in sids], dtype=bool)
     k = len(store.class_names)
-    if budget > int(known.sum()):
+    if budget > int(eligible.sum()):
+        what = "flagged returned labels" if flagged_only else "returned labels"
         raise BudgetError(
-            f"relabel budget {budget} is above the {int(known.sum())} returned labels that can get a second opinion"
+            f"relabel budget {budget} is above the {int(eligible.sum())} {what} that can get a second opinion"
             + (f" ({held} more are already waiting for one in an open round)" if held else "")
+            + ": "
+            + _why_not_eligible(store, sids, has_proba, flagged_only)
         )
+    known = eligible
     L, sids, proba = L[known], [s for s, ok in zip(sids, known) if ok], proba[known]
     current = training_labels(store)
     index = {c: i for i, c in enumerate(store.class_names)}
     train = np.array([index.get(current.get(s), -1) for s in sids], dtype=np.int64)
     # a sample whose labels are all held back (suspect) is judged against its own majority
     train = np.where(train >= 0, train, consensus(L, k, method="majority").labels)
-    ranking = rank_for_relabel(L, proba, budget=int(budget), k=k, train_labels=train)
+    # a second opinion comes from whoever answers the round, one of them perhaps new: an empty column for them,
+    # so that a sample every annotator so far has labeled (one annotator: every sample) can still be asked again
+    asked = np.hstack([L, np.full((L.shape[0], 1), -1, dtype=L.dtype)])
+    ranking = rank_for_relabel(asked, proba, budget=int(budget), k=k, train_labels=train)
     advice = relabel_advice(ranking)
     has = L >= 0
     chosen = ranking.order

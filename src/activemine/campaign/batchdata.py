@@ -148,8 +148,8 @@ def gather(conn: sqlite3.Connection, rounds, ranks, field: str) -> np.ndarray:
     return out
 
 
-def newest_rows(conn: sqlite3.Connection, sids, field: str) -> dict[str, np.ndarray]:
-    """``field`` of the newest batch row of each of ``sids`` that is in some batch."""
+def newest_positions(conn: sqlite3.Connection, sids) -> dict[str, tuple[int, int]]:
+    """``(round, rank)`` of the newest batch row of each of ``sids`` that is in some batch."""
     found: dict[str, tuple[int, int]] = {}
     sids = list(sids)
     for start in range(0, len(sids), 900):  # SQLite caps bound parameters per statement
@@ -158,6 +158,12 @@ def newest_rows(conn: sqlite3.Connection, sids, field: str) -> dict[str, np.ndar
         query = f"SELECT b.sid, b.round, b.rank FROM batches b WHERE {ANY_ROUND.format('b')} AND b.sid IN ({marks}) ORDER BY b.round"
         for sid, r, rank in conn.execute(query, part):
             found[sid] = (r, rank)
+    return found
+
+
+def newest_rows(conn: sqlite3.Connection, sids, field: str) -> dict[str, np.ndarray]:
+    """``field`` of the newest batch row of each of ``sids`` that is in some batch."""
+    found = newest_positions(conn, sids)
     if not found:
         return {}
     keys = list(found)

@@ -29,8 +29,6 @@ import csv
 import hashlib
 import io
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,11 +38,12 @@ from xml.sax.saxutils import quoteattr
 import numpy as np
 import pyarrow as pa
 
-from activemine.campaign.batchdata import gather, read_round
-from activemine.campaign.checks import DEFAULT_SUSPECT_THRESHOLD, suspect_mask
+from activemine.campaign.batchdata import read_round
+from activemine.campaign.checks import DEFAULT_SUSPECT_THRESHOLD, campaign_thresholds, gather_proba, suspect_mask
 from activemine.campaign.pool import CampaignPool
 from activemine.campaign.samples import LabeledRows, pixels_to_png
 from activemine.campaign.store import ANY_ROUND, CampaignStore, now
+from activemine.data.files import atomic_path
 from activemine.data.tables import write_table
 from activemine.errors import InputError, RejectedImportError
 
@@ -69,15 +68,8 @@ CHUNK = 50_000  # records per insert into the import's temporary table
 
 
 def _atomic_write(path: Path, write: Callable[[io.TextIOBase], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8", newline="") as fh:
+        write(fh)
 
 
 def _short(value, limit: int = 60) -> str:
@@ -185,6 +177,7 @@ def _label_studio_tasks(store: CampaignStore, rows: list[dict]) -> list[dict]:
                     "rank": r["rank"],
                     "acquisition_score": r["score"],
                     "stratum": r["stratum"],
+                    **({"flagged": r["flagged"], "given": r["given"]} if "flagged" in r else {}),
                 },
             }
         )
@@ -195,23 +188,73 @@ def export_id_field(store: CampaignStore) -> str:
     """The id field of exported CSV and JSONL rows: the campaign's id column (``--id-col`` at init), so
     the file reads like the campaign's data; ``id`` if that name is one of the other fields."""
     name = store.meta["id_col"]
-    return "id" if name in ("label", "annotator", "round", "rank", "score", "stratum", "predicted") else name
+    reserved = ("label", "annotator", "round", "rank", "score", "stratum", "predicted", "flagged", "given")
+    return "id" if name in reserved else name
 
 
-def export_round(store: CampaignStore, round_no: int, *, fmt: str, out, include_labeled: bool = False) -> int:
-    """Write round ``round_no``'s samples (by default only those without a label) to ``out``; returns the count."""
+def _flagged_rows(store: CampaignStore) -> list[dict]:
+    """Every flagged sample in some batch, with its newest batch row, why it is flagged and the labels it has."""
+    from activemine.campaign.batchdata import newest_positions
+
+    with store.snapshot() as conn:
+        flagged = store.flagged(conn=conn)
+        where = newest_positions(conn, sorted(flagged))
+        given: dict[str, list[str]] = {}
+        for sid, label, who in conn.execute(
+            "SELECT sid, label, annotator FROM labels WHERE retracted_at IS NULL AND sid IN "
+            "(SELECT sid FROM labels WHERE retracted_at IS NULL AND suspect = 1 UNION "
+            "SELECT sid FROM labels WHERE retracted_at IS NULL GROUP BY sid HAVING COUNT(DISTINCT label) > 1) "
+            "ORDER BY label_id"
+        ):
+            given.setdefault(sid, []).append(f"{label} ({who})")
+        data = {r: read_round(conn, r) for r in sorted({r for r, _ in where.values()})}
+    rows = []
+    for sid in sorted(where, key=lambda s: where[s]):
+        r, rank = where[sid]
+        d = data[r]
+        rows.append(
+            {
+                "id": store.typed_ids([sid])[0],
+                "round": r,
+                "rank": rank,
+                "score": float(d.score[rank]),
+                "stratum": d.stratum[rank],
+                "predicted": d.predicted[rank],
+                "proba": d.proba[rank].tolist(),
+                "row": int(d.row[rank]),
+                "flagged": "+".join(flagged[sid]),
+                "given": "; ".join(given.get(sid, [])),
+            }
+        )
+    return rows
+
+
+def export_round(
+    store: CampaignStore, round_no: int | None, *, fmt: str, out, include_labeled: bool = False, flagged: bool = False
+) -> int:
+    """Write round ``round_no``'s samples (by default only those without a label) to ``out``; returns the count.
+
+    With ``flagged`` (and ``round_no`` None) the samples written are every
+    flagged one instead, for a review: each with why it is flagged
+    (``suspect``, ``conflict``) and the labels it has (``given``); import the
+    reviewers' labels with ``review=True``, which replaces them and clears the flags.
+    """
     from activemine.data.outputs import check_output, check_suffix
 
     if fmt not in EXPORT_FORMATS:
         raise InputError(f"unknown export format {fmt!r}; expected one of {EXPORT_FORMATS}")
+    if flagged and round_no is not None:
+        raise InputError("export either a round or the flagged samples, not both")
     out = Path(out)
     check_output(out, protected=store.own_files())
     check_suffix(out, fmt, EXPORT_SUFFIXES)
     if fmt == "label-studio":
         check_output(label_studio_config_path(out), protected=store.own_files(), option="the labeling config")
-    rows = _round_rows(store, round_no, include_labeled)
+    rows = _flagged_rows(store) if flagged else _round_rows(store, round_no, include_labeled)
     id_field = export_id_field(store)
     others = ["label", "annotator", "round", "rank", "score", "stratum", "predicted"]
+    if flagged:
+        others += ["flagged", "given"]
     fields = [id_field, *others]
     if fmt == "csv":
 
@@ -458,6 +501,7 @@ def import_labels(
     *,
     annotator: str | None = None,
     suspect_threshold: float = DEFAULT_SUSPECT_THRESHOLD,
+    suspect_by_class: bool = True,
     review: bool = False,
     allow_labeled_set: bool = False,
     allow_unmined: bool = False,
@@ -475,8 +519,10 @@ def import_labels(
     pool ids, found in one pass over the pool).
 
     A label is flagged ``suspect`` when the model that mined its round puts it
-    more than ``suspect_threshold`` behind its top class
-    (:func:`activemine.campaign.checks.suspect_mask`). ``progress`` is called
+    more than its class's threshold behind its top class: ``suspect_threshold``
+    raised per class, with ``suspect_by_class``, so that correct labels of a
+    rare class are flagged no more often than others
+    (:func:`activemine.campaign.checks.class_thresholds`). ``progress`` is called
     with the number of records read, chunk by chunk.
 
     With ``review`` the file is a re-review: for each of its ids the earlier
@@ -498,6 +544,7 @@ def import_labels(
         "annotator": annotator,
         "review": bool(review),
         "suspect_threshold": float(suspect_threshold),
+        "suspect_by_class": bool(suspect_by_class),
         "allow_labeled_set": bool(allow_labeled_set),
         "allow_unmined": bool(allow_unmined),
     }
@@ -574,7 +621,7 @@ def import_labels(
             if errors:
                 raise _rejected(path, errors, n_errors)
             if not review:
-                _mark_suspects(store, conn, float(suspect_threshold))
+                _mark_suspects(store, conn, float(suspect_threshold), by_class=suspect_by_class)
             _apply(conn, report, key=key, path=path, source=source, review=review)
             flagged_now = [
                 r[0]
@@ -601,7 +648,7 @@ def _admit_unmined(store: CampaignStore, conn, unmined: list[tuple[str, str]]) -
     return [(where, sid) for where, sid in unmined if sid in missing]
 
 
-def _mark_suspects(store: CampaignStore, conn, threshold: float) -> None:
+def _mark_suspects(store: CampaignStore, conn, threshold: float, *, by_class: bool) -> None:
     """Flag in ``incoming`` the labels the model of each id's newest round doubts."""
     # CROSS JOIN fixes the loop order: each incoming row looks its id up in batches' key, round by round
     rows = conn.execute(
@@ -616,8 +663,9 @@ def _mark_suspects(store: CampaignStore, conn, threshold: float) -> None:
     index = {c: j for j, c in enumerate(store.class_names)}
     n = n_all[newest]
     given = np.fromiter((index[r[1]] for r in rows), dtype=np.int64, count=len(rows))
-    proba = gather(conn, [r[2] for r in rows], [r[3] for r in rows], "proba")  # (n, k)
-    bad = suspect_mask(given, proba, threshold=threshold)
+    proba = gather_proba(conn, [(r[2], r[3]) for r in rows])  # (n, k)
+    limits = campaign_thresholds(conn, index, given, proba, threshold)[given] if by_class else None
+    bad = suspect_mask(given, proba, threshold=threshold, thresholds=limits)
     conn.executemany("UPDATE incoming SET suspect = 1 WHERE n = ?", ((int(v),) for v in n[bad]))
 
 
@@ -651,13 +699,17 @@ def _apply(conn, report: ImportReport, *, key: str, path: Path, source: str, rev
 
 # -- dataset -----------------------------------------------------------------------
 def write_dataset(
-    store: CampaignStore, out, *, consensus: str | None = None, progress: Callable[[int], None] | None = None
+    store: CampaignStore,
+    out,
+    *,
+    consensus: str | None = None,
+    drop_flagged: bool = False,
+    progress: Callable[[int], None] | None = None,
 ) -> dict:
-    """Write every labeled, unflagged sample (L and the labels returned) with its features to ``out``.
+    """Write every labeled sample (L and the labels returned) with its features to ``out``.
 
-    Where annotators disagree, the label is their ``consensus`` (one of
-    :data:`activemine.campaign.annotators.DATASET_CONSENSUS`; ``campaign
-    dataset`` defaults to ``dawid-skene``); ``None`` or ``"none"`` leaves such samples out.
+    A sample flagged ``suspect`` keeps its label until a review replaces it,
+    unless ``drop_flagged`` leaves such samples out.
 
     Where annotators disagree, the label is their ``consensus`` (one of
     :data:`activemine.campaign.annotators.DATASET_CONSENSUS`; ``campaign
@@ -667,7 +719,7 @@ def write_dataset(
     original types, so it can be given to ``activemine mine --labeled`` (for
     a probability pool: the id and the label). Pool features are found in one
     pass over the pool (``progress`` gets its rows). Returns counts: ``rows``,
-    ``initial`` (from L), ``new`` (returned labels), ``flagged_left_out``.
+    ``initial`` (from L), ``new`` (returned labels), ``flagged_left_out``, ``flagged_kept``.
     """
     from activemine.campaign.annotators import training_labels
     from activemine.data.outputs import check_output
@@ -676,8 +728,10 @@ def write_dataset(
     check_output(out, protected=store.own_files())
     table_format(out)
     meta = store.meta
-    current = training_labels(store, method=consensus or "none")
-    n_flagged = len(set(store.flagged()) - set(current))
+    current = training_labels(store, method=consensus or "none", keep_suspect=not drop_flagged)
+    flagged = set(store.flagged())
+    n_flagged = len(flagged - set(current))
+    n_kept = len(flagged & set(current))
     sids = np.asarray(list(current.keys()), dtype=str) if current else np.empty(0, dtype="<U1")
     labels = np.asarray(list(current.values()), dtype=str) if current else np.empty(0, dtype="<U1")
     order = np.argsort(sids, kind="stable")
@@ -715,4 +769,5 @@ def write_dataset(
         "initial": int(l_rows.size),
         "new": int(table.num_rows - l_rows.size),
         "flagged_left_out": n_flagged,
+        "flagged_kept": n_kept,
     }

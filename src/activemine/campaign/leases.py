@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from activemine.campaign.checks import DEFAULT_SUSPECT_THRESHOLD, suspect_sids
+from activemine.campaign.checks import DEFAULT_SUSPECT_THRESHOLD, returned_label_disagreements, suspect_sids
 from activemine.campaign.overlap import OPEN_FOR, ensure_wanted_table
 from activemine.campaign.store import CampaignStore, now
 from activemine.errors import InputError, LeaseError, UnknownLabelError
@@ -72,6 +72,8 @@ class LabelingQueue:
         self.busy_timeout = float(busy_timeout)
         self._local = threading.local()
         self._ordered: set[int] = set()
+        self._probas: dict = {}  # each round's stored probabilities, for the suspect check (a round never changes)
+        self._stored = None  # (label_id when read, the returned labels for the suspect check)
         with store.transaction() as conn:
             ensure_wanted_table(store, conn)  # a store older than the table (activemine.campaign.overlap)
             conn.execute(_ORDER_TABLE)
@@ -155,7 +157,16 @@ class LabelingQueue:
         annotator, sid, label = self._check_annotator(annotator), self.store.normalize_id(sid), str(label)
         if label not in self.store.class_names:
             raise UnknownLabelError(f"unknown class {label!r}; expected one of {self.store.class_names}")
-        suspect = bool(suspect_sids(self.store, [(sid, label)], threshold=self.suspect_threshold, conn=self._conn()))
+        suspect = bool(
+            suspect_sids(
+                self.store,
+                [(sid, label)],
+                threshold=self.suspect_threshold,
+                conn=self._conn(),
+                cache=self._probas,
+                stored=self._returned_labels(),
+            )
+        )
         t = self.clock()
         with self.store.transaction(self._conn()) as conn:
             if not self.store.is_known(sid, conn=conn):
@@ -178,6 +189,17 @@ class LabelingQueue:
                 (sid, label, annotator, now(), int(suspect)),
             )
             conn.execute("DELETE FROM assignments WHERE sid = ?", (sid,))
+
+    def _returned_labels(self):
+        """The campaign's returned labels for the suspect check, read again once labels grew by 2% (at least 20):
+        reading every label is too much for every click of a large campaign; a label is checked against these
+        and itself."""
+        conn = self._conn()
+        (last,) = conn.execute("SELECT COALESCE(MAX(label_id), 0) FROM labels").fetchone()
+        if self._stored is None or last - self._stored[0] > max(20, 0.02 * self._stored[0]):
+            index = {c: i for i, c in enumerate(self.store.class_names)}
+            self._stored = (last, returned_label_disagreements(conn, index, cache=self._probas))
+        return self._stored[1]
 
     def skip(self, annotator: str, sid: str) -> None:
         """Release ``sid`` and never offer it to ``annotator`` again."""

@@ -165,19 +165,25 @@ def mine_round(
             labeled = LabeledSet(None, store.typed_labels(np.repeat(names, [counts[c] for c in names]).tolist()))
         strategy.classes = store.classes
         exclude = store.typed_id_array(excluded)
-        from activemine.engines import run_engine
+        from activemine.engines import make_executor, prepare_run
 
-        engine_args = dict(
-            labeled=labeled, chunk_size=chunk_size, **({"ray_address": ray_address} if ray_address else {})
-        )
+        executor = make_executor(engine, chunk_size=chunk_size, ray_address=ray_address)
         if diversity is None:
-            engine_args.update(budget=budget, exclude=exclude)
+            plan_args = dict(budget=budget, exclude=exclude)
         else:
             from activemine.selection.plan import SelectionPlan
 
-            engine_args["plan"] = SelectionPlan.build(strategy, budget=budget, exclude=exclude, diversity=diversity)
-        with steps("fitting and scoring the pool", total=pool.num_rows, unit="rows") as bar:
-            batch = run_engine(engine, strategy, pool.source(), progress=bar, attach=_attach_rows(pool), **engine_args)
+            plan_args = dict(plan=SelectionPlan.build(strategy, budget=budget, exclude=exclude, diversity=diversity))
+        run = prepare_run(strategy, pool.source(), labeled=labeled, **plan_args)
+        run.scorer.attach = _attach_rows(pool)
+        # three steps, each with its own lines: the fit (HW's dirty-data check fits many models) was silent
+        # for minutes inside one "fitting and scoring" bar that only moved while the pool was scored
+        with steps(f"fitting {getattr(strategy, 'name', type(strategy).__name__)} on {len(labeled):,} labels", unit=""):
+            run.fit()
+        with steps("scoring the pool", total=pool.num_rows, unit="rows") as bar:
+            run.scan(executor, bar)
+        with steps("selecting the batch", unit=""):
+            batch = run.select()
         rows, proba = _batch_proba(strategy, pool, batch, steps)
         record = dict(params or {}, strategy=getattr(strategy, "name", type(strategy).__name__), engine=engine)
         what = "stop set: predictions and the kappa-refit model" if pool.has_features else "stop set: predictions"

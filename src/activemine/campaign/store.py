@@ -496,9 +496,9 @@ class CampaignStore:
             out.setdefault(sid, []).append(why)
         return out
 
-    def current_labels(self, *, conn: sqlite3.Connection | None = None) -> dict[str, str]:
-        """Each labeled, unflagged id -> its one active label."""
-        suspect = {s for (s,) in self.read(_SUSPECT_SIDS_SQL, conn=conn)}
+    def current_labels(self, *, conn: sqlite3.Connection | None = None, keep_suspect: bool = False) -> dict[str, str]:
+        """Each labeled, unflagged id -> its one active label (``keep_suspect``: suspect ids too, with their label)."""
+        suspect = set() if keep_suspect else {s for (s,) in self.read(_SUSPECT_SIDS_SQL, conn=conn)}
         rows = self.read(f"{_AGREED_SQL} ORDER BY sid", conn=conn)
         return dict(rows) if not suspect else {sid: label for sid, label in rows if sid not in suspect}
 

@@ -11,6 +11,14 @@ Images are rendered from the pool's pixel columns of the sample's row, or,
 for a campaign of image files, read from the file its pool row names, which
 must lie inside the pool folder (:mod:`activemine.campaign.imagefiles`): a
 request names a sample id, never a path.
+
+With ``review`` the page serves the flagged samples instead of a round's
+(:class:`~activemine.campaign.review.ReviewQueue`): a reviewer's label
+replaces the sample's labels and clears its flags. Each sample comes with its
+id, the model's suggestion (the class the round's model put first, and its
+probability), and in review mode why it is flagged and the labels it has;
+every answer carries each annotator's count of labels, and a label's answer
+names what was saved.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import secrets
 from http.cookies import CookieError, SimpleCookie
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import numpy as np
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel
@@ -29,8 +38,9 @@ from activemine.campaign.batchdata import newest_rows
 from activemine.campaign.exchange import view_columns
 from activemine.campaign.leases import LabelingQueue
 from activemine.campaign.pool import CampaignPool
+from activemine.campaign.review import ReviewQueue
 from activemine.campaign.samples import pixels_to_png
-from activemine.campaign.store import CampaignStore
+from activemine.campaign.store import FLAGGED_SQL, CampaignStore
 from activemine.errors import InputError, LeaseError, StoreBusyError
 
 __all__ = ["CLASS_KEYS", "MAX_BODY_BYTES", "RequestGuard", "create_app"]
@@ -178,8 +188,11 @@ def create_app(
     lease_seconds: float = 300.0,
     max_body: int = MAX_BODY_BYTES,
     busy_timeout: float | None = None,
+    review: bool = False,
 ) -> RequestGuard:
     """The labeling app for ``store`` behind its :class:`RequestGuard`; ``token`` is required on every request.
+
+    ``review`` serves the flagged samples for review instead of a round's samples.
 
     Raises :class:`~activemine.errors.CampaignError` when ``round_no`` is not a round of the campaign.
     A click that waits more than ``busy_timeout`` seconds (default
@@ -188,11 +201,13 @@ def create_app(
     """
     if len(token) < 8:
         raise InputError(f"the token must have at least 8 characters, got {len(token)}")
-    queue = LabelingQueue(
-        store,
-        round_no=round_no,
-        lease_seconds=lease_seconds,
-        **({} if busy_timeout is None else {"busy_timeout": busy_timeout}),
+    if review and round_no is not None:
+        raise InputError("the review queue holds the flagged samples of every round; leave out the round")
+    busy = {} if busy_timeout is None else {"busy_timeout": busy_timeout}
+    queue = (
+        ReviewQueue(store, lease_seconds=lease_seconds, **busy)
+        if review
+        else LabelingQueue(store, round_no=round_no, lease_seconds=lease_seconds, **busy)
     )
     pool = CampaignPool(store)
     view = store.meta["view"]
@@ -249,7 +264,9 @@ def create_app(
     def sample(sid: str | None) -> dict | None:
         if sid is None:
             return None
-        out = {"id": sid, "kind": view["kind"]}
+        out = {"id": sid, "kind": view["kind"], "suggestion": suggestion(sid)}
+        if review:
+            out.update(review_details(sid))
         if view["kind"] in ("image", "image_file"):
             out["image_url"] = "/api/image?" + urlencode({"id": sid})
         else:
@@ -260,12 +277,40 @@ def create_app(
                 out["fields"] = [[c, str(row[c])] for c in view["columns"]]
         return out
 
-    def state(sid: str | None) -> dict:
-        return {"sample": sample(sid), "remaining": queue.remaining(), "round": queue.current_round()}
+    def state(sid: str | None, saved: dict | None = None) -> dict:
+        out = {"sample": sample(sid), "remaining": queue.remaining(), "round": queue.current_round()}
+        out.update(mode="review" if review else "label", counts=annotator_counts(), saved=saved)
+        return out
+
+    def suggestion(sid: str) -> dict | None:
+        """The class the round's model put first for ``sid`` and its probability (None without probabilities)."""
+        with store.snapshot() as conn:
+            proba = newest_rows(conn, [sid], "proba").get(sid)
+        if proba is None or not len(proba) or not np.isfinite(proba).all():
+            return None
+        best = int(np.argmax(proba))
+        return {"label": classes[best], "confidence": round(float(proba[best] / max(proba.sum(), 1e-12)), 3)}
+
+    def review_details(sid: str) -> dict:
+        """Why ``sid`` is flagged and the labels it has, as ``[label, annotator]`` pairs."""
+        with store.snapshot() as conn:
+            why = [w for (w,) in conn.execute(f"SELECT why FROM ({FLAGGED_SQL}) f WHERE f.sid = ?", (sid,))]
+            given = conn.execute(
+                "SELECT label, annotator FROM labels WHERE sid = ? AND retracted_at IS NULL ORDER BY label_id", (sid,)
+            ).fetchall()
+        return {"flagged": why, "given": [list(g) for g in given]}
+
+    def annotator_counts() -> dict[str, int]:
+        """Each annotator's active labels in the campaign (L's labels left out)."""
+        rows = store.read(
+            "SELECT annotator, COUNT(*) FROM labels WHERE retracted_at IS NULL AND source != 'initial' "
+            "GROUP BY annotator ORDER BY annotator"
+        )
+        return dict(rows)
 
     @app.get("/", response_class=HTMLResponse)
     def page(request: Request):
-        config = {"classes": classes, "keys": list(CLASS_KEYS[: len(classes)])}
+        config = {"classes": classes, "keys": list(CLASS_KEYS[: len(classes)]), "review": review}
         nonce = secrets.token_urlsafe(16)
         html = _PAGE.replace("__CONFIG__", json.dumps(config).replace("<", "\\u003c")).replace("__NONCE__", nonce)
         headers = {k.decode(): v.decode() for k, v in _security_headers(nonce)}
@@ -280,7 +325,7 @@ def create_app(
     @app.post("/api/label")
     def label(body: LabelBody):
         queue.submit(body.annotator, body.id, body.label)
-        return state(queue.next(body.annotator))
+        return state(queue.next(body.annotator), saved={"id": body.id, "label": body.label})
 
     @app.post("/api/skip")
     def skip(body: SampleBody):
@@ -324,17 +369,24 @@ _PAGE = """<!doctype html>
  button { margin: .2em; padding: .4em .8em; font-size: 1em; }
  kbd { border: 1px solid #999; border-radius: 3px; padding: 0 .3em; }
  #message { color: #a00; min-height: 1.2em; }
+ #saved { color: #060; min-height: 1.2em; }
+ #item, #review-info, #counts { color: #333; }
 </style></head>
 <body>
 <h1>activemine labeling</h1>
-<div id="login"><label>Your name <input id="annotator" autocomplete="name"></label> <button id="start">Start</button></div>
+<form id="login"><label>Your name <input id="annotator" autocomplete="name"></label> <button id="start" type="submit">Start</button></form>
 <div id="work" hidden>
  <p id="progress"></p>
+ <p id="item" hidden>Item <code id="item-id"></code><span id="suggestion-line"> &middot; model suggests
+  <b id="suggestion"></b> (<span id="confidence"></span>)</span></p>
+ <p id="review-info" hidden>Flagged: <span id="flag-why"></span>; labels so far: <span id="flag-given"></span></p>
  <div id="sample"><img id="sample-image" alt="sample" hidden><div id="sample-text" hidden></div>
   <table id="sample-fields" hidden></table></div>
  <p id="done" hidden>Nothing left to label in this round. Thank you!</p>
  <div id="classes"></div>
  <button id="skip"><kbd>s</kbd> skip</button> <button id="undo"><kbd>u</kbd> undo</button>
+ <p id="saved" role="status"></p>
+ <p id="counts"></p>
 </div>
 <p id="message"></p>
 <script nonce="__NONCE__">
@@ -353,16 +405,22 @@ async function call(path, body) {
   try { data = await r.json(); } catch (e) { data = null; }
   if (!r.ok) { $("message").textContent = (data && data.detail) || ("Error " + r.status + ". Try again."); return null; }
   $("message").textContent = "";
+  $("saved").textContent = data.saved ? "Saved: " + data.saved.label + " for item " + data.saved.id : "";
   show(data);
   return data;
 }
 
 function show(data) {
   current = data.sample;
-  $("progress").textContent = "Round " + data.round + ": " + data.remaining + " left";
-  for (const id of ["sample-image", "sample-text", "sample-fields"]) $(id).hidden = true;
+  $("progress").textContent = data.mode === "review" ? "Review of flagged samples: " + data.remaining + " left"
+    : "Round " + data.round + ": " + data.remaining + " left";
+  $("counts").textContent = "Labels so far: " + Object.entries(data.counts || {}).map(
+    ([who, n]) => (who === annotator ? who + " (you)" : who) + " " + n).join(", ");
+  for (const id of ["sample-image", "sample-text", "sample-fields", "item", "review-info"]) $(id).hidden = true;
   $("done").hidden = current !== null;
+  if (data.mode === "review") $("done").textContent = "No flagged sample left to review. Thank you!";
   if (!current) return;
+  showItem(current);
   if (current.image_url) { $("sample-image").src = current.image_url; $("sample-image").hidden = false; }
   else if (current.kind === "text") { $("sample-text").textContent = current.text; $("sample-text").hidden = false; }
   else {
@@ -371,6 +429,21 @@ function show(data) {
     t.hidden = false;
   }
   $("sample").dataset.id = current.id;
+}
+
+function showItem(s) {
+  $("item-id").textContent = s.id;
+  $("suggestion-line").hidden = !s.suggestion;
+  if (s.suggestion) {
+    $("suggestion").textContent = s.suggestion.label;
+    $("confidence").textContent = Math.round(100 * s.suggestion.confidence) + "%";
+  }
+  $("item").hidden = false;
+  if (s.flagged) {
+    $("flag-why").textContent = s.flagged.join(", ");
+    $("flag-given").textContent = s.given.map(([l, who]) => l + " by " + who).join(", ");
+    $("review-info").hidden = false;
+  }
 }
 
 function label(cls) { if (current) call("/api/label", {id: current.id, label: cls}); }
@@ -384,7 +457,8 @@ CONFIG.classes.forEach((cls, i) => {
 });
 $("skip").onclick = () => current && call("/api/skip", {id: current.id});
 $("undo").onclick = () => call("/api/undo");
-$("start").onclick = () => {
+$("login").onsubmit = (e) => {
+  e.preventDefault();
   annotator = $("annotator").value.trim();
   if (!annotator) { $("message").textContent = "Enter your name first."; return; }
   localStorage.setItem("activemine-annotator", annotator);

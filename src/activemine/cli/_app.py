@@ -47,12 +47,14 @@ def _deprecation_notes(show: Callable) -> Callable:
 
 
 def exits_on_bad_input(fn: Callable) -> Callable:
-    """Turn an :class:`ActivemineError` into a one-line message on stderr and exit code 2
+    """Turn an :class:`ActivemineError` into a message on stderr and exit code 2
     (:data:`EXIT_BUSY` for a busy campaign store, which a script may retry); deprecation notes
     (:class:`~activemine.errors.ActivemineDeprecationWarning`) become a ``warning:`` line.
 
-    The message quotes user data (paths, ids, labels), so it is escaped: a
-    ``[/bold]`` in a file name is printed as it is, never read as markup.
+    The message is the error's own sentence, after ``error:``; the exception's
+    class name is for code, not for users. It quotes user data (paths, ids,
+    labels), so it is escaped: a ``[/bold]`` in a file name is printed as it
+    is, never read as markup.
     """
 
     @functools.wraps(fn)
@@ -63,14 +65,25 @@ def exits_on_bad_input(fn: Callable) -> Callable:
                 warnings.showwarning = _deprecation_notes(warnings.showwarning)
                 return fn(*args, **kwargs)
         except ActivemineError as exc:
-            err_console.print(
-                f"[bold red]error:[/] {type(exc).__name__}: {escape(str(exc))}", highlight=False, soft_wrap=True
-            )
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             sys.exit(EXIT_BUSY if isinstance(exc, StoreBusyError) else EXIT_BAD_INPUT)
 
     return wrapper
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from activemine import __version__
+
+        typer.echo(f"activemine {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
     """Batch active learning: mine the pool samples most worth labeling."""

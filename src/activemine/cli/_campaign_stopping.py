@@ -21,6 +21,15 @@ def _num(v, fmt: str = "{:.4f}") -> str:
     return "" if v is None else fmt.format(v)
 
 
+def _figure(v) -> str:
+    """A criterion's figure or threshold: a whole number as an integer with separators (10,000, never 1e+04)."""
+    if v is None:
+        return ""
+    if float(v).is_integer():
+        return f"{int(v):,}"
+    return f"{v:.4g}"
+
+
 def _forecast_line(f: dict) -> str:
     if f.get("value") is None:
         return f"declined: {f['reason']}"
@@ -47,8 +56,8 @@ def print_stopping(s: dict) -> None:
         decisions.add_row(
             d["criterion"],
             "yes" if d["stop"] else "no",
-            _num(d["value"], "{:.4g}"),
-            _num(d["threshold"], "{:g}"),
+            _figure(d["value"]),
+            _figure(d["threshold"]),
             escape(d["detail"]),
         )
     console.print(decisions)

@@ -323,17 +323,35 @@ def export(
     round_no: Annotated[int | None, typer.Option("--round", help="Round to export (default: the newest).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="csv, jsonl or label-studio.")] = "csv",
     include_labeled: Annotated[bool, typer.Option(help="Also export samples that already have a label.")] = False,
+    flagged: Annotated[
+        bool,
+        typer.Option(
+            "--flagged",
+            help="Export every flagged sample (suspect or conflicting labels) for a review, with why and the labels "
+            "it has; import the answers with `campaign import --review`.",
+        ),
+    ] = False,
 ) -> None:
     """Write a round's samples for annotators (CSV, JSONL, or Label Studio tasks with pre-annotations)."""
     from activemine.campaign import CampaignStore, export_round
 
     store = CampaignStore(folder)
-    if round_no is None:
+    if flagged:
+        if round_no is not None or include_labeled:
+            raise InputError("--flagged exports every flagged sample; leave out --round and --include-labeled")
+    elif round_no is None:
         round_no = store.last_round()
         if round_no is None:
             raise InputError("the campaign has no round yet; run `activemine campaign mine` first")
-    n = export_round(store, round_no, fmt=fmt, out=out, include_labeled=include_labeled)
-    console.print(f"wrote {n} samples of round {round_no} to {_text(out)}", highlight=False)
+    n = export_round(store, round_no, fmt=fmt, out=out, include_labeled=include_labeled, flagged=flagged)
+    what = "flagged samples" if flagged else f"samples of round {round_no}"
+    console.print(f"wrote {n} {what} to {_text(out)}", highlight=False)
+    if flagged:
+        console.print(
+            f"after the review: activemine campaign import {_text(folder)} FILE --review",
+            highlight=False,
+            soft_wrap=True,
+        )
     if fmt == "label-studio":
         from activemine.campaign.exchange import label_studio_config_path, write_label_studio_config
 
@@ -359,6 +377,14 @@ def import_(
             help="Flag labels the model puts more than this far behind its top class (0..1; 1 flags nothing)."
         ),
     ] = DEFAULT_SUSPECT_THRESHOLD,
+    suspect_by_class: Annotated[
+        bool,
+        typer.Option(
+            "--suspect-by-class/--suspect-shared",
+            help="Raise the threshold per class so correct labels of a rare class are flagged no more often "
+            "than others (default), or use one threshold for every class.",
+        ),
+    ] = True,
     review: Annotated[bool, typer.Option(help="A re-review: its labels replace earlier ones and clear flags.")] = False,
     allow_labeled_set: Annotated[
         bool, typer.Option(help="Accept labels for ids of the initial labeled set L.")
@@ -376,6 +402,7 @@ def import_(
             file,
             annotator=annotator,
             suspect_threshold=suspect_threshold,
+            suspect_by_class=suspect_by_class,
             review=review,
             allow_labeled_set=allow_labeled_set,
             allow_unmined=allow_unmined,
@@ -411,6 +438,13 @@ def dataset(
             help="Label of a sample several annotators disagree on: dawid-skene (default), majority, model-weighted, or none (leave it out)."
         ),
     ] = "dawid-skene",
+    drop_flagged: Annotated[
+        bool,
+        typer.Option(
+            help="Leave out samples whose label the model doubts (suspect); by default they keep their label "
+            "until a review (import --review) replaces it."
+        ),
+    ] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Write the current labeled set (L plus returned labels, a consensus where annotators disagree) for retraining."""
@@ -426,10 +460,11 @@ def dataset(
     check_output(out, protected=store.own_files())
     table_format(out)
     with progress_reporter("reading the labeled pool samples", unit="rows", quiet=quiet) as bar:
-        counts = write_dataset(store, out, consensus=consensus, progress=bar)
+        counts = write_dataset(store, out, consensus=consensus, drop_flagged=drop_flagged, progress=bar)
+    kept = f", {counts['flagged_kept']:,} flagged ids kept with their label" if counts["flagged_kept"] else ""
     console.print(
         f"wrote {counts['rows']:,} rows ({counts['initial']:,} initial, {counts['new']:,} new) to {_text(out)}; "
-        f"{counts['flagged_left_out']:,} flagged ids left out",
+        f"{counts['flagged_left_out']:,} flagged ids left out{kept}",
         highlight=False,
     )
 
@@ -445,6 +480,12 @@ def serve(
     lease_seconds: Annotated[
         float, typer.Option(help="Seconds a sample stays reserved for one annotator (above 0, at most a week).")
     ] = 300.0,
+    review: Annotated[
+        bool,
+        typer.Option(
+            "--review", help="Serve the flagged samples for review: a reviewer's label replaces their labels."
+        ),
+    ] = False,
 ) -> None:
     """Serve the labeling page (needs the web extra of activemine: FastAPI and uvicorn)."""
     if not 1 <= port <= 65535:
@@ -459,7 +500,7 @@ def serve(
         raise InputError(f"`campaign serve` needs the web extra: pip install 'activemine[web]' ({exc})") from exc
     store = CampaignStore(folder)
     token = token or secrets.token_urlsafe(16)
-    web_app = create_app(store, token=token, round_no=round_no, lease_seconds=lease_seconds)
+    web_app = create_app(store, token=token, round_no=round_no, lease_seconds=lease_seconds, review=review)
     console.print(f"labeling page: http://{_text(host)}:{port}/?token={_text(token)}", soft_wrap=True, highlight=False)
     uvicorn.run(web_app, host=host, port=port, log_level="warning")
 

@@ -80,13 +80,16 @@ def annotators(
 def relabel(
     folder: DirArg,
     budget: Annotated[int, typer.Option(help="Second opinions to ask for (returned labels, most likely wrong first).")],
+    flagged: Annotated[
+        bool, typer.Option("--flagged", help="Only flagged samples (suspect or conflicting labels).")
+    ] = False,
 ) -> None:
     """Open a round of second opinions on returned labels, ranked by the chance the label is wrong and what fixing it is worth."""
     from activemine.campaign import CampaignStore
     from activemine.campaign.annotators import open_relabel_round
 
     store = CampaignStore(folder)
-    round_no, sids = open_relabel_round(store, budget, params={"budget": budget})
+    round_no, sids = open_relabel_round(store, budget, params={"budget": budget}, flagged_only=flagged)
     (params,) = store.read("SELECT params FROM rounds WHERE round = ?", (round_no,))[0]
     advice = json.loads(params)["advice"]
     console.print(f"round {round_no}: {len(sids)} samples queued for a second opinion", highlight=False)

@@ -50,7 +50,12 @@ def print_summary(batch, *, strategy: str, seconds: float, out: Path | None) -> 
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"{escape(strategy)}: {len(batch)} samples selected in {seconds:.2f} s")
+    # the summary is its own line, never wrapped: as the table's title it was wrapped to the table's width,
+    # which could put the unit on a line of its own
+    console.print(
+        f"{escape(strategy)}: {len(batch):,} samples selected in {seconds:.2f} s", highlight=False, soft_wrap=True
+    )
+    table = Table()
     names, codes = batch.stratum_codes()
     order = sorted(range(len(names)), key=lambda j: _STRATUM_ORDER.get(names[j], len(_STRATUM_ORDER)))
     table.add_column("predicted class")

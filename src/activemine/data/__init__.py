@@ -5,6 +5,7 @@ sources.py     one chunk iterator over arrays, DataFrames, Parquet, CSV and imag
 images.py      folders of image files (and image path or bytes columns) as pools and labeled sets
 tables.py      reading and writing Parquet or CSV tables, atomically
 outputs.py     where an output may go: never onto a command's input or a campaign's store and data
+files.py       atomic file writes (a temporary file, then a rename) with the mode of any new file
 idindex.py     find ids in a fixed set of ids fast (a hash table in numpy arrays)
 datasets.py    built-in datasets: Fashion-MNIST from local files, scikit-learn's digits
 """
@@ -17,6 +18,7 @@ import importlib
 # module of the package does not import the others
 _EXPORTS = {
     "arrow_ids": "sources",
+    "atomic_path": "files",
     "BadImages": "images",
     "batch_to_table": "tables",
     "check_images": "images",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from activemine.data.files import atomic_path
 from activemine.errors import ActivemineDeprecationWarning, InputError, MissingColumnError
 from activemine.selection.batch import Batch
 
@@ -233,13 +232,10 @@ def numeric_matrix(
 
 
 def write_table(table: pa.Table, path) -> None:
-    """Write ``table`` to ``path`` atomically: a temporary file in the same folder, then a rename."""
+    """Write ``table`` to ``path`` atomically (:func:`activemine.data.files.atomic_path`), with the mode of a new file."""
     path = Path(path)
     fmt = table_format(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
@@ -248,10 +244,6 @@ def write_table(table: pa.Table, path) -> None:
             import pyarrow.csv as pcsv
 
             pcsv.write_csv(table, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def batch_to_table(batch: Batch, strategy: str, *, id_col: str = "id") -> pa.Table:
