@@ -54,7 +54,16 @@ from activemine.metrics import roc_auc, tpr_at_fpr
 from activemine.mining import score_pool
 from activemine.models import make_model, predict_proba_aligned
 from activemine.plan import SelectionPlan
-from activemine.simulate import NOISE_KINDS, inject_class_noise, inject_label_noise, parse_noise_matrix
+from activemine.simulate import (
+    NOISE_KINDS,
+    NOISE_MODELS,
+    check_wrong_shares,
+    inject_class_noise,
+    inject_label_noise,
+    inject_observed_noise,
+    observed_wrong_shares,
+    parse_noise_matrix,
+)
 from activemine.strategies import STRATEGIES, make_strategy
 from activemine.ties import strategy_decided_by
 
@@ -96,6 +105,9 @@ class ExperimentConfig:
     noise: float = 0.0
     noise_kind: str = "uniform"
     noise_matrix: str | None = None
+    # "class": noise is the share of wrong labels within each observed class; "rows": a share of all rows
+    noise_model: str = "class"
+    allow_majority_wrong: bool = False  # run a noise setting that makes most of a class's labels wrong
     model: str = "lightgbm"
     fpr: float = 0.01
     label_col: str = "label"
@@ -139,6 +151,13 @@ class ExperimentConfig:
             raise InputError(f"noise kind must be one of {NOISE_KINDS}, got {self.noise_kind!r}")
         if not 0.0 <= self.noise < 1.0:
             raise InputError(f"noise rate must be in [0, 1), got {self.noise}")
+        if self.noise_model not in NOISE_MODELS:
+            raise InputError(f"noise model must be one of {NOISE_MODELS}, got {self.noise_model!r}")
+        if self.noise_model == "class" and self.noise > 0.5 and not self.allow_majority_wrong:
+            raise InputError(
+                f"noise rate {self.noise} would make most labels of every class wrong; "
+                "give a rate of at most 0.5 or allow it by name (--allow-majority-wrong)"
+            )
         if self.noise_matrix is not None and self.noise > 0:
             raise InputError("give either a noise rate or a noise matrix, not both")
         if self.noise_matrix is not None:
@@ -486,10 +505,29 @@ def _noisy_labels(task: Task, config: ExperimentConfig, seed: int, proba) -> np.
         return np.asarray(noisy)
     if config.noise == 0:
         return task.y_train
-    noisy, _ = inject_label_noise(
+    inject = inject_observed_noise if config.noise_model == "class" else inject_label_noise
+    noisy, _ = inject(
         task.y_train, config.noise, kind=config.noise_kind, proba=proba, classes=classes, random_state=seed
     )
     return np.asarray(noisy)
+
+
+def _check_noise_matrix(task: Task, config: ExperimentConfig) -> None:
+    """Refuse a binary noise matrix that makes most labels of an observed class wrong, before any fit
+    (the flip counts per class are exact there; :func:`_Seed` checks every setting once labels are drawn)."""
+    if config.noise_matrix is None or not task.binary or config.allow_majority_wrong:
+        return
+    rates = parse_noise_matrix(config.noise_matrix, task.class_names)
+    n = np.bincount(task.y_train, minlength=2)
+    out = [int(round(rates.get(c, 0.0) * n[c])) for c in (0, 1)]
+    for c in (0, 1):
+        rows, wrong = n[c] - out[c] + out[1 - c], out[1 - c]
+        if rows and wrong / rows > 0.5:
+            raise InputError(
+                f"noise matrix {config.noise_matrix!r} makes {wrong} of the {rows} labels of class "
+                f"{task.class_names[c]!r} wrong ({wrong / rows:.0%}); lower its rates, use --noise (a share of "
+                "wrong labels within each class), or allow it by name (--allow-majority-wrong)"
+            )
 
 
 def _flips_per_class(task: Task, y_obs: np.ndarray, rows: np.ndarray) -> dict:
@@ -498,6 +536,15 @@ def _flips_per_class(task: Task, y_obs: np.ndarray, rows: np.ndarray) -> dict:
     return {
         name: {"rows": int((y_true == c).sum()), "flipped": int(((y_true == c) & (y != c)).sum())}
         for c, name in enumerate(task.class_names)
+    }
+
+
+def _wrong_per_observed_class(task: Task, y_obs: np.ndarray, rows: np.ndarray) -> dict:
+    """Among ``rows``, per observed class name: ``{name: {"rows", "wrong", "wrong_share"}}``, the rows
+    labeled that class and the share of them that are wrong."""
+    shares = observed_wrong_shares(task.y_train[rows], y_obs[rows], range(len(task.class_names)))
+    return {
+        name: {k: shares[c][k] for k in ("rows", "wrong", "wrong_share")} for c, name in enumerate(task.class_names)
     }
 
 
@@ -563,6 +610,14 @@ class _Seed:
         # training rows in neither: a stop set drawn here is untouched by selection (stopping_report)
         self.held_out = np.sort(order[config.labeled_size + pool :])
         self.y_obs = _noisy_labels(task, config, seed, clean_proba)
+        if _noisy(config):
+            check_wrong_shares(
+                task.y_train,
+                self.y_obs,
+                range(len(task.class_names)),
+                task.class_names,
+                allow_majority_wrong=config.allow_majority_wrong,
+            )
         self.annotators = {}
         if config.annotators is not None:  # a simulated team labels instead (consensus where several label)
             from activemine.annotator_simulation import experiment_labels
@@ -811,6 +866,7 @@ def run_experiment(config: ExperimentConfig, *, progress: Progress | None = None
     )
     if config.noise_matrix is not None:
         parse_noise_matrix(config.noise_matrix, task.class_names)  # class names known now; before any fit
+        _check_noise_matrix(task, config)
     if config.duplicates or config.near_duplicates or config.diversity or any("+" in s for s in config.strategies):
         # more clusters than pool rows fails here, before any model is fitted
         pool_rows = (task.y_train.size - config.labeled_size if config.pool_size is None else config.pool_size) + (
@@ -835,6 +891,10 @@ def run_experiment(config: ExperimentConfig, *, progress: Progress | None = None
                     "train": _flips_per_class(task, split.y_obs, np.arange(task.y_train.size)),
                     "labeled": _flips_per_class(task, split.y_obs, split.L),
                     "pool": _flips_per_class(task, split.y_obs, split.U),
+                    "observed": {
+                        part: _wrong_per_observed_class(task, split.y_obs, rows)
+                        for part, rows in (("train", np.arange(task.y_train.size)), ("labeled", split.L))
+                    },
                 }
             )
         fits: dict = {}
@@ -851,7 +911,12 @@ def run_experiment(config: ExperimentConfig, *, progress: Progress | None = None
             "seconds": first["fit_seconds"] + time.perf_counter() - start,
         }
         initial.append(
-            {"seed": seed, **_public(first), **({"annotators": split.annotators} if split.annotators else {})}
+            {
+                "seed": seed,
+                **_public(first),
+                "labeled_class_counts": _class_counts(task, task.y_train[split.L]),
+                **({"annotators": split.annotators} if split.annotators else {}),
+            }
         )
         step(f"seed {seed}: initial TPR {100 * first['tpr_at_fpr']:.2f}%")
         for name in config.strategies:
@@ -938,7 +1003,32 @@ def results_markdown(results: dict) -> str:
         )
     from activemine.stopping_report import stopping_markdown
 
-    return "\n".join(lines) + "\n" + stopping_markdown(results)
+    return "\n".join(lines) + "\n" + noise_markdown(results) + stopping_markdown(results)
+
+
+def noise_markdown(results: dict) -> str:
+    """Per class, over seeds: the true-class rows flipped and the share of wrong labels among the rows
+    labeled that class, on the training set and on L ('' when the labels were not noisy)."""
+    flips = [f for f in results.get("noise_flips", []) if "observed" in f]
+    if not flips:
+        return ""
+    cfg = results["config"]
+    model = "per noise matrix" if cfg.get("noise_matrix") else f"{cfg['noise']:g} per {cfg.get('noise_model', 'rows')}"
+    lines = [
+        "",
+        f"Label noise ({model}, {cfg['noise_kind']}), mean over seeds: true-class rows flipped, and the share of "
+        "wrong labels among the rows labeled each class.",
+        "",
+        "| class | flipped (train) | labeled this class (train) | wrong share (train) | wrong share (L) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name in results["classes"]:
+        flipped = np.mean([f["train"][name]["flipped"] for f in flips])
+        rows = np.mean([f["observed"]["train"][name]["rows"] for f in flips])
+        share = np.mean([f["observed"]["train"][name]["wrong_share"] for f in flips])
+        share_l = np.mean([f["observed"]["labeled"][name]["wrong_share"] for f in flips])
+        lines.append(f"| {name} | {flipped:,.1f} | {rows:,.1f} | {100 * share:.2f}% | {100 * share_l:.2f}% |")
+    return "\n".join(lines) + "\n"
 
 
 def write_outputs(results: dict, out: Path) -> list[Path]:
