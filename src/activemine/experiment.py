@@ -18,9 +18,11 @@ higher is better), with AUC beside it; multi-class tasks use the one-vs-rest
 macro average. The test labels are never noisy.
 
 Every run records ``decided_by``: how many of its score-ranked batch rows
-were decided by the score, by a secondary key packed into it, or by the id
-alone (:func:`activemine.ties.decided_by`; summed over rounds in multi-round
-mode), so a score that ties on most of the pool shows.
+were decided by the score, by a secondary key packed into it, or by the
+tie-break alone (``id``: the seeded hash of the id; :func:`activemine.ties.decided_by`;
+summed over rounds in multi-round mode), and ``ties``, the batch's
+:attr:`activemine.selection.Batch.ties` (a list per round in multi-round mode),
+so a score that ties on most of the pool shows.
 
 Costs are reported per run as ``model_fits`` (models trained to select the
 batch) and ``select_seconds`` (fitting, scoring and selecting). ``lc``, ``sm``
@@ -667,7 +669,14 @@ def _one_shot(name, task, config, seed, split: _Seed, shared) -> dict:
     seconds = time.perf_counter() - start + extra
     rows = np.concatenate([split.L, batch.ids])
     start = time.perf_counter()
-    keep, final_report = _kept_for_training(strategy, task.X_train[rows], split.y_obs[rows], seed)
+    # runs whose final training set and dirty-data settings agree (hw and its variants on clean labels) share it
+    step_key = _step_key(strategy, rows)
+    cached = shared.setdefault("kept", {}).get(step_key) if step_key else None
+    if cached is None:
+        cached = _kept_for_training(strategy, task.X_train[rows], split.y_obs[rows], seed)
+        if step_key:
+            shared["kept"][step_key] = cached
+    keep, final_report = cached
     clean_seconds = time.perf_counter() - start
     targets = _soft_targets(final_report, keep, split.y_obs[rows], len(task.class_names))
     result = _evaluate_rows(
@@ -681,7 +690,10 @@ def _one_shot(name, task, config, seed, split: _Seed, shared) -> dict:
         select_seconds=seconds,
         model_fits=int(fits),
         decided_by=decided,
+        ties=dict(batch.ties),
     )
+    if getattr(strategy, "difficulty_", None) is not None:
+        result["difficulty"] = dict(strategy.difficulty_)
     if hasattr(strategy, "kept_"):
         result["labeled_dropped"] = int((~np.asarray(strategy.kept_)).sum())
     if getattr(strategy, "dirty_report_", None) is not None:
@@ -715,6 +727,15 @@ def _soft_targets(report, keep: np.ndarray, y: np.ndarray, n_classes: int) -> np
     return out
 
 
+def _step_key(strategy, rows: np.ndarray) -> str | None:
+    """A key of the final dirty-data step's input: its settings and the rows in their order, as the step's
+    output is aligned with them (None: a custom step, not shared)."""
+    if getattr(strategy, "dirty_step", None) is not None or getattr(strategy, "dirty_policy", "off") != "prune":
+        return None
+    settings = [getattr(strategy, k, None) for k in ("dirty_policy", "dirty_rule", "max_dirty", "soft_labels")]
+    return repr((settings, repr(strategy.model), strategy.n_jobs)) + hashlib.sha1(rows.tobytes()).hexdigest()
+
+
 def _kept_for_training(strategy, X, y, seed: int):
     """``(keep, report)``: rows of L + B ``(n,)`` bool that the strategy's own dirty-data control keeps
     for the final model, and its step's report (None without one, or when the step was skipped).
@@ -745,6 +766,7 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
     rows, curve, fits, seconds = split.L, [], 0, 0.0
     evaluation = shared["initial"]
     picked: list[np.ndarray] = []
+    round_ties: list[dict] = []
     decided: dict[str, int] = {}
     from activemine.stopping_report import RunRecorder, StopSettings
 
@@ -790,6 +812,7 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
             ties = strategy_decided_by(strategy, batch, split.U, scores, predicted, exclude=rows)
         seconds += time.perf_counter() - start
         reports.append(batch.diversity)
+        round_ties.append(dict(batch.ties))
         decided = {key: decided.get(key, 0) + n for key, n in ties.items()}
         picked.append(batch.ids)
         batch_proba = predict_proba_aligned(evaluation["_model"], task.X_train[batch.ids], classes)
@@ -821,6 +844,7 @@ def _multi_round(name, task, config, seed, split: _Seed, shared) -> dict:
         select_seconds=seconds,
         model_fits=int(fits),
         decided_by=decided,
+        ties=round_ties,
         curve=curve,
         stopping=stop.report(seed=seed),
     )
@@ -986,7 +1010,7 @@ def results_markdown(results: dict) -> str:
         f"({results['sizes']['test']} samples), each run's the mean of {cfg.get('eval_repeats', 1)} model(s) "
         "trained with different seeds; selection cost in model fits and seconds.",
         "",
-        f"| run | labels | TPR@FPR={pct} (%) | AUC | model fits | select s | decided by id (%) |",
+        f"| run | labels | TPR@FPR={pct} (%) | AUC | model fits | select s | decided by tie-break (%) |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, s in results["summary"].items():

@@ -77,7 +77,7 @@ def supports_missing_values(model) -> bool:
         return True
     if isinstance(model, str):
         return model in ("lightgbm", "hgb")
-    if type(model).__name__ in ("LGBMClassifier", "HistGradientBoostingClassifier"):
+    if type(model).__name__ in ("LGBMClassifier", "MinorityScaledLGBM", "HistGradientBoostingClassifier"):
         return True
     try:
         return bool(model.__sklearn_tags__().input_tags.allow_nan)
