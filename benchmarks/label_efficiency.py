@@ -54,6 +54,7 @@ LABELS = {
     "noisy": {"noise": 0.10, "noise_kind": "ambiguous"},
     "class-noise": {"noise_matrix": "1:0.2,0:0.002", "noise_kind": "ambiguous"},
 }
+NOISY = LABELS["noisy"]  # the noisy setting, shared with benchmarks/hw_cost.py
 #: per dataset: (L, U, B) and, for the ``few`` cells, the share of positives kept in the training set
 SIZES = {
     "fashion": {"enough": (500, 2_500, 250), "few": (500, 2_500, 250)},
@@ -112,7 +113,7 @@ def _raw(dataset: str):
     raise SystemExit(f"unknown dataset {dataset!r}; expected one of {DATASETS}")
 
 
-def write_cell_dataset(dataset: str, positives: str, folder: Path) -> Path:
+def write_cell_dataset(dataset: str, positives: str, folder: Path, *, name: str | None = None) -> Path:
     """The dataset as Parquet (features f000.., label neg/pos, split train/test); for ``few``, positives of the
     training set subsampled (seed 2026) so that L holds about FEW_LABELED_POSITIVES of them."""
     import pyarrow as pa
@@ -133,9 +134,14 @@ def write_cell_dataset(dataset: str, positives: str, folder: Path) -> Path:
     cols = {f"f{j:03d}": X[:, j] for j in range(X.shape[1])}
     cols["label"] = np.where(y == 1, "pos", "neg")
     cols["split"] = np.where(np.arange(y.size) < y_tr.size, "train", "test")
-    path = folder / f"{dataset}-{positives}.parquet"
+    path = folder / (name or f"{dataset}-{positives}.parquet")
     pq.write_table(pa.table(cols), path)
     return path
+
+
+def write_rare_dataset(path: Path) -> Path:
+    """The synthetic rare set (``enough`` positives) as Parquet with its own split column."""
+    return write_cell_dataset("rare", "enough", Path(path).parent, name=Path(path).name)
 
 
 def _mean(summary: dict, name: str) -> float | None:
