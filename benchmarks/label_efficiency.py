@@ -14,8 +14,9 @@ Cells (24 by default):
   ``1:0.2,0:0.002``, annotators miss a fifth of the positives and call 0.2% of the negatives positive,
   ambiguity-weighted);
 * **positives**: ``enough`` (the dataset's own class balance) and ``few``: positives of the training set are
-  subsampled (seeded) so that L holds about 8 of them (6 on the two small sets); each run's count is in its
-  ``results.json`` (``reference.initial[].labeled_class_counts``). The test set is never subsampled.
+  subsampled (seeded) so that L holds about 8 of them (6 on the two small sets), and placed among the training
+  rows so that no seed's L holds more than 10; each run's count is in its ``results.json``
+  (``reference.initial[].labeled_class_counts``). The test set is never subsampled.
 
 Runs ``random, lc, qbc, hw`` and HW's variants ``hw-adapt-off`` (no difficulty step: HW as it was before it
 could leave the boundary) and ``hw-dirty-off`` (no dirty-data step at all), with the ``initial`` (L only)
@@ -63,6 +64,7 @@ SIZES = {
     "breast-cancer": {"enough": (100, 250, 50), "few": (100, 180, 40)},
 }
 FEW_LABELED_POSITIVES = {"fashion": 8, "rare": 8, "digits": 6, "breast-cancer": 6}
+FEW_CAP = 10  # no seed's labeled set holds more positives than this in a ``few`` cell
 DATASETS = tuple(SIZES)
 CELLS = tuple(f"{d}-{label}-{pos}" for d in DATASETS for label in LABELS for pos in ("enough", "few"))
 
@@ -113,9 +115,29 @@ def _raw(dataset: str):
     raise SystemExit(f"unknown dataset {dataset!r}; expected one of {DATASETS}")
 
 
-def write_cell_dataset(dataset: str, positives: str, folder: Path, *, name: str | None = None) -> Path:
+def _place_positives(n: int, k: int, L: int, seeds: int, rng: np.random.Generator) -> np.ndarray:
+    """Positions ``(k,)`` among ``n`` training rows for the positives such that the labeled set of every seed
+    (the first ``L`` of ``default_rng([seed, 7]).permutation(n)``, as :class:`activemine.experiment._Seed` draws
+    it) holds at most FEW_CAP of them: a seeded uniform draw, with each excess positive moved to a row in no
+    seed's labeled set."""
+    labeled = [np.random.default_rng([seed, 7]).permutation(n)[:L] for seed in range(seeds)]
+    in_any = np.zeros(n, dtype=bool)
+    for rows in labeled:
+        in_any[rows] = True
+    positions = rng.choice(n, size=k, replace=False)
+    for rows in labeled:
+        inside = np.flatnonzero(np.isin(positions, rows))
+        if inside.size > FEW_CAP:
+            free = np.setdiff1d(np.flatnonzero(~in_any), positions)
+            move = rng.choice(inside, size=inside.size - FEW_CAP, replace=False)
+            positions[move] = rng.choice(free, size=move.size, replace=False)
+    return positions
+
+
+def write_cell_dataset(dataset: str, positives: str, folder: Path, *, name: str | None = None, seeds: int = 5) -> Path:
     """The dataset as Parquet (features f000.., label neg/pos, split train/test); for ``few``, positives of the
-    training set subsampled (seed 2026) so that L holds about FEW_LABELED_POSITIVES of them."""
+    training set subsampled (seed 2026) so that L holds about FEW_LABELED_POSITIVES of them, and placed so that
+    no seed's L holds more than FEW_CAP (:func:`_place_positives`)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -126,9 +148,14 @@ def write_cell_dataset(dataset: str, positives: str, folder: Path, *, name: str 
         # a share s of positives in the training set puts s * L of them in L: s = k / L, so k_pos = s * n / (1 - s)
         share = FEW_LABELED_POSITIVES[dataset] / L
         n_pos = int(round(share * neg.size / (1 - share)))
-        pos = np.random.default_rng(2026).choice(pos, size=min(n_pos, pos.size), replace=False)
-        rows = np.sort(np.concatenate([neg, pos]))
-        X_tr, y_tr = X_tr[rows], y_tr[rows]
+        rng = np.random.default_rng(2026)
+        pos = rng.choice(pos, size=min(n_pos, pos.size), replace=False)
+        n = neg.size + pos.size
+        order = np.empty(n, dtype=np.int64)
+        at = np.zeros(n, dtype=bool)
+        at[_place_positives(n, pos.size, L, seeds, rng)] = True
+        order[at], order[~at] = pos, neg
+        X_tr, y_tr = X_tr[order], y_tr[order]
     X = np.concatenate([X_tr, X_te]).astype(np.float32)
     y = np.concatenate([y_tr, y_te])
     cols = {f"f{j:03d}": X[:, j] for j in range(X.shape[1])}
@@ -231,7 +258,7 @@ def main() -> None:
             dataset, rest = next((d, cell[len(d) + 1 :]) for d in DATASETS if cell.startswith(d + "-"))
             labels, positives = rest.rsplit("-", 1)
             if (dataset, positives) not in files:
-                files[dataset, positives] = write_cell_dataset(dataset, positives, Path(tmp))
+                files[dataset, positives] = write_cell_dataset(dataset, positives, Path(tmp), seeds=args.seeds)
             L, U, B = SIZES[dataset][positives]
             config = ExperimentConfig(
                 dataset=str(files[dataset, positives]),

@@ -242,3 +242,20 @@ def test_bad_n_jobs_fails_before_any_output(files):
     code, text = invoke(*mine_args(files, out=out, extra=["--strategy", "lc", "--n-jobs", "0"]))
     assert code == 2 and "n_jobs must be a positive integer" in text
     assert not out.exists()
+
+
+def test_a_constant_model_gives_a_seeded_batch_and_says_so(files):
+    # probabilities of a model that learned nothing: every row ties, the batch is a seeded draw, not the smallest ids
+    out = files["dir"] / "tied.parquet"
+    ids = np.arange(100, 400)
+    write(files["dir"] / "flat.parquet", {"id": ids, "p0": np.full(ids.size, 0.7), "p1": np.full(ids.size, 0.3)})
+    args = ("mine", "--pool", files["dir"] / "flat.parquet", "--budget", 30, "--strategy", "lc")
+    code, text = invoke(*args, "--proba-cols", "p0,p1", "--out", out)
+    assert code == 0, text
+    assert "30 batch rows were taken among 300 rows of equal score (100.0% of the selectable rows)" in text
+    chosen = sorted(pq.read_table(out).column("id").to_pylist())
+    assert chosen != list(range(100, 130)) and max(chosen) > 300
+    again = files["dir"] / "tied-chunks.parquet"
+    code, text = invoke(*args, "--proba-cols", "p0,p1", "--out", again, "--chunk-size", 7)
+    assert code == 0 and "among 300 rows of equal score" in text
+    assert sorted(pq.read_table(again).column("id").to_pylist()) == chosen

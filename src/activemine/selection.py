@@ -297,6 +297,37 @@ class Batch:
         return np.asarray(self.classes, dtype=object)[self.predicted] if self.predicted.size else np.array([])
 
 
+def taken_at_boundary(batch: Batch) -> int:
+    """Ranked rows of ``batch`` whose score equals the lowest ranked score of their group (the predicted class
+    with quotas, else the whole batch)."""
+    ranked = np.asarray(batch.stratum) != "easy"
+    scores = np.asarray(batch.scores, dtype=np.float64)[ranked]
+    groups = np.asarray(batch.predicted)[ranked] if batch.quotas else np.zeros(scores.size, np.int64)
+    return int(sum(np.count_nonzero(scores[groups == g] == scores[groups == g].min()) for g in np.unique(groups)))
+
+
+def tie_report(tied_rows: int, selectable: int, taken_from_tie: int, seed: int, *, stacklevel: int = 2) -> dict:
+    """:attr:`Batch.ties` of a selection; warns (:class:`TiedScoresWarning`) when the tied rows are more than
+    :data:`TIED_WARNING_SHARE` of the selectable ones."""
+    ties = {
+        "tied_rows": int(tied_rows),
+        "tied_share": tied_rows / max(1, selectable),
+        "taken_from_tie": int(taken_from_tie),
+        "broken_by": f"seeded hash of the id (seed {seed})",
+    }
+    if ties["tied_share"] > TIED_WARNING_SHARE:
+        import warnings
+
+        warnings.warn(
+            f"{tied_rows} of the {selectable} selectable rows ({ties['tied_share']:.0%}) share the score at the batch "
+            f"boundary: {taken_from_tie} batch rows are a seeded random draw among them (seed {seed}), not a ranking; "
+            "the model may have learned nothing (too few labels of a class?)",
+            TiedScoresWarning,
+            stacklevel=stacklevel + 1,
+        )
+    return ties
+
+
 def select_batch(
     ids,
     scores,
@@ -409,23 +440,7 @@ def select_batch(
     stratum[hard.size :] = "easy"
     class_names = tuple(classes) if classes is not None else tuple(range(n_classes))
     quota_map = {class_names[c]: int(q) for c, q in enumerate(quotas)} if weights is not None else {}
-    selectable = int(counts.sum())
-    ties = {
-        "tied_rows": tied_rows,
-        "tied_share": tied_rows / selectable,
-        "taken_from_tie": taken_from_tie,
-        "broken_by": f"seeded hash of the id (seed {seed})",
-    }
-    if ties["tied_share"] > TIED_WARNING_SHARE:
-        import warnings
-
-        warnings.warn(
-            f"{tied_rows} of the {selectable} selectable rows ({ties['tied_share']:.0%}) share the score at the batch "
-            f"boundary: {taken_from_tie} batch rows are a seeded random draw among them (seed {seed}), not a ranking; "
-            "the model may have learned nothing (too few labels of a class?)",
-            TiedScoresWarning,
-            stacklevel=2,
-        )
+    ties = tie_report(tied_rows, int(counts.sum()), taken_from_tie, seed, stacklevel=3)
     return Batch(
         ids=ids[rows],
         scores=scores[rows],

@@ -171,6 +171,8 @@ def mine_round(
             batch = run_engine(engine, strategy, pool.source(), progress=bar, attach=_attach_rows(pool), **engine_args)
         rows, proba = _batch_proba(strategy, pool, batch, steps)
         record = dict(params or {}, strategy=getattr(strategy, "name", type(strategy).__name__), engine=engine)
+        if batch.ties:  # how the selection broke ties in the scores, with the share of tied rows
+            record["ties"] = dict(batch.ties)
         stop = predict_stop_round(store, stop_set, strategy, labels=len(labeled), batch_proba=proba)
         round_no = _write_round(
             store,

@@ -181,6 +181,14 @@ def mine(
         batch = run.select()
     write_table(batch_to_table(batch, strategy), out)
     print_summary(batch, strategy=strategy, seconds=time.perf_counter() - started, out=out)
+    if batch.ties.get("taken_from_tie"):
+        t = batch.ties
+        console.print(
+            f"{t['taken_from_tie']} batch rows were taken among {t['tied_rows']} rows of equal score "
+            f"({t['tied_share']:.1%} of the selectable rows), ordered by the {t['broken_by']}",
+            markup=False,
+            highlight=False,
+        )
     if batch.diversity is not None:
         from rich.markup import escape
 

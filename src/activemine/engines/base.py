@@ -211,6 +211,7 @@ class MiningRun:
         from activemine.diversity import InsufficientCandidates
 
         while True:
+            tied = self.reducer.tied_rows()  # before the buffers are let go
             # the buffers are let go as the candidates are copied out: this reducer is spent
             ids, scores, predicted, counts, extra = self.reducer.diverse_candidates(release=True)
             attached = extra.pop("attached", None)
@@ -225,6 +226,10 @@ class MiningRun:
                 self.rescans += 1
                 self.reducer = self.executor.reduce(self, None)
         self.reducer = None  # spent by the selection (scan again to select again)
+        if batch.ties and tied > batch.ties["tied_rows"]:  # the candidates hold only some of the tied rows
+            from activemine.selection import taken_at_boundary, tie_report
+
+            batch = replace(batch, ties=tie_report(tied, int(counts.sum()), taken_at_boundary(batch), self.plan.seed))
         if batch.diversity is not None:
             embedding = (
                 ""

@@ -61,6 +61,10 @@ class _Best:
         self.cut = None  # once full, a row with a larger primary can never enter
         self.dropped = False
         self.handoff = handoff
+        # rows let go whose primary equals ``tie_value``, the threshold of the last prune that cut a tie: every row
+        # with the final worst kept primary entered the buffer (the cut only falls), so kept + gone at that value
+        # are all of them
+        self.tie_value, self.tie_gone = None, 0
 
     def _overflow(self) -> int:
         return self.limit + (max(PRUNE_SLACK, self.limit // 2) if PRUNE_SLACK else 0)
@@ -117,6 +121,9 @@ class _Best:
                 ties = np.flatnonzero(primary == threshold)
                 room = self.limit - int(np.count_nonzero(keep))
                 if ties.size > room:
+                    if self.tie_value != threshold:
+                        self.tie_value, self.tie_gone = threshold, 0
+                    self.tie_gone += int(ties.size - room)
                     if self.tie is None:
                         order = np.argsort(column(1)[ties], kind="stable")
                     else:
@@ -139,6 +146,16 @@ class _Best:
     def rows(self) -> tuple | None:
         self.prune()
         return self.parts[0] if self.parts else None
+
+    def tied_at_boundary(self) -> int:
+        """Rows that share the worst kept primary, kept or let go, when a tie there was cut (else 0)."""
+        rows = self.rows()
+        if rows is None or not rows[1].size or self.tie_value is None or self.tie_gone == 0:
+            return 0
+        worst = rows[0].max()
+        if worst != self.tie_value:
+            return 0
+        return int(np.count_nonzero(rows[0] == worst)) + self.tie_gone
 
     def boundary(self) -> tuple | None:
         """The worst kept ``(primary, id)`` (``(primary, tie key, id)`` with a tie column) when rows were let
@@ -398,6 +415,16 @@ class CandidateReducer:
                 if rows is not None and rows[1].size:
                     parts.append((rows[1], rows[at], rows[3], *rows[4:]))
         return parts
+
+    def tied_rows(self) -> int:
+        """Rows of equal score at the hard stratum's boundary, over the groups where that tie was cut: the
+        ``tied_rows`` of :attr:`~activemine.selection.Batch.ties` as the whole pool would give them (a lower bound
+        when this reducer merged other reducers' candidates)."""
+        total = 0
+        for g in range(self.plan.n_groups):
+            self._to_easy(g, self.hard[g].prune())
+            total += self.hard[g].tied_at_boundary()
+        return total
 
     def candidates(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """``(ids, scores, predicted, available_counts)``: the candidate rows, sorted by id, and
