@@ -22,7 +22,7 @@ Runs ``random, lc, qbc, hw`` and HW's variants ``hw-adapt-off`` (no difficulty s
 could leave the boundary) and ``hw-dirty-off`` (no dirty-data step at all), with the ``initial`` (L only)
 and ``full`` (L + U) references. LightGBM (the default model), TPR at 1% FPR, one evaluation model per run.
 
-Each cell is an ``activemine experiment`` run written by :func:`activemine.experiment.write_outputs` to
+Each cell is an ``activemine experiment`` run written by :func:`activemine.experiments.runner.write_outputs` to
 ``OUT/{dataset}-{labels}-{positives}/`` (``results.json``, ``results.md``, ``roc.png``); ``summary.md`` and
 ``targets.json`` go to ``OUT``. The targets per cell: ``hw >= max(random, initial) - 0.5``; on clean labels
 ``hw >= lc - 0.3``; wherever ``lc < random``, ``hw >= lc + 2`` (points of TPR, means over seeds).
@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from activemine.experiment import ExperimentConfig, run_experiment, write_outputs
+from activemine.experiments.runner import ExperimentConfig, run_experiment, write_outputs
 
 STRATEGIES = ("random", "lc", "qbc", "hw", "hw-adapt-off", "hw-dirty-off")
 VARIANTS = {
@@ -72,7 +72,7 @@ CELLS = tuple(f"{d}-{label}-{pos}" for d in DATASETS for label in LABELS for pos
 def _raw(dataset: str):
     """``(X_train, y_train, X_test, y_test)`` with y 1 for the positive class."""
     if dataset == "fashion":
-        from activemine.datasets import load_dataset
+        from activemine.data.datasets import load_dataset
 
         ds = load_dataset("fashion-mnist")
         keep = np.sort(np.random.default_rng(2026).choice(ds.y_train.size, 8_000, replace=False))
@@ -80,7 +80,7 @@ def _raw(dataset: str):
         X_tr, X_te = pool(ds.X_train[keep]), pool(ds.X_test)
         return X_tr, (ds.y_train[keep] == 6).astype(int), X_te, (ds.y_test == 6).astype(int)
     if dataset == "digits":
-        from activemine.datasets import load_dataset
+        from activemine.data.datasets import load_dataset
 
         ds = load_dataset("digits")
         return ds.X_train, (ds.y_train == 8).astype(int), ds.X_test, (ds.y_test == 8).astype(int)
@@ -117,7 +117,7 @@ def _raw(dataset: str):
 
 def _place_positives(n: int, k: int, L: int, seeds: int, rng: np.random.Generator) -> np.ndarray:
     """Positions ``(k,)`` among ``n`` training rows for the positives such that the labeled set of every seed
-    (the first ``L`` of ``default_rng([seed, 7]).permutation(n)``, as :class:`activemine.experiment._Seed` draws
+    (the first ``L`` of ``default_rng([seed, 7]).permutation(n)``, as :class:`activemine.experiments.seeds._Seed` draws
     it) holds at most FEW_CAP of them: a seeded uniform draw, with each excess positive moved to a row in no
     seed's labeled set."""
     labeled = [np.random.default_rng([seed, 7]).permutation(n)[:L] for seed in range(seeds)]

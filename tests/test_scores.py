@@ -7,7 +7,14 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from activemine.errors import ProbabilityError
-from activemine.scores import check_proba, entropy, kl_to_consensus, least_confidence, smallest_margin, vote_entropy
+from activemine.selection.scores import (
+    check_proba,
+    entropy,
+    kl_to_consensus,
+    least_confidence,
+    smallest_margin,
+    vote_entropy,
+)
 
 SINGLE = [least_confidence, smallest_margin, entropy]
 COMMITTEE = [vote_entropy, kl_to_consensus]
@@ -145,7 +152,7 @@ def test_committee_needs_a_stack():
 
 @given(proba_matrices())
 def test_argmax_rows_matches_numpy_including_ties(p):
-    from activemine.scores import argmax_rows
+    from activemine.selection.scores import argmax_rows
 
     np.testing.assert_array_equal(argmax_rows(p), p.argmax(axis=1))
     tied = np.full((4, 2), 0.5)

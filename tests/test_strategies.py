@@ -6,8 +6,8 @@ from sklearn.datasets import make_classification
 
 from activemine import LabeledSet, PoolChunk, make_strategy, mine
 from activemine.errors import InputError, PoolExhaustedError, ProbabilityError, SingleClassError, UnknownLabelError
-from activemine.selection import split_hard_easy
-from activemine.strategies import STRATEGIES, HWStrategy, QBCStrategy
+from activemine.selection.batch import split_hard_easy
+from activemine.selection.strategies import STRATEGIES, HWStrategy, QBCStrategy
 
 BUDGET = 60
 
@@ -186,7 +186,7 @@ def test_errors(data):
 
 
 def _boundary_task(noise: float):
-    from activemine.simulate import inject_observed_noise
+    from activemine.experiments.noise import inject_observed_noise
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(5_000, 2))
@@ -201,9 +201,9 @@ def test_hw_moves_its_batch_off_the_boundary_when_labels_there_are_dirty(noise):
     import warnings
 
     from activemine import LabeledSet
-    from activemine.data import PoolChunk
-    from activemine.mining import score_pool
-    from activemine.selection import select_batch
+    from activemine.data.chunks import PoolChunk
+    from activemine.engines.mining import score_pool
+    from activemine.selection.batch import select_batch
 
     X, y, distance = _boundary_task(noise)
     L, U = np.arange(2_000), np.arange(2_000, 5_000)

@@ -7,8 +7,10 @@ Every route needs the campaign token (header ``X-Activemine-Token``, cookie
 :data:`MAX_BODY_BYTES` (a label is a few hundred bytes), a request that
 changes state must come from the page's own origin (``Origin``), and every
 response carries a content security policy and ``X-Frame-Options: DENY``.
-The app serves no files: images are rendered from the pool's pixel columns of
-the sample's row, so no path in a request can reach the disk.
+Images are rendered from the pool's pixel columns of the sample's row, or,
+for a campaign of image files, read from the file its pool row names, which
+must lie inside the pool folder (:mod:`activemine.campaign.imagefiles`): a
+request names a sample id, never a path.
 """
 
 from __future__ import annotations
@@ -229,7 +231,7 @@ def create_app(
         if sid is None:
             return None
         out = {"id": sid, "kind": view["kind"]}
-        if view["kind"] == "image":
+        if view["kind"] in ("image", "image_file"):
             out["image_url"] = "/api/image?" + urlencode({"id": sid})
         else:
             row = pool_row(sid) or {}
@@ -273,9 +275,17 @@ def create_app(
 
     @app.get("/api/image")
     def image(id: str):
-        row = pool_row(id) if view["kind"] == "image" else None
+        row = pool_row(id) if view["kind"] in ("image", "image_file") else None
         if row is None:
             raise HTTPException(status_code=404, detail="no such image")
+        if view["kind"] == "image_file":
+            from activemine.campaign.imagefiles import pool_image
+
+            try:
+                body, media = pool_image(row[view["column"]], store.meta["image"]["root"])
+            except InputError:  # outside the pool folder, missing or unreadable: nothing to show
+                raise HTTPException(status_code=404, detail="no such image") from None
+            return Response(body, media_type=media, headers={"Cache-Control": "no-store"})
         png = pixels_to_png([row[c] for c in view["columns"]], view["shape"])
         return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
@@ -286,7 +296,7 @@ _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>activemine labeling</title>
 <style nonce="__NONCE__">
  body { font-family: sans-serif; margin: 2em; }
- #sample-image { width: 280px; height: 280px; image-rendering: pixelated; border: 1px solid #888; }
+ #sample-image { width: 280px; height: 280px; object-fit: contain; image-rendering: pixelated; border: 1px solid #888; }
  #sample-text { white-space: pre-wrap; max-width: 50em; font-size: 1.2em; }
  button { margin: .2em; padding: .4em .8em; font-size: 1em; }
  kbd { border: 1px solid #999; border-radius: 3px; padding: 0 .3em; }
@@ -327,7 +337,7 @@ function show(data) {
   for (const id of ["sample-image", "sample-text", "sample-fields"]) $(id).hidden = true;
   $("done").hidden = current !== null;
   if (!current) return;
-  if (current.kind === "image") { $("sample-image").src = current.image_url; $("sample-image").hidden = false; }
+  if (current.image_url) { $("sample-image").src = current.image_url; $("sample-image").hidden = false; }
   else if (current.kind === "text") { $("sample-text").textContent = current.text; $("sample-text").hidden = false; }
   else {
     const t = $("sample-fields"); t.replaceChildren();

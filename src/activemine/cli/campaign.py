@@ -12,8 +12,10 @@ import typer
 from rich.markup import escape
 
 from activemine.campaign.checks import DEFAULT_SUSPECT_THRESHOLD
-from activemine.cli._app import QuietOpt, app, console, err_console, exits_on_bad_input
+from activemine.cli._app import QuietOpt, console, err_console, exits_on_bad_input
+from activemine.cli._campaign_app import DirArg, campaign_app
 from activemine.cli._diversity_options import CandidateFactorOpt, ClustersOpt, DiversityOpt, NearDuplicatesOpt
+from activemine.cli._image_options import ImageColOpt, ImageModeOpt, ImageSizeOpt, SkipBadImagesOpt, report_skipped
 from activemine.cli._strategy_options import (
     BalanceOpt,
     CleanSelectionOpt,
@@ -35,14 +37,6 @@ from activemine.progress import progress_reporter
 
 # the library (numpy, pyarrow, sqlite) is imported inside each command, so `activemine --help` stays fast
 
-campaign_app = typer.Typer(
-    help="Labeling campaigns: rounds of mining, export to annotators, import of labels, a labeling page.",
-    no_args_is_help=True,
-)
-app.add_typer(campaign_app, name="campaign")
-
-DirArg = Annotated[Path, typer.Argument(help="The campaign folder.")]
-
 
 def _steps(quiet: bool):
     """The progress display of a campaign step (see :data:`activemine.campaign.rounds.Steps`)."""
@@ -61,11 +55,17 @@ def _text(value) -> str:
 def init(
     folder: DirArg,
     pool: Annotated[
-        Path, typer.Option(help="Unlabeled pool U: a .parquet file, a folder of them, or a .csv; never read whole.")
+        Path,
+        typer.Option(
+            help="Unlabeled pool U: a .parquet file, a folder of them, a .csv, or a folder of images; never read whole."
+        ),
     ],
     labeled: Annotated[
         Path | None,
-        typer.Option(help="Labeled set L (.parquet or .csv); optional for a probability pool with --classes."),
+        typer.Option(
+            help="Labeled set L (.parquet, .csv, or a folder with one image subfolder per class); optional for a "
+            "probability pool with --classes."
+        ),
     ] = None,
     label_col: Annotated[str, typer.Option(help="Label column of L.")] = "y",
     id_col: Annotated[str, typer.Option(help="Id column of L and U.")] = "id",
@@ -84,6 +84,27 @@ def init(
         bool,
         typer.Option("--copy/--no-copy", help="Copy the pool's files into the folder (default) or record their paths."),
     ] = True,
+    image_col: ImageColOpt = None,
+    image_size: ImageSizeOpt = None,
+    image_mode: ImageModeOpt = None,
+    skip_bad_images: SkipBadImagesOpt = False,
+    n_jobs: NJobsOpt = None,
+    embedding_cols: Annotated[
+        str | None,
+        typer.Option(
+            help="Embedding columns for --near-duplicates and --diversity in rounds: e0,e1,... (or one "
+            "fixed-size-list column) of the pool, or of --embeddings."
+        ),
+    ] = None,
+    embedding_prefix: Annotated[
+        str | None, typer.Option(help="As --embedding-cols: every column whose name starts with this.")
+    ] = None,
+    embeddings: Annotated[
+        Path | None,
+        typer.Option(
+            help="A .parquet/.csv of ids (--id-col) and embeddings, joined to the pool by id at init (read whole)."
+        ),
+    ] = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Create a campaign folder: a SQLite store (WAL), L, and the pool's Parquet files (copied as files)."""
@@ -97,7 +118,11 @@ def init(
     weak = split_columns(weak_proba_cols)
     if len(weak) > 1:
         raise InputError(f"--weak-proba-cols takes one group of columns, got {len(weak)}")
-    with progress_reporter("checking the pool's ids", unit="rows", quiet=quiet) as bar:
+    from activemine.cli._pool_io import ImageOptions
+
+    spec = ImageOptions(image_col, image_size, image_mode, skip_bad_images, n_jobs).spec()
+    skipped: list = []
+    with progress_reporter("checking the pool's ids and images", unit="rows", quiet=quiet) as bar:
         store = init_campaign(
             folder,
             pool=pool,
@@ -110,14 +135,26 @@ def init(
             weak_proba_cols=weak[0] if weak else None,
             copy=copy,
             progress=bar,
+            image_col=image_col,
+            image_spec=spec,
+            skip_bad_images=skip_bad_images,
+            skipped=skipped,
+            embedding_cols=embedding_cols,
+            embedding_prefix=embedding_prefix,
+            embeddings=embeddings,
         )
     s = campaign_status(store)
     kind = "probabilities" if store.meta["proba_cols"] or store.meta["weak_proba_cols"] else "features"
+    if store.meta.get("image"):
+        kind = "images {}x{} {}".format(*store.meta["image"]["size"], store.meta["image"]["mode"])
     console.print(
         f"created campaign {_text(folder)}: {s['pool']:,} pool samples ({kind}), {s['initial']:,} labeled, "
         f"classes {_text(store.classes)}, view {store.meta['view']['kind']}",
         highlight=False,
     )
+    report_skipped(console, skipped)
+    if store.meta.get("embedding_cols"):
+        console.print(f"embeddings: {len(store.meta['embedding_cols'])} columns per sample", highlight=False)
 
 
 @campaign_app.command("status")
@@ -362,7 +399,7 @@ def dataset(
     """Write the current labeled set (L plus returned labels, a consensus where annotators disagree) for retraining."""
     from activemine.campaign import CampaignStore, write_dataset
     from activemine.campaign.annotators import DATASET_CONSENSUS
-    from activemine.tables import table_format
+    from activemine.data.tables import table_format
 
     if consensus not in DATASET_CONSENSUS:
         raise InputError(f"--consensus must be one of {DATASET_CONSENSUS}, got {consensus!r}")
@@ -405,4 +442,4 @@ def serve(
     uvicorn.run(web_app, host=host, port=port, log_level="warning")
 
 
-from activemine.cli import _campaign_stopping  # noqa: E402,F401  registers `campaign forecast`
+from activemine.cli import _campaign_stopping  # noqa: E402,F401  registers `campaign forecast` after the commands above

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from activemine.cli._app import app, console, exits_on_bad_input
+from activemine.cli._image_options import ImageModeOpt, ImageSizeOpt, SkipBadImagesOpt
 from activemine.errors import InputError
 from activemine.progress import progress_reporter
 
@@ -33,7 +34,7 @@ def experiment(
     dataset: Annotated[
         str,
         typer.Option(
-            help="fashion-mnist, digits, or a .parquet/.csv file with a label column. A file is split by --split-col, or else by a seeded stratified 75/25 train/test split (the same for every run)."
+            help="fashion-mnist, digits, a .parquet/.csv file with a label column, or a folder of images (one subfolder per class, or train/ and test/ each holding them). A file or folder without its own split gets a seeded stratified 75/25 train/test split (the same for every run)."
         ),
     ] = "fashion-mnist",
     task: Annotated[str, typer.Option(help="binary:POS (class POS against the rest) or multiclass.")] = "binary:6",
@@ -138,11 +139,24 @@ def experiment(
         float,
         typer.Option(help="Multi-round: mean batch uncertainty (0-1) below which the uncertainty criterion stops."),
     ] = 0.05,
+    embedding_cols: Annotated[
+        str | None,
+        typer.Option(
+            help="A file's own embedding columns e0,e1,... (not features): near-duplicates and clusters use them "
+            "instead of a PCA of the features."
+        ),
+    ] = None,
+    embedding_prefix: Annotated[
+        str | None, typer.Option(help="As --embedding-cols: every column whose name starts with this.")
+    ] = None,
+    image_size: ImageSizeOpt = None,
+    image_mode: ImageModeOpt = None,
+    skip_bad_images: SkipBadImagesOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar or progress lines.")] = False,
 ) -> None:
     """Train on L, select from U with each strategy, retrain and evaluate on the test set; write results and figures."""
-    from activemine.diversity import parse_duplicates
-    from activemine.experiment import ExperimentConfig, count_steps, run_experiment, write_outputs
+    from activemine.experiments.runner import ExperimentConfig, count_steps, run_experiment, write_outputs
+    from activemine.experiments.settings import parse_duplicates
 
     names = [s.strip() for s in strategies.split(",") if s.strip()]
     config = ExperimentConfig(
@@ -174,19 +188,24 @@ def experiment(
         n_jobs=n_jobs,
         feature_cols=None if feature_cols is None else [c.strip() for c in feature_cols.split(",") if c.strip()],
         annotators=annotators,
+        embedding_cols=None if embedding_cols is None else [c.strip() for c in embedding_cols.split(",") if c.strip()],
+        embedding_prefix=embedding_prefix,
+        image_size=image_size,
+        image_mode=image_mode,
+        skip_bad_images=skip_bad_images,
         stopping={
             "stop_set_size": stop_set_size,
             "kappa_threshold": kappa_threshold,
             "uncertainty_level": uncertainty_level,
         },
     )
-    config.check()
+    settings = config.check()  # every setting parsed and checked once, before anything is loaded
     started = time.perf_counter()
     # a bar on a terminal; timestamped lines on stderr when it is a log (runs take tens of minutes)
-    with progress_reporter("experiment", total=count_steps(config), unit="steps", quiet=quiet) as bar:
-        results = run_experiment(config, progress=lambda what: bar.advance(1, description=f"experiment: {what}"))
+    with progress_reporter("experiment", total=count_steps(settings), unit="steps", quiet=quiet) as bar:
+        results = run_experiment(settings, progress=lambda what: bar.advance(1, description=f"experiment: {what}"))
     written = write_outputs(results, out)
-    from activemine.experiment import results_markdown
+    from activemine.experiments.runner import results_markdown
 
     console.print(results_markdown(results), markup=False, highlight=False)
     console.print(f"done in {time.perf_counter() - started:.0f} s; wrote {', '.join(str(p) for p in written)}")
