@@ -259,3 +259,14 @@ def test_a_constant_model_gives_a_seeded_batch_and_says_so(files):
     code, text = invoke(*args, "--proba-cols", "p0,p1", "--out", again, "--chunk-size", 7)
     assert code == 0 and "among 300 rows of equal score" in text
     assert sorted(pq.read_table(again).column("id").to_pylist()) == chosen
+
+
+def test_hw_difficulty_can_be_turned_off(files):
+    # without the difficulty step HW selects with its strong model's least confidence: lc's batch
+    batches = {}
+    for name, extra in (("lc", ["--strategy", "lc"]), ("hw", ["--strategy", "hw", "--no-adapt-difficulty"])):
+        out = files["dir"] / f"{name}.parquet"
+        code, text = invoke(*mine_args(files, out=out, extra=extra))
+        assert code == 0, text
+        batches[name] = sorted(pq.read_table(out).column("id").to_pylist())
+    assert batches["hw"] == batches["lc"]

@@ -17,6 +17,7 @@ from activemine.cli._campaign_app import DirArg, campaign_app
 from activemine.cli._diversity_options import CandidateFactorOpt, ClustersOpt, DiversityOpt, NearDuplicatesOpt
 from activemine.cli._image_options import ImageColOpt, ImageModeOpt, ImageSizeOpt, SkipBadImagesOpt, report_skipped
 from activemine.cli._strategy_options import (
+    AdaptDifficultyOpt,
     BalanceOpt,
     CleanSelectionOpt,
     CommitteeSizeOpt,
@@ -219,6 +220,7 @@ def mine(
     dirty_policy: DirtyPolicyOpt = "prune",
     max_dirty: MaxDirtyOpt = 0.02,
     clean_selection: CleanSelectionOpt = False,
+    adapt_difficulty: AdaptDifficultyOpt = True,
     n_jobs: NJobsOpt = None,
     chunk_size: Annotated[int, typer.Option(help="Pool rows scored at a time.")] = 65_536,
     engine: Annotated[
@@ -268,6 +270,7 @@ def mine(
         weak_trees=weak_trees,
         n_jobs=n_jobs,
         clean_selection=clean_selection,
+        adapt_difficulty=adapt_difficulty,
     )
     store = CampaignStore(folder)
     started = time.perf_counter()

@@ -20,6 +20,7 @@ from activemine.cli._diversity_options import (
 )
 from activemine.cli._image_options import ImageColOpt, ImageModeOpt, ImageSizeOpt, SkipBadImagesOpt, report_skipped
 from activemine.cli._strategy_options import (
+    AdaptDifficultyOpt,
     BalanceOpt,
     ClassesOpt,
     CleanSelectionOpt,
@@ -92,6 +93,7 @@ def mine(
     dirty_policy: DirtyPolicyOpt = "prune",
     max_dirty: MaxDirtyOpt = 0.02,
     clean_selection: CleanSelectionOpt = False,
+    adapt_difficulty: AdaptDifficultyOpt = True,
     n_jobs: NJobsOpt = None,
     proba_cols: Annotated[
         str | None, typer.Option(help="Precomputed probability columns of U, e.g. p0,p1 (QBC: a0,a1;b0,b1).")
@@ -150,6 +152,7 @@ def mine(
         weak_trees=weak_trees,
         n_jobs=n_jobs,
         clean_selection=clean_selection,
+        adapt_difficulty=adapt_difficulty,
     )
     strat = opts.build()
     from activemine.cli._diversity_options import check_embedding_values, diversity_options, embedding_columns
