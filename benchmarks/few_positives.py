@@ -1,6 +1,6 @@
 """The default LightGBM on a handful of positives, and on a large separable rare class.
 
-Two cases, each with the default model (``min_child_weight`` scaled to the rarest class, :mod:`activemine.lgbm`)
+Two cases, each with the default model (``min_child_weight`` scaled to the rarest class, :func:`activemine.models.minority_child_weight`)
 and with the same parameters and a fixed ``min_child_weight=1`` (the default until 2026-12):
 
 * **few positives**: 2,000 training rows holding k = 1, 2, 3, 5 or 8 positives (seeds 0 and 1), 30 Gaussian

@@ -23,9 +23,9 @@ def fast_oof_model(*, random_state: int | None = 0, n_jobs: int | None = 1):
     Regularized like the default model (``reg_lambda``, ``min_child_weight`` scaled to the rarest class),
     so it cannot collapse either, and learns from a few positives.
     """
-    from activemine.lgbm import MinorityScaledLGBM
+    from activemine.models import minority_scaled_lgbm
 
-    return MinorityScaledLGBM(
+    return minority_scaled_lgbm()(
         n_estimators=40,
         learning_rate=0.2,
         num_leaves=15,
