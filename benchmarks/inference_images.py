@@ -3,7 +3,7 @@
     nice -n 5 python benchmarks/inference_images.py [--images 200000] [--small 50000] [--workers 2] [--threads 2]
 
 The pool is Fashion-MNIST's 70,000 images cycled to ``--images`` 28x28 grayscale PNG files, written once
-under benchmarks/.data/inference_images/ (git-ignored) in folders of 1,000: ``a/`` holds the first
+under benchmarks/.data/inference_images/pool-IMAGES-SMALL/ (git-ignored) in folders of 1,000: ``a/`` holds the first
 ``--small`` files, ``b/`` the rest, so ``a/`` is the small pool and the whole folder the large one.
 
 The network is a small CNN (two convolutions, two dense layers, 10 classes) with seeded random weights:
@@ -15,9 +15,13 @@ only its cost matters here. Each configuration runs in its own subprocess (its p
           the next chunk read while one is scored) and LocalExecutor selecting 1,000 rows by least
           confidence, the network wrapped as a scikit-learn classifier (fit only records the classes)
 
-Both use --threads torch threads. Figures: seconds, images per second, the ratio ours/floor at each pool
-size (the target is at most 1.3), and peak RSS at both sizes (the target: flat in the pool size). Results:
-benchmarks/results/inference_images/results.json (this run only).
+  check   the check every command makes before fitting (open and verify every image, no decode), at the
+          large size only, reported apart
+
+Both use --threads torch threads. Figures: seconds, CPU seconds (the process and every process it started,
+imports included: on a shared machine the steadier measure), images per second, the ratios ours/floor at
+each pool size (the target is at most 1.3), and peak RSS at both sizes (the target: flat in the pool
+size). Results: benchmarks/results/inference_images/results.json (this run only).
 """
 
 from __future__ import annotations
@@ -61,8 +65,8 @@ def write_pool(images: int, small: int) -> Path:
     """Write the PNG files once; a marker file records what was written."""
     from PIL import Image
 
-    root = DATA / "pool"
-    marker = DATA / f"written-{images}-{small}.json"
+    root = DATA / f"pool-{images}-{small}"  # one folder per layout: a smaller trial run never mixes with it
+    marker = DATA / f"pool-{images}-{small}.json"
     if marker.exists():
         return root
     pixels = fashion_images()
@@ -197,10 +201,38 @@ def run_ours(root: Path, workers: int, threads: int) -> dict:
     }
 
 
+def run_check(root: Path, workers: int, threads: int) -> dict:
+    """The check every command makes before fitting: open and verify each image (no decode)."""
+    from activemine.data.images import ImageSpec
+    from activemine.data.sources import ImageFolderSource
+
+    source = ImageFolderSource(root, ImageSpec(n_jobs=workers))
+    started, cpu = time.perf_counter(), time.process_time()
+    bad = source.check_images()
+    return {
+        "images": source.num_rows,
+        "seconds": time.perf_counter() - started,
+        "check_cpu_seconds": time.process_time() - cpu,
+        "bad": len(bad),
+    }
+
+
 def child(config: str, root: Path, workers: int, threads: int) -> dict:
-    out = (run_floor if config == "floor" else run_ours)(root, workers, threads)
+    out = {"floor": run_floor, "ours": run_ours, "check": run_check}[config](root, workers, threads)
     out["peak_rss_mb"] = _rss_mb()
     return out
+
+
+def run_child(config: str, folder: Path, args) -> dict:
+    """One configuration in its own process; ``cpu_seconds``: the CPU time of that process and every
+    process it started (DataLoader workers included), imports and listing included."""
+    cmd = [sys.executable, __file__, "--child", config, "--root", str(folder)]
+    cmd += ["--workers", str(args.workers), "--threads", str(args.threads)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result["cpu_seconds"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return result
 
 
 def main() -> None:
@@ -209,7 +241,7 @@ def main() -> None:
     ap.add_argument("--small", type=int, default=50_000)
     ap.add_argument("--workers", type=int, default=2, help="data-loading workers (processes) / decode threads")
     ap.add_argument("--threads", type=int, default=2, help="torch threads")
-    ap.add_argument("--child", choices=["floor", "ours"])
+    ap.add_argument("--child", choices=["floor", "ours", "check"])
     ap.add_argument("--root")
     args = ap.parse_args()
     if args.child:
@@ -220,23 +252,25 @@ def main() -> None:
     root = write_pool(args.images, args.small)
     runs = []
     for size, folder in ((args.small, root / "a"), (args.images, root)):
-        for config in ("floor", "ours"):
-            cmd = [sys.executable, __file__, "--child", config, "--root", str(folder)]
-            cmd += ["--workers", str(args.workers), "--threads", str(args.threads)]
-            result = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+        for config in ("floor", "ours") if size == args.small else ("floor", "ours", "check"):
+            result = run_child(config, folder, args)
             result.update(config=config, pool=size, images_per_second=result["images"] / result["seconds"])
             runs.append(result)
             print(
-                f"{config:5s} {size:>9,} images: {result['seconds']:7.1f} s  "
+                f"{config:5s} {size:>9,} images: {result['seconds']:7.1f} s  {result['cpu_seconds']:7.1f} CPU s  "
                 f"{result['images_per_second']:8,.0f} images/s  peak RSS {result['peak_rss_mb']:7.1f} MB",
                 flush=True,
             )
     by = {(r["config"], r["pool"]): r for r in runs}
-    ratios = {str(n): by[("ours", n)]["seconds"] / by[("floor", n)]["seconds"] for n in (args.small, args.images)}
+    sizes = (args.small, args.images)
+    ratios = {str(n): by[("ours", n)]["seconds"] / by[("floor", n)]["seconds"] for n in sizes}
+    cpu_ratios = {str(n): by[("ours", n)]["cpu_seconds"] / by[("floor", n)]["cpu_seconds"] for n in sizes}
     rss_growth = by[("ours", args.images)]["peak_rss_mb"] - by[("ours", args.small)]["peak_rss_mb"]
-    for n, r in ratios.items():
-        print(f"ours / floor at {int(n):,} images: {r:.2f}x (target <= 1.3)")
+    for n in ratios:
+        print(f"ours / floor at {int(n):,} images: {ratios[n]:.2f}x wall, {cpu_ratios[n]:.2f}x CPU (target <= 1.3)")
     print(f"ours: peak RSS {rss_growth:+.1f} MB from {args.small:,} to {args.images:,} images")
+    check = by[("check", args.images)]
+    print(f"check before fitting: {check['seconds']:.1f} s for {check['images']:,} images (not in the ratios)")
     import torch
 
     out = {
@@ -245,6 +279,7 @@ def main() -> None:
         "settings": {"workers": args.workers, "threads": args.threads, "batch": BATCH, "image": [1, 28, 28]},
         "runs": runs,
         "ratio_ours_over_floor": ratios,
+        "cpu_ratio_ours_over_floor": cpu_ratios,
         "ours_peak_rss_growth_mb": rss_growth,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

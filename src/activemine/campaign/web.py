@@ -31,7 +31,7 @@ from activemine.campaign.leases import LabelingQueue
 from activemine.campaign.pool import CampaignPool
 from activemine.campaign.samples import pixels_to_png
 from activemine.campaign.store import CampaignStore
-from activemine.errors import InputError, LeaseError
+from activemine.errors import InputError, LeaseError, StoreBusyError
 
 __all__ = ["CLASS_KEYS", "MAX_BODY_BYTES", "RequestGuard", "create_app"]
 
@@ -177,14 +177,23 @@ def create_app(
     round_no: int | None = None,
     lease_seconds: float = 300.0,
     max_body: int = MAX_BODY_BYTES,
+    busy_timeout: float | None = None,
 ) -> RequestGuard:
     """The labeling app for ``store`` behind its :class:`RequestGuard`; ``token`` is required on every request.
 
     Raises :class:`~activemine.errors.CampaignError` when ``round_no`` is not a round of the campaign.
+    A click that waits more than ``busy_timeout`` seconds (default
+    :data:`~activemine.campaign.leases.PAGE_BUSY_TIMEOUT_S`) for another process's write is answered
+    503 with a JSON ``detail`` the page shows, and ``Retry-After``; every error is answered in JSON.
     """
     if len(token) < 8:
         raise InputError(f"the token must have at least 8 characters, got {len(token)}")
-    queue = LabelingQueue(store, round_no=round_no, lease_seconds=lease_seconds)
+    queue = LabelingQueue(
+        store,
+        round_no=round_no,
+        lease_seconds=lease_seconds,
+        **({} if busy_timeout is None else {"busy_timeout": busy_timeout}),
+    )
     pool = CampaignPool(store)
     view = store.meta["view"]
 
@@ -226,6 +235,16 @@ def create_app(
     @app.exception_handler(InputError)
     def _bad_input(request, exc: InputError):
         return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.exception_handler(StoreBusyError)
+    def _busy(request, exc: StoreBusyError):
+        detail = "The campaign is busy with another task (saving a round or an import); nothing was lost. Try again in a few seconds."
+        return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "5"})
+
+    @app.exception_handler(Exception)
+    def _unexpected(request, exc: Exception):
+        detail = f"The server failed on this request ({type(exc).__name__}); nothing was saved. Try again."
+        return JSONResponse({"detail": detail}, status_code=500)
 
     def sample(sid: str | None) -> dict | None:
         if sid is None:
@@ -275,7 +294,11 @@ def create_app(
 
     @app.get("/api/image")
     def image(id: str):
-        row = pool_row(id) if view["kind"] in ("image", "image_file") else None
+        try:
+            sid = store.normalize_id(id)
+        except InputError:
+            sid = None
+        row = pool_row(sid) if view["kind"] in ("image", "image_file") and sid is not None else None
         if row is None:
             raise HTTPException(status_code=404, detail="no such image")
         if view["kind"] == "image_file":
@@ -322,10 +345,13 @@ let current = null;
 const $ = (id) => document.getElementById(id);
 
 async function call(path, body) {
-  const r = await fetch(path, {method: "POST", headers: {"Content-Type": "application/json",
-    "X-Activemine-Token": token}, body: JSON.stringify(Object.assign({annotator}, body || {}))});
-  const data = await r.json();
-  if (!r.ok) { $("message").textContent = data.detail || ("error " + r.status); return null; }
+  let r, data = null;
+  try {
+    r = await fetch(path, {method: "POST", headers: {"Content-Type": "application/json",
+      "X-Activemine-Token": token}, body: JSON.stringify(Object.assign({annotator}, body || {}))});
+  } catch (e) { $("message").textContent = "The labeling server cannot be reached. Try again."; return null; }
+  try { data = await r.json(); } catch (e) { data = null; }
+  if (!r.ok) { $("message").textContent = (data && data.detail) || ("Error " + r.status + ". Try again."); return null; }
   $("message").textContent = "";
   show(data);
   return data;

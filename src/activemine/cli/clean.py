@@ -10,17 +10,26 @@ from typing import Annotated
 import typer
 
 from activemine.cli._app import QuietOpt, app, console, exits_on_bad_input
+from activemine.cli._config import PanelCommand, write_table_with_settings
+from activemine.cli._feature_options import FeatureColsOpt, FeaturePrefixOpt, split_names
 from activemine.cli._strategy_options import SeedOpt
 from activemine.errors import InputError, SingleClassError
 
 
-@app.command()
+@app.command(cls=PanelCommand)
 @exits_on_bad_input
 def clean(
     labeled: Annotated[Path, typer.Option(help="Labeled set L (.parquet or .csv): id, label and numeric features.")],
     out: Annotated[Path, typer.Option(help="Where to write one row per sample (.parquet or .csv).")],
-    label_col: Annotated[str, typer.Option(help="Label column of L.")] = "y",
+    label_col: Annotated[
+        str | None,
+        typer.Option(
+            help="Label column of L (default: label; a file with only y, the old default, is read by y with a warning)."
+        ),
+    ] = None,
     id_col: Annotated[str, typer.Option(help="Id column of L.")] = "id",
+    feature_cols: FeatureColsOpt = None,
+    feature_prefix: FeaturePrefixOpt = None,
     model: Annotated[
         str, typer.Option(help="Out-of-fold model: lightgbm, hgb, logreg or fast (a small LightGBM).")
     ] = "lightgbm",
@@ -68,14 +77,25 @@ def clean(
     proposed drop is checked (--rule adaptive)."""
     # imported here, so `activemine --help` does not load numpy and pyarrow
     import numpy as np
+    from rich.markup import escape
 
-    from activemine.data.tables import numeric_matrix, read_table, require_columns, table_format
+    from activemine.data.outputs import check_output
+    from activemine.data.tables import (
+        choose_features,
+        label_column,
+        numeric_matrix,
+        read_table,
+        require_columns,
+        table_format,
+    )
     from activemine.dirty import DirtyDataFilter
     from activemine.models import check_n_jobs
     from activemine.progress import progress_reporter
     from activemine.selection.batch import check_ids
 
-    table_format(out)  # a bad suffix fails before any work
+    # an output onto an input or a campaign, or a bad suffix, fails before any work
+    check_output(out, protected={labeled: "the labeled set given by --labeled"})
+    table_format(out)
     if policy not in ("prune", "review"):
         raise InputError(f"--policy must be prune or review, got {policy!r}")
     if rule not in ("adaptive", "target"):
@@ -94,6 +114,7 @@ def clean(
     started = time.perf_counter()
     table = read_table(labeled)
     where = str(labeled)
+    label_col = label_column(table.column_names, label_col, where=where)  # "label", or the old "y" with a warning
     require_columns(table.column_names, [id_col, label_col], where=where)
     ids = check_ids(table.column(id_col).to_numpy(zero_copy_only=False), name=f"{where} column {id_col!r}")
     y = table.column(label_col).to_numpy(zero_copy_only=False)
@@ -116,13 +137,16 @@ def clean(
             classes=classes,
             ids=ids,
         )
-        _write_report(report, ids, y, classes, out)
+        _write_report(report, ids, y, classes, out, carried={})
         _print_report(report, ids, max_dirty, started, out, soft_checked=False)
         console.print(f"out-of-fold probabilities from {', '.join(oof_columns)}; no model was trained", markup=False)
         return
-    features = [c for c in table.column_names if c not in (id_col, label_col)]
-    if not features:
-        raise InputError(f"{where} has no feature columns besides {id_col!r} and {label_col!r}")
+    choice = choose_features(
+        table.schema, reserved=[id_col, label_col], cols=split_names(feature_cols), prefix=feature_prefix, where=where
+    )
+    features = choice.features
+    if choice.note() and not quiet:
+        console.print(escape(choice.note()), highlight=False)
     X = numeric_matrix(table, features, where=where)
 
     if per_class.min() < folds:
@@ -145,7 +169,8 @@ def clean(
     with progress_reporter(f"checking the labels of {len(ids)} rows", unit="model fits", quiet=quiet) as bar:
         step(X, y, random_state=seed, ids=ids, progress=bar.advance)
     report = step.report_
-    _write_report(report, ids, y, classes, out)
+    # the columns that are not features (a text, a name) travel with the rows, so a reviewer sees them
+    _write_report(report, ids, y, classes, out, carried={c: table.column(c) for c in choice.carried})
     _print_report(report, ids, max_dirty, started, out, soft_checked=soft_labels and policy == "prune")
 
 
@@ -173,11 +198,9 @@ def _oof_columns(names, classes, cols: str | None, prefix: str | None, *, where:
     return wanted
 
 
-def _write_report(report, ids, y, classes, out) -> None:
+def _write_report(report, ids, y, classes, out, *, carried: dict) -> None:
     import numpy as np
     import pyarrow as pa
-
-    from activemine.data.tables import write_table
 
     columns = {
         "id": pa.array(ids),
@@ -186,22 +209,23 @@ def _write_report(report, ids, y, classes, out) -> None:
         "label_quality": pa.array(report.label_quality.astype(np.float64)),
         "action": pa.array(report.action.tolist(), type=pa.string()),
     }
+    columns.update({name: values for name, values in carried.items() if name not in columns})
     if report.soft_targets is not None:
         columns.update({f"soft_{c}": pa.array(report.soft_targets[:, j]) for j, c in enumerate(classes)})
-    write_table(pa.table(columns), out)
+    write_table_with_settings(pa.table(columns), out, command="clean")
 
 
 def _print_report(report, ids, max_dirty: float, started: float, out, *, soft_checked: bool) -> None:
     counts = {a: int((report.action == a).sum()) for a in ("drop", "review", "keep")}
     console.print(f"estimated dirty share before: {report.dirty_share_before:.2%}")
     for line in _verdicts(report, soft_checked):
-        console.print(line)
+        console.print(line, markup=False, highlight=False)
     console.print(f"estimated dirty share after:  {report.dirty_share_after:.2%}  (target {max_dirty:.2%})")
     console.print(
         f"{len(ids)} rows: {counts['drop']} drop, {counts['review']} review, {counts['keep']} keep "
         f"({time.perf_counter() - started:.1f} s)"
     )
-    console.print(f"wrote {out}", markup=False)
+    console.print(f"wrote {out}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _verdicts(report, soft_checked: bool) -> list[str]:

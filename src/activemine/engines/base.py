@@ -181,6 +181,14 @@ class MiningRun:
     def n_proba_columns(self) -> int | None:
         return self.source.columns.n_proba_columns
 
+    def check_executor(self, executor: Executor) -> MiningRun:
+        """Let ``executor`` check what it needs before any fit (the Ray executor: that every node reads
+        the pool's files); executors without such a check pass."""
+        check = getattr(executor, "check", None)
+        if check is not None:
+            check(self)
+        return self
+
     def fit(self) -> MiningRun:
         """Train the strategy (nothing to train when the pool brings probabilities)."""
         self.strategy.fit(self.labeled, n_proba_columns=self.n_proba_columns)
@@ -247,8 +255,8 @@ class MiningRun:
         return batch
 
     def run(self, executor: Executor, progress: Callable[[int], None] | None = None) -> Batch:
-        """fit, scan and select."""
-        return self.fit().scan(executor, progress).select()
+        """check the executor, fit, scan and select."""
+        return self.check_executor(executor).fit().scan(executor, progress).select()
 
 
 def _positions(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
@@ -274,6 +282,8 @@ def prepare_run(
     """Validate a run without fitting anything: the plan's settings first (no I/O), then the
     pool's schema and row count, the classes and the labeled features."""
     plan = resolve_plan(strategy, plan, budget=budget, exclude=exclude)
+    if labeled is not None:
+        labeled = labeled.in_id_order()
     src = open_pool(source, columns)
     if src.num_rows == 0:
         raise EmptyPoolError(f"the pool {src.where!r} has no rows")

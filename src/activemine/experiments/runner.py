@@ -106,6 +106,7 @@ def run_experiment(config: ExperimentConfig | ExperimentSettings, *, progress: P
         test_fraction=config.test_fraction,
         split_col=config.split_col,
         feature_cols=config.feature_cols,
+        feature_prefix=config.feature_prefix,
         images=dict(
             image_size=config.image_size,
             image_mode=config.image_mode,

@@ -65,9 +65,10 @@ class ExperimentConfig:
     allow_majority_wrong: bool = False  # run a noise setting that makes most of a class's labels wrong
     model: str = "lightgbm"
     fpr: float = 0.01
-    label_col: str = "label"
+    label_col: str | None = None  # None: "label" (or the old default "y", with a warning)
     split_col: str | None = None
     feature_cols: Sequence[str] | None = None
+    feature_prefix: str | None = None
     test_fraction: float = 0.25
     pool_size: int | None = None
     full_seeds: int | None = None
