@@ -1,252 +1,314 @@
-"""Label efficiency: the one-shot experiment on two datasets, clean and with label noise.
+"""Label efficiency as a matrix: datasets x label noise x how many labeled positives, one-shot, 5 seeds.
 
-Datasets:
+Cells (24 by default):
 
-* ``fashion``: Fashion-MNIST shirt-vs-rest (10% positives), L = 15,000, U = 45,000,
-  B = 5,000, the official 10,000 test images; settings ``clean`` and ``noisy``
-  (10% ambiguity-weighted noise over all rows).
-* ``rare``: a synthetic tabular set with a 1% positive class, made here (no
-  download) by scikit-learn's ``make_classification`` (80,000 rows, 40
-  features of which 12 informative and 8 redundant, 3 clusters per class,
-  ``class_sep=1.0``, seed 2026), written to a Parquet file with its own
-  train/test column (60,000/20,000, so the experiment reads it through
-  ``--split-col``). Chosen because nothing in activemine was tuned on it and
-  its positive class is rare like a content-security target. Settings ``clean``,
-  ``class-noise`` (20% of positives and 1% of negatives flipped, ambiguity-weighted:
-  the noise matrix ``1:0.2,0:0.01``) and ``noisy`` (10% ambiguity-weighted over all rows).
+* **datasets**, all offline: ``fashion`` (Fashion-MNIST shirt-vs-rest, images averaged over 4x4 pixels to
+  7x7 = 49 features so the matrix fits its compute budget, a seeded 8,000-row subsample of the official
+  training set and the official 10,000 test images), ``digits`` (scikit-learn's digits, 8-vs-rest),
+  ``rare`` (a synthetic tabular set with a 1% positive class: scikit-learn's ``make_classification``, 80,000
+  rows, 40 features of which 12 informative and 8 redundant, 3 clusters per class, ``class_sep=1.0``, seed 2026;
+  60,000 train and 20,000 test) and ``breast-cancer`` (scikit-learn's Wisconsin breast cancer set, malignant
+  against benign, a seeded stratified 75/25 split);
+* **labels**: ``clean``; ``noisy`` (``--noise 0.1 --noise-kind ambiguous``: 10% of the labels of each observed
+  class wrong, the most ambiguous most likely); ``class-noise`` (class-conditional: the noise matrix
+  ``1:0.2,0:0.002``, annotators miss a fifth of the positives and call 0.2% of the negatives positive,
+  ambiguity-weighted);
+* **positives**: ``enough`` (the dataset's own class balance) and ``few``: positives of the training set are
+  subsampled (seeded) so that L holds about 8 of them (6 on the two small sets), and placed among the training
+  rows so that no seed's L holds more than 10; each run's count is in its ``results.json``
+  (``reference.initial[].labeled_class_counts``). The test set is never subsampled.
 
-Runs ``random, lc, qbc, hw`` and HW variants: ``hw-dirty-off`` (no dirty-data
-step), ``hw-soft-off`` (the dirty-data step without its soft-label check), ``hw-weak20`` (the weak model of the brief: the strong model's first 20
-trees) and ``hw-easy05`` (a 5% easy share); ``--strategies`` chooses (e.g. add
-``hw-target``, the pre-adaptive rule that always prunes towards ``max_dirty``;
-``hw-clean-selection``, the selecting model trained on the cleaned L; ``hw-report``,
-the first HW design: 20 trees, a 10% easy share, always prune, cleaned selection). ``sm`` and ``entropy`` rank as ``lc`` does on binary tasks and
-are left out. LightGBM, TPR at 1% FPR. Writes ``results.json``, ``results.md``
-and ``roc.png`` under ``OUT/{dataset}-{setting}/``, ``summary.md`` and
-``targets.json`` under ``OUT``, and prints them.
+Runs ``random, lc, qbc, hw`` and HW's variants ``hw-adapt-off`` (no difficulty step: HW as it was before it
+could leave the boundary) and ``hw-dirty-off`` (no dirty-data step at all), with the ``initial`` (L only)
+and ``full`` (L + U) references. LightGBM (the default model), TPR at 1% FPR, one evaluation model per run.
 
-    python benchmarks/label_efficiency.py          # the full run (hours on 2 cores)
-    python benchmarks/label_efficiency.py --seeds 3 --eval-repeats 1 --fashion-sizes 2000,8000,1000 \
-        --rare-sizes 10000,30000,2000 --out /tmp/le     # a reduced run
+Each cell is an ``activemine experiment`` run written by :func:`activemine.experiments.runner.write_outputs` to
+``OUT/{dataset}-{labels}-{positives}/`` (``results.json``, ``results.md``, ``roc.png``); ``summary.md`` and
+``targets.json`` go to ``OUT``. The targets per cell: ``hw >= max(random, initial) - 0.5``; on clean labels
+``hw >= lc - 0.3``; wherever ``lc < random``, ``hw >= lc + 2`` (points of TPR, means over seeds).
+
+    python benchmarks/label_efficiency.py                 # the whole matrix (about 45 minutes as two processes on 2 busy cores)
+    python benchmarks/label_efficiency.py --cells rare-noisy-few,digits-clean-enough --seeds 2 --out /tmp/le
+    python benchmarks/label_efficiency.py --report-only   # rebuild summary.md and targets.json from disk
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import tempfile
 import time
 from pathlib import Path
 
-# OMP_WAIT_POLICY is left as the environment has it. PASSIVE made LightGBM's
-# 2-thread fits twice as slow as 1-thread ones (15,000 x 40 rows: 1.06 s against 0.54 s; 0.32 s with the
-# default policy) and so charged single-model strategies (lc, hw) more than QBC, whose members run 1 thread each.
 import numpy as np
 
-from activemine.experiments.runner import ExperimentConfig, results_markdown, run_experiment, write_outputs
+from activemine.experiments.runner import ExperimentConfig, run_experiment, write_outputs
 
-STRATEGIES = ("random", "lc", "qbc", "hw", "hw-dirty-off", "hw-weak20", "hw-easy05")
+STRATEGIES = ("random", "lc", "qbc", "hw", "hw-adapt-off", "hw-dirty-off")
 VARIANTS = {
-    "hw-dirty-off": ("hw", {"dirty_policy": "off"}),
-    "hw-soft-off": ("hw", {"soft_labels": False}),
-    "hw-weak20": ("hw", {"weak_trees": 20}),
-    "hw-easy05": ("hw", {"easy_share": 0.05}),
-    "hw-target": ("hw", {"dirty_rule": "target"}),
-    "hw-clean-selection": ("hw", {"clean_selection": True}),
-    "hw-report": ("hw", {"weak_trees": 20, "easy_share": 0.1, "dirty_rule": "target", "clean_selection": True}),
+    "hw-adapt-off": ("hw", {"adapt_difficulty": False}),
+    "hw-dirty-off": ("hw", {"dirty_policy": "off", "adapt_difficulty": False}),
 }
-NOISY = {"noise": 0.10, "noise_kind": "ambiguous"}
-SETTINGS = {
-    "fashion-clean": ("fashion", {}),
-    "fashion-noisy": ("fashion", NOISY),
-    "rare-clean": ("rare", {}),
-    "rare-class-noise": ("rare", {"noise_matrix": "1:0.2,0:0.01", "noise_kind": "ambiguous"}),
-    "rare-noisy": ("rare", NOISY),
+LABELS = {
+    "clean": {},
+    "noisy": {"noise": 0.10, "noise_kind": "ambiguous"},
+    "class-noise": {"noise_matrix": "1:0.2,0:0.002", "noise_kind": "ambiguous"},
 }
-DEFAULT_SIZES = {"fashion": (15_000, 45_000, 5_000), "rare": (15_000, 45_000, 5_000)}
+NOISY = LABELS["noisy"]  # the noisy setting, shared with benchmarks/hw_cost.py
+#: per dataset: (L, U, B) and, for the ``few`` cells, the share of positives kept in the training set
+SIZES = {
+    "fashion": {"enough": (500, 2_500, 250), "few": (500, 2_500, 250)},
+    "rare": {"enough": (2_000, 5_000, 250), "few": (1_000, 5_000, 250)},
+    "digits": {"enough": (300, 900, 100), "few": (300, 900, 100)},
+    "breast-cancer": {"enough": (100, 250, 50), "few": (100, 180, 40)},
+}
+FEW_LABELED_POSITIVES = {"fashion": 8, "rare": 8, "digits": 6, "breast-cancer": 6}
+FEW_CAP = 10  # no seed's labeled set holds more positives than this in a ``few`` cell
+DATASETS = tuple(SIZES)
+CELLS = tuple(f"{d}-{label}-{pos}" for d in DATASETS for label in LABELS for pos in ("enough", "few"))
 
 
-def write_rare_dataset(path: Path) -> Path:
-    """The synthetic 1%-positive dataset as Parquet (columns f00..f39, label neg/pos, split train/test)."""
+def _raw(dataset: str):
+    """``(X_train, y_train, X_test, y_test)`` with y 1 for the positive class."""
+    if dataset == "fashion":
+        from activemine.data.datasets import load_dataset
+
+        ds = load_dataset("fashion-mnist")
+        keep = np.sort(np.random.default_rng(2026).choice(ds.y_train.size, 8_000, replace=False))
+        pool = lambda X: X.reshape(-1, 7, 4, 7, 4).mean(axis=(2, 4)).reshape(-1, 49)  # noqa: E731
+        X_tr, X_te = pool(ds.X_train[keep]), pool(ds.X_test)
+        return X_tr, (ds.y_train[keep] == 6).astype(int), X_te, (ds.y_test == 6).astype(int)
+    if dataset == "digits":
+        from activemine.data.datasets import load_dataset
+
+        ds = load_dataset("digits")
+        return ds.X_train, (ds.y_train == 8).astype(int), ds.X_test, (ds.y_test == 8).astype(int)
+    if dataset == "rare":
+        from sklearn.datasets import make_classification
+
+        X, y = make_classification(
+            n_samples=80_000,
+            n_features=40,
+            n_informative=12,
+            n_redundant=8,
+            n_clusters_per_class=3,
+            weights=[0.99],
+            class_sep=1.0,
+            flip_y=0.0,
+            random_state=2026,
+        )
+        X = X.astype(np.float32)
+        return X[:60_000], y[:60_000], X[60_000:], y[60_000:]
+    if dataset == "breast-cancer":
+        from sklearn.datasets import load_breast_cancer
+
+        X, y = load_breast_cancer(return_X_y=True)
+        y = (y == 0).astype(int)  # scikit-learn codes malignant as 0
+        rng = np.random.default_rng(0)
+        test = np.concatenate(
+            [rng.permutation(np.flatnonzero(y == c))[: int(round(0.25 * (y == c).sum()))] for c in (0, 1)]
+        )
+        is_test = np.zeros(y.size, dtype=bool)
+        is_test[test] = True
+        return X[~is_test].astype(np.float32), y[~is_test], X[is_test].astype(np.float32), y[is_test]
+    raise SystemExit(f"unknown dataset {dataset!r}; expected one of {DATASETS}")
+
+
+def _place_positives(n: int, k: int, L: int, seeds: int, rng: np.random.Generator) -> np.ndarray:
+    """Positions ``(k,)`` among ``n`` training rows for the positives such that the labeled set of every seed
+    (the first ``L`` of ``default_rng([seed, 7]).permutation(n)``, as :class:`activemine.experiments.seeds._Seed` draws
+    it) holds at most FEW_CAP of them: a seeded uniform draw, with each excess positive moved to a row in no
+    seed's labeled set."""
+    labeled = [np.random.default_rng([seed, 7]).permutation(n)[:L] for seed in range(seeds)]
+    in_any = np.zeros(n, dtype=bool)
+    for rows in labeled:
+        in_any[rows] = True
+    positions = rng.choice(n, size=k, replace=False)
+    for rows in labeled:
+        inside = np.flatnonzero(np.isin(positions, rows))
+        if inside.size > FEW_CAP:
+            free = np.setdiff1d(np.flatnonzero(~in_any), positions)
+            move = rng.choice(inside, size=inside.size - FEW_CAP, replace=False)
+            positions[move] = rng.choice(free, size=move.size, replace=False)
+    return positions
+
+
+def write_cell_dataset(dataset: str, positives: str, folder: Path, *, name: str | None = None, seeds: int = 5) -> Path:
+    """The dataset as Parquet (features f000.., label neg/pos, split train/test); for ``few``, positives of the
+    training set subsampled (seed 2026) so that L holds about FEW_LABELED_POSITIVES of them, and placed so that
+    no seed's L holds more than FEW_CAP (:func:`_place_positives`)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
-    from sklearn.datasets import make_classification
 
-    X, y = make_classification(
-        n_samples=80_000,
-        n_features=40,
-        n_informative=12,
-        n_redundant=8,
-        n_clusters_per_class=3,
-        weights=[0.99],
-        class_sep=1.0,
-        flip_y=0.0,
-        random_state=2026,
-    )
-    cols = {f"f{j:02d}": X[:, j].astype(np.float32) for j in range(X.shape[1])}
+    X_tr, y_tr, X_te, y_te = _raw(dataset)
+    if positives == "few":
+        L = SIZES[dataset]["few"][0]
+        neg, pos = np.flatnonzero(y_tr == 0), np.flatnonzero(y_tr == 1)
+        # a share s of positives in the training set puts s * L of them in L: s = k / L, so k_pos = s * n / (1 - s)
+        share = FEW_LABELED_POSITIVES[dataset] / L
+        n_pos = int(round(share * neg.size / (1 - share)))
+        rng = np.random.default_rng(2026)
+        pos = rng.choice(pos, size=min(n_pos, pos.size), replace=False)
+        n = neg.size + pos.size
+        order = np.empty(n, dtype=np.int64)
+        at = np.zeros(n, dtype=bool)
+        at[_place_positives(n, pos.size, L, seeds, rng)] = True
+        order[at], order[~at] = pos, neg
+        X_tr, y_tr = X_tr[order], y_tr[order]
+    X = np.concatenate([X_tr, X_te]).astype(np.float32)
+    y = np.concatenate([y_tr, y_te])
+    cols = {f"f{j:03d}": X[:, j] for j in range(X.shape[1])}
     cols["label"] = np.where(y == 1, "pos", "neg")
-    cols["split"] = np.where(np.arange(y.size) < 60_000, "train", "test")
+    cols["split"] = np.where(np.arange(y.size) < y_tr.size, "train", "test")
+    path = folder / (name or f"{dataset}-{positives}.parquet")
     pq.write_table(pa.table(cols), path)
     return path
 
 
-def _mean(summary: dict, name: str, key: str = "tpr_at_fpr") -> float:
-    return summary[name][key]["mean"]
+def write_rare_dataset(path: Path) -> Path:
+    """The synthetic rare set (``enough`` positives) as Parquet with its own split column."""
+    return write_cell_dataset("rare", "enough", Path(path).parent, name=Path(path).name)
+
+
+def _mean(summary: dict, name: str) -> float | None:
+    return 100 * summary[name]["tpr_at_fpr"]["mean"] if name in summary else None
 
 
 def check_targets(results: dict[str, dict]) -> dict:
-    """The targets on the means, each with the measured figures (TPR in points) and whether it holds.
-
-    A target whose runs were not run (``--strategies`` left them out) is left out.
-    """
+    """Per cell, the targets on the means (TPR points), each with its figures and whether it holds."""
     out = {}
-    for name, r in results.items():
+    for cell, r in results.items():
         s = r["summary"]
-        if not {"hw", "lc"} <= set(s):
+        hw, lc, rnd, init = (_mean(s, n) for n in ("hw", "lc", "random", "reference:initial"))
+        if hw is None:
             continue
-        hw, lc = 100 * _mean(s, "hw"), 100 * _mean(s, "lc")
-        if name.endswith("-clean"):
-            out[f"{name}: hw >= lc - 0.3"] = {"hw": hw, "lc": lc, "holds": hw >= lc - 0.3}
-        else:
-            out[f"{name}: hw >= lc + 2"] = {"hw": hw, "lc": lc, "holds": hw >= lc + 2.0}
-            if "hw-dirty-off" in s:
-                off = 100 * _mean(s, "hw-dirty-off")
-                out[f"{name}: hw >= hw-dirty-off"] = {"hw": hw, "hw_dirty_off": off, "holds": hw >= off}
-        if "qbc" in s:
-            secs = (_mean(s, "hw", "select_seconds"), _mean(s, "qbc", "select_seconds"))
-            out[f"{name}: hw select seconds <= qbc / 2"] = {
-                "hw": secs[0],
-                "qbc": secs[1],
-                "holds": secs[0] <= secs[1] / 2,
-            }
+        floor = max(v for v in (rnd, init) if v is not None)
+        out[f"{cell}: hw >= max(random, initial) - 0.5"] = {
+            "hw": hw,
+            "random": rnd,
+            "initial": init,
+            "holds": hw >= floor - 0.5,
+        }
+        if "-clean-" in cell and lc is not None:
+            out[f"{cell}: hw >= lc - 0.3"] = {"hw": hw, "lc": lc, "holds": hw >= lc - 0.3}
+        if lc is not None and rnd is not None and lc < rnd:
+            out[f"{cell}: hw >= lc + 2 (lc < random)"] = {"hw": hw, "lc": lc, "random": rnd, "holds": hw >= lc + 2.0}
     return out
 
 
 def summary_table(results: dict[str, dict]) -> str:
-    """TPR at FPR = 1% (mean +/- std over seeds) per setting, and selection seconds per setting."""
-    names = list(dict.fromkeys(n for r in results.values() for n in r["summary"]))
-    head = "| run |" + "".join(f" {k} |" for k in results) + "".join(f" {k} select s |" for k in results)
-    lines = [head, "|---|" + "---:|" * (2 * len(results))]
-    for name in names:
-        tpr, secs = [], []
-        for r in results.values():
-            s = r["summary"].get(name)
-            tpr.append(
-                "" if s is None else f"{100 * s['tpr_at_fpr']['mean']:.2f} +/- {100 * s['tpr_at_fpr']['std']:.2f}"
-            )
-            secs.append(f"{s['select_seconds']['mean']:.1f}" if s and "select_seconds" in s else "")
-        lines.append(f"| {name} | " + " | ".join(tpr + secs) + " |")
+    """One row per cell: mean TPR at 1% FPR of every run, the labeled positives per seed, HW's decisions."""
+    runs = list(STRATEGIES) + ["reference:initial", "reference:full"]
+    head = "| cell | L pos | " + " | ".join(r.replace("reference:", "") for r in runs) + " | hw band | hw fits |"
+    lines = [head, "|---|---|" + "---:|" * len(runs) + "---|---:|"]
+    for cell, r in results.items():
+        s = r["summary"]
+        pos = [str(i["labeled_class_counts"].get("pos", 0)) for i in r["reference"]["initial"]]
+        figures = [f"{_mean(s, n):.2f}" if n in s else "" for n in runs]
+        hw_runs = [x for x in r["runs"] if x["strategy"] == "hw"]
+        band = sum(1 for x in hw_runs if x.get("difficulty", {}).get("decision") == "band")
+        fits = np.mean([x["model_fits"] for x in hw_runs]) if hw_runs else float("nan")
+        lines.append(
+            f"| {cell} | {','.join(pos)} | " + " | ".join(figures) + f" | {band}/{len(hw_runs)} | {fits:.0f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
-def dirty_verdicts(results: dict[str, dict]) -> str:
-    """Per setting and HW run, in how many seeds the checks chose soft labels for L + B (soft z), judged L dirty
-    and judged L + B dirty (drop z)."""
-    lines = [
-        "| setting | run | L + B softened (soft z) | L dirty (z) | L + B dirty (z) | L + B dropped (of them wrong) |",
-        "|---|---|---|---|---|---|",
-    ]
-    for setting, r in results.items():
-        runs = {}
-        for run in r["runs"]:
-            if "final_dirty" in run or "dirty" in run:
-                runs.setdefault(run["strategy"], []).append(run)
-        for name, rs in runs.items():
-            checked = [x["dirty"] for x in rs if "dirty" in x]
-            final = [x for x in rs if "final_dirty" in x]
-            first_zs = ", ".join(f"{c['z']:.2f}" for c in checked)
-            first = f"{sum(c['dirty'] for c in checked)}/{len(rs)} ({first_zs})"
-            zs = ", ".join(f"{x['final_z']:.2f}" for x in final)
-            second = f"{sum(x['final_dirty'] for x in final)}/{len(rs)} ({zs})"
-            dropped = ", ".join(f"{x['final_dropped']} ({x['final_dropped_noisy']})" for x in rs)
-            soft_zs = ", ".join(f"{x.get('final_soft_z', float('nan')):.2f}" for x in final)
-            soft = f"{sum(bool(x.get('final_softened')) for x in final)}/{len(rs)} ({soft_zs})"
-            lines.append(f"| {setting} | {name} | {soft} | {first} | {second} | {dropped} |")
+def noise_table(results: dict[str, dict]) -> str:
+    """Per noisy cell: mean over seeds of the wrong share among the training rows labeled each class."""
+    head = (
+        "| cell | wrong among positive labels | wrong among negative labels | positives flipped | negatives flipped |"
+    )
+    lines = [head, "|---|---:|---:|---:|---:|"]
+    for cell, r in results.items():
+        flips = r.get("noise_flips") or []
+        if not flips:
+            continue
+        neg, pos = r["classes"]
+        share = {c: np.mean([f["observed"]["train"][c]["wrong_share"] for f in flips]) for c in (neg, pos)}
+        flipped = {c: np.mean([f["train"][c]["flipped"] for f in flips]) for c in (neg, pos)}
+        lines.append(
+            f"| {cell} | {100 * share[pos]:.1f}% | {100 * share[neg]:.2f}% | {flipped[pos]:.0f} | {flipped[neg]:.0f} |"
+        )
     return "\n".join(lines) + "\n"
-
-
-def _sizes(text: str | None, default: tuple[int, int, int]) -> tuple[int, int, int]:
-    if text is None:
-        return default
-    parts = tuple(int(v) for v in text.split(","))
-    if len(parts) != 3:
-        raise SystemExit(f"sizes are L,U,B (e.g. 2000,8000,1000), got {text!r}")
-    return parts
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--full-seeds", type=int, default=0, help="seeds that also train the 'full' reference")
-    parser.add_argument("--fashion-sizes", default=None, help="L,U,B for Fashion-MNIST (default 15000,45000,5000)")
-    parser.add_argument("--rare-sizes", default=None, help="L,U,B for the rare set (default 15000,45000,5000)")
-    parser.add_argument("--eval-repeats", type=int, default=2, help="models per evaluation, figures averaged")
-    parser.add_argument("--settings", default=",".join(SETTINGS))
-    runs = sorted(["random", "lc", "qbc", "hw", *VARIANTS])
-    parser.add_argument("--strategies", default=",".join(STRATEGIES), help=f"runs, among {runs}")
-    parser.add_argument("--n-jobs", type=int, default=None, help="threads (default: the CPUs available)")
+    parser.add_argument("--cells", default=",".join(CELLS), help=f"comma-separated, among {', '.join(CELLS)}")
+    parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    parser.add_argument("--n-jobs", type=int, default=1, help="threads per model fit")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "label_efficiency")
-    parser.add_argument("--report-only", action="store_true", help="only rebuild targets.json and summary.md from disk")
+    parser.add_argument("--keep-old", action="store_true", help="keep what OUT holds (default: the current run only)")
+    parser.add_argument("--report-only", action="store_true", help="only rebuild targets.json and summary.md")
     args = parser.parse_args()
-    sizes = {
-        "fashion": _sizes(args.fashion_sizes, DEFAULT_SIZES["fashion"]),
-        "rare": _sizes(args.rare_sizes, DEFAULT_SIZES["rare"]),
-    }
-
-    results = {}
+    cells = [c for c in args.cells.split(",") if c]
+    unknown = sorted(set(cells) - set(CELLS))
+    if unknown:
+        raise SystemExit(f"unknown cells {unknown}; expected names among {list(CELLS)}")
+    if not args.report_only and not args.keep_old and args.out.exists():
+        shutil.rmtree(args.out)  # the current run only
+    args.out.mkdir(parents=True, exist_ok=True)
+    started_all = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        rare_path = None
-        for name in [] if args.report_only else args.settings.split(","):
-            dataset, setting = SETTINGS[name]
-            if dataset == "rare" and rare_path is None:
-                rare_path = write_rare_dataset(Path(tmp) / "rare.parquet")
-            L, U, B = sizes[dataset]
-            source = (
-                {"dataset": "fashion-mnist", "task": "binary:6"}
-                if dataset == "fashion"
-                else {"dataset": str(rare_path), "task": "binary:pos", "split_col": "split"}
-            )
+        files: dict[tuple[str, str], Path] = {}
+        for cell in [] if args.report_only else cells:
+            dataset, rest = next((d, cell[len(d) + 1 :]) for d in DATASETS if cell.startswith(d + "-"))
+            labels, positives = rest.rsplit("-", 1)
+            if (dataset, positives) not in files:
+                files[dataset, positives] = write_cell_dataset(dataset, positives, Path(tmp), seeds=args.seeds)
+            L, U, B = SIZES[dataset][positives]
             config = ExperimentConfig(
-                **source,
+                dataset=str(files[dataset, positives]),
+                task="binary:pos",
+                split_col="split",
                 labeled_size=L,
-                budget=B,
                 pool_size=U,
+                budget=B,
                 strategies=tuple(args.strategies.split(",")),
                 seeds=tuple(range(args.seeds)),
-                full_seeds=args.full_seeds,
-                eval_repeats=args.eval_repeats,
+                full_seeds=args.seeds,
+                eval_repeats=1,
                 variants=VARIANTS,
                 n_jobs=args.n_jobs,
-                **setting,
+                **LABELS[labels],
             )
             started = time.perf_counter()
-            results[name] = run_experiment(
+            result = run_experiment(
                 config,
-                progress=lambda what, t0=started, n=name: print(
+                progress=lambda what, t0=started, n=cell: print(
                     f"[{n} {time.perf_counter() - t0:6.0f} s] {what}", flush=True
                 ),
             )
-            results[name]["wall_seconds"] = time.perf_counter() - started
-            if dataset == "rare":
-                results[name]["config"]["dataset"] = "rare (make_classification, see benchmarks/label_efficiency.py)"
-            write_outputs(results[name], args.out / name)
-            print(results_markdown(results[name]), flush=True)
-    # settings may run as separate processes: check targets on whatever is on disk
-    for name in SETTINGS:
-        done = args.out / name / "results.json"
-        if name not in results and done.exists():
-            results[name] = json.loads(done.read_text())
+            result["wall_seconds"] = time.perf_counter() - started
+            result["config"]["dataset"] = f"{dataset} ({positives} positives; see benchmarks/label_efficiency.py)"
+            write_outputs(result, args.out / cell)
+            print(f"[{cell}] done in {result['wall_seconds']:.0f} s", flush=True)
+    results = {}
+    for cell in CELLS:
+        done = args.out / cell / "results.json"
+        if done.exists():
+            results[cell] = json.loads(done.read_text())
     targets = check_targets(results)
-    args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "targets.json").write_text(json.dumps(targets, indent=1))
-    verdicts = (
-        "\nDirty-data verdicts per seed (soft labels are checked first; drop z NaN: no drop checked, "
-        "because soft labels were chosen or no drop was proposed):\n\n"
-    ) + dirty_verdicts(results)
-    table = summary_table(results) + verdicts
+    missed = [k for k, v in targets.items() if not v["holds"]]
+    table = (
+        "TPR at 1% FPR (%), mean over seeds; L pos: labeled positives per seed; hw band: seeds in which HW left "
+        "the boundary; hw fits: HW's model fits to select.\n\n"
+        + summary_table(results)
+        + "\nLabel noise as simulated (share of wrong labels among the training rows labeled each class):\n\n"
+        + noise_table(results)
+        + f"\nTargets: {len(targets) - len(missed)} of {len(targets)} hold. Missed:\n\n"
+        + "".join(
+            f"- {k}: {json.dumps({a: round(b, 2) if isinstance(b, float) else b for a, b in targets[k].items()})}\n"
+            for k in missed
+        )
+    )
     (args.out / "summary.md").write_text(table)
     print(table)
-    print(json.dumps(targets, indent=1))
+    print(f"total {time.perf_counter() - started_all:.0f} s", flush=True)
 
 
 if __name__ == "__main__":

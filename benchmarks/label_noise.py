@@ -4,8 +4,9 @@
 
 For each seed, dataset, noise kind (``uniform``, ``ambiguous``, ``ambiguous-top``) and rate (5, 10, 20%):
 
-1. flip labels of the training set with :func:`activemine.experiments.noise.inject_label_noise`
-   (``ambiguous`` flips samples to their runner-up class with a chance that
+1. flip labels of the training set with :func:`activemine.experiments.noise.inject_observed_noise`
+   (the rate is the share of wrong labels within each observed class, as ``activemine experiment
+   --noise`` reads it; ``ambiguous`` flips samples to their runner-up class with a chance that
    grows with their ambiguity, judged by out-of-fold probabilities of a model
    trained on the clean labels; ``ambiguous-top`` flips exactly the most
    ambiguous ones, the worst case);
@@ -44,7 +45,7 @@ from activemine.data.datasets import load_dataset
 from activemine.dirty import clean_labels, out_of_fold_proba
 from activemine.dirty import estimate_dirty_share as estimate_noise_rate
 from activemine.dirty import find_suspects as find_label_issues
-from activemine.experiments.noise import inject_label_noise
+from activemine.experiments.noise import inject_observed_noise
 from activemine.metrics import tpr_at_fpr
 
 OUT_DIR = Path(__file__).resolve().parent / "results" / "label_noise"
@@ -117,7 +118,7 @@ def run_dataset(name: str, fmnist_train: int, seeds: list[int], kinds: list[str]
         metric_clean = test_metric(metric, X, y, X_test, y_test, seed)
         for kind in kinds:
             for rate in RATES:
-                noisy, flipped = inject_label_noise(y, rate, kind=kind, proba=clean_proba, random_state=seed)
+                noisy, flipped = inject_observed_noise(y, rate, kind=kind, proba=clean_proba, random_state=seed)
                 started = time.perf_counter()
                 proba = out_of_fold_proba("fast", X, noisy, FOLDS, seed=seed)
                 oof_seconds = time.perf_counter() - started

@@ -258,3 +258,31 @@ def test_the_summary_line_is_never_wrapped_before_its_unit(monkeypatch):
         print_summary(batch, strategy="lc", seconds=12.345, out=None)
     first = cap.get().splitlines()[0]
     assert first == "lc: 12,345 samples selected in 12.35 s"
+
+
+def test_a_constant_model_gives_a_seeded_batch_and_says_so(files):
+    # probabilities of a model that learned nothing: every row ties, the batch is a seeded draw, not the smallest ids
+    out = files["dir"] / "tied.parquet"
+    ids = np.arange(100, 400)
+    write(files["dir"] / "flat.parquet", {"id": ids, "p0": np.full(ids.size, 0.7), "p1": np.full(ids.size, 0.3)})
+    args = ("mine", "--pool", files["dir"] / "flat.parquet", "--budget", 30, "--strategy", "lc")
+    code, text = invoke(*args, "--proba-cols", "p0,p1", "--out", out)
+    assert code == 0, text
+    assert "30 batch rows were taken among 300 rows of equal score (100.0% of the selectable rows)" in text
+    chosen = sorted(pq.read_table(out).column("id").to_pylist())
+    assert chosen != list(range(100, 130)) and max(chosen) > 300
+    again = files["dir"] / "tied-chunks.parquet"
+    code, text = invoke(*args, "--proba-cols", "p0,p1", "--out", again, "--chunk-size", 7)
+    assert code == 0 and "among 300 rows of equal score" in text
+    assert sorted(pq.read_table(again).column("id").to_pylist()) == chosen
+
+
+def test_hw_difficulty_can_be_turned_off(files):
+    # without the difficulty step HW selects with its strong model's least confidence: lc's batch
+    batches = {}
+    for name, extra in (("lc", ["--strategy", "lc"]), ("hw", ["--strategy", "hw", "--no-adapt-difficulty"])):
+        out = files["dir"] / f"{name}.parquet"
+        code, text = invoke(*mine_args(files, out=out, extra=extra))
+        assert code == 0, text
+        batches[name] = sorted(pq.read_table(out).column("id").to_pylist())
+    assert batches["hw"] == batches["lc"]

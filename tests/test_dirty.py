@@ -326,12 +326,17 @@ def test_hw_dirty_step(blobs, policy):
 
 
 def test_hw_selects_with_all_labels_by_default(blobs):
-    # without clean_selection the dirty-data step is left to the training set: one fit, and the scores of lc
+    # without clean_selection the selecting model trains on every label; without the difficulty step: one fit,
+    # and the scores of lc
     X, y, noisy, _, _ = blobs
     labeled = LabeledSet(X, noisy)
-    hw = HWStrategy(model="logreg", random_state=0, dirty_rule="target").fit(labeled)
+    hw = HWStrategy(model="logreg", random_state=0, dirty_rule="target", adapt_difficulty=False).fit(labeled)
     lc = make_strategy("lc", model="logreg", random_state=0).fit(labeled)
     assert hw.n_fits_ == 1 and hw.kept_.all() and hw.dirty_report_ is None
+    # the difficulty step (on by default) runs the check on L and pays its fits, still training on every label
+    adaptive = HWStrategy(model="logreg", random_state=0, dirty_rule="target").fit(labeled)
+    assert adaptive.kept_.all() and adaptive.dirty_report_ is not None
+    assert adaptive.n_fits_ == 1 + adaptive.difficulty_["fits"] > 1
     chunk = PoolChunk(np.arange(y.size), X=X)
     np.testing.assert_allclose(hw.score(chunk)[0], lc.score(chunk)[0])
     cleaned = HWStrategy(model="logreg", random_state=0, dirty_rule="target", clean_selection=True).fit(labeled)

@@ -45,7 +45,7 @@ def reference_suppression(
     suppressed = 0
     short = []
     orders = {
-        "hard": sorted(range(n), key=lambda i: (-scores[i], ids[i])),
+        "hard": sorted(range(n), key=lambda i: (-scores[i], keys[i], ids[i])),
         "easy": sorted(range(n), key=lambda i: (keys[i], ids[i])),
     }
     for stratum, quota in (("hard", [h for h, _ in split]), ("easy", [e for _, e in split])):
@@ -225,7 +225,7 @@ def test_candidates_that_run_out_raise_so_the_engine_widens():
             n_classes=1,
             options=DiversityOptions(near_duplicates=0.1),
             available_counts=[100],
-            hard_bounds=[(-0.0, 0)],
+            hard_bounds=[(-0.0, id_keys(np.arange(6), seed=0)[0], 0)],  # (-score, id key, id)
             easy_bounds=[None],
         )
 

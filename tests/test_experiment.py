@@ -234,3 +234,25 @@ def test_eval_repeats_average_models_of_several_seeds():
     assert both["tpr_at_fpr"] == pytest.approx((one[0]["tpr_at_fpr"] + one[1]["tpr_at_fpr"]) / 2)
     assert both["auc"] == pytest.approx((one[0]["auc"] + one[1]["auc"]) / 2)
     np.testing.assert_allclose(both["roc_tpr"], np.mean([one[0]["roc_tpr"], one[1]["roc_tpr"]], axis=0))
+
+
+def test_cli_refuses_noise_that_makes_most_positive_labels_wrong_and_writes_nothing(tmp_path):
+    # digits 8-vs-rest: about 10% positives; 15% of all rows flipped makes most positive labels wrong
+    out = tmp_path / "out"
+
+    def args(noise, *more):
+        return [
+            *("experiment", "--dataset", "digits", "--task", "binary:8", "--labeled-size", "300", "--budget", "50"),
+            *("--strategies", "random", "--model", "logreg", "--noise", noise, "--out", str(out), "--quiet", *more),
+        ]
+
+    result = runner.invoke(app, args("0.15", "--noise-model", "rows"))
+    assert result.exit_code == 2, result.output
+    assert "most labels of a class wrong" in result.output and not out.exists()
+    result = runner.invoke(app, args("0.1", "--noise-model", "nonsense"))
+    assert result.exit_code == 2 and "noise model" in result.output
+    result = runner.invoke(app, args("0.15", "--full-seeds", "0"))  # per observed class: allowed, and reported
+    assert result.exit_code == 0, result.output
+    assert "wrong share (train)" in result.output
+    shares = json.loads((out / "results.json").read_text())["noise_flips"][0]["observed"]["train"]
+    assert all(s["wrong_share"] <= 0.15 for s in shares.values())

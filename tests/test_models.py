@@ -102,3 +102,28 @@ def test_n_jobs_reaches_out_of_fold_fits():
     Recorder.seen = []
     out_of_fold_proba(Recorder(), X, y, 3, n_jobs=1)
     assert Recorder.seen == [1, 1, 1]
+
+
+def test_default_lightgbm_learns_from_two_positives():
+    # min_child_weight 1 is a sum of hessians p(1 - p) that 2 positives among 2,000 rows never reach: no split,
+    # a constant model (AUC 0.50). The floor follows the rarest class, so the model ranks the positives.
+    import pickle
+
+    rng = np.random.default_rng(3)
+    w = np.random.default_rng(7).normal(size=30)
+
+    def draw(n, k):
+        y = np.zeros(n, dtype=np.int64)
+        y[rng.choice(n, k, replace=False)] = 1
+        X = rng.normal(size=(n, 30))
+        X[y == 1] += 3.0 * w / np.linalg.norm(w)
+        return X, y
+
+    X, y = draw(2_000, 2)
+    X_test, y_test = draw(20_000, 60)
+    model = make_model("lightgbm", random_state=0, n_jobs=1).fit(X, y)
+    p = model.predict_proba(X_test)[:, 1]
+    assert model.min_child_weight_ < 0.01 and model.get_params()["min_child_weight"] == 1.0
+    assert np.unique(p).size > 100 and roc_auc(y_test, p) > 0.7
+    again = pickle.loads(pickle.dumps(model))
+    assert np.allclose(again.predict_proba(X_test[:50]), model.predict_proba(X_test[:50]))

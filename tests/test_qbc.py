@@ -14,6 +14,7 @@ from activemine.data.sources import PoolColumns
 from activemine.engines import mine_stream
 from activemine.engines.mining import score_pool
 from activemine.errors import InputError
+from activemine.selection.batch import id_keys
 from activemine.selection.plan import SelectionPlan
 from activemine.selection.scores import (
     kl_to_consensus,
@@ -107,10 +108,11 @@ def test_composite_is_a_pure_function_of_the_row(stack, chunk):
 
 
 def _expected_order(stack, ids, *, secondary: bool = True):
-    """Row indices ranked by votes (desc), consensus least confidence (desc), id (asc)."""
+    """Row indices ranked by votes (desc), consensus least confidence (desc), then the tie-break:
+    the seeded id key (asc, seed 0) and the id (asc)."""
     votes = np.round(vote_entropy(stack), 9)
     second = np.round(least_confidence(stack.mean(axis=0)), 12) if secondary else np.zeros(ids.size)
-    return np.lexsort((ids, -second, -votes))
+    return np.lexsort((ids, id_keys(ids, seed=0), -second, -votes))
 
 
 @pytest.fixture
@@ -135,11 +137,11 @@ def test_agreeing_committee_selects_by_the_secondary_key_in_memory_and_streaming
         SelectionPlan.build(strategy, budget=budget).bind(classes=strategy.classes_).select(ids, scores, predicted)
     )
     assert in_memory.ids.tolist() == expected.tolist()
-    # without a secondary key the batch is a different, id-ordered one among the agreeing rows
+    # the old rule (no secondary key) is a different batch among the agreeing rows, by the tie-break
     old = make_strategy("qbc", secondary=None).fit(None, n_proba_columns=2)
     s_old, p_old = score_pool(old, PoolChunk(ids, member_proba=stack))
     old_batch = SelectionPlan.build(old, budget=budget).bind(classes=old.classes_).select(ids, s_old, p_old)
-    old_order = np.lexsort((ids, -np.round(votes, 9)))[:budget]
+    old_order = np.lexsort((ids, id_keys(ids, seed=0), -np.round(votes, 9)))[:budget]
     assert old_batch.ids.tolist() == ids[old_order].tolist()
     assert len(set(old_batch.ids.tolist()) & set(expected.tolist())) < budget * 0.6
 
@@ -152,7 +154,7 @@ def test_agreeing_committee_selects_by_the_secondary_key_in_memory_and_streaming
         np.testing.assert_array_equal(streamed.scores, in_memory.scores)
 
 
-def test_a_tie_on_both_keys_falls_to_the_id():
+def test_a_tie_on_both_keys_falls_to_the_seeded_tie_break():
     rng = np.random.default_rng(5)
     n = 200
     stack = agreeing_stack(rng, m=3, n=n, k=3, disagree=0.1)
@@ -167,8 +169,9 @@ def test_a_tie_on_both_keys_falls_to_the_id():
     batch = (
         SelectionPlan.build(strategy, budget=ahead + 10).bind(classes=strategy.classes_).select(ids, scores, predicted)
     )
-    # the 10 tied rows taken are those with the smallest ids, in rising id order
-    assert batch.ids[ahead:].tolist() == sorted(ids[:50].tolist())[:10]
+    # the 10 tied rows taken are those with the smallest seeded id keys, in that order
+    tied = ids[:50]
+    assert batch.ids[ahead:].tolist() == tied[np.argsort(id_keys(tied, seed=0))][:10].tolist()
     assert batch.ids.tolist() == ids[_expected_order(stack, ids)[: ahead + 10]].tolist()
 
 

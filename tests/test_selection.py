@@ -5,6 +5,7 @@ from hypothesis import strategies as st
 
 from activemine.errors import DuplicateIdError, EmptyPoolError, InputError, PoolExhaustedError
 from activemine.selection.batch import (
+    TiedScoresWarning,
     allocate_quotas,
     check_ids,
     id_keys,
@@ -54,11 +55,28 @@ def test_batch_contract(pool, with_quotas):
 
 @given(pools())
 @settings(max_examples=100)
-def test_hard_rows_are_the_top_scores_with_ties_by_id(pool):
+def test_hard_rows_are_the_top_scores_with_ties_by_the_seeded_id_key(pool):
     ids, scores, predicted, k, budget, _ = pool
-    batch = select_batch(ids, scores, predicted, budget=budget, n_classes=k)
-    order = np.lexsort((ids, -scores))
+    batch = select_batch(ids, scores, predicted, budget=budget, n_classes=k, seed=5)
+    order = np.lexsort((ids, id_keys(ids, seed=5), -scores))
     assert batch.ids.tolist() == ids[order[:budget]].tolist()
+
+
+def test_a_constant_model_never_yields_an_id_ordered_batch():
+    # a model that learned nothing scores every row alike: the batch must be a seeded random draw
+    # (the same whatever the chunking), not the pool's smallest ids, and it says so
+    ids = np.arange(10_000)
+    scores = np.full(ids.size, 0.5)
+    with pytest.warns(TiedScoresWarning, match="100%"):
+        batch = select_batch(ids, scores, np.zeros(ids.size, np.int64), budget=500, n_classes=2, seed=1)
+    assert batch.ties["tied_rows"] == ids.size and batch.ties["taken_from_tie"] == 500
+    assert "seeded" in batch.ties["broken_by"]
+    chosen = np.sort(batch.ids)
+    assert not np.array_equal(chosen, ids[:500])
+    assert chosen.max() > 9_000 and abs(chosen.mean() - ids.mean()) < 600  # spread over the pool
+    with pytest.warns(TiedScoresWarning):
+        other = select_batch(ids, scores, np.zeros(ids.size, np.int64), budget=500, n_classes=2, seed=2)
+    assert len(set(other.ids) & set(batch.ids)) < 100  # another seed, another draw
 
 
 @given(pools(), st.integers(0, 2**31 - 1))
@@ -170,7 +188,7 @@ def test_string_ids_work_end_to_end():
     assert batch.ids[:8].tolist() == [f"img-{i:04d}" for i in range(99, 91, -1)]
 
 
-def test_top_k_ties_break_by_id():
+def test_top_k_ties_break_by_id_without_a_tie_key():
     primary = np.array([0.0, 0.0, 0.0, -1.0])
     ids = np.array([30, 10, 20, 40])
     assert top_k_indices(primary, ids, 3).tolist() == [3, 1, 2]

@@ -99,3 +99,99 @@ def test_noise_rate_and_matrix_are_exclusive():
         ExperimentConfig(dataset="digits", noise=0.1, noise_matrix="1:0.2").check()
     with pytest.raises(InputError, match="CLASS:RATE"):
         ExperimentConfig(dataset="digits", noise_matrix="oops").check()
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from activemine.experiments.noise import check_wrong_shares, inject_observed_noise, observed_wrong_shares  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(2, 400),
+    k=st.integers(2, 4),
+    rate=st.floats(0.0, 0.49),
+    kind=st.sampled_from(["uniform", "ambiguous", "ambiguous-top"]),
+    seed=st.integers(0, 2**16),
+)
+def test_wrong_share_in_each_observed_class_never_exceeds_the_rate(n, k, rate, kind, seed):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, k, size=n)
+    y[rng.random(n) < 0.7] = 0  # one common class, the others rare
+    proba = rng.dirichlet(np.ones(k), size=n)
+    noisy, flipped = inject_observed_noise(y, rate, kind=kind, proba=proba, classes=np.arange(k), random_state=seed)
+    assert (noisy[flipped] != y[flipped]).all() and (noisy[~flipped] == y[~flipped]).all()
+    for c, s in observed_wrong_shares(y, noisy, range(k)).items():
+        assert s["wrong"] <= rate * s["rows"] + 1e-9, (c, s)
+
+
+@pytest.mark.parametrize("kind", ["uniform", "ambiguous", "ambiguous-top"])
+def test_observed_noise_on_a_rare_class_flips_the_rate_of_it_and_as_many_negatives(kind):
+    rng = np.random.default_rng(0)
+    y = (rng.random(50_000) < 0.01).astype(np.int64)
+    p1 = np.clip(0.7 * y + rng.normal(0.1, 0.1, y.size), 0.0, 1.0)
+    proba = np.column_stack([1 - p1, p1])
+    noisy, flipped = inject_observed_noise(y, 0.1, kind=kind, proba=proba, random_state=1)
+    n1 = int(y.sum())
+    assert flipped[y == 1].sum() == int(0.1 * n1) == flipped[y == 0].sum()
+    shares = observed_wrong_shares(y, noisy, (0, 1))
+    assert 0.09 < shares[1]["wrong_share"] <= 0.1 and shares[0]["wrong_share"] < 0.002
+    # the rate over all rows, the old reading of the same setting, makes most positive labels wrong
+    old, _ = inject_label_noise(y, 0.1, kind=kind, proba=proba, random_state=1)
+    assert observed_wrong_shares(y, old, (0, 1))[1]["wrong_share"] > 0.5
+    with pytest.raises(InputError, match="most labels of a class wrong"):
+        check_wrong_shares(y, old, (0, 1), ("neg", "pos"), allow_majority_wrong=False)
+    check_wrong_shares(y, old, (0, 1), ("neg", "pos"), allow_majority_wrong=True)
+
+
+def test_ambiguous_observed_noise_takes_the_most_ambiguous_first():
+    y = np.array([1] * 100 + [0] * 900)
+    a = np.r_[np.linspace(0, 0.5, 100), np.linspace(0, 0.5, 900)]  # p(other class)
+    proba = np.column_stack([np.where(y == 1, a, 1 - a), np.where(y == 1, 1 - a, a)])
+    _, flipped = inject_observed_noise(y, 0.1, kind="ambiguous-top", proba=proba, random_state=0)
+    assert (np.flatnonzero(flipped[:100]) == np.arange(90, 100)).all()
+    assert (np.flatnonzero(flipped[100:]) == np.arange(890, 900)).all()
+
+
+def _rare_file(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    y = (rng.random(n) < 0.02).astype(int)
+    X = rng.normal(size=(n, 4)) + 1.5 * y[:, None]
+    path = tmp_path / "rare.parquet"
+    cols = {f"f{j}": X[:, j] for j in range(4)}
+    cols["label"] = np.where(y == 1, "pos", "neg")
+    pq.write_table(pa.table(cols), path)
+    return path
+
+
+def test_experiment_refuses_noise_that_makes_most_positive_labels_wrong(tmp_path):
+    from activemine.experiments.runner import ExperimentConfig, run_experiment
+
+    path = _rare_file(tmp_path)
+    common = dict(
+        dataset=str(path), task="binary:pos", labeled_size=500, budget=50, strategies=("random",), model="logreg"
+    )
+    with pytest.raises(InputError, match="class 'pos' wrong"):
+        run_experiment(ExperimentConfig(**common, noise_matrix="1:0.2,0:0.05", noise_kind="uniform"))
+    with pytest.raises(InputError, match="most labels of a class wrong"):
+        run_experiment(ExperimentConfig(**common, noise=0.1, noise_model="rows", noise_kind="uniform"))
+    with pytest.raises(InputError, match="at most 0.5"):
+        ExperimentConfig(**common, noise=0.6).check()
+    results = run_experiment(ExperimentConfig(**common, noise=0.1, noise_kind="uniform", full_seeds=0))
+    observed = results["noise_flips"][0]["observed"]["train"]
+    assert 0.08 < observed["pos"]["wrong_share"] <= 0.1
+    assert (
+        results["noise_flips"][0]["train"]["not pos"]["flipped"] == results["noise_flips"][0]["train"]["pos"]["flipped"]
+    )
+    from activemine.experiments.runner import results_markdown
+
+    assert "wrong share (train)" in results_markdown(results)
+    allowed = ExperimentConfig(
+        **common, noise=0.1, noise_model="rows", noise_kind="uniform", allow_majority_wrong=True, full_seeds=0
+    )
+    assert run_experiment(allowed)["noise_flips"][0]["observed"]["train"]["pos"]["wrong_share"] > 0.5

@@ -183,3 +183,44 @@ def test_errors(data):
         mine(make_strategy("entropy"), PoolChunk(np.arange(3), proba=bad), budget=1)
     with pytest.raises(InputError, match="needs a labeled set"):
         mine(make_strategy("lc"), PoolChunk(np.arange(3), X=np.zeros((3, 2))), budget=1)
+
+
+def _boundary_task(noise: float):
+    from activemine.experiments.noise import inject_observed_noise
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(5_000, 2))
+    distance = X[:, 0] - 0.8  # (n,) signed distance to the true boundary
+    y = (distance + 0.3 * rng.normal(size=distance.size) > 0).astype(np.int64)
+    noisy, _ = inject_observed_noise(y, noise, kind="uniform", random_state=1) if noise else (y, None)
+    return X, noisy, np.abs(distance)
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.3])
+def test_hw_moves_its_batch_off_the_boundary_when_labels_there_are_dirty(noise):
+    import warnings
+
+    from activemine import LabeledSet
+    from activemine.data.chunks import PoolChunk
+    from activemine.engines.mining import score_pool
+    from activemine.selection.batch import select_batch
+
+    X, y, distance = _boundary_task(noise)
+    L, U = np.arange(2_000), np.arange(2_000, 5_000)
+    batches, hw = {}, None
+    for name in ("lc", "hw"):
+        strategy = make_strategy(name, model="logreg", random_state=0, n_jobs=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            strategy.fit(LabeledSet(X[L], y[L], L))
+        scores, predicted = score_pool(strategy, PoolChunk(U, X=X[U]))
+        batches[name] = np.sort(select_batch(U, scores, predicted, budget=200, n_classes=2).ids)
+        hw = strategy
+    decision = hw.difficulty_
+    assert decision["fits"] > 0 and hw.n_fits_ == decision["fits"] + 1 and decision["why"]
+    if noise == 0:  # clean labels: lc's batch exactly
+        assert decision["decision"] == "boundary"
+        assert np.array_equal(batches["hw"], batches["lc"])
+    else:
+        assert decision["decision"] == "band" and 0 < decision["band_center"] < 0.5
+        assert distance[batches["hw"]].mean() > 1.25 * distance[batches["lc"]].mean()  # 0.45 against 0.33

@@ -186,6 +186,8 @@ def mine_round(
             batch = run.select()
         rows, proba = _batch_proba(strategy, pool, batch, steps)
         record = dict(params or {}, strategy=getattr(strategy, "name", type(strategy).__name__), engine=engine)
+        if batch.ties:  # how the selection broke ties in the scores, with the share of tied rows
+            record["ties"] = dict(batch.ties)
         what = "stop set: predictions and the kappa-refit model" if pool.has_features else "stop set: predictions"
         with steps(what, unit=""):
             stop = predict_stop_round(

@@ -19,6 +19,7 @@ from activemine.cli._diversity_options import CandidateFactorOpt, ClustersOpt, D
 from activemine.cli._feature_options import FeatureColsOpt, FeaturePrefixOpt, split_names
 from activemine.cli._image_options import ImageColOpt, ImageModeOpt, ImageSizeOpt, SkipBadImagesOpt, report_skipped
 from activemine.cli._strategy_options import (
+    AdaptDifficultyOpt,
     BalanceOpt,
     CleanSelectionOpt,
     CommitteeSizeOpt,
@@ -230,6 +231,7 @@ def mine(
     dirty_policy: DirtyPolicyOpt = "prune",
     max_dirty: MaxDirtyOpt = 0.02,
     clean_selection: CleanSelectionOpt = False,
+    adapt_difficulty: AdaptDifficultyOpt = True,
     n_jobs: NJobsOpt = None,
     chunk_size: Annotated[int, typer.Option(help="Pool rows scored at a time.")] = 65_536,
     engine: Annotated[
@@ -279,6 +281,7 @@ def mine(
         weak_trees=weak_trees,
         n_jobs=n_jobs,
         clean_selection=clean_selection,
+        adapt_difficulty=adapt_difficulty,
     )
     store = CampaignStore(folder)
     started = time.perf_counter()

@@ -47,7 +47,25 @@ def experiment(
     seeds: Annotated[str, typer.Option(help="Number of seeds (0..S-1) or a comma-separated list.")] = "1",
     mode: Annotated[str, typer.Option(help="one-shot or multi-round.")] = "one-shot",
     rounds: Annotated[int, typer.Option(help="Multi-round: number of rounds.")] = 5,
-    noise: Annotated[float, typer.Option(help="Label-noise rate on L and on returned labels.")] = 0.0,
+    noise: Annotated[
+        float,
+        typer.Option(
+            help="Label noise on L and on returned labels: the share of wrong labels within each observed class (see --noise-model)."
+        ),
+    ] = 0.0,
+    noise_model: Annotated[
+        str,
+        typer.Option(
+            help="class (--noise is the share of wrong labels within each observed class, so a rare class stays 1 - R right) or rows (a share of all rows: on a rare class most of its labels end up wrong)."
+        ),
+    ] = "class",
+    allow_majority_wrong: Annotated[
+        bool,
+        typer.Option(
+            "--allow-majority-wrong",
+            help="Run a noise setting that makes most labels of a class wrong (refused otherwise).",
+        ),
+    ] = False,
     noise_kind: Annotated[
         str,
         typer.Option(
@@ -156,6 +174,8 @@ def experiment(
         rounds=rounds,
         noise=noise,
         noise_kind=noise_kind,
+        noise_model=noise_model,
+        allow_majority_wrong=allow_majority_wrong,
         model=model,
         fpr=fpr,
         label_col=label_col,

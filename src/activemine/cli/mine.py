@@ -22,6 +22,7 @@ from activemine.cli._diversity_options import (
 from activemine.cli._feature_options import FeatureColsOpt, FeaturePrefixOpt, split_names
 from activemine.cli._image_options import ImageColOpt, ImageModeOpt, ImageSizeOpt, SkipBadImagesOpt, report_skipped
 from activemine.cli._strategy_options import (
+    AdaptDifficultyOpt,
     BalanceOpt,
     ClassesOpt,
     CleanSelectionOpt,
@@ -104,6 +105,7 @@ def mine(
     dirty_policy: DirtyPolicyOpt = "prune",
     max_dirty: MaxDirtyOpt = 0.02,
     clean_selection: CleanSelectionOpt = False,
+    adapt_difficulty: AdaptDifficultyOpt = True,
     n_jobs: NJobsOpt = None,
     proba_cols: Annotated[
         str | None, typer.Option(help="Precomputed probability columns of U, e.g. p0,p1 (QBC: a0,a1;b0,b1).")
@@ -173,6 +175,7 @@ def mine(
         weak_trees=weak_trees,
         n_jobs=n_jobs,
         clean_selection=clean_selection,
+        adapt_difficulty=adapt_difficulty,
     )
     strat = opts.build()
     from activemine.cli._diversity_options import check_embedding_values, diversity_options, embedding_columns
@@ -224,6 +227,14 @@ def mine(
     write_table_with_settings(batch_to_table(batch, strategy, id_col=id_col), out, command="mine")
     print_summary(batch, strategy=strategy, seconds=time.perf_counter() - started, out=out)
     report_skipped(console, skipped)
+    if batch.ties.get("taken_from_tie"):
+        t = batch.ties
+        console.print(
+            f"{t['taken_from_tie']} batch rows were taken among {t['tied_rows']} rows of equal score "
+            f"({t['tied_share']:.1%} of the selectable rows), ordered by the {t['broken_by']}",
+            markup=False,
+            highlight=False,
+        )
     if batch.diversity is not None:
         from rich.markup import escape
 

@@ -20,11 +20,12 @@ __all__ = ["fast_oof_model", "fold_of", "oof_model", "out_of_fold_proba"]
 def fast_oof_model(*, random_state: int | None = 0, n_jobs: int | None = 1):
     """A cheap LightGBM for out-of-fold probabilities (about a tenth of the default model's cost).
 
-    Regularized like the default model (``reg_lambda``, ``min_child_weight``), so it cannot collapse either.
+    Regularized like the default model (``reg_lambda``, ``min_child_weight`` scaled to the rarest class),
+    so it cannot collapse either, and learns from a few positives.
     """
-    from lightgbm import LGBMClassifier
+    from activemine.models import minority_scaled_lgbm
 
-    return LGBMClassifier(
+    return minority_scaled_lgbm()(
         n_estimators=40,
         learning_rate=0.2,
         num_leaves=15,

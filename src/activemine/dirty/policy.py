@@ -36,7 +36,7 @@ from activemine.dirty._labels import labels_and_proba, row_ids
 from activemine.dirty.detect import _calibrated_dirty, _confident_class, _suspects, _thresholds, label_quality_scores
 from activemine.dirty.heldout import N_BOOTSTRAP, Z_DROP, check_drop, check_fold_seed
 from activemine.dirty.oof import out_of_fold_proba
-from activemine.dirty.soft import ALPHA, choose_soft_targets
+from activemine.dirty.soft import ALPHA, accepts_sample_weight, choose_soft_targets
 from activemine.errors import InputError
 
 __all__ = [
@@ -327,7 +327,9 @@ class DirtyDataFilter:
             method=self.method,
         )
         report = replace(report, rule=self.rule, dirty=report.n_dropped > 0)
-        if self.soften and self.policy == "prune":  # soft labels first: they keep every row (class docstring)
+        if (
+            self.soften and self.policy == "prune" and accepts_sample_weight(self.soft_model)
+        ):  # soft labels first: they keep every row (class docstring)
             report, fits = self._soften(X, y, report, classes, folds, random_state)
             self.n_fits_ += fits
             tick(fits)

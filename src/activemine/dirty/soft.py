@@ -41,6 +41,7 @@ from activemine.models import predict_proba_aligned
 __all__ = [
     "ALPHA",
     "MIN_WEIGHT",
+    "accepts_sample_weight",
     "Z_UNSURE",
     "SoftChoice",
     "choose_soft_targets",
@@ -85,6 +86,17 @@ def expand(X, targets: np.ndarray, *, min_weight: float = MIN_WEIGHT) -> tuple[n
     targets = np.asarray(targets, dtype=np.float64)
     row, col = np.nonzero(targets >= min_weight)  # row-major: each row's classes together, in column order
     return np.asarray(X)[row], col, targets[row, col]
+
+
+def accepts_sample_weight(estimator) -> bool:
+    """Whether soft targets can train ``estimator`` (a built-in name, ``"fast"``, or an estimator whose ``fit``,
+    or its pipeline's last step's, takes ``sample_weight``); the soft-label check is skipped for the others."""
+    if estimator is None or isinstance(estimator, str):
+        return True
+    from sklearn.utils.validation import has_fit_parameter
+
+    steps = getattr(estimator, "steps", None)
+    return has_fit_parameter(steps[-1][1] if steps else estimator, "sample_weight")
 
 
 def fit_soft(

@@ -460,8 +460,8 @@ def select_diverse(
         sample = embeddings[sample_rows(ids, seed=seed, size=options.sample_size)]
 
     neg = -scores.astype(np.float64)
-    hard_order = rank_order(neg, ids)  # (score desc, id asc)
     keys = id_keys(ids, seed=seed)
+    hard_order = rank_order(neg, ids, keys)  # (score desc, id key asc, id asc), as select_batch ranks
     report = dict(method=options.method, candidate_factor=options.factor, embedding=embedding)
     if options.clusters is not None:
         hard = _cluster_margin(ids, neg, group, hard_order, embeddings, hard_q, options, sample, seed)
@@ -479,7 +479,7 @@ def select_diverse(
         short = [False] * n_groups
         suppressed = [0]
         hard_bounds = _effective_bounds(hard_bounds, easy_bounds, n_groups, easy_share)
-        beyond = _beyond(neg, ids, group, hard_bounds)
+        beyond = _beyond(neg, ids, group, hard_bounds, tie=keys)
         hard = _walk(hard_order, group, hard_q, sup, beyond, short, suppressed)
         taken = np.zeros(n, dtype=bool)
         taken[hard] = True
@@ -497,7 +497,7 @@ def select_diverse(
         # a group with too few distinct rows takes its best suppressed rows (hard: by score, easy: by key)
         hard, easy, filled = _fill_from_suppressed(hard, easy, hard_order, easy_order, group, hard_q, easy_q, taken)
         report.update(suppressed=suppressed[0], filled_with_duplicates=filled)
-    hard = hard[rank_order(neg[hard], ids[hard])] if hard.size else hard
+    hard = hard[rank_order(neg[hard], ids[hard], keys[hard])] if hard.size else hard
     easy = easy[np.lexsort((ids[easy], keys[easy], group[easy]))] if easy.size else easy  # as select_batch orders them
     rows = np.concatenate([hard, easy]).astype(np.int64)
     stratum = np.empty(rows.size, dtype=object)
@@ -522,8 +522,9 @@ def _effective_bounds(hard_bounds, easy_bounds, n_groups, easy_share):
     ]
 
 
-def _beyond(primary, ids, group, bounds) -> np.ndarray | None:
-    """``(n,)`` True where a row sorts after its group's boundary ``(primary, id)`` (None: no bounds)."""
+def _beyond(primary, ids, group, bounds, tie=None) -> np.ndarray | None:
+    """``(n,)`` True where a row sorts after its group's boundary ``(primary, id)``, or ``(primary, tie, id)``
+    with ``tie`` keys ``(n,)`` (None: no bounds)."""
     if bounds is None or all(b is None for b in bounds):
         return None
     out = np.zeros(ids.size, dtype=bool)
@@ -534,8 +535,13 @@ def _beyond(primary, ids, group, bounds) -> np.ndarray | None:
         if isinstance(b, str):  # "all": the group kept nothing
             out[rows] = True
             continue
-        p, i = b
-        out[rows] = (primary[rows] > p) | ((primary[rows] == p) & (ids[rows] > i))
+        if tie is None:
+            p, i = b
+            out[rows] = (primary[rows] > p) | ((primary[rows] == p) & (ids[rows] > i))
+            continue
+        p, t, i = b
+        same = (primary[rows] == p) & (tie[rows] == t)
+        out[rows] = (primary[rows] > p) | ((primary[rows] == p) & (tie[rows] > t)) | (same & (ids[rows] > i))
     return out
 
 

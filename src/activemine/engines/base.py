@@ -77,7 +77,7 @@ def supports_missing_values(model) -> bool:
         return True
     if isinstance(model, str):
         return model in ("lightgbm", "hgb")
-    if type(model).__name__ in ("LGBMClassifier", "HistGradientBoostingClassifier"):
+    if type(model).__name__ in ("LGBMClassifier", "MinorityScaledLGBM", "HistGradientBoostingClassifier"):
         return True
     try:
         return bool(model.__sklearn_tags__().input_tags.allow_nan)
@@ -219,6 +219,7 @@ class MiningRun:
         from activemine.diversity.options import InsufficientCandidates
 
         while True:
+            tied = self.reducer.tied_rows()  # before the buffers are let go
             # the buffers are let go as the candidates are copied out: this reducer is spent
             ids, scores, predicted, counts, extra = self.reducer.diverse_candidates(release=True)
             attached = extra.pop("attached", None)
@@ -233,6 +234,10 @@ class MiningRun:
                 self.rescans += 1
                 self.reducer = self.executor.reduce(self, None)
         self.reducer = None  # spent by the selection (scan again to select again)
+        if batch.ties and tied > batch.ties["tied_rows"]:  # the candidates hold only some of the tied rows
+            from activemine.selection.batch import taken_at_boundary, tie_report
+
+            batch = replace(batch, ties=tie_report(tied, int(counts.sum()), taken_at_boundary(batch), self.plan.seed))
         if batch.diversity is not None:
             embedding = (
                 ""

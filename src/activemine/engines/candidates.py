@@ -5,7 +5,8 @@ predicted class, or the whole pool without quotas), the ``h`` highest scores
 (ties by smaller id) and then the ``e`` smallest id keys among the group's
 other rows, ``h + e = quota``. Two facts make a reduction exact:
 
-* the hard rows are among the group's top-``h`` by (score desc, id asc);
+* the hard rows are among the group's top-``h`` by (score desc, id key asc, id asc): tied
+  scores are ordered by the seeded id key, as :func:`~activemine.selection.select_batch` orders them;
 * the easy rows are among the group's ``h + e`` smallest (key, id): at most
   ``h`` of those are taken by the hard stratum.
 
@@ -40,7 +41,8 @@ PRUNE_SLACK = 1024
 
 
 class _Best:
-    """The ``limit`` rows of smallest ``(primary, id)`` pushed so far.
+    """The ``limit`` rows of smallest ``(primary, id)`` pushed so far (``(primary, column tie, id)``
+    when ``tie`` names a column: the hard buffers order tied scores by the id key).
 
     Rows are tuples of aligned arrays ``(primary, ids, *payload)`` (a payload may
     be 2-d, rows first); :meth:`push` and :meth:`shrink` return the rows that can
@@ -51,13 +53,18 @@ class _Best:
     row pushed was ever let go.
     """
 
-    def __init__(self, limit: int, handoff=None):
+    def __init__(self, limit: int, handoff=None, tie: int | None = None):
+        self.tie = tie
         self.limit = int(limit)
         self.parts: list[tuple] = []
         self.size = 0
         self.cut = None  # once full, a row with a larger primary can never enter
         self.dropped = False
         self.handoff = handoff
+        # rows let go whose primary equals ``tie_value``, the threshold of the last prune that cut a tie: every row
+        # with the final worst kept primary entered the buffer (the cut only falls), so kept + gone at that value
+        # are all of them
+        self.tie_value, self.tie_gone = None, 0
 
     def _overflow(self) -> int:
         return self.limit + (max(PRUNE_SLACK, self.limit // 2) if PRUNE_SLACK else 0)
@@ -114,7 +121,14 @@ class _Best:
                 ties = np.flatnonzero(primary == threshold)
                 room = self.limit - int(np.count_nonzero(keep))
                 if ties.size > room:
-                    ties = ties[np.argsort(column(1)[ties], kind="stable")[:room]]
+                    if self.tie_value != threshold:
+                        self.tie_value, self.tie_gone = threshold, 0
+                    self.tie_gone += int(ties.size - room)
+                    if self.tie is None:
+                        order = np.argsort(column(1)[ties], kind="stable")
+                    else:
+                        order = np.lexsort((column(1)[ties], column(self.tie)[ties]))
+                    ties = ties[order[:room]]
                 keep[ties] = True
             self.dropped = True
             wanted = self._wanted(column, ~keep)
@@ -133,15 +147,30 @@ class _Best:
         self.prune()
         return self.parts[0] if self.parts else None
 
+    def tied_at_boundary(self) -> int:
+        """Rows that share the worst kept primary, kept or let go, when a tie there was cut (else 0)."""
+        rows = self.rows()
+        if rows is None or not rows[1].size or self.tie_value is None or self.tie_gone == 0:
+            return 0
+        worst = rows[0].max()
+        if worst != self.tie_value:
+            return 0
+        return int(np.count_nonzero(rows[0] == worst)) + self.tie_gone
+
     def boundary(self) -> tuple | None:
-        """The worst kept ``(primary, id)`` when rows were let go (rows past it may be missing), else None."""
+        """The worst kept ``(primary, id)`` (``(primary, tie key, id)`` with a tie column) when rows were let
+        go (rows past it may be missing), else None."""
         rows = self.rows()
         if not self.dropped:
             return None
         if rows is None or not rows[1].size:
             return "all"  # nothing kept: every row of the group may be missing
         worst = rows[0].max()
-        return worst, np.sort(rows[1][rows[0] == worst])[-1]  # sort, not max: numpy has no max of strings
+        at = np.flatnonzero(rows[0] == worst)
+        if self.tie is None:
+            return worst, np.sort(rows[1][at])[-1]  # sort, not max: numpy has no max of strings
+        last = at[np.lexsort((rows[1][at], rows[self.tie][at]))[-1]]
+        return worst, rows[self.tie][last], rows[1][last]
 
 
 def _nothing(column, out: np.ndarray) -> np.ndarray:
@@ -217,7 +246,9 @@ class CandidateReducer:
         self.factor = div.factor if div is not None else 1.0
         self.with_keys = plan.easy_share > 0
         self.bounds = plan.quota_bounds(self.counts, 0)
-        self.hard = [_Best(self._split(q)[0], handoff=partial(self._easy_wants, g)) for g, q in enumerate(self.bounds)]
+        self.hard = [
+            _Best(self._split(q)[0], handoff=partial(self._easy_wants, g), tie=2) for g, q in enumerate(self.bounds)
+        ]
         self.easy = [_Best(self._split(q)[1], handoff=_nothing) for q in self.bounds]
         self.sample = _Best(div.sample_size, handoff=_nothing) if div is not None and div.needs_embeddings else None
         self.score_dtype = np.dtype(np.float16)  # widened to the scores' dtype as they arrive
@@ -282,7 +313,7 @@ class CandidateReducer:
             return
         self.score_dtype = np.result_type(self.score_dtype, scores.dtype)
         neg = -scores.astype(np.float64)
-        keys = id_keys(ids, seed=self.plan.seed) if self.with_keys else np.zeros(ids.size, np.uint64)
+        keys = id_keys(ids, seed=self.plan.seed)  # the easy draw, and the order of tied scores
         grouped = self.plan.n_groups > 1
         group = predicted if grouped else np.zeros(ids.size, np.int64)
         # drop at once the rows that neither buffer of their group can take (most rows, once both are full)
@@ -384,6 +415,16 @@ class CandidateReducer:
                 if rows is not None and rows[1].size:
                     parts.append((rows[1], rows[at], rows[3], *rows[4:]))
         return parts
+
+    def tied_rows(self) -> int:
+        """Rows of equal score at the hard stratum's boundary, over the groups where that tie was cut: the
+        ``tied_rows`` of :attr:`~activemine.selection.Batch.ties` as the whole pool would give them (a lower bound
+        when this reducer merged other reducers' candidates)."""
+        total = 0
+        for g in range(self.plan.n_groups):
+            self._to_easy(g, self.hard[g].prune())
+            total += self.hard[g].tied_at_boundary()
+        return total
 
     def candidates(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """``(ids, scores, predicted, available_counts)``: the candidate rows, sorted by id, and

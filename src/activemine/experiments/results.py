@@ -42,7 +42,7 @@ def results_markdown(results: dict) -> str:
         f"({results['sizes']['test']} samples), each run's the mean of {cfg.get('eval_repeats', 1)} model(s) "
         "trained with different seeds; selection cost in model fits and seconds.",
         "",
-        f"| run | labels | TPR@FPR={pct} (%) | AUC | model fits | select s | decided by id (%) |",
+        f"| run | labels | TPR@FPR={pct} (%) | AUC | model fits | select s | decided by tie-break (%) |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, s in results["summary"].items():
@@ -59,7 +59,32 @@ def results_markdown(results: dict) -> str:
         )
     from activemine.budget.report import stopping_markdown
 
-    return "\n".join(lines) + "\n" + stopping_markdown(results)
+    return "\n".join(lines) + "\n" + noise_markdown(results) + stopping_markdown(results)
+
+
+def noise_markdown(results: dict) -> str:
+    """Per class, over seeds: the true-class rows flipped and the share of wrong labels among the rows
+    labeled that class, on the training set and on L ('' when the labels were not noisy)."""
+    flips = [f for f in results.get("noise_flips", []) if "observed" in f]
+    if not flips:
+        return ""
+    cfg = results["config"]
+    model = "per noise matrix" if cfg.get("noise_matrix") else f"{cfg['noise']:g} per {cfg.get('noise_model', 'rows')}"
+    lines = [
+        "",
+        f"Label noise ({model}, {cfg['noise_kind']}), mean over seeds: true-class rows flipped, and the share of "
+        "wrong labels among the rows labeled each class.",
+        "",
+        "| class | flipped (train) | labeled this class (train) | wrong share (train) | wrong share (L) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name in results["classes"]:
+        flipped = np.mean([f["train"][name]["flipped"] for f in flips])
+        rows = np.mean([f["observed"]["train"][name]["rows"] for f in flips])
+        share = np.mean([f["observed"]["train"][name]["wrong_share"] for f in flips])
+        share_l = np.mean([f["observed"]["labeled"][name]["wrong_share"] for f in flips])
+        lines.append(f"| {name} | {flipped:,.1f} | {rows:,.1f} | {100 * share:.2f}% | {100 * share_l:.2f}% |")
+    return "\n".join(lines) + "\n"
 
 
 def write_outputs(results: dict, out: Path) -> list[Path]:

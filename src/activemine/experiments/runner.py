@@ -18,9 +18,11 @@ higher is better), with AUC beside it; multi-class tasks use the one-vs-rest
 macro average. The test labels are never noisy.
 
 Every run records ``decided_by``: how many of its score-ranked batch rows
-were decided by the score, by a secondary key packed into it, or by the id
-alone (:func:`activemine.selection.ties.decided_by`; summed over rounds in multi-round
-mode), so a score that ties on most of the pool shows.
+were decided by the score, by a secondary key packed into it, or by the
+tie-break alone (``id``: the seeded hash of the id; :func:`activemine.selection.ties.decided_by`;
+summed over rounds in multi-round mode), and ``ties``, the batch's
+:attr:`activemine.selection.batch.Batch.ties` (a list per round in multi-round mode),
+so a score that ties on most of the pool shows.
 
 Costs are reported per run as ``model_fits`` (models trained to select the
 batch) and ``select_seconds`` (fitting, scoring and selecting). ``lc``, ``sm``
@@ -51,10 +53,16 @@ from collections.abc import Callable
 
 import numpy as np
 
-from activemine.experiments.evaluation import ROC_GRID, _evaluate_rows, _public
+from activemine.experiments.evaluation import ROC_GRID, _class_counts, _evaluate_rows, _public
 from activemine.experiments.results import results_markdown, summarize, write_outputs
 from activemine.experiments.runs import _multi_round, _one_shot, _plant
-from activemine.experiments.seeds import _clean_proba, _flips_per_class, _Seed
+from activemine.experiments.seeds import (
+    _check_noise_matrix,
+    _clean_proba,
+    _flips_per_class,
+    _Seed,
+    _wrong_per_observed_class,
+)
 from activemine.experiments.settings import ExperimentConfig, ExperimentSettings
 from activemine.experiments.tasks import Task, load_task
 from activemine.models import predict_proba_aligned
@@ -109,6 +117,7 @@ def run_experiment(config: ExperimentConfig | ExperimentSettings, *, progress: P
         embedding_prefix=config.embedding_prefix,
     )
     settings.noise_rates(task.class_names)  # the noise matrix's class names are known now; before any fit
+    _check_noise_matrix(task, settings)
     if settings.duplicates or config.near_duplicates or config.diversity or any("+" in s for s in config.strategies):
         # more clusters than pool rows fails here, before any model is fitted
         pool_rows = (task.y_train.size - config.labeled_size if config.pool_size is None else config.pool_size) + (
@@ -132,6 +141,10 @@ def run_experiment(config: ExperimentConfig | ExperimentSettings, *, progress: P
                     "train": _flips_per_class(task, split.y_obs, np.arange(task.y_train.size)),
                     "labeled": _flips_per_class(task, split.y_obs, split.L),
                     "pool": _flips_per_class(task, split.y_obs, split.U),
+                    "observed": {
+                        part: _wrong_per_observed_class(task, split.y_obs, rows)
+                        for part, rows in (("train", np.arange(task.y_train.size)), ("labeled", split.L))
+                    },
                 }
             )
         fits: dict = {}
@@ -148,7 +161,12 @@ def run_experiment(config: ExperimentConfig | ExperimentSettings, *, progress: P
             "seconds": first["fit_seconds"] + time.perf_counter() - start,
         }
         initial.append(
-            {"seed": seed, **_public(first), **({"annotators": split.annotators} if split.annotators else {})}
+            {
+                "seed": seed,
+                **_public(first),
+                "labeled_class_counts": _class_counts(task, task.y_train[split.L]),
+                **({"annotators": split.annotators} if split.annotators else {}),
+            }
         )
         step(f"seed {seed}: initial TPR {100 * first['tpr_at_fpr']:.2f}%")
         for spec in settings.runs:

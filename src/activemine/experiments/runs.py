@@ -15,6 +15,7 @@ pruning dirty-data step, what that step did to L + B before the final fit.
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 import numpy as np
@@ -115,7 +116,14 @@ def _one_shot(run: RunSpec, task, settings: ExperimentSettings, seed, split: _Se
     seconds = time.perf_counter() - start + extra
     rows = np.concatenate([split.L, batch.ids])
     start = time.perf_counter()
-    keep, final_report = _kept_for_training(strategy, task.X_train[rows], split.y_obs[rows], seed)
+    # runs whose final training set and dirty-data settings agree (hw and its variants on clean labels) share it
+    step_key = _step_key(strategy, rows)
+    cached = shared.setdefault("kept", {}).get(step_key) if step_key else None
+    if cached is None:
+        cached = _kept_for_training(strategy, task.X_train[rows], split.y_obs[rows], seed)
+        if step_key:
+            shared["kept"][step_key] = cached
+    keep, final_report = cached
     clean_seconds = time.perf_counter() - start
     targets = _soft_targets(final_report, keep, split.y_obs[rows], len(task.class_names))
     result = _evaluate_rows(
@@ -129,7 +137,10 @@ def _one_shot(run: RunSpec, task, settings: ExperimentSettings, seed, split: _Se
         select_seconds=seconds,
         model_fits=int(fits),
         decided_by=decided,
+        ties=dict(batch.ties),
     )
+    if getattr(strategy, "difficulty_", None) is not None:
+        result["difficulty"] = dict(strategy.difficulty_)
     if hasattr(strategy, "kept_"):
         result["labeled_dropped"] = int((~np.asarray(strategy.kept_)).sum())
     if getattr(strategy, "dirty_report_", None) is not None:
@@ -163,6 +174,15 @@ def _soft_targets(report, keep: np.ndarray, y: np.ndarray, n_classes: int) -> np
     return out
 
 
+def _step_key(strategy, rows: np.ndarray) -> str | None:
+    """A key of the final dirty-data step's input: its settings and the rows in their order, as the step's
+    output is aligned with them (None: a custom step, not shared)."""
+    if getattr(strategy, "dirty_step", None) is not None or getattr(strategy, "dirty_policy", "off") != "prune":
+        return None
+    settings = [getattr(strategy, k, None) for k in ("dirty_policy", "dirty_rule", "max_dirty", "soft_labels")]
+    return repr((settings, repr(strategy.model), strategy.n_jobs)) + hashlib.sha1(rows.tobytes()).hexdigest()
+
+
 def _kept_for_training(strategy, X, y, seed: int):
     """``(keep, report)``: rows of L + B ``(n,)`` bool that the strategy's own dirty-data control keeps
     for the final model, and its step's report (None without one, or when the step was skipped).
@@ -193,6 +213,7 @@ def _multi_round(run: RunSpec, task, settings: ExperimentSettings, seed, split: 
     rows, curve, fits, seconds = split.L, [], 0, 0.0
     evaluation = shared["initial"]
     picked: list[np.ndarray] = []
+    round_ties: list[dict] = []
     decided: dict[str, int] = {}
     from activemine.budget.report import RunRecorder
 
@@ -237,6 +258,7 @@ def _multi_round(run: RunSpec, task, settings: ExperimentSettings, seed, split: 
             ties = strategy_decided_by(strategy, batch, split.U, scores, predicted, exclude=rows)
         seconds += time.perf_counter() - start
         reports.append(batch.diversity)
+        round_ties.append(dict(batch.ties))
         decided = {key: decided.get(key, 0) + n for key, n in ties.items()}
         picked.append(batch.ids)
         batch_proba = predict_proba_aligned(evaluation["_model"], task.X_train[batch.ids], classes)
@@ -268,6 +290,7 @@ def _multi_round(run: RunSpec, task, settings: ExperimentSettings, seed, split: 
         select_seconds=seconds,
         model_fits=int(fits),
         decided_by=decided,
+        ties=round_ties,
         curve=curve,
         stopping=stop.report(seed=seed),
     )

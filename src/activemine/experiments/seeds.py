@@ -8,8 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from activemine.errors import BudgetError
-from activemine.experiments.noise import inject_class_noise, inject_label_noise
+from activemine.errors import BudgetError, InputError
+from activemine.experiments.noise import (
+    check_wrong_shares,
+    inject_class_noise,
+    inject_label_noise,
+    inject_observed_noise,
+    observed_wrong_shares,
+)
 from activemine.experiments.settings import ExperimentSettings
 from activemine.experiments.tasks import Task
 from activemine.models import make_model, predict_proba_aligned
@@ -40,10 +46,30 @@ def _noisy_labels(task: Task, settings: ExperimentSettings, seed: int, proba) ->
         return np.asarray(noisy)
     if config.noise == 0:
         return task.y_train
-    noisy, _ = inject_label_noise(
+    inject = inject_observed_noise if config.noise_model == "class" else inject_label_noise
+    noisy, _ = inject(
         task.y_train, config.noise, kind=config.noise_kind, proba=proba, classes=classes, random_state=seed
     )
     return np.asarray(noisy)
+
+
+def _check_noise_matrix(task: Task, settings: ExperimentSettings) -> None:
+    """Refuse a binary noise matrix that makes most labels of an observed class wrong, before any fit
+    (the flip counts per class are exact there; :class:`_Seed` checks every setting once labels are drawn)."""
+    config = settings.config
+    rates = settings.noise_rates(task.class_names)
+    if rates is None or not task.binary or config.allow_majority_wrong:
+        return
+    n = np.bincount(task.y_train, minlength=2)
+    out = [int(round(rates.get(c, 0.0) * n[c])) for c in (0, 1)]
+    for c in (0, 1):
+        rows, wrong = n[c] - out[c] + out[1 - c], out[1 - c]
+        if rows and wrong / rows > 0.5:
+            raise InputError(
+                f"noise matrix {config.noise_matrix!r} makes {wrong} of the {rows} labels of class "
+                f"{task.class_names[c]!r} wrong ({wrong / rows:.0%}); lower its rates, use --noise (a share of "
+                "wrong labels within each class), or allow it by name (--allow-majority-wrong)"
+            )
 
 
 def _flips_per_class(task: Task, y_obs: np.ndarray, rows: np.ndarray) -> dict:
@@ -52,6 +78,15 @@ def _flips_per_class(task: Task, y_obs: np.ndarray, rows: np.ndarray) -> dict:
     return {
         name: {"rows": int((y_true == c).sum()), "flipped": int(((y_true == c) & (y != c)).sum())}
         for c, name in enumerate(task.class_names)
+    }
+
+
+def _wrong_per_observed_class(task: Task, y_obs: np.ndarray, rows: np.ndarray) -> dict:
+    """Among ``rows``, per observed class name: ``{name: {"rows", "wrong", "wrong_share"}}``, the rows
+    labeled that class and the share of them that are wrong."""
+    shares = observed_wrong_shares(task.y_train[rows], y_obs[rows], range(len(task.class_names)))
+    return {
+        name: {k: shares[c][k] for k in ("rows", "wrong", "wrong_share")} for c, name in enumerate(task.class_names)
     }
 
 
@@ -73,6 +108,14 @@ class _Seed:
         # training rows in neither: a stop set drawn here is untouched by selection (activemine.budget.report)
         self.held_out = np.sort(order[config.labeled_size + pool :])
         self.y_obs = _noisy_labels(task, settings, seed, clean_proba)
+        if settings.noisy:
+            check_wrong_shares(
+                task.y_train,
+                self.y_obs,
+                range(len(task.class_names)),
+                task.class_names,
+                allow_majority_wrong=config.allow_majority_wrong,
+            )
         self.annotators = {}
         if settings.annotators is not None:  # a simulated team labels instead (consensus where several label)
             from activemine.annotators.simulation import experiment_labels

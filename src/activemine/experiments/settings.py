@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 from activemine.errors import InputError
-from activemine.experiments.noise import NOISE_KINDS, parse_noise_matrix
+from activemine.experiments.noise import NOISE_KINDS, NOISE_MODELS, parse_noise_matrix
 from activemine.selection.strategies import STRATEGIES
 
 if TYPE_CHECKING:
@@ -60,6 +60,9 @@ class ExperimentConfig:
     noise: float = 0.0
     noise_kind: str = "uniform"
     noise_matrix: str | None = None
+    # "class": noise is the share of wrong labels within each observed class; "rows": a share of all rows
+    noise_model: str = "class"
+    allow_majority_wrong: bool = False  # run a noise setting that makes most of a class's labels wrong
     model: str = "lightgbm"
     fpr: float = 0.01
     label_col: str | None = None  # None: "label" (or the old default "y", with a warning)
@@ -111,6 +114,13 @@ class ExperimentConfig:
             raise InputError(f"noise kind must be one of {NOISE_KINDS}, got {self.noise_kind!r}")
         if not 0.0 <= self.noise < 1.0:
             raise InputError(f"noise rate must be in [0, 1), got {self.noise}")
+        if self.noise_model not in NOISE_MODELS:
+            raise InputError(f"noise model must be one of {NOISE_MODELS}, got {self.noise_model!r}")
+        if self.noise_model == "class" and self.noise > 0.5 and not self.allow_majority_wrong:
+            raise InputError(
+                f"noise rate {self.noise} would make most labels of every class wrong; "
+                "give a rate of at most 0.5 or allow it by name (--allow-majority-wrong)"
+            )
         if self.noise_matrix is not None and self.noise > 0:
             raise InputError("give either a noise rate or a noise matrix, not both")
         if self.noise_matrix is not None:

@@ -8,8 +8,16 @@ its settings, so it does not depend on row order, chunk size or engine:
   samples than its share gives the rest to the others (:func:`allocate_quotas`).
   Without weights the whole pool is one group.
 * **Strata.** In each group ``round((1 - easy_share) * quota)`` samples are the
-  highest scores (``hard``), ties broken by the smaller id; the rest of the
-  quota (``easy``) is a uniform random draw from the group's remaining samples.
+  highest scores (``hard``); the rest of the quota (``easy``) is a uniform
+  random draw from the group's remaining samples.
+* **Ties.** Rows of equal score are ordered by the seeded hash of their id
+  (:func:`id_keys`, the id only where two hashes are equal), not by the id: a
+  model whose scores tie on most of the pool (a constant model trained on a
+  handful of positives) then yields a uniform random batch, not the pool's
+  smallest ids. The hash depends on the id and the seed only, so chunking and
+  engines cannot change the order. A batch records how many selectable rows
+  tied at its boundary (:attr:`Batch.ties`), and a selection in which they are
+  most of the pool warns (:class:`TiedScoresWarning`).
 * **Randomness by id.** The uniform draw takes the samples with the smallest
   seeded hash of their id (:func:`id_keys`), which is a uniform sample without
   replacement that any streaming pass can reproduce exactly.
@@ -27,7 +35,9 @@ import numpy as np
 from activemine.errors import DuplicateIdError, EmptyPoolError, InputError, PoolExhaustedError
 
 __all__ = [
+    "TIED_WARNING_SHARE",
     "Batch",
+    "TiedScoresWarning",
     "allocate_quotas",
     "check_ids",
     "duplicated_values",
@@ -37,6 +47,14 @@ __all__ = [
     "split_hard_easy",
     "top_k_indices",
 ]
+
+#: A selection warns when more than this share of its selectable rows tie at the batch boundary.
+TIED_WARNING_SHARE = 0.5
+
+
+class TiedScoresWarning(UserWarning):
+    """Most of the pool's scores tie at the batch boundary: the batch is a seeded random draw among them."""
+
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _POLY_PRIME = np.uint64(0x100000001B3)  # odd, so every power is invertible modulo 2**64
@@ -141,16 +159,17 @@ def uniform_from_keys(keys: np.ndarray) -> np.ndarray:
     return (keys >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
 
 
-def top_k_indices(primary: np.ndarray, ids: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k rows with the smallest ``primary``, ties by smaller id, in that order.
+def top_k_indices(primary: np.ndarray, ids: np.ndarray, k: int, tie: np.ndarray | None = None) -> np.ndarray:
+    """Indices of the k rows with the smallest ``primary``, ties by smaller ``tie`` key (when given)
+    and then by smaller id, in that order.
 
     Uses a partition so the cost is O(n + k log k), not a full sort.
     """
-    chosen = top_k_unordered(primary, ids, k)
-    return chosen[rank_order(primary[chosen], ids[chosen])]
+    chosen = top_k_unordered(primary, ids, k, tie)
+    return chosen[rank_order(primary[chosen], ids[chosen], None if tie is None else tie[chosen])]
 
 
-def top_k_unordered(primary: np.ndarray, ids: np.ndarray, k: int) -> np.ndarray:
+def top_k_unordered(primary: np.ndarray, ids: np.ndarray, k: int, tie: np.ndarray | None = None) -> np.ndarray:
     """The same rows as :func:`top_k_indices`, in no particular order (O(n))."""
     n = primary.shape[0]
     k = min(int(k), n)
@@ -163,13 +182,17 @@ def top_k_unordered(primary: np.ndarray, ids: np.ndarray, k: int) -> np.ndarray:
     below = np.flatnonzero(primary < threshold)
     ties = np.flatnonzero(primary == threshold)
     if below.size + ties.size > k:
-        ties = ties[np.argsort(ids[ties], kind="stable")[: k - below.size]]
+        order = np.argsort(ids[ties], kind="stable") if tie is None else np.lexsort((ids[ties], tie[ties]))
+        ties = ties[order[: k - below.size]]
     return np.concatenate([below, ties])
 
 
-def rank_order(primary: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """The permutation ``(n,)`` that sorts rows by ``primary``, ties by smaller id,
-    as ``np.lexsort((ids, primary))`` does; one stable sort when ids already rise."""
+def rank_order(primary: np.ndarray, ids: np.ndarray, tie: np.ndarray | None = None) -> np.ndarray:
+    """The permutation ``(n,)`` that sorts rows by ``primary``, ties by smaller ``tie`` key (when given)
+    and then by smaller id, as ``np.lexsort((ids, tie, primary))`` does; one stable sort when ids already
+    rise and there is no tie key."""
+    if tie is not None:
+        return np.lexsort((ids, tie, primary))
     if ids.size > 1 and (ids[1:] > ids[:-1]).all():
         return np.argsort(primary, kind="stable")
     return np.lexsort((ids, primary))
@@ -228,6 +251,12 @@ class Batch:
     ``attached`` maps a name to an array of rows first, aligned with ``ids``:
     what an engine carried along with the rows (the pool row number, say; see
     :attr:`activemine.engines.base.ChunkScorer.attach`).
+    ``ties``: the rows whose score equals the lowest score the hard stratum
+    took, in groups where some of them were left out (``tied_rows``), their
+    share of the selectable rows (``tied_share``), how many of the batch's
+    rows were taken from them (``taken_from_tie``) and how ties were broken
+    (``broken_by``). A streaming engine sees only candidates, so there the
+    counts are lower bounds.
     """
 
     ids: np.ndarray
@@ -238,6 +267,7 @@ class Batch:
     quotas: dict = field(default_factory=dict)
     diversity: object | None = None
     attached: dict = field(default_factory=dict)
+    ties: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
@@ -265,6 +295,37 @@ class Batch:
         if not self.classes:
             return self.predicted
         return np.asarray(self.classes, dtype=object)[self.predicted] if self.predicted.size else np.array([])
+
+
+def taken_at_boundary(batch: Batch) -> int:
+    """Ranked rows of ``batch`` whose score equals the lowest ranked score of their group (the predicted class
+    with quotas, else the whole batch)."""
+    ranked = np.asarray(batch.stratum) != "easy"
+    scores = np.asarray(batch.scores, dtype=np.float64)[ranked]
+    groups = np.asarray(batch.predicted)[ranked] if batch.quotas else np.zeros(scores.size, np.int64)
+    return int(sum(np.count_nonzero(scores[groups == g] == scores[groups == g].min()) for g in np.unique(groups)))
+
+
+def tie_report(tied_rows: int, selectable: int, taken_from_tie: int, seed: int, *, stacklevel: int = 2) -> dict:
+    """:attr:`Batch.ties` of a selection; warns (:class:`TiedScoresWarning`) when the tied rows are more than
+    :data:`TIED_WARNING_SHARE` of the selectable ones."""
+    ties = {
+        "tied_rows": int(tied_rows),
+        "tied_share": tied_rows / max(1, selectable),
+        "taken_from_tie": int(taken_from_tie),
+        "broken_by": f"seeded hash of the id (seed {seed})",
+    }
+    if ties["tied_share"] > TIED_WARNING_SHARE:
+        import warnings
+
+        warnings.warn(
+            f"{tied_rows} of the {selectable} selectable rows ({ties['tied_share']:.0%}) share the score at the batch "
+            f"boundary: {taken_from_tie} batch rows are a seeded random draw among them (seed {seed}), not a ranking; "
+            "the model may have learned nothing (too few labels of a class?)",
+            TiedScoresWarning,
+            stacklevel=stacklevel + 1,
+        )
+    return ties
 
 
 def select_batch(
@@ -351,28 +412,35 @@ def select_batch(
         bounds = np.searchsorted(predicted[order], np.arange(n_classes + 1))
         groups = [(order[bounds[c] : bounds[c + 1]], int(quotas[c])) for c in range(n_classes)]
 
-    keys = id_keys(ids, seed=seed) if easy_share > 0 else None
+    keys = id_keys(ids, seed=seed)  # the easy stratum's draw, and the order of tied scores
     hard_parts, easy_parts = [], []
     taken = np.zeros(ids.size, dtype=bool)
+    tied_rows = taken_from_tie = 0
     for rows, quota in groups:
         n_hard, n_easy = split_hard_easy(quota, easy_share)
         # only the set matters here: all hard rows are ranked together below
-        hard = rows[top_k_unordered(-scores[rows].astype(np.float64), ids[rows], n_hard)]
+        hard = rows[top_k_unordered(-scores[rows].astype(np.float64), ids[rows], n_hard, keys[rows])]
         hard_parts.append(hard)
+        if 0 < hard.size < rows.size:
+            at_boundary = scores[rows] == scores[hard].min()
+            in_batch = int(np.count_nonzero(scores[hard] == scores[hard].min()))
+            if at_boundary.sum() > in_batch:  # the tie was broken: some tied rows are in, some out
+                tied_rows += int(at_boundary.sum())
+                taken_from_tie += in_batch
         if n_easy:
             taken[hard] = True
             rest = rows[~taken[rows]]
             easy_parts.append(rest[top_k_indices(keys[rest], ids[rest], n_easy)])
     hard = np.concatenate(hard_parts) if hard_parts else np.empty(0, np.int64)
     easy = np.concatenate(easy_parts) if easy_parts else np.empty(0, np.int64)
-    hard.sort()  # row order, so ids rise here whenever they rise in the input
-    hard = hard[rank_order(-scores[hard].astype(np.float64), ids[hard])]
+    hard = hard[rank_order(-scores[hard].astype(np.float64), ids[hard], keys[hard])]
     rows = np.concatenate([hard, easy])
     stratum = np.empty(rows.size, dtype=object)
     stratum[: hard.size] = hard_label
     stratum[hard.size :] = "easy"
     class_names = tuple(classes) if classes is not None else tuple(range(n_classes))
     quota_map = {class_names[c]: int(q) for c, q in enumerate(quotas)} if weights is not None else {}
+    ties = tie_report(tied_rows, int(counts.sum()), taken_from_tie, seed, stacklevel=3)
     return Batch(
         ids=ids[rows],
         scores=scores[rows],
@@ -380,4 +448,5 @@ def select_batch(
         stratum=stratum,
         classes=class_names,
         quotas=quota_map,
+        ties=ties,
     )

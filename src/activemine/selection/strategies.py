@@ -384,6 +384,17 @@ class HWStrategy(Strategy):
       the cleaned L put fewer of the positive class in the batch and lost
       0.8 points of TPR at 1% FPR against selecting with all labels, at nine
       more model fits (benchmarks/label_efficiency.py, ``hw-clean-selection``).
+    * the **difficulty** (``adapt_difficulty=True``): the dirty-data step's
+      held-out check runs on L before selection (its fits count in ``n_fits_``).
+      When it finds the labels dirty (soft labels or a drop win on held-out
+      labels) and its suspects sit nearer the boundary than L's rows do, HW
+      ranks by a margin band instead of the boundary: rows whose least
+      confidence is near ``band_center`` (the suspects' median uncertainty)
+      come first, and rows more uncertain than it are ranked as far below it as
+      they are above (``score = c - |lc - c|``), a pure function of the score,
+      so chunks and engines cannot change the batch. On clean labels nothing
+      changes: HW's batch is lc's. ``difficulty_`` records the decision, why,
+      and the fits it paid (``docs/rare-classes.md`` has the measurements).
     """
 
     name = "hw"
@@ -404,6 +415,7 @@ class HWStrategy(Strategy):
         max_dirty: float = 0.02,
         clean_selection: bool = False,
         soft_labels: bool = True,
+        adapt_difficulty: bool = True,
         **kwargs,
     ):
         if not 0.0 < weak_fraction <= 1.0:
@@ -430,20 +442,27 @@ class HWStrategy(Strategy):
         self.max_dirty = max_dirty
         self.clean_selection = bool(clean_selection)
         self.soft_labels = bool(soft_labels)
+        self.adapt_difficulty = bool(adapt_difficulty)
 
     def _fit_models(self, labeled):
         X, y = labeled.X, labeled.y
         self.kept_ = np.ones(y.size, dtype=bool)
         self.dirty_report_ = None
+        self.difficulty_ = None
         step, targets = None, None
-        if self.clean_selection:
+        if self.clean_selection or self.adapt_difficulty:
             step = self.dirty_step
             if step is None and self.dirty_policy != "off":
                 step = self.make_dirty_filter()
         if step is not None:
-            self.kept_ = np.asarray(step(X, y, random_state=self.random_state), dtype=bool)
-            self.n_fits_ += int(getattr(step, "n_fits_", 0))
+            kept = np.asarray(step(X, y, random_state=self.random_state), dtype=bool)
+            fits = int(getattr(step, "n_fits_", 0))
+            self.n_fits_ += fits
             self.dirty_report_ = getattr(step, "report_", None)
+            if self.adapt_difficulty:
+                self.difficulty_ = difficulty_decision(self.dirty_report_, fits=fits)
+        if step is not None and self.clean_selection:
+            self.kept_ = kept
             targets = getattr(self.dirty_report_, "soft_targets", None)
             columns = np.unique(y)  # the step's classes: the columns of its soft targets
             X, y = X[self.kept_], y[self.kept_]
@@ -495,7 +514,69 @@ class HWStrategy(Strategy):
         else:
             weak = self._proba(chunk, getattr(self, "weak_model_", None), "weak_proba")
         predicted = S.argmax_rows(weak if strong is None else strong)
-        return S.least_confidence(weak, validate=False), predicted
+        scores = S.least_confidence(weak, validate=False)
+        decision = getattr(self, "difficulty_", None)
+        if decision is not None and decision["decision"] == "band":
+            center = decision["band_center"]
+            scores = center - np.abs(scores - center)  # (n,): the band around center first, the boundary last
+        return scores, predicted
+
+
+#: The estimated dirty share of L (:attr:`activemine.dirty.DirtyDataReport.dirty_share_before`) from which HW
+#: leaves the boundary. Clean but overlapping classes estimate about 2% (tests/test_strategies.py).
+BAND_MIN_DIRTY_SHARE = 0.05
+
+
+def difficulty_decision(report, *, fits: int) -> dict:
+    """HW's choice of difficulty from the dirty-data step's report on L: ``{"decision", "why", "band_center",
+    "fits", ...}``, ``decision`` ``"band"`` (select around ``band_center``, away from the boundary) or ``"boundary"``.
+
+    The labels count as dirty near the boundary when the step found them dirty (soft labels or a drop won on
+    held-out labels), its estimate of the dirty share of L is at least :data:`BAND_MIN_DIRTY_SHARE`, and its
+    suspects' median uncertainty (``min(q, 1 - q)``, ``q`` the out-of-fold probability of the given label) is
+    above that of all of L; the band's center is then the suspects' median uncertainty. The share floor keeps
+    classes that merely overlap (clean labels, where soft labels win for calibration and about 2% of rows are
+    suspects) at the boundary.
+    """
+    out = {"decision": "boundary", "band_center": None, "fits": int(fits)}
+    if report is None:
+        out["why"] = "the held-out check did not run (too few labels of a class, or the dirty-data step is off)"
+        return out
+    soft = report.soft_targets is not None
+    dirty = soft or bool(report.dirty)
+    quality = np.asarray(report.label_quality, dtype=np.float64)  # (n,) p(given label), out of fold
+    uncertainty = np.minimum(quality, 1.0 - quality)  # (n,) 0 = certain, 0.5 = on the boundary
+    suspect = np.asarray(report.suspect, dtype=bool)
+    evidence = f"soft z {report.soft_z:.2f}, drop z {report.z:.2f}"
+    out.update(suspects=int(suspect.sum()), labeled_uncertainty=float(np.median(uncertainty)) if quality.size else 0.0)
+    share = float(report.dirty_share_before)
+    out["dirty_share"] = share
+    if not dirty or not suspect.any():
+        out["why"] = f"labels clean on held-out labels ({evidence}): select at the boundary, as lc"
+        return out
+    if share < BAND_MIN_DIRTY_SHARE:
+        out["why"] = (
+            f"held-out check prefers cleaned labels ({evidence}) but the estimated dirty share {share:.1%} is under "
+            f"{BAND_MIN_DIRTY_SHARE:.0%}: select at the boundary, as lc"
+        )
+        return out
+    center = float(np.median(uncertainty[suspect]))
+    out["suspect_uncertainty"] = center
+    if center <= out["labeled_uncertainty"]:
+        out["why"] = (
+            f"labels dirty ({evidence}) but the suspects are no nearer the boundary than L "
+            f"(median uncertainty {center:.3f} against {out['labeled_uncertainty']:.3f}): select at the boundary"
+        )
+        return out
+    out.update(
+        decision="band",
+        band_center=center,
+        why=(
+            f"labels dirty near the boundary ({evidence}; {int(suspect.sum())} suspects, median uncertainty "
+            f"{center:.3f} against {out['labeled_uncertainty']:.3f} for L): select around {center:.3f}"
+        ),
+    )
+    return out
 
 
 STRATEGIES: dict[str, Callable[..., Strategy]] = {

@@ -1,11 +1,12 @@
 """Which ranking key decided a batch: the score, its secondary key, or the id.
 
 A strategy ranks rows by score (higher = more worth labeling), ties by the
-smaller id. Some scores pack two keys into one number (QBC's ranked vote
+seeded hash of the id (:func:`activemine.selection.id_keys`), so a tie-break
+draws at random instead of taking the smallest ids. Some scores pack two keys into one number (QBC's ranked vote
 entropy: the votes first, the consensus second; see
 :func:`activemine.selection.scores.ranked_vote_entropy`), and a coarse score (plain vote
 entropy with 2-3 members) can leave most of a batch to the id, a random batch
-in disguise. :func:`decided_by` counts, for the score-ranked rows of a batch,
+in disguise (a seeded one). :func:`decided_by` counts, for the score-ranked rows of a batch,
 which key put each of them ahead of the rows left out, so a degenerate score
 shows in every result.
 """
@@ -54,7 +55,8 @@ def decided_by(
     ranked row of the group is counted under the first key on which it differs
     from the boundary row: ``"score"`` when the primary keys differ,
     ``"secondary"`` when only the packed secondary key differs (the scores
-    differ but the primary keys do not), ``"id"`` when the scores are equal.
+    differ but the primary keys do not), ``"id"`` when the scores are equal
+    (the tie-break by the seeded id hash decided).
     Rows of a group taken whole (no boundary row) count under ``"score"``:
     no row of the group was left out, so no tie was broken. The counts sum to
     the number of ranked rows.
