@@ -41,7 +41,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +52,7 @@ from activemine.dirty.soft import fit_soft
 from activemine.errors import BudgetError, InputError
 from activemine.metrics import roc_auc, tpr_at_fpr
 from activemine.mining import score_pool
-from activemine.models import make_model, predict_proba_aligned
+from activemine.models import make_model, network_options, predict_proba_aligned
 from activemine.plan import SelectionPlan
 from activemine.simulate import NOISE_KINDS, inject_class_noise, inject_label_noise, parse_noise_matrix
 from activemine.strategies import STRATEGIES, make_strategy
@@ -97,6 +97,7 @@ class ExperimentConfig:
     noise_kind: str = "uniform"
     noise_matrix: str | None = None
     model: str = "lightgbm"
+    network: dict = field(default_factory=dict)  # a network model's device, epochs, batch_size (models.network_options)
     fpr: float = 0.01
     label_col: str = "label"
     split_col: str | None = None
@@ -800,6 +801,9 @@ def run_experiment(config: ExperimentConfig, *, progress: Progress | None = None
     (:func:`count_steps` tells how many there are).
     """
     config.check()
+    given = config
+    # the model built once, checked before any data is read (a factory that does not import, no GPU, ...)
+    config = replace(config, model=network_options(config.model, **config.network))
     step = progress or (lambda _description: None)
     task = load_task(
         config.dataset,
@@ -866,6 +870,7 @@ def run_experiment(config: ExperimentConfig, *, progress: Progress | None = None
             )
             full.append({"seed": seed, **_public(f)})
             step(f"seed {seed}: full")
+    config = given
     cfg = asdict(config)
     cfg["strategies"], cfg["seeds"] = list(config.strategies), list(config.seeds)
     cfg["variants"] = {k: [b, dict(kw)] for k, (b, kw) in config.variants.items()}

@@ -16,11 +16,15 @@ from activemine.cli._app import QuietOpt, app, console, err_console, exits_on_ba
 from activemine.cli._diversity_options import CandidateFactorOpt, ClustersOpt, DiversityOpt, NearDuplicatesOpt
 from activemine.cli._strategy_options import (
     BalanceOpt,
+    BatchSizeOpt,
     CleanSelectionOpt,
+    CommitteeOpt,
     CommitteeSizeOpt,
+    DeviceOpt,
     DirtyPolicyOpt,
     DisagreementOpt,
     EasyShareOpt,
+    EpochsOpt,
     MaxDirtyOpt,
     ModelOpt,
     NJobsOpt,
@@ -172,12 +176,16 @@ def mine(
     budget: Annotated[int, typer.Option(help="Number of samples to select.")],
     strategy: StrategyOpt = "hw",
     model: ModelOpt = "lightgbm",
+    device: DeviceOpt = None,
+    epochs: EpochsOpt = None,
+    batch_size: BatchSizeOpt = None,
     seed: SeedOpt = 0,
     balance: BalanceOpt = None,
     easy_share: EasyShareOpt = None,
     weak_fraction: WeakFractionOpt = 0.3,
     weak_trees: WeakTreesOpt = None,
     committee_size: CommitteeSizeOpt = 3,
+    committee: CommitteeOpt = "bootstrap",
     disagreement: DisagreementOpt = "vote",
     dirty_policy: DirtyPolicyOpt = "prune",
     max_dirty: MaxDirtyOpt = 0.02,
@@ -231,12 +239,17 @@ def mine(
         weak_trees=weak_trees,
         n_jobs=n_jobs,
         clean_selection=clean_selection,
+        device=device,
+        epochs=epochs,
+        batch_size=batch_size,
+        committee=committee,
     )
+    strat = opts.build()  # the model is checked before the campaign is opened
     store = CampaignStore(folder)
     started = time.perf_counter()
     round_no, batch = mine_round(
         store,
-        opts.build(),
+        strat,
         budget=budget,
         params=vars(opts),
         chunk_size=chunk_size,

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from activemine.cli._app import app, console, exits_on_bad_input
+from activemine.cli._strategy_options import BatchSizeOpt, DeviceOpt, EpochsOpt, ModelOpt
 from activemine.errors import InputError
 from activemine.progress import progress_reporter
 
@@ -57,7 +58,10 @@ def experiment(
             help="Label-noise rate per true class instead of --noise, e.g. 1:0.2,0:0.01 (classes by index or name; flipped samples chosen by --noise-kind)."
         ),
     ] = None,
-    model: Annotated[str, typer.Option(help="lightgbm, hgb or logreg.")] = "lightgbm",
+    model: ModelOpt = "lightgbm",
+    device: DeviceOpt = None,
+    epochs: EpochsOpt = None,
+    batch_size: BatchSizeOpt = None,
     fpr: Annotated[float, typer.Option(help="The FPR at which TPR is reported.")] = 0.01,
     label_col: Annotated[str, typer.Option(help="Label column of a user's file.")] = "label",
     split_col: Annotated[
@@ -140,6 +144,9 @@ def experiment(
         noise=noise,
         noise_kind=noise_kind,
         model=model,
+        network={
+            k: v for k, v in (("device", device), ("epochs", epochs), ("batch_size", batch_size)) if v is not None
+        },
         fpr=fpr,
         label_col=label_col,
         full_seeds=full_seeds,
