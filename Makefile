@@ -2,7 +2,7 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
-EXTRAS ?= test,web,ray,torch
+EXTRAS ?= test,web,ray,images,torch
 # the CPU build of torch, installed before the extras: a plain torch requirement pulls a multi-GB CUDA build
 TORCH_PIN ?= torch==2.13.0
 DEMO_DIR ?= demo-out

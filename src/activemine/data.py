@@ -25,11 +25,13 @@ def _check_rows(name: str, arr, n: int) -> None:
 @dataclass
 class LabeledSet:
     """Labeled data: features ``X`` ``(n, d)`` (None when only probabilities are used),
-    labels ``y`` ``(n,)`` and optional unique ``ids`` ``(n,)``."""
+    labels ``y`` ``(n,)`` and optional unique ``ids`` ``(n,)``. For images, ``image_shape``
+    is ``(C, H, W)`` and each row of ``X`` is an image flattened channel-first."""
 
     X: np.ndarray | None
     y: np.ndarray
     ids: np.ndarray | None = None
+    image_shape: tuple[int, int, int] | None = None
 
     def __post_init__(self):
         self.y = np.asarray(self.y)

@@ -38,7 +38,8 @@ _FILES = {
 
 @dataclass(frozen=True)
 class Dataset:
-    """Features ``(n, d)`` and integer labels ``(n,)`` for train and test, and class names."""
+    """Features ``(n, d)`` and integer labels ``(n,)`` for train and test, and class names;
+    ``image_shape`` ``(C, H, W)`` when each row is an image flattened channel-first."""
 
     name: str
     X_train: np.ndarray
@@ -46,7 +47,7 @@ class Dataset:
     X_test: np.ndarray
     y_test: np.ndarray
     class_names: tuple[str, ...]
-    image_shape: tuple[int, int] | None = None
+    image_shape: tuple[int, int, int] | None = None
 
 
 def _fashion_dir() -> Path:
@@ -80,7 +81,7 @@ def _load_fashion_mnist() -> Dataset:
     for split, (images, labels) in _FILES.items():
         X = _read_idx(d / images)
         arrays[split] = (X.reshape(X.shape[0], -1).astype(np.float32) / 255.0, _read_idx(d / labels).astype(np.int64))
-    return Dataset("fashion-mnist", *arrays["train"], *arrays["test"], FASHION_MNIST_CLASSES, (28, 28))
+    return Dataset("fashion-mnist", *arrays["train"], *arrays["test"], FASHION_MNIST_CLASSES, (1, 28, 28))
 
 
 def _load_digits() -> Dataset:
@@ -91,7 +92,7 @@ def _load_digits() -> Dataset:
     order = rng.permutation(y.size)
     X, y = X[order].astype(np.float32) / 16.0, y[order].astype(np.int64)
     cut = int(0.75 * y.size)  # digits has no official split; a fixed seeded one
-    return Dataset("digits", X[:cut], y[:cut], X[cut:], y[cut:], tuple(str(i) for i in range(10)), (8, 8))
+    return Dataset("digits", X[:cut], y[:cut], X[cut:], y[cut:], tuple(str(i) for i in range(10)), (1, 8, 8))
 
 
 DATASETS = {"fashion-mnist": _load_fashion_mnist, "digits": _load_digits}

@@ -15,6 +15,7 @@ also a :class:`ValueError`, so callers can catch either. The CLI maps
           ├── CampaignError         a campaign folder that is missing, already exists or is inconsistent
           │    └── LeaseError           a sample held or already labeled by another annotator
           ├── RejectedImportError   an import file with bad lines; nothing of it was applied
+          ├── ImageError            an image file that is missing, unreadable or truncated
           └── BudgetError           a budget that cannot be met
                ├── EmptyPoolError       nothing left to select from
                └── PoolExhaustedError   budget larger than the available pool
@@ -28,6 +29,7 @@ __all__ = [
     "CampaignError",
     "DuplicateIdError",
     "EmptyPoolError",
+    "ImageError",
     "InputError",
     "LeaseError",
     "MissingColumnError",
@@ -74,6 +76,10 @@ class SingleClassError(InputError):
 
 class CampaignError(InputError):
     """A campaign folder is missing, already exists, or its store does not match its data."""
+
+
+class ImageError(InputError):
+    """An image file is missing, unreadable or truncated; the message names the file."""
 
 
 class LeaseError(CampaignError):

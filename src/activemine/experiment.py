@@ -118,6 +118,10 @@ class ExperimentConfig:
     candidate_factor: float | None = None
     duplicates: tuple | None = None
     duplicate_scale: float = 0.05
+    # a dataset that is a folder of images (activemine.images): size HxW and mode, None = the first image's
+    image_size: str | None = None
+    image_mode: str | None = None
+    skip_bad_images: bool = False
 
     def diversity_for(self, name: str):
         """``(registered strategy or variant, DiversityOptions or None)`` of a run name."""
@@ -148,6 +152,10 @@ class ExperimentConfig:
             from activemine.models import check_n_jobs
 
             check_n_jobs(self.n_jobs)
+        if self.image_size is not None or self.image_mode is not None:
+            from activemine.images import ImageSpec, parse_image_size
+
+            ImageSpec(parse_image_size(self.image_size), self.image_mode)
         if not 0.0 < self.fpr < 1.0:
             raise InputError(f"fpr must be in (0, 1), got {self.fpr}")
         if self.labeled_size < 2 or self.budget < 1:
@@ -195,6 +203,7 @@ class Task:
     X_test: np.ndarray
     y_test: np.ndarray
     class_names: tuple[str, ...]
+    image_shape: tuple[int, int, int] | None = None  # (C, H, W) when each row is an image
 
     @property
     def binary(self) -> bool:
@@ -263,16 +272,47 @@ def _read_user_dataset(
                 f"column {split_col!r} of {where} needs both train and test rows, got {tr.size} and {te.size}"
             )
     else:
-        # a user's file has no official split: a seeded stratified one, the same for every run
-        rng = np.random.default_rng(0)
-        test = []
-        for c in range(names.size):
-            rows = rng.permutation(np.flatnonzero(y == c))
-            test.append(rows[: int(round(test_fraction * rows.size))])
-        is_test = np.zeros(y.size, dtype=bool)
-        is_test[np.concatenate(test)] = True
-        tr, te = np.flatnonzero(~is_test), np.flatnonzero(is_test)
+        tr, te = _seeded_split(y, names.size, test_fraction)
     return Dataset(path.name, X[tr], y[tr], X[te], y[te], tuple(names.tolist()))
+
+
+def _seeded_split(y: np.ndarray, n_classes: int, test_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Train and test rows: a user's data has no official split, so a seeded stratified one, the same every run."""
+    rng = np.random.default_rng(0)
+    test = []
+    for c in range(n_classes):
+        rows = rng.permutation(np.flatnonzero(y == c))
+        test.append(rows[: int(round(test_fraction * rows.size))])
+    is_test = np.zeros(y.size, dtype=bool)
+    is_test[np.concatenate(test)] = True
+    return np.flatnonzero(~is_test), np.flatnonzero(is_test)
+
+
+def _read_image_dataset(
+    path: Path, test_fraction: float, *, image_size=None, image_mode=None, skip_bad: bool = False, n_jobs=None
+) -> Dataset:
+    """A folder of images as a :class:`Dataset`: ``train/`` and ``test/`` subfolders, each with one
+    subfolder per class, or one subfolder per class split as :func:`_seeded_split` does."""
+    from activemine.images import ImageSpec, parse_image_size, read_labeled_folder
+    from activemine.models import check_n_jobs
+
+    if not 0.0 < test_fraction < 1.0:
+        raise InputError(f"test fraction must be in (0, 1), got {test_fraction}")
+    spec = ImageSpec(parse_image_size(image_size), image_mode, None, check_n_jobs(n_jobs))
+    if {p.name for p in path.iterdir() if p.is_dir()} == set(SPLIT_VALUES):
+        train, spec, _ = read_labeled_folder(path / "train", spec, skip_bad=skip_bad)
+        test, _, _ = read_labeled_folder(path / "test", replace(spec, root=None), skip_bad=skip_bad)
+        names = np.unique(train.y)
+        unknown = sorted(set(np.unique(test.y).tolist()) - set(names.tolist()))
+        if unknown:
+            raise InputError(f"class folders {unknown} of {str(path / 'test')!r} are not in {str(path / 'train')!r}")
+        y_tr, y_te = np.searchsorted(names, train.y), np.searchsorted(names, test.y)
+        return Dataset(path.name, train.X, y_tr, test.X, y_te, tuple(names.tolist()), spec.shape)
+    labeled, spec, _ = read_labeled_folder(path, spec, skip_bad=skip_bad)
+    names, y = np.unique(labeled.y, return_inverse=True)
+    tr, te = _seeded_split(y, names.size, test_fraction)
+    X = labeled.X
+    return Dataset(path.name, X[tr], y[tr], X[te], y[te], tuple(names.tolist()), spec.shape)
 
 
 def load_task(
@@ -283,12 +323,15 @@ def load_task(
     test_fraction: float = 0.25,
     split_col: str | None = None,
     feature_cols: Sequence[str] | None = None,
+    images: dict | None = None,
 ) -> Task:
-    """Load a built-in dataset or a Parquet/CSV file and recast it for ``task``.
+    """Load a built-in dataset, a Parquet/CSV file or a folder of images and recast it for ``task``.
 
     ``task`` is ``"multiclass"`` or ``"binary:POS"``, POS a class name or
     (built-in datasets) a class index such as ``6``. ``split_col`` and
-    ``feature_cols`` apply to files (see :func:`_read_user_dataset`).
+    ``feature_cols`` apply to files (see :func:`_read_user_dataset`);
+    ``images`` (``image_size``, ``image_mode``, ``skip_bad``, ``n_jobs``) to
+    image folders (see :func:`_read_image_dataset`).
     """
     if dataset in DATASETS:
         if split_col or feature_cols:
@@ -296,11 +339,17 @@ def load_task(
         ds = load_dataset(dataset)
     elif Path(dataset).suffix.lower() in (".parquet", ".pq", ".csv"):
         ds = _read_user_dataset(Path(dataset), label_col, test_fraction, split_col=split_col, feature_cols=feature_cols)
+    elif Path(dataset).is_dir():
+        ds = _read_image_dataset(Path(dataset), test_fraction, **(images or {}))
     else:
-        raise InputError(f"unknown dataset {dataset!r}; expected one of {sorted(DATASETS)} or a .parquet/.csv file")
+        raise InputError(
+            f"unknown dataset {dataset!r}; expected one of {sorted(DATASETS)}, a .parquet/.csv file or a folder of "
+            "images (one subfolder per class)"
+        )
     names = list(ds.class_names)
+    shape = ds.image_shape
     if task == "multiclass":
-        return Task(ds.X_train, ds.y_train, ds.X_test, ds.y_test, tuple(names))
+        return Task(ds.X_train, ds.y_train, ds.X_test, ds.y_test, tuple(names), shape)
     if not task.startswith("binary:") or not task[7:]:
         raise InputError(f"task must be 'multiclass' or 'binary:POS', got {task!r}")
     pos = task[7:]
@@ -311,7 +360,9 @@ def load_task(
     else:
         raise InputError(f"positive class {pos!r} is not a class of {dataset}; classes are {names}")
     binary = lambda y: (y == index).astype(np.int64)  # noqa: E731
-    return Task(ds.X_train, binary(ds.y_train), ds.X_test, binary(ds.y_test), (f"not {names[index]}", names[index]))
+    return Task(
+        ds.X_train, binary(ds.y_train), ds.X_test, binary(ds.y_test), (f"not {names[index]}", names[index]), shape
+    )
 
 
 # -- evaluation ------------------------------------------------------------------
@@ -812,6 +863,12 @@ def run_experiment(config: ExperimentConfig, *, progress: Progress | None = None
         test_fraction=config.test_fraction,
         split_col=config.split_col,
         feature_cols=config.feature_cols,
+        images=dict(
+            image_size=config.image_size,
+            image_mode=config.image_mode,
+            skip_bad=config.skip_bad_images,
+            n_jobs=config.n_jobs,
+        ),
     )
     if config.noise_matrix is not None:
         parse_noise_matrix(config.noise_matrix, task.class_names)  # class names known now; before any fit

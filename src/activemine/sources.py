@@ -12,13 +12,19 @@ Accepted sources (:func:`open_pool`):
 * a mapping column name -> 1-d numpy array, a :class:`pyarrow.Table`, or a
   pandas DataFrame (duck-typed: never imported here);
 * a path to a ``.parquet``/``.pq`` file, a folder of Parquet files, a list of
-  Parquet files, or a ``.csv`` file.
+  Parquet files, or a ``.csv`` file;
+* a folder of image files (:class:`ImageFolderSource`; ids are the files' relative paths).
+
+A table may name an image column (``PoolColumns.image``: paths or encoded
+bytes); its images are decoded into the chunk's features ``X`` as the chunk is
+read (:mod:`activemine.images`), and a chunk then holds at most
+:data:`~activemine.images.IMAGE_CHUNK_BYTES` of pixels, whatever ``chunk_size`` asks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +35,15 @@ from activemine.errors import InputError, MissingColumnError, SchemaMismatchErro
 from activemine.selection import check_ids
 from activemine.tables import numeric_matrix, require_columns
 
-__all__ = ["DEFAULT_CHUNK_SIZE", "PoolColumns", "PoolSource", "arrow_ids", "check_pool_schema", "open_pool"]
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "ImageFolderSource",
+    "PoolColumns",
+    "PoolSource",
+    "arrow_ids",
+    "check_pool_schema",
+    "open_pool",
+]
 
 #: Pool rows scored at a time, by every engine and the in-memory path (the one definition).
 DEFAULT_CHUNK_SIZE = 65_536
@@ -44,7 +58,9 @@ class PoolColumns:
     mean becomes ``proba``. ``weak_proba`` is HW's weak model ``(n, k)``.
     ``embedding``: numeric columns, or one fixed-size-list column, holding
     each row's embedding; ``dedup``: a content-hash column
-    (:mod:`activemine.diversity`).
+    (:mod:`activemine.diversity`). ``image``: a column of image paths or
+    bytes decoded into the features as specified by ``image_spec``
+    (:class:`~activemine.images.ImageSpec`).
     """
 
     id: str = "id"
@@ -53,6 +69,8 @@ class PoolColumns:
     weak_proba: tuple[str, ...] = ()
     embedding: tuple[str, ...] = ()
     dedup: str | None = None
+    image: str | None = None
+    image_spec: object | None = None
 
     def __post_init__(self):
         widths = {len(g) for g in self.proba}
@@ -67,12 +85,19 @@ class PoolColumns:
         cols = [self.id, *self.features, *(c for g in self.proba for c in g), *self.weak_proba, *self.embedding]
         if self.dedup is not None:
             cols.append(self.dedup)
+        if self.image is not None:
+            cols.append(self.image)
         return list(dict.fromkeys(cols))
+
+    @property
+    def has_features(self) -> bool:
+        """Whether a model must score the pool: it brings feature columns or images."""
+        return bool(self.features) or self.image is not None
 
     @property
     def n_proba_columns(self) -> int | None:
         """Class count of the probability columns, or None when the pool brings features."""
-        if self.features:
+        if self.has_features:
             return None
         if self.proba:
             return len(self.proba[0])
@@ -154,7 +179,12 @@ def chunk_from_table(table: pa.Table | pa.RecordBatch, columns: PoolColumns, *, 
     require_columns(table.column_names, columns.needed, where=where)
     name = f"column {columns.id!r} of {where}"
     ids = check_ids(arrow_ids(table.column(columns.id), where=name), name=name)
-    X = numeric_matrix(table, columns.features, where=where, nulls="nan") if columns.features else None
+    if columns.image is not None:
+        from activemine.images import decode_images
+
+        X = decode_images(table.column(columns.image), columns.image_spec, where=where)
+    else:
+        X = numeric_matrix(table, columns.features, where=where, nulls="nan") if columns.features else None
     proba = member = None
     if len(columns.proba) == 1:
         proba = numeric_matrix(table, columns.proba[0], where=where)
@@ -198,6 +228,10 @@ def _is_list(t: pa.DataType) -> bool:
     return pa.types.is_fixed_size_list(t) or pa.types.is_list(t) or pa.types.is_large_list(t)
 
 
+def _is_text(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
 def _is_numeric(t: pa.DataType) -> bool:
     return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_null(t)
 
@@ -219,6 +253,10 @@ def check_pool_schema(schema: pa.Schema, columns: PoolColumns, *, where: str) ->
             )
     else:
         numeric += list(columns.embedding)
+    if columns.image is not None:
+        t = schema.field(columns.image).type
+        if not (_is_text(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t)):
+            raise InputError(f"image column {columns.image!r} of {where} must hold paths (text) or bytes, got {t}")
     for name in numeric:
         t = schema.field(name).type
         if not _is_numeric(t):
@@ -253,18 +291,97 @@ class PoolSource:
     columns: PoolColumns
     num_rows: int | None = None
     where: str = "pool"
+    #: ids left out of every chunk (images found bad by :meth:`check_images` with ``skip_bad``)
+    skip_ids: pa.Array | None = None
 
     def tables(self, chunk_size: int) -> Iterator[pa.Table]:
         """The needed columns, at most ``chunk_size`` rows at a time."""
         raise NotImplementedError
 
+    @property
+    def image_shape(self) -> tuple[int, int, int] | None:
+        """``(C, H, W)`` of the pool's images, None for a pool without images."""
+        return self.columns.image_spec.shape if self.columns.image is not None else None
+
     def chunks(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[PoolChunk]:
-        """The pool as chunks of at most ``chunk_size`` rows (the last one smaller)."""
+        """The pool as chunks of at most ``chunk_size`` rows (the last one smaller; images: also at most
+        :attr:`~activemine.images.ImageSpec.chunk_rows`)."""
         if int(chunk_size) != chunk_size or chunk_size < 1:
             raise InputError(f"chunk_size must be a positive integer, got {chunk_size}")
-        for table in self.tables(int(chunk_size)):
+        chunk_size = int(chunk_size)
+        if self.columns.image is not None:
+            chunk_size = min(chunk_size, self.columns.image_spec.chunk_rows)
+        for table in self.tables(chunk_size):
+            if self.skip_ids is not None and len(self.skip_ids):
+                import pyarrow.compute as pc
+
+                table = table.filter(pc.invert(pc.is_in(table.column(self.columns.id), value_set=self.skip_ids)))
             if table.num_rows:
                 yield chunk_from_table(table, self.columns, where=self.where)
+
+    def _resolve_images(self, root: str | None) -> None:
+        """Fix the image spec's root (``root`` unless given) and, from the first image, its size and mode."""
+        if self.columns.image is None:
+            return
+        from activemine.images import ImageSpec
+
+        spec = self.columns.image_spec or ImageSpec()
+        if spec.root is None and root is not None:
+            spec = replace(spec, root=str(root))
+        if not spec.is_resolved:
+            spec = self._first_readable(spec)
+        self.columns = replace(self.columns, image_spec=spec)
+
+    def _first_readable(self, spec):
+        """``spec`` resolved from the first image that opens (bad ones are found by :meth:`check_images`)."""
+        from activemine.errors import ImageError
+
+        first_error = None
+        for table in self.tables(64):
+            for item in table.column(self.columns.image).to_pylist():
+                try:
+                    return spec.resolved(item, where=self.where)
+                except ImageError as exc:
+                    first_error = first_error or exc
+        if first_error is not None:
+            raise first_error
+        raise InputError(f"the pool {self.where!r} has no rows")
+
+    def check_images(self, *, skip_bad: bool = False, progress=None, block: int = 4096):
+        """Open and verify every image of the pool before any model is fitted (see
+        :func:`activemine.images.check_images`); None for a pool without images.
+
+        A bad image raises :class:`~activemine.errors.ImageError` naming it;
+        with ``skip_bad`` the bad rows are left out of every later chunk and
+        returned as :class:`~activemine.images.BadImages` (``reasons`` name the files).
+        """
+        if self.columns.image is None:
+            return None
+        from activemine.images import BadImages, check_images
+
+        spec = self.columns.image_spec
+        rows, reasons, bad_ids, start = [], [], [], 0
+        for table in self.tables(block):
+            found = check_images(
+                table.column(self.columns.image),
+                root=spec.root,
+                where=self.where,
+                n_jobs=spec.n_jobs,
+                skip_bad=skip_bad,
+                progress=progress,
+                block=block,
+            )
+            if len(found):
+                rows.append(found.rows + start)
+                reasons.extend(found.reasons)
+                bad_ids.append(table.column(self.columns.id).take(pa.array(found.rows)))
+            start += table.num_rows
+        bad = BadImages(np.concatenate(rows) if rows else np.empty(0, np.int64), reasons)
+        if len(bad):
+            self.skip_ids = pa.chunked_array(bad_ids).combine_chunks()
+            if self.num_rows is not None:
+                self.num_rows -= len(bad)
+        return bad
 
 
 class ChunkSource(PoolSource):
@@ -310,10 +427,48 @@ class TableSource(PoolSource):
                     f"column {columns.id!r} of {where} has {table.column(columns.id).null_count} missing ids"
                 )
         self.num_rows = _length(table)
+        self._resolve_images(None)
 
     def tables(self, chunk_size):
         for start in range(0, self.num_rows, chunk_size):
             yield _slice_to_arrow(self._table, start, min(self.num_rows, start + chunk_size), self.columns.needed)
+
+
+class ImageFolderSource(PoolSource):
+    """Every image file below ``folder`` (see :func:`activemine.images.list_images`), read as a
+    table of the id column (the relative path) and the image column (the same path), decoded per chunk.
+
+    Listing holds the paths only (Arrow strings); ``spec`` (an
+    :class:`~activemine.images.ImageSpec`) without a size or mode takes them
+    from the first image listed.
+    """
+
+    def __init__(self, folder, spec=None, *, id_col: str = "id", image_col: str = "image"):
+        from activemine.images import ImageSpec, list_images
+
+        spec = spec or ImageSpec()
+        self.folder = Path(folder)
+        self.where = str(folder)
+        self.paths = list_images(self.folder)
+        self.num_rows = len(self.paths)
+        self.columns = PoolColumns(id=id_col, image=image_col, image_spec=spec)
+        self._resolve_images(self.folder)
+
+    def tables(self, chunk_size):
+        id_col, image_col = self.columns.id, self.columns.image
+        for start in range(0, len(self.paths), chunk_size):
+            part = self.paths.slice(start, chunk_size)
+            yield pa.table({id_col: part} if id_col == image_col else {id_col: part, image_col: part})
+
+    def check_images(self, *, skip_bad: bool = False, progress=None, block: int = 4096):
+        """As :meth:`PoolSource.check_images`; skipped files also leave the listing."""
+        from activemine.images import take_good
+
+        bad = super().check_images(skip_bad=skip_bad, progress=progress, block=block)
+        if bad is not None and len(bad):
+            self.paths, self.skip_ids = take_good(self.paths, bad), None
+            self.num_rows = len(self.paths)
+        return bad
 
 
 class ParquetSource(PoolSource):
@@ -357,6 +512,8 @@ class ParquetSource(PoolSource):
         self.files = [str(f) for f in files]
         self.schema = schema
         self.num_rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+        base = Path(paths) if isinstance(paths, (str, Path)) else Path(self.files[0]).parent
+        self._resolve_images(base if base.is_dir() else base.parent)
 
     def tables(self, chunk_size):
         import pyarrow.parquet as pq
@@ -387,6 +544,7 @@ class CsvSource(PoolSource):
         except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
             raise InputError(f"cannot read {self.where!r} as csv: {exc}") from exc
         check_pool_schema(schema, columns, where=self.where)
+        self._resolve_images(self.path.parent)
 
     def tables(self, chunk_size):
         import pyarrow.csv as pcsv
@@ -461,9 +619,16 @@ def open_pool(source, columns: PoolColumns | None = None) -> PoolSource:
         return source
     if isinstance(source, PoolChunk):
         return ChunkSource(source)
+    if columns is None and isinstance(source, (str, Path)) and Path(source).is_dir():
+        columns = PoolColumns(image="image")  # an image folder needs no column names
     if columns is None:
         raise InputError(f"columns (a PoolColumns) are required to read a pool from {type(source).__name__}")
-    if not columns.features and not columns.proba and not columns.weak_proba:
+    if isinstance(source, (str, Path)) and Path(source).is_dir():
+        from activemine.images import is_image_folder
+
+        if is_image_folder(source):
+            return ImageFolderSource(source, columns.image_spec, id_col=columns.id, image_col=columns.image or "image")
+    if not columns.has_features and not columns.proba and not columns.weak_proba:
         raise MissingColumnError("the pool needs feature columns or probability columns; none were named")
     if isinstance(source, (str, Path)):
         suffix = Path(source).suffix.lower()

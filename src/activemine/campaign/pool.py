@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from activemine.campaign.store import CampaignStore
 from activemine.errors import CampaignError, InputError
 
-__all__ = ["CampaignPool", "arrow_ids", "id_kind_of_type"]
+__all__ = ["CampaignPool", "arrow_ids", "id_kind_of_type", "image_spec_of"]
 
 # rows per batch of a locating pass: Arrow's is_in builds its hash set of the wanted ids once per batch
 SCAN_ROWS = 1 << 21
@@ -53,6 +53,18 @@ def arrow_ids(column, kind: str) -> pa.Array:
     return column if column.type == target else column.cast(target)
 
 
+def image_spec_of(meta: dict, *, labeled: bool = False, n_jobs: int | None = None):
+    """The :class:`~activemine.images.ImageSpec` of a campaign's pool (or of L), or None without images."""
+    if not meta.get("image"):
+        return None
+    from activemine.images import ImageSpec
+    from activemine.models import check_n_jobs
+
+    d = dict(meta["image"])
+    d["root"] = d["labeled_root"] if labeled else d["root"]
+    return ImageSpec.from_dict(d, n_jobs=check_n_jobs(n_jobs))
+
+
 class CampaignPool:
     """The pool of ``store`` as files; cheap to create (reads only the files' footers)."""
 
@@ -68,16 +80,20 @@ class CampaignPool:
         self.features = list(meta.get("features") or [])
         self.proba = [list(g) for g in meta.get("proba_cols") or []]
         self.weak_proba = list(meta.get("weak_proba_cols") or [])
+        self.image = (meta.get("image") or {}).get("column")
         self._layout = None
 
     @property
     def has_features(self) -> bool:
-        return bool(self.features) and not (self.proba or self.weak_proba)
+        """Whether a model scores the pool: it brings features (columns or images), not probabilities."""
+        return (bool(self.features) or self.image is not None) and not (self.proba or self.weak_proba)
 
     def pool_columns(self):
         """The :class:`~activemine.sources.PoolColumns` a round streams."""
         from activemine.sources import PoolColumns
 
+        if self.image is not None:
+            return PoolColumns(id=self.id_col, image=self.image, image_spec=image_spec_of(self.store.meta))
         if self.has_features:
             return PoolColumns(id=self.id_col, features=tuple(self.features))
         return PoolColumns(id=self.id_col, proba=tuple(tuple(g) for g in self.proba), weak_proba=tuple(self.weak_proba))

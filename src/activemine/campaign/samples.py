@@ -171,6 +171,10 @@ def init_campaign(
     weak_proba_cols=None,
     copy: bool = True,
     progress: Callable[[int], None] | None = None,
+    image_col: str | None = None,
+    image_spec=None,
+    skip_bad_images: bool = False,
+    skipped: list | None = None,
 ) -> CampaignStore:
     """Create a campaign in ``folder`` from the pool ``pool`` and the labeled set ``labeled``.
 
@@ -187,32 +191,54 @@ def init_campaign(
     group in the order of the campaign's classes; L then needs only ids and
     labels, and is optional when ``classes`` is given. ``classes`` fixes the
     class list (default: the labels present in L, sorted).
+
+    An *image pool* is a folder of image files, or a table whose ``image_col``
+    holds paths or bytes; L is then a folder with one subfolder per class, or
+    a table with ``image_col``. Every image is checked before anything is
+    written (:func:`activemine.images.check_images`); with
+    ``skip_bad_images`` bad ones are left out and ``skipped`` (a list) gets
+    ``(what, BadImages)`` pairs. A folder pool is recorded as a table of ids
+    (relative paths) and image paths; the images stay where they are.
     """
     folder = Path(folder)
     if (folder / "campaign.db").exists():
         raise CampaignError(f"{str(folder)!r} already holds a campaign; choose another folder")
     proba_groups = [list(g) for g in (proba_cols or [])]
     weak = list(weak_proba_cols or [])
-    files = _pool_files(Path(pool))
+    image = None
+    if image_col is not None or _image_folder(pool) or _image_folder(labeled):
+        if proba_groups or weak:
+            raise InputError("an image pool brings images, not probability columns; drop --proba-cols")
+        image = _image_inputs(
+            pool, labeled, id_col, label_col, image_col, image_spec, skip_bad_images, skipped, progress
+        )
+        files = image["files"]
+    else:
+        files = _pool_files(Path(pool))
     data = folder / "data"
     if data.exists() and any(data.iterdir()):
         raise CampaignError(f"{str(data)!r} already exists and is not empty; choose a new campaign folder")
     if labeled is None and (not (proba_groups or weak) or classes is None):
         raise InputError("--labeled is required unless the pool brings probabilities and --classes names the classes")
-    L = read_table(Path(labeled)) if labeled is not None else None
+    if image is not None:
+        L = image["labeled"]
+    else:
+        L = read_table(Path(labeled)) if labeled is not None else None
     if L is not None:
         require_columns(L.column_names, [id_col, label_col], where=str(labeled))
-    schemas = [_schema(f) for f in files]
+    schemas = [image["schema"]] if image is not None else [_schema(f) for f in files]
     names = schemas[0].names
-    if proba_groups or weak:
-        features: list[str] = []
+    features: list[str] = []
+    if image is not None:  # checked by _image_inputs
+        needed = [id_col, image["column"]]
+    elif proba_groups or weak:
         needed = [id_col, *(c for g in proba_groups for c in g), *weak]
     else:
         features = [c for c in L.column_names if c not in (id_col, label_col)]
         if not features:
             raise InputError(f"{labeled} has no feature columns besides {id_col!r} and {label_col!r}")
         needed = [id_col, *features]
-    for f, schema in zip(files, schemas):
+    for f, schema in zip(files, schemas) if image is None else ():
         require_columns(schema.names, needed, where=str(f))
         if schema.field(id_col).type != schemas[0].field(id_col).type:
             raise InputError(
@@ -252,11 +278,20 @@ def init_campaign(
             )
     # a probability pool is shown by its other columns (pixels, a text, fields), if it has any
     shown = features or [c for c in names if c not in needed]
-    view = detect_view(shown, names, text_col)
-    _check_pool_ids(files, id_col, kind, l_ids, progress=progress)
+    if image is not None:
+        view = {"kind": "image_file", "column": image["column"], "columns": [image["column"]]}
+        _check_listed_ids(image["ids"], l_ids)
+    else:
+        view = detect_view(shown, names, text_col)
+        _check_pool_ids(files, id_col, kind, l_ids, progress=progress)
     data.mkdir(parents=True, exist_ok=True)
     try:
-        pool_files = _copy_pool(files, data / "pool", copy=copy)
+        if image is not None and image["manifest"] is not None:
+            (data / "pool").mkdir(parents=True, exist_ok=True)
+            pq.write_table(image["manifest"], data / "pool" / "part-00000.parquet")
+            pool_files = [str(Path("data") / "pool" / "part-00000.parquet")]
+        else:
+            pool_files = _copy_pool(files, data / "pool", copy=copy)
         if L is not None:
             pq.write_table(L, data / "labeled.parquet")
         meta = {
@@ -270,6 +305,8 @@ def init_campaign(
             "pool_files": pool_files,
             "view": view,
         }
+        if image is not None:
+            meta["image"] = image["meta"]
         samples = [(str(s), "labeled", i) for i, s in enumerate(l_ids.tolist())]
         initial = [(str(s), str(v)) for s, v in zip(l_ids.tolist(), y.tolist())]
         return CampaignStore.create(folder, meta=meta, samples=samples, initial_labels=initial)
@@ -277,6 +314,101 @@ def init_campaign(
         if not (folder / "campaign.db").exists():
             shutil.rmtree(data, ignore_errors=True)
         raise
+
+
+def _image_folder(path) -> bool:
+    from activemine.images import is_image_folder
+
+    return path is not None and Path(path).is_dir() and is_image_folder(path)
+
+
+def _image_inputs(pool, labeled, id_col, label_col, image_col, spec, skip_bad, skipped, progress) -> dict:
+    """Check an image campaign's L and pool without writing anything: L as a table (id, image, label),
+    the pool as a manifest table (folder) or its files (a table with ``image_col``), and the image meta."""
+    from dataclasses import replace
+
+    from activemine.images import ImageSpec, check_images, first_item, list_labeled_images
+    from activemine.sources import ImageFolderSource, PoolColumns, open_pool
+
+    spec = spec or ImageSpec()
+    if labeled is None:
+        raise InputError("--labeled is required for an image pool: a folder with one subfolder per class")
+    labeled = Path(labeled)
+    if labeled.is_dir():
+        column = image_col or "image"
+        paths, y, classes = list_labeled_images(labeled)
+        L = pa.table({id_col: paths, column: paths, label_col: pa.array(np.asarray(classes, dtype=str)[y])})
+    else:
+        if image_col is None:
+            raise InputError(f"name the image column of {str(labeled)!r} (paths or bytes) with --image-col")
+        column = image_col
+        L = read_table(labeled)
+        require_columns(L.column_names, [id_col, label_col, column], where=str(labeled))
+    l_root = str((labeled if labeled.is_dir() else labeled.parent).resolve())
+    bad = check_images(
+        L.column(column), root=l_root, where=str(labeled), n_jobs=spec.n_jobs, skip_bad=skip_bad, progress=progress
+    )
+    if len(bad):
+        keep = np.ones(L.num_rows, dtype=bool)
+        keep[bad.rows] = False
+        L = L.filter(pa.array(keep))
+        if skipped is not None:
+            skipped.append(("labeled images", bad))
+    spec = replace(spec, root=l_root).resolved(first_item(L.column(column)), where=str(labeled))
+    pool_spec = replace(spec, root=None)
+    pool = Path(pool)
+    if _image_folder(pool):
+        source = ImageFolderSource(pool, pool_spec, id_col=id_col, image_col=column)
+    else:
+        if image_col is None:
+            raise InputError(f"name the image column of the pool {str(pool)!r} (paths or bytes) with --image-col")
+        source = open_pool(pool, PoolColumns(id=id_col, image=column, image_spec=pool_spec))
+    pool_bad = source.check_images(skip_bad=skip_bad, progress=progress)
+    if pool_bad is not None and len(pool_bad) and skipped is not None:
+        skipped.append(("pool images", pool_bad))
+    if isinstance(source, ImageFolderSource):
+        manifest = pa.table({id_col: source.paths, column: source.paths})
+        ids, files, schema = source.paths, [], manifest.schema
+    else:
+        if source.skip_ids is not None:
+            raise InputError(
+                "--skip-bad-images needs a folder of images for a campaign pool; remove the bad rows from "
+                f"{str(pool)!r}: {pool_bad.describe('pool images')}"
+            )
+        manifest, files = None, _pool_files(pool)
+        schema = _schema(files[0])
+        ids = pa.chunked_array([t.column(id_col) for t in source.tables(1 << 18)])
+    meta = {
+        "column": column,
+        "root": str(Path(source.columns.image_spec.root).resolve()),
+        "labeled_root": l_root,
+        "size": list(spec.size),
+        "mode": spec.mode,
+    }
+    return {
+        "labeled": L,
+        "files": files,
+        "manifest": manifest,
+        "schema": schema,
+        "ids": ids,
+        "column": column,
+        "meta": meta,
+    }
+
+
+def _check_listed_ids(pool_ids, l_ids: np.ndarray) -> None:
+    """No id both in the pool (an Arrow array) and in L."""
+    if not len(l_ids):
+        return
+    kind = "int" if l_ids.dtype.kind == "i" else "str"
+    from activemine.campaign.pool import arrow_ids
+
+    col = arrow_ids(pool_ids, kind)
+    both = pc.filter(
+        col, pc.is_in(col, value_set=pa.array(l_ids.astype(np.int64) if kind == "int" else l_ids.astype(str)))
+    )
+    if len(both):
+        raise InputError(f"ids are both in the pool and in the labeled set, e.g. {both.to_pylist()[:5]}")
 
 
 def _feature_matrix(table: pa.Table, features: list[str]) -> np.ndarray:
@@ -298,6 +430,15 @@ class LabeledRows:
         self.ids = store.typed_id_array(self.sids)
         want = features and meta["features"] and not (meta.get("proba_cols") or meta.get("weak_proba_cols"))
         self.X = _feature_matrix(self.table, meta["features"]) if want and self.table is not None else None
+        self.image_shape = None
+        from activemine.campaign.pool import image_spec_of
+
+        spec = image_spec_of(meta, labeled=True)
+        if features and spec is not None and self.table is not None:
+            from activemine.images import decode_images
+
+            self.X = decode_images(self.table.column(meta["image"]["column"]), spec, where="the labeled images")
+            self.image_shape = spec.shape
 
 
 def current_label_arrays(store: CampaignStore, *, conn=None) -> tuple[np.ndarray, np.ndarray]:
@@ -321,7 +462,7 @@ def labeled_training_set(
     For a feature pool, L's features plus those of the labeled pool samples,
     found in one pass over the pool; for a probability pool, labels and ids only.
     """
-    from activemine.campaign.pool import CampaignPool
+    from activemine.campaign.pool import CampaignPool, image_spec_of
 
     L = LabeledRows(store)
     y_all = store.typed_labels(labels.tolist())
@@ -334,14 +475,23 @@ def labeled_training_set(
     pool_sids = sids[~in_l]
     if pool_sids.size:
         pool = CampaignPool(store)
-        _, table = pool.locate(pool_sids, pool.features, progress=progress)
+        spec = image_spec_of(store.meta)
+        names = [store.meta["image"]["column"]] if spec is not None else pool.features
+        _, table = pool.locate(pool_sids, names, progress=progress)
         found = np.asarray(table.column(pool.id_col).to_numpy(zero_copy_only=False)).astype(str)
         order = np.argsort(pool_sids)
         pos = order[np.searchsorted(pool_sids, found, sorter=order)]
-        X_parts.append(_feature_matrix(table, pool.features))
+        if spec is not None:
+            from activemine.images import decode_images
+
+            X_parts.append(decode_images(table.column(names[0]), spec, where="the labeled pool images"))
+        else:
+            X_parts.append(_feature_matrix(table, pool.features))
         y_parts.append(y_all[~in_l][pos])
         id_parts.append(store.typed_id_array(found))
-    return LabeledSet(np.concatenate(X_parts), np.concatenate(y_parts), np.concatenate(id_parts))
+    return LabeledSet(
+        np.concatenate(X_parts), np.concatenate(y_parts), np.concatenate(id_parts), image_shape=L.image_shape
+    )
 
 
 def encode_png(gray: np.ndarray) -> bytes:

@@ -14,6 +14,7 @@ from rich.markup import escape
 from activemine.campaign.checks import DEFAULT_SUSPECT_THRESHOLD
 from activemine.cli._app import QuietOpt, app, console, err_console, exits_on_bad_input
 from activemine.cli._diversity_options import CandidateFactorOpt, ClustersOpt, DiversityOpt, NearDuplicatesOpt
+from activemine.cli._image_options import ImageColOpt, ImageModeOpt, ImageSizeOpt, SkipBadImagesOpt, report_skipped
 from activemine.cli._strategy_options import (
     BalanceOpt,
     BatchSizeOpt,
@@ -65,11 +66,17 @@ def _text(value) -> str:
 def init(
     folder: DirArg,
     pool: Annotated[
-        Path, typer.Option(help="Unlabeled pool U: a .parquet file, a folder of them, or a .csv; never read whole.")
+        Path,
+        typer.Option(
+            help="Unlabeled pool U: a .parquet file, a folder of them, a .csv, or a folder of images; never read whole."
+        ),
     ],
     labeled: Annotated[
         Path | None,
-        typer.Option(help="Labeled set L (.parquet or .csv); optional for a probability pool with --classes."),
+        typer.Option(
+            help="Labeled set L (.parquet, .csv, or a folder with one image subfolder per class); optional for a "
+            "probability pool with --classes."
+        ),
     ] = None,
     label_col: Annotated[str, typer.Option(help="Label column of L.")] = "y",
     id_col: Annotated[str, typer.Option(help="Id column of L and U.")] = "id",
@@ -88,6 +95,11 @@ def init(
         bool,
         typer.Option("--copy/--no-copy", help="Copy the pool's files into the folder (default) or record their paths."),
     ] = True,
+    image_col: ImageColOpt = None,
+    image_size: ImageSizeOpt = None,
+    image_mode: ImageModeOpt = None,
+    skip_bad_images: SkipBadImagesOpt = False,
+    n_jobs: NJobsOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Create a campaign folder: a SQLite store (WAL), L, and the pool's Parquet files (copied as files)."""
@@ -101,7 +113,11 @@ def init(
     weak = split_columns(weak_proba_cols)
     if len(weak) > 1:
         raise InputError(f"--weak-proba-cols takes one group of columns, got {len(weak)}")
-    with progress_reporter("checking the pool's ids", unit="rows", quiet=quiet) as bar:
+    from activemine.cli._pool_io import ImageOptions
+
+    spec = ImageOptions(image_col, image_size, image_mode, skip_bad_images, n_jobs).spec()
+    skipped: list = []
+    with progress_reporter("checking the pool's ids and images", unit="rows", quiet=quiet) as bar:
         store = init_campaign(
             folder,
             pool=pool,
@@ -114,14 +130,21 @@ def init(
             weak_proba_cols=weak[0] if weak else None,
             copy=copy,
             progress=bar,
+            image_col=image_col,
+            image_spec=spec,
+            skip_bad_images=skip_bad_images,
+            skipped=skipped,
         )
     s = campaign_status(store)
     kind = "probabilities" if store.meta["proba_cols"] or store.meta["weak_proba_cols"] else "features"
+    if store.meta.get("image"):
+        kind = "images {}x{} {}".format(*store.meta["image"]["size"], store.meta["image"]["mode"])
     console.print(
         f"created campaign {_text(folder)}: {s['pool']:,} pool samples ({kind}), {s['initial']:,} labeled, "
         f"classes {_text(store.classes)}, view {store.meta['view']['kind']}",
         highlight=False,
     )
+    report_skipped(console, skipped)
 
 
 @campaign_app.command("status")

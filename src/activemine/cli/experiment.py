@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from activemine.cli._app import app, console, exits_on_bad_input
+from activemine.cli._image_options import ImageModeOpt, ImageSizeOpt, SkipBadImagesOpt
 from activemine.cli._strategy_options import BatchSizeOpt, DeviceOpt, EpochsOpt, ModelOpt
 from activemine.errors import InputError
 from activemine.progress import progress_reporter
@@ -34,7 +35,7 @@ def experiment(
     dataset: Annotated[
         str,
         typer.Option(
-            help="fashion-mnist, digits, or a .parquet/.csv file with a label column. A file is split by --split-col, or else by a seeded stratified 75/25 train/test split (the same for every run)."
+            help="fashion-mnist, digits, a .parquet/.csv file with a label column, or a folder of images (one subfolder per class, or train/ and test/ each holding them). A file or folder without its own split gets a seeded stratified 75/25 train/test split (the same for every run)."
         ),
     ] = "fashion-mnist",
     task: Annotated[str, typer.Option(help="binary:POS (class POS against the rest) or multiclass.")] = "binary:6",
@@ -124,6 +125,9 @@ def experiment(
         float,
         typer.Option(help="Multi-round: mean batch uncertainty (0-1) below which the uncertainty criterion stops."),
     ] = 0.05,
+    image_size: ImageSizeOpt = None,
+    image_mode: ImageModeOpt = None,
+    skip_bad_images: SkipBadImagesOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar or progress lines.")] = False,
 ) -> None:
     """Train on L, select from U with each strategy, retrain and evaluate on the test set; write results and figures."""
@@ -161,6 +165,9 @@ def experiment(
         n_jobs=n_jobs,
         feature_cols=None if feature_cols is None else [c.strip() for c in feature_cols.split(",") if c.strip()],
         annotators=annotators,
+        image_size=image_size,
+        image_mode=image_mode,
+        skip_bad_images=skip_bad_images,
         stopping={
             "stop_set_size": stop_set_size,
             "kappa_threshold": kappa_threshold,

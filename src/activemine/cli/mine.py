@@ -18,6 +18,7 @@ from activemine.cli._diversity_options import (
     EmbeddingPrefixOpt,
     NearDuplicatesOpt,
 )
+from activemine.cli._image_options import ImageColOpt, ImageModeOpt, ImageSizeOpt, SkipBadImagesOpt, report_skipped
 from activemine.cli._strategy_options import (
     BalanceOpt,
     BatchSizeOpt,
@@ -74,10 +75,13 @@ def print_summary(batch, *, strategy: str, seconds: float, out: Path | None) -> 
 @app.command()
 @exits_on_bad_input
 def mine(
-    pool: Annotated[Path, typer.Option(help="Unlabeled pool U (.parquet or .csv).")],
+    pool: Annotated[Path, typer.Option(help="Unlabeled pool U (.parquet, .csv, or a folder of images).")],
     budget: Annotated[int, typer.Option(help="Number of samples to select.")],
     out: Annotated[Path, typer.Option(help="Where to write the batch (.parquet or .csv).")],
-    labeled: Annotated[Path | None, typer.Option(help="Labeled set L (.parquet or .csv).")] = None,
+    labeled: Annotated[
+        Path | None,
+        typer.Option(help="Labeled set L (.parquet, .csv, or a folder with one image subfolder per class)."),
+    ] = None,
     label_col: Annotated[str, typer.Option(help="Label column of L.")] = "y",
     id_col: Annotated[str, typer.Option(help="Id column of L and U.")] = "id",
     strategy: StrategyOpt = "hw",
@@ -116,11 +120,15 @@ def mine(
     candidate_factor: CandidateFactorOpt = None,
     embedding_cols: EmbeddingColsOpt = None,
     embedding_prefix: EmbeddingPrefixOpt = None,
+    image_col: ImageColOpt = None,
+    image_size: ImageSizeOpt = None,
+    image_mode: ImageModeOpt = None,
+    skip_bad_images: SkipBadImagesOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Train on L, score U, select a batch and write it with id, score, predicted_class, stratum, strategy."""
     # library modules are imported here, not at the top, so `activemine --help` stays fast
-    from activemine.cli._pool_io import load_streaming_inputs
+    from activemine.cli._pool_io import ImageOptions, load_streaming_inputs
     from activemine.engines import DEFAULT_CHUNK_SIZE, make_executor, prepare_run
     from activemine.plan import SelectionPlan
     from activemine.progress import progress_reporter
@@ -169,7 +177,9 @@ def mine(
     executor = make_executor(engine, chunk_size=chunk_size, ray_address=ray_address)
     embedding = embedding_columns(pool, cols=embedding_cols, prefix=embedding_prefix) if div is not None else ()
     # then the inputs: L is read, U only opened (schema from metadata); the pool is streamed, never read whole
-    labeled_set, source = load_streaming_inputs(
+    images = ImageOptions(image_col, image_size, image_mode, skip_bad_images, n_jobs)
+    images.spec()  # checked before anything is read
+    labeled_set, source, skipped = load_streaming_inputs(
         labeled_path=labeled,
         pool_path=pool,
         label_col=label_col,
@@ -178,6 +188,8 @@ def mine(
         weak_proba_cols=weak_proba_cols,
         embedding=embedding,
         dedup_col=dedup_col if div is not None else None,
+        images=images,
+        steps=lambda description, total=None: progress_reporter(description, total=total, unit="images", quiet=quiet),
     )
     run = prepare_run(strat, source, plan=plan, labeled=labeled_set)
     if embedding and run.n_proba_columns is None:
@@ -193,6 +205,7 @@ def mine(
         batch = run.select()
     write_table(batch_to_table(batch, strategy), out)
     print_summary(batch, strategy=strategy, seconds=time.perf_counter() - started, out=out)
+    report_skipped(console, skipped)
     if batch.diversity is not None:
         from rich.markup import escape
 
