@@ -20,14 +20,14 @@ network's probabilities):
   ``qbc-dropout``: the one network's 3 dropout passes (BALD);
 * ``hw``: least confidence of the weak model, the network's epoch-1 snapshot, and
   HW's dirty-data step on L + B before the final network (its fits and seconds are in
-  ``details.json``); ``hw-strong``: the same with the strong network's least
-  confidence (= ``lc`` plus the dirty-data step);
+  ``details.json``); ``hw-no-dirty``: the same batch without the dirty-data step
+  (weak-model least confidence against ``lc``, the strong model's);
 * ``hw-gce``: HW's selection with networks trained by generalized cross-entropy and
   no dirty-data step; ``hw-gce-dirty``: both;
 * ``full``: L + U.
 
 Model ``lightgbm`` (the default LightGBM on the 784 pixels): ``random`` (the same
-L + B rows as the CNN's random run), ``lc`` (its own least-confidence batch) and ``full``.
+L + B rows as the CNN's random run) and ``full``.
 Every run's final model is trained on L + B and scored on the 10,000 test images:
 TPR at 1% FPR and AUC. ``select_seconds``: training the selecting models, scoring
 U and selecting; ``fit_seconds``: the final model (with the dirty-data step).
@@ -42,6 +42,7 @@ weak against strong) and ``summary.md`` under ``--out``.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -70,12 +71,12 @@ CNN_STRATEGIES = (
     "qbc",
     "qbc-dropout",
     "hw",
-    "hw-strong",
+    "hw-no-dirty",
     "hw-gce",
     "hw-gce-dirty",
     "full",
 )
-LGBM_STRATEGIES = ("random", "lc", "full")
+LGBM_STRATEGIES = ("random", "full")
 
 
 # -- image files ---------------------------------------------------------------------------------
@@ -104,8 +105,19 @@ def write_pngs(universe: int, root: Path = DATA) -> Path:
 
 
 def read_pngs(folder: Path) -> tuple[np.ndarray, np.ndarray]:
-    """A class-folder tree of PNG files -> ``X (n, 784)`` float32 in [0, 1] and labels ``(n,)``, ordered by file
-    index. The loading step of the benchmark: replace it to read the files another way."""
+    """A class-folder tree of PNG files -> ``X (n, 784)`` float32 in [0, 1] and labels ``(n,)``, in file-index
+    order, read by activemine's image source (:mod:`activemine.images`, as ``--labeled DIR`` reads them)."""
+    from activemine.images import ImageSpec, decode_images, list_labeled_images
+
+    paths, codes, names = list_labeled_images(folder)
+    X = decode_images(paths, ImageSpec(size=(28, 28), mode="L", root=str(folder), n_jobs=2), where=str(folder))
+    order = np.argsort([int(Path(p).stem) for p in paths.to_pylist()], kind="stable")
+    y = np.array([int(names[c]) for c in codes])
+    return X[order], y[order]
+
+
+def read_pngs_pillow(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The same with Pillow directly (the loading step is pluggable: ``--loader``)."""
     from PIL import Image
 
     files = sorted(folder.glob("*/*.png"), key=lambda p: int(p.stem))
@@ -118,15 +130,22 @@ def read_pngs(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
-LOADERS = {"pillow": read_pngs}
+LOADERS = {"activemine": read_pngs, "pillow": read_pngs_pillow}
 
 
 # -- models --------------------------------------------------------------------------------------
 def cnn(args, seed: int, **params):
-    from activemine.deep import TorchClassifier
+    from activemine.deep import TorchClassifier, small_cnn
 
     return TorchClassifier(
-        epochs=args.epochs, batch_size=args.batch_size, n_jobs=args.n_jobs, random_state=seed, **params
+        functools.partial(small_cnn, width=args.width),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        n_jobs=args.n_jobs,
+        random_state=seed,
+        predict_batch_size=256,
+        **params,
     )
 
 
@@ -178,7 +197,7 @@ def run_seed(args, setting: str, seed: int, X, y_obs, y_true, X_test, y_test, de
             Xr, yr = X[rows], y_obs[rows]
             model = cnn(args, seed, loss=loss)
             if dirty:
-                hw = make_strategy("hw", model=cnn(args, seed, loss=loss), random_state=seed)
+                hw = make_strategy("hw", model=cnn(args, seed, loss=loss), random_state=seed, n_jobs=args.n_jobs)
                 step = hw.make_dirty_filter()
                 keep = step(Xr, yr, random_state=seed)
                 report = step.report_
@@ -236,7 +255,6 @@ def run_seed(args, setting: str, seed: int, X, y_obs, y_true, X_test, y_test, de
         ("margin", "sm", {"proba": proba}, 0.0),
         ("entropy", "entropy", {"proba": proba}, 0.0),
         ("hw", "hw", {"proba": proba, "weak_proba": weak}, 0.0),
-        ("hw-strong", "hw", {"proba": proba}, 0.0),
         ("qbc-dropout", "qbc-bald", {"member_proba": passes}, passes_s),
     ):
         t0 = time.perf_counter()
@@ -245,7 +263,11 @@ def run_seed(args, setting: str, seed: int, X, y_obs, y_true, X_test, y_test, de
             b = mine(s, PoolChunk(U, **columns), budget=args.budget, labeled=LabeledSet(None, labeled.y, labeled.ids))
             batches[name] = (np.asarray(b.ids), base_s + extra + time.perf_counter() - t0)
         else:
-            batches[name] = (select(strat, labeled, U, args.budget, seed, **columns), base_s + time.perf_counter() - t0)
+            charged = 0.0 if name == "random" else base_s  # a random batch needs no model
+            batches[name] = (
+                select(strat, labeled, U, args.budget, seed, **columns),
+                charged + time.perf_counter() - t0,
+            )
     # two networks, seeds apart (the DAS committee)
     t0 = time.perf_counter()
     other = cnn(args, seed + 1000).fit(X[L], y_obs[L])
@@ -272,12 +294,12 @@ def run_seed(args, setting: str, seed: int, X, y_obs, y_true, X_test, y_test, de
     for name in ("random", "lc", "margin", "entropy", "qbc", "qbc-dropout"):
         final(name, *batches[name])
     final("hw", *batches["hw"], dirty=True)
-    final("hw-strong", *batches["hw-strong"], dirty=True)
+    final("hw-no-dirty", *batches["hw"])
     final("hw-gce", *batches["hw-gce"], loss="gce")
     final("hw-gce-dirty", *batches["hw-gce"], loss="gce", dirty=True)
     if seed in args.full_seeds:
         final("full", U, 0.0)
-    # LightGBM on the pixels: the same random rows, its own least-confidence batch, everything
+    # LightGBM on the pixels: the same random rows, and everything
     for name in LGBM_STRATEGIES:
         if name == "full" and seed not in args.full_seeds:
             continue
@@ -319,14 +341,17 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--settings", default="clean,noisy")
     parser.add_argument("--universe", type=int, default=20_000, help="training images written as files")
-    parser.add_argument("--labeled", type=int, default=3_000)
-    parser.add_argument("--pool", type=int, default=15_000)
-    parser.add_argument("--budget", type=int, default=1_500)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument("--labeled", type=int, default=2_000)
+    parser.add_argument("--pool", type=int, default=6_000)
+    parser.add_argument("--budget", type=int, default=1_000)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--width", type=int, default=16, help="channels of the CNN's first convolution")
+    parser.add_argument("--test-size", type=int, default=5_000, help="test images scored (the first N)")
+    parser.add_argument("--n-jobs", type=int, default=1, help="torch and LightGBM threads")
     parser.add_argument("--full-seeds", default=None, help="seeds that also train 'full' (default all)")
-    parser.add_argument("--loader", default="pillow", choices=sorted(LOADERS))
+    parser.add_argument("--loader", default="activemine", choices=sorted(LOADERS))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/deep_images"))
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -336,6 +361,7 @@ def main(argv=None) -> None:
     log_line(f"PNG files ready in {time.perf_counter() - started:.0f} s")
     X, y10 = LOADERS[args.loader](root / "train")
     X_test, y10_test = LOADERS[args.loader](root / "test")
+    X_test, y10_test = X_test[: args.test_size], y10_test[: args.test_size]
     y_true, y_test = (y10 == POSITIVE).astype(np.int64), (y10_test == POSITIVE).astype(np.int64)
     log_line(f"read {len(X) + len(X_test)} PNG files in {time.perf_counter() - started:.0f} s")
     runs, details = [], []

@@ -10,7 +10,6 @@ from typer.testing import CliRunner
 
 torch = pytest.importorskip("torch")
 
-from _campaign_helpers import digits_files  # noqa: E402
 from activemine.cli import app  # noqa: E402
 from activemine.data import LabeledSet, PoolChunk  # noqa: E402
 from activemine.deep import TorchClassifier, infer_input_shape  # noqa: E402
@@ -190,23 +189,29 @@ def test_network_embedding_serves_near_duplicate_suppression(digits):
     assert "penultimate" in batch.diversity.embedding
 
 
-# -- the CLI, end to end with a tiny network -------------------------------------------------------
+# -- the CLI, end to end with a tiny network, from folders of image files ----------------------------
 @pytest.fixture
-def digit_files(tmp_path):
-    L, U, _ = digits_files(tmp_path, n_labeled=300, n_pool=500)
-    for path in (L, U):  # pixel values to [0, 1], as image sources give them
-        t = pq.read_table(path)
-        cols = {c: (np.asarray(t[c]) / 16.0 if c.startswith("px") else t[c]) for c in t.column_names}
-        import pyarrow as pa
+def image_folders(tmp_path, digits):
+    """digits as 8x8 PNG files: L/<class>/ (300 images) and U/ (500 images, in two parts)."""
+    from PIL import Image
 
-        pq.write_table(pa.table(cols), path)
+    X, y = digits
+    pixels = np.rint(X * 255).astype(np.uint8).reshape(-1, 8, 8)
+    L, U = tmp_path / "L", tmp_path / "U"
+    for i in range(300):
+        (L / str(y[i])).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels[i], mode="L").save(L / str(y[i]) / f"{i:04d}.png")
+    for i in range(300, 800):
+        part = U / f"part{i % 2}"
+        part.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels[i], mode="L").save(part / f"{i:04d}.png")
     return L, U
 
 
-def test_mine_with_cnn_twice_gives_the_same_batch(tmp_path, digit_files):
-    L, U = digit_files
+def test_mine_with_cnn_from_image_folders_twice_gives_the_same_batch(tmp_path, image_folders):
+    L, U = image_folders
     outs = []
-    for i in range(2):
+    for i, chunk in enumerate((1000, 77)):
         out = tmp_path / f"b{i}.parquet"
         code, text = invoke(
             "mine",
@@ -214,8 +219,6 @@ def test_mine_with_cnn_twice_gives_the_same_batch(tmp_path, digit_files):
             U,
             "--labeled",
             L,
-            "--label-col",
-            "y",
             "--budget",
             25,
             "--out",
@@ -230,72 +233,44 @@ def test_mine_with_cnn_twice_gives_the_same_batch(tmp_path, digit_files):
             "cpu",
             "--n-jobs",
             1,
+            "--chunk-size",
+            chunk,
             "--quiet",
         )
         assert code == 0, text
         outs.append(pq.read_table(out).column("id").to_pylist())
     assert len(outs[0]) == 25 and outs[0] == outs[1]
+    assert all(i.startswith("part") and i.endswith(".png") for i in outs[0])  # ids: paths relative to the pool
 
 
-def test_cli_bad_network_inputs_fail_before_reading_anything(tmp_path, digit_files, monkeypatch):
-    L, U = digit_files
+def test_cli_bad_network_inputs_fail_before_reading_anything(tmp_path, image_folders, monkeypatch):
+    L, U = image_folders
     out = tmp_path / "b.parquet"
-    code, text = invoke(
-        "mine",
-        "--pool",
-        U,
-        "--labeled",
-        L,
-        "--label-col",
-        "y",
-        "--budget",
-        5,
-        "--out",
-        out,
-        "--model",
-        "nowhere.nets:cnn",
-    )
+    code, text = invoke("mine", "--pool", U, "--labeled", L, "--budget", 5, "--out", out, "--model", "nowhere.nets:cnn")
     assert code == 2 and "cannot import module 'nowhere.nets'" in text and not out.exists()
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     code, text = invoke(
-        "mine",
-        "--pool",
-        U,
-        "--labeled",
-        L,
-        "--label-col",
-        "y",
-        "--budget",
-        5,
-        "--out",
-        out,
-        "--model",
-        "cnn",
-        "--device",
-        "cuda",
+        "mine", "--pool", U, "--labeled", L, "--budget", 5, "--out", out, "--model", "cnn", "--device", "cuda"
     )
     assert code == 2 and "no GPU" in text and not out.exists()
+    code, text = invoke(
+        "mine", "--pool", U, "--labeled", L, "--budget", 5, "--out", out, "--model", "lightgbm", "--epochs", 2
+    )
+    assert code == 2 and "--epochs apply to a network model" in text and not out.exists()
 
 
-def test_experiment_and_a_campaign_round_with_cnn(tmp_path, digit_files):
-    import pyarrow as pa
-
-    L, U = digit_files
-    t = pq.read_table(L)
-    data = tmp_path / "data.parquet"
-    pq.write_table(pa.concat_tables([t, t.set_column(0, "id", pa.array(np.asarray(t["id"]) + 100_000))]), data)
+def test_experiment_and_a_campaign_round_with_cnn_from_image_folders(tmp_path, image_folders):
+    L, U = image_folders
     code, text = invoke(
         "experiment",
         "--dataset",
-        data,
-        "--label-col",
-        "y",
+        L,
         "--task",
         "binary:3",
         "--labeled-size",
-        200,
+        120,
         "--budget",
-        50,
+        40,
         "--strategies",
         "lc,hw",
         "--model",
@@ -311,7 +286,7 @@ def test_experiment_and_a_campaign_round_with_cnn(tmp_path, digit_files):
     assert code == 0, text
     assert (tmp_path / "exp" / "results.json").exists()
     camp = tmp_path / "camp"
-    code, text = invoke("campaign", "init", camp, "--pool", U, "--labeled", L, "--label-col", "y", "--id-col", "id")
+    code, text = invoke("campaign", "init", camp, "--pool", U, "--labeled", L)
     assert code == 0, text
     code, text = invoke(
         "campaign",

@@ -52,7 +52,7 @@ from activemine.dirty.soft import fit_soft
 from activemine.errors import BudgetError, InputError
 from activemine.metrics import roc_auc, tpr_at_fpr
 from activemine.mining import score_pool
-from activemine.models import make_model, network_options, predict_proba_aligned
+from activemine.models import make_model, network_options, predict_proba_aligned, with_image_shape
 from activemine.plan import SelectionPlan
 from activemine.simulate import NOISE_KINDS, inject_class_noise, inject_label_noise, parse_noise_matrix
 from activemine.strategies import STRATEGIES, make_strategy
@@ -870,6 +870,7 @@ def run_experiment(config: ExperimentConfig, *, progress: Progress | None = None
             n_jobs=config.n_jobs,
         ),
     )
+    config = replace(config, model=with_image_shape(config.model, task.image_shape))
     if config.noise_matrix is not None:
         parse_noise_matrix(config.noise_matrix, task.class_names)  # class names known now; before any fit
     if config.duplicates or config.near_duplicates or config.diversity or any("+" in s for s in config.strategies):

@@ -27,6 +27,7 @@ __all__ = [
     "run_parallel",
     "stratified_fraction",
     "threads_per_task",
+    "with_image_shape",
 ]
 
 MODEL_NAMES = ("lightgbm", "hgb", "logreg", "cnn")
@@ -141,6 +142,20 @@ def network_options(model, *, device: str | None = None, epochs: int | None = No
     if is_network:
         model.check_params()  # a bad setting or --device cuda without a GPU fails here, before any file is read
     return model
+
+
+def with_image_shape(model, image_shape):
+    """``model`` told the ``(C, H, W)`` shape of image rows when it takes one and has none (a network whose
+    ``input_shape`` is None); anything else unchanged. Image sources record the shape; a network cannot
+    infer a non-square one from the row length."""
+    if image_shape is None or isinstance(model, str) or not hasattr(model, "get_params"):
+        return model
+    params = model.get_params()
+    if "input_shape" not in params or params["input_shape"] is not None:
+        return model
+    from sklearn.base import clone
+
+    return clone(model).set_params(input_shape=tuple(int(s) for s in image_shape))
 
 
 def _model_label(model) -> str:

@@ -31,7 +31,7 @@ from activemine.data import LabeledSet, PoolChunk
 from activemine.dirty.policy import DIRTY_POLICIES, DIRTY_RULES, DirtyDataFilter
 from activemine.dirty.soft import fit_soft
 from activemine.errors import InputError, ProbabilityError, SingleClassError, UnknownLabelError
-from activemine.models import check_n_jobs, make_model, predict_proba_aligned, stratified_fraction
+from activemine.models import check_n_jobs, make_model, predict_proba_aligned, stratified_fraction, with_image_shape
 from activemine.plan import check_balance, check_easy_share
 from activemine.selection import id_keys, uniform_from_keys
 
@@ -145,6 +145,7 @@ class Strategy:
         self.classes_ = self.resolve_classes(labeled, n_proba_columns=n_proba_columns)
         self.labeled_counts_ = None if labeled is None else np.array([(labeled.y == c).sum() for c in self.classes_])
         if n_proba_columns is None:
+            self.model = with_image_shape(self.model, getattr(labeled, "image_shape", None))
             self._fit_models(labeled)
         return self
 
