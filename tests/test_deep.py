@@ -307,3 +307,14 @@ def test_experiment_and_a_campaign_round_with_cnn_from_image_folders(tmp_path, i
         "--quiet",
     )
     assert code == 0 and "round 1: 20 samples" in text, text
+
+
+def test_a_non_square_image_shape_comes_from_the_labeled_set():
+    rng = np.random.default_rng(0)
+    X = rng.random((120, 3 * 10 * 14), dtype=np.float32)
+    y = (X[:, :20].mean(axis=1) > 0.5).astype(int)
+    with pytest.raises(InputError, match="not a square image"):
+        tiny(epochs=1).fit(X, y)
+    labeled = LabeledSet(X, y, np.arange(120), image_shape=(3, 10, 14))
+    strategy = make_strategy("lc", model=tiny(epochs=1), random_state=0).fit(labeled)
+    assert strategy.model_.input_shape_ == (3, 10, 14)
