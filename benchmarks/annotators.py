@@ -6,7 +6,7 @@ Datasets: Fashion-MNIST shirt (class 6) against the rest, on a seeded subsample
 of the training set in 50 PCA components (to keep the run short on 2 shared
 cores), and scikit-learn's digits, 10 classes. No downloads.
 
-Annotators (:mod:`activemine.annotator_simulation`): five; each gives the true
+Annotators (:mod:`activemine.annotators.simulation`): five; each gives the true
 class with probability ``1 - noise`` and otherwise a uniformly drawn other
 class; the fifth also confuses the hardest pair of classes (closest class means;
 on Fashion-MNIST the closest to shirt, which is pullover) 30% of the time; 10% of the samples are
@@ -27,7 +27,7 @@ Per dataset, seed and noise level, on the labeled set L:
 (c) the same extra budget of labels spent three ways, then a LightGBM trained
     on the resulting consensus labels and evaluated on the test set (TPR at
     FPR = 1%, one-vs-rest macro for digits): ``relabel-activemine`` (second
-    opinions on the rows :func:`activemine.relabel.rank_for_relabel` ranks
+    opinions on the rows :func:`activemine.annotators.relabel.rank_for_relabel` ranks
     first), ``relabel-random`` (second opinions on random labeled rows),
     ``new-hw`` (new pool samples mined with HW, one label each). All three
     start from the same labels and train the same model with the same seed
@@ -35,7 +35,7 @@ Per dataset, seed and noise level, on the labeled set L:
     second opinion) broken by the out-of-fold model (``majority-model-ties``):
     on Fashion-MNIST the model-weighted consensus overrules correct single
     shirt labels too often to train on (see (a));
-(d) the advice of :func:`activemine.relabel.relabel_advice` (made before
+(d) the advice of :func:`activemine.annotators.relabel.relabel_advice` (made before
     spending) against the better of ``relabel-activemine`` and ``new-hw``.
 
 Writes benchmarks/results/annotators/results.json with ``consensus``,
@@ -57,23 +57,23 @@ from pathlib import Path
 
 import numpy as np
 
-from activemine.annotator_simulation import (
+from activemine.annotators.agreement import annotator_report, dawid_skene, majority_vote, model_weighted_consensus
+from activemine.annotators.relabel import rank_for_relabel, relabel_advice
+from activemine.annotators.simulation import (
     AnnotatorSpec,
     add_second_opinions,
     annotator_names,
     hardest_pair,
     simulate_labels,
 )
-from activemine.annotators import annotator_report, dawid_skene, majority_vote, model_weighted_consensus
 from activemine.campaign.annotators import write_agreement_heatmap
-from activemine.data import LabeledSet, PoolChunk
-from activemine.datasets import load_dataset
+from activemine.data.chunks import LabeledSet, PoolChunk
+from activemine.data.datasets import load_dataset
 from activemine.dirty import out_of_fold_proba
+from activemine.engines.mining import mine
 from activemine.metrics import tpr_at_fpr
-from activemine.mining import mine
 from activemine.progress import log_line
-from activemine.relabel import rank_for_relabel, relabel_advice
-from activemine.strategies import make_strategy
+from activemine.selection.strategies import make_strategy
 
 OUT_DIR = Path(__file__).resolve().parent / "results" / "annotators"
 SHIRT = 6

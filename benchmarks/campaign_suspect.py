@@ -28,8 +28,8 @@ import pyarrow.parquet as pq
 from activemine.campaign import init_campaign, mine_round
 from activemine.campaign.batchdata import read_batch
 from activemine.campaign.checks import disagreement
-from activemine.datasets import fashion_mnist_available, load_dataset
-from activemine.strategies import make_strategy
+from activemine.data.datasets import fashion_mnist_available, load_dataset
+from activemine.selection.strategies import make_strategy
 
 OUT = Path(__file__).resolve().parent / "results" / "campaign_suspect"
 THRESHOLDS = [0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95]

@@ -1,7 +1,7 @@
 """A network's penultimate layer as the embedding of near-duplicate suppression, on Fashion-MNIST image files.
 
 The PNG files of ``benchmarks/deep_images.py`` (written there once), read through
-``activemine.images``. Per seed: the small CNN of that benchmark trained on L (2,000),
+``activemine.data.images``. Per seed: the small CNN of that benchmark trained on L (2,000),
 then 200 of the pool's most uncertain rows (U = 6,000) are planted 4 times each with
 seeded pixel noise (standard deviation 0.05 of each pixel's spread, clipped to [0, 1]),
 a pool of 6,800 in which 1,000 rows are copies. Least confidence selects B = 1,000:
@@ -33,12 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from deep_images import DATA, POSITIVE, read_pngs, write_pngs
 
 from activemine.data import LabeledSet, PoolChunk
-from activemine.diversity import DiversityOptions, duplicate_stats, fit_projection, plant_duplicates
-from activemine.mining import mine
-from activemine.plan import SelectionPlan
+from activemine.diversity.select import DiversityOptions, duplicate_stats, fit_projection, plant_duplicates
+from activemine.engines.mining import mine
 from activemine.progress import log_line
-from activemine.scores import least_confidence
-from activemine.strategies import make_strategy
+from activemine.selection.plan import SelectionPlan
+from activemine.selection.scores import least_confidence
+from activemine.selection.strategies import make_strategy
 
 
 def run_seed(args, seed: int, X, y) -> list[dict]:

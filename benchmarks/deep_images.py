@@ -12,7 +12,7 @@ label, the flips drawn from an out-of-fold LightGBM of the clean labels, as in
 ``activemine experiment --noise 0.1 --noise-kind ambiguous``).
 
 Strategies (model ``cnn``: :class:`activemine.deep.TorchClassifier` with the default
-small CNN; every selection goes through :func:`activemine.mining.mine` on the
+small CNN; every selection goes through :func:`activemine.engines.mining.mine` on the
 network's probabilities):
 
 * ``random``, ``lc``, ``margin``, ``entropy``: one network trained on L;
@@ -53,13 +53,13 @@ from pathlib import Path
 import numpy as np
 
 from activemine.data import LabeledSet, PoolChunk
-from activemine.datasets import load_dataset
+from activemine.data.datasets import load_dataset
+from activemine.engines.mining import mine
+from activemine.experiments.noise import inject_label_noise
 from activemine.metrics import roc_auc, tpr_at_fpr
-from activemine.mining import mine
 from activemine.models import make_model, predict_proba_aligned
 from activemine.progress import log_line
-from activemine.simulate import inject_label_noise
-from activemine.strategies import make_strategy
+from activemine.selection.strategies import make_strategy
 
 POSITIVE = 6  # shirt
 DATA = Path(__file__).resolve().parent / ".data" / "fashion-mnist-png"
@@ -106,8 +106,8 @@ def write_pngs(universe: int, root: Path = DATA) -> Path:
 
 def read_pngs(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     """A class-folder tree of PNG files -> ``X (n, 784)`` float32 in [0, 1] and labels ``(n,)``, in file-index
-    order, read by activemine's image source (:mod:`activemine.images`, as ``--labeled DIR`` reads them)."""
-    from activemine.images import ImageSpec, decode_images, list_labeled_images
+    order, read by activemine's image source (:mod:`activemine.data.images`, as ``--labeled DIR`` reads them)."""
+    from activemine.data.images import ImageSpec, decode_images, list_labeled_images
 
     paths, codes, names = list_labeled_images(folder)
     X = decode_images(paths, ImageSpec(size=(28, 28), mode="L", root=str(folder), n_jobs=2), where=str(folder))

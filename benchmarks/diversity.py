@@ -36,7 +36,7 @@ STRATEGIES = ["random", "lc", "hw", "lc+near-duplicates", "hw+near-duplicates", 
 
 
 def run_setting(name: str, args, seed: int) -> list[dict]:
-    from activemine.experiment import ExperimentConfig, run_experiment
+    from activemine.experiments.runner import ExperimentConfig, run_experiment
 
     spec = SETTINGS[name]
     config = ExperimentConfig(

@@ -41,7 +41,7 @@ def main() -> None:
     ap.add_argument("--faiss-rows", type=int, default=100_000)
     ap.add_argument("--out", default="benchmarks/results/diversity/index.json")
     args = ap.parse_args()
-    from activemine.diversity import auto_radius, sample_rows
+    from activemine.diversity.select import auto_radius, sample_rows
 
     X = candidates(args.rows, args.dims)
     ids = np.arange(args.rows)
@@ -50,7 +50,7 @@ def main() -> None:
 
     from scipy.spatial import cKDTree
 
-    from activemine.diversity import _Suppressor
+    from activemine.diversity.select import _Suppressor
 
     t = time.process_time()
     sup = _Suppressor(X, r, None)

@@ -9,7 +9,7 @@ TPR at 1% FPR, AUC and diversity report (rows suppressed).
 
 import json
 
-from activemine.experiment import ExperimentConfig, run_experiment
+from activemine.experiments.runner import ExperimentConfig, run_experiment
 
 config = ExperimentConfig(
     dataset="fashion-mnist",

@@ -80,10 +80,10 @@ def child(config: str, path: str, budget: int, out: str) -> None:
         np.argpartition(-np.minimum(w1, 1 - w1), budget)[:budget]
     else:
         from activemine import make_strategy
-        from activemine.diversity import DiversityOptions
+        from activemine.data.sources import PoolColumns
+        from activemine.diversity.select import DiversityOptions
         from activemine.engines import make_executor, prepare_run
-        from activemine.plan import SelectionPlan
-        from activemine.sources import PoolColumns
+        from activemine.selection.plan import SelectionPlan
 
         strategy = make_strategy("hw", balance="equal", easy_share=0.1, random_state=0)
         plan = SelectionPlan.build(strategy, budget=budget, diversity=DiversityOptions(near_duplicates="auto"))

@@ -26,10 +26,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from label_efficiency import NOISY, write_rare_dataset
 
-from activemine.data import LabeledSet, PoolChunk
+from activemine.data.chunks import LabeledSet, PoolChunk
 from activemine.dirty import DirtyDataFilter
-from activemine.experiment import ExperimentConfig, _clean_proba, _Seed, load_task
-from activemine.strategies import make_strategy
+from activemine.experiments.seeds import _clean_proba, _Seed
+from activemine.experiments.settings import ExperimentConfig
+from activemine.experiments.tasks import load_task
+from activemine.selection.strategies import make_strategy
 
 
 def variants(n_jobs):
@@ -76,7 +78,7 @@ def main() -> None:
                     **noise,
                 )
                 clean = _clean_proba(task, model="lightgbm", n_jobs=args.n_jobs) if noise else None
-                split = _Seed(task, cfg, 0, clean)
+                split = _Seed(task, cfg.check(), 0, clean)
                 labeled = LabeledSet(task.X_train[split.L], split.y_obs[split.L], split.L)
                 pool = PoolChunk(split.U, X=task.X_train[split.U])
                 times, fits = {}, {}

@@ -43,7 +43,7 @@ from pathlib import Path
 # default policy) and so charged single-model strategies (lc, hw) more than QBC, whose members run 1 thread each.
 import numpy as np
 
-from activemine.experiment import ExperimentConfig, results_markdown, run_experiment, write_outputs
+from activemine.experiments.runner import ExperimentConfig, results_markdown, run_experiment, write_outputs
 
 STRATEGIES = ("random", "lc", "qbc", "hw", "hw-dirty-off", "hw-weak20", "hw-easy05")
 VARIANTS = {

@@ -4,7 +4,7 @@
 
 For each seed, dataset, noise kind (``uniform``, ``ambiguous``, ``ambiguous-top``) and rate (5, 10, 20%):
 
-1. flip labels of the training set with :func:`activemine.simulate.inject_label_noise`
+1. flip labels of the training set with :func:`activemine.experiments.noise.inject_label_noise`
    (``ambiguous`` flips samples to their runner-up class with a chance that
    grows with their ambiguity, judged by out-of-fold probabilities of a model
    trained on the clean labels; ``ambiguous-top`` flips exactly the most
@@ -40,12 +40,12 @@ from pathlib import Path
 
 import numpy as np
 
-from activemine.datasets import load_dataset
+from activemine.data.datasets import load_dataset
 from activemine.dirty import clean_labels, out_of_fold_proba
 from activemine.dirty import estimate_dirty_share as estimate_noise_rate
 from activemine.dirty import find_suspects as find_label_issues
+from activemine.experiments.noise import inject_label_noise
 from activemine.metrics import tpr_at_fpr
-from activemine.simulate import inject_label_noise
 
 OUT_DIR = Path(__file__).resolve().parent / "results" / "label_noise"
 RATES = (0.05, 0.10, 0.20)
@@ -239,7 +239,7 @@ def write_markdown(summary: list[dict], targets: list[dict], settings: dict, pat
         "150 trees. Fashion-MNIST: a seeded subsample of "
         f"{settings['fmnist_train']} training images, 50 PCA components, the full 10,000-image test set; "
         "metric TPR at FPR = 1% for shirt (class 6) vs rest. Digits: scikit-learn's digits, the fixed 75/25 split "
-        f"of `activemine.datasets`, metric accuracy. Seeds {settings['seeds']} (noise draw, folds, evaluation "
+        f"of `activemine.data.datasets`, metric accuracy. Seeds {settings['seeds']} (noise draw, folds, evaluation "
         "model); every figure is the mean over them, +/- the standard deviation where shown.",
         "",
         "activemine: `find_label_issues` (detection) and `clean_labels(policy='prune', max_dirty=0.02)` "

@@ -11,13 +11,13 @@ Three parts, each written to ``benchmarks/results/qbc/`` as soon as it ends:
   fits (member i draws from the generator seeded ``[seed, i]``). Costs: the
   seconds of one member's fit and prediction (means over the 5, fitted one
   after the other), times m. Every batch records ``decided_by`` (which key put
-  its rows ahead of the rows left out, :func:`activemine.ties.decided_by`), its
+  its rows ahead of the rows left out, :func:`activemine.selection.ties.decided_by`), its
   positives, and the TPR at 1% FPR and AUC of LightGBM trained on L + B. Rows
   marked "selection only" were not evaluated (no final fit), to save time.
 * **secondary** on digits, 10 classes (L 300, B 150, LightGBM, 3 seeds): the
   consensus's least confidence against its entropy as the secondary key (on a
   binary task the two rank rows identically).
-* **multi-round** (``activemine.experiment``, ``--mode multi-round``): ``qbc``
+* **multi-round** (``activemine.experiments.runner``, ``--mode multi-round``): ``qbc``
   (a 3-member committee refitted on all labels each round) against ``qbc-grow``
   (fitted once, then one member a round trained on the new batch plus a
   resample of the old labels, Active-Decorate), L 2,000, U 10,000, B 1,000 in
@@ -45,12 +45,12 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numpy as np
 
 from activemine import PoolChunk, make_strategy
-from activemine.committee import Committee
-from activemine.experiment import ExperimentConfig, load_task, run_experiment
+from activemine.experiments.runner import ExperimentConfig, load_task, run_experiment
 from activemine.metrics import roc_auc, tpr_at_fpr
 from activemine.models import make_model, predict_proba_aligned
-from activemine.plan import SelectionPlan
-from activemine.ties import strategy_decided_by
+from activemine.selection.committee import Committee
+from activemine.selection.plan import SelectionPlan
+from activemine.selection.ties import strategy_decided_by
 
 OUT = Path(__file__).parent / "results" / "qbc"
 #: one-shot variants: name -> (committee size or None for lc, strategy kwargs, evaluated)

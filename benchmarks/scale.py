@@ -104,7 +104,7 @@ def _small_lgbm():
 
 
 def _columns(k: int):
-    from activemine.sources import PoolColumns
+    from activemine.data.sources import PoolColumns
 
     return PoolColumns(weak_proba=tuple(f"p{j}" for j in range(k)))
 
@@ -174,9 +174,9 @@ def run_config(name: str, args) -> dict:
         strategy = make_strategy("hw", random_state=0, model=model, **HW_MEASURED)
         labeled = None
         if pool == "feat":
-            from activemine.data import LabeledSet
-            from activemine.sources import PoolColumns
-            from activemine.tables import read_table
+            from activemine.data.chunks import LabeledSet
+            from activemine.data.sources import PoolColumns
+            from activemine.data.tables import read_table
 
             lab = read_table(paths["lab"])
             feats = [f"f{j}" for j in range(20)]

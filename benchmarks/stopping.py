@@ -2,7 +2,7 @@
 
 For each dataset and seed, one multi-round run of least confidence (``lc``,
 which reads the probabilities of the model each round trains anyway) through
-:func:`activemine.experiment.run_experiment`, with ``eval_repeats`` 2: each
+:func:`activemine.experiments.runner.run_experiment`, with ``eval_repeats`` 2: each
 round trains two models on its labels (seeds differ); the TPR is their mean,
 and the second is the refit that ``kappa-refit`` compares with. Per criterion
 (``kappa``, ``kappa-refit``, ``uncertainty``, ``plateau``, ``max``): the round
@@ -35,9 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
-from activemine.experiment import ExperimentConfig, run_experiment, write_outputs
+from activemine.budget.stopping import CRITERIA
+from activemine.experiments.runner import ExperimentConfig, run_experiment, write_outputs
 from activemine.progress import log_line, progress_reporter
-from activemine.stopping import CRITERIA
 
 OUT = Path(__file__).parent / "results" / "stopping"
 

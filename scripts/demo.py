@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from activemine.datasets import fashion_mnist_available, load_dataset
+from activemine.data.datasets import fashion_mnist_available, load_dataset
 
 
 def write_split(path: Path, ids: np.ndarray, X: np.ndarray, y: np.ndarray | None) -> None:

@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from activemine.campaign import CampaignStore, init_campaign, mine_round
-from activemine.strategies import make_strategy
+from activemine.selection.strategies import make_strategy
 
 
 def pixel_table(X, ids, y=None) -> pa.Table:
@@ -21,7 +21,7 @@ def pixel_table(X, ids, y=None) -> pa.Table:
 
 def digits_files(tmp_path, n_labeled: int = 150, n_pool: int | None = None):
     """L and U Parquet files from scikit-learn's digits (8x8 pixels, 10 classes); returns (L, U, truth)."""
-    from activemine.datasets import load_dataset
+    from activemine.data.datasets import load_dataset
 
     d = load_dataset("digits")
     n_pool = n_pool or d.y_train.size - n_labeled

@@ -1,4 +1,4 @@
-"""Simulated annotators (activemine.annotator_simulation), the experiment hook, and relabel ranking (activemine.relabel)."""
+"""Simulated annotators (activemine.annotators.simulation), the experiment hook, and relabel ranking (activemine.annotators.relabel)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from activemine.annotator_simulation import (
+from activemine.annotators.agreement import majority_vote, model_weighted_consensus
+from activemine.annotators.relabel import rank_for_relabel, relabel_advice
+from activemine.annotators.simulation import (
     AnnotatorSpec,
     add_second_opinions,
     confusion_matrices,
@@ -18,11 +20,9 @@ from activemine.annotator_simulation import (
     parse_annotator_spec,
     simulate_labels,
 )
-from activemine.annotators import majority_vote, model_weighted_consensus
 from activemine.cli import app
 from activemine.errors import BudgetError, InputError
-from activemine.experiment import ExperimentConfig
-from activemine.relabel import rank_for_relabel, relabel_advice
+from activemine.experiments.runner import ExperimentConfig
 
 runner = CliRunner()
 

@@ -1,4 +1,4 @@
-"""Agreement, consensus and annotator quality (activemine.annotators), cross-checked against crowd-kit and cleanlab."""
+"""Agreement, consensus and annotator quality (activemine.annotators.agreement), cross-checked against crowd-kit and cleanlab."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from activemine.annotator_simulation import AnnotatorSpec, simulate_labels
-from activemine.annotators import (
+from activemine.annotators.agreement import (
     annotator_report,
     cohen_kappa,
     consensus,
@@ -23,6 +22,7 @@ from activemine.annotators import (
     pairwise_kappa,
     vote_counts,
 )
+from activemine.annotators.simulation import AnnotatorSpec, simulate_labels
 from activemine.errors import InputError, ProbabilityError, UnknownLabelError
 
 # Krippendorff (2011), "Computing Krippendorff's alpha-reliability", the nominal example: 4 coders, 12 units
@@ -69,8 +69,9 @@ def test_cohen_kappa_textbook():
     assert cohen_kappa(x, y) == pytest.approx(cohen_kappa_score(x, y))
 
 
-def test_cohen_kappa_undefined_when_both_constant():
-    assert np.isnan(cohen_kappa([2, 2, 2], [2, 2, 2]))
+def test_cohen_kappa_of_two_annotators_who_gave_one_class_alike_is_one():
+    # one kappa for the package (activemine.metrics): annotators who never disagree agree perfectly
+    assert cohen_kappa([2, 2, 2], [2, 2, 2]) == 1.0
     assert np.isnan(cohen_kappa([], []))
 
 

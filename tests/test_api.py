@@ -40,8 +40,8 @@ def test_import_and_help_import_no_model_library():
 
 
 def test_lazy_names_resolve_to_their_modules():
-    from activemine.plan import SelectionPlan
-    from activemine.strategies import make_strategy
+    from activemine.selection.plan import SelectionPlan
+    from activemine.selection.strategies import make_strategy
 
     assert activemine.SelectionPlan is SelectionPlan
     assert activemine.make_strategy is make_strategy

@@ -9,7 +9,7 @@ import pytest
 
 from _campaign_helpers import proba_campaign, snapshot, synthetic_campaign
 from activemine.campaign import import_labels, mine_round
-from activemine.strategies import make_strategy
+from activemine.selection.strategies import make_strategy
 
 N = 120_000
 
@@ -63,7 +63,7 @@ MINE_CHILD = textwrap.dedent(
     import sys, time
     from contextlib import contextmanager
     from activemine.campaign import CampaignStore, mine_round
-    from activemine.strategies import make_strategy
+    from activemine.selection.strategies import make_strategy
 
     @contextmanager
     def steps(description, total=None, unit="rows"):

@@ -5,7 +5,7 @@ from _campaign_helpers import digits_campaign
 from activemine.campaign import campaign_status, mine_round
 from activemine.campaign.batchdata import read_batch
 from activemine.errors import PoolExhaustedError
-from activemine.strategies import make_strategy
+from activemine.selection.strategies import make_strategy
 
 
 def _batch(store, round_no):

@@ -16,7 +16,7 @@ from _campaign_helpers import proba_campaign, proba_pool, snapshot
 from activemine.campaign import CampaignStore, campaign_status, import_labels, init_campaign, mine_round, write_dataset
 from activemine.campaign.batchdata import read_batch
 from activemine.errors import CampaignError, InputError, RejectedImportError
-from activemine.strategies import make_strategy
+from activemine.selection.strategies import make_strategy
 
 
 def _hw():
@@ -145,7 +145,7 @@ CONCURRENT_MINE = textwrap.dedent(
     """
     import sys
     from activemine.campaign import CampaignStore, mine_round
-    from activemine.strategies import make_strategy
+    from activemine.selection.strategies import make_strategy
     sys.stdin.readline()  # start together
     r, b = mine_round(CampaignStore(sys.argv[1]), make_strategy("hw", random_state=int(sys.argv[2])), budget=3_000)
     print(r)

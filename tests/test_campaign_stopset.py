@@ -10,7 +10,7 @@ from activemine.campaign import campaign_status, init_campaign, mine_round
 from activemine.campaign.stopset import CAMPAIGN_CRITERIA, measure_learning_curve, stop_records, stopping_status
 from activemine.cli import app
 from activemine.errors import InputError
-from activemine.strategies import make_strategy
+from activemine.selection.strategies import make_strategy
 
 runner = CliRunner()
 
@@ -95,7 +95,7 @@ def test_many_rounds_give_kappa_per_pair_decisions_and_a_forecast_from_a_validat
     kappa = s["decisions"][0]
     assert kappa["value"] == pytest.approx(np.mean(kappas[-3:])) and kappa["stop"] == (kappa["value"] >= 0.99)
 
-    from activemine.datasets import load_dataset
+    from activemine.data.datasets import load_dataset
 
     d = load_dataset("digits")
     val = tmp_path / "val.parquet"

@@ -7,7 +7,7 @@ from sklearn.datasets import make_blobs
 from typer.testing import CliRunner
 
 from activemine.cli import app
-from activemine.simulate import inject_label_noise
+from activemine.experiments.noise import inject_label_noise
 
 runner = CliRunner()
 NAMES = np.array(["bolt", "nut", "washer"])

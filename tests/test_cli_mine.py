@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from activemine.cli import app
-from activemine.strategies import HW_WEAK_TREES
+from activemine.selection.strategies import HW_WEAK_TREES
 
 runner = CliRunner()
 
@@ -230,8 +230,8 @@ def test_n_jobs_reaches_the_strategy_models(files, monkeypatch):
         return real(model, random_state=random_state, n_jobs=n_jobs)
 
     monkeypatch.setattr(models, "make_model", recording)
-    monkeypatch.setattr("activemine.strategies.make_model", recording)
-    monkeypatch.setattr("activemine.committee.make_model", recording)
+    monkeypatch.setattr("activemine.selection.strategies.make_model", recording)
+    monkeypatch.setattr("activemine.selection.committee.make_model", recording)
     code, text = invoke(*mine_args(files, extra=["--strategy", "qbc", "--committee-size", "2", "--n-jobs", "1"]))
     assert code == 0, text
     assert seen and set(seen) == {1}

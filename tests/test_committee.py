@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_classification
 
-from activemine.committee import Committee, stratified_bootstrap
 from activemine.errors import InputError, SingleClassError, UnknownLabelError
+from activemine.selection.committee import Committee, stratified_bootstrap
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,7 @@ def test_members_fit_and_score_the_same_in_parallel_as_one_by_one():
 def test_members_report_class_counts_and_warn_on_rare_classes(xy):
     import warnings
 
-    from activemine.committee import RareClassWarning
+    from activemine.selection.committee import RareClassWarning
 
     X, y = xy
     with warnings.catch_warnings():

@@ -13,10 +13,10 @@ torch = pytest.importorskip("torch")
 from activemine.cli import app  # noqa: E402
 from activemine.data import LabeledSet, PoolChunk  # noqa: E402
 from activemine.deep import TorchClassifier, infer_input_shape  # noqa: E402
+from activemine.engines.mining import mine  # noqa: E402
 from activemine.errors import InputError  # noqa: E402
-from activemine.mining import mine  # noqa: E402
 from activemine.models import make_model, network_options  # noqa: E402
-from activemine.strategies import make_strategy  # noqa: E402
+from activemine.selection.strategies import make_strategy  # noqa: E402
 
 runner = CliRunner()
 
@@ -28,7 +28,7 @@ def invoke(*args):
 
 @pytest.fixture(scope="module")
 def digits():
-    from activemine.datasets import load_dataset
+    from activemine.data.datasets import load_dataset
 
     d = load_dataset("digits")
     X = np.asarray(d.X_train, dtype=np.float32)
@@ -178,8 +178,8 @@ def test_network_embedding_serves_near_duplicate_suppression(digits):
     labeled = LabeledSet(X[:300], y[:300], np.arange(300))
     U = np.concatenate([X[300:500], X[300:500]])  # every pool image twice
     pool = PoolChunk(np.arange(1000, 1400), X=U)
-    from activemine.diversity import DiversityOptions
-    from activemine.plan import SelectionPlan
+    from activemine.diversity.select import DiversityOptions
+    from activemine.selection.plan import SelectionPlan
 
     strategy = make_strategy("lc", model=tiny(), random_state=0)
     plan = SelectionPlan.build(strategy, budget=40, diversity=DiversityOptions.from_cli(near_duplicates="auto"))

@@ -7,7 +7,7 @@ from sklearn.datasets import make_blobs
 from sklearn.neighbors import KNeighborsClassifier
 
 from activemine import LabeledSet
-from activemine.data import PoolChunk
+from activemine.data.chunks import PoolChunk
 from activemine.dirty import (
     DirtyDataFilter,
     check_drop,
@@ -33,8 +33,8 @@ from activemine.dirty.soft import (
     soft_targets,
 )
 from activemine.errors import InputError, ProbabilityError, SingleClassError, UnknownLabelError
-from activemine.simulate import inject_label_noise
-from activemine.strategies import HWStrategy, make_strategy
+from activemine.experiments.noise import inject_label_noise
+from activemine.selection.strategies import HWStrategy, make_strategy
 
 
 def separable(n=300, k=3, seed=0):
@@ -589,7 +589,7 @@ def test_dirty_filter_softens_only_when_the_check_says_so():
 
 
 def test_hw_final_training_set_uses_soft_targets_when_chosen():
-    from activemine.experiment import _soft_targets
+    from activemine.experiments.runs import _soft_targets
 
     X, _, noisy = _ambiguous_noise_set(1, 0.2)
     step = DirtyDataFilter(soften=True, soft_model="fast", n_jobs=1)

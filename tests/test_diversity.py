@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from activemine.diversity import (
+from activemine.diversity.select import (
     DiversityOptions,
     InsufficientCandidates,
     auto_radius,
@@ -19,7 +19,7 @@ from activemine.diversity import (
     select_diverse,
 )
 from activemine.errors import InputError
-from activemine.selection import allocate_quotas, id_keys, select_batch, split_hard_easy
+from activemine.selection.batch import allocate_quotas, id_keys, select_batch, split_hard_easy
 
 
 def reference_suppression(
@@ -373,7 +373,7 @@ def test_planted_copies_are_near_their_source():
 
 
 def test_per_row_neighbour_lookup_gives_the_same_batch(monkeypatch):
-    import activemine.diversity as diversity
+    import activemine.diversity.select as diversity
 
     rng = np.random.default_rng(5)
     emb = rng.integers(0, 3, size=(300, 12)).astype(np.float32)
@@ -390,7 +390,7 @@ def test_per_row_neighbour_lookup_gives_the_same_batch(monkeypatch):
 def walk_settings(block, rounds, max_pairs=None):
     """The block-vectorized walk with small blocks (group fills inside blocks, rows decided across
     blocks), few rounds (the row-by-row rest of a block) and, optionally, per-block neighbour lookups."""
-    import activemine.diversity as diversity
+    import activemine.diversity.select as diversity
 
     with mock.patch.object(diversity, "_WALK_BLOCK", block), mock.patch.object(diversity, "_ROUNDS", rounds):
         if max_pairs is None:

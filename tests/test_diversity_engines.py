@@ -9,12 +9,12 @@ from hypothesis import strategies as st
 
 from _pool_helpers import eager_pruning
 from activemine import PoolChunk, make_strategy
-from activemine.diversity import DiversityOptions
+from activemine.data.sources import PoolColumns
+from activemine.diversity.select import DiversityOptions
 from activemine.engines import mine_stream
+from activemine.engines.mining import score_pool
 from activemine.errors import InputError
-from activemine.mining import score_pool
-from activemine.plan import SelectionPlan
-from activemine.sources import PoolColumns
+from activemine.selection.plan import SelectionPlan
 
 
 @st.composite

@@ -4,9 +4,9 @@ import pytest
 from typer.testing import CliRunner
 
 from activemine.cli import app
-from activemine.diversity import parse_duplicates, split_run_name
 from activemine.errors import InputError
-from activemine.experiment import ExperimentConfig, run_experiment
+from activemine.experiments.runner import ExperimentConfig, run_experiment
+from activemine.experiments.settings import parse_duplicates, split_run_name
 
 runner = CliRunner()
 
@@ -58,7 +58,7 @@ def test_run_names_and_duplicates_parse():
     ],
 )
 def test_bad_experiment_options_exit_2_before_any_fit(tmp_path, extra, match, monkeypatch):
-    import activemine.experiment as experiment
+    import activemine.experiments.evaluation as experiment
 
     monkeypatch.setattr(experiment, "_evaluate", lambda *a, **k: (_ for _ in ()).throw(AssertionError("fitted")))
     out = tmp_path / "exp"

@@ -8,10 +8,10 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from activemine import PoolChunk, make_strategy  # noqa: E402
-from activemine.diversity import DiversityOptions  # noqa: E402
+from activemine.data.sources import PoolColumns  # noqa: E402
+from activemine.diversity.select import DiversityOptions  # noqa: E402
 from activemine.engines import mine_stream, run_engine  # noqa: E402
-from activemine.plan import SelectionPlan  # noqa: E402
-from activemine.sources import PoolColumns  # noqa: E402
+from activemine.selection.plan import SelectionPlan  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

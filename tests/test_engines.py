@@ -8,10 +8,10 @@ from hypothesis import strategies as st
 
 from _pool_helpers import eager_pruning, write_weak_proba_parts
 from activemine import PoolChunk, make_strategy
+from activemine.data.sources import PoolColumns
 from activemine.engines import CandidateReducer, SelectionPlan, mine_stream, run_engine
+from activemine.engines.mining import score_pool
 from activemine.errors import DuplicateIdError, EmptyPoolError, InputError, PoolExhaustedError
-from activemine.mining import score_pool
-from activemine.sources import PoolColumns
 
 
 @st.composite
@@ -109,7 +109,7 @@ def _check_candidates_stay_near_the_budget(seed, balance, easy):
 
 
 def test_quota_bounds_are_upper_bounds_of_the_final_quotas():
-    from activemine.selection import allocate_quotas
+    from activemine.selection.batch import allocate_quotas
 
     rng = np.random.default_rng(0)
     for _ in range(300):
@@ -195,7 +195,7 @@ _MEMORY_PROBE = """
 import resource, sys, numpy as np
 from activemine import make_strategy
 from activemine.engines import mine_stream
-from activemine.sources import PoolSource, PoolColumns
+from activemine.data.sources import PoolSource, PoolColumns
 import pyarrow as pa
 
 class Generated(PoolSource):

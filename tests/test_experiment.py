@@ -6,9 +6,9 @@ import pytest
 from typer.testing import CliRunner
 
 from activemine.cli import app
+from activemine.data.tables import write_table
 from activemine.errors import BudgetError, InputError
-from activemine.experiment import ExperimentConfig, load_task, run_experiment, summarize
-from activemine.tables import write_table
+from activemine.experiments.runner import ExperimentConfig, load_task, run_experiment, summarize
 
 runner = CliRunner()
 
@@ -181,8 +181,8 @@ def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path):
 
 def test_hw_weak_model_is_the_first_trees_of_the_strong_lightgbm():
     # HW's tuned default (chosen with this experiment): one fit, the weak model is its early boosting rounds
-    from activemine.data import LabeledSet, PoolChunk
-    from activemine.strategies import HWStrategy
+    from activemine.data.chunks import LabeledSet, PoolChunk
+    from activemine.selection.strategies import HWStrategy
 
     task = load_task("digits", "binary:8")
     labeled = LabeledSet(task.X_train[:300], task.y_train[:300])
@@ -207,7 +207,7 @@ def test_user_file_with_a_text_feature_is_a_typed_error(tmp_path):
 
 
 def test_final_model_depends_on_the_set_of_rows_not_their_order():
-    from activemine.experiment import _evaluate_rows
+    from activemine.experiments.evaluation import _evaluate_rows
 
     task = load_task("digits", "binary:8")
     config = ExperimentConfig(dataset="digits", model="logreg")
@@ -224,7 +224,7 @@ def test_final_model_depends_on_the_set_of_rows_not_their_order():
 
 
 def test_eval_repeats_average_models_of_several_seeds():
-    from activemine.experiment import _evaluate
+    from activemine.experiments.evaluation import _evaluate
 
     task = load_task("digits", "binary:8")
     X, y = task.X_train[:400], task.y_train[:400]

@@ -6,9 +6,9 @@ import pytest
 from typer.testing import CliRunner
 
 from activemine.cli import app
+from activemine.data.tables import write_table
 from activemine.errors import InputError
-from activemine.experiment import load_task
-from activemine.tables import write_table
+from activemine.experiments.runner import load_task
 
 runner = CliRunner()
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
+from activemine.budget.forecast import fit_learning_curve, forecast_labels, forecast_metric
 from activemine.errors import InputError
-from activemine.forecast import fit_learning_curve, forecast_labels, forecast_metric
 
 N = np.array([1_000, 1_500, 2_000, 2_500, 3_000, 3_500, 4_000], dtype=float)
 A, B, C = 0.8, 0.4, 0.7

@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import activemine.data.idindex as idindex
 import activemine.engines.base as engine_base
-import activemine.idindex as idindex
-import activemine.selection as selection
+import activemine.selection.batch as selection
 from activemine import PoolChunk, make_strategy
 from activemine.engines import SelectionPlan, run_engine
 from activemine.errors import DuplicateIdError
-from activemine.selection import check_ids, duplicated_values
+from activemine.selection.batch import check_ids, duplicated_values
 
 texts = st.text(alphabet="ab\u00e9\u4e2d0", min_size=0, max_size=4)
 

@@ -11,10 +11,9 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-import activemine.images as images_module
+import activemine.data.images as images_module
 from activemine.cli import app
-from activemine.errors import ImageError, InputError
-from activemine.images import (
+from activemine.data.images import (
     ImageSpec,
     check_images,
     decode_images,
@@ -24,7 +23,8 @@ from activemine.images import (
     parse_image_size,
     read_labeled_folder,
 )
-from activemine.sources import ImageFolderSource, PoolColumns, open_pool
+from activemine.data.sources import ImageFolderSource, PoolColumns, open_pool
+from activemine.errors import ImageError, InputError
 
 runner = CliRunner()
 N_POOL = 300
@@ -471,7 +471,7 @@ def test_experiment_on_an_image_folder(folders, tmp_path):
 
 
 def test_load_task_keeps_the_image_shape(folders):
-    from activemine.experiment import load_task
+    from activemine.experiments.runner import load_task
 
     labeled, _ = folders
     task = load_task(str(labeled), "multiclass", images={"image_size": "4x4", "image_mode": "RGB"})
@@ -480,6 +480,6 @@ def test_load_task_keeps_the_image_shape(folders):
 
 
 def test_import_activemine_does_not_import_pillow():
-    code = "import sys, activemine, activemine.cli, activemine.sources; print('PIL' in sys.modules)"
+    code = "import sys, activemine, activemine.cli, activemine.data.sources; print('PIL' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False"

@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
 from activemine.errors import InputError, SingleClassError
-from activemine.metrics import roc_auc, roc_points, tpr_at_fpr
+from activemine.metrics import cohen_kappa, roc_auc, roc_points, tpr_at_fpr
 
 
 def test_roc_points_hand_worked_with_a_tie():
@@ -108,3 +108,43 @@ def test_properties_against_sklearn_and_monotone(data, f):
     unique = np.flatnonzero(np.bincount(np.searchsorted(np.unique(fpr), fpr)) == 1)
     for i in np.searchsorted(fpr, np.unique(fpr)[unique]):
         assert tpr_at_fpr(y, s, fpr=fpr[i]) == pytest.approx(tpr[i])
+
+
+# -- Cohen's kappa: one function for the stopping criteria and the annotator report ----------------
+
+
+def test_kappa_of_identical_vectors_is_one_even_with_one_class():
+    assert cohen_kappa([2, 2, 2], [2, 2, 2]) == 1.0  # p_e = 1: 0 / 0 in the textbook formula
+    assert cohen_kappa([0, 1, 1], [0, 1, 1]) == 1.0
+    assert cohen_kappa([0, 0, 0], [1, 1, 1]) == 0.0  # both constant, different classes: p_o = p_e = 0
+
+
+def test_kappa_without_samples_is_nan_and_bad_vectors_are_input_errors():
+    assert np.isnan(cohen_kappa([], []))
+    with pytest.raises(InputError, match="one length"):
+        cohen_kappa([0, 1], [0])
+    with pytest.raises(InputError, match="class indices >= 0"):
+        cohen_kappa([0, -1], [0, 1])
+
+
+def test_the_stopping_criteria_and_the_annotator_report_share_the_one_kappa():
+    from activemine.annotators import agreement
+    from activemine.budget import stopping
+
+    assert agreement.cohen_kappa is stopping.cohen_kappa is cohen_kappa
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 5), st.integers(1, 60), st.integers(0, 2**31 - 1))
+def test_kappa_matches_scikit_learn_where_it_is_defined(k, m, seed):
+    from sklearn.metrics import cohen_kappa_score
+
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, k, size=m)
+    b = np.where(rng.random(m) < 0.6, a, rng.integers(0, k, size=m))
+    ours = cohen_kappa(a, b, k)
+    if np.array_equal(a, b):
+        assert ours == 1.0
+        return
+    assert ours < 1.0
+    assert ours == pytest.approx(cohen_kappa_score(a, b, labels=np.arange(k)), abs=1e-12)

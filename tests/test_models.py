@@ -75,7 +75,7 @@ class Recorder(ClassifierMixin, BaseEstimator):
 @pytest.mark.parametrize("name, expected", [("lc", {6}), ("hw", {6}), ("qbc", {2})])
 def test_n_jobs_reaches_every_model_a_strategy_fits(name, expected):
     from activemine import LabeledSet
-    from activemine.strategies import make_strategy
+    from activemine.selection.strategies import make_strategy
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(600, 5))

@@ -11,12 +11,12 @@ from typer.testing import CliRunner
 
 from activemine import LabeledSet, PoolChunk, make_strategy, mine
 from activemine.cli import app
+from activemine.data.sources import PoolColumns
 from activemine.engines import mine_stream, run_engine
 from activemine.errors import InputError, PoolExhaustedError, UnknownLabelError
-from activemine.plan import SelectionPlan, as_exclusions, class_weights
-from activemine.selection import select_batch
-from activemine.sources import PoolColumns
-from activemine.strategies import HWStrategy, UncertaintyStrategy
+from activemine.selection.batch import select_batch
+from activemine.selection.plan import SelectionPlan, as_exclusions, class_weights
+from activemine.selection.strategies import HWStrategy, UncertaintyStrategy
 
 
 class FitCalled(AssertionError):
@@ -100,7 +100,7 @@ def test_settings_given_to_the_strategy_fail_at_once():
     ],
 )
 def test_cli_rejects_bad_settings_before_fit_and_fast(tmp_path, monkeypatch, args, message):
-    import activemine.strategies as strategies
+    import activemine.selection.strategies as strategies
 
     def boom(self, *a, **k):
         raise FitCalled("fit was called")
@@ -219,7 +219,7 @@ def test_plan_and_budget_are_not_both_given():
 
 
 def test_diversity_options_pass_through_untouched():
-    from activemine.diversity import DiversityOptions
+    from activemine.diversity.select import DiversityOptions
 
     options = DiversityOptions(near_duplicates=1.0)
     plan = SelectionPlan.build(make_strategy("lc"), budget=3, diversity=options)

@@ -10,10 +10,10 @@ from typer.testing import CliRunner
 
 from activemine import LabeledSet, PoolChunk, make_strategy, mine
 from activemine.cli import app
+from activemine.data.sources import PoolColumns, arrow_ids
 from activemine.engines import mine_stream
 from activemine.errors import InputError
-from activemine.sources import PoolColumns, arrow_ids
-from activemine.strategies import HWStrategy
+from activemine.selection.strategies import HWStrategy
 
 
 class FitCalled(AssertionError):

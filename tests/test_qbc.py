@@ -10,11 +10,12 @@ from hypothesis import strategies as st
 
 from _pool_helpers import write_member_proba_parts
 from activemine import PoolChunk, make_strategy
+from activemine.data.sources import PoolColumns
 from activemine.engines import mine_stream
+from activemine.engines.mining import score_pool
 from activemine.errors import InputError
-from activemine.mining import score_pool
-from activemine.plan import SelectionPlan
-from activemine.scores import (
+from activemine.selection.plan import SelectionPlan
+from activemine.selection.scores import (
     kl_to_consensus,
     least_confidence,
     ranked_vote_entropy,
@@ -22,7 +23,6 @@ from activemine.scores import (
     vote_entropy,
     vote_entropy_levels,
 )
-from activemine.sources import PoolColumns
 
 
 def agreeing_stack(rng, *, m: int, n: int, k: int, disagree: float) -> np.ndarray:

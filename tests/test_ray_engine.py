@@ -7,8 +7,8 @@ ray = pytest.importorskip("ray")
 
 from _pool_helpers import write_weak_proba_parts  # noqa: E402
 from activemine import LabeledSet, PoolChunk, make_strategy  # noqa: E402
+from activemine.data.sources import PoolColumns  # noqa: E402
 from activemine.engines import mine_stream, run_engine  # noqa: E402
-from activemine.sources import PoolColumns  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -158,7 +158,7 @@ def test_cli_mines_string_ids_with_ray_like_local(local_ray, tmp_path):
 def test_ray_engine_ranks_an_agreeing_committee_like_the_local_engine(local_ray, tmp_path):
     # QBC with 3 members that agree on ~97% of rows: the batch is decided by the consensus, not by the id
     from _pool_helpers import write_member_proba_parts
-    from activemine.scores import least_confidence, vote_entropy
+    from activemine.selection.scores import least_confidence, vote_entropy
 
     rng = np.random.default_rng(3)
     n, budget = 3000, 400

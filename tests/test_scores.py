@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from activemine.errors import ProbabilityError
-from activemine.scores import (
+from activemine.selection.scores import (
     bald,
     check_proba,
     entropy,
@@ -153,7 +153,7 @@ def test_committee_needs_a_stack():
 
 @given(proba_matrices())
 def test_argmax_rows_matches_numpy_including_ties(p):
-    from activemine.scores import argmax_rows
+    from activemine.selection.scores import argmax_rows
 
     np.testing.assert_array_equal(argmax_rows(p), p.argmax(axis=1))
     tied = np.full((4, 2), 0.5)

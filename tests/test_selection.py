@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from activemine.errors import DuplicateIdError, EmptyPoolError, InputError, PoolExhaustedError
-from activemine.selection import (
+from activemine.selection.batch import (
     allocate_quotas,
     check_ids,
     id_keys,

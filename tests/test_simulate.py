@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from activemine.errors import InputError
-from activemine.simulate import inject_class_noise, inject_label_noise, parse_noise_matrix
+from activemine.experiments.noise import inject_class_noise, inject_label_noise, parse_noise_matrix
 
 
 def test_parse_noise_matrix_by_index_and_name():
@@ -52,7 +52,7 @@ def test_ambiguous_class_noise_prefers_confusable_samples():
 
 
 def test_rate_noise_is_unchanged_by_the_split():
-    # the rate-over-all-rows noise drew the same flips before the split into simulate.py (results stay comparable)
+    # the rate-over-all-rows noise drew the same flips before the class-noise kinds were added (results stay comparable)
     y = np.arange(1000) % 3
     noisy, flipped = inject_label_noise(y, 0.1, random_state=5)
     rng = np.random.default_rng(5)
@@ -68,7 +68,7 @@ def test_class_noise_bad_input():
 
 
 def test_experiment_records_realized_flips_per_class(tmp_path):
-    from activemine.experiment import ExperimentConfig, run_experiment
+    from activemine.experiments.runner import ExperimentConfig, run_experiment
 
     config = ExperimentConfig(
         dataset="digits",
@@ -93,7 +93,7 @@ def test_experiment_records_realized_flips_per_class(tmp_path):
 
 
 def test_noise_rate_and_matrix_are_exclusive():
-    from activemine.experiment import ExperimentConfig
+    from activemine.experiments.runner import ExperimentConfig
 
     with pytest.raises(InputError, match="not both"):
         ExperimentConfig(dataset="digits", noise=0.1, noise_matrix="1:0.2").check()

@@ -4,9 +4,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from activemine.data import PoolChunk
+from activemine.data.chunks import PoolChunk
+from activemine.data.sources import PoolColumns, open_pool
 from activemine.errors import DuplicateIdError, InputError, MissingColumnError, SchemaMismatchError
-from activemine.sources import PoolColumns, open_pool
 
 COLS = PoolColumns(id="id", proba=(("p0", "p1"),), weak_proba=("w0", "w1"))
 

@@ -3,8 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from activemine.errors import InputError
-from activemine.stopping import (
+from activemine.budget.stopping import (
     CRITERIA,
     KappaStop,
     MaxStop,
@@ -20,6 +19,7 @@ from activemine.stopping import (
     normalized_uncertainty,
     refit_kappas,
 )
+from activemine.errors import InputError
 
 
 def test_kappa_of_a_hand_computed_pair():

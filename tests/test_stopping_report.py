@@ -3,10 +3,10 @@ import json
 import numpy as np
 import pytest
 
+from activemine.budget.report import StopSettings
+from activemine.budget.stopping import CRITERIA
 from activemine.errors import InputError
-from activemine.experiment import ExperimentConfig, run_experiment, write_outputs
-from activemine.stopping import CRITERIA
-from activemine.stopping_report import StopSettings
+from activemine.experiments.runner import ExperimentConfig, run_experiment, write_outputs
 
 
 @pytest.mark.slow
@@ -90,8 +90,9 @@ def _digits_config(**kw):
 
 
 def test_stop_set_is_drawn_outside_the_labeled_set_and_the_pool_when_there_is_room(monkeypatch):
-    from activemine import experiment
-    from activemine.stopping_report import RunRecorder
+    from activemine.budget.report import RunRecorder
+    from activemine.experiments import runner as experiment
+    from activemine.experiments.seeds import _Seed
 
     seen = {}
     real = RunRecorder.__init__
@@ -105,7 +106,7 @@ def test_stop_set_is_drawn_outside_the_labeled_set_and_the_pool_when_there_is_ro
     results = run_experiment(config)
     assert results["runs"][0]["stopping"]["stop_set_source"] == "held-out" == seen["source"]
     task = experiment.load_task("digits", "binary:3")
-    split = experiment._Seed(task, config, 0, None)
+    split = _Seed(task, config.check(), 0, None)
     assert split.held_out.size == task.y_train.size - 700
     assert np.intersect1d(split.held_out, np.r_[split.L, split.U]).size == 0
     # every stop-set row is a held-out row: its features match one held-out row and no L or pool row
@@ -114,7 +115,7 @@ def test_stop_set_is_drawn_outside_the_labeled_set_and_the_pool_when_there_is_ro
 
 
 def test_stop_set_source_falls_back_to_the_pool_or_refuses_when_held_out_rows_are_too_few():
-    from activemine.stopping_report import RunRecorder
+    from activemine.budget.report import RunRecorder
 
     settings = StopSettings(stop_set_size=50)
     pool, held = np.arange(100, 300), np.arange(300, 340)
@@ -135,9 +136,10 @@ def test_stop_set_source_falls_back_to_the_pool_or_refuses_when_held_out_rows_ar
 
 
 def test_refit_is_the_second_evaluation_model_when_eval_repeats_is_two():
-    from activemine import experiment
+    from activemine.experiments import evaluation as experiment
+    from activemine.experiments.tasks import load_task
 
-    task = experiment.load_task("digits", "binary:3")
+    task = load_task("digits", "binary:3")
     rows = np.arange(300)
     config = _digits_config(model="lightgbm", eval_repeats=2, n_jobs=1)
     cache = {}

@@ -6,8 +6,8 @@ from sklearn.datasets import make_classification
 
 from activemine import LabeledSet, PoolChunk, make_strategy, mine
 from activemine.errors import InputError, PoolExhaustedError, ProbabilityError, SingleClassError, UnknownLabelError
-from activemine.selection import split_hard_easy
-from activemine.strategies import STRATEGIES, HWStrategy, QBCStrategy
+from activemine.selection.batch import split_hard_easy
+from activemine.selection.strategies import STRATEGIES, HWStrategy, QBCStrategy
 
 BUDGET = 60
 

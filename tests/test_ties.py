@@ -4,9 +4,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from activemine import PoolChunk, make_strategy
-from activemine.plan import SelectionPlan
-from activemine.selection import select_batch
-from activemine.ties import DECIDING_KEYS, decided_by, strategy_decided_by
+from activemine.selection.batch import select_batch
+from activemine.selection.plan import SelectionPlan
+from activemine.selection.ties import DECIDING_KEYS, decided_by, strategy_decided_by
 
 
 def _brute_force(batch, ids, scores, primary, exclude=()):

@@ -3,6 +3,23 @@
 Scores (higher = more worth labeling) -> selection plan (quotas, hard/easy
 strata) -> strategies (scorers) -> mining over a pool, in memory, streamed or on Ray.
 
+A folder per concept, each ``__init__`` handing on its public names:
+
+selection/    scores, the selection plan, strategies, committees, tie-breaking, batch selection
+data/         pool sources and chunks, the labeled set, tables, the id index, built-in datasets
+dirty/        dirty labels: out-of-fold suspects, drop or soften, held-out checks
+diversity/    batches without copies: near-duplicate suppression, Cluster-Margin
+engines/      check -> fit -> score -> select over a pool: in memory, streamed, on Ray
+budget/       stopping criteria, the label-budget forecast, the stopping report
+annotators/   agreement, consensus labels, simulated annotators, relabeling
+campaign/     labeling campaigns: the store, rounds, exchange with annotation tools, the labeling page
+experiments/  simulated labeling rounds on a dataset, label noise on purpose, figures
+cli/          the ``activemine`` command: parses, calls the library, prints
+
+At the top: ``errors`` (the exception tree), ``progress`` (progress reports),
+``models`` (model construction, class-aligned probabilities, ``n_jobs``) and
+``metrics`` (ROC, AUC, TPR at a fixed FPR), which every folder shares.
+
 The public names below are imported on first use (PEP 562), so ``import
 activemine`` and ``activemine --help`` load neither numpy-heavy modules nor
 scikit-learn, LightGBM, Ray or matplotlib; a user who brings probabilities
@@ -18,38 +35,38 @@ __version__ = "0.1.0"
 # public name -> the module that defines it
 _EXPORTS = {
     "ActivemineError": "activemine.errors",
-    "Batch": "activemine.selection",
+    "Batch": "activemine.selection.batch",
     "BudgetError": "activemine.errors",
-    "Committee": "activemine.committee",
+    "Committee": "activemine.selection.committee",
     "DuplicateIdError": "activemine.errors",
     "EmptyPoolError": "activemine.errors",
-    "HWStrategy": "activemine.strategies",
+    "HWStrategy": "activemine.selection.strategies",
     "InputError": "activemine.errors",
-    "LabeledSet": "activemine.data",
+    "LabeledSet": "activemine.data.chunks",
     "MissingColumnError": "activemine.errors",
-    "PoolChunk": "activemine.data",
+    "PoolChunk": "activemine.data.chunks",
     "PoolExhaustedError": "activemine.errors",
     "ProbabilityError": "activemine.errors",
-    "QBCStrategy": "activemine.strategies",
-    "RandomStrategy": "activemine.strategies",
-    "STRATEGIES": "activemine.strategies",
-    "SelectionPlan": "activemine.plan",
+    "QBCStrategy": "activemine.selection.strategies",
+    "RandomStrategy": "activemine.selection.strategies",
+    "STRATEGIES": "activemine.selection.strategies",
+    "SelectionPlan": "activemine.selection.plan",
     "SingleClassError": "activemine.errors",
-    "Strategy": "activemine.strategies",
-    "UncertaintyStrategy": "activemine.strategies",
+    "Strategy": "activemine.selection.strategies",
+    "UncertaintyStrategy": "activemine.selection.strategies",
     "UnknownLabelError": "activemine.errors",
-    "allocate_quotas": "activemine.selection",
-    "entropy": "activemine.scores",
-    "id_keys": "activemine.selection",
-    "kl_to_consensus": "activemine.scores",
-    "least_confidence": "activemine.scores",
-    "make_strategy": "activemine.strategies",
-    "mine": "activemine.mining",
+    "allocate_quotas": "activemine.selection.batch",
+    "entropy": "activemine.selection.scores",
+    "id_keys": "activemine.selection.batch",
+    "kl_to_consensus": "activemine.selection.scores",
+    "least_confidence": "activemine.selection.scores",
+    "make_strategy": "activemine.selection.strategies",
+    "mine": "activemine.engines.mining",
     "mine_stream": "activemine.engines",
     "run_engine": "activemine.engines",
-    "select_batch": "activemine.selection",
-    "smallest_margin": "activemine.scores",
-    "vote_entropy": "activemine.scores",
+    "select_batch": "activemine.selection.batch",
+    "smallest_margin": "activemine.selection.scores",
+    "vote_entropy": "activemine.selection.scores",
 }
 
 __all__ = sorted(_EXPORTS)

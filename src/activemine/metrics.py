@@ -1,4 +1,4 @@
-"""Evaluation metrics for risk control: ROC points, AUC and TPR at a fixed FPR.
+"""Evaluation metrics for risk control: ROC points, AUC and TPR at a fixed FPR; Cohen's kappa.
 
 Scores here are a model's *decision scores*: **higher means more likely the
 positive class** (for a probability model, ``p(positive | x)``). Binary
@@ -18,6 +18,12 @@ reaches by using the stricter threshold and, on a random ``(fpr - f0) / (f1 - f0
 share of the samples between the two, the looser one, so it is attainable.
 When a point lies exactly at ``fpr`` (a vertical run of points), the highest
 TPR of that run is taken: the best TPR with FPR at most ``fpr``.
+
+Agreement
+---------
+:func:`cohen_kappa` is the one kappa of the package: the stopping criteria
+compare two models' predictions with it, the annotator report two annotators'
+labels. Higher = more agreement; 1 = identical, 0 = chance.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import numpy as np
 
 from activemine.errors import InputError, SingleClassError
 
-__all__ = ["roc_auc", "roc_points", "tpr_at_fpr"]
+__all__ = ["cohen_kappa", "roc_auc", "roc_points", "tpr_at_fpr"]
 
 
 def _binary_inputs(y_true, scores, pos_label) -> tuple[np.ndarray, np.ndarray]:
@@ -116,3 +122,35 @@ def roc_auc(y_true, scores, *, pos_label=1, classes: Sequence | None = None) -> 
         return float(np.mean([roc_auc(yc, sc) for yc, sc in _one_vs_rest(y_true, scores, classes)]))
     f, t, _ = roc_points(y_true, scores, pos_label=pos_label)
     return float(np.sum(np.diff(f) * (t[1:] + t[:-1]) / 2.0))
+
+
+def cohen_kappa(a, b, n_classes: int | None = None) -> float:
+    """Cohen's kappa of two label vectors ``(m,)`` of class indices on the same samples.
+
+    ``(p_o - p_e) / (1 - p_e)``: the observed agreement against the agreement
+    expected from each vector's own class frequencies (over ``n_classes``
+    classes, default: the largest index + 1). Higher = more agreement; 1 =
+    identical, 0 = chance, below 0 = less than chance.
+
+    **Identical vectors give 1.0, also when they hold one class only**, where
+    ``p_e = 1`` and the textbook formula is ``0 / 0``: two raters (or two
+    models' predictions) that never disagree agree perfectly, and a stopping
+    criterion that waits for stable predictions must see them as stable
+    (small-text's ``KappaAverage`` does the same; scikit-learn's
+    ``cohen_kappa_score`` returns NaN there). Two vectors with no samples give
+    NaN: there is nothing to agree on.
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    if a.ndim != 1 or a.shape != b.shape:
+        raise InputError(f"kappa needs two label vectors of one length, got shapes {a.shape} and {b.shape}")
+    if a.size == 0:
+        return float("nan")
+    if np.array_equal(a, b):
+        return 1.0
+    a, b = a.astype(np.int64), b.astype(np.int64)
+    if min(a.min(), b.min()) < 0:
+        raise InputError(f"kappa needs class indices >= 0, got {min(a.min(), b.min())}")
+    k = max(int(a.max()), int(b.max())) + 1 if n_classes is None else int(n_classes)
+    observed = float(np.mean(a == b))
+    expected = float(np.dot(np.bincount(a, minlength=k), np.bincount(b, minlength=k))) / a.size**2
+    return (observed - expected) / (1.0 - expected)  # expected < 1: vectors that differ are not both one class

@@ -7,15 +7,15 @@ The model's view of a sample is the class probabilities stored with its
 batch row: the model that mined the round had not seen the sample's labels,
 so they are out of sample, as the consensus and quality estimates need.
 
-* :func:`annotator_summary`: the report of :func:`activemine.annotators.annotator_report`
+* :func:`annotator_summary`: the report of :func:`activemine.annotators.agreement.annotator_report`
   for ``campaign annotators`` (and :func:`write_agreement_heatmap`, the pairwise
   kappa matrix as a PNG in ``DIR/reports/``);
 * :func:`training_labels`: sid -> label for the dataset, a consensus
-  (``--consensus``, default :data:`activemine.annotators.DEFAULT_CONSENSUS`)
+  (``--consensus``, default :data:`activemine.annotators.agreement.DEFAULT_CONSENSUS`)
   where several annotators labeled a sample; ``none`` keeps the old rule
   (conflicting samples are left out);
 * :func:`open_relabel_round`: a round of second opinions on returned labels,
-  ranked by :func:`activemine.relabel.rank_for_relabel`.
+  ranked by :func:`activemine.annotators.relabel.rank_for_relabel`.
 """
 
 from __future__ import annotations
@@ -27,8 +27,14 @@ from pathlib import Path
 
 import numpy as np
 
-from activemine.annotators import CONSENSUS_METHODS, DEFAULT_CONSENSUS, annotator_report, consensus, label_matrix
-from activemine.campaign.batchdata import insert_batch_ids, newest_rows, write_round
+from activemine.annotators.agreement import (
+    CONSENSUS_METHODS,
+    DEFAULT_CONSENSUS,
+    annotator_report,
+    consensus,
+    label_matrix,
+)
+from activemine.campaign.batchdata import batch_proba, insert_batch_ids, newest_rows, write_round
 from activemine.campaign.overlap import ensure_wanted_table
 from activemine.campaign.store import CampaignStore, now
 from activemine.errors import BudgetError, InputError
@@ -62,7 +68,7 @@ def _matrix(store: CampaignStore):
     L, sids, people = label_matrix(records, classes=store.class_names)
     k = len(store.class_names)
     proba = np.full((len(sids), k), np.nan)
-    stored = store.batch_proba(sids)
+    stored = batch_proba(store, sids)
     for i, sid in enumerate(sids):
         if sid in stored:
             p = np.asarray(stored[sid], dtype=np.float64)
@@ -82,7 +88,7 @@ def _consensus(L: np.ndarray, proba: np.ndarray, k: int, method: str):
 def annotator_summary(store: CampaignStore, *, method: str = DEFAULT_CONSENSUS) -> dict:
     """Per annotator: labels, agreement with the others, the consensus and the model, rank and flag; pairs and alpha.
 
-    See :func:`activemine.annotators.annotator_report` for the fields and the
+    See :func:`activemine.annotators.agreement.annotator_report` for the fields and the
     flag rule. An empty campaign gives empty lists and ``alpha`` None.
     """
     if method not in CONSENSUS_METHODS:
@@ -183,13 +189,13 @@ def open_relabel_round(store: CampaignStore, budget: int, *, params: dict | None
 
     Candidates are pool samples with an active label from a round (their
     batch row holds the model's out-of-sample probabilities). The ranking is
-    :func:`activemine.relabel.rank_for_relabel` against the current training
+    :func:`activemine.annotators.relabel.rank_for_relabel` against the current training
     labels (:func:`training_labels`); each chosen sample wants one label more
     than it has, from an annotator who has not labeled it. ``budget`` must be
     between 1 and the number of candidates; otherwise nothing is written.
     Returns ``(round, ids)``; the advice (relabel or mine) is in the round's params.
     """
-    from activemine.relabel import rank_for_relabel, relabel_advice
+    from activemine.annotators.relabel import rank_for_relabel, relabel_advice
 
     if int(budget) != budget or budget < 1:
         raise BudgetError(f"relabel budget must be a positive integer, got {budget}")

@@ -21,9 +21,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from activemine.campaign.store import ANY_ROUND
+from activemine.campaign.store import ANY_ROUND, CampaignStore
 
-__all__ = ["RoundRows", "gather", "insert_batch_ids", "newest_rows", "read_batch", "read_round", "write_round"]
+__all__ = [
+    "RoundRows",
+    "batch_proba",
+    "gather",
+    "insert_batch_ids",
+    "newest_rows",
+    "read_batch",
+    "read_round",
+    "write_round",
+]
 
 
 @dataclass(frozen=True)
@@ -154,3 +163,11 @@ def newest_rows(conn: sqlite3.Connection, sids, field: str) -> dict[str, np.ndar
     keys = list(found)
     values = gather(conn, [found[s][0] for s in keys], [found[s][1] for s in keys], field)
     return dict(zip(keys, values))
+
+
+def batch_proba(store: CampaignStore, sids, *, conn: sqlite3.Connection | None = None) -> dict[str, np.ndarray]:
+    """The model's class probabilities ``(k,)`` stored with the newest batch row of each id that has one."""
+    if conn is not None:
+        return newest_rows(conn, sids, "proba")
+    with store.snapshot() as own:
+        return newest_rows(own, sids, "proba")

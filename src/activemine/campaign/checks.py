@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from activemine.campaign.batchdata import batch_proba
 from activemine.campaign.store import CampaignStore
 from activemine.dirty.detect import SUSPECT_THRESHOLD, label_disagreement
 from activemine.errors import InputError
@@ -52,7 +53,7 @@ def suspect_sids(
     Uses the class probabilities stored with each id's newest batch row; ids
     that were never in a batch are not checked.
     """
-    proba = store.batch_proba((sid for sid, _ in labels), conn=conn)
+    proba = batch_proba(store, (sid for sid, _ in labels), conn=conn)
     checked = [(sid, label) for sid, label in labels if sid in proba]
     if not checked:
         return []

@@ -44,8 +44,8 @@ from activemine.campaign.checks import DEFAULT_SUSPECT_THRESHOLD, suspect_mask
 from activemine.campaign.pool import CampaignPool
 from activemine.campaign.samples import LabeledRows, pixels_to_png
 from activemine.campaign.store import ANY_ROUND, CampaignStore, now
+from activemine.data.tables import write_table
 from activemine.errors import InputError, RejectedImportError
-from activemine.tables import write_table
 
 __all__ = [
     "EXPORT_FORMATS",

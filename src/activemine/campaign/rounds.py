@@ -28,11 +28,11 @@ from activemine.campaign.pool import CampaignPool
 from activemine.campaign.samples import current_label_arrays, labeled_training_set
 from activemine.campaign.stopset import plan_stop_set, predict_stop_round, save_stop_round
 from activemine.campaign.store import CampaignStore, now
-from activemine.data import LabeledSet
+from activemine.data.chunks import LabeledSet
+from activemine.data.sources import DEFAULT_CHUNK_SIZE
 from activemine.errors import CampaignError, InputError, PoolExhaustedError
-from activemine.selection import Batch
-from activemine.sources import DEFAULT_CHUNK_SIZE
-from activemine.strategies import Strategy
+from activemine.selection.batch import Batch
+from activemine.selection.strategies import Strategy
 
 __all__ = ["Steps", "mine_round", "no_steps"]
 
@@ -74,7 +74,7 @@ def _batch_proba(strategy: Strategy, pool: CampaignPool, batch: Batch, steps: St
     import pyarrow.compute as pc
 
     from activemine.campaign.pool import arrow_ids
-    from activemine.sources import chunk_from_table
+    from activemine.data.sources import chunk_from_table
 
     columns = pool.pool_columns()
     carried = batch.attached
@@ -126,7 +126,7 @@ def mine_round(
     class order. ``steps`` reports the progress of each long step. Returns
     ``(round, batch)``. The round also stores its model's predictions on the
     stop set (:mod:`activemine.campaign.stopset`; ``stop_set_size`` at the first round).
-    ``diversity``: :class:`~activemine.diversity.DiversityOptions` keeping copies out of the round.
+    ``diversity``: :class:`~activemine.diversity.select.DiversityOptions` keeping copies out of the round.
     """
     if int(budget) != budget or budget < 1:
         raise InputError(f"budget must be a positive integer, got {budget}")
@@ -164,7 +164,7 @@ def mine_round(
         if diversity is None:
             engine_args.update(budget=budget, exclude=exclude)
         else:
-            from activemine.plan import SelectionPlan
+            from activemine.selection.plan import SelectionPlan
 
             engine_args["plan"] = SelectionPlan.build(strategy, budget=budget, exclude=exclude, diversity=diversity)
         with steps("fitting and scoring the pool", total=pool.num_rows, unit="rows") as bar:

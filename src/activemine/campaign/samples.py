@@ -24,10 +24,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from activemine.campaign.store import CampaignStore
-from activemine.data import LabeledSet
+from activemine.data.chunks import LabeledSet
+from activemine.data.tables import read_table, require_columns
 from activemine.errors import CampaignError, InputError, SingleClassError
-from activemine.selection import check_ids
-from activemine.tables import read_table, require_columns
+from activemine.selection.batch import check_ids
 
 __all__ = [
     "LabeledRows",
@@ -195,7 +195,7 @@ def init_campaign(
     An *image pool* is a folder of image files, or a table whose ``image_col``
     holds paths or bytes; L is then a folder with one subfolder per class, or
     a table with ``image_col``. Every image is checked before anything is
-    written (:func:`activemine.images.check_images`); with
+    written (:func:`activemine.data.images.check_images`); with
     ``skip_bad_images`` bad ones are left out and ``skipped`` (a list) gets
     ``(what, BadImages)`` pairs. A folder pool is recorded as a table of ids
     (relative paths) and image paths; the images stay where they are.
@@ -317,7 +317,7 @@ def init_campaign(
 
 
 def _image_folder(path) -> bool:
-    from activemine.images import is_image_folder
+    from activemine.data.images import is_image_folder
 
     return path is not None and Path(path).is_dir() and is_image_folder(path)
 
@@ -327,8 +327,8 @@ def _image_inputs(pool, labeled, id_col, label_col, image_col, spec, skip_bad, s
     the pool as a manifest table (folder) or its files (a table with ``image_col``), and the image meta."""
     from dataclasses import replace
 
-    from activemine.images import ImageSpec, check_images, first_item, list_labeled_images
-    from activemine.sources import ImageFolderSource, PoolColumns, open_pool
+    from activemine.data.images import ImageSpec, check_images, first_item, list_labeled_images
+    from activemine.data.sources import ImageFolderSource, PoolColumns, open_pool
 
     spec = spec or ImageSpec()
     if labeled is None:
@@ -435,7 +435,7 @@ class LabeledRows:
 
         spec = image_spec_of(meta, labeled=True)
         if features and spec is not None and self.table is not None:
-            from activemine.images import decode_images
+            from activemine.data.images import decode_images
 
             self.X = decode_images(self.table.column(meta["image"]["column"]), spec, where="the labeled images")
             self.image_shape = spec.shape
@@ -482,7 +482,7 @@ def labeled_training_set(
         order = np.argsort(pool_sids)
         pos = order[np.searchsorted(pool_sids, found, sorter=order)]
         if spec is not None:
-            from activemine.images import decode_images
+            from activemine.data.images import decode_images
 
             X_parts.append(decode_images(table.column(names[0]), spec, where="the labeled pool images"))
         else:

@@ -6,7 +6,7 @@ smaller); its ids go into the table ``stop_set`` and its features into
 ``DIR/data/stopset.parquet`` (features never go into SQLite). Every mined round
 then stores, in the same transaction as the round, the predicted class of the
 round's model on every stop-set row and the mean uncertainty of the round's
-batch (:func:`activemine.stopping.normalized_uncertainty`, higher = more
+batch (:func:`activemine.budget.stopping.normalized_uncertainty`, higher = more
 uncertain) in ``stop_rounds``.
 
 ``campaign forecast --validation FILE`` measures the learning curve on a
@@ -14,11 +14,11 @@ labeled validation file: a model of the campaign's kind trained on L plus the
 current labels of the batches of rounds ``1..r``, for every ``r``, in
 acquisition order. The points go into ``stop_metrics`` (replacing earlier ones)
 and feed the plateau criterion and the forecast of
-:mod:`activemine.forecast`. :func:`stopping_status` reads it all back for
+:mod:`activemine.budget.forecast`. :func:`stopping_status` reads it all back for
 ``campaign status``.
 
 A campaign decides with :data:`CAMPAIGN_CRITERIA`: every criterion of
-:mod:`activemine.stopping` but ``kappa-refit``. That one needs a second model
+:mod:`activemine.budget.stopping` but ``kappa-refit``. That one needs a second model
 fitted each round on the same labels with another seed; a campaign round fits
 the strategy's own model (a committee for ``qbc``, more for ``hw``) on every
 label so far, at production scale, and doubling that cost for a stopping
@@ -42,9 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from activemine.campaign.store import CampaignStore, now
-from activemine.errors import InputError
-from activemine.stopping import (
+from activemine.budget.stopping import (
     CRITERIA,
     KappaStop,
     MaxStop,
@@ -55,6 +53,8 @@ from activemine.stopping import (
     consecutive_kappas,
     normalized_uncertainty,
 )
+from activemine.campaign.store import CampaignStore, now
+from activemine.errors import InputError
 
 __all__ = [
     "CAMPAIGN_CRITERIA",
@@ -71,7 +71,7 @@ __all__ = [
 ]
 
 DEFAULT_STOP_SET_SIZE = 2_000
-#: The criteria ``campaign status`` decides with, in :data:`activemine.stopping.CRITERIA` order (no refit: see above).
+#: The criteria ``campaign status`` decides with, in :data:`activemine.budget.stopping.CRITERIA` order (no refit: see above).
 CAMPAIGN_CRITERIA = tuple(c for c in CRITERIA if c != "kappa-refit")
 STOP_SET_FILE = "stopset.parquet"
 
@@ -173,11 +173,11 @@ def _write_stop_features(store: CampaignStore, rows: np.ndarray) -> list[str]:
 
 
 def _stop_chunk(store: CampaignStore):
-    """The stop set as a :class:`~activemine.data.PoolChunk` (features or the pool's probabilities)."""
+    """The stop set as a :class:`~activemine.data.chunks.PoolChunk` (features or the pool's probabilities)."""
     import pyarrow.parquet as pq
 
     from activemine.campaign.pool import CampaignPool
-    from activemine.sources import chunk_from_table
+    from activemine.data.sources import chunk_from_table
 
     columns = CampaignPool(store).pool_columns()
     return chunk_from_table(pq.read_table(_stop_file(store), columns=columns.needed), columns, where="the stop set")
@@ -263,7 +263,7 @@ def stop_records(store: CampaignStore) -> list[RoundRecord]:
 
 
 def _validation(store: CampaignStore, path: Path):
-    from activemine.tables import numeric_matrix, read_table, require_columns
+    from activemine.data.tables import numeric_matrix, read_table, require_columns
 
     meta = store.meta
     table = read_table(path)
@@ -381,7 +381,7 @@ def stopping_status(
     measured learning curve the plateau criterion and the forecast say what
     is missing instead of a number.
     """
-    from activemine.forecast import forecast_labels, forecast_metric
+    from activemine.budget.forecast import forecast_labels, forecast_metric
 
     meta = _stop_meta(store)
     records = stop_records(store)

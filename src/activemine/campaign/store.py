@@ -394,12 +394,3 @@ class CampaignStore:
             conn=conn,
         )
         return dict(rows)
-
-    def batch_proba(self, sids, *, conn: sqlite3.Connection | None = None) -> dict[str, np.ndarray]:
-        """The model's class probabilities ``(k,)`` stored with the newest batch row of each id that has one."""
-        from activemine.campaign.batchdata import newest_rows
-
-        if conn is not None:
-            return newest_rows(conn, sids, "proba")
-        with self.snapshot() as own:
-            return newest_rows(own, sids, "proba")

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from activemine.cli._app import console, exits_on_bad_input
-from activemine.cli.campaign import DirArg, campaign_app
+from activemine.cli._campaign_app import DirArg, campaign_app
 from activemine.errors import InputError
 
 __all__ = ["print_stopping"]

@@ -37,8 +37,8 @@ EmbeddingPrefixOpt = Annotated[
 
 
 def diversity_options(*, near_duplicates, dedup_col, diversity, clusters, candidate_factor):
-    """The :class:`~activemine.diversity.DiversityOptions` of the flags, or None (checked, nothing read)."""
-    from activemine.diversity import DiversityOptions
+    """The :class:`~activemine.diversity.select.DiversityOptions` of the flags, or None (checked, nothing read)."""
+    from activemine.diversity.select import DiversityOptions
 
     return DiversityOptions.from_cli(
         near_duplicates=near_duplicates,
@@ -93,7 +93,7 @@ def embedding_columns(pool_path: Path, *, cols: str | None, prefix: str | None) 
 
 def check_embedding_values(source, chunk_size: int) -> None:
     """Read only U's embedding columns and raise on NaN or infinity (before a model is fitted)."""
-    from activemine.sources import embedding_matrix
+    from activemine.data.sources import embedding_matrix
 
     first = 0
     for table in source.tables(chunk_size):

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from activemine.data import LabeledSet
+from activemine.data.chunks import LabeledSet
+from activemine.data.tables import numeric_matrix, read_table, require_columns
 from activemine.errors import InputError
-from activemine.tables import numeric_matrix, read_table, require_columns
 
 
 @dataclass(frozen=True)
@@ -23,15 +23,15 @@ class ImageOptions:
     n_jobs: int | None = None
 
     def spec(self):
-        """The :class:`~activemine.images.ImageSpec` these options ask for (checked, no I/O)."""
-        from activemine.images import ImageSpec, parse_image_size
+        """The :class:`~activemine.data.images.ImageSpec` these options ask for (checked, no I/O)."""
+        from activemine.data.images import ImageSpec, parse_image_size
         from activemine.models import check_n_jobs
 
         return ImageSpec(parse_image_size(self.size), self.mode, None, check_n_jobs(self.n_jobs))
 
 
 def _is_image_folder(path) -> bool:
-    from activemine.images import is_image_folder
+    from activemine.data.images import is_image_folder
 
     return path is not None and Path(path).is_dir() and is_image_folder(path)
 
@@ -47,7 +47,7 @@ def read_labeled_images(
     """
     from contextlib import nullcontext
 
-    from activemine.images import BadImages, check_images, decode_images, first_item, list_labeled_images
+    from activemine.data.images import BadImages, check_images, decode_images, first_item, list_labeled_images
 
     steps = steps or (lambda description, total=None: nullcontext(None))
     spec = images.spec()
@@ -59,7 +59,7 @@ def read_labeled_images(
 
             ids = np.asarray(paths.to_pylist(), dtype=str)
             return LabeledSet(None, np.asarray(classes, dtype=str)[y], ids), spec, BadImages(np.empty(0, np.int64), [])
-        from activemine.images import read_labeled_folder
+        from activemine.data.images import read_labeled_folder
 
         with steps(f"checking and decoding the labeled images of {path}", None) as bar:
             return read_labeled_folder(path, spec, skip_bad=images.skip_bad, progress=bar)
@@ -103,17 +103,17 @@ def load_streaming_inputs(
     images: ImageOptions | None = None,
     steps: Callable | None = None,
 ):
-    """Read L and open U as a stream (:class:`activemine.sources.PoolSource`) for ``mine``.
+    """Read L and open U as a stream (:class:`activemine.data.sources.PoolSource`) for ``mine``.
 
     With probability columns the pool's features are not read and L is
     optional; otherwise the features are L's columns other than the id and
     label, and U must have them all. Images (a folder, or ``images.column`` of
     a table) are the features instead: L's are decoded, U's listed and checked
-    (:meth:`~activemine.sources.PoolSource.check_images`), all before any fit.
+    (:meth:`~activemine.data.sources.PoolSource.check_images`), all before any fit.
     Returns ``(labeled or None, source, skipped)``, ``skipped`` a list of
     ``(what, BadImages)`` for the images left out with ``images.skip_bad``.
     """
-    from activemine.sources import PoolColumns, open_pool
+    from activemine.data.sources import PoolColumns, open_pool
 
     images = images or ImageOptions()
     groups = split_columns(proba_cols)
@@ -170,7 +170,7 @@ def _load_image_inputs(
 ):
     from contextlib import nullcontext
 
-    from activemine.sources import PoolColumns, open_pool
+    from activemine.data.sources import PoolColumns, open_pool
 
     steps = steps or (lambda description, total=None: nullcontext(None))
     use_proba = bool(groups or weak)

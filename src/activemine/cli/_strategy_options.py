@@ -152,7 +152,7 @@ class StrategyOptions:
         """The strategy these options describe; ``extra`` keyword arguments go to its constructor.
 
         Selection settings (balance, easy share) are checked here, before any file is read."""
-        from activemine.strategies import make_strategy
+        from activemine.selection.strategies import make_strategy
 
         kwargs = dict(
             model=self.resolved_model(),

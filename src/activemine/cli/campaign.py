@@ -12,7 +12,8 @@ import typer
 from rich.markup import escape
 
 from activemine.campaign.checks import DEFAULT_SUSPECT_THRESHOLD
-from activemine.cli._app import QuietOpt, app, console, err_console, exits_on_bad_input
+from activemine.cli._app import QuietOpt, console, err_console, exits_on_bad_input
+from activemine.cli._campaign_app import DirArg, campaign_app
 from activemine.cli._diversity_options import CandidateFactorOpt, ClustersOpt, DiversityOpt, NearDuplicatesOpt
 from activemine.cli._image_options import ImageColOpt, ImageModeOpt, ImageSizeOpt, SkipBadImagesOpt, report_skipped
 from activemine.cli._strategy_options import (
@@ -39,14 +40,6 @@ from activemine.errors import InputError
 from activemine.progress import progress_reporter
 
 # the library (numpy, pyarrow, sqlite) is imported inside each command, so `activemine --help` stays fast
-
-campaign_app = typer.Typer(
-    help="Labeling campaigns: rounds of mining, export to annotators, import of labels, a labeling page.",
-    no_args_is_help=True,
-)
-app.add_typer(campaign_app, name="campaign")
-
-DirArg = Annotated[Path, typer.Argument(help="The campaign folder.")]
 
 
 def _steps(quiet: bool):
@@ -398,7 +391,7 @@ def dataset(
     """Write the current labeled set (L plus returned labels, a consensus where annotators disagree) for retraining."""
     from activemine.campaign import CampaignStore, write_dataset
     from activemine.campaign.annotators import DATASET_CONSENSUS
-    from activemine.tables import table_format
+    from activemine.data.tables import table_format
 
     if consensus not in DATASET_CONSENSUS:
         raise InputError(f"--consensus must be one of {DATASET_CONSENSUS}, got {consensus!r}")
@@ -441,4 +434,4 @@ def serve(
     uvicorn.run(web_app, host=host, port=port, log_level="warning")
 
 
-from activemine.cli import _campaign_stopping  # noqa: E402,F401  registers `campaign forecast`
+from activemine.cli import _campaign_stopping  # noqa: E402,F401  registers `campaign forecast` after the commands above

@@ -9,9 +9,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from activemine.annotators import CONSENSUS_METHODS, DEFAULT_CONSENSUS
+from activemine.annotators.agreement import CONSENSUS_METHODS, DEFAULT_CONSENSUS
 from activemine.cli._app import console, exits_on_bad_input
-from activemine.cli.campaign import DirArg, campaign_app
+from activemine.cli._campaign_app import DirArg, campaign_app
 from activemine.errors import InputError
 
 

@@ -59,11 +59,11 @@ def clean(
     import numpy as np
     import pyarrow as pa
 
+    from activemine.data.tables import numeric_matrix, read_table, require_columns, table_format, write_table
     from activemine.dirty import DirtyDataFilter
     from activemine.models import check_n_jobs
     from activemine.progress import progress_reporter
-    from activemine.selection import check_ids
-    from activemine.tables import numeric_matrix, read_table, require_columns, table_format, write_table
+    from activemine.selection.batch import check_ids
 
     table_format(out)  # a bad suffix fails before any work
     if policy not in ("prune", "review"):

@@ -131,8 +131,8 @@ def experiment(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar or progress lines.")] = False,
 ) -> None:
     """Train on L, select from U with each strategy, retrain and evaluate on the test set; write results and figures."""
-    from activemine.diversity import parse_duplicates
-    from activemine.experiment import ExperimentConfig, count_steps, run_experiment, write_outputs
+    from activemine.experiments.runner import ExperimentConfig, count_steps, run_experiment, write_outputs
+    from activemine.experiments.settings import parse_duplicates
 
     names = [s.strip() for s in strategies.split(",") if s.strip()]
     config = ExperimentConfig(
@@ -174,13 +174,13 @@ def experiment(
             "uncertainty_level": uncertainty_level,
         },
     )
-    config.check()
+    settings = config.check()  # every setting parsed and checked once, before anything is loaded
     started = time.perf_counter()
     # a bar on a terminal; timestamped lines on stderr when it is a log (runs take tens of minutes)
-    with progress_reporter("experiment", total=count_steps(config), unit="steps", quiet=quiet) as bar:
-        results = run_experiment(config, progress=lambda what: bar.advance(1, description=f"experiment: {what}"))
+    with progress_reporter("experiment", total=count_steps(settings), unit="steps", quiet=quiet) as bar:
+        results = run_experiment(settings, progress=lambda what: bar.advance(1, description=f"experiment: {what}"))
     written = write_outputs(results, out)
-    from activemine.experiment import results_markdown
+    from activemine.experiments.runner import results_markdown
 
     console.print(results_markdown(results), markup=False, highlight=False)
     console.print(f"done in {time.perf_counter() - started:.0f} s; wrote {', '.join(str(p) for p in written)}")

@@ -129,10 +129,10 @@ def mine(
     """Train on L, score U, select a batch and write it with id, score, predicted_class, stratum, strategy."""
     # library modules are imported here, not at the top, so `activemine --help` stays fast
     from activemine.cli._pool_io import ImageOptions, load_streaming_inputs
+    from activemine.data.tables import batch_to_table, table_format, write_table
     from activemine.engines import DEFAULT_CHUNK_SIZE, make_executor, prepare_run
-    from activemine.plan import SelectionPlan
     from activemine.progress import progress_reporter
-    from activemine.tables import batch_to_table, table_format, write_table
+    from activemine.selection.plan import SelectionPlan
 
     started = time.perf_counter()
     # every setting is checked before anything is read or fitted

@@ -5,7 +5,7 @@ and campaign status: labels are **dirty** when some are wrong; the **dirty
 share** is the share of wrong labels; a **suspect** is a sample whose label the
 detection doubts; the actions are ``drop``, ``review`` and ``keep``.
 (Wrong labels made on purpose for experiments are "noise", in
-:mod:`activemine.simulate`.) Direction, fixed once: **a lower label-quality
+:mod:`activemine.experiments.noise`.) Direction, fixed once: **a lower label-quality
 score means a sample is more likely mislabeled**.
 
 Three layers, one module each:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from activemine.errors import InputError, ProbabilityError, UnknownLabelError
-from activemine.scores import check_proba
+from activemine.selection.scores import check_proba
 
 
 def label_indices(labels, classes: Sequence | None, *, k: int | None = None, name: str = "labels") -> np.ndarray:
@@ -48,7 +48,7 @@ def row_ids(ids, n: int) -> np.ndarray:
     """``ids`` checked and aligned with ``n`` rows; row indices when None."""
     if ids is None:
         return np.arange(n)
-    from activemine.selection import check_ids
+    from activemine.selection.batch import check_ids
 
     ids = check_ids(ids)
     if ids.size != n:

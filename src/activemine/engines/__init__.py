@@ -7,8 +7,9 @@ One skeleton (:mod:`activemine.engines.base`) with two executors:
 * :mod:`activemine.engines.ray` (extra ``activemine[ray]``, imported lazily)
   scores blocks on a Ray cluster and merges their candidates on the driver.
 
-Both give exactly the batch that :meth:`activemine.plan.SelectionPlan.select`
-gives on the whole pool in memory.
+Both give exactly the batch that :meth:`activemine.selection.plan.SelectionPlan.select`
+gives on the whole pool in memory. :mod:`activemine.engines.mining` (:func:`mine`)
+is the one-call path for a pool in memory, run by the local executor.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from __future__ import annotations
 from activemine.engines.base import DEFAULT_CHUNK_SIZE, MiningRun, prepare_run
 from activemine.engines.candidates import CandidateReducer
 from activemine.engines.local import LocalExecutor, mine_stream
+from activemine.engines.mining import mine, score_pool
 from activemine.errors import InputError
-from activemine.plan import SelectionPlan
-from activemine.selection import Batch
+from activemine.selection.batch import Batch
+from activemine.selection.plan import SelectionPlan
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -28,9 +30,11 @@ __all__ = [
     "MiningRun",
     "SelectionPlan",
     "make_executor",
+    "mine",
     "mine_stream",
     "prepare_run",
     "run_engine",
+    "score_pool",
 ]
 
 ENGINES = ("local", "ray")

@@ -6,7 +6,7 @@ on this machine, :class:`activemine.engines.ray.RayExecutor` on a Ray
 cluster. Everything else is here, shared, so the two cannot drift apart:
 
 1. :func:`prepare_run` opens the pool (schema checked from metadata), builds
-   the :class:`~activemine.plan.SelectionPlan` and binds it to the pool's
+   the :class:`~activemine.selection.plan.SelectionPlan` and binds it to the pool's
    classes, labeled set and row count, and checks the labeled features:
    every bad setting fails here, before any model is fitted;
 2. :meth:`MiningRun.fit` trains the strategy;
@@ -22,13 +22,13 @@ from typing import Protocol
 
 import numpy as np
 
-from activemine.data import LabeledSet
+from activemine.data.chunks import LabeledSet
+from activemine.data.sources import DEFAULT_CHUNK_SIZE, PoolColumns, PoolSource, open_pool
 from activemine.engines.candidates import CandidateReducer
 from activemine.errors import EmptyPoolError, InputError
-from activemine.plan import SelectionPlan
-from activemine.selection import Batch
-from activemine.sources import DEFAULT_CHUNK_SIZE, PoolColumns, PoolSource, open_pool
-from activemine.strategies import Strategy
+from activemine.selection.batch import Batch
+from activemine.selection.plan import SelectionPlan
+from activemine.selection.strategies import Strategy
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -138,7 +138,7 @@ class ChunkScorer:
         self.allow_nan = _strategy_allows_nan(strategy)
         self.projection = None  # a seeded PCA of the features, for a diverse selection without embeddings
         #: ``attach(chunk, first_row) -> {name: array (n, ...)}``: arrays carried along with each row
-        #: to the batch (:attr:`~activemine.selection.Batch.attached`). Only executors that know a
+        #: to the batch (:attr:`~activemine.selection.batch.Batch.attached`). Only executors that know a
         #: chunk's position in the pool call it (the local one); the batch of others has none.
         self.attach: Callable | None = None
 
@@ -153,7 +153,7 @@ class ChunkScorer:
     ) -> None:
         """Check ``chunk``'s features, score it and give its selectable rows to ``reducer``;
         ``ids`` ``(n,)`` are the chunk's checked ids, ``first_row`` its position in the pool,
-        ``keys`` their :func:`~activemine.idindex.id_hash` if the executor computed it."""
+        ``keys`` their :func:`~activemine.data.idindex.id_hash` if the executor computed it."""
         if chunk.X is not None:
             where = self.where if first_row is not None else f"a block of {self.where}"
             check_features(
@@ -203,7 +203,7 @@ class MiningRun:
             if embed is not None:  # a network: its penultimate layer is the embedding
                 self.scorer.projection = _NetworkEmbedding(embed)
                 return self
-            from activemine.diversity import fit_projection
+            from activemine.diversity.select import fit_projection
 
             # checked in prepare_run: the pool has features and the labeled set too
             self.scorer.projection = fit_projection(
@@ -225,7 +225,7 @@ class MiningRun:
             raise InputError("scan the pool before selecting")
         from dataclasses import replace
 
-        from activemine.diversity import InsufficientCandidates
+        from activemine.diversity.select import InsufficientCandidates
 
         while True:
             # the buffers are let go as the candidates are copied out: this reducer is spent
@@ -267,7 +267,7 @@ class MiningRun:
 
 def _positions(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     """Where each of ``wanted`` ``(b,)`` is in ``ids`` ``(n,)``, which hold them all."""
-    from activemine.idindex import IdIndex
+    from activemine.data.idindex import IdIndex
 
     at = IdIndex(ids).find(wanted)
     if (at < 0).any():
@@ -327,7 +327,7 @@ def add_scored_rows(
 ) -> None:
     """Check one chunk's scores, drop excluded ids and give the rest to ``reducer``
     (with the rows' ``attached`` arrays, see :attr:`ChunkScorer.attach`; ``keys``: the ids' hashes, see
-    :meth:`~activemine.plan.SelectionPlan.excluded`)."""
+    :meth:`~activemine.selection.plan.SelectionPlan.excluded`)."""
     scores = np.asarray(scores)
     if scores.shape != ids.shape:
         raise InputError(f"a strategy returned {scores.shape[0]} scores for {ids.shape[0]} rows")

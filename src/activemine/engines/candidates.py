@@ -1,6 +1,6 @@
 """Exact candidate reduction: keep few rows of a stream, select as if all were kept.
 
-:func:`activemine.selection.select_batch` picks, in each quota group (a
+:func:`activemine.selection.batch.select_batch` picks, in each quota group (a
 predicted class, or the whole pool without quotas), the ``h`` highest scores
 (ties by smaller id) and then the ``e`` smallest id keys among the group's
 other rows, ``h + e = quota``. Two facts make a reduction exact:
@@ -14,7 +14,7 @@ keys, where ``Q`` is an upper bound of the group's final quota and ``H`` its
 hard share, plus the per-class counts of selectable rows (quotas depend only
 on those). Quotas are not known until the stream ends, but the counts seen so
 far are lower bounds of the final ones, which bounds the final quota
-(:meth:`activemine.plan.SelectionPlan.quota_bounds`); the bound only shrinks as rows arrive,
+(:meth:`activemine.selection.plan.SelectionPlan.quota_bounds`); the bound only shrinks as rows arrive,
 so a row that falls out of a group's candidates can never come back. Kept rows
 are at most about ``budget + easy share`` per group, whatever the pool size.
 """
@@ -26,8 +26,8 @@ from functools import partial
 import numpy as np
 
 from activemine.errors import InputError
-from activemine.plan import SelectionPlan
-from activemine.selection import id_keys, split_hard_easy
+from activemine.selection.batch import id_keys, split_hard_easy
+from activemine.selection.plan import SelectionPlan
 
 __all__ = ["CandidateReducer"]
 
@@ -192,7 +192,7 @@ def _select(parts: list[tuple], mask: np.ndarray, *, also: np.ndarray | None = N
 
 class CandidateReducer:
     """Feed scored rows in any order and chunking; get back a small candidate set on which
-    :func:`~activemine.selection.select_batch` with ``available_counts`` gives the same
+    :func:`~activemine.selection.batch.select_batch` with ``available_counts`` gives the same
     batch as on all rows.
 
     Per group, a hard buffer keeps the best scores; a row that cannot be hard
@@ -201,7 +201,7 @@ class CandidateReducer:
     share of the quota. Rows given to :meth:`add` must be selectable
     (exclusions already applied).
 
-    With the plan's diversity options (:mod:`activemine.diversity`) both buffers
+    With the plan's diversity options (:mod:`activemine.diversity.select`) both buffers
     keep ``candidate_factor`` times as many rows, rows carry their embedding and
     content hash, a third buffer keeps the seeded sample (the ``sample_size``
     smallest sample keys, with embeddings), and :meth:`diverse_inputs` gives the
@@ -273,7 +273,7 @@ class CandidateReducer:
                 self.easy[g].dropped |= bool(dropped[1][g])
         payload = self._payload(ids, embedding, hashes) + self._attached(ids, attached)
         if self.sample is not None:
-            from activemine.diversity import sample_keys
+            from activemine.diversity.select import sample_keys
 
             s_ids, s_emb = (ids, payload[0]) if sample is None else sample
             if len(s_ids):
@@ -340,7 +340,7 @@ class CandidateReducer:
         if div.needs_embeddings:
             if embedding is None:
                 raise InputError("the diversity options need an embedding for every pool row")
-            from activemine.diversity import check_embeddings
+            from activemine.diversity.select import check_embeddings
 
             emb = check_embeddings(embedding, n_rows=len(ids), width=self.payload_width, where="pool embedding")
             self.payload_width = emb.shape[1]

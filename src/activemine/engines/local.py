@@ -18,14 +18,14 @@ from queue import Empty, Full, Queue
 
 import numpy as np
 
-from activemine.data import LabeledSet
+from activemine.data.chunks import LabeledSet
+from activemine.data.idindex import id_hash
+from activemine.data.sources import DEFAULT_CHUNK_SIZE, ChunkSource, PoolColumns, PoolSource
 from activemine.engines.base import MiningRun, prepare_run
 from activemine.engines.candidates import CandidateReducer
 from activemine.errors import DuplicateIdError, InputError
-from activemine.idindex import id_hash
-from activemine.plan import SelectionPlan
-from activemine.selection import Batch, check_ids
-from activemine.sources import DEFAULT_CHUNK_SIZE, ChunkSource, PoolColumns, PoolSource
+from activemine.selection.batch import Batch, check_ids
+from activemine.selection.plan import SelectionPlan
 
 __all__ = ["DuplicateCheck", "LocalExecutor", "mine_stream", "read_ahead"]
 
@@ -180,7 +180,7 @@ def mine_stream(
     progress: Callable[[int], None] | None = None,
     check_duplicates: bool = True,
 ) -> Batch:
-    """Select ``budget`` rows of a pool read as a stream (see :func:`activemine.sources.open_pool`).
+    """Select ``budget`` rows of a pool read as a stream (see :func:`activemine.data.sources.open_pool`).
 
     The selection settings are ``plan``, or those of ``budget`` and
     ``exclude`` with the strategy's defaults; every setting is checked before

@@ -10,7 +10,7 @@ outputs to one more reducer, so its memory is about ``budget`` rows; the
 selection is the shared one of :mod:`activemine.engines.base`, so the batch is
 the one the local executor gives. Ids may be integers or strings of any Arrow
 string type: they cross the cluster as Arrow columns and come back as int64
-or numpy ``U`` arrays (:func:`activemine.sources.arrow_ids`), never objects.
+or numpy ``U`` arrays (:func:`activemine.data.sources.arrow_ids`), never objects.
 Duplicate ids are caught within a block and among the candidates only.
 """
 
@@ -19,13 +19,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from activemine.data import LabeledSet
-from activemine.engines.base import ChunkScorer, MiningRun, prepare_run
-from activemine.engines.candidates import CandidateReducer
-from activemine.errors import InputError
-from activemine.plan import SelectionPlan
-from activemine.selection import Batch, check_ids
-from activemine.sources import (
+from activemine.data.chunks import LabeledSet
+from activemine.data.sources import (
     DEFAULT_CHUNK_SIZE,
     ChunkSource,
     CsvSource,
@@ -35,6 +30,11 @@ from activemine.sources import (
     arrow_ids,
     chunk_from_table,
 )
+from activemine.engines.base import ChunkScorer, MiningRun, prepare_run
+from activemine.engines.candidates import CandidateReducer
+from activemine.errors import InputError
+from activemine.selection.batch import Batch, check_ids
+from activemine.selection.plan import SelectionPlan
 
 __all__ = ["RayExecutor", "mine_ray"]
 

@@ -15,7 +15,7 @@ A team is described by an :class:`AnnotatorSpec`, written on the command line as
 * ``pair`` fixes the hardest pair; by default it is the two classes whose
   feature means are closest (:func:`hardest_pair`, no model needed);
 * ``consensus`` turns several labels into one for training (default
-  :data:`activemine.annotators.DEFAULT_CONSENSUS`).
+  :data:`activemine.annotators.agreement.DEFAULT_CONSENSUS`).
 
 Every draw takes a seed; the same spec and seed give the same labels.
 """
@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from activemine.annotators import CONSENSUS_METHODS, DEFAULT_CONSENSUS, MISSING, consensus
+from activemine.annotators.agreement import CONSENSUS_METHODS, DEFAULT_CONSENSUS, MISSING, consensus
 from activemine.errors import InputError
 
 __all__ = [
@@ -234,11 +234,12 @@ def check_experiment_spec(text: str, *, noise: float = 0.0) -> AnnotatorSpec:
     return parse_annotator_spec(text)
 
 
-def experiment_labels(task, text: str, seed: int) -> tuple[np.ndarray, dict]:
+def experiment_labels(task, spec: AnnotatorSpec, seed: int) -> tuple[np.ndarray, dict]:
     """The labels ``(n,)`` a simulated team returns for ``task.y_train`` (an experiment's hook), and its summary.
 
-    The team's draws take ``seed``; in a binary task the hardest pair is the two classes.
+    ``spec``: the team, parsed when the experiment's settings were checked
+    (:func:`check_experiment_spec`). The team's draws take ``seed``; in a binary
+    task the hardest pair is the two classes.
     """
-    spec = parse_annotator_spec(text)
     k = len(task.class_names)
     return simulated_training_labels(task.y_train, spec.check(k), k=k, X=task.X_train, random_state=seed)

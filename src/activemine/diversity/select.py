@@ -6,7 +6,7 @@ that keeps enough candidates reproduces the in-memory batch exactly.
 
 * **Near-duplicate suppression** (:func:`select_diverse` with ``near_duplicates``
   a radius or ``"auto"``, and/or ``dedup`` hashes). Rows are walked in the
-  order of :func:`activemine.selection.select_batch`: first the hard rows of
+  order of :func:`activemine.selection.batch.select_batch`: first the hard rows of
   every quota group together by (score desc, id asc), then the easy rows by
   (seeded id key asc, id asc). A row is taken when its group still has room in
   that stratum and no row taken before it lies within ``radius`` (Euclidean,
@@ -47,7 +47,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from activemine.errors import InputError, PoolExhaustedError
-from activemine.selection import (
+from activemine.selection.batch import (
     Batch,
     allocate_quotas,
     check_ids,
@@ -686,7 +686,7 @@ def select_diverse(
     easy_bounds=None,
     embedding: str = "",
 ) -> tuple[Batch, DiversityReport]:
-    """Select ``budget`` rows like :func:`~activemine.selection.select_batch`, without near-duplicates
+    """Select ``budget`` rows like :func:`~activemine.selection.batch.select_batch`, without near-duplicates
     or spread over clusters (see the module docstring).
 
     Parameters
@@ -927,39 +927,6 @@ def duplicate_stats(batch_rows, group_of_row: dict | np.ndarray) -> dict:
 
 # -- experiments: strategy names and planting -------------------------------------------------
 
-#: Suffixes of experiment run names that turn a diversity option on for that run.
-SUFFIXES = ("+near-duplicates", "+clusters")
-
-
-def split_run_name(
-    name: str,
-    default: DiversityOptions | None = None,
-    *,
-    clusters: int | None = None,
-    candidate_factor: float | None = None,
-) -> tuple[str, DiversityOptions | None]:
-    """``"hw+near-duplicates"`` -> ``("hw", options)``; a suffix may carry its setting
-    (``"lc+near-duplicates:0.5"``, ``"lc+clusters:200"``; else ``clusters``, 1000 clusters, and
-    the radius of ``default`` or ``auto``); a plain name gets ``default``."""
-    for suffix in SUFFIXES:
-        at = name.find(suffix)
-        if at <= 0:
-            continue
-        base, arg = name[:at], name[at + len(suffix) :]
-        if arg and not arg.startswith(":"):
-            continue
-        arg = arg[1:] or None
-        factor = candidate_factor
-        if suffix == "+clusters":
-            try:
-                k = int(arg) if arg else (clusters or 1000)
-            except ValueError:
-                raise InputError(f"{name!r}: the clusters after ':' must be an integer") from None
-            return base, DiversityOptions(clusters=k, candidate_factor=factor)
-        nd = arg or (default.near_duplicates if default is not None and default.near_duplicates is not None else "auto")
-        return base, DiversityOptions(near_duplicates=nd, candidate_factor=factor)
-    return name, default
-
 
 def hard_sources(scores, rows, count: int) -> np.ndarray:
     """The ``count`` rows of ``rows`` with the highest ``scores`` (ties by row index): the templates
@@ -968,16 +935,3 @@ def hard_sources(scores, rows, count: int) -> np.ndarray:
     if count > rows.size:
         raise InputError(f"cannot plant {count} sources in a pool of {rows.size} rows")
     return np.sort(rows[top_k_indices(-np.asarray(scores, dtype=np.float64), rows, int(count))])
-
-
-def parse_duplicates(text: str | None) -> tuple[int, int] | None:
-    """``"300,30"`` -> ``(300, 30)``: R source rows, each copied C times."""
-    if text is None:
-        return None
-    try:
-        r, c = (int(v) for v in str(text).split(","))
-    except ValueError:
-        raise InputError(f"--duplicates takes R,C (sources, copies of each), got {text!r}") from None
-    if r < 1 or c < 1:
-        raise InputError(f"--duplicates needs R >= 1 sources and C >= 1 copies, got {r},{c}")
-    return r, c

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from activemine.errors import InputError
-from activemine.selection import check_ids
+from activemine.selection.batch import check_ids
 
 __all__ = ["LabeledSet", "PoolChunk"]
 
@@ -58,7 +58,7 @@ class PoolChunk:
     probabilities ``proba`` ``(n, k)``, ``weak_proba`` ``(n, k)`` (HW) or
     ``member_proba`` ``(m, n, k)`` (committee). Any of the last four may be None.
 
-    For batches without copies (:mod:`activemine.diversity`): ``embedding``
+    For batches without copies (:mod:`activemine.diversity.select`): ``embedding``
     ``(n, e)`` and ``hashes`` ``(n,)`` (a content hash per row); strategies
     never read them."""
 

@@ -1,7 +1,7 @@
 """Figures of an experiment's results: ROC curves and learning curves.
 
 matplotlib is imported inside the functions, so ``import activemine`` never
-loads it. Both functions read the document :func:`activemine.experiment.run_experiment`
+loads it. Both functions read the document :func:`activemine.experiments.runner.run_experiment`
 returns and write a PNG.
 """
 
@@ -73,7 +73,7 @@ def plot_curves(results: dict, path) -> None:
         labels = [start[0]] + [np.mean(p) for p in zip(*[[c["labels"] for c in r["curve"]] for r in rs])]
         tpr = [start[1]] + [np.mean(p) for p in zip(*[[c["tpr_at_fpr"] for c in r["curve"]] for r in rs])]
         colors[name] = ax.plot(labels, 100 * np.asarray(tpr), "o-", ms=3, label=name)[0].get_color()
-    from activemine.stopping_report import mark_stop_points
+    from activemine.budget.report import mark_stop_points
 
     mark_stop_points(ax, results, colors)  # where each stopping criterion would have stopped
     for r in results["reference"]["full"][:1]:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from activemine.errors import InputError, ProbabilityError, UnknownLabelError
+from activemine.metrics import cohen_kappa
 
 __all__ = [
     "CONSENSUS_METHODS",
@@ -123,26 +124,6 @@ def vote_counts(labels, k: int | None = None) -> np.ndarray:
 
 
 # -- agreement ------------------------------------------------------------------------
-def cohen_kappa(a, b, k: int | None = None) -> float:
-    """Cohen's kappa of two raters' labels ``(m,)`` each on the same samples; NaN when undefined.
-
-    ``(p_o - p_e) / (1 - p_e)``: observed agreement against the agreement
-    expected from each rater's own class frequencies. 1 = perfect, 0 = chance.
-    When both raters always give one and the same class, ``p_e = 1`` and kappa is NaN.
-    """
-    a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
-    if a.shape != b.shape or a.ndim != 1:
-        raise InputError(f"kappa needs two label vectors of one length, got shapes {a.shape} and {b.shape}")
-    if a.size == 0:
-        return float("nan")
-    k = int(max(a.max(), b.max()) + 1) if k is None else k
-    p_o = float(np.mean(a == b))
-    p_e = float(np.bincount(a, minlength=k) @ np.bincount(b, minlength=k)) / a.size**2
-    if p_e >= 1.0:
-        return float("nan")
-    return (p_o - p_e) / (1.0 - p_e)
-
-
 def pairwise_kappa(labels, k: int | None = None, *, min_shared: int = 1) -> list[dict]:
     """Cohen's kappa of every pair of annotators on the samples both labeled.
 

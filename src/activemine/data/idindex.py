@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from activemine.selection import string_hash
+from activemine.selection.batch import string_hash
 
 __all__ = ["IdIndex", "id_hash"]
 

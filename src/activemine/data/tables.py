@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 
 from activemine.errors import InputError, MissingColumnError
-from activemine.selection import Batch
+from activemine.selection.batch import Batch
 
 __all__ = ["batch_to_table", "numeric_matrix", "read_table", "require_columns", "table_format", "write_table"]
 

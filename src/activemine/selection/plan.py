@@ -27,7 +27,7 @@ from functools import cached_property
 import numpy as np
 
 from activemine.errors import InputError, PoolExhaustedError, UnknownLabelError
-from activemine.selection import Batch, check_ids, select_batch
+from activemine.selection.batch import Batch, check_ids, select_batch
 
 __all__ = ["BALANCE_MODES", "SelectionPlan", "as_exclusions", "check_balance", "check_easy_share", "class_weights"]
 
@@ -217,7 +217,7 @@ class SelectionPlan:
         if self.labeled_counts is not None:
             set_(self, "labeled_counts", tuple(int(c) for c in self.labeled_counts))
         if self.diversity is not None:
-            from activemine.diversity import DiversityOptions
+            from activemine.diversity.select import DiversityOptions
 
             if not isinstance(self.diversity, DiversityOptions):
                 raise InputError(f"diversity must be a DiversityOptions, got {type(self.diversity).__name__}")
@@ -314,8 +314,8 @@ class SelectionPlan:
         return class_weights(self.balance, classes=list(self.classes or ()), labeled_counts=self.labeled_counts)
 
     def excluded(self, ids: np.ndarray, *, keys: np.ndarray | None = None) -> np.ndarray | None:
-        """True where an id ``(n,)`` is excluded, or None when nothing is (:class:`~activemine.idindex.IdIndex`;
-        ``keys``: :func:`~activemine.idindex.id_hash` of ``ids`` when the caller has it already)."""
+        """True where an id ``(n,)`` is excluded, or None when nothing is (:class:`~activemine.data.idindex.IdIndex`;
+        ``keys``: :func:`~activemine.data.idindex.id_hash` of ``ids`` when the caller has it already)."""
         values = self.exclude
         if values.size == 0:
             return None
@@ -326,7 +326,7 @@ class SelectionPlan:
             pos = np.minimum(np.searchsorted(values, ids), values.size - 1)
             return values[pos] == ids
         if "_index" not in self.__dict__:  # built once; a cache, not state (the plan is frozen)
-            from activemine.idindex import IdIndex
+            from activemine.data.idindex import IdIndex
 
             self.__dict__["_index"] = IdIndex(values)
         return self.__dict__["_index"].contains(ids, keys=keys)
@@ -369,7 +369,7 @@ class SelectionPlan:
         the whole pool) the rows are a streaming engine's candidates, already
         free of excluded ids. With ``diversity`` options the rows' ``embedding``
         ``(n, e)`` and/or ``hashes`` ``(n,)`` keep copies out of the batch
-        (:func:`activemine.diversity.select_diverse`; ``diverse`` holds a
+        (:func:`activemine.diversity.select.select_diverse`; ``diverse`` holds a
         streaming engine's sample and candidate boundaries).
         """
         ids = check_ids(ids)
@@ -390,7 +390,7 @@ class SelectionPlan:
                 )
             weights = np.asarray(counts, dtype=np.float64)
         if self.diversity is not None and self.diversity.active:
-            from activemine.diversity import select_diverse
+            from activemine.diversity.select import select_diverse
 
             batch, report = select_diverse(
                 ids,

@@ -1,6 +1,6 @@
 """Pool sources: one chunk iterator over in-memory arrays, DataFrames, Parquet and CSV.
 
-A pool is read as a stream of :class:`~activemine.data.PoolChunk` objects of at
+A pool is read as a stream of :class:`~activemine.data.chunks.PoolChunk` objects of at
 most ``chunk_size`` rows, each holding the ids and only the columns a strategy
 needs (:class:`PoolColumns`); Parquet is read with column projection, so unused
 columns never leave the disk. Sources are re-iterable: every call of
@@ -8,7 +8,7 @@ columns never leave the disk. Sources are re-iterable: every call of
 
 Accepted sources (:func:`open_pool`):
 
-* a :class:`~activemine.data.PoolChunk` (arrays already split into ids, X, proba);
+* a :class:`~activemine.data.chunks.PoolChunk` (arrays already split into ids, X, proba);
 * a mapping column name -> 1-d numpy array, a :class:`pyarrow.Table`, or a
   pandas DataFrame (duck-typed: never imported here);
 * a path to a ``.parquet``/``.pq`` file, a folder of Parquet files, a list of
@@ -17,8 +17,8 @@ Accepted sources (:func:`open_pool`):
 
 A table may name an image column (``PoolColumns.image``: paths or encoded
 bytes); its images are decoded into the chunk's features ``X`` as the chunk is
-read (:mod:`activemine.images`), and a chunk then holds at most
-:data:`~activemine.images.IMAGE_CHUNK_BYTES` of pixels, whatever ``chunk_size`` asks.
+read (:mod:`activemine.data.images`), and a chunk then holds at most
+:data:`~activemine.data.images.IMAGE_CHUNK_BYTES` of pixels, whatever ``chunk_size`` asks.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from activemine.data import PoolChunk
+from activemine.data.chunks import PoolChunk
+from activemine.data.tables import numeric_matrix, require_columns
 from activemine.errors import InputError, MissingColumnError, SchemaMismatchError
-from activemine.selection import check_ids
-from activemine.tables import numeric_matrix, require_columns
+from activemine.selection.batch import check_ids
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -58,9 +58,9 @@ class PoolColumns:
     mean becomes ``proba``. ``weak_proba`` is HW's weak model ``(n, k)``.
     ``embedding``: numeric columns, or one fixed-size-list column, holding
     each row's embedding; ``dedup``: a content-hash column
-    (:mod:`activemine.diversity`). ``image``: a column of image paths or
+    (:mod:`activemine.diversity.select`). ``image``: a column of image paths or
     bytes decoded into the features as specified by ``image_spec``
-    (:class:`~activemine.images.ImageSpec`).
+    (:class:`~activemine.data.images.ImageSpec`).
     """
 
     id: str = "id"
@@ -180,7 +180,7 @@ def chunk_from_table(table: pa.Table | pa.RecordBatch, columns: PoolColumns, *, 
     name = f"column {columns.id!r} of {where}"
     ids = check_ids(arrow_ids(table.column(columns.id), where=name), name=name)
     if columns.image is not None:
-        from activemine.images import decode_images
+        from activemine.data.images import decode_images
 
         X = decode_images(table.column(columns.image), columns.image_spec, where=where)
     else:
@@ -207,7 +207,7 @@ def chunk_from_table(table: pa.Table | pa.RecordBatch, columns: PoolColumns, *, 
 def embedding_matrix(table, names: tuple[str, ...], *, where: str) -> np.ndarray:
     """Embeddings ``(n, e)`` float32 from numeric columns or one fixed-size-list column;
     NaN, infinity and missing values are an error naming the row."""
-    from activemine.diversity import check_embeddings
+    from activemine.diversity.select import check_embeddings
 
     if len(names) == 1 and _is_list(table.schema.field(names[0]).type):
         col = table.column(names[0])
@@ -305,7 +305,7 @@ class PoolSource:
 
     def chunks(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[PoolChunk]:
         """The pool as chunks of at most ``chunk_size`` rows (the last one smaller; images: also at most
-        :attr:`~activemine.images.ImageSpec.chunk_rows`)."""
+        :attr:`~activemine.data.images.ImageSpec.chunk_rows`)."""
         if int(chunk_size) != chunk_size or chunk_size < 1:
             raise InputError(f"chunk_size must be a positive integer, got {chunk_size}")
         chunk_size = int(chunk_size)
@@ -323,7 +323,7 @@ class PoolSource:
         """Fix the image spec's root (``root`` unless given) and, from the first image, its size and mode."""
         if self.columns.image is None:
             return
-        from activemine.images import ImageSpec
+        from activemine.data.images import ImageSpec
 
         spec = self.columns.image_spec or ImageSpec()
         if spec.root is None and root is not None:
@@ -349,15 +349,15 @@ class PoolSource:
 
     def check_images(self, *, skip_bad: bool = False, progress=None, block: int = 4096):
         """Open and verify every image of the pool before any model is fitted (see
-        :func:`activemine.images.check_images`); None for a pool without images.
+        :func:`activemine.data.images.check_images`); None for a pool without images.
 
         A bad image raises :class:`~activemine.errors.ImageError` naming it;
         with ``skip_bad`` the bad rows are left out of every later chunk and
-        returned as :class:`~activemine.images.BadImages` (``reasons`` name the files).
+        returned as :class:`~activemine.data.images.BadImages` (``reasons`` name the files).
         """
         if self.columns.image is None:
             return None
-        from activemine.images import BadImages, check_images
+        from activemine.data.images import BadImages, check_images
 
         spec = self.columns.image_spec
         rows, reasons, bad_ids, start = [], [], [], 0
@@ -435,16 +435,16 @@ class TableSource(PoolSource):
 
 
 class ImageFolderSource(PoolSource):
-    """Every image file below ``folder`` (see :func:`activemine.images.list_images`), read as a
+    """Every image file below ``folder`` (see :func:`activemine.data.images.list_images`), read as a
     table of the id column (the relative path) and the image column (the same path), decoded per chunk.
 
     Listing holds the paths only (Arrow strings); ``spec`` (an
-    :class:`~activemine.images.ImageSpec`) without a size or mode takes them
+    :class:`~activemine.data.images.ImageSpec`) without a size or mode takes them
     from the first image listed.
     """
 
     def __init__(self, folder, spec=None, *, id_col: str = "id", image_col: str = "image"):
-        from activemine.images import ImageSpec, list_images
+        from activemine.data.images import ImageSpec, list_images
 
         spec = spec or ImageSpec()
         self.folder = Path(folder)
@@ -462,7 +462,7 @@ class ImageFolderSource(PoolSource):
 
     def check_images(self, *, skip_bad: bool = False, progress=None, block: int = 4096):
         """As :meth:`PoolSource.check_images`; skipped files also leave the listing."""
-        from activemine.images import take_good
+        from activemine.data.images import take_good
 
         bad = super().check_images(skip_bad=skip_bad, progress=progress, block=block)
         if bad is not None and len(bad):
@@ -624,7 +624,7 @@ def open_pool(source, columns: PoolColumns | None = None) -> PoolSource:
     if columns is None:
         raise InputError(f"columns (a PoolColumns) are required to read a pool from {type(source).__name__}")
     if isinstance(source, (str, Path)) and Path(source).is_dir():
-        from activemine.images import is_image_folder
+        from activemine.data.images import is_image_folder
 
         if is_image_folder(source):
             return ImageFolderSource(source, columns.image_spec, id_col=columns.id, image_col=columns.image or "image")

@@ -20,7 +20,7 @@ The criteria:
 
 =================  ============================================================
 ``kappa``          stabilizing predictions (Bloodgood & Vijay-Shanker 2009):
-                   Cohen's kappa between consecutive rounds' stop-set
+                   Cohen's kappa (:func:`activemine.metrics.cohen_kappa`) between consecutive rounds' stop-set
                    predictions, averaged over the last ``window`` pairs, is at
                    least ``threshold`` (0.99). The same decisions as
                    small-text's ``KappaAverage`` for the same settings.
@@ -51,6 +51,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from activemine.errors import InputError
+from activemine.metrics import cohen_kappa
 
 __all__ = [
     "CRITERIA",
@@ -120,32 +121,14 @@ class RoundRecord:
 # -- figures -----------------------------------------------------------------------
 
 
-def cohen_kappa(a, b, *, n_classes: int | None = None) -> float:
-    """Cohen's kappa between two label vectors ``(m,)`` of class indices; 1 = identical, 0 = chance agreement.
-
-    Identical vectors give 1.0 even when they hold one class only (where the
-    textbook formula divides by zero), as small-text's ``KappaAverage`` does.
-    """
-    a, b = np.asarray(a), np.asarray(b)
-    if a.ndim != 1 or a.shape != b.shape:
-        raise InputError(f"predictions must be two vectors of one length, got shapes {a.shape} and {b.shape}")
-    if a.size == 0:
+def _check_stop_predictions(*vectors) -> None:
+    if any(np.asarray(v).size == 0 for v in vectors):
         raise InputError("predictions are empty; the stop set holds no rows")
-    if np.array_equal(a, b):
-        return 1.0
-    a, b = a.astype(np.int64), b.astype(np.int64)
-    if min(a.min(), b.min()) < 0:
-        raise InputError(f"predictions must be class indices >= 0, got {min(a.min(), b.min())}")
-    k = max(int(a.max()), int(b.max())) + 1 if n_classes is None else int(n_classes)
-    observed = float(np.mean(a == b))
-    expected = float(np.dot(np.bincount(a, minlength=k), np.bincount(b, minlength=k))) / a.size**2
-    if expected == 1.0:  # both constant, different classes: no agreement beyond chance is possible
-        return 0.0
-    return (observed - expected) / (1.0 - expected)
 
 
 def consecutive_kappas(predictions: Sequence, *, n_classes: int | None = None) -> list[float]:
     """Kappa between each pair of consecutive prediction vectors: ``len(predictions) - 1`` values."""
+    _check_stop_predictions(*predictions)
     return [cohen_kappa(p, q, n_classes=n_classes) for p, q in zip(predictions[:-1], predictions[1:])]
 
 
@@ -163,6 +146,7 @@ def refit_kappas(previous, current, refit, *, n_classes: int | None = None) -> t
     seeds do when the model samples rows or columns, against a ceiling measured
     across seeds: the gap could close while the labels still matter.)
     """
+    _check_stop_predictions(previous, current, refit)
     change = cohen_kappa(previous, refit, n_classes=n_classes)
     ceiling = cohen_kappa(current, refit, n_classes=n_classes)
     return change, ceiling

@@ -11,12 +11,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-from activemine.data import LabeledSet, PoolChunk
+from activemine.data.chunks import LabeledSet, PoolChunk
+from activemine.data.sources import DEFAULT_CHUNK_SIZE
 from activemine.errors import EmptyPoolError
-from activemine.plan import SelectionPlan
-from activemine.selection import Batch, check_ids
-from activemine.sources import DEFAULT_CHUNK_SIZE
-from activemine.strategies import Strategy
+from activemine.selection.batch import Batch, check_ids
+from activemine.selection.plan import SelectionPlan
+from activemine.selection.strategies import Strategy
 
 __all__ = ["DEFAULT_CHUNK_SIZE", "mine", "score_pool"]
 
@@ -55,7 +55,7 @@ def mine(
 ) -> Batch:
     """Select ``budget`` pool rows with ``strategy``.
 
-    The selection settings are ``plan`` (a :class:`~activemine.plan.SelectionPlan`),
+    The selection settings are ``plan`` (a :class:`~activemine.selection.plan.SelectionPlan`),
     or ``budget`` and ``exclude`` with the strategy's defaults; they are checked
     before the strategy is fitted on ``labeled`` (unless the pool brings
     probabilities and has no features). The pool is scored in chunks of

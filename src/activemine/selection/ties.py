@@ -3,7 +3,7 @@
 A strategy ranks rows by score (higher = more worth labeling), ties by the
 smaller id. Some scores pack two keys into one number (QBC's ranked vote
 entropy: the votes first, the consensus second; see
-:func:`activemine.scores.ranked_vote_entropy`), and a coarse score (plain vote
+:func:`activemine.selection.scores.ranked_vote_entropy`), and a coarse score (plain vote
 entropy with 2-3 members) can leave most of a batch to the id, a random batch
 in disguise. :func:`decided_by` counts, for the score-ranked rows of a batch,
 which key put each of them ahead of the rows left out, so a degenerate score
@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from activemine.selection import Batch, check_ids, rank_order
+from activemine.selection.batch import Batch, check_ids, rank_order
 
 __all__ = ["DECIDING_KEYS", "decided_by", "strategy_decided_by"]
 
@@ -37,7 +37,7 @@ def decided_by(
 
     Parameters
     ----------
-    batch : a batch selected from these rows (:func:`activemine.selection.select_batch`).
+    batch : a batch selected from these rows (:func:`activemine.selection.batch.select_batch`).
     ids, scores, predicted : ``(n,)`` each: every row the batch was selected from
         (the whole pool, not only candidates), its score and predicted class
         index (needed only when the batch used class quotas).

@@ -4,7 +4,7 @@ A selection is a pure function of ``(id, score, predicted class)`` triples plus
 its settings, so it does not depend on row order, chunk size or engine:
 
 * **Quotas.** The budget is split over predicted classes by weights
-  (:class:`activemine.plan.SelectionPlan` derives them), water-filling: a class that has fewer selectable
+  (:class:`activemine.selection.plan.SelectionPlan` derives them), water-filling: a class that has fewer selectable
   samples than its share gives the rest to the others (:func:`allocate_quotas`).
   Without weights the whole pool is one group.
 * **Strata.** In each group ``round((1 - easy_share) * quota)`` samples are the
@@ -224,7 +224,7 @@ class Batch:
 
     ``predicted`` holds class indices into ``classes``; ``quotas`` maps class
     -> selected count (empty when no quotas were used); ``diversity`` is the
-    :class:`~activemine.diversity.DiversityReport` of a selection without copies.
+    :class:`~activemine.diversity.select.DiversityReport` of a selection without copies.
     ``attached`` maps a name to an array of rows first, aligned with ``ids``:
     what an engine carried along with the rows (the pool row number, say; see
     :attr:`activemine.engines.base.ChunkScorer.attach`).

@@ -401,7 +401,7 @@ def read_labeled_folder(
     the images checked, then those decoded). ``spec`` without a size or mode
     takes them from the first image; its root is ``folder``.
     """
-    from activemine.data import LabeledSet
+    from activemine.data.chunks import LabeledSet
 
     spec = replace(spec or ImageSpec(), root=str(folder))
     paths, y, classes = list_labeled_images(folder)

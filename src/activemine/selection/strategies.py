@@ -8,10 +8,10 @@ Every strategy is used the same way::
 
 ``scores`` are acquisition scores (higher = more worth labeling) and
 ``predicted`` the class index each row is counted under for quotas. Strategies
-do not select: a :class:`activemine.plan.SelectionPlan` does, and a strategy's
+do not select: a :class:`activemine.selection.plan.SelectionPlan` does, and a strategy's
 ``balance`` and ``easy_share`` (its own defaults unless given) are only what
 the plan builder reads when the user gives none.
-:func:`activemine.mining.mine` and the engines run fit, score and select.
+:func:`activemine.engines.mining.mine` and the engines run fit, score and select.
 
 Registered strategies (:data:`STRATEGIES`): ``random``, ``lc``, ``sm``,
 ``entropy``, ``qbc``, ``qbc-grow`` (QBC whose committee grows across rounds)
@@ -25,15 +25,15 @@ from typing import Protocol
 
 import numpy as np
 
-from activemine import scores as S
-from activemine.committee import Committee
-from activemine.data import LabeledSet, PoolChunk
+from activemine.data.chunks import LabeledSet, PoolChunk
 from activemine.dirty.policy import DIRTY_POLICIES, DIRTY_RULES, DirtyDataFilter
 from activemine.dirty.soft import fit_soft
 from activemine.errors import InputError, ProbabilityError, SingleClassError, UnknownLabelError
 from activemine.models import check_n_jobs, make_model, predict_proba_aligned, stratified_fraction, with_image_shape
-from activemine.plan import check_balance, check_easy_share
-from activemine.selection import id_keys, uniform_from_keys
+from activemine.selection import scores as S
+from activemine.selection.batch import id_keys, uniform_from_keys
+from activemine.selection.committee import Committee
+from activemine.selection.plan import check_balance, check_easy_share
 
 __all__ = [
     "STRATEGIES",
@@ -252,7 +252,7 @@ class UncertaintyStrategy(Strategy):
 class QBCStrategy(Strategy):
     """Query by committee: disagreement of a committee by ``vote`` entropy or ``kl`` to the consensus.
 
-    * ``disagreement="vote"`` scores :func:`activemine.scores.ranked_vote_entropy`:
+    * ``disagreement="vote"`` scores :func:`activemine.selection.scores.ranked_vote_entropy`:
       rows are ordered by their votes, then by ``secondary``, the consensus's
       least confidence (``"lc"``, default) or entropy (``"entropy"``); the id
       settles only exact ties of both. With 2-3 members vote entropy takes 2-3
@@ -260,7 +260,7 @@ class QBCStrategy(Strategy):
       entropy, the old rule) most of a batch is decided by the id.
     * ``disagreement="kl"`` scores the mean KL divergence of the members to the
       consensus, a continuous score that needs no secondary key; ``"bald"``
-      scores BALD (:func:`activemine.scores.bald`), the same quantity computed
+      scores BALD (:func:`activemine.selection.scores.bald`), the same quantity computed
       as the mutual information of class and member.
     * ``committee`` says what the members are: ``"bootstrap"`` (default)
       models trained on seeded stratified bootstraps of L; ``"seeded"``
@@ -370,7 +370,7 @@ class QBCStrategy(Strategy):
 
     def primary_key(self, scores) -> np.ndarray:
         """The first ranking key of this strategy's scores ``(n,)``: the vote entropy when a
-        secondary key is packed in (see :func:`activemine.scores.split_ranked_vote_entropy`),
+        secondary key is packed in (see :func:`activemine.selection.scores.split_ranked_vote_entropy`),
         else the scores themselves."""
         if self.disagreement != "vote" or self.secondary is None:
             return np.asarray(scores)

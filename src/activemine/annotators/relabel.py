@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from activemine.annotators import ConsensusResult, _check_matrix, _check_proba, model_weighted_consensus
+from activemine.annotators.agreement import ConsensusResult, _check_matrix, _check_proba, model_weighted_consensus
 from activemine.errors import BudgetError, InputError
 
 __all__ = ["RelabelRanking", "label_posterior", "rank_for_relabel", "relabel_advice"]

@@ -13,8 +13,8 @@ set inside the pool loses to labeling exactly the uncertain rows least
 confidence picks, and what stays behind is the easy part whose predictions
 stabilize first. Without enough held-out rows (a pool of all training rows
 but L) it is drawn from the pool (``"pool"``). :meth:`RunRecorder.report` then replays the rounds through every
-criterion of :mod:`activemine.stopping` and makes the label forecast of
-:mod:`activemine.forecast` from the first half of the rounds, to compare with
+criterion of :mod:`activemine.budget.stopping` and makes the label forecast of
+:mod:`activemine.budget.forecast` from the first half of the rounds, to compare with
 what the second half measured.
 
 The experiment has no validation set, so the plateau criterion and the
@@ -29,9 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from activemine.errors import InputError
-from activemine.forecast import forecast_labels
-from activemine.stopping import (
+from activemine.budget.forecast import forecast_labels
+from activemine.budget.stopping import (
     CRITERIA,
     KappaStop,
     MaxStop,
@@ -43,6 +42,7 @@ from activemine.stopping import (
     first_stop,
     normalized_uncertainty,
 )
+from activemine.errors import InputError
 
 __all__ = [
     "DEFAULT_STOP_SET_SIZE",
@@ -244,7 +244,7 @@ class RunRecorder:
 
 
 def _kappas(records: list[RoundRecord]) -> list[float]:
-    from activemine.stopping import consecutive_kappas
+    from activemine.budget.stopping import consecutive_kappas
 
     return consecutive_kappas([r.stop_predictions for r in records])
 
