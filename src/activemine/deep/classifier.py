@@ -26,7 +26,6 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from torch import nn
 
 from activemine.errors import InputError
-from activemine.models import check_n_jobs
 
 __all__ = ["DEVICES", "LOSSES", "TorchClassifier", "check_device", "infer_input_shape", "resolve_device"]
 
@@ -123,7 +122,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
     loss : ``"ce"`` or ``"gce"`` (noise-robust, see :data:`LOSSES`), with ``gce_q``; with ``"gce"`` the first
         ``warmup_epochs`` use cross-entropy.
     device : ``"cpu"``, ``"cuda"`` or ``"auto"``.
-    n_jobs : torch threads (None = the CPUs available to the process).
+    n_jobs : torch threads (None = torch's default).
     random_state : seed of the initial weights, the shuffling and dropout.
     snapshot_epochs : epochs after which a copy of the weights is kept; :meth:`snapshot` returns
         that network as a model of its own (an early-epoch weak model at no extra fit).
@@ -186,7 +185,10 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         ):
             raise InputError(f"warmup_epochs must be an integer >= 0, got {self.warmup_epochs!r}")
         check_device(self.device)
-        check_n_jobs(self.n_jobs)
+        if self.n_jobs is not None and (
+            isinstance(self.n_jobs, bool) or int(self.n_jobs) != self.n_jobs or self.n_jobs < 1
+        ):
+            raise InputError(f"n_jobs must be a positive integer (torch threads) or None, got {self.n_jobs!r}")
         bad = [e for e in self.snapshot_epochs if int(e) != e or not 1 <= e <= self.epochs]
         if bad:
             raise InputError(f"snapshot_epochs must be epochs 1..{self.epochs}, got {list(self.snapshot_epochs)}")
@@ -197,7 +199,8 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         return 0 if self.random_state is None else int(self.random_state)
 
     def _threads(self) -> int:
-        return check_n_jobs(self.n_jobs)
+        # None: torch's own thread count (activemine.models.make_model passes the CPUs available explicitly)
+        return torch.get_num_threads() if self.n_jobs is None else int(self.n_jobs)
 
     def _build(self, n_features: int, n_classes: int) -> nn.Module:
         shape = infer_input_shape(n_features) if self.input_shape is None else tuple(int(s) for s in self.input_shape)
