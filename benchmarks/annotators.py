@@ -39,7 +39,7 @@ Per dataset, seed and noise level, on the labeled set L:
     spending) against the better of ``relabel-activemine`` and ``new-hw``.
 
 Writes benchmarks/results/annotators/results.json with ``consensus``,
-``bad_annotator``, ``relabel``, ``advice`` (the issue's schema; advice rows
+``bad_annotator``, ``relabel``, ``advice`` (one schema per part; advice rows
 also name the noise level, as there are two per seed) plus ``details`` (labels
 fixed and broken by each relabeling, the advice's expected fixes),
 ``settings`` and ``summary``, results.md, and agreement_DATASET.png (the
@@ -226,7 +226,7 @@ def run_one(name, data, seed, noise, first_noise, out, log):
     for use, r in results.items():
         out["relabel"].append({"dataset": name, "seed": seed, "noise": noise, "use": use, "tpr_at_1pct_fpr": r["tpr"]})
     better = "relabel" if results["relabel-activemine"]["tpr"] >= results["new-hw"]["tpr"] else "mine"
-    # the advice row, plus the noise level (two levels per seed here)
+    # the advice row, plus the noise level (two levels per seed here)
     out["advice"].append(
         {"dataset": name, "seed": seed, "noise": noise, "advised": advice["advised"], "better": better}
     )

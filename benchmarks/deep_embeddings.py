@@ -33,8 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from deep_images import DATA, POSITIVE, read_pngs, write_pngs
 
 from activemine.data import LabeledSet, PoolChunk
-from activemine.diversity.select import DiversityOptions, duplicate_stats, fit_projection, plant_duplicates
+from activemine.diversity.geometry import fit_projection
+from activemine.diversity.options import DiversityOptions
 from activemine.engines.mining import mine
+from activemine.experiments.diversity import duplicate_stats, plant_duplicates
 from activemine.progress import log_line
 from activemine.selection.plan import SelectionPlan
 from activemine.selection.scores import least_confidence

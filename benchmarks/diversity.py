@@ -9,9 +9,9 @@ one-shot, TPR at 1% FPR on the official test set (``activemine experiment`` unde
 * ``clean-30pct``: without copies, B = 9,000 (30% of the pool).
 
 Strategies: random, lc, hw, lc/hw + near-duplicates (``auto`` radius), lc/hw + clusters
-(Cluster-Margin, 1,000 clusters, top 5x quota). Defaults are the issue's settings (5 seeds, 2 models
+(Cluster-Margin, 1,000 clusters, top 5x quota). Defaults are the targets' settings (5 seeds, 2 models
 per evaluation); ``--seeds``, ``--eval-repeats`` and ``--settings`` scale it down. Writes
-``benchmarks/results/diversity/results.json`` (``runs`` in the issue's schema, ``summary`` means,
+``benchmarks/results/diversity/results.json`` (``runs``: one record per setting, strategy and seed; ``summary`` means,
 ``targets``, ``command``) after every setting, so a partial run keeps what it measured.
 
     python benchmarks/diversity.py --seeds 3 --eval-repeats 1 --settings copies,clean
@@ -101,7 +101,7 @@ def summarize(runs: list[dict]) -> dict:
 
 
 def targets(summary: dict) -> dict:
-    """The issue's targets on the means (None where a setting was not run)."""
+    """The targets on the means (None where a setting was not run)."""
     t = {}
     a = summary.get("copies", {})
     if {"hw+near-duplicates", "hw", "lc"} <= set(a):

@@ -7,7 +7,7 @@ Synthetic candidates as in benchmarks/diversity_scale.py: a Gaussian mixture in 
 Every method must return the same pairs (exact search). Times are CPU seconds of this process
 (``time.process_time``, all threads), so a machine shared with other jobs does not distort them. faiss has no exact radius index but brute
 force (IndexFlatL2.range_search), which is quadratic: it is timed on a subset and scaled by
-(n / subset)^2, and said so. Writes benchmarks/results/diversity/index.json.
+(n / subset)^2, and said so. Writes benchmarks/results/diversity_index/results.json.
 
     python benchmarks/diversity_index.py --rows 1000000 --faiss-rows 100000
 """
@@ -39,9 +39,9 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--dims", type=int, default=32)
     ap.add_argument("--faiss-rows", type=int, default=100_000)
-    ap.add_argument("--out", default="benchmarks/results/diversity/index.json")
+    ap.add_argument("--out", default="benchmarks/results/diversity_index/results.json")
     args = ap.parse_args()
-    from activemine.diversity.select import auto_radius, sample_rows
+    from activemine.diversity.geometry import auto_radius, sample_rows
 
     X = candidates(args.rows, args.dims)
     ids = np.arange(args.rows)

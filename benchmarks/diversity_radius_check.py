@@ -1,6 +1,6 @@
 """How many rows a radius suppresses on the clean Fashion-MNIST pool (seed 0), and what it does to TPR.
 
-    python benchmarks/diversity_radius_check.py > benchmarks/results/diversity/radius_check_seed0_clean.txt
+    python benchmarks/diversity_radius_check.py > benchmarks/results/diversity_radius_check/output.txt
 
 hw against hw + near-duplicates at fixed radii (0.34 = 0.15x the median neighbour distance, 0.1, 0.001),
 the setting ``clean`` of benchmarks/diversity.py, one seed, one model per evaluation; prints each run's

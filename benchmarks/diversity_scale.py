@@ -12,7 +12,7 @@ then the Ray executor, compared row for row. The floor reads the same columns an
 ``np.argpartition``. Each configuration runs in its own process (peak RSS = that process's maxrss);
 floor and local run ``--repeats`` times (default 2) alternately, and the fastest of each is reported
 beside every time measured (the machine is shared), with the largest peak RSS.
-Writes the ``scale`` entry of benchmarks/results/diversity/results.json (other entries kept).
+Writes benchmarks/results/diversity_scale/results.json (its ``scale`` entry).
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def child(config: str, path: str, budget: int, out: str) -> None:
     else:
         from activemine import make_strategy
         from activemine.data.sources import PoolColumns
-        from activemine.diversity.select import DiversityOptions
+        from activemine.diversity.options import DiversityOptions
         from activemine.engines import make_executor, prepare_run
         from activemine.selection.plan import SelectionPlan
 
@@ -122,7 +122,7 @@ def main() -> None:
         help="floor and local run this many times, alternately; the fastest of each is reported "
         "(the machine is shared: one slow run says more about the neighbours than the code)",
     )
-    ap.add_argument("--out", default=str(HERE / "results" / "diversity" / "results.json"))
+    ap.add_argument("--out", default=str(HERE / "results" / "diversity_scale" / "results.json"))
     ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -192,7 +192,7 @@ def main() -> None:
         scale["ray_seconds"] = figures["ray"]["seconds"]
         scale["ray_peak_rss_mb"] = figures["ray"]["peak_rss_mb"]  # the driver's; the actor is another process
     out = Path(args.out)
-    doc = json.loads(out.read_text()) if out.exists() else {"runs": []}
+    doc = json.loads(out.read_text()) if out.exists() else {}
     doc["scale"] = scale
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")

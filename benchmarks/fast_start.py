@@ -4,7 +4,7 @@
 
 Runs each command ``--runs`` times in a fresh process (``PYTHONPATH`` = the checkout's ``src``) and reports
 the median wall seconds and CPU seconds (user + system of the child, far steadier than wall time on a
-shared machine); writes benchmarks/results/fast_start.json. Also lists which model libraries (scikit-learn,
+shared machine); writes benchmarks/results/fast_start/results.json. Also lists which model libraries (scikit-learn,
 LightGBM, Ray, matplotlib) each command imports, from ``python -X importtime``.
 """
 
@@ -75,7 +75,7 @@ def main() -> None:
         "load_average_at_start": load_at_start,
         "load_average_at_end": os.getloadavg(),
     }
-    out = HERE / "results" / "fast_start.json"
+    out = HERE / "results" / "fast_start" / "results.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
     tmp.write_text(json.dumps({"meta": meta, "results": results}, indent=1))

@@ -1,4 +1,4 @@
-"""HW's selection cost beside QBC's, one process, side by side (issue 12: hw at most half of qbc).
+"""HW's selection cost beside QBC's, one process, side by side (target: hw at most half of qbc).
 
 Times fit + score of the pool for ``qbc``, ``hw`` (which selects with all given labels), ``hw
 --clean-selection`` (adaptive dirty-data step on L first, held-out check on 3 fresh folds; and with a

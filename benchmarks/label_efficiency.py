@@ -38,7 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
-# OMP_WAIT_POLICY is left as the environment has it. PASSIVE (set here until 2026-12-05) made LightGBM's
+# OMP_WAIT_POLICY is left as the environment has it. PASSIVE made LightGBM's
 # 2-thread fits twice as slow as 1-thread ones (15,000 x 40 rows: 1.06 s against 0.54 s; 0.32 s with the
 # default policy) and so charged single-model strategies (lc, hw) more than QBC, whose members run 1 thread each.
 import numpy as np
@@ -95,7 +95,7 @@ def _mean(summary: dict, name: str, key: str = "tpr_at_fpr") -> float:
 
 
 def check_targets(results: dict[str, dict]) -> dict:
-    """The issue's targets on the means, each with the measured figures (TPR in points) and whether it holds.
+    """The targets on the means, each with the measured figures (TPR in points) and whether it holds.
 
     A target whose runs were not run (``--strategies`` left them out) is left out.
     """

@@ -1,4 +1,4 @@
-"""QBC that ranks every row (issue 13): tie rules, committee sizes, Active-Decorate.
+"""QBC that ranks every row: tie rules, committee sizes, Active-Decorate.
 
 Three parts, each written to ``benchmarks/results/qbc/`` as soon as it ends:
 
@@ -278,7 +278,7 @@ def _fmt(s: dict, key: str, scale: float = 1.0, digits: int = 2) -> str:
 
 
 def markdown(doc: dict) -> str:
-    lines = ["# QBC benchmark (issue 13)", "", f"Command: `{doc['command']}`; {doc['machine']}.", ""]
+    lines = ["# QBC benchmark", "", f"Command: `{doc['command']}`; {doc['machine']}.", ""]
     if "one_shot" in doc:
         c, s = doc["one_shot"]["config"], doc["one_shot"]["summary"]
         lines += [

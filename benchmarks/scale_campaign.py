@@ -16,7 +16,7 @@ through the CLI (wall time and peak RSS of that process, from ``wait4``):
 5. ``campaign status``;
 6. a second ``campaign mine``, whose batch must be disjoint from the first.
 
-Targets (issue 11, on 2 cores): the mine round at most 3x the floor measured in
+Targets (on 2 cores): the mine round at most 3x the floor measured in
 the same run and under 2 GB peak RSS; the import under 60 s and 1.5 GB; the
 second batch disjoint from the first. Writes
 ``benchmarks/results/scale_campaign/results.json``; the log of the run goes

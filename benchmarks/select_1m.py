@@ -1,7 +1,7 @@
 """Select 100k from a 1M-row pool of precomputed binary probabilities.
 
 Each configuration runs in its own subprocess (so peak RSS is its own), several
-times; the script prints medians and writes benchmarks/results/select_1m.json.
+times; the script prints medians and writes benchmarks/results/select_1m/results.json.
 
     python benchmarks/select_1m.py [--rows 1000000] [--budget 100000] [--repeats 5]
 
@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results" / "select_1m.json"
+RESULTS = Path(__file__).resolve().parent / "results" / "select_1m" / "results.json"
 
 
 def run_one(config: str, rows: int, budget: int) -> dict:

@@ -263,3 +263,53 @@ def test_labeling_page_with_overlap_two_sessions_of_one_annotator(overlap_campai
         per_sid.setdefault(s, set()).add(who)
     assert len(per_sid) == 40 and all(per_sid[s] == {"ann", "bob"} for s in shared)
     assert refused > 0  # the second page of ann was refused at least once instead of adding a second label
+
+
+def _status(store):
+    result = runner.invoke(app, ["campaign", "status", str(store.folder), "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_a_second_opinion_is_asked_once_and_counted_as_queued_like_export_counts_it(labeled_campaign, tmp_path):
+    store, truth, sids = labeled_campaign
+    first, asked_first = open_relabel_round(store, 15)
+    second, asked_second = open_relabel_round(store, 15)
+    assert not set(asked_first) & set(asked_second)  # nobody is paid twice for the same second opinion
+    before = snapshot(store)
+    with pytest.raises(BudgetError) as err:
+        open_relabel_round(store, 11)  # 40 returned labels, 30 of them already waiting
+    assert str(err.value) == (
+        "relabel budget 11 is above the 10 returned labels that can get a second opinion "
+        "(30 more are already waiting for one in an open round)"
+    )
+    assert snapshot(store) == before
+    status = _status(store)
+    for r in (first, second):
+        row = next(x for x in status["rounds"] if x["round"] == r)
+        written = export_round(store, r, fmt="csv", out=tmp_path / f"r{r}.csv")
+        assert row["queued"] == written == 15 and row["labeled"] == 0
+    assert status["queued"] == sum(1 for s in open_sids(store, 1)) + 30
+    # once answered, neither status nor export counts them, and they may be asked again
+    queue = LabelingQueue(store, round_no=first)
+    _work(queue, "zed", truth)
+    status = _status(store)
+    row = next(x for x in status["rounds"] if x["round"] == first)
+    assert row["queued"] == 0 and row["labeled"] == 15
+    assert export_round(store, first, fmt="csv", out=tmp_path / "again.csv") == 0
+
+
+def test_an_overlap_sample_still_waiting_is_no_relabel_candidate(overlap_campaign, tmp_path):
+    store, truth, shared = overlap_campaign
+    queue = LabelingQueue(store)
+    done = _work(queue, "ann", truth)  # every sample gets one label; the 10 shared ones still want a second
+    others = [s for s in done if s not in shared]
+    _import(store, tmp_path, [(int(s), truth[int(s)], "bob") for s in others[:2]], "bob.csv")
+    round_no, asked = open_relabel_round(store, 28)  # 38 could get another opinion, 10 already wait for one
+    assert not set(asked) & set(shared)
+    with pytest.raises(BudgetError, match=r"above the 0 .* \(38 more are already waiting for one in an open round\)"):
+        open_relabel_round(store, 1)
+    status = _status(store)
+    assert next(x for x in status["rounds"] if x["round"] == 1)["queued"] == 10
+    assert next(x for x in status["rounds"] if x["round"] == round_no)["queued"] == 28
+    assert status["queued"] == 10 + 28

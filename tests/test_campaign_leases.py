@@ -74,6 +74,8 @@ def test_bad_requests_are_typed_errors(queue):
     with pytest.raises(UnknownLabelError):
         q.submit("ann", sid, "cat")
     with pytest.raises(InputError, match="unknown id"):
+        q.submit("ann", "999999", "1")
+    with pytest.raises(InputError, match="id 'nope' is not an integer; this campaign's ids are integers"):
         q.submit("ann", "nope", "1")
     with pytest.raises(InputError, match="annotator"):
         q.next("  ")

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from _campaign_helpers import digits_files, pixel_table
 from activemine.campaign import campaign_status, init_campaign, mine_round
-from activemine.campaign.stopset import CAMPAIGN_CRITERIA, measure_learning_curve, stop_records, stopping_status
+from activemine.campaign.stopset import campaign_criteria, measure_learning_curve, stop_records, stopping_status
 from activemine.cli import app
 from activemine.errors import InputError
 from activemine.selection.strategies import make_strategy
@@ -50,10 +50,11 @@ def test_status_with_no_round_has_no_kappa_no_decision_to_stop_and_says_what_the
     store, _ = _campaign(tmp_path)
     s = campaign_status(store)["stopping"]
     assert s["rounds"] == [] and s["stop_set_size"] is None and s["stop"] is False
+    # a campaign that fits a model decides with kappa-refit
     assert (
         [d["criterion"] for d in s["decisions"]]
-        == list(CAMPAIGN_CRITERIA)
-        == ["kappa", "uncertainty", "plateau", "max"]
+        == list(campaign_criteria(True))
+        == ["kappa-refit", "uncertainty", "plateau", "max"]
     )
     assert all(d["value"] is None or d["criterion"] == "max" for d in s["decisions"])
     assert "campaign forecast" in s["forecast"]["reason"]
@@ -92,8 +93,14 @@ def test_many_rounds_give_kappa_per_pair_decisions_and_a_forecast_from_a_validat
     assert [r["labels"] for r in s["rounds"]] == [150 + 60 * i for i in range(6)]
     kappas = [r["kappa_to_previous"] for r in s["rounds"][1:]]
     assert all(-1 <= k <= 1 for k in kappas) and min(kappas) < 1.0
-    kappa = s["decisions"][0]
-    assert kappa["value"] == pytest.approx(np.mean(kappas[-3:])) and kappa["stop"] == (kappa["value"] >= 0.99)
+    refit = s["decisions"][0]
+    assert refit["criterion"] == "kappa-refit" and refit["value"] is not None
+    assert refit["stop"] == (refit["value"] <= 0.01)
+    records = stop_records(store)
+    assert all(
+        r.refit_predictions is not None and r.refit_predictions.shape == r.stop_predictions.shape for r in records
+    )
+    assert s["refit_cost"]["rounds"] == 6 and s["refit_cost"]["total_seconds"] > 0
 
     from activemine.data.datasets import load_dataset
 
@@ -152,3 +159,57 @@ def test_a_validation_file_with_unknown_classes_is_refused(tmp_path):
     assert code == 2 and "42" in out
     s = stopping_status(store)["forecast"]
     assert s["points"] == [] and s["target"] is None
+
+
+def test_a_campaign_that_fits_a_model_stores_a_refit_per_round_and_shows_its_cost(tmp_path):
+    store, truth = _campaign(tmp_path)
+    for r in (1, 2, 3, 4):
+        _mine(store, stop_set_size=300)
+        _label_round(store, truth, r)
+    s = stopping_status(store)
+    records = stop_records(store)
+    # logreg is deterministic: the refit (another seed) predicts as the round's model, the ceiling is 1
+    assert all((r.refit_predictions == r.stop_predictions).all() for r in records)
+    decision = s["decisions"][0]
+    kappas = [r["kappa_to_previous"] for r in s["rounds"][1:]]
+    assert decision["value"] == pytest.approx(1.0 - np.mean(kappas[-3:]))
+    cost = s["refit_cost"]
+    assert cost["fits_per_round"] == 1 and cost["rounds"] == 4 and cost["last_seconds"] > 0
+    code, out = invoke("campaign", "status", store.folder)
+    assert code == 0 and "kappa-refit cost: 1 more model fit per round" in out
+
+
+def test_a_probability_pool_decides_with_plain_kappa_and_refits_nothing(tmp_path):
+    from _campaign_helpers import proba_campaign
+
+    store = proba_campaign(tmp_path, 3000)
+    for _ in range(2):
+        mine_round(store, make_strategy("hw"), budget=50)
+    s = stopping_status(store)
+    assert [d["criterion"] for d in s["decisions"]] == list(campaign_criteria(False))
+    assert s["decisions"][0]["criterion"] == "kappa"
+    assert s["refit_cost"] == {"fits_per_round": 0, "rounds": 0, "last_seconds": None, "total_seconds": 0.0}
+    assert all(r.refit_predictions is None for r in stop_records(store))
+    code, out = invoke("campaign", "status", store.folder)
+    assert code == 0 and "kappa-refit cost" not in out
+
+
+def test_forecast_says_when_the_target_was_already_reached_and_takes_q(tmp_path):
+    from activemine.data.datasets import load_dataset
+
+    store, truth = _campaign(tmp_path)
+    _mine(store)
+    _label_round(store, truth, 1)
+    _mine(store)
+    d = load_dataset("digits")
+    val = tmp_path / "val.parquet"
+    pq.write_table(pixel_table(d.X_test, np.arange(d.y_test.size), d.y_test), val)
+    code, out = invoke("campaign", "forecast", store.folder, "--target-metric", 0.05, "--validation", val, "-q")
+    assert code == 0, out
+    points = stopping_status(store)["forecast"]["points"]
+    first = next(p for p in points if p["metric"] >= 0.05)
+    when = "with the initial labels" if first["round"] == 0 else f"in round {first['round']}"
+    assert f"metric 0.05 already reached {when}" in " ".join(out.split())
+    assert "declined" not in out.split("already reached")[0].splitlines()[-1]
+    f = stopping_status(store)["forecast"]
+    assert f["reached"]["round"] == first["round"] and f["labels_still_needed"] == 0.0

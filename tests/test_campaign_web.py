@@ -240,6 +240,38 @@ def test_labeling_in_headless_chromium_shows_the_image_and_records_keys(tmp_path
             browser.close()
 
 
+@pytest.mark.integration
+@pytest.mark.slow
+def test_the_page_shows_a_busy_store_and_works_again_when_it_is_free(tmp_path):
+    import sqlite3
+
+    sync_api = _chromium_or_skip()
+    store, truth = digits_campaign(tmp_path, budget=5)
+    with LiveServer(create_app(store, token=TOKEN, busy_timeout=0.3)) as server, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"), args=CHROMIUM_FLAGS
+        )
+        writer = sqlite3.connect(store.db_path, isolation_level=None)
+        try:
+            page = browser.new_page()
+            page.goto(f"{server.url}/?token={TOKEN}")
+            page.fill("#annotator", "eve")
+            writer.execute("BEGIN IMMEDIATE")  # another process writing for a long time
+            page.click("#start")
+            _wait_until(page, "document.getElementById('message').textContent.length > 0")
+            assert page.text_content("#message") == (
+                "The campaign is busy with another task (saving a round or an import); nothing was lost. "
+                "Try again in a few seconds."
+            )
+            writer.execute("ROLLBACK")
+            page.click("#undo")  # any action asks again; nothing to undo, so it fetches the next sample
+            _wait_until(page, "document.getElementById('sample').dataset.id !== undefined")
+            assert page.text_content("#message") == ""
+        finally:
+            writer.close()
+            browser.close()
+
+
 def _wait_until(page, expression: str, *, timeout: float = 15.0) -> None:
     """Poll ``expression`` from Python: the page's CSP forbids eval, which Playwright's
     ``wait_for_function`` uses for polling (Runtime.evaluate from the test is not page script)."""
@@ -263,7 +295,7 @@ def _assert_rendered_digit(path):
     assert np.unique(np.round(pixels, 2)).size > 5
 
 
-# -- the guard in front of the app (issue 11, item 7) --------------------------------
+# -- the guard in front of the app --------------------------------
 def _asgi_post(app, headers: dict, body_size: int):
     """POST ``body_size`` bytes to ``/api/next`` through the raw ASGI interface; return (status, headers, bytes read)."""
     import asyncio

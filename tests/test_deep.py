@@ -178,7 +178,7 @@ def test_network_embedding_serves_near_duplicate_suppression(digits):
     labeled = LabeledSet(X[:300], y[:300], np.arange(300))
     U = np.concatenate([X[300:500], X[300:500]])  # every pool image twice
     pool = PoolChunk(np.arange(1000, 1400), X=U)
-    from activemine.diversity.select import DiversityOptions
+    from activemine.diversity.options import DiversityOptions
     from activemine.selection.plan import SelectionPlan
 
     strategy = make_strategy("lc", model=tiny(), random_state=0)

@@ -6,19 +6,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from activemine.diversity.select import (
-    DiversityOptions,
-    InsufficientCandidates,
-    auto_radius,
-    check_embeddings,
-    duplicate_stats,
-    fit_centroids,
-    nearest_centroid,
-    plant_duplicates,
-    sample_rows,
-    select_diverse,
-)
+from activemine.diversity.geometry import auto_radius, fit_centroids, nearest_centroid, sample_rows
+from activemine.diversity.options import DiversityOptions, InsufficientCandidates, check_embeddings
+from activemine.diversity.select import select_diverse
 from activemine.errors import InputError
+from activemine.experiments.diversity import duplicate_stats, plant_duplicates
 from activemine.selection.batch import allocate_quotas, id_keys, select_batch, split_hard_easy
 
 

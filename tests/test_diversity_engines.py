@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from _pool_helpers import eager_pruning
 from activemine import PoolChunk, make_strategy
 from activemine.data.sources import PoolColumns
-from activemine.diversity.select import DiversityOptions
+from activemine.diversity.options import DiversityOptions
 from activemine.engines import mine_stream
 from activemine.engines.mining import score_pool
 from activemine.errors import InputError

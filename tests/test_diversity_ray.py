@@ -9,7 +9,7 @@ ray = pytest.importorskip("ray")
 
 from activemine import PoolChunk, make_strategy  # noqa: E402
 from activemine.data.sources import PoolColumns  # noqa: E402
-from activemine.diversity.select import DiversityOptions  # noqa: E402
+from activemine.diversity.options import DiversityOptions  # noqa: E402
 from activemine.engines import mine_stream, run_engine  # noqa: E402
 from activemine.selection.plan import SelectionPlan  # noqa: E402
 

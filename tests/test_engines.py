@@ -191,7 +191,7 @@ def test_progress_counts_every_row():
     assert seen == [4, 4, 2]
 
 
-_MEMORY_PROBE = """
+_MEMORY_CHECK = """
 import resource, sys, numpy as np
 from activemine import make_strategy
 from activemine.engines import mine_stream
@@ -219,7 +219,7 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
 @pytest.mark.slow
 def test_memory_does_not_grow_with_the_pool():
     def growth_mb(n):
-        out = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, str(n)], capture_output=True, text=True, check=True)
+        out = subprocess.run([sys.executable, "-c", _MEMORY_CHECK, str(n)], capture_output=True, text=True, check=True)
         return float(out.stdout.strip().splitlines()[-1])
 
     small, big = growth_mb(300_000), growth_mb(3_000_000)

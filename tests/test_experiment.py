@@ -199,11 +199,12 @@ def test_hw_weak_model_is_the_first_trees_of_the_strong_lightgbm():
         HWStrategy(weak_trees=0)
 
 
-def test_user_file_with_a_text_feature_is_a_typed_error(tmp_path):
-    path = tmp_path / "bad.csv"
+def test_user_file_with_a_text_column_is_read_without_it_and_a_named_text_feature_is_a_typed_error(tmp_path):
+    path = tmp_path / "text.csv"
     write_table(pa.table({"f0": [1.0, 2.0, 3.0, 4.0], "colour": ["a", "b", "a", "b"], "label": [0, 1, 0, 1]}), path)
-    with pytest.raises(InputError, match="'colour'"):
-        load_task(str(path), "multiclass")
+    assert load_task(str(path), "multiclass").X_train.shape[1] == 1  # the text is carried, not a feature
+    with pytest.raises(InputError, match=r"must be numeric, got \[\('colour', 'string'\)\]"):
+        load_task(str(path), "multiclass", feature_cols=["f0", "colour"])
 
 
 def test_final_model_depends_on_the_set_of_rows_not_their_order():

@@ -77,13 +77,14 @@ def test_split_col_bad_values_exit_2_before_any_fit(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_non_numeric_columns_are_named_and_feature_cols_choose(tmp_path):
+def test_non_numeric_columns_are_left_out_and_feature_cols_choose(tmp_path):
     path = user_file(tmp_path, extra={"colour": np.array(["red", "blue"] * 100), "site": np.array(["a"] * 200)})
-    with pytest.raises(InputError, match=r"'colour' \(string\), 'site' \(string\).*--feature-cols"):
-        load_task(str(path), "binary:pos")
+    (tmp_path / "bare").mkdir()
+    bare = load_task(str(user_file(tmp_path / "bare")), "binary:pos")
+    assert (load_task(str(path), "binary:pos").X_train == bare.X_train).all()
     task = load_task(str(path), "binary:pos", feature_cols=["f0", "f1"])
     assert task.X_train.shape[1] == 2
-    with pytest.raises(InputError, match="colour"):
+    with pytest.raises(InputError, match=r"must be numeric, got \[\('colour', 'string'\)\]"):
         load_task(str(path), "binary:pos", feature_cols=["f0", "colour"])
 
 

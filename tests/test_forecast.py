@@ -55,9 +55,28 @@ def test_declines_with_a_reason_instead_of_a_number():
     above = forecast_labels(N, curve(N), 0.9)
     assert above.declined and "asymptote" in above.reason
     noisy = np.clip(curve(N) + np.random.default_rng(0).normal(0, 0.06, N.size), 0, 1)
-    wide = forecast_labels(N, noisy, float(noisy.max()) + 0.01)
-    assert wide.declined and ("wider" in wide.reason or "unbounded" in wide.reason or "asymptote" in wide.reason)
+    far = forecast_labels(N, noisy, float(noisy.max()) + 0.15)  # the true curve never gets there (asymptote 0.8)
+    assert far.declined and "too far to extrapolate" in far.reason
+    wide = far
     assert wide.as_dict()["value"] is None
+
+
+def test_an_uncertain_curve_commits_with_an_open_upper_end_instead_of_declining():
+    noisy = np.clip(curve(N) + np.random.default_rng(1).normal(0, 0.02, N.size), 0, 1)
+    f = forecast_labels(N, noisy, float(noisy.max()) + 0.02)
+    assert not f.declined and not f.reached
+    low, high = f.interval
+    assert high == np.inf and low <= f.value  # "at least low labels": honest about the curves that never get there
+
+
+def test_a_target_already_measured_is_answered_by_the_points():
+    y = curve(N)
+    f = forecast_labels(N, y, float(y[3]) - 1e-6)  # first reached at the fourth point
+    assert f.reached and not f.declined and f.curve is None
+    assert f.value == N[3] and f.interval == (N[2], N[3])
+    first = forecast_labels(N[:2], y[:2], float(y[0]))  # even with too few points for a curve
+    assert first.reached and first.value == N[0] and first.interval == (N[0], N[0])
+    assert f.as_dict()["reached"] is True
 
 
 @pytest.mark.parametrize(

@@ -67,19 +67,19 @@ def test_id_index_finds_exactly_what_is_there(values, data, weak):
     kind = str if values and isinstance(values[0], str) else np.int64
     uniq = list(dict.fromkeys(values))
     arr = np.array(uniq, dtype=kind) if uniq else np.array([], dtype=kind)
-    probes = (data.draw(st.lists(st.sampled_from(values), max_size=50)) if values else []) + (
+    queries = (data.draw(st.lists(st.sampled_from(values), max_size=50)) if values else []) + (
         ["zz", ""] if kind is str else [999, -999]
     )
-    probes = np.array(probes, dtype=kind)
+    queries = np.array(queries, dtype=kind)
     original = idindex.id_hash
     if weak:
         idindex.id_hash = _weak_id_hash
     try:
-        at = idindex.IdIndex(arr).find(probes)
+        at = idindex.IdIndex(arr).find(queries)
     finally:
         idindex.id_hash = original
     where = {v: i for i, v in enumerate(arr.tolist())}
-    assert at.tolist() == [where.get(p, -1) for p in probes.tolist()]
+    assert at.tolist() == [where.get(p, -1) for p in queries.tolist()]
 
 
 @settings(max_examples=60, deadline=None)

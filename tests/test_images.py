@@ -74,7 +74,10 @@ def test_listing_is_sorted_posix_relative_and_skips_other_files(folders):
     _, pool = folders
     paths = list_images(pool).to_pylist()
     assert len(paths) == N_POOL + 1
-    assert paths == sorted(paths)  # names sorted within folders, folders where they sort
+    # each folder's files in name order, then its subfolders in name order
+    assert paths[:3] == ["part0/img_0000.png", "part0/img_0003.png", "part0/img_0006.png"]
+    assert paths[-1] == "ünïcode/画像.png"
+    assert paths == sorted(paths)  # here every file sits in a subfolder, so that is sorted order
     assert "ünïcode/画像.png" in paths
     assert all("\\" not in p and not p.startswith("/") for p in paths)
     assert not any(p.endswith(".txt") or p.startswith(".") for p in paths)
@@ -483,3 +486,35 @@ def test_import_activemine_does_not_import_pillow():
     code = "import sys, activemine, activemine.cli, activemine.data.sources; print('PIL' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False"
+
+
+def test_mine_image_folder_with_near_duplicates(folders, tmp_path):
+    labeled, pool = folders
+    for i in range(5):  # five copies of one image: string ids, rows let go by the candidate buffers
+        save_png(pool / "copies" / f"copy_{i}.png", np.full((8, 8), 128))
+    out = tmp_path / "batch.parquet"
+    code, text = invoke(
+        "mine",
+        "--labeled",
+        labeled,
+        "--pool",
+        pool,
+        "--budget",
+        40,
+        "--out",
+        out,
+        "--strategy",
+        "lc",
+        "--model",
+        "logreg",
+        "--near-duplicates",
+        "0.05",
+        "--candidate-factor",
+        "1",
+        "--chunk-size",
+        50,
+        "--quiet",
+    )
+    assert code == 0, text
+    chosen = pq.read_table(out).column("id").to_pylist()
+    assert len(chosen) == 40 and sum(c.startswith("copies/") for c in chosen) <= 1

@@ -219,7 +219,7 @@ def test_plan_and_budget_are_not_both_given():
 
 
 def test_diversity_options_pass_through_untouched():
-    from activemine.diversity.select import DiversityOptions
+    from activemine.diversity.options import DiversityOptions
 
     options = DiversityOptions(near_duplicates=1.0)
     plan = SelectionPlan.build(make_strategy("lc"), budget=3, diversity=options)

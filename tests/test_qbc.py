@@ -135,7 +135,7 @@ def test_agreeing_committee_selects_by_the_secondary_key_in_memory_and_streaming
         SelectionPlan.build(strategy, budget=budget).bind(classes=strategy.classes_).select(ids, scores, predicted)
     )
     assert in_memory.ids.tolist() == expected.tolist()
-    # the old rule (no secondary key) is a different, id-ordered batch among the agreeing rows
+    # without a secondary key the batch is a different, id-ordered one among the agreeing rows
     old = make_strategy("qbc", secondary=None).fit(None, n_proba_columns=2)
     s_old, p_old = score_pool(old, PoolChunk(ids, member_proba=stack))
     old_batch = SelectionPlan.build(old, budget=budget).bind(classes=old.classes_).select(ids, s_old, p_old)

@@ -13,7 +13,8 @@ also a :class:`ValueError`, so callers can catch either. The CLI maps
           ├── UnknownLabelError     a label that is not one of the known classes
           ├── SingleClassError      a labeled set with fewer than two classes
           ├── CampaignError         a campaign folder that is missing, already exists or is inconsistent
-          │    └── LeaseError           a sample held or already labeled by another annotator
+          │    ├── LeaseError           a sample held or already labeled by another annotator
+          │    └── StoreBusyError       another process kept the store's write lock too long; retry
           ├── RejectedImportError   an import file with bad lines; nothing of it was applied
           ├── ImageError            an image file that is missing, unreadable or truncated
           └── BudgetError           a budget that cannot be met
@@ -24,6 +25,7 @@ also a :class:`ValueError`, so callers can catch either. The CLI maps
 from __future__ import annotations
 
 __all__ = [
+    "ActivemineDeprecationWarning",
     "ActivemineError",
     "BudgetError",
     "CampaignError",
@@ -38,6 +40,7 @@ __all__ = [
     "RejectedImportError",
     "SchemaMismatchError",
     "SingleClassError",
+    "StoreBusyError",
     "UnknownLabelError",
 ]
 
@@ -86,6 +89,11 @@ class LeaseError(CampaignError):
     """A sample is leased to, or was already labeled by, another annotator on the labeling page."""
 
 
+class StoreBusyError(CampaignError):
+    """Another process held the campaign store's write lock longer than this one would wait; nothing was
+    changed, and the same command can simply be run again."""
+
+
 class RejectedImportError(InputError):
     """An import file has bad lines (each named in the message); nothing of it was applied."""
 
@@ -100,3 +108,7 @@ class EmptyPoolError(BudgetError):
 
 class PoolExhaustedError(BudgetError):
     """The budget is larger than the number of samples that may be selected."""
+
+
+class ActivemineDeprecationWarning(FutureWarning):
+    """A setting still works the old way but will not for long; the message says what to do instead."""

@@ -11,10 +11,18 @@ The curve is the bounded inverse power law ``metric(n) = a - b * (n / n0) ** (-c
 Each answer comes with a residual-bootstrap interval (seeded). A forecast
 *declines*, giving a reason and no number, when it is not trustworthy: fewer
 than :data:`MIN_POINTS` distinct points, a fit that does not converge, a target
-at or above the fitted asymptote, or an interval wider than the range the data
-span (the labels observed for :func:`forecast_labels`, the metrics observed for
-:func:`forecast_metric`) or unbounded (too many bootstrap curves never reach
-the target). scipy is imported inside the functions.
+at or above the fitted asymptote, for :func:`forecast_labels` an answer past
+:data:`MAX_EXTRAPOLATION` times the labels observed or more than half of the
+bootstrap curves never reaching the target, and for
+:func:`forecast_metric` an interval wider than the metrics observed.
+
+:func:`forecast_labels` commits with an honest interval rather than declining
+when the curve is uncertain: the interval may be wider than the labels
+observed, and its upper end is ``inf`` when more than ``(1 - level) / 2`` of
+the bootstrap curves never reach the target ("at least ``low`` labels"). A
+target that a measured point has already reached needs no curve: the answer is
+the first labels count that reached it (``reached``), its interval the gap since
+the measurement before. scipy is imported inside the functions.
 """
 
 from __future__ import annotations
@@ -26,10 +34,20 @@ import numpy as np
 
 from activemine.errors import InputError
 
-__all__ = ["MIN_POINTS", "Forecast", "LearningCurve", "fit_learning_curve", "forecast_labels", "forecast_metric"]
+__all__ = [
+    "MAX_EXTRAPOLATION",
+    "MIN_POINTS",
+    "Forecast",
+    "LearningCurve",
+    "fit_learning_curve",
+    "forecast_labels",
+    "forecast_metric",
+]
 
 #: Fewest distinct labels counts a curve of three parameters is fitted to.
 MIN_POINTS = 4
+#: Farthest a labels forecast reaches, as a multiple of the most labels observed: past it the fit's shape decides.
+MAX_EXTRAPOLATION = 4.0
 _C_BOUNDS = (0.05, 3.0)
 
 
@@ -71,6 +89,7 @@ class Forecast:
     reason: str | None
     curve: LearningCurve | None
     level: float
+    reached: bool = False  # the target was measured, not extrapolated
 
     @property
     def declined(self) -> bool:
@@ -82,9 +101,11 @@ class Forecast:
             "question": self.question,
             "target": self.target,
             "value": self.value,
-            "interval": list(self.interval) if self.interval else None,
+            # an open upper end (curves that never reach the target) is None: JSON has no infinity
+            "interval": [v if np.isfinite(v) else None for v in self.interval] if self.interval else None,
             "level": self.level,
             "reason": self.reason,
+            "reached": self.reached,
             "curve": None if c is None else {"a": c.a, "b": c.b, "c": c.c, "n0": c.n0, "rmse": c.rmse},
         }
 
@@ -203,12 +224,20 @@ def forecast_labels(
     """Labels needed for the metric to reach ``target`` in ``(0, 1]``, from points ``(labels (p,), metric (p,))``.
 
     ``value`` is the fitted curve's answer, ``interval`` the central ``level``
-    share of the bootstrap answers. Declines (see the module docstring) rather
-    than give a number it cannot back.
+    share of the bootstrap answers (upper end ``inf`` when too many bootstrap
+    curves never reach the target). A target some point has reached is answered
+    by the points (``reached``). Declines (see the module docstring) rather than
+    give a number it cannot back.
     """
     if not 0.0 < target <= 1.0:
         raise InputError(f"target metric must be in (0, 1], got {target}")
     _check_common(level, n_boot)
+    n_all, y_all = _points(labels, metric)
+    hit = np.flatnonzero(y_all >= target)
+    if hit.size:  # measured, not forecast: crossed between the point before and this one
+        i = int(hit[0])
+        low = float(n_all[i - 1]) if i else float(n_all[i])
+        return Forecast("labels_for", float(target), float(n_all[i]), (low, float(n_all[i])), None, None, level, True)
     n, y, curve, declined = _prepare("labels_for", labels, metric, target, level)
     if declined is not None:
         return declined
@@ -221,25 +250,25 @@ def forecast_labels(
             level,
         )
     value = curve.labels_for(target)
+    if value > MAX_EXTRAPOLATION * n.max():
+        return _declined(
+            "labels_for",
+            target,
+            f"the curve reaches {target:g} only at {value:,.0f} labels, more than {MAX_EXTRAPOLATION:g} times the "
+            f"{n.max():,.0f} observed: too far to extrapolate",
+            curve,
+            level,
+        )
     boot = _bootstrap(n, y, curve, lambda c: c.labels_for(target), n_boot=n_boot, random_state=random_state)
     tail = (1.0 - level) / 2
     # an order statistic, not an interpolation: curves that never reach the target answer +inf
     low, high = np.quantile(boot, [tail, 1.0 - tail], method="inverted_cdf")
-    if not np.isfinite(high):
-        share = float(np.mean(~np.isfinite(boot)))
+    share = float(np.mean(~np.isfinite(boot)))
+    if share > 0.5:
         return _declined(
             "labels_for",
             target,
-            f"interval unbounded: {100 * share:.0f}% of bootstrap curves never reach {target:g}",
-            curve,
-            level,
-        )
-    span = float(n.max() - n.min())
-    if high - low > span:
-        return _declined(
-            "labels_for",
-            target,
-            f"interval [{low:,.0f}, {high:,.0f}] is wider than the labels observed ({n.min():,.0f} to {n.max():,.0f})",
+            f"{100 * share:.0f}% of bootstrap curves never reach {target:g}: the curve may never get there",
             curve,
             level,
         )

@@ -231,7 +231,8 @@ class RunRecorder:
         out["reason"] = f.reason
         if not f.declined:
             out["predicted_labels"] = f.value
-            out["interval"] = list(f.interval)
+            out["interval"] = f.as_dict()["interval"]  # None for an open upper end
+            out["reached"] = f.reached
         if f.curve is not None:
             c = f.curve
             out["curve"] = {"a": c.a, "b": c.b, "c": c.c, "n0": c.n0}
@@ -304,7 +305,12 @@ def stopping_markdown(results: dict) -> str:
         for r in runs:
             f = r["stopping"]["forecast"]
             pred = "" if f["predicted_labels"] is None else f"{f['predicted_labels']:,.0f}"
-            interval = "" if f["interval"] is None else f"[{f['interval'][0]:,.0f}, {f['interval'][1]:,.0f}]"
+            interval = ""
+            if f["interval"] is not None:
+                lo, hi = f["interval"]
+                interval = f"[{lo:,.0f}, {'open' if hi is None else f'{hi:,.0f}'}]"
+                if f.get("reached"):
+                    interval += " measured"
             lines.append(f"| {name} | {r['seed']} | {f['true_labels']:,} | {pred} | {interval} | {f['reason'] or ''} |")
     return "\n".join(lines) + "\n"
 

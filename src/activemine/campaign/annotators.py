@@ -12,7 +12,7 @@ so they are out of sample, as the consensus and quality estimates need.
   kappa matrix as a PNG in ``DIR/reports/``);
 * :func:`training_labels`: sid -> label for the dataset, a consensus
   (``--consensus``, default :data:`activemine.annotators.agreement.DEFAULT_CONSENSUS`)
-  where several annotators labeled a sample; ``none`` keeps the old rule
+  where several annotators labeled a sample; ``none`` keeps only agreed labels
   (conflicting samples are left out);
 * :func:`open_relabel_round`: a round of second opinions on returned labels,
   ranked by :func:`activemine.annotators.relabel.rank_for_relabel`.
@@ -35,9 +35,9 @@ from activemine.annotators.agreement import (
     label_matrix,
 )
 from activemine.campaign.batchdata import batch_proba, insert_batch_ids, newest_rows, write_round
-from activemine.campaign.overlap import ensure_wanted_table
+from activemine.campaign.overlap import ensure_wanted_table, waiting_sids
 from activemine.campaign.store import CampaignStore, now
-from activemine.errors import BudgetError, InputError
+from activemine.errors import BudgetError, CampaignError, InputError
 
 __all__ = [
     "DATASET_CONSENSUS",
@@ -200,11 +200,19 @@ def open_relabel_round(store: CampaignStore, budget: int, *, params: dict | None
     if int(budget) != budget or budget < 1:
         raise BudgetError(f"relabel budget must be a positive integer, got {budget}")
     L, sids, _, proba = _matrix(store)
-    known = np.isfinite(proba).all(axis=1)
+    with store.snapshot() as conn:
+        waiting = waiting_sids(conn)
+    # a candidate has the model's view of it and an annotator who has not labeled it yet
+    known = np.isfinite(proba).all(axis=1) & (L < 0).any(axis=1)
+    # a label already waiting for another opinion (an open overlap or relabel round) is asked once
+    is_waiting = np.fromiter((s in waiting for s in sids), dtype=bool, count=len(sids))
+    held = int((known & is_waiting).sum())
+    known &= ~is_waiting
     k = len(store.class_names)
     if budget > int(known.sum()):
         raise BudgetError(
             f"relabel budget {budget} is above the {int(known.sum())} returned labels that can get a second opinion"
+            + (f" ({held} more are already waiting for one in an open round)" if held else "")
         )
     L, sids, proba = L[known], [s for s, ok in zip(sids, known) if ok], proba[known]
     current = training_labels(store)
@@ -219,6 +227,13 @@ def open_relabel_round(store: CampaignStore, budget: int, *, params: dict | None
     record = dict(params or {}, strategy="relabel", advice=advice)
     with store.transaction() as conn:
         ensure_wanted_table(store, conn)
+        picked = [sids[i] for i in chosen.tolist()]
+        clash = sorted(waiting_sids(conn).intersection(picked))
+        if clash:
+            raise CampaignError(
+                f"{len(clash)} of the chosen samples (e.g. {clash[:5]}) were queued for another opinion by another "
+                "process meanwhile; nothing was recorded, run `campaign relabel` again"
+            )
         (last,) = conn.execute("SELECT COALESCE(MAX(round), 0) FROM rounds").fetchone()
         round_no = last + 1
         conn.execute(
@@ -226,7 +241,6 @@ def open_relabel_round(store: CampaignStore, budget: int, *, params: dict | None
             (round_no, now(), "relabel", int(budget), json.dumps(record, default=str)),
         )
         # the pool row of a relabeled sample is its earlier batch row's (-1 for samples of L)
-        picked = [sids[i] for i in chosen.tolist()]
         earlier = newest_rows(conn, picked, "row")
         write_round(
             conn,

@@ -3,8 +3,9 @@
 Formats (chosen by ``format`` on export and by the file suffix on import):
 
 * ``csv`` / ``.csv`` and ``jsonl`` / ``.jsonl``: one sample per row with fields
-  ``id`` and ``label`` (empty until labeled) and optional ``annotator``; exports
-  add ``round, rank, score, stratum, predicted``.
+  the campaign's id column (``--id-col`` at init; import also reads ``id``) and
+  ``label`` (empty until labeled) and optional ``annotator``; exports add
+  ``round, rank, score, stratum, predicted``.
 * ``label-studio`` / ``.json``: export writes Label Studio *tasks* (data with
   ``activemine_id`` and an ``image`` data URI, ``text`` or the fields; the
   model's predicted class as a pre-annotation; the acquisition score in
@@ -49,15 +50,19 @@ from activemine.errors import InputError, RejectedImportError
 
 __all__ = [
     "EXPORT_FORMATS",
+    "EXPORT_SUFFIXES",
     "ImportReport",
     "export_round",
     "import_labels",
     "label_studio_config",
+    "label_studio_config_path",
     "write_dataset",
     "write_label_studio_config",
 ]
 
 EXPORT_FORMATS = ("csv", "jsonl", "label-studio")
+#: the file suffixes each export format may be written under (and that import reads it by)
+EXPORT_SUFFIXES = {"csv": (".csv",), "jsonl": (".jsonl", ".ndjson"), "label-studio": (".json",)}
 MAX_LINE_BYTES = 1 << 20  # a CSV or JSONL line longer than this is not a label record
 MAX_ERRORS_SHOWN = 20
 CHUNK = 50_000  # records per insert into the import's temporary table
@@ -92,7 +97,8 @@ def _round_rows(store: CampaignStore, round_no: int, include_labeled: bool) -> l
             (round_no,),
         ).fetchall()
         data = read_round(conn, round_no)
-    wanted = set() if include_labeled else open_sids(store, round_no)  # overlap and relabel rounds want more labels
+        # overlap and relabel rounds want more labels; the same count as `campaign status` queued
+        wanted = set() if include_labeled else open_sids(store, round_no, conn=conn)
     ids = store.typed_ids([r[0] for r in rows])
     score, stratum, pred, proba, row = (
         data.score.tolist(),
@@ -130,7 +136,16 @@ def label_studio_config(store: CampaignStore) -> str:
 
 def write_label_studio_config(store: CampaignStore, path) -> None:
     """Write :func:`label_studio_config` to ``path`` atomically."""
+    from activemine.data.outputs import check_output
+
+    check_output(path, protected=store.own_files(), option="the labeling config")
     _atomic_write(Path(path), lambda fh: fh.write(label_studio_config(store)))
+
+
+def label_studio_config_path(out) -> Path:
+    """Where ``campaign export --format label-studio --out OUT`` writes the labeling config beside the tasks."""
+    out = Path(out)
+    return out.with_name(out.stem + ".label-config.xml")
 
 
 def view_columns(view: dict) -> list[str]:
@@ -176,25 +191,40 @@ def _label_studio_tasks(store: CampaignStore, rows: list[dict]) -> list[dict]:
     return tasks
 
 
+def export_id_field(store: CampaignStore) -> str:
+    """The id field of exported CSV and JSONL rows: the campaign's id column (``--id-col`` at init), so
+    the file reads like the campaign's data; ``id`` if that name is one of the other fields."""
+    name = store.meta["id_col"]
+    return "id" if name in ("label", "annotator", "round", "rank", "score", "stratum", "predicted") else name
+
+
 def export_round(store: CampaignStore, round_no: int, *, fmt: str, out, include_labeled: bool = False) -> int:
     """Write round ``round_no``'s samples (by default only those without a label) to ``out``; returns the count."""
+    from activemine.data.outputs import check_output, check_suffix
+
     if fmt not in EXPORT_FORMATS:
         raise InputError(f"unknown export format {fmt!r}; expected one of {EXPORT_FORMATS}")
     out = Path(out)
+    check_output(out, protected=store.own_files())
+    check_suffix(out, fmt, EXPORT_SUFFIXES)
+    if fmt == "label-studio":
+        check_output(label_studio_config_path(out), protected=store.own_files(), option="the labeling config")
     rows = _round_rows(store, round_no, include_labeled)
-    fields = ["id", "label", "annotator", "round", "rank", "score", "stratum", "predicted"]
+    id_field = export_id_field(store)
+    others = ["label", "annotator", "round", "rank", "score", "stratum", "predicted"]
+    fields = [id_field, *others]
     if fmt == "csv":
 
         def write(fh):
             w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
             w.writeheader()
-            w.writerows({**r, "label": "", "annotator": ""} for r in rows)
+            w.writerows({**r, id_field: r["id"], "label": "", "annotator": ""} for r in rows)
 
     elif fmt == "jsonl":
 
         def write(fh):
             for r in rows:
-                fh.write(json.dumps({k: r.get(k) for k in fields}, ensure_ascii=False) + "\n")
+                fh.write(json.dumps({id_field: r["id"], **{k: r.get(k) for k in others}}, ensure_ascii=False) + "\n")
 
     else:
         tasks = _label_studio_tasks(store, rows)
@@ -232,7 +262,7 @@ def _lines(fh: BinaryIO, errors: list[str]) -> Iterator[tuple[int, str]]:
             errors.append(f"line {number}: not valid UTF-8 (byte {line[exc.start]:#04x} at column {exc.start + 1})")
 
 
-def _parse_csv(fh: BinaryIO, errors: list[str]) -> Iterator[Record]:
+def _parse_csv(fh: BinaryIO, errors: list[str], id_field: str = "id") -> Iterator[Record]:
     last = [0]
 
     def texts():
@@ -247,11 +277,15 @@ def _parse_csv(fh: BinaryIO, errors: list[str]) -> Iterator[Record]:
             errors.append("the file is empty; expected a header with columns id,label[,annotator]")
             return
         header = [h.strip() for h in header]
-        missing = [c for c in ("id", "label") if c not in header]
+        id_name = id_field if id_field in header else "id"
+        missing = [c for c in (id_name, "label") if c not in header]
         if missing:
-            errors.append(f"line 1: wrong columns {header[:10]}: missing {missing}; expected id,label[,annotator]")
+            errors.append(
+                f"line 1: wrong columns {header}: missing {missing}; expected {id_field},label[,annotator]"
+                + (" (or id for the id)" if id_field != "id" else "")
+            )
             return
-        at = [header.index(name) if name in header else None for name in ("id", "label", "annotator", "created_at")]
+        at = [header.index(name) if name in header else None for name in (id_name, "label", "annotator", "created_at")]
         width = len(header)
         for values in reader:
             if not values or all(not v.strip() for v in values):
@@ -264,7 +298,7 @@ def _parse_csv(fh: BinaryIO, errors: list[str]) -> Iterator[Record]:
         errors.append(f"line {last[0]}: not valid CSV: {exc}")
 
 
-def _parse_jsonl(fh: BinaryIO, errors: list[str]) -> Iterator[Record]:
+def _parse_jsonl(fh: BinaryIO, errors: list[str], id_field: str = "id") -> Iterator[Record]:
     for number, text in _lines(fh, errors):
         if not text.strip():
             continue
@@ -279,11 +313,14 @@ def _parse_jsonl(fh: BinaryIO, errors: list[str]) -> Iterator[Record]:
         if not isinstance(obj, dict):
             errors.append(f"line {number}: expected a JSON object with id and label, got {type(obj).__name__}")
             continue
-        missing = [k for k in ("id", "label") if k not in obj]
+        id_name = id_field if id_field in obj else "id"
+        missing = [k for k in (id_name, "label") if k not in obj]
         if missing:
-            errors.append(f"line {number}: missing field(s) {missing}; expected id, label and optionally annotator")
+            errors.append(
+                f"line {number}: missing field(s) {missing}; expected {id_field}, label and optionally annotator"
+            )
             continue
-        yield f"line {number}", obj["id"], obj["label"], obj.get("annotator"), obj.get("created_at")
+        yield f"line {number}", obj[id_name], obj["label"], obj.get("annotator"), obj.get("created_at")
 
 
 def _ls_annotator(value) -> object:
@@ -303,7 +340,7 @@ def _ls_choice(results, where: str, errors: list[str]):
     return picked[0] if picked else None
 
 
-def _parse_label_studio(fh: BinaryIO, errors: list[str]) -> Iterator[Record]:
+def _parse_label_studio(fh: BinaryIO, errors: list[str], id_field: str = "id") -> Iterator[Record]:
     """Label Studio's JSON export is one JSON document, so it is read whole (exports of that size are small)."""
     raw = fh.read()
     try:
@@ -362,7 +399,7 @@ _PARSERS = {".csv": _parse_csv, ".jsonl": _parse_jsonl, ".ndjson": _parse_jsonl,
 
 
 def _as_text(value) -> str | None:
-    """Ids and labels compare as text; 3, 3.0 and "3" are the same id."""
+    """Labels and annotators compare as text; 3, 3.0 and "3" are the same label (ids: ``normalize_id``)."""
     if value is None or isinstance(value, bool):
         return None if value is None else "\0bool"
     if isinstance(value, float):
@@ -492,11 +529,13 @@ def import_labels(
                 rows.clear()
 
             with path.open("rb") as fh:
-                for where, rid, rlabel, rwho, rtime in parser(fh, errors):
+                for where, rid, rlabel, rwho, rtime in parser(fh, errors, export_id_field(store)):
                     report.records += 1
-                    sid, label = _as_text(rid), _as_text(rlabel)
-                    if sid is None or sid == "":
-                        errors.append(f"{where}: missing id")
+                    label = _as_text(rlabel)
+                    try:
+                        sid = store.normalize_id(rid)
+                    except InputError as exc:
+                        errors.append(f"{where}: {exc}")
                         continue
                     if label is None or label == "":
                         report.skipped_empty += 1
@@ -631,7 +670,11 @@ def write_dataset(
     ``initial`` (from L), ``new`` (returned labels), ``flagged_left_out``.
     """
     from activemine.campaign.annotators import training_labels
+    from activemine.data.outputs import check_output
+    from activemine.data.tables import table_format
 
+    check_output(out, protected=store.own_files())
+    table_format(out)
     meta = store.meta
     current = training_labels(store, method=consensus or "none")
     n_flagged = len(set(store.flagged()) - set(current))

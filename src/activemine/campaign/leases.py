@@ -37,6 +37,15 @@ _ORDER_TABLE = (
 _LABELED_BY = "SELECT 1 FROM labels l WHERE l.sid = {0} AND l.retracted_at IS NULL AND l.annotator = ?"
 
 
+#: seconds a click waits for another process's write before the page is told the store is busy: a person
+#: is waiting, and a page that hangs for a minute looks broken (the command-line default is a minute)
+PAGE_BUSY_TIMEOUT_S = 10.0
+
+
+#: the longest lease: a sample held longer is as good as lost to the other annotators
+MAX_LEASE_SECONDS = 7 * 24 * 3600
+
+
 class LabelingQueue:
     """Hands out the samples of ``round_no`` (default: the newest round) one at a time per annotator."""
 
@@ -48,18 +57,23 @@ class LabelingQueue:
         lease_seconds: float = 300.0,
         suspect_threshold: float = DEFAULT_SUSPECT_THRESHOLD,
         clock: Callable[[], float] = time.time,
+        busy_timeout: float = PAGE_BUSY_TIMEOUT_S,
     ):
-        if lease_seconds <= 0:
-            raise InputError(f"lease_seconds must be positive, got {lease_seconds}")
+        if not (isinstance(lease_seconds, (int, float)) and 0 < lease_seconds <= MAX_LEASE_SECONDS):
+            raise InputError(
+                f"lease seconds must be a number of seconds above 0 and at most {MAX_LEASE_SECONDS:,} (a week), "
+                f"got {lease_seconds}"
+            )
         self.store = store
         self.round_no = None if round_no is None else store.require_round(round_no)
         self.lease_seconds = lease_seconds
         self.suspect_threshold = suspect_threshold
         self.clock = clock
+        self.busy_timeout = float(busy_timeout)
         self._local = threading.local()
         self._ordered: set[int] = set()
-        ensure_wanted_table(store)  # overlap: how many labels each sample wants (activemine.campaign.overlap)
         with store.transaction() as conn:
+            ensure_wanted_table(store, conn)  # a store older than the table (activemine.campaign.overlap)
             conn.execute(_ORDER_TABLE)
 
     def _ensure_order(self, conn, round_no: int) -> None:
@@ -77,7 +91,7 @@ class LabelingQueue:
     def _conn(self):
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._local.conn = self.store.connect(synchronous="NORMAL")
+            conn = self._local.conn = self.store.connect(synchronous="NORMAL", busy_timeout=self.busy_timeout)
         return conn
 
     def current_round(self) -> int | None:
@@ -138,7 +152,7 @@ class LabelingQueue:
         Raises :class:`LeaseError` when another annotator holds a live lease on
         the sample or it already has a label (a retry of the same label is a no-op).
         """
-        annotator, sid, label = self._check_annotator(annotator), str(sid), str(label)
+        annotator, sid, label = self._check_annotator(annotator), self.store.normalize_id(sid), str(label)
         if label not in self.store.class_names:
             raise UnknownLabelError(f"unknown class {label!r}; expected one of {self.store.class_names}")
         suspect = bool(suspect_sids(self.store, [(sid, label)], threshold=self.suspect_threshold, conn=self._conn()))
@@ -167,7 +181,7 @@ class LabelingQueue:
 
     def skip(self, annotator: str, sid: str) -> None:
         """Release ``sid`` and never offer it to ``annotator`` again."""
-        annotator, sid = self._check_annotator(annotator), str(sid)
+        annotator, sid = self._check_annotator(annotator), self.store.normalize_id(sid)
         with self.store.transaction(self._conn()) as conn:
             if not self.store.is_known(sid, conn=conn):
                 raise InputError(f"unknown id {sid!r}")

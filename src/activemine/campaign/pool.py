@@ -92,11 +92,16 @@ class CampaignPool:
         """The :class:`~activemine.data.sources.PoolColumns` a round streams."""
         from activemine.data.sources import PoolColumns
 
+        emb = tuple(self.store.meta.get("embedding_cols") or ())
         if self.image is not None:
-            return PoolColumns(id=self.id_col, image=self.image, image_spec=image_spec_of(self.store.meta))
+            return PoolColumns(
+                id=self.id_col, image=self.image, image_spec=image_spec_of(self.store.meta), embedding=emb
+            )
         if self.has_features:
-            return PoolColumns(id=self.id_col, features=tuple(self.features))
-        return PoolColumns(id=self.id_col, proba=tuple(tuple(g) for g in self.proba), weak_proba=tuple(self.weak_proba))
+            return PoolColumns(id=self.id_col, features=tuple(self.features), embedding=emb)
+        return PoolColumns(
+            id=self.id_col, proba=tuple(tuple(g) for g in self.proba), weak_proba=tuple(self.weak_proba), embedding=emb
+        )
 
     def source(self):
         """The pool as a :class:`~activemine.data.sources.PoolSource` for the engines."""

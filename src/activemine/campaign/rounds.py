@@ -10,8 +10,8 @@ exports carry a pre-annotation and imports can be checked against the model.
 Concurrency: rounds take the campaign's mining lock (concurrent mines take
 turns), and the batch is checked again inside the write transaction against
 what was labeled or queued meanwhile; a batch that overlaps is not recorded.
-The whole batch is written in that one transaction, so a killed round leaves
-the store as it was.
+The whole batch (with its overlap, if any) is written in that one
+transaction, so a killed round leaves the store as it was.
 """
 
 from __future__ import annotations
@@ -116,6 +116,9 @@ def mine_round(
     stop_set_size: int | None = None,
     steps: Steps | None = None,
     diversity=None,
+    overlap: float = 0.0,
+    per_item: int = 2,
+    seed: int = 0,
 ) -> tuple[int, Batch]:
     """Select ``budget`` pool samples with ``strategy`` and record them as a new round.
 
@@ -126,10 +129,16 @@ def mine_round(
     class order. ``steps`` reports the progress of each long step. Returns
     ``(round, batch)``. The round also stores its model's predictions on the
     stop set (:mod:`activemine.campaign.stopset`; ``stop_set_size`` at the first round).
-    ``diversity``: :class:`~activemine.diversity.select.DiversityOptions` keeping copies out of the round.
+    ``diversity``: :class:`~activemine.diversity.options.DiversityOptions` keeping copies out of the round.
+    ``overlap``: a seeded share of the round (``seed``) wants ``per_item`` distinct annotators
+    (:func:`~activemine.campaign.overlap.mark_overlap`), marked in the round's own transaction, so a
+    killed process leaves either the whole round with its overlap or nothing.
     """
+    from activemine.campaign.overlap import check_overlap
+
     if int(budget) != budget or budget < 1:
         raise InputError(f"budget must be a positive integer, got {budget}")
+    check_overlap(overlap, per_item)
     steps = steps or no_steps
     pool = CampaignPool(store)
     stop_set = plan_stop_set(store, size=stop_set_size)  # before any fit: a bad size changes nothing
@@ -171,7 +180,16 @@ def mine_round(
             batch = run_engine(engine, strategy, pool.source(), progress=bar, attach=_attach_rows(pool), **engine_args)
         rows, proba = _batch_proba(strategy, pool, batch, steps)
         record = dict(params or {}, strategy=getattr(strategy, "name", type(strategy).__name__), engine=engine)
-        stop = predict_stop_round(store, stop_set, strategy, labels=len(labeled), batch_proba=proba)
+        what = "stop set: predictions and the kappa-refit model" if pool.has_features else "stop set: predictions"
+        with steps(what, unit=""):
+            stop = predict_stop_round(
+                store,
+                stop_set,
+                strategy,
+                labels=len(labeled),
+                batch_proba=proba,
+                labeled=labeled if pool.has_features else None,
+            )
         round_no = _write_round(
             store,
             batch,
@@ -182,6 +200,7 @@ def mine_round(
             seen=(seen_label, seen_round),
             steps=steps,
             stop_round=stop,
+            overlap=(overlap, per_item, seed) if overlap > 0 else None,
         )
     return round_no, batch
 
@@ -205,6 +224,7 @@ def _write_round(
     seen: tuple[int, int],
     steps: Steps,
     stop_round=None,
+    overlap: tuple[float, int, int] | None = None,
 ) -> int:
     """Record the batch as the next round in one transaction, after checking that no id of it was
     labeled or queued since the exclusions were read."""
@@ -246,4 +266,9 @@ def _write_round(
             bar(int(sids.size))
         if stop_round is not None:
             save_stop_round(conn, round_no, stop_round)
+        if overlap is not None:
+            from activemine.campaign.overlap import mark_overlap
+
+            share, per_item, seed = overlap
+            mark_overlap(conn, round_no, overlap=share, per_item=per_item, seed=seed)
     return round_no

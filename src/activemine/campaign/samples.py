@@ -23,10 +23,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from activemine.campaign.store import CampaignStore
+from activemine.campaign.store import INIT_MARKER, CampaignStore
 from activemine.data.chunks import LabeledSet
-from activemine.data.tables import read_table, require_columns
-from activemine.errors import CampaignError, InputError, SingleClassError
+from activemine.data.tables import choose_features, read_table, require_columns, resolve_label_col
+from activemine.errors import CampaignError, DuplicateIdError, InputError, SingleClassError
 from activemine.selection.batch import check_ids
 
 __all__ = [
@@ -45,8 +45,10 @@ _PIXEL = re.compile(r"px(\d+)$")
 TABLE_VIEW_FIELDS = 30
 
 
-def detect_view(features: list[str], pool_columns: list[str], text_col: str | None) -> dict:
-    """The view of a campaign's samples: ``{"kind": "image", "shape": [h, w]}``, text or table."""
+def detect_view(features: list[str], pool_columns: list[str], text_col: str | None, *, carried=()) -> dict:
+    """The view of a campaign's samples: ``{"kind": "image", "shape": [h, w]}``, text or table.
+
+    ``carried``: pool columns that are not features (a name, a note); a table view shows them first."""
     if text_col is not None:
         require_columns(pool_columns, [text_col], where="the pool")
         return {"kind": "text", "column": text_col}
@@ -61,7 +63,7 @@ def detect_view(features: list[str], pool_columns: list[str], text_col: str | No
         return {"kind": "image", "shape": [side, side], "columns": [f"px{i}" for i in range(len(features))]}
     if "text" in pool_columns and "text" not in features:
         return {"kind": "text", "column": "text"}
-    return {"kind": "table", "columns": features[:TABLE_VIEW_FIELDS]}
+    return {"kind": "table", "columns": [*carried, *features][:TABLE_VIEW_FIELDS]}
 
 
 def _id_kind(ids: np.ndarray) -> str:
@@ -129,14 +131,8 @@ def _require_numeric(schema: pa.Schema, columns, *, where: str, what: str) -> No
         raise InputError(f"{what} columns of {where} must be numeric, got {bad[:5]}")
 
 
-def _check_pool_ids(
-    files: list[Path], id_col: str, kind: str, l_ids: np.ndarray, *, progress: Callable[[int], None] | None
-) -> int:
-    """One pass over the pool's id column: no missing ids, none shared with L. Returns the row count."""
-    from activemine.campaign.pool import arrow_ids
-
-    wanted = pa.array(l_ids.astype(np.int64) if kind == "int" else l_ids.astype(str))
-    rows = 0
+def _pool_id_columns(files: list[Path], id_col: str):
+    """``(file, id column)`` of the pool, a batch at a time."""
     for f in files:
         if f.suffix.lower() == ".csv":
             import pyarrow.csv as pcsv
@@ -145,17 +141,104 @@ def _check_pool_ids(
         else:
             reader = pq.ParquetFile(f, pre_buffer=False).iter_batches(batch_size=1 << 18, columns=[id_col])
         for batch in reader:
-            col = batch.column(0)
-            if col.null_count:
-                raise InputError(f"column {id_col!r} of {str(f)!r} has {col.null_count} missing ids")
-            if len(wanted):
-                both = pc.filter(col, pc.is_in(arrow_ids(col, kind), value_set=wanted))
-                if len(both):
-                    raise InputError(f"ids are both in the pool and in the labeled set, e.g. {both.to_pylist()[:5]}")
-            rows += batch.num_rows
-            if progress is not None:
-                progress(batch.num_rows)
+            yield f, batch.column(0)
+
+
+def _id_values(col, kind: str) -> np.ndarray:
+    from activemine.campaign.pool import arrow_ids
+
+    values = arrow_ids(col, kind).to_numpy(zero_copy_only=False)
+    return values if kind == "int" else values.astype(str)
+
+
+def _check_pool_ids(
+    files: list[Path], id_col: str, kind: str, l_ids: np.ndarray, *, progress: Callable[[int], None] | None
+) -> int:
+    """One pass over the pool's id column: no missing ids, none shared with L, none twice. Returns the row count.
+
+    Uniqueness is checked on 64-bit hashes of the ids (8 bytes a row: 0.8 GB for 10^8 rows); hashes that
+    repeat are checked on the ids themselves in a second pass, so a hash collision is never taken for a copy.
+    """
+    from activemine.campaign.pool import arrow_ids
+    from activemine.data.idindex import id_hash
+
+    wanted = pa.array(l_ids.astype(np.int64) if kind == "int" else l_ids.astype(str))
+    rows = 0
+    hashes = []
+    for f, col in _pool_id_columns(files, id_col):
+        if col.null_count:
+            raise InputError(f"column {id_col!r} of {str(f)!r} has {col.null_count} missing ids")
+        if len(wanted):
+            both = pc.filter(col, pc.is_in(arrow_ids(col, kind), value_set=wanted))
+            if len(both):
+                raise InputError(f"ids are both in the pool and in the labeled set, e.g. {both.to_pylist()[:5]}")
+        hashes.append(id_hash(_id_values(col, kind)))
+        rows += len(col)
+        if progress is not None:
+            progress(len(col))
+    keys = np.sort(np.concatenate(hashes)) if hashes else np.empty(0, np.uint64)
+    repeated = np.unique(keys[1:][keys[1:] == keys[:-1]])
+    del keys, hashes
+    if repeated.size:
+        suspects = []
+        for _, col in _pool_id_columns(files, id_col):
+            values = _id_values(col, kind)
+            suspects.append(values[np.isin(id_hash(values), repeated)])
+        values, counts = np.unique(np.concatenate(suspects), return_counts=True)
+        twice = values[counts > 1]
+        if twice.size:
+            raise DuplicateIdError(
+                f"ids of the pool must be unique: {twice.size} occur more than once (column {id_col!r}), "
+                f"e.g. {twice[:5].tolist()}; every round would fail on them. Remove the copies first"
+            )
     return rows
+
+
+def _first_infinite(values: np.ndarray) -> int:
+    return int(np.flatnonzero(np.isinf(values))[0])
+
+
+def _require_finite(table: pa.Table, columns, *, where: str) -> None:
+    """No infinite value in the floating-point ``columns`` of ``table`` (NaN marks a missing value)."""
+    for c in columns:
+        col = table.column(c)
+        if pa.types.is_floating(col.type) and pc.any(pc.is_inf(col)).as_py():
+            raise InputError(
+                f"column {c!r} of {where} holds an infinite value (first at row "
+                f"{_first_infinite(col.to_numpy(zero_copy_only=False))}); features and probabilities must be finite"
+            )
+
+
+def _require_finite_pool(files: list[Path], columns) -> None:
+    """No infinite value in the floating-point ``columns`` of the pool's Parquet files, read from each row
+    group's statistics (min and max) where the file has them; a row group without them is read."""
+    if not columns:
+        return
+    for f in files:
+        reader = pq.ParquetFile(f)
+        md, schema = reader.metadata, reader.schema_arrow
+        at = {md.schema.column(i).path: i for i in range(md.num_columns)}
+        floating = [c for c in columns if pa.types.is_floating(schema.field(c).type)]
+        first = 0
+        for g in range(md.num_row_groups):
+            group = md.row_group(g)
+            unsure = []
+            for c in floating:
+                stats = group.column(at[c]).statistics
+                if stats is None or not stats.has_min_max:
+                    unsure.append(c)
+                elif not (np.isfinite(stats.min) and np.isfinite(stats.max)):
+                    unsure.append(c)  # read to name the row
+            if unsure:
+                table = reader.read_row_group(g, columns=unsure)
+                for c in unsure:
+                    values = table.column(c).to_numpy(zero_copy_only=False)
+                    if np.isinf(values).any():
+                        raise InputError(
+                            f"column {c!r} of the pool file {str(f)!r} holds an infinite value (first at row "
+                            f"{first + _first_infinite(values)} of the file); features and probabilities must be finite"
+                        )
+            first += group.num_rows
 
 
 def init_campaign(
@@ -163,7 +246,7 @@ def init_campaign(
     *,
     pool,
     labeled=None,
-    label_col: str = "y",
+    label_col: str | None = None,
     id_col: str = "id",
     text_col: str | None = None,
     classes=None,
@@ -171,10 +254,15 @@ def init_campaign(
     weak_proba_cols=None,
     copy: bool = True,
     progress: Callable[[int], None] | None = None,
+    feature_cols=None,
+    feature_prefix: str | None = None,
     image_col: str | None = None,
     image_spec=None,
     skip_bad_images: bool = False,
     skipped: list | None = None,
+    embedding_cols: str | None = None,
+    embedding_prefix: str | None = None,
+    embeddings=None,
 ) -> CampaignStore:
     """Create a campaign in ``folder`` from the pool ``pool`` and the labeled set ``labeled``.
 
@@ -184,8 +272,10 @@ def init_campaign(
     paths are recorded. One pass over its id column checks for missing ids and
     ids shared with L (``progress`` gets the rows read).
 
-    A *feature pool* has L's feature columns (L's columns other than the id
-    and the label). A *probability pool* brings the business model's class
+    A *feature pool* has L's feature columns: ``feature_cols``, the columns
+    named ``feature_prefix*``, or L's numeric columns other than the id and the
+    label (:func:`activemine.data.tables.choose_features`); the pool's other columns
+    (a text, a name) are carried along and shown. A *probability pool* brings the business model's class
     probabilities: ``proba_cols`` (one group ``[p0, p1, ...]``, or one group
     per committee member) and/or ``weak_proba_cols`` (HW's weak model), each
     group in the order of the campaign's classes; L then needs only ids and
@@ -199,10 +289,19 @@ def init_campaign(
     ``skip_bad_images`` bad ones are left out and ``skipped`` (a list) gets
     ``(what, BadImages)`` pairs. A folder pool is recorded as a table of ids
     (relative paths) and image paths; the images stay where they are.
+
+    Embeddings for batches without copies (:mod:`activemine.campaign.embeddings`):
+    ``embedding_cols`` (``e0,e1,...``) or ``embedding_prefix`` name columns of
+    the pool, or ``embeddings`` is a file of ids and embedding columns (those
+    two then name its columns; default all but the id) joined to the pool by
+    id and written into the campaign's pool files (always copied then) as
+    ``emb_0 ..``. Every value is checked at init; rounds stream them.
     """
     folder = Path(folder)
     if (folder / "campaign.db").exists():
         raise CampaignError(f"{str(folder)!r} already holds a campaign; choose another folder")
+    interrupted = (folder / INIT_MARKER).exists()
+    label_col = resolve_label_col(labeled, label_col)
     proba_groups = [list(g) for g in (proba_cols or [])]
     weak = list(weak_proba_cols or [])
     image = None
@@ -216,7 +315,7 @@ def init_campaign(
     else:
         files = _pool_files(Path(pool))
     data = folder / "data"
-    if data.exists() and any(data.iterdir()):
+    if data.exists() and any(data.iterdir()) and not interrupted:
         raise CampaignError(f"{str(data)!r} already exists and is not empty; choose a new campaign folder")
     if labeled is None and (not (proba_groups or weak) or classes is None):
         raise InputError("--labeled is required unless the pool brings probabilities and --classes names the classes")
@@ -228,15 +327,28 @@ def init_campaign(
         require_columns(L.column_names, [id_col, label_col], where=str(labeled))
     schemas = [image["schema"]] if image is not None else [_schema(f) for f in files]
     names = schemas[0].names
+    emb_names: list[str] = []
+    if embeddings is None and (embedding_cols or embedding_prefix):
+        from activemine.data.sources import embedding_names
+
+        emb_names = embedding_names(names, cols=embedding_cols, prefix=embedding_prefix, where=str(pool))
     features: list[str] = []
+    if (image is not None or proba_groups or weak) and (feature_cols is not None or feature_prefix is not None):
+        raise InputError(
+            "--feature-cols and --feature-prefix name a feature pool's columns, not images or --proba-cols"
+        )
     if image is not None:  # checked by _image_inputs
         needed = [id_col, image["column"]]
     elif proba_groups or weak:
         needed = [id_col, *(c for g in proba_groups for c in g), *weak]
     else:
-        features = [c for c in L.column_names if c not in (id_col, label_col)]
-        if not features:
-            raise InputError(f"{labeled} has no feature columns besides {id_col!r} and {label_col!r}")
+        features = choose_features(
+            L.schema,
+            reserved=[id_col, label_col, *emb_names],
+            cols=feature_cols,
+            prefix=feature_prefix,
+            where=str(labeled),
+        ).features
         needed = [id_col, *features]
     for f, schema in zip(files, schemas) if image is None else ():
         require_columns(schema.names, needed, where=str(f))
@@ -246,9 +358,16 @@ def init_campaign(
                 f"{schema.field(id_col).type} ({str(f)!r})"
             )
         _require_numeric(schema, needed[1:], where=str(f), what="probability" if (proba_groups or weak) else "feature")
+    checked_columns = needed[1:] if image is None else []
     from activemine.campaign.pool import id_kind_of_type
 
     kind = id_kind_of_type(schemas[0].field(id_col).type, where=f"{pool} column {id_col!r}")
+    emb_file = None
+    if embeddings is not None:
+        from activemine.campaign.embeddings import EmbeddingFile
+
+        emb_file = EmbeddingFile(embeddings, id_col=id_col, kind=kind, cols=embedding_cols, prefix=embedding_prefix)
+        emb_names = emb_file.columns
     if L is not None:
         l_ids = check_ids(L.column(id_col).to_numpy(zero_copy_only=False), name=f"{labeled} column {id_col!r}")
         if _id_kind(l_ids) != kind:
@@ -268,6 +387,14 @@ def init_campaign(
         raise InputError(f"labels {unknown[:10]} of {labeled} are not among the given classes {class_list}")
     if len(class_list) < 2:
         raise SingleClassError(f"a campaign needs at least two classes, got {class_list}")
+    if L is not None and (features or image is not None) and len(found) < 2:
+        raise SingleClassError(
+            f"{labeled} holds labels of one class only ({found}); a model trained on it cannot tell the classes "
+            f"apart, so no round could be mined (not even with --strategy random). Add labeled samples of at least "
+            f"one other class of {class_list}"
+        )
+    if L is not None and features:
+        _require_finite(L, features, where=str(labeled))
     if len({str(c) for c in class_list}) != len(class_list):
         raise InputError(f"classes {class_list} are not distinct as text")
     for group in [*proba_groups, *([weak] if weak else [])]:
@@ -277,21 +404,37 @@ def init_campaign(
                 f"{len(class_list)} classes {class_list}; give one column per class, in that order"
             )
     # a probability pool is shown by its other columns (pixels, a text, fields), if it has any
-    shown = features or [c for c in names if c not in needed]
+    shown = features or [c for c in names if c not in needed and c not in emb_names]
     if image is not None:
         view = {"kind": "image_file", "column": image["column"], "columns": [image["column"]]}
         _check_listed_ids(image["ids"], l_ids)
     else:
-        view = detect_view(shown, names, text_col)
+        carried = [c for c in names if c not in needed and c not in shown]
+        view = detect_view(shown, names, text_col, carried=carried)
         _check_pool_ids(files, id_col, kind, l_ids, progress=progress)
-    data.mkdir(parents=True, exist_ok=True)
+    manifest = image["manifest"] if image is not None else None
+    _check_embeddings(files, manifest, id_col, kind, emb_file, emb_names, progress=progress)
+    # the marker says "an init began here": a killed init (SIGKILL runs no cleanup) is started over by the
+    # next one, and the store's absence is explained; the store, renamed into place last, is the commit point
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / INIT_MARKER).touch()
+    shutil.rmtree(data, ignore_errors=True)  # empty, or what a killed init left (the marker says so)
+    data.mkdir(parents=True)
     try:
-        if image is not None and image["manifest"] is not None:
+        if manifest is not None:
             (data / "pool").mkdir(parents=True, exist_ok=True)
-            pq.write_table(image["manifest"], data / "pool" / "part-00000.parquet")
+            if emb_file is not None:
+                manifest = emb_file.attach(manifest, id_col, kind)
+            pq.write_table(manifest, data / "pool" / "part-00000.parquet")
             pool_files = [str(Path("data") / "pool" / "part-00000.parquet")]
+        elif emb_file is not None:
+            pool_files = _copy_pool_joined(files, data / "pool", emb_file, id_col, kind)
         else:
             pool_files = _copy_pool(files, data / "pool", copy=copy)
+            # after the copy: a CSV pool is Parquet by now, with statistics per row group
+            _require_finite_pool(
+                [folder / f if not Path(f).is_absolute() else Path(f) for f in pool_files], checked_columns
+            )
         if L is not None:
             pq.write_table(L, data / "labeled.parquet")
         meta = {
@@ -307,13 +450,68 @@ def init_campaign(
         }
         if image is not None:
             meta["image"] = image["meta"]
+        if emb_names:
+            meta["embedding_cols"] = list(emb_names)
         samples = [(str(s), "labeled", i) for i, s in enumerate(l_ids.tolist())]
         initial = [(str(s), str(v)) for s, v in zip(l_ids.tolist(), y.tolist())]
-        return CampaignStore.create(folder, meta=meta, samples=samples, initial_labels=initial)
+        store = CampaignStore.create(folder, meta=meta, samples=samples, initial_labels=initial)
     except BaseException:
         if not (folder / "campaign.db").exists():
             shutil.rmtree(data, ignore_errors=True)
+            (folder / INIT_MARKER).unlink(missing_ok=True)
         raise
+    (folder / INIT_MARKER).unlink(missing_ok=True)
+    return store
+
+
+def _id_batches(files: list[Path], columns: list[str]):
+    """The pool's ``columns`` as tables, file by file, a block at a time."""
+    for f in files:
+        if f.suffix.lower() == ".csv":
+            import pyarrow.csv as pcsv
+
+            with pcsv.open_csv(f, convert_options=pcsv.ConvertOptions(include_columns=columns)) as reader:
+                for batch in reader:
+                    yield pa.Table.from_batches([batch])
+        else:
+            for batch in pq.ParquetFile(f, pre_buffer=False).iter_batches(batch_size=1 << 18, columns=columns):
+                yield pa.Table.from_batches([batch])
+
+
+def _check_embeddings(files, manifest, id_col, kind, emb_file, emb_names, *, progress) -> None:
+    """Before anything is written: a joined file covers every pool id; pool columns hold finite numbers."""
+    if not emb_names:
+        return
+    if emb_file is not None:
+        tables = [manifest] if manifest is not None else _id_batches(files, [id_col])
+        for table in tables:
+            emb_file.rows_of(table.column(id_col), kind)
+        return
+    from activemine.campaign.embeddings import check_embedding_values
+
+    for f in files:
+        require_columns(_schema(f).names, emb_names, where=str(f))
+    check_embedding_values(_id_batches(files, [id_col, *emb_names]), emb_names, where="the pool", progress=progress)
+
+
+def _copy_pool_joined(files: list[Path], dest: Path, emb_file, id_col: str, kind: str) -> list[str]:
+    """The pool's files copied with the embedding file's columns appended (joined by id), block by block."""
+    dest.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i, f in enumerate(files):
+        target = dest / f"part-{i:05d}.parquet"
+        writer = None
+        try:
+            for table in _id_batches([f], _schema(f).names):
+                table = emb_file.attach(table, id_col, kind)
+                if writer is None:
+                    writer = pq.ParquetWriter(target, table.schema)
+                writer.write_table(table)
+        finally:
+            if writer is not None:
+                writer.close()
+        out.append(str(target.relative_to(dest.parent.parent)))
+    return out
 
 
 def _image_folder(path) -> bool:

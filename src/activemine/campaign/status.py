@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from activemine.campaign.overlap import OPEN_FOR, wanted_readable
 from activemine.campaign.stopset import stopping_status
 from activemine.campaign.store import FLAGGED_SQL, CampaignStore
 
@@ -14,8 +15,9 @@ def campaign_status(store: CampaignStore) -> dict:
     """Counts for people and scripts, all from one read transaction (so they agree with each other).
 
     Top level: ``pool`` (pool samples), ``initial`` (L), ``labeled`` (pool
-    samples with an active label), ``queued`` (in a batch, no label yet),
-    ``flagged`` (conflicting or suspect labels). ``rounds``, ``classes`` and
+    samples with an active label), ``queued`` (samples of some round that
+    still want a label: none yet, or fewer than an overlap or relabel round
+    asks for; what an export of the round writes), ``flagged`` (conflicting or suspect labels). ``rounds``, ``classes`` and
     ``annotators`` break these down. Counting happens in SQLite, so the cost
     grows with what was mined and labeled, never with the pool.
     """
@@ -28,6 +30,7 @@ def campaign_status(store: CampaignStore) -> dict:
         conn.execute(f"INSERT INTO st_active {_ACTIVE}")
         conn.execute("CREATE TEMP TABLE st_flagged (sid TEXT PRIMARY KEY, why TEXT)")
         conn.execute(f"INSERT INTO st_flagged SELECT sid, GROUP_CONCAT(why) FROM ({FLAGGED_SQL}) GROUP BY sid")
+        wanted_readable(conn)
         try:
             return _status(conn, store, pool_rows)
         finally:
@@ -40,13 +43,16 @@ def _status(conn, store: CampaignStore, pool_rows: int) -> dict:
     initial = one("SELECT COUNT(*) FROM samples WHERE origin = 'labeled'")
     labeled_l = one("SELECT COUNT(*) FROM st_active a JOIN samples s ON s.sid = a.sid AND s.origin = 'labeled'")
     labeled = one("SELECT COUNT(*) FROM st_active") - labeled_l
+    # a batch row is queued while it wants a label (overlap and relabel rounds want more than one): the same
+    # test as exports and the labeling page (OPEN_FOR); a row with no active label at all is open, uncounted
+    is_open = f"CASE WHEN a.sid IS NULL THEN 1 WHEN {OPEN_FOR.format('b')} THEN 1 ELSE 0 END"
     queued = one(
-        "SELECT COUNT(*) FROM (SELECT DISTINCT sid FROM batches) b WHERE b.sid NOT IN (SELECT sid FROM st_active)"
+        f"SELECT COUNT(DISTINCT b.sid) FROM batches b LEFT JOIN st_active a ON a.sid = b.sid WHERE {is_open} = 1"
     )
     rounds = []
-    for r, created, strategy, size, n_labeled, n_flagged in conn.execute(
-        "SELECT r.round, r.created_at, r.strategy, COUNT(b.sid), "
-        "COUNT(a.sid), COUNT(f.sid) FROM rounds r LEFT JOIN batches b ON b.round = r.round "
+    for r, created, strategy, size, n_queued, n_flagged in conn.execute(
+        f"SELECT r.round, r.created_at, r.strategy, COUNT(b.sid), COALESCE(SUM({is_open}), 0), COUNT(f.sid) "
+        "FROM rounds r LEFT JOIN batches b ON b.round = r.round "
         "LEFT JOIN st_active a ON a.sid = b.sid LEFT JOIN st_flagged f ON f.sid = b.sid GROUP BY r.round ORDER BY r.round"
     ).fetchall():
         rounds.append(
@@ -55,8 +61,8 @@ def _status(conn, store: CampaignStore, pool_rows: int) -> dict:
                 "created_at": created,
                 "strategy": strategy,
                 "size": size,
-                "labeled": n_labeled,
-                "queued": size - n_labeled,
+                "labeled": size - n_queued,
+                "queued": n_queued,
                 "flagged": n_flagged,
             }
         )

@@ -17,14 +17,17 @@ and feed the plateau criterion and the forecast of
 :mod:`activemine.budget.forecast`. :func:`stopping_status` reads it all back for
 ``campaign status``.
 
-A campaign decides with :data:`CAMPAIGN_CRITERIA`: every criterion of
-:mod:`activemine.budget.stopping` but ``kappa-refit``. That one needs a second model
-fitted each round on the same labels with another seed; a campaign round fits
-the strategy's own model (a committee for ``qbc``, more for ``hw``) on every
-label so far, at production scale, and doubling that cost for a stopping
-figure is a trade the user should choose, not a default. A probability pool
-brings no model to refit at all. (In experiments the refit is the second
-evaluation model when ``eval_repeats >= 2``, so it costs nothing there.)
+A campaign that fits a model (a feature pool) decides with ``kappa-refit``
+(:class:`~activemine.budget.stopping.RefitKappaStop`): each round also fits one more
+model of the round's kind (``model`` of its parameters) on the same labels
+with another seed (:data:`REFIT_SEED_OFFSET`) and stores its stop-set
+predictions and the seconds it took in ``stop_refits``; ``campaign status``
+shows that cost. Experiments showed why: plain kappa compares two fits that
+differ in their seed as well as their labels, so a seed-sensitive model such
+as LightGBM never reaches 0.99 (Fashion-MNIST: kappa-refit stopped with 37%
+fewer labels at +0.12 points, plain kappa never fired; ``benchmarks/stopping.py``).
+A probability pool brings its own probabilities: nothing is refitted, and
+plain ``kappa`` decides there (:func:`campaign_criteria`).
 
 The tables are created idempotently (``CREATE TABLE IF NOT EXISTS``) by the
 first command that needs them, so older campaign folders keep working.
@@ -47,6 +50,7 @@ from activemine.budget.stopping import (
     KappaStop,
     MaxStop,
     PlateauStop,
+    RefitKappaStop,
     RoundRecord,
     UncertaintyStop,
     choose_stop_set,
@@ -58,6 +62,9 @@ from activemine.errors import InputError
 
 __all__ = [
     "CAMPAIGN_CRITERIA",
+    "REFIT_SEED_OFFSET",
+    "campaign_criteria",
+    "fit_refit",
     "DEFAULT_STOP_SET_SIZE",
     "StopRound",
     "StopSetPlan",
@@ -71,8 +78,21 @@ __all__ = [
 ]
 
 DEFAULT_STOP_SET_SIZE = 2_000
-#: The criteria ``campaign status`` decides with, in :data:`activemine.budget.stopping.CRITERIA` order (no refit: see above).
-CAMPAIGN_CRITERIA = tuple(c for c in CRITERIA if c != "kappa-refit")
+#: The criteria ``campaign status`` decides with, in :data:`activemine.budget.stopping.CRITERIA` order: one kappa
+#: criterion, ``kappa-refit`` where the campaign fits a model, ``kappa`` where the pool brings probabilities.
+CAMPAIGN_CRITERIA = {
+    True: tuple(c for c in CRITERIA if c != "kappa"),
+    False: tuple(c for c in CRITERIA if c != "kappa-refit"),
+}
+#: Seed offset of the refit: the round's model uses the round's seed, the refit that seed plus this.
+REFIT_SEED_OFFSET = 1
+
+
+def campaign_criteria(fits_model: bool) -> tuple[str, ...]:
+    """The criteria of a campaign that fits a model (``True``) or whose pool brings probabilities."""
+    return CAMPAIGN_CRITERIA[bool(fits_model)]
+
+
 STOP_SET_FILE = "stopset.parquet"
 
 _SCHEMA = """
@@ -83,6 +103,11 @@ CREATE TABLE IF NOT EXISTS stop_rounds (
     labels INTEGER NOT NULL,
     predicted BLOB NOT NULL,          -- int16 class indices, one per stop-set position
     batch_uncertainty REAL
+);
+CREATE TABLE IF NOT EXISTS stop_refits (
+    round INTEGER PRIMARY KEY,
+    predicted BLOB NOT NULL,          -- int16: the refit's class indices, one per stop-set position
+    seconds REAL NOT NULL             -- what the refit cost (fit and prediction)
 );
 CREATE TABLE IF NOT EXISTS stop_metrics (
     round INTEGER PRIMARY KEY,        -- 0: L alone
@@ -192,15 +217,36 @@ class StopRound:
     labels: int
     predicted: np.ndarray
     batch_uncertainty: float | None
+    refit_predicted: np.ndarray | None = None
+    refit_seconds: float | None = None
+
+
+def fit_refit(labeled, X_stop: np.ndarray, classes, *, model="lightgbm", seed: int = 0, n_jobs=None):
+    """``kappa-refit``'s second model: ``model`` trained on ``labeled`` with seed ``seed + REFIT_SEED_OFFSET``;
+    returns its predicted class indices on ``X_stop`` ``(m,)`` (into ``classes``) and the seconds it took."""
+    import time
+
+    from activemine.models import make_model, predict_proba_aligned
+
+    started = time.perf_counter()
+    labeled = labeled.in_id_order()
+    position = {str(c): i for i, c in enumerate(classes)}
+    y = np.array([position[str(v)] for v in np.asarray(labeled.y).tolist()], dtype=np.int64)
+    est = make_model(model, random_state=int(seed) + REFIT_SEED_OFFSET, n_jobs=n_jobs)
+    est.fit(np.asarray(labeled.X), y)  # the labeled set in the order the engines train on (by id)
+    proba = predict_proba_aligned(est, np.asarray(X_stop), np.arange(len(classes)))
+    return proba.argmax(axis=1).astype(np.int16), time.perf_counter() - started
 
 
 def predict_stop_round(
-    store: CampaignStore, plan: StopSetPlan, strategy, *, labels: int, batch_proba=None
+    store: CampaignStore, plan: StopSetPlan, strategy, *, labels: int, batch_proba=None, labeled=None
 ) -> StopRound:
     """The fitted ``strategy``'s predicted class on the stop set ``(m,)``, and the batch's mean uncertainty.
 
-    A new stop set's features are copied to ``data/stopset.parquet`` first
-    (an orphan file from a round that then fails is simply rewritten).
+    With ``labeled`` (the set the strategy trained on, features included) also
+    the refit of ``kappa-refit`` (:func:`fit_refit`, the strategy's model and
+    seed). A new stop set's features are copied to ``data/stopset.parquet``
+    first (an orphan file from a round that then fails is simply rewritten).
     """
     sids = tuple(_write_stop_features(store, plan.positions)) if plan.new else ()
     chunk = _stop_chunk(store)
@@ -211,7 +257,19 @@ def predict_stop_round(
     u = None
     if batch_proba is not None and len(batch_proba):
         u = float(normalized_uncertainty(np.asarray(batch_proba, dtype=np.float64)).mean())
-    return StopRound(plan, sids, int(labels), np.asarray(proba).argmax(axis=1).astype(np.int16), u)
+    refit, seconds = None, None
+    if labeled is not None and labeled.X is not None and chunk.X is not None:
+        model = getattr(strategy, "model", "lightgbm")
+        refit, seconds = fit_refit(
+            labeled,
+            chunk.X,
+            store.classes,
+            model=model,
+            seed=getattr(strategy, "random_state", 0),
+            n_jobs=getattr(strategy, "n_jobs", None),
+        )
+    predicted = np.asarray(proba).argmax(axis=1).astype(np.int16)
+    return StopRound(plan, sids, int(labels), predicted, u, refit, seconds)
 
 
 def save_stop_round(conn, round_no: int, stop: StopRound) -> None:
@@ -235,6 +293,11 @@ def save_stop_round(conn, round_no: int, stop: StopRound) -> None:
         "INSERT OR REPLACE INTO stop_rounds VALUES (?, ?, ?, ?)",
         (int(round_no), stop.labels, stop.predicted.astype("<i2").tobytes(), stop.batch_uncertainty),
     )
+    if stop.refit_predicted is not None:
+        conn.execute(
+            "INSERT OR REPLACE INTO stop_refits VALUES (?, ?, ?)",
+            (int(round_no), stop.refit_predicted.astype("<i2").tobytes(), float(stop.refit_seconds or 0.0)),
+        )
 
 
 def stop_records(store: CampaignStore) -> list[RoundRecord]:
@@ -245,18 +308,32 @@ def stop_records(store: CampaignStore) -> list[RoundRecord]:
     if not _has_tables(store):
         return []
     metrics = {r: (n, m) for r, n, m in store.read("SELECT round, labels, metric FROM stop_metrics")}
+    refits = {r: blob for r, blob in _refit_rows(store)}
     out: list[RoundRecord] = []
     for r, labels, blob, u in store.read(
         "SELECT round, labels, predicted, batch_uncertainty FROM stop_rounds ORDER BY round"
     ):
+        refit = refits.get(r)
         rec = RoundRecord(
-            int(r), int(labels), np.frombuffer(blob, dtype="<i2").copy(), u, metrics.get(r, (None, None))[1]
+            int(r),
+            int(labels),
+            np.frombuffer(blob, dtype="<i2").copy(),
+            u,
+            metrics.get(r, (None, None))[1],
+            None if refit is None else np.frombuffer(refit, dtype="<i2").copy(),
         )
         if out and out[-1].labels == rec.labels:
             out[-1] = rec  # the newer round of the same labels: same model, its batch uncertainty is the current one
         else:
             out.append(rec)
     return out
+
+
+def _refit_rows(store: CampaignStore, columns: str = "round, predicted") -> list[tuple]:
+    """Rows of ``stop_refits`` (absent in folders from before the refit: then none)."""
+    if not store.read("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'stop_refits'"):
+        return []
+    return store.read(f"SELECT {columns} FROM stop_refits ORDER BY round")
 
 
 # -- learning curve on a validation file -------------------------------------------
@@ -372,11 +449,14 @@ def stopping_status(
     target: float | None = None,
     kappa_window: int = 3,
     kappa_threshold: float = 0.99,
+    refit_tolerance: float = 0.01,
     uncertainty_level: float = 0.05,
     max_labels: int | None = None,
 ) -> dict:
     """Kappa between consecutive rounds, each criterion's decision now, and the forecast (with its interval).
 
+    A campaign that fits a model decides with ``kappa-refit`` (``refit_tolerance``), one whose pool brings
+    probabilities with ``kappa`` (``kappa_threshold``); ``refit_cost`` gives the refits' seconds.
     ``target`` defaults to the one ``campaign forecast`` stored. Without a
     measured learning curve the plateau criterion and the forecast say what
     is missing instead of a number.
@@ -398,13 +478,28 @@ def stopping_status(
     ]
     # the plateau reads the measured curve (its own rounds), the others the mined rounds
     curve = [RoundRecord(p["round"], p["labels"], metric=p["metric"]) for p in points]
+    from activemine.campaign.pool import CampaignPool
+
+    fits_model = CampaignPool(store).has_features
+    kappa = (
+        RefitKappaStop(kappa_window, refit_tolerance, len(store.classes))
+        if fits_model
+        else KappaStop(kappa_window, kappa_threshold, len(store.classes))
+    )
     decisions = [
-        KappaStop(kappa_window, kappa_threshold, len(store.classes)).decide(records),
+        kappa.decide(records),
         UncertaintyStop(uncertainty_level).decide(records),
         PlateauStop().decide(curve),
         MaxStop(max_labels=max_labels).decide(records),
     ]
-    assert tuple(d.criterion for d in decisions) == CAMPAIGN_CRITERIA
+    assert tuple(d.criterion for d in decisions) == campaign_criteria(fits_model)
+    costs = [float(sec) for _, sec in _refit_rows(store, "round, seconds")]
+    refit_cost = {
+        "fits_per_round": 1 if fits_model else 0,
+        "rounds": len(costs),
+        "last_seconds": costs[-1] if costs else None,
+        "total_seconds": float(sum(costs)),
+    }
     target = meta.get("target_metric") if target is None else target
     labels_now = records[-1].labels if records else (points[-1]["labels"] if points else None)
     forecast = {"points": points, "target": target, "labels_now": labels_now}
@@ -415,18 +510,27 @@ def stopping_status(
         )
     else:
         n, m = [p["labels"] for p in points], [p["metric"] for p in points]
+        reached = [p for p in points if target is not None and p["metric"] >= float(target)]
+        if reached:  # no forecast needed: the curve has been there
+            forecast["reached"] = dict(reached[0])
         if target is not None:
             f = forecast_labels(n, m, float(target))
             forecast["labels_for_target"] = f.as_dict()
             if not f.declined and labels_now is not None:
                 forecast["labels_still_needed"] = max(0.0, f.value - labels_now)
-                forecast["labels_still_needed_interval"] = [max(0.0, v - labels_now) for v in f.interval]
+                forecast["labels_still_needed_interval"] = [
+                    max(0.0, v - labels_now) if np.isfinite(v) else None for v in f.interval
+                ]
+        if reached:
+            forecast["labels_still_needed"] = 0.0
+            forecast["labels_still_needed_interval"] = [0.0, 0.0]
         budget = store.read("SELECT budget FROM rounds ORDER BY round DESC LIMIT 1")
         if budget and labels_now is not None:
             forecast["metric_next_round"] = forecast_metric(n, m, labels_now + int(budget[0][0])).as_dict()
     return {
         "stop_set_size": meta.get("size"),
         "rounds": rounds,
+        "refit_cost": refit_cost,
         "decisions": [d.as_dict() for d in decisions],
         "stop": any(d.stop for d in decisions),
         "forecast": forecast,

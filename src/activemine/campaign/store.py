@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -39,11 +40,15 @@ from pathlib import Path
 
 import numpy as np
 
-from activemine.errors import CampaignError
+from activemine.errors import CampaignError, InputError, StoreBusyError
 
-__all__ = ["ANY_ROUND", "CampaignStore", "DB_NAME", "now"]
+__all__ = ["ANY_ROUND", "INIT_MARKER", "CampaignStore", "DB_NAME", "normalize_id", "now"]
 
 DB_NAME = "campaign.db"
+#: seconds a command waits for another process's write to finish before it gives up (StoreBusyError)
+BUSY_TIMEOUT_S = 60.0
+#: present in a campaign folder from the start of ``campaign init`` until its store is in place
+INIT_MARKER = ".init-incomplete"
 SCHEMA_VERSION = 3  # 3: `batches` keyed by (round, sid), its rows' data in `round_rows`
 
 _SCHEMA = """
@@ -75,6 +80,13 @@ CREATE TABLE batches (
 CREATE TABLE round_rows (
     round INTEGER PRIMARY KEY REFERENCES rounds(round),
     data BLOB NOT NULL
+);
+-- how many distinct annotators a batch row wants (absent = 1): overlap and relabel rounds (overlap.py)
+CREATE TABLE wanted (
+    round INTEGER NOT NULL,
+    sid TEXT NOT NULL,
+    labels INTEGER NOT NULL,
+    PRIMARY KEY (round, sid)
 );
 CREATE TABLE assignments (
     sid TEXT PRIMARY KEY,
@@ -136,6 +148,57 @@ def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+class _Connection(sqlite3.Connection):
+    """A connection that remembers how long it waits for the write lock (``busy_wait``)."""
+
+    busy_wait = BUSY_TIMEOUT_S
+
+
+_INTEGER = re.compile(r"[+-]?[0-9]+(\.0*)?")
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def normalize_id(value, kind: str) -> str:
+    """The stored text of an id given by a user (a CSV cell, a JSON value, a request of the labeling page).
+
+    The one rule every reader of ids follows. ``kind`` is the campaign's id
+    type. String ids are taken exactly as they are (spaces included: init,
+    mine and export keep them). Integer ids are read as integers: ``19632``,
+    ``"19632"``, ``" 19632 "``, ``"00019632"`` and ``19632.0`` are one id;
+    ``"abc"`` or ``1915.5`` are not ids of such a campaign. Raises
+    :class:`InputError` saying what was wrong.
+    """
+    if value is None or (isinstance(value, str) and value.strip() == "" and (kind == "int" or value == "")):
+        raise InputError("missing id")
+    if isinstance(value, bool) or not isinstance(value, (str, int, float, np.integer, np.floating)):
+        raise InputError(f"id {value!r} is a {type(value).__name__}; expected an integer or a string")
+    if kind != "int":
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, np.integer)):
+            return str(int(value))
+        raise InputError(f"id {value!r} is a decimal number; this campaign's ids are strings")
+    if isinstance(value, (float, np.floating)):
+        if not np.isfinite(value) or not float(value).is_integer():
+            raise InputError(f"id {value!r} is not a whole number; this campaign's ids are integers")
+        number = int(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if not _INTEGER.fullmatch(text):
+            raise InputError(f"id {value!r} is not an integer; this campaign's ids are integers")
+        number = int(text.split(".")[0])
+    else:
+        number = int(value)
+    if not _INT64[0] <= number <= _INT64[1]:
+        raise InputError(f"id {value!r} does not fit in a 64-bit integer, as this campaign's ids do")
+    return str(number)
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "database is locked" in text or "database is busy" in text or "database table is locked" in text
+
+
 def sorted_ids(values) -> np.ndarray:
     """Stored ids (text) as a sorted, unique numpy string array ``(n,)``; the form exclusions take."""
     arr = np.asarray(values, dtype=str) if len(values) else np.empty(0, dtype="<U1")
@@ -153,6 +216,11 @@ class CampaignStore:
     def __init__(self, folder):
         self.folder = Path(folder)
         self.db_path = self.folder / DB_NAME
+        if not self.db_path.is_file() and (self.folder / INIT_MARKER).exists():
+            raise CampaignError(
+                f"{str(self.folder)!r} is not a campaign folder yet: its `campaign init` was interrupted before "
+                "it finished; run the same `activemine campaign init` again (it starts over)"
+            )
         if not self.db_path.is_file():
             raise CampaignError(
                 f"{str(self.folder)!r} is not a campaign folder: {DB_NAME} not found; run `activemine campaign init` first"
@@ -166,17 +234,32 @@ class CampaignStore:
             )
 
     # -- connections ---------------------------------------------------------------
-    def connect(self, *, synchronous: str = "FULL") -> sqlite3.Connection:
+    def connect(self, *, synchronous: str = "FULL", busy_timeout: float | None = None) -> sqlite3.Connection:
         """A new connection in autocommit mode; writes go through :meth:`transaction`.
 
         ``synchronous="NORMAL"`` skips the fsync at each commit: still safe
         against a killed process, but a power cut may lose the last commits.
+        ``busy_timeout``: seconds a write waits for another process's write
+        (default :data:`BUSY_TIMEOUT_S`); then :class:`StoreBusyError`.
         """
-        conn = sqlite3.connect(self.db_path, timeout=60.0, isolation_level=None, check_same_thread=False)
+        wait = BUSY_TIMEOUT_S if busy_timeout is None else float(busy_timeout)
+        conn = sqlite3.connect(
+            self.db_path, timeout=wait, isolation_level=None, check_same_thread=False, factory=_Connection
+        )
         conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA busy_timeout = 60000")
+        conn.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
         conn.execute(f"PRAGMA synchronous = {'NORMAL' if synchronous == 'NORMAL' else 'FULL'}")
+        conn.busy_wait = wait  # for the message of StoreBusyError
         return conn
+
+    def busy(self, conn: sqlite3.Connection | None = None) -> StoreBusyError:
+        """The error of a write that waited in vain for another process's write lock."""
+        wait = getattr(conn, "busy_wait", BUSY_TIMEOUT_S)
+        return StoreBusyError(
+            f"the campaign store {str(self.folder)!r} is busy: another process (a `campaign mine`, an import or the "
+            f"labeling page) kept it locked for writing for more than {wait:g} s; nothing was changed, "
+            "try again when it has finished"
+        )
 
     @contextmanager
     def transaction(self, conn: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
@@ -189,27 +272,45 @@ class CampaignStore:
         own = conn is None
         conn = self.connect() if own else conn
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise (self.busy(conn) if _is_busy(exc) else exc) from exc
             try:
                 yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
+                    raise self.busy(conn) from exc
                 raise
-            conn.execute("COMMIT")
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise (self.busy(conn) if _is_busy(exc) else exc) from exc
         finally:
             if own:
                 conn.close()
 
     @contextmanager
     def snapshot(self) -> Iterator[sqlite3.Connection]:
-        """A read transaction: every query on the connection sees the store as of its first read (WAL)."""
+        """A read transaction: every query on the connection sees the store as of its first read (WAL).
+
+        It never takes the write lock, so it does not wait behind a writer; what
+        it creates (``TEMP`` tables) lives outside the database file.
+        """
         conn = self.connect()
         try:
             conn.execute("BEGIN DEFERRED")
             try:
                 yield conn
+            except sqlite3.OperationalError as exc:
+                raise (self.busy(conn) if _is_busy(exc) else exc) from exc
             finally:
-                conn.execute("COMMIT")
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
         finally:
             conn.close()
 
@@ -308,6 +409,10 @@ class CampaignStore:
         classes = np.asarray(self.classes)
         return classes[np.fromiter((index[t] for t in texts), dtype=np.int64, count=len(texts))]
 
+    def normalize_id(self, value) -> str:
+        """:func:`normalize_id` for this campaign's id type: the stored text of an id a user gave."""
+        return normalize_id(value, self.meta["id_kind"])
+
     def typed_ids(self, sids):
         """Stored ids back in the type of the campaign's ids."""
         return [int(s) for s in sids] if self.meta["id_kind"] == "int" else list(sids)
@@ -324,6 +429,16 @@ class CampaignStore:
     def pool_files(self) -> list[Path]:
         """The pool's Parquet files, in row order (paths relative to the campaign folder are resolved)."""
         return [self.folder / f if not Path(f).is_absolute() else Path(f) for f in self.meta["pool_files"]]
+
+    def own_files(self) -> dict[Path, str]:
+        """Every file an output must never replace -> what it is: the store and its side files, the data
+        folder, and the pool's files wherever they are (a ``--no-copy`` pool's files are the user's own)."""
+        from activemine.data.outputs import campaign_files
+
+        out = campaign_files(self.folder)
+        out.update({f: "a file of the campaign's pool" for f in self.pool_files()})
+        out[self.data_path("labeled")] = "the campaign's labeled set L"
+        return out
 
     # -- state queries -------------------------------------------------------------
     def last_round(self, *, conn: sqlite3.Connection | None = None) -> int | None:

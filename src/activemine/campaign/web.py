@@ -7,8 +7,10 @@ Every route needs the campaign token (header ``X-Activemine-Token``, cookie
 :data:`MAX_BODY_BYTES` (a label is a few hundred bytes), a request that
 changes state must come from the page's own origin (``Origin``), and every
 response carries a content security policy and ``X-Frame-Options: DENY``.
-The app serves no files: images are rendered from the pool's pixel columns of
-the sample's row, so no path in a request can reach the disk.
+Images are rendered from the pool's pixel columns of the sample's row, or,
+for a campaign of image files, read from the file its pool row names, which
+must lie inside the pool folder (:mod:`activemine.campaign.imagefiles`): a
+request names a sample id, never a path.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from activemine.campaign.leases import LabelingQueue
 from activemine.campaign.pool import CampaignPool
 from activemine.campaign.samples import pixels_to_png
 from activemine.campaign.store import CampaignStore
-from activemine.errors import InputError, LeaseError
+from activemine.errors import InputError, LeaseError, StoreBusyError
 
 __all__ = ["CLASS_KEYS", "MAX_BODY_BYTES", "RequestGuard", "create_app"]
 
@@ -175,14 +177,23 @@ def create_app(
     round_no: int | None = None,
     lease_seconds: float = 300.0,
     max_body: int = MAX_BODY_BYTES,
+    busy_timeout: float | None = None,
 ) -> RequestGuard:
     """The labeling app for ``store`` behind its :class:`RequestGuard`; ``token`` is required on every request.
 
     Raises :class:`~activemine.errors.CampaignError` when ``round_no`` is not a round of the campaign.
+    A click that waits more than ``busy_timeout`` seconds (default
+    :data:`~activemine.campaign.leases.PAGE_BUSY_TIMEOUT_S`) for another process's write is answered
+    503 with a JSON ``detail`` the page shows, and ``Retry-After``; every error is answered in JSON.
     """
     if len(token) < 8:
         raise InputError(f"the token must have at least 8 characters, got {len(token)}")
-    queue = LabelingQueue(store, round_no=round_no, lease_seconds=lease_seconds)
+    queue = LabelingQueue(
+        store,
+        round_no=round_no,
+        lease_seconds=lease_seconds,
+        **({} if busy_timeout is None else {"busy_timeout": busy_timeout}),
+    )
     pool = CampaignPool(store)
     view = store.meta["view"]
 
@@ -225,11 +236,21 @@ def create_app(
     def _bad_input(request, exc: InputError):
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
+    @app.exception_handler(StoreBusyError)
+    def _busy(request, exc: StoreBusyError):
+        detail = "The campaign is busy with another task (saving a round or an import); nothing was lost. Try again in a few seconds."
+        return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "5"})
+
+    @app.exception_handler(Exception)
+    def _unexpected(request, exc: Exception):
+        detail = f"The server failed on this request ({type(exc).__name__}); nothing was saved. Try again."
+        return JSONResponse({"detail": detail}, status_code=500)
+
     def sample(sid: str | None) -> dict | None:
         if sid is None:
             return None
         out = {"id": sid, "kind": view["kind"]}
-        if view["kind"] == "image":
+        if view["kind"] in ("image", "image_file"):
             out["image_url"] = "/api/image?" + urlencode({"id": sid})
         else:
             row = pool_row(sid) or {}
@@ -273,9 +294,21 @@ def create_app(
 
     @app.get("/api/image")
     def image(id: str):
-        row = pool_row(id) if view["kind"] == "image" else None
+        try:
+            sid = store.normalize_id(id)
+        except InputError:
+            sid = None
+        row = pool_row(sid) if view["kind"] in ("image", "image_file") and sid is not None else None
         if row is None:
             raise HTTPException(status_code=404, detail="no such image")
+        if view["kind"] == "image_file":
+            from activemine.campaign.imagefiles import pool_image
+
+            try:
+                body, media = pool_image(row[view["column"]], store.meta["image"]["root"])
+            except InputError:  # outside the pool folder, missing or unreadable: nothing to show
+                raise HTTPException(status_code=404, detail="no such image") from None
+            return Response(body, media_type=media, headers={"Cache-Control": "no-store"})
         png = pixels_to_png([row[c] for c in view["columns"]], view["shape"])
         return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
@@ -286,7 +319,7 @@ _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>activemine labeling</title>
 <style nonce="__NONCE__">
  body { font-family: sans-serif; margin: 2em; }
- #sample-image { width: 280px; height: 280px; image-rendering: pixelated; border: 1px solid #888; }
+ #sample-image { width: 280px; height: 280px; object-fit: contain; image-rendering: pixelated; border: 1px solid #888; }
  #sample-text { white-space: pre-wrap; max-width: 50em; font-size: 1.2em; }
  button { margin: .2em; padding: .4em .8em; font-size: 1em; }
  kbd { border: 1px solid #999; border-radius: 3px; padding: 0 .3em; }
@@ -312,10 +345,13 @@ let current = null;
 const $ = (id) => document.getElementById(id);
 
 async function call(path, body) {
-  const r = await fetch(path, {method: "POST", headers: {"Content-Type": "application/json",
-    "X-Activemine-Token": token}, body: JSON.stringify(Object.assign({annotator}, body || {}))});
-  const data = await r.json();
-  if (!r.ok) { $("message").textContent = data.detail || ("error " + r.status); return null; }
+  let r, data = null;
+  try {
+    r = await fetch(path, {method: "POST", headers: {"Content-Type": "application/json",
+      "X-Activemine-Token": token}, body: JSON.stringify(Object.assign({annotator}, body || {}))});
+  } catch (e) { $("message").textContent = "The labeling server cannot be reached. Try again."; return null; }
+  try { data = await r.json(); } catch (e) { data = null; }
+  if (!r.ok) { $("message").textContent = (data && data.detail) || ("Error " + r.status + ". Try again."); return null; }
   $("message").textContent = "";
   show(data);
   return data;
@@ -327,7 +363,7 @@ function show(data) {
   for (const id of ["sample-image", "sample-text", "sample-fields"]) $(id).hidden = true;
   $("done").hidden = current !== null;
   if (!current) return;
-  if (current.kind === "image") { $("sample-image").src = current.image_url; $("sample-image").hidden = false; }
+  if (current.image_url) { $("sample-image").src = current.image_url; $("sample-image").hidden = false; }
   else if (current.kind === "text") { $("sample-text").textContent = current.text; $("sample-text").hidden = false; }
   else {
     const t = $("sample-fields"); t.replaceChildren();

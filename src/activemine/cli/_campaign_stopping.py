@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from activemine.cli._app import console, exits_on_bad_input
+from activemine.cli._app import QuietOpt, console, exits_on_bad_input
 from activemine.cli._campaign_app import DirArg, campaign_app
 from activemine.errors import InputError
 
@@ -26,6 +26,8 @@ def _forecast_line(f: dict) -> str:
         return f"declined: {f['reason']}"
     lo, hi = f["interval"]
     if f["question"] == "labels_for":
+        if hi is None:  # some bootstrap curves never reach the target
+            return f"{f['value']:,.0f} labels (90% interval: at least {lo:,.0f}, no upper bound)"
         return f"{f['value']:,.0f} labels (90% interval {lo:,.0f} to {hi:,.0f})"
     return f"{f['value']:.4f} (90% interval {lo:.4f} to {hi:.4f})"
 
@@ -50,17 +52,33 @@ def print_stopping(s: dict) -> None:
             escape(d["detail"]),
         )
     console.print(decisions)
+    cost = s.get("refit_cost") or {}
+    if cost.get("fits_per_round"):
+        last = "" if cost["last_seconds"] is None else f", {cost['last_seconds']:.1f} s in the last round"
+        console.print(
+            f"kappa-refit cost: {cost['fits_per_round']} more model fit per round{last} "
+            f"({cost['total_seconds']:.1f} s over {cost['rounds']} rounds)",
+            highlight=False,
+        )
     f = s["forecast"]
     if f.get("reason"):
         console.print(f"forecast: {escape(f['reason'])}", soft_wrap=True)
         return
-    if "labels_for_target" in f:
+    if "reached" in f:
+        r = f["reached"]
+        when = "with the initial labels" if r["round"] == 0 else f"in round {r['round']}"
+        console.print(
+            f"forecast: metric {f['target']:g} already reached {when} ({r['metric']:.4f} with {r['labels']:,} labels)",
+            highlight=False,
+        )
+    elif "labels_for_target" in f:
         console.print(
             f"forecast: metric {f['target']:g} at {escape(_forecast_line(f['labels_for_target']))}", soft_wrap=True
         )
         if "labels_still_needed" in f:
             lo, hi = f["labels_still_needed_interval"]
-            console.print(f"labels still needed: {f['labels_still_needed']:,.0f} ({lo:,.0f} to {hi:,.0f})")
+            upper = "no upper bound" if hi is None else f"{hi:,.0f}"
+            console.print(f"labels still needed: {f['labels_still_needed']:,.0f} ({lo:,.0f} to {upper})")
     if "metric_next_round" in f:
         console.print(
             f"forecast: metric after one more round: {escape(_forecast_line(f['metric_next_round']))}", soft_wrap=True
@@ -80,7 +98,7 @@ def forecast(
     ] = None,
     fpr: Annotated[float, typer.Option(help="The FPR at which TPR is measured.")] = 0.01,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar or progress lines.")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Labels still needed to reach a target metric, from the learning curve measured on a validation file."""
     from activemine.campaign import CampaignStore

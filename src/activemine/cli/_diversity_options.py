@@ -37,8 +37,8 @@ EmbeddingPrefixOpt = Annotated[
 
 
 def diversity_options(*, near_duplicates, dedup_col, diversity, clusters, candidate_factor):
-    """The :class:`~activemine.diversity.select.DiversityOptions` of the flags, or None (checked, nothing read)."""
-    from activemine.diversity.select import DiversityOptions
+    """The :class:`~activemine.diversity.options.DiversityOptions` of the flags, or None (checked, nothing read)."""
+    from activemine.diversity.options import DiversityOptions
 
     return DiversityOptions.from_cli(
         near_duplicates=near_duplicates,

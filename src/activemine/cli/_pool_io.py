@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from activemine.data.chunks import LabeledSet
-from activemine.data.tables import numeric_matrix, read_table, require_columns
+from activemine.data.tables import choose_features, numeric_matrix, read_table, require_columns, resolve_label_col
 from activemine.errors import InputError
 
 
@@ -94,24 +94,29 @@ def load_streaming_inputs(
     *,
     labeled_path,
     pool_path,
-    label_col: str,
+    label_col: str | None,
     id_col: str,
     proba_cols: str | None,
     weak_proba_cols: str | None,
     embedding: tuple = (),
     dedup_col: str | None = None,
+    feature_cols: list[str] | None = None,
+    feature_prefix: str | None = None,
     images: ImageOptions | None = None,
     steps: Callable | None = None,
 ):
     """Read L and open U as a stream (:class:`activemine.data.sources.PoolSource`) for ``mine``.
 
     With probability columns the pool's features are not read and L is
-    optional; otherwise the features are L's columns other than the id and
-    label, and U must have them all. Images (a folder, or ``images.column`` of
-    a table) are the features instead: L's are decoded, U's listed and checked
+    optional; otherwise the features are ``feature_cols``, the columns named
+    ``feature_prefix*``, or L's numeric columns other than the id and label
+    (:func:`activemine.data.tables.choose_features`), and U must have them all.
+    Images (a folder, or ``images.column`` of a table) are the features
+    instead: L's are decoded, U's listed and checked
     (:meth:`~activemine.data.sources.PoolSource.check_images`), all before any fit.
-    Returns ``(labeled or None, source, skipped)``, ``skipped`` a list of
-    ``(what, BadImages)`` for the images left out with ``images.skip_bad``.
+    Returns ``(labeled or None, source, skipped, note)``, ``skipped`` a list of
+    ``(what, BadImages)`` for the images left out with ``images.skip_bad``,
+    ``note`` a line saying which columns were left out of the features, or None.
     """
     from activemine.data.sources import PoolColumns, open_pool
 
@@ -121,7 +126,10 @@ def load_streaming_inputs(
     if len(weak) > 1:
         raise InputError(f"--weak-proba-cols takes one group of columns, got {len(weak)}")
     use_proba = bool(groups or weak)
+    label_col = resolve_label_col(labeled_path, label_col)
     if _is_image_folder(labeled_path) or _is_image_folder(pool_path) or images.column is not None:
+        if feature_cols is not None or feature_prefix is not None:
+            raise InputError("--feature-cols and --feature-prefix name table columns; images are their own features")
         return _load_image_inputs(
             labeled_path=labeled_path,
             pool_path=pool_path,
@@ -143,10 +151,18 @@ def load_streaming_inputs(
             "--labeled is required unless the pool brings probabilities (--proba-cols / --weak-proba-cols)"
         )
     features: list[str] = []
+    note = None
     if labeled_table is not None and not use_proba:
-        features = [c for c in labeled_table.column_names if c not in (id_col, label_col, dedup_col)]
-        if not features:
-            raise InputError(f"{labeled_path} has no feature columns besides {id_col!r} and {label_col!r}")
+        choice = choose_features(
+            labeled_table.schema,
+            reserved=[id_col, label_col, dedup_col, *embedding],
+            cols=feature_cols,
+            prefix=feature_prefix,
+            where=str(labeled_path),
+        )
+        features, note = choice.features, choice.note()
+    elif feature_cols is not None or feature_prefix is not None:
+        raise InputError("--feature-cols and --feature-prefix need a labeled set with features, not --proba-cols")
     columns = PoolColumns(
         id=id_col,
         features=tuple(features),
@@ -162,7 +178,7 @@ def load_streaming_inputs(
         ids = labeled_table.column(id_col).to_numpy(zero_copy_only=False)
         Xl = numeric_matrix(labeled_table, features, where=str(labeled_path)) if features else None
         labeled = LabeledSet(Xl, y, ids)
-    return labeled, source, []
+    return labeled, source, [], note
 
 
 def _load_image_inputs(
@@ -216,4 +232,4 @@ def _load_image_inputs(
             bad = source.check_images(skip_bad=images.skip_bad, progress=bar)
         if bad is not None and len(bad):
             skipped.append(("pool images", bad))
-    return labeled, source, skipped
+    return labeled, source, skipped, None

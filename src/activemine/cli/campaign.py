@@ -14,7 +14,9 @@ from rich.markup import escape
 from activemine.campaign.checks import DEFAULT_SUSPECT_THRESHOLD
 from activemine.cli._app import QuietOpt, console, err_console, exits_on_bad_input
 from activemine.cli._campaign_app import DirArg, campaign_app
+from activemine.cli._config import PanelCommand, command_settings
 from activemine.cli._diversity_options import CandidateFactorOpt, ClustersOpt, DiversityOpt, NearDuplicatesOpt
+from activemine.cli._feature_options import FeatureColsOpt, FeaturePrefixOpt, split_names
 from activemine.cli._image_options import ImageColOpt, ImageModeOpt, ImageSizeOpt, SkipBadImagesOpt, report_skipped
 from activemine.cli._strategy_options import (
     BalanceOpt,
@@ -71,9 +73,16 @@ def init(
             "probability pool with --classes."
         ),
     ] = None,
-    label_col: Annotated[str, typer.Option(help="Label column of L.")] = "y",
+    label_col: Annotated[
+        str | None,
+        typer.Option(
+            help="Label column of L (default: label; a file with only y, the old default, is read by y with a warning)."
+        ),
+    ] = None,
     id_col: Annotated[str, typer.Option(help="Id column of L and U.")] = "id",
     text_col: Annotated[str | None, typer.Option(help="Column of U shown as text on the labeling page.")] = None,
+    feature_cols: FeatureColsOpt = None,
+    feature_prefix: FeaturePrefixOpt = None,
     classes: Annotated[
         str | None, typer.Option(help="All class labels, comma-separated (default: those in L, sorted).")
     ] = None,
@@ -93,6 +102,22 @@ def init(
     image_mode: ImageModeOpt = None,
     skip_bad_images: SkipBadImagesOpt = False,
     n_jobs: NJobsOpt = None,
+    embedding_cols: Annotated[
+        str | None,
+        typer.Option(
+            help="Embedding columns for --near-duplicates and --diversity in rounds: e0,e1,... (or one "
+            "fixed-size-list column) of the pool, or of --embeddings."
+        ),
+    ] = None,
+    embedding_prefix: Annotated[
+        str | None, typer.Option(help="As --embedding-cols: every column whose name starts with this.")
+    ] = None,
+    embeddings: Annotated[
+        Path | None,
+        typer.Option(
+            help="A .parquet/.csv of ids (--id-col) and embeddings, joined to the pool by id at init (read whole)."
+        ),
+    ] = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Create a campaign folder: a SQLite store (WAL), L, and the pool's Parquet files (copied as files)."""
@@ -123,10 +148,15 @@ def init(
             weak_proba_cols=weak[0] if weak else None,
             copy=copy,
             progress=bar,
+            feature_cols=split_names(feature_cols),
+            feature_prefix=feature_prefix,
             image_col=image_col,
             image_spec=spec,
             skip_bad_images=skip_bad_images,
             skipped=skipped,
+            embedding_cols=embedding_cols,
+            embedding_prefix=embedding_prefix,
+            embeddings=embeddings,
         )
     s = campaign_status(store)
     kind = "probabilities" if store.meta["proba_cols"] or store.meta["weak_proba_cols"] else "features"
@@ -138,6 +168,8 @@ def init(
         highlight=False,
     )
     report_skipped(console, skipped)
+    if store.meta.get("embedding_cols"):
+        console.print(f"embeddings: {len(store.meta['embedding_cols'])} columns per sample", highlight=False)
 
 
 @campaign_app.command("status")
@@ -185,7 +217,7 @@ def status(
     print_stopping(s["stopping"])
 
 
-@campaign_app.command("mine")
+@campaign_app.command("mine", cls=PanelCommand)
 @exits_on_bad_input
 def mine(
     folder: DirArg,
@@ -213,7 +245,7 @@ def mine(
     ] = "local",
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster to join, e.g. ray://head:10001 or auto.")] = None,
     overlap: Annotated[float, typer.Option(help="Share of the round, in [0, 1), labeled by several annotators.")] = 0.0,
-    per_item: Annotated[int, typer.Option(help="Distinct annotators per overlapping sample (at least 2).")] = 2,
+    per_item: Annotated[int, typer.Option(help="Distinct annotators per overlapping sample (2 to 20).")] = 2,
     stop_set_size: Annotated[
         int | None,
         typer.Option(
@@ -228,7 +260,7 @@ def mine(
 ) -> None:
     """Mine a new round: train on the campaign's labels, stream the pool, select from samples neither labeled nor queued."""
     from activemine.campaign import CampaignStore, mine_round
-    from activemine.campaign.overlap import assign_overlap, check_overlap
+    from activemine.campaign.overlap import check_overlap, wanted_counts
     from activemine.cli._diversity_options import diversity_options
 
     check_overlap(overlap, per_item)
@@ -267,13 +299,16 @@ def mine(
         store,
         strat,
         budget=budget,
-        params=vars(opts),
+        params=dict(vars(opts), settings=command_settings()),
         chunk_size=chunk_size,
         engine=engine,
         ray_address=ray_address,
         stop_set_size=stop_set_size,
         steps=_steps(quiet),
         diversity=div,
+        overlap=overlap,
+        per_item=per_item,
+        seed=seed,
     )
     if batch.diversity is not None:
         console.print(escape(batch.diversity.describe()), highlight=False)
@@ -283,7 +318,7 @@ def mine(
         highlight=False,
     )
     if overlap > 0:
-        shared = assign_overlap(store, round_no, overlap=overlap, per_item=per_item, seed=seed)
+        shared = wanted_counts(store, round_no)
         console.print(f"{len(shared)} of them go to {per_item} distinct annotators each")
     console.print(
         f"next: activemine campaign export {_text(folder)} --round {round_no} --format label-studio "
@@ -313,9 +348,9 @@ def export(
     n = export_round(store, round_no, fmt=fmt, out=out, include_labeled=include_labeled)
     console.print(f"wrote {n} samples of round {round_no} to {_text(out)}", highlight=False)
     if fmt == "label-studio":
-        from activemine.campaign.exchange import write_label_studio_config
+        from activemine.campaign.exchange import label_studio_config_path, write_label_studio_config
 
-        config = out.with_name(out.stem + ".label-config.xml")
+        config = label_studio_config_path(out)
         write_label_studio_config(store, config)
         console.print(f"Label Studio labeling config: {_text(config)}", highlight=False)
 
@@ -325,7 +360,10 @@ def export(
 def import_(
     folder: DirArg,
     file: Annotated[
-        Path, typer.Argument(help="Labels: .csv or .jsonl (id, label[, annotator]) or a Label Studio .json export.")
+        Path,
+        typer.Argument(
+            help="Labels: .csv or .jsonl (the id column named as at init, or id; label; annotator optional) or a Label Studio .json export."
+        ),
     ],
     annotator: Annotated[str | None, typer.Option(help="Annotator of records that name none.")] = None,
     suspect_threshold: Annotated[
@@ -391,13 +429,15 @@ def dataset(
     """Write the current labeled set (L plus returned labels, a consensus where annotators disagree) for retraining."""
     from activemine.campaign import CampaignStore, write_dataset
     from activemine.campaign.annotators import DATASET_CONSENSUS
+    from activemine.data.outputs import check_output
     from activemine.data.tables import table_format
 
     if consensus not in DATASET_CONSENSUS:
         raise InputError(f"--consensus must be one of {DATASET_CONSENSUS}, got {consensus!r}")
 
-    table_format(out)
     store = CampaignStore(folder)
+    check_output(out, protected=store.own_files())
+    table_format(out)
     with progress_reporter("reading the labeled pool samples", unit="rows", quiet=quiet) as bar:
         counts = write_dataset(store, out, consensus=consensus, progress=bar)
     console.print(
@@ -415,10 +455,13 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
     token: Annotated[str | None, typer.Option(help="Access token (default: a new random one, printed).")] = None,
     round_no: Annotated[int | None, typer.Option("--round", help="Round to label (default: the newest).")] = None,
-    lease_seconds: Annotated[float, typer.Option(help="How long a sample stays reserved for one annotator.")] = 300.0,
+    lease_seconds: Annotated[
+        float, typer.Option(help="Seconds a sample stays reserved for one annotator (above 0, at most a week).")
+    ] = 300.0,
 ) -> None:
     """Serve the labeling page (needs the web extra of activemine: FastAPI and uvicorn)."""
-    from activemine.campaign import CampaignStore
+    if not 1 <= port <= 65535:
+        raise InputError(f"--port must be a TCP port from 1 to 65535, got {port}")
 
     try:
         import uvicorn

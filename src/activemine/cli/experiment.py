@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 
 from activemine.cli._app import app, console, exits_on_bad_input
+from activemine.cli._config import PanelCommand, command_settings
+from activemine.cli._feature_options import FeatureColsOpt, FeaturePrefixOpt, split_names
 from activemine.cli._image_options import ImageModeOpt, ImageSizeOpt, SkipBadImagesOpt
 from activemine.cli._strategy_options import BatchSizeOpt, DeviceOpt, EpochsOpt, ModelOpt
 from activemine.errors import InputError
@@ -28,7 +30,7 @@ def parse_seeds(value: str) -> list[int]:
     return list(range(count))
 
 
-@app.command()
+@app.command(cls=PanelCommand)
 @exits_on_bad_input
 def experiment(
     out: Annotated[Path, typer.Option(help="Folder for results.json, results.md, roc.png (and curves.png).")],
@@ -64,19 +66,20 @@ def experiment(
     epochs: EpochsOpt = None,
     batch_size: BatchSizeOpt = None,
     fpr: Annotated[float, typer.Option(help="The FPR at which TPR is reported.")] = 0.01,
-    label_col: Annotated[str, typer.Option(help="Label column of a user's file.")] = "label",
+    label_col: Annotated[
+        str | None,
+        typer.Option(
+            help="Label column of a user's file (default: label; a file with only y is read by y with a warning)."
+        ),
+    ] = None,
     split_col: Annotated[
         str | None,
         typer.Option(
             help="A file's own split column (values train and test). Without it a seeded stratified 75/25 split is made."
         ),
     ] = None,
-    feature_cols: Annotated[
-        str | None,
-        typer.Option(
-            help="Comma-separated feature columns of a file (default: every column but id, label and split; all must be numeric)."
-        ),
-    ] = None,
+    feature_cols: FeatureColsOpt = None,
+    feature_prefix: FeaturePrefixOpt = None,
     full_seeds: Annotated[
         int | None, typer.Option(help="Seeds that also train the 'full' reference (default all).")
     ] = None,
@@ -125,6 +128,16 @@ def experiment(
         float,
         typer.Option(help="Multi-round: mean batch uncertainty (0-1) below which the uncertainty criterion stops."),
     ] = 0.05,
+    embedding_cols: Annotated[
+        str | None,
+        typer.Option(
+            help="A file's own embedding columns e0,e1,... (not features): near-duplicates and clusters use them "
+            "instead of a PCA of the features."
+        ),
+    ] = None,
+    embedding_prefix: Annotated[
+        str | None, typer.Option(help="As --embedding-cols: every column whose name starts with this.")
+    ] = None,
     image_size: ImageSizeOpt = None,
     image_mode: ImageModeOpt = None,
     skip_bad_images: SkipBadImagesOpt = False,
@@ -163,8 +176,11 @@ def experiment(
         noise_matrix=noise_matrix,
         split_col=split_col,
         n_jobs=n_jobs,
-        feature_cols=None if feature_cols is None else [c.strip() for c in feature_cols.split(",") if c.strip()],
+        feature_cols=split_names(feature_cols),
+        feature_prefix=feature_prefix,
         annotators=annotators,
+        embedding_cols=None if embedding_cols is None else [c.strip() for c in embedding_cols.split(",") if c.strip()],
+        embedding_prefix=embedding_prefix,
         image_size=image_size,
         image_mode=image_mode,
         skip_bad_images=skip_bad_images,
@@ -175,12 +191,23 @@ def experiment(
         },
     )
     settings = config.check()  # every setting parsed and checked once, before anything is loaded
+    from activemine.data.outputs import check_output
+
+    data_file = {dataset: "the data set given by --dataset"} if Path(dataset).suffix else {}
+    for name in ("results.json", "results.md", "roc.png", "curves.png"):
+        check_output(out / name, protected=data_file)
     started = time.perf_counter()
     # a bar on a terminal; timestamped lines on stderr when it is a log (runs take tens of minutes)
     with progress_reporter("experiment", total=count_steps(settings), unit="steps", quiet=quiet) as bar:
         results = run_experiment(settings, progress=lambda what: bar.advance(1, description=f"experiment: {what}"))
+    results["settings"] = command_settings()  # the options as given: `--config results.json` reruns them
     written = write_outputs(results, out)
     from activemine.experiments.runner import results_markdown
 
     console.print(results_markdown(results), markup=False, highlight=False)
-    console.print(f"done in {time.perf_counter() - started:.0f} s; wrote {', '.join(str(p) for p in written)}")
+    console.print(
+        f"done in {time.perf_counter() - started:.0f} s; wrote {', '.join(str(p) for p in written)}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )

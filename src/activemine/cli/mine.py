@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from activemine.cli._app import QuietOpt, app, console, exits_on_bad_input
+from activemine.cli._config import PanelCommand, write_table_with_settings
 from activemine.cli._diversity_options import (
     CandidateFactorOpt,
     ClustersOpt,
@@ -18,6 +19,7 @@ from activemine.cli._diversity_options import (
     EmbeddingPrefixOpt,
     NearDuplicatesOpt,
 )
+from activemine.cli._feature_options import FeatureColsOpt, FeaturePrefixOpt, split_names
 from activemine.cli._image_options import ImageColOpt, ImageModeOpt, ImageSizeOpt, SkipBadImagesOpt, report_skipped
 from activemine.cli._strategy_options import (
     BalanceOpt,
@@ -72,7 +74,7 @@ def print_summary(batch, *, strategy: str, seconds: float, out: Path | None) -> 
         console.print(f"wrote {escape(str(out))}", highlight=False)
 
 
-@app.command()
+@app.command(cls=PanelCommand)
 @exits_on_bad_input
 def mine(
     pool: Annotated[Path, typer.Option(help="Unlabeled pool U (.parquet, .csv, or a folder of images).")],
@@ -82,7 +84,12 @@ def mine(
         Path | None,
         typer.Option(help="Labeled set L (.parquet, .csv, or a folder with one image subfolder per class)."),
     ] = None,
-    label_col: Annotated[str, typer.Option(help="Label column of L.")] = "y",
+    label_col: Annotated[
+        str | None,
+        typer.Option(
+            help="Label column of L (default: label; a file with only y, the old default, is read by y with a warning)."
+        ),
+    ] = None,
     id_col: Annotated[str, typer.Option(help="Id column of L and U.")] = "id",
     strategy: StrategyOpt = "hw",
     model: ModelOpt = "lightgbm",
@@ -106,6 +113,8 @@ def mine(
     ] = None,
     weak_proba_cols: Annotated[str | None, typer.Option(help="HW: the weak model's probability columns of U.")] = None,
     classes: ClassesOpt = None,
+    feature_cols: FeatureColsOpt = None,
+    feature_prefix: FeaturePrefixOpt = None,
     chunk_size: Annotated[
         int | None, typer.Option(help="Pool rows scored at a time (default: DEFAULT_CHUNK_SIZE, 65,536).")
     ] = None,
@@ -129,13 +138,22 @@ def mine(
     """Train on L, score U, select a batch and write it with id, score, predicted_class, stratum, strategy."""
     # library modules are imported here, not at the top, so `activemine --help` stays fast
     from activemine.cli._pool_io import ImageOptions, load_streaming_inputs
-    from activemine.data.tables import batch_to_table, table_format, write_table
+    from activemine.data.tables import batch_to_table, table_format
     from activemine.engines import DEFAULT_CHUNK_SIZE, make_executor, prepare_run
     from activemine.progress import progress_reporter
     from activemine.selection.plan import SelectionPlan
 
     started = time.perf_counter()
     # every setting is checked before anything is read or fitted
+    from activemine.data.outputs import check_output
+
+    check_output(
+        out,
+        protected={
+            pool: "the pool given by --pool",
+            **({labeled: "the labeled set given by --labeled"} if labeled else {}),
+        },
+    )
     table_format(out)
     if engine not in ENGINE_NAMES:
         raise InputError(f"--engine must be one of {list(ENGINE_NAMES)}, got {engine!r}")
@@ -179,7 +197,7 @@ def mine(
     # then the inputs: L is read, U only opened (schema from metadata); the pool is streamed, never read whole
     images = ImageOptions(image_col, image_size, image_mode, skip_bad_images, n_jobs)
     images.spec()  # checked before anything is read
-    labeled_set, source, skipped = load_streaming_inputs(
+    labeled_set, source, skipped, note = load_streaming_inputs(
         labeled_path=labeled,
         pool_path=pool,
         label_col=label_col,
@@ -188,10 +206,17 @@ def mine(
         weak_proba_cols=weak_proba_cols,
         embedding=embedding,
         dedup_col=dedup_col if div is not None else None,
+        feature_cols=split_names(feature_cols),
+        feature_prefix=feature_prefix,
         images=images,
         steps=lambda description, total=None: progress_reporter(description, total=total, unit="images", quiet=quiet),
     )
+    if note and not quiet:
+        from rich.markup import escape
+
+        console.print(escape(note), highlight=False)
     run = prepare_run(strat, source, plan=plan, labeled=labeled_set)
+    run.check_executor(executor)  # a cluster that cannot read the pool fails before any fit
     if embedding and run.n_proba_columns is None:
         check_embedding_values(source, chunk_size)  # a model is about to be fitted: bad embeddings fail first
     if run.n_proba_columns is None:
@@ -203,7 +228,7 @@ def mine(
         run.scan(executor, bar.advance)
     with progress_reporter("selecting", unit="", quiet=quiet):
         batch = run.select()
-    write_table(batch_to_table(batch, strategy), out)
+    write_table_with_settings(batch_to_table(batch, strategy, id_col=id_col), out, command="mine")
     print_summary(batch, strategy=strategy, seconds=time.perf_counter() - started, out=out)
     report_skipped(console, skipped)
     if batch.diversity is not None:

@@ -4,6 +4,7 @@ chunks.py      PoolChunk and LabeledSet, the in-memory containers strategies sco
 sources.py     one chunk iterator over arrays, DataFrames, Parquet, CSV and image folders (open_pool)
 images.py      folders of image files (and image path or bytes columns) as pools and labeled sets
 tables.py      reading and writing Parquet or CSV tables, atomically
+outputs.py     where an output may go: never onto a command's input or a campaign's store and data
 idindex.py     find ids in a fixed set of ids fast (a hash table in numpy arrays)
 datasets.py    built-in datasets: Fashion-MNIST from local files, scikit-learn's digits
 """

@@ -51,6 +51,18 @@ class LabeledSet:
     def __len__(self) -> int:
         return int(self.y.size)
 
+    def in_id_order(self) -> LabeledSet:
+        """The same rows ordered by id (numbers by value, strings by code point), or ``self`` when
+        they have no ids or already are. Models may depend on row order (subsamples, folds, ties), so
+        every engine trains on this order: the batch does not depend on how the rows came in."""
+        if self.ids is None or self.ids.size < 2:
+            return self
+        order = np.argsort(self.ids, kind="stable")
+        if (order[1:] > order[:-1]).all():
+            return self
+        X = None if self.X is None else self.X[order]
+        return LabeledSet(X, self.y[order], self.ids[order])
+
 
 @dataclass
 class PoolChunk:

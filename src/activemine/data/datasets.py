@@ -48,6 +48,7 @@ class Dataset:
     y_test: np.ndarray
     class_names: tuple[str, ...]
     image_shape: tuple[int, int, int] | None = None
+    embedding_train: np.ndarray | None = None  # (n_train, e): embeddings a user's file brings for its train rows
 
 
 def _fashion_dir() -> Path:

@@ -9,7 +9,7 @@ never decoded whole.
 Where images come from:
 
 * a *pool folder*: every image file below it, at any depth, in a fixed order
-  (names sorted within each folder, folders entered where they sort); its id
+  (each folder's files in name order, then its subfolders); its id
   is the file's path relative to the folder, with ``/`` separators;
 * a *labeled folder*: one subfolder per class, its name the label; images may
   sit at any depth below their class folder;
@@ -142,34 +142,47 @@ def _is_image_name(name: str) -> bool:
     return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
 
 
-def _walk(folder: str, prefix: str) -> Iterator[str]:
-    """Relative posix paths of the image files below ``folder``, in sorted order, depth first.
+def _walk(folder: str, prefix: str) -> Iterator[pa.Array]:
+    """Relative posix paths of the image files below ``folder`` as Arrow string arrays: each
+    folder's files in name order, then its subfolders in name order, depth first.
 
-    Symbolic links to folders are not entered (no cycles); links to files are listed.
+    Names are gathered into Arrow arrays a block at a time and sorted there, so a folder of a
+    million files never becomes a million Python objects at once. Links to folders are not
+    entered (no cycles); links to files are listed.
     """
+    import pyarrow.compute as pc
+
+    blocks, block, subfolders = [], [], []
     try:
         with os.scandir(folder) as it:
-            entries = sorted((e.name, e.is_dir(follow_symlinks=False)) for e in it)
+            for entry in it:
+                if entry.is_dir(follow_symlinks=False):
+                    if not entry.name.startswith("."):
+                        subfolders.append(entry.name)
+                elif _is_image_name(entry.name):
+                    block.append(entry.name)
+                    if len(block) == _LIST_BLOCK:
+                        blocks.append(pa.array(block, pa.string()))
+                        block = []
     except OSError as exc:
         raise InputError(f"cannot list the folder {folder!r}: {exc}") from exc
-    for name, is_dir in entries:
-        if is_dir:
-            if not name.startswith("."):
-                yield from _walk(os.path.join(folder, name), f"{prefix}{name}/")
-        elif _is_image_name(name):
-            yield f"{prefix}{name}"
+    if block:
+        blocks.append(pa.array(block, pa.string()))
+    del block
+    if blocks:
+        names = pa.concat_arrays(blocks) if len(blocks) > 1 else blocks[0]
+        del blocks
+        names = names.take(pc.sort_indices(names))  # UTF-8 byte order is code point order
+        yield pc.binary_join_element_wise(pa.scalar(prefix), names, "") if prefix else names
+    for name in sorted(subfolders):
+        yield from _walk(os.path.join(folder, name), f"{prefix}{name}/")
 
 
-def _blocks(paths: Iterator[str]) -> pa.Array:
-    """``paths`` as one Arrow string array, built a block at a time (never a list of all of them)."""
-    parts, block = [], []
-    for p in paths:
-        block.append(p)
-        if len(block) == _LIST_BLOCK:
-            parts.append(pa.array(block, pa.string()))
-            block = []
-    if block or not parts:
-        parts.append(pa.array(block, pa.string()))
+def _blocks(arrays: Iterator[pa.Array]) -> pa.Array:
+    """The arrays of :func:`_walk` as one Arrow string array."""
+    parts = [a for a in arrays if len(a)]
+    if not parts:
+        return pa.array([], pa.string())
     return pa.concat_arrays(parts) if len(parts) > 1 else parts[0]
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "PoolSource",
     "arrow_ids",
     "check_pool_schema",
+    "embedding_names",
     "open_pool",
 ]
 
@@ -204,10 +205,28 @@ def chunk_from_table(table: pa.Table | pa.RecordBatch, columns: PoolColumns, *, 
     return PoolChunk(ids, X=X, proba=proba, weak_proba=weak, member_proba=member, embedding=emb, hashes=hashes)
 
 
+def embedding_names(names: list[str], *, cols: str | None, prefix: str | None, exclude=(), where: str) -> list[str]:
+    """The embedding columns of a table with columns ``names``: ``cols`` (``e0,e1,...`` or one
+    fixed-size-list column), or every column starting with ``prefix``; neither: every column not in ``exclude``."""
+    if cols and prefix:
+        raise InputError("give --embedding-cols or --embedding-prefix, not both")
+    if cols:
+        wanted = [c.strip() for c in cols.split(",") if c.strip()]
+        missing = [c for c in wanted if c not in names]
+        if missing:
+            raise InputError(f"--embedding-cols names columns {missing[:5]} that {where} does not have")
+        return wanted
+    found = [c for c in names if c.startswith(prefix)] if prefix else [c for c in names if c not in exclude]
+    if not found:
+        what = f"starts with --embedding-prefix {prefix!r}" if prefix else "holds embeddings"
+        raise InputError(f"no column of {where} {what}")
+    return found
+
+
 def embedding_matrix(table, names: tuple[str, ...], *, where: str) -> np.ndarray:
     """Embeddings ``(n, e)`` float32 from numeric columns or one fixed-size-list column;
     NaN, infinity and missing values are an error naming the row."""
-    from activemine.diversity.select import check_embeddings
+    from activemine.diversity.options import check_embeddings
 
     if len(names) == 1 and _is_list(table.schema.field(names[0]).type):
         col = table.column(names[0])

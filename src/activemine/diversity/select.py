@@ -1,4 +1,4 @@
-"""Batches without copies: near-duplicate suppression and Cluster-Margin diversity.
+"""Batches without copies: the selection walk of near-duplicate suppression, and Cluster-Margin diversity.
 
 Both are pure functions of ``(id, score, predicted class, embedding)`` (plus a
 content hash for exact duplicates) and of their settings, so a streaming engine
@@ -21,7 +21,7 @@ that keeps enough candidates reproduces the in-memory batch exactly.
   distance within a seeded sample of the selectable pool (the
   :data:`SAMPLE_SIZE` rows with the smallest seeded id keys).
 * **Cluster-Margin** (Citovsky et al., NeurIPS 2021; ``clusters=K``): k-means
-  centroids fitted once on the same seeded sample (:func:`fit_centroids`),
+  centroids fitted once on the same seeded sample (:func:`~activemine.diversity.geometry.fit_centroids`),
   the top ``candidate_factor * h`` rows of each group by score assigned to
   their nearest centroid in batched matrix products, then round-robin over
   the clusters, smallest cluster first, one row per cluster per round in
@@ -42,10 +42,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 
 import numpy as np
 
+from activemine.diversity.geometry import (
+    auto_radius,
+    fit_centroids,
+    nearest_centroid,
+    principal_directions,
+    sample_rows,
+)
+from activemine.diversity.options import DiversityOptions, DiversityReport, InsufficientCandidates, check_embeddings
 from activemine.errors import InputError, PoolExhaustedError
 from activemine.selection.batch import (
     Batch,
@@ -57,311 +64,10 @@ from activemine.selection.batch import (
     top_k_indices,
 )
 
-__all__ = [
-    "AUTO_FACTOR",
-    "DiversityOptions",
-    "DiversityReport",
-    "InsufficientCandidates",
-    "Projection",
-    "SAMPLE_SIZE",
-    "auto_radius",
-    "check_embeddings",
-    "duplicate_stats",
-    "fit_centroids",
-    "fit_projection",
-    "nearest_centroid",
-    "plant_duplicates",
-    "sample_keys",
-    "sample_rows",
-    "select_diverse",
-]
+__all__ = ["select_diverse"]
 
-#: Rows of the seeded pool sample used for the ``auto`` radius and the k-means centroids.
-SAMPLE_SIZE = 10_000
-#: ``auto`` radius = this factor times the median nearest-neighbour distance in the sample.
-AUTO_FACTOR = 0.25
-#: Default candidate factors: suppression needs few spares, Cluster-Margin takes the top 5x budget by score.
-DEFAULT_FACTOR = {"near-duplicates": 2.0, "clusters": 5.0}
-#: Salt of the diversity sample's id keys, so it is independent of the easy-share draw of the same seed.
-_SAMPLE_SALT = 0xD17E
 #: Above this many neighbour pairs among the candidates, neighbours are looked up per taken row instead.
 _MAX_PAIRS = 20_000_000
-
-
-class InsufficientCandidates(InputError):
-    """The candidates a streaming engine kept do not decide the batch; scan again with a larger factor."""
-
-
-@dataclass(frozen=True)
-class DiversityOptions:
-    """How to keep copies out of a batch.
-
-    ``near_duplicates``: a radius ``>= 0`` in embedding space, ``"auto"``, or
-    None (off). ``dedup``: rows carry a content hash and equal hashes are
-    duplicates. ``clusters``: Cluster-Margin with this many k-means clusters
-    (not combinable with suppression). ``candidate_factor``: candidates kept
-    per unit of quota (>= 1; default 2 for suppression, 5 for clusters).
-    """
-
-    near_duplicates: float | str | None = None
-    dedup: bool = False
-    clusters: int | None = None
-    candidate_factor: float | None = None
-    sample_size: int = SAMPLE_SIZE
-
-    def __post_init__(self):
-        nd = self.near_duplicates
-        if isinstance(nd, str):
-            if nd == "off":
-                object.__setattr__(self, "near_duplicates", None)
-            elif nd != "auto":
-                try:
-                    object.__setattr__(self, "near_duplicates", float(nd))
-                except ValueError:
-                    raise InputError(f"near-duplicates must be a radius, 'auto' or 'off', got {nd!r}") from None
-        nd = self.near_duplicates
-        if nd is not None and nd != "auto":
-            if not math.isfinite(float(nd)) or float(nd) < 0:
-                raise InputError(f"the near-duplicate radius must be a finite number >= 0, got {nd}")
-            object.__setattr__(self, "near_duplicates", float(nd))
-        if self.clusters is not None:
-            if int(self.clusters) != self.clusters or self.clusters < 1:
-                raise InputError(f"clusters must be a positive integer, got {self.clusters}")
-            if self.suppress:
-                raise InputError(
-                    "choose one of near-duplicate suppression (--near-duplicates/--dedup-col) and --diversity clusters"
-                )
-        f = self.candidate_factor
-        if f is not None and (not math.isfinite(float(f)) or float(f) < 1):
-            raise InputError(f"the candidate factor must be a number >= 1, got {f}")
-        if int(self.sample_size) != self.sample_size or self.sample_size < 2:
-            raise InputError(f"the diversity sample size must be an integer >= 2, got {self.sample_size}")
-
-    @classmethod
-    def from_cli(
-        cls,
-        *,
-        near_duplicates: str | None = None,
-        dedup_col: str | None = None,
-        diversity: str | None = None,
-        clusters: int | None = None,
-        candidate_factor: float | None = None,
-    ) -> DiversityOptions | None:
-        """The options of the CLI flags, or None when none is on."""
-        if diversity not in (None, "none", "clusters"):
-            raise InputError(f"--diversity must be clusters or none, got {diversity!r}")
-        if clusters is not None and diversity != "clusters":
-            raise InputError("--clusters needs --diversity clusters")
-        k = (clusters if clusters is not None else 1000) if diversity == "clusters" else None
-        opts = cls(
-            near_duplicates=near_duplicates, dedup=dedup_col is not None, clusters=k, candidate_factor=candidate_factor
-        )
-        if not opts.active:
-            if candidate_factor is not None:
-                raise InputError("--candidate-factor needs --near-duplicates, --dedup-col or --diversity clusters")
-            return None
-        return opts
-
-    @property
-    def suppress(self) -> bool:
-        return self.near_duplicates is not None or self.dedup
-
-    @property
-    def active(self) -> bool:
-        return self.suppress or self.clusters is not None
-
-    @property
-    def needs_embeddings(self) -> bool:
-        return self.near_duplicates is not None or self.clusters is not None
-
-    @property
-    def method(self) -> str:
-        return "clusters" if self.clusters is not None else "near-duplicates"
-
-    @property
-    def factor(self) -> float:
-        return float(self.candidate_factor) if self.candidate_factor is not None else DEFAULT_FACTOR[self.method]
-
-    def widened(self) -> DiversityOptions:
-        """The same options with twice the candidate factor (the fallback of an insufficient scan)."""
-        return replace(self, candidate_factor=2.0 * self.factor)
-
-    def check_pool_rows(self, n_rows: int | None) -> None:
-        """Raise when the pool has fewer rows than clusters (before any model is fitted)."""
-        if self.clusters is not None and n_rows is not None and self.clusters > n_rows:
-            raise InputError(f"--clusters {self.clusters} is more than the {n_rows} rows of the pool")
-
-
-@dataclass(frozen=True)
-class DiversityReport:
-    """What a diverse selection did: the radius used (and whether ``auto`` chose it), the rows
-    skipped as duplicates, rows taken from suppressed ones because a group ran out, clusters."""
-
-    method: str
-    radius: float | None = None
-    auto: bool = False
-    suppressed: int = 0
-    filled_with_duplicates: int = 0
-    clusters: int | None = None
-    candidate_factor: float = 1.0
-    embedding: str = ""
-    rescans: int = 0
-
-    def describe(self) -> str:
-        if self.method == "clusters":
-            return (
-                f"Cluster-Margin: {self.clusters} clusters, top {self.candidate_factor:g}x quota by score, round-robin"
-            )
-        parts = []
-        if self.radius is not None:
-            parts.append(
-                f"radius {self.radius:.6g}"
-                + (
-                    f" (auto: {AUTO_FACTOR:g} x median nearest-neighbour distance of a seeded sample)"
-                    if self.auto
-                    else ""
-                )
-            )
-        text = f"near-duplicates: {', '.join(parts) or 'exact hashes only'}; {self.suppressed} rows skipped"
-        if self.filled_with_duplicates:
-            text += f"; {self.filled_with_duplicates} near-duplicates taken because a class ran out of distinct rows"
-        return text
-
-
-# -- embeddings --------------------------------------------------------------------------------
-
-
-def check_embeddings(
-    emb, *, n_rows: int | None = None, width: int | None = None, where: str = "embeddings"
-) -> np.ndarray:
-    """Embeddings as a finite float ``(n, d)`` array; raise naming NaN rows or a wrong width."""
-    arr = np.asarray(emb)
-    if arr.ndim != 2:
-        raise InputError(f"{where} must be a 2-d array (rows, dims), got shape {arr.shape}")
-    if arr.dtype.kind not in "fiu":
-        raise InputError(f"{where} must be numeric, got dtype {arr.dtype}")
-    if arr.dtype.kind != "f":
-        arr = arr.astype(np.float32)
-    if n_rows is not None and arr.shape[0] != n_rows:
-        raise InputError(f"{where} has {arr.shape[0]} rows but there are {n_rows} ids")
-    if width is not None and arr.shape[1] != width:
-        raise InputError(f"{where} has width {arr.shape[1]}, expected {width}")
-    if arr.shape[1] == 0:
-        raise InputError(f"{where} has no dimensions")
-    # a float64 sum is finite when every value is (NaN and infinity propagate; float32 values cannot
-    # overflow it): one pass and no (n, d) mask; otherwise the rows decide (huge float64 values overflow)
-    if np.isfinite(arr.sum(dtype=np.float64)):
-        return arr
-    bad = ~np.isfinite(arr).all(axis=1)
-    if bad.any():
-        raise InputError(
-            f"{where} holds NaN or infinite values in {int(bad.sum())} rows, e.g. row {int(np.flatnonzero(bad)[0])}"
-        )
-    return arr
-
-
-@dataclass(frozen=True)
-class Projection:
-    """A fitted linear projection ``(x - mean) @ components.T``: ``mean`` ``(d,)``, ``components`` ``(m, d)``."""
-
-    mean: np.ndarray
-    components: np.ndarray
-
-    def __call__(self, X) -> np.ndarray:
-        X = np.asarray(X, dtype=np.float32)
-        return ((X - self.mean) @ self.components.T).astype(np.float32)
-
-    @property
-    def width(self) -> int:
-        return int(self.components.shape[0])
-
-
-def fit_projection(X, *, dims: int = 50, random_state: int = 0) -> Projection:
-    """Seeded PCA of ``X`` ``(n, d)`` to ``min(dims, n, d)`` dimensions (for pools without embeddings)."""
-    from sklearn.decomposition import PCA
-
-    X = np.asarray(X, dtype=np.float32)
-    m = int(min(dims, X.shape[0], X.shape[1]))
-    pca = PCA(n_components=m, svd_solver="randomized", random_state=random_state).fit(X)
-    return Projection(pca.mean_.astype(np.float32), pca.components_.astype(np.float32))
-
-
-# -- the seeded sample, auto radius and centroids ---------------------------------------------
-
-
-def sample_keys(ids, *, seed: int) -> np.ndarray:
-    """Keys ``(n,)`` whose ``sample_size`` smallest (ties by id) are the diversity sample."""
-    return id_keys(ids, seed=(int(seed) * 1_000_003 + _SAMPLE_SALT) & 0x7FFFFFFFFFFFFFFF)
-
-
-def sample_rows(ids, *, seed: int, size: int) -> np.ndarray:
-    """Indices of the seeded sample, in key order (so the sample is the same array in any engine)."""
-    ids = np.asarray(ids)
-    return top_k_indices(sample_keys(ids, seed=seed), ids, size)
-
-
-def auto_radius(sample, *, factor: float = AUTO_FACTOR) -> float:
-    """``factor`` times the median distance from each sample row to its nearest other sample row.
-
-    Near-duplicates sit far closer together than typical neighbours, so a
-    quarter of the median neighbour distance separates them; the sample is the
-    pool's (not the candidates'), so the radius does not depend on the scores.
-    Exact copies (distance 0) are left out of the median.
-    """
-    from scipy.spatial import cKDTree
-
-    sample = np.asarray(sample, dtype=np.float64)
-    if sample.shape[0] < 2:
-        raise InputError(f"the auto radius needs at least 2 sample rows, got {sample.shape[0]}")
-    dist, _ = cKDTree(sample).query(sample, k=2)
-    nn = dist[:, 1]
-    nn = nn[nn > 0]
-    return float(factor * np.median(nn)) if nn.size else 0.0
-
-
-def fit_centroids(sample, k: int, *, random_state: int = 0, iterations: int = 25) -> np.ndarray:
-    """k-means centroids ``(k, d)`` of ``sample`` ``(s, d)``: seeded k-means++ start, Lloyd steps in matrix products."""
-    X = np.asarray(sample, dtype=np.float64)
-    s = X.shape[0]
-    if k > s:
-        raise InputError(f"cannot fit {k} clusters on {s} sample rows; use at most {s} clusters")
-    rng = np.random.default_rng([int(random_state), 0xC1])
-    sq = np.einsum("ij,ij->i", X, X)
-    centers = np.empty((k, X.shape[1]))
-    centers[0] = X[rng.integers(s)]
-    best = np.maximum(sq - 2 * X @ centers[0] + centers[0] @ centers[0], 0)
-    for j in range(1, k):  # k-means++: each next center drawn in proportion to the squared distance
-        total = best.sum()
-        pick = int(rng.choice(s, p=best / total)) if total > 0 else int(rng.integers(s))
-        centers[j] = X[pick]
-        best = np.minimum(best, np.maximum(sq - 2 * X @ centers[j] + centers[j] @ centers[j], 0))
-    for _ in range(iterations):
-        label = nearest_centroid(X, centers)
-        counts = np.bincount(label, minlength=k)
-        sums = np.zeros_like(centers)
-        np.add.at(sums, label, X)
-        moved = counts > 0  # an empty cluster keeps its center
-        new = centers.copy()
-        new[moved] = sums[moved] / counts[moved, None]
-        if np.array_equal(new, centers):
-            break
-        centers = new
-    return centers
-
-
-def nearest_centroid(X, centers, *, block: int = 65_536) -> np.ndarray:
-    """Index ``(n,)`` of the nearest centroid of each row, in blocks of matrix products (ties to the lower index)."""
-    X = np.asarray(X, dtype=np.float64)
-    centers = np.asarray(centers, dtype=np.float64)
-    c2 = np.einsum("ij,ij->i", centers, centers)
-    out = np.empty(X.shape[0], dtype=np.int64)
-    for start in range(0, X.shape[0], block):
-        part = X[start : start + block]
-        out[start : start + block] = np.argmin(c2[None, :] - 2.0 * part @ centers.T, axis=1)
-    return out
-
-
-# -- selection -------------------------------------------------------------------------------
 
 
 #: Dimensions of the projection in which neighbour pairs are looked for before the exact check.
@@ -392,21 +98,18 @@ def _filter_projection(emb: np.ndarray, radius: float):
     from scipy.spatial import cKDTree
 
     n, d = emb.shape
-    fit = np.asarray(emb[: min(n, 50_000)], dtype=np.float64)
-    centered = fit - fit.mean(axis=0)
-    _, vectors = np.linalg.eigh(centered.T @ centered)  # (d, d), ascending eigenvalues
-    vectors = vectors[:, ::-1]
+    dims = [m for m in _FILTER_DIMS if m < d] + [d]
+    vectors = principal_directions(emb, dims[-2]) if len(dims) > 1 else np.empty((d, 0))  # (d, <= 16)
 
     def project(rows_of, m):
-        if m >= d:
+        if m >= d or m > vectors.shape[1]:  # too few rows to fit m directions: no projection
             return np.asarray(rows_of, dtype=np.float64)
-        top = np.ascontiguousarray(vectors[:, :m])  # a reversed view would keep the product off BLAS
+        top = np.ascontiguousarray(vectors[:, :m])
         out = np.empty((len(rows_of), m))
         for start in range(0, len(rows_of), _PAIR_BLOCK):
             out[start : start + _PAIR_BLOCK] = np.asarray(rows_of[start : start + _PAIR_BLOCK], np.float64) @ top
         return out
 
-    dims = [m for m in _FILTER_DIMS if m < d] + [d]
     if n <= _ALL_PAIRS_ROWS:
         for m in dims:
             proj = project(emb, m)
@@ -889,49 +592,3 @@ def _cluster_margin(ids, neg, group, hard_order, emb, hard_q, options, sample, s
         pick = np.lexsort((cluster_rank[cluster], within))[: int(h)]
         parts.append(cand[pick])
     return np.concatenate(parts) if parts else np.empty(0, np.int64)
-
-
-# -- experiments: planted near-duplicate campaigns -------------------------------------------
-
-
-def plant_duplicates(
-    X, sources, copies: int, *, scale: float = 0.05, random_state: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Copies of ``X[sources]``: each source row ``copies`` times with seeded Gaussian noise.
-
-    Returns ``(X_copies (len(sources) * copies, d), source_of_copy (len(sources) * copies,))``;
-    the noise of feature j has standard deviation ``scale * std(X[:, j])``, so copies are
-    near, not exact, duplicates (an abuse campaign's small edits).
-    """
-    X = np.asarray(X)
-    sources = np.asarray(sources, dtype=np.int64)
-    if int(copies) != copies or copies < 1:
-        raise InputError(f"copies must be a positive integer, got {copies}")
-    rng = np.random.default_rng([int(random_state), 0xC0B1])
-    std = X.std(axis=0).astype(np.float32)
-    src = np.repeat(sources, int(copies))
-    noise = rng.standard_normal((src.size, X.shape[1]), dtype=np.float32) * (np.float32(scale) * std)
-    return (X[src].astype(np.float32) + noise).astype(X.dtype, copy=False), src
-
-
-def duplicate_stats(batch_rows, group_of_row: dict | np.ndarray) -> dict:
-    """``copies``: batch rows that belong to a planted group (source or copy); ``sources``: distinct groups.
-
-    ``group_of_row`` maps a row index to its group (its source row), -1 for rows outside any group.
-    """
-    rows = np.asarray(batch_rows, dtype=np.int64)
-    g = np.asarray(group_of_row)[rows]
-    g = g[g >= 0]
-    return {"copies": int(g.size), "sources": int(np.unique(g).size)}
-
-
-# -- experiments: strategy names and planting -------------------------------------------------
-
-
-def hard_sources(scores, rows, count: int) -> np.ndarray:
-    """The ``count`` rows of ``rows`` with the highest ``scores`` (ties by row index): the templates
-    a planted campaign copies, hard for the model that scored them."""
-    rows = np.asarray(rows)
-    if count > rows.size:
-        raise InputError(f"cannot plant {count} sources in a pool of {rows.size} rows")
-    return np.sort(rows[top_k_indices(-np.asarray(scores, dtype=np.float64), rows, int(count))])

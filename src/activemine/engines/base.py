@@ -194,6 +194,14 @@ class MiningRun:
     def n_proba_columns(self) -> int | None:
         return self.source.columns.n_proba_columns
 
+    def check_executor(self, executor: Executor) -> MiningRun:
+        """Let ``executor`` check what it needs before any fit (the Ray executor: that every node reads
+        the pool's files); executors without such a check pass."""
+        check = getattr(executor, "check", None)
+        if check is not None:
+            check(self)
+        return self
+
     def fit(self) -> MiningRun:
         """Train the strategy (nothing to train when the pool brings probabilities)."""
         self.strategy.fit(self.labeled, n_proba_columns=self.n_proba_columns)
@@ -203,7 +211,7 @@ class MiningRun:
             if embed is not None:  # a network: its penultimate layer is the embedding
                 self.scorer.projection = _NetworkEmbedding(embed)
                 return self
-            from activemine.diversity.select import fit_projection
+            from activemine.diversity.geometry import fit_projection
 
             # checked in prepare_run: the pool has features and the labeled set too
             self.scorer.projection = fit_projection(
@@ -225,7 +233,7 @@ class MiningRun:
             raise InputError("scan the pool before selecting")
         from dataclasses import replace
 
-        from activemine.diversity.select import InsufficientCandidates
+        from activemine.diversity.options import InsufficientCandidates
 
         while True:
             # the buffers are let go as the candidates are copied out: this reducer is spent
@@ -261,8 +269,8 @@ class MiningRun:
         return batch
 
     def run(self, executor: Executor, progress: Callable[[int], None] | None = None) -> Batch:
-        """fit, scan and select."""
-        return self.fit().scan(executor, progress).select()
+        """check the executor, fit, scan and select."""
+        return self.check_executor(executor).fit().scan(executor, progress).select()
 
 
 def _positions(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
@@ -288,6 +296,8 @@ def prepare_run(
     """Validate a run without fitting anything: the plan's settings first (no I/O), then the
     pool's schema and row count, the classes and the labeled features."""
     plan = resolve_plan(strategy, plan, budget=budget, exclude=exclude)
+    if labeled is not None:
+        labeled = labeled.in_id_order()
     src = open_pool(source, columns)
     if src.num_rows == 0:
         raise EmptyPoolError(f"the pool {src.where!r} has no rows")
@@ -297,7 +307,7 @@ def prepare_run(
     run = MiningRun(strategy, src, plan, labeled)
     div = plan.diversity
     if div is not None and div.needs_embeddings and not src.columns.embedding:
-        if not src.columns.features:
+        if not src.columns.has_features:
             raise InputError(
                 f"{'near-duplicate suppression by radius' if div.near_duplicates is not None else 'cluster diversity'} "
                 f"needs embeddings: the pool {src.where!r} brings probabilities only; name its embedding "

@@ -141,7 +141,7 @@ class _Best:
         if rows is None or not rows[1].size:
             return "all"  # nothing kept: every row of the group may be missing
         worst = rows[0].max()
-        return worst, rows[1][rows[0] == worst].max()
+        return worst, np.sort(rows[1][rows[0] == worst])[-1]  # sort, not max: numpy has no max of strings
 
 
 def _nothing(column, out: np.ndarray) -> np.ndarray:
@@ -273,7 +273,7 @@ class CandidateReducer:
                 self.easy[g].dropped |= bool(dropped[1][g])
         payload = self._payload(ids, embedding, hashes) + self._attached(ids, attached)
         if self.sample is not None:
-            from activemine.diversity.select import sample_keys
+            from activemine.diversity.geometry import sample_keys
 
             s_ids, s_emb = (ids, payload[0]) if sample is None else sample
             if len(s_ids):
@@ -340,7 +340,7 @@ class CandidateReducer:
         if div.needs_embeddings:
             if embedding is None:
                 raise InputError("the diversity options need an embedding for every pool row")
-            from activemine.diversity.select import check_embeddings
+            from activemine.diversity.options import check_embeddings
 
             emb = check_embeddings(embedding, n_rows=len(ids), width=self.payload_width, where="pool embedding")
             self.payload_width = emb.shape[1]

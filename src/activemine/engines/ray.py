@@ -12,6 +12,12 @@ the one the local executor gives. Ids may be integers or strings of any Arrow
 string type: they cross the cluster as Arrow columns and come back as int64
 or numpy ``U`` arrays (:func:`activemine.data.sources.arrow_ids`), never objects.
 Duplicate ids are caught within a block and among the candidates only.
+
+Paths cross the cluster too: a pool's files are resolved to absolute paths on
+the driver before they are shipped (a worker's working directory is not the
+driver's), and before any model is fitted one task on every node of the
+cluster checks that it can read them (:meth:`RayExecutor.check`): a pool on a
+disk that some node does not see fails at once, naming the file and the node.
 """
 
 from __future__ import annotations
@@ -114,6 +120,77 @@ def _add_diversity_rows(cols: dict, reducer: CandidateReducer, extra: dict, id_d
         cols["hashes"] = np.concatenate([h, fill]) if h.size else fill
 
 
+def _unreadable(paths: list[str]) -> list[str]:
+    """The ``paths`` this process cannot read (runs on each node of the cluster)."""
+    import os
+
+    return [p for p in paths if not (os.path.isfile(p) and os.access(p, os.R_OK))]
+
+
+def shipped_paths(src) -> list[str]:
+    """The files of a pool source as absolute paths (what the workers open), or [] for in-memory pools."""
+    from pathlib import Path
+
+    if isinstance(src, ParquetSource):
+        return [str(Path(f).resolve()) for f in src.files]
+    if isinstance(src, CsvSource):
+        return [str(Path(src.path).resolve())]
+    return []
+
+
+def check_cluster_reads(ray, paths: list[str], *, where: str, timeout: float = 300.0) -> None:
+    """Raise :class:`~activemine.errors.InputError` unless every alive node of the cluster can read ``paths``.
+
+    One task (no CPU reserved, so a busy cluster still runs it) per node that can host workers."""
+    if not paths:
+        return
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    nodes = [n for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) > 0]
+    task = ray.remote(num_cpus=0)(_unreadable)
+    pending = [
+        (n, task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(paths))
+        for n in nodes
+    ]
+    for node, ref in pending:
+        missing = ray.get(ref, timeout=timeout)
+        if missing:
+            raise InputError(
+                f"the pool file {missing[0]!r} ({len(missing)} of {len(paths)} files of {where}) cannot be read on "
+                f"Ray node {node.get('NodeManagerAddress')} (node id {node['NodeID'][:12]}); every node of the "
+                "cluster reads the pool itself, so it must see the files at the same absolute path (a shared or "
+                "copied file system), or mine with --engine local"
+            )
+
+
+def connect(ray, address: str | None) -> None:
+    """Join the cluster at ``address`` (or start a local Ray), with a clear error when that fails."""
+    if ray.is_initialized():
+        return
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    except Exception as exc:
+        text = str(exc)
+        if type(exc).__name__ == "AuthenticationError" or "InvalidAuthToken" in text:
+            raise InputError(
+                f"the Ray cluster at {address!r} asks for a token: set RAY_AUTH_MODE=token, with the cluster's token "
+                "in ~/.ray/auth_token, RAY_AUTH_TOKEN_PATH or RAY_AUTH_TOKEN (the same on every node and here)"
+            ) from None
+        if isinstance(exc, ConnectionError):
+            import os
+
+            first = text.splitlines()[0] if text else type(exc).__name__
+            hint = (
+                ""
+                if os.environ.get("RAY_AUTH_MODE") == "token"
+                else "; if it runs there, it may ask for a token (recent Ray versions turn it on at `ray start --head`): set "
+                "RAY_AUTH_MODE=token, with the cluster's token in ~/.ray/auth_token, RAY_AUTH_TOKEN_PATH or "
+                "RAY_AUTH_TOKEN"
+            )
+            raise InputError(f"cannot reach the Ray cluster at {address!r}: {first}{hint}") from None
+        raise
+
+
 def _read_row_groups(pieces: pa.Table, columns: list[str]) -> pa.Table:
     import pyarrow.parquet as pq
 
@@ -123,21 +200,23 @@ def _read_row_groups(pieces: pa.Table, columns: list[str]) -> pa.Table:
 
 def _dataset(src, ray_data):
     """A Ray Dataset holding the needed columns of the pool (or, for Parquet, the row groups
-    that the actors read themselves), and the columns to read."""
+    that the actors read themselves), and the columns to read. Files go out as absolute paths."""
     if isinstance(src, ParquetSource):
         import pyarrow.parquet as pq
 
         # one item per row group, read with column projection on the actor: ray.data.read_parquet
         # fails on its second call in a process when fsspec is installed without aiohttp
         pieces = [
-            {"_parquet_path": f, "_row_group": g} for f in src.files for g in range(pq.ParquetFile(f).num_row_groups)
+            {"_parquet_path": f, "_row_group": g}
+            for f in shipped_paths(src)
+            for g in range(pq.ParquetFile(f).num_row_groups)
         ]
         return ray_data.from_items(pieces, override_num_blocks=len(pieces)), src.columns
     if isinstance(src, CsvSource):
         import pyarrow.csv as pcsv
 
         convert = pcsv.ConvertOptions(include_columns=src.columns.needed)
-        return ray_data.read_csv(str(src.path), convert_options=convert), src.columns
+        return ray_data.read_csv(shipped_paths(src)[0], convert_options=convert), src.columns
     if isinstance(src, TableSource):
         return ray_data.from_arrow(pa.concat_tables(src.tables(max(src.num_rows, 1)))), src.columns
     if isinstance(src, ChunkSource):
@@ -193,13 +272,23 @@ class RayExecutor:
         except ImportError as exc:
             raise InputError(f"the ray engine needs the ray extra: pip install 'activemine[ray]' ({exc})") from exc
         self.address, self.concurrency, self.num_gpus, self.chunk_size = address, concurrency, num_gpus, int(chunk_size)
+        self._checked: list[str] | None = None
+
+    def check(self, run: MiningRun) -> None:
+        """Join the cluster and check that every node reads the pool's files (before any fit)."""
+        import ray
+
+        connect(ray, self.address)
+        paths = shipped_paths(run.source)
+        if paths != self._checked:
+            check_cluster_reads(ray, paths, where=run.source.where)
+            self._checked = paths
 
     def reduce(self, run: MiningRun, progress=None) -> CandidateReducer:
         import ray
         import ray.data
 
-        if not ray.is_initialized():
-            ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
+        self.check(run)
         src, plan = run.source, run.plan
         ds, cols = _dataset(src, ray.data)
         concurrency = self.concurrency or max(1, int(ray.available_resources().get("CPU", 1)))

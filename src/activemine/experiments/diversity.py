@@ -10,22 +10,33 @@ from __future__ import annotations
 
 import numpy as np
 
+from activemine.errors import InputError
 from activemine.models import predict_proba_aligned
+from activemine.selection.batch import top_k_indices
 
-__all__ = ["duplicate_figures", "plant_into_task", "pool_embedding"]
+__all__ = [
+    "duplicate_figures",
+    "duplicate_stats",
+    "hard_sources",
+    "plant_duplicates",
+    "plant_into_task",
+    "pool_embedding",
+]
 
 
 def pool_embedding(options, task, split, shared: dict, seed: int) -> np.ndarray | None:
     """The embedding ``(len(split.U), e)`` of the pool rows for a diverse run, or None.
 
     Features projected by a seeded PCA fitted on L (50 dims,
-    :func:`activemine.diversity.select.fit_projection`), as ``mine`` does for a feature
+    :func:`activemine.diversity.geometry.fit_projection`), as ``mine`` does for a feature
     pool without embeddings; computed once per seed.
     """
     if options is None or not options.needs_embeddings:
         return None
+    if task.embedding_train is not None:  # the dataset's own embeddings
+        return task.embedding_train[split.U]
     if "embedding" not in shared:
-        from activemine.diversity.select import fit_projection
+        from activemine.diversity.geometry import fit_projection
 
         project = fit_projection(task.X_train[split.L], random_state=seed)
         shared["embedding"] = project(task.X_train[split.U])
@@ -36,8 +47,6 @@ def duplicate_figures(split, chosen, report) -> dict:
     """Copies in the batch and distinct sources (with planted duplicates), and what the diverse step did."""
     out = {}
     if getattr(split, "group", None) is not None:
-        from activemine.diversity.select import duplicate_stats
-
         out.update(duplicate_stats(chosen, split.group))
     if report is not None:
         out["diversity"] = {
@@ -55,10 +64,9 @@ def plant_into_task(task, settings, seed: int, split, model):
     """A copy of ``task`` whose training set ends with planted near-duplicates, added to ``split.U``.
 
     The R sources are the pool rows the L-only model is least confident about; each is copied
-    C times with seeded noise (:func:`activemine.diversity.select.plant_duplicates`), labels copied.
+    C times with seeded noise (:func:`plant_duplicates`), labels copied.
     ``split.group`` maps every training row to its source (-1 outside any planted group).
     """
-    from activemine.diversity.select import hard_sources, plant_duplicates
     from activemine.selection.scores import least_confidence
 
     r, c = settings.duplicates
@@ -72,10 +80,53 @@ def plant_into_task(task, settings, seed: int, split, model):
     split.group = group
     split.U = np.concatenate([split.U, np.arange(n, n + src.size)])
     split.y_obs = np.concatenate([split.y_obs, split.y_obs[src]])
+    embedding = None if task.embedding_train is None else np.vstack([task.embedding_train, task.embedding_train[src]])
     return type(task)(
         np.vstack([task.X_train, X_copies]),
         np.concatenate([task.y_train, task.y_train[src]]),
         task.X_test,
         task.y_test,
         task.class_names,
+        task.image_shape,
+        embedding,  # a planted copy has its source's embedding
     )
+
+
+def plant_duplicates(
+    X, sources, copies: int, *, scale: float = 0.05, random_state: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Copies of ``X[sources]``: each source row ``copies`` times with seeded Gaussian noise.
+
+    Returns ``(X_copies (len(sources) * copies, d), source_of_copy (len(sources) * copies,))``;
+    the noise of feature j has standard deviation ``scale * std(X[:, j])``, so copies are
+    near, not exact, duplicates (an abuse campaign's small edits).
+    """
+    X = np.asarray(X)
+    sources = np.asarray(sources, dtype=np.int64)
+    if int(copies) != copies or copies < 1:
+        raise InputError(f"copies must be a positive integer, got {copies}")
+    rng = np.random.default_rng([int(random_state), 0xC0B1])
+    std = X.std(axis=0).astype(np.float32)
+    src = np.repeat(sources, int(copies))
+    noise = rng.standard_normal((src.size, X.shape[1]), dtype=np.float32) * (np.float32(scale) * std)
+    return (X[src].astype(np.float32) + noise).astype(X.dtype, copy=False), src
+
+
+def duplicate_stats(batch_rows, group_of_row: dict | np.ndarray) -> dict:
+    """``copies``: batch rows that belong to a planted group (source or copy); ``sources``: distinct groups.
+
+    ``group_of_row`` maps a row index to its group (its source row), -1 for rows outside any group.
+    """
+    rows = np.asarray(batch_rows, dtype=np.int64)
+    g = np.asarray(group_of_row)[rows]
+    g = g[g >= 0]
+    return {"copies": int(g.size), "sources": int(np.unique(g).size)}
+
+
+def hard_sources(scores, rows, count: int) -> np.ndarray:
+    """The ``count`` rows of ``rows`` with the highest ``scores`` (ties by row index): the templates
+    a planted campaign copies, hard for the model that scored them."""
+    rows = np.asarray(rows)
+    if count > rows.size:
+        raise InputError(f"cannot plant {count} sources in a pool of {rows.size} rows")
+    return np.sort(rows[top_k_indices(-np.asarray(scores, dtype=np.float64), rows, int(count))])

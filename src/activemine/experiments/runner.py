@@ -102,12 +102,15 @@ def run_experiment(config: ExperimentConfig | ExperimentSettings, *, progress: P
         test_fraction=config.test_fraction,
         split_col=config.split_col,
         feature_cols=config.feature_cols,
+        feature_prefix=config.feature_prefix,
         images=dict(
             image_size=config.image_size,
             image_mode=config.image_mode,
             skip_bad=config.skip_bad_images,
             n_jobs=config.n_jobs,
         ),
+        embedding_cols=config.embedding_cols,
+        embedding_prefix=config.embedding_prefix,
     )
     settings.noise_rates(task.class_names)  # the noise matrix's class names are known now; before any fit
     # a network learns the image shape the dataset's images have (not only the row length)

@@ -23,7 +23,7 @@ from activemine.selection.strategies import STRATEGIES
 if TYPE_CHECKING:
     from activemine.annotators.simulation import AnnotatorSpec
     from activemine.budget.report import StopSettings
-    from activemine.diversity.select import DiversityOptions
+    from activemine.diversity.options import DiversityOptions
 
 __all__ = [
     "MODES",
@@ -63,9 +63,10 @@ class ExperimentConfig:
     model: str = "lightgbm"
     network: dict = field(default_factory=dict)  # a network model's device, epochs, batch_size (models.network_options)
     fpr: float = 0.01
-    label_col: str = "label"
+    label_col: str | None = None  # None: "label" (or the old default "y", with a warning)
     split_col: str | None = None
     feature_cols: Sequence[str] | None = None
+    feature_prefix: str | None = None
     test_fraction: float = 0.25
     pool_size: int | None = None
     full_seeds: int | None = None
@@ -86,10 +87,13 @@ class ExperimentConfig:
     image_size: str | None = None
     image_mode: str | None = None
     skip_bad_images: bool = False
+    # a file's own embeddings (bring your own outputs): columns, or every column with this prefix
+    embedding_cols: Sequence[str] | None = None
+    embedding_prefix: str | None = None
 
     def diversity_for(self, name: str):
         """``(registered strategy or variant, DiversityOptions or None)`` of a run name."""
-        from activemine.diversity.select import DiversityOptions
+        from activemine.diversity.options import DiversityOptions
 
         every = self.near_duplicates not in (None, "off") or self.diversity == "clusters"
         default = DiversityOptions.from_cli(
@@ -239,7 +243,7 @@ def split_run_name(
     """``"hw+near-duplicates"`` -> ``("hw", options)``; a suffix may carry its setting
     (``"lc+near-duplicates:0.5"``, ``"lc+clusters:200"``; else ``clusters``, 1000 clusters, and
     the radius of ``default`` or ``auto``); a plain name gets ``default``."""
-    from activemine.diversity.select import DiversityOptions
+    from activemine.diversity.options import DiversityOptions
 
     for suffix in SUFFIXES:
         at = name.find(suffix)

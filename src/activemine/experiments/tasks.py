@@ -31,6 +31,7 @@ class Task:
     y_test: np.ndarray
     class_names: tuple[str, ...]
     image_shape: tuple[int, int, int] | None = None  # (C, H, W) when each row is an image
+    embedding_train: np.ndarray | None = None  # (n_train, e): the file's own embeddings of the train rows
 
     @property
     def binary(self) -> bool:
@@ -42,47 +43,48 @@ SPLIT_VALUES = ("train", "test")
 
 def _read_user_dataset(
     path: Path,
-    label_col: str,
+    label_col: str | None,
     test_fraction: float,
     *,
     split_col: str | None = None,
     feature_cols: Sequence[str] | None = None,
+    embedding_cols: Sequence[str] | None = None,
+    embedding_prefix: str | None = None,
+    feature_prefix: str | None = None,
 ) -> Dataset:
     """A user's file as a :class:`Dataset`.
 
     The split is the file's own ``split_col`` (values ``train``/``test``) when
     given, else a seeded stratified split with ``test_fraction`` of each class
     in the test set (seed 0, the same for every run). Features are
-    ``feature_cols``, or every column but ``id``, the label and the split,
-    which must then all be numeric.
+    ``feature_cols``, the columns named ``feature_prefix*``, or every numeric
+    column but ``id``, the label and the split
+    (:func:`activemine.data.tables.choose_features`). ``embedding_cols`` (or every column
+    starting with ``embedding_prefix``) are the file's own embeddings: not
+    features, kept for the train rows (near-duplicate suppression and cluster
+    diversity use them instead of a PCA of the features).
     """
     import pyarrow as pa
 
-    from activemine.data.tables import numeric_matrix, read_table, require_columns
+    from activemine.data.tables import choose_features, label_column, numeric_matrix, read_table, require_columns
 
     if not 0.0 < test_fraction < 1.0:
         raise InputError(f"test fraction must be in (0, 1), got {test_fraction}")
     table = read_table(path)
     where = str(path)
+    label_col = label_column(table.column_names, label_col, where=where)  # None: "label" (or the old "y")
     reserved = [label_col] + ([split_col] if split_col else [])
     require_columns(table.column_names, reserved, where=where)
-    if feature_cols is not None:
-        features = list(feature_cols)
-        require_columns(table.column_names, features, where=where)
-        clash = sorted(set(features) & set(reserved))
-        if clash:
-            raise InputError(f"feature columns {clash} of {where} are also the label or split column")
-    else:
-        features = [c for c in table.column_names if c not in reserved and c != "id"]
-        numeric = lambda t: pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)  # noqa: E731
-        bad = [f"{c!r} ({table.schema.field(c).type})" for c in features if not numeric(table.schema.field(c).type)]
-        if bad:
-            raise InputError(
-                f"{where} has non-numeric columns {', '.join(bad)}; name the features with --feature-cols, "
-                f"or the file's train/test column with --split-col"
-            )
-    if not features:
-        raise InputError(f"{where} has no feature columns besides {reserved}")
+    emb_names: list[str] = []
+    if embedding_cols or embedding_prefix:
+        from activemine.data.sources import embedding_names
+
+        cols = ",".join(embedding_cols) if embedding_cols else None
+        emb_names = embedding_names(table.column_names, cols=cols, prefix=embedding_prefix, where=where)
+        reserved = reserved + emb_names
+    features = choose_features(
+        table.schema, reserved=[*reserved, "id"], cols=feature_cols, prefix=feature_prefix, where=where
+    ).features
     X = numeric_matrix(table, features, where=where, dtype=np.float32)
     raw = np.asarray(table.column(label_col).to_pylist(), dtype=object)
     if any(v is None for v in raw):
@@ -100,7 +102,12 @@ def _read_user_dataset(
             )
     else:
         tr, te = _seeded_split(y, names.size, test_fraction)
-    return Dataset(path.name, X[tr], y[tr], X[te], y[te], tuple(names.tolist()))
+    E = None
+    if emb_names:
+        from activemine.data.sources import embedding_matrix
+
+        E = embedding_matrix(table.take(pa.array(tr)), tuple(emb_names), where=f"the train rows of {where}")
+    return Dataset(path.name, X[tr], y[tr], X[te], y[te], tuple(names.tolist()), embedding_train=E)
 
 
 def _seeded_split(y: np.ndarray, n_classes: int, test_fraction: float) -> tuple[np.ndarray, np.ndarray]:
@@ -146,26 +153,44 @@ def load_task(
     dataset: str,
     task: str,
     *,
-    label_col: str = "label",
+    label_col: str | None = None,
     test_fraction: float = 0.25,
     split_col: str | None = None,
     feature_cols: Sequence[str] | None = None,
     images: dict | None = None,
+    embedding_cols: Sequence[str] | None = None,
+    embedding_prefix: str | None = None,
+    feature_prefix: str | None = None,
 ) -> Task:
     """Load a built-in dataset, a Parquet/CSV file or a folder of images and recast it for ``task``.
 
     ``task`` is ``"multiclass"`` or ``"binary:POS"``, POS a class name or
     (built-in datasets) a class index such as ``6``. ``split_col`` and
-    ``feature_cols`` apply to files (see :func:`_read_user_dataset`);
+    ``feature_cols``/``feature_prefix`` apply to files (see :func:`_read_user_dataset`);
     ``images`` (``image_size``, ``image_mode``, ``skip_bad``, ``n_jobs``) to
-    image folders (see :func:`_read_image_dataset`).
+    image folders (see :func:`_read_image_dataset`); ``embedding_cols`` and
+    ``embedding_prefix`` to files.
     """
+    is_file = Path(dataset).suffix.lower() in (".parquet", ".pq", ".csv")
+    if (embedding_cols or embedding_prefix) and not is_file:
+        raise InputError(f"--embedding-cols and --embedding-prefix apply to a .parquet/.csv file, not {dataset!r}")
     if dataset in DATASETS:
-        if split_col or feature_cols:
-            raise InputError(f"--split-col and --feature-cols apply to a user's file, not the built-in {dataset!r}")
+        if split_col or feature_cols or feature_prefix:
+            raise InputError(
+                f"--split-col, --feature-cols and --feature-prefix apply to a user's file, not the built-in {dataset!r}"
+            )
         ds = load_dataset(dataset)
-    elif Path(dataset).suffix.lower() in (".parquet", ".pq", ".csv"):
-        ds = _read_user_dataset(Path(dataset), label_col, test_fraction, split_col=split_col, feature_cols=feature_cols)
+    elif is_file:
+        ds = _read_user_dataset(
+            Path(dataset),
+            label_col,
+            test_fraction,
+            split_col=split_col,
+            feature_cols=feature_cols,
+            feature_prefix=feature_prefix,
+            embedding_cols=embedding_cols,
+            embedding_prefix=embedding_prefix,
+        )
     elif Path(dataset).is_dir():
         ds = _read_image_dataset(Path(dataset), test_fraction, **(images or {}))
     else:
@@ -176,7 +201,7 @@ def load_task(
     names = list(ds.class_names)
     shape = ds.image_shape
     if task == "multiclass":
-        return Task(ds.X_train, ds.y_train, ds.X_test, ds.y_test, tuple(names), shape)
+        return Task(ds.X_train, ds.y_train, ds.X_test, ds.y_test, tuple(names), shape, ds.embedding_train)
     if not task.startswith("binary:") or not task[7:]:
         raise InputError(f"task must be 'multiclass' or 'binary:POS', got {task!r}")
     pos = task[7:]
@@ -188,5 +213,11 @@ def load_task(
         raise InputError(f"positive class {pos!r} is not a class of {dataset}; classes are {names}")
     binary = lambda y: (y == index).astype(np.int64)  # noqa: E731
     return Task(
-        ds.X_train, binary(ds.y_train), ds.X_test, binary(ds.y_test), (f"not {names[index]}", names[index]), shape
+        ds.X_train,
+        binary(ds.y_train),
+        ds.X_test,
+        binary(ds.y_test),
+        (f"not {names[index]}", names[index]),
+        shape,
+        ds.embedding_train,
     )

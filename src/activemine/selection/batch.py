@@ -224,7 +224,7 @@ class Batch:
 
     ``predicted`` holds class indices into ``classes``; ``quotas`` maps class
     -> selected count (empty when no quotas were used); ``diversity`` is the
-    :class:`~activemine.diversity.select.DiversityReport` of a selection without copies.
+    :class:`~activemine.diversity.options.DiversityReport` of a selection without copies.
     ``attached`` maps a name to an array of rows first, aligned with ``ids``:
     what an engine carried along with the rows (the pool row number, say; see
     :attr:`activemine.engines.base.ChunkScorer.attach`).

@@ -217,7 +217,7 @@ class SelectionPlan:
         if self.labeled_counts is not None:
             set_(self, "labeled_counts", tuple(int(c) for c in self.labeled_counts))
         if self.diversity is not None:
-            from activemine.diversity.select import DiversityOptions
+            from activemine.diversity.options import DiversityOptions
 
             if not isinstance(self.diversity, DiversityOptions):
                 raise InputError(f"diversity must be a DiversityOptions, got {type(self.diversity).__name__}")

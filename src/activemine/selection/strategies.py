@@ -257,7 +257,7 @@ class QBCStrategy(Strategy):
       least confidence (``"lc"``, default) or entropy (``"entropy"``); the id
       settles only exact ties of both. With 2-3 members vote entropy takes 2-3
       values, so without a secondary key (``secondary=None``, plain vote
-      entropy, the old rule) most of a batch is decided by the id.
+      entropy) most of a batch is decided by the id.
     * ``disagreement="kl"`` scores the mean KL divergence of the members to the
       consensus, a continuous score that needs no secondary key; ``"bald"``
       scores BALD (:func:`activemine.selection.scores.bald`), the same quantity computed
