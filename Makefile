@@ -2,7 +2,9 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
-EXTRAS ?= test,web,ray
+EXTRAS ?= test,web,ray,images,torch
+# the CPU build of torch, installed before the extras: a plain torch requirement pulls a multi-GB CUDA build
+TORCH_PIN ?= torch==2.13.0
 DEMO_DIR ?= demo-out
 
 LABEL_STUDIO_VENV ?= .venv-label-studio
@@ -14,6 +16,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 venv: $(BIN)/python
+	$(BIN)/python -m pip install -q "$(TORCH_PIN)"
 	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
 
 # ruff's formatter and linter over the whole tree (settings in pyproject.toml)

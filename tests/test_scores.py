@@ -8,6 +8,7 @@ from hypothesis.extra.numpy import arrays
 
 from activemine.errors import ProbabilityError
 from activemine.selection.scores import (
+    bald,
     check_proba,
     entropy,
     kl_to_consensus,
@@ -163,3 +164,23 @@ def test_validate_false_skips_only_the_check():
     p = np.array([[0.7, 0.2, 0.1]])
     for fn in SINGLE:
         np.testing.assert_array_equal(fn(p, validate=False), fn(p))
+
+
+@given(committee_stacks(), st.randoms(use_true_random=False))
+def test_bald_is_the_mean_kl_to_the_consensus_bounded_and_order_free(s, rnd):
+    b = bald(s)
+    m, n, k = s.shape
+    assert b.shape == (n,)
+    assert (b >= 0).all() and (b <= math.log(min(m, k)) + 1e-9).all()
+    np.testing.assert_allclose(b, kl_to_consensus(s), atol=1e-9)
+    members = list(range(m))
+    rnd.shuffle(members)
+    np.testing.assert_allclose(bald(s[members]), b, atol=1e-12)
+    np.testing.assert_allclose(np.concatenate([bald(s[:, :1]), bald(s[:, 1:])]), b, atol=1e-12)  # chunk by chunk
+
+
+def test_bald_zero_when_members_agree_and_high_when_confident_members_disagree():
+    agree = np.tile(np.array([[[0.5, 0.5], [0.9, 0.1]]]), (3, 1, 1))
+    np.testing.assert_allclose(bald(agree), 0.0, atol=1e-12)
+    split = np.array([[[1.0, 0.0]], [[0.0, 1.0]]])  # two sure members, opposite classes: log 2
+    np.testing.assert_allclose(bald(split), [math.log(2)], atol=1e-12)

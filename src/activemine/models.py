@@ -23,13 +23,16 @@ __all__ = [
     "available_cpus",
     "check_n_jobs",
     "make_model",
+    "model_from_factory",
+    "network_options",
     "predict_proba_aligned",
     "run_parallel",
     "stratified_fraction",
     "threads_per_task",
+    "with_image_shape",
 ]
 
-MODEL_NAMES = ("lightgbm", "hgb", "logreg")
+MODEL_NAMES = ("lightgbm", "hgb", "logreg", "cnn")
 
 #: The default LightGBM. ``reg_lambda`` and ``min_child_weight`` keep it from collapsing on large, separable,
 #: imbalanced data: without them (LightGBM's 0 and 1e-3) a leaf of a few pure rows gets a raw score in the
@@ -128,8 +131,14 @@ def make_model(model="lightgbm", *, random_state: int | None = 0, n_jobs: int | 
     ``n_jobs`` (threads) given explicitly is set on it too; with None a named
     model uses the CPUs available to the process and an estimator keeps its own
     ``n_jobs`` (a user's ``n_jobs=1`` stays 1).
+
+    ``"cnn"`` is :class:`activemine.deep.TorchClassifier` with its default small
+    CNN, and ``"package.module:factory"`` a user's factory (see
+    :func:`model_from_factory`); both need the ``torch`` extra only for networks.
     """
     threads = check_n_jobs(n_jobs)
+    if isinstance(model, str) and (model == "cnn" or ":" in model):
+        model = network_options(model)
     if isinstance(model, str):
         if model == "lightgbm":
             return minority_scaled_lgbm()(**LIGHTGBM_DEFAULTS, random_state=random_state, n_jobs=threads)
@@ -156,6 +165,121 @@ def make_model(model="lightgbm", *, random_state: int | None = 0, n_jobs: int | 
     if n_jobs is not None and "n_jobs" in params:
         est.set_params(n_jobs=threads)
     return est
+
+
+def network_options(model, *, device: str | None = None, epochs: int | None = None, batch_size: int | None = None):
+    """The model ``--model`` names, with the network settings given applied, checked before any work.
+
+    ``model``: a name from :data:`MODEL_NAMES`, ``"package.module:factory"`` (a callable that
+    returns a scikit-learn classifier, or a torch network: a ``torch.nn.Module`` or a factory of
+    one taking ``input_shape`` and ``n_classes``), or an estimator. Returns the name unchanged for a
+    built-in non-network model, else an unfitted estimator. A network setting given for a model
+    that is not a network, a factory that does not import, and ``device="cuda"`` without a GPU are
+    :class:`InputError`.
+    """
+    given = {k: v for k, v in (("device", device), ("epochs", epochs), ("batch_size", batch_size)) if v is not None}
+    if isinstance(model, str) and model == "cnn":
+        from activemine.deep import TorchClassifier
+
+        model = TorchClassifier()
+    elif isinstance(model, str) and ":" in model:
+        model = model_from_factory(model)
+    elif isinstance(model, str) and model not in MODEL_NAMES:
+        raise InputError(
+            f"unknown model {model!r}; expected one of {MODEL_NAMES}, package.module:factory or an estimator"
+        )
+    is_network = not isinstance(model, str) and all(hasattr(model, a) for a in ("embed", "device", "epochs"))
+    if given and not is_network:
+        names = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise InputError(f"{names} apply to a network model (cnn or a torch factory), not to {_model_label(model)!r}")
+    if given:
+        model = model.set_params(**given)
+    if is_network:
+        model.check_params()  # a bad setting or --device cuda without a GPU fails here, before any file is read
+    return model
+
+
+def with_image_shape(model, image_shape):
+    """``model`` told the ``(C, H, W)`` shape of image rows when it takes one and has none (a network whose
+    ``input_shape`` is None); anything else unchanged. Image sources record the shape; a network cannot
+    infer a non-square one from the row length."""
+    if image_shape is None or isinstance(model, str) or not hasattr(model, "get_params"):
+        return model
+    params = model.get_params()
+    if "input_shape" not in params or params["input_shape"] is not None:
+        return model
+    from sklearn.base import clone
+
+    return clone(model).set_params(input_shape=tuple(int(s) for s in image_shape))
+
+
+def _model_label(model) -> str:
+    return model if isinstance(model, str) else type(model).__name__
+
+
+def model_from_factory(spec: str):
+    """``"package.module:name"`` -> an unfitted estimator.
+
+    ``name`` is a ``torch.nn.Module`` subclass or a factory of a network taking ``input_shape`` and/or
+    ``n_classes`` (wrapped in :class:`activemine.deep.TorchClassifier`, which calls it under the seed at
+    each fit), or a callable of no arguments returning a scikit-learn classifier or a network.
+    """
+    import importlib
+    import inspect
+
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise InputError(f"a model factory is written package.module:name, got {spec!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # any failure while importing the user's module is a bad --model
+        raise InputError(
+            f"cannot import module {module_name!r} of model {spec!r}: {type(exc).__name__}: {exc}"
+        ) from None
+    try:
+        factory = getattr(module, attr)
+    except AttributeError:
+        raise InputError(f"module {module_name!r} has no {attr!r} (model {spec!r})") from None
+    if not callable(factory):
+        raise InputError(f"model {spec!r} is a {type(factory).__name__}, not a callable")
+    takes_shape = False
+    try:
+        params = inspect.signature(factory).parameters
+        takes_shape = bool({"input_shape", "n_classes"} & set(params))
+    except (TypeError, ValueError):
+        pass
+    if takes_shape or _is_module_class(factory):
+        from activemine.deep import TorchClassifier
+
+        return TorchClassifier(factory)
+    try:
+        made = factory()
+    except Exception as exc:
+        raise InputError(f"calling model factory {spec!r} failed: {type(exc).__name__}: {exc}") from None
+    if hasattr(made, "fit") and hasattr(made, "predict_proba"):
+        return made
+    if _is_module_instance(made):
+        from activemine.deep import TorchClassifier
+
+        return TorchClassifier(factory)
+    raise InputError(
+        f"model factory {spec!r} returned {type(made).__name__}; expected a classifier with fit and "
+        "predict_proba or a torch.nn.Module"
+    )
+
+
+def _is_module_class(obj) -> bool:
+    import sys
+
+    torch = sys.modules.get("torch")  # a user's network module has imported torch already
+    return torch is not None and isinstance(obj, type) and issubclass(obj, torch.nn.Module)
+
+
+def _is_module_instance(obj) -> bool:
+    import sys
+
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(obj, torch.nn.Module)
 
 
 def predict_proba_aligned(model, X, classes: Sequence) -> np.ndarray:

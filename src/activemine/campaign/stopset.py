@@ -370,7 +370,7 @@ def measure_learning_curve(
     """
     from activemine.campaign.samples import PoolRows, labeled_rows
     from activemine.metrics import tpr_at_fpr
-    from activemine.models import make_model, predict_proba_aligned
+    from activemine.models import make_model, network_options, predict_proba_aligned
 
     if not 0.0 < fpr < 1.0:
         raise InputError(f"fpr must be in (0, 1), got {fpr}")
@@ -397,7 +397,10 @@ def measure_learning_curve(
         yy = np.concatenate([y_idx[:n_l], y_idx[n_l:][(p_round >= 1) & (p_round <= r)]])
         if np.unique(yy).size < 2:
             continue
-        est = make_model(params.get("model", "lightgbm"), random_state=int(params.get("seed", 0)))
+        model = network_options(
+            params.get("model", "lightgbm"), **{k: params.get(k) for k in ("device", "epochs", "batch_size")}
+        )
+        est = make_model(model, random_state=int(params.get("seed", 0)))
         est.fit(X, yy)
         proba = predict_proba_aligned(est, X_val, np.arange(k))
         metric = tpr_at_fpr(y_val, proba[:, 1], fpr) if k == 2 else tpr_at_fpr(y_val, proba, fpr)

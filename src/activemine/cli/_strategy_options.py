@@ -17,7 +17,23 @@ StrategyOpt = Annotated[
     str,
     typer.Option(help="A registered strategy: hw, lc, sm, entropy, qbc, random, ... (an unknown name lists them all)."),
 ]
-ModelOpt = Annotated[str, typer.Option(help="lightgbm, hgb or logreg.")]
+ModelOpt = Annotated[
+    str,
+    typer.Option(
+        help="lightgbm, hgb, logreg, cnn (a small CNN for image rows; needs activemine[torch]) or "
+        "package.module:factory (a scikit-learn classifier or a torch network)."
+    ),
+]
+DeviceOpt = Annotated[str | None, typer.Option(help="Network models: cpu, cuda or auto (default cpu).")]
+EpochsOpt = Annotated[int | None, typer.Option(help="Network models: training epochs (default 5).")]
+BatchSizeOpt = Annotated[int | None, typer.Option(help="Network models: rows per training step (default 128).")]
+CommitteeOpt = Annotated[
+    str,
+    typer.Option(
+        help="QBC members: bootstrap (models on seeded bootstraps of L), seeded (models on all of L, seeds apart) "
+        "or dropout (one network, --committee-size dropout passes)."
+    ),
+]
 SeedOpt = Annotated[int, typer.Option(help="Seed of every random choice.")]
 BalanceOpt = Annotated[
     str | None,
@@ -68,7 +84,8 @@ MaxDirtyOpt = Annotated[
     float, typer.Option(help="HW: prune until the estimated share of wrong labels is at most this.")
 ]
 DisagreementOpt = Annotated[
-    str, typer.Option(help="QBC: vote (vote entropy, its ties ordered by the consensus's least confidence) or kl.")
+    str,
+    typer.Option(help="QBC: vote (vote entropy, its ties ordered by the consensus's least confidence), kl or bald."),
 ]
 ClassesOpt = Annotated[
     str | None, typer.Option(help="Class labels of the probability columns, in order (default 0..k-1).")
@@ -129,6 +146,16 @@ class StrategyOptions:
     n_jobs: int | None = None
     clean_selection: bool = False
     adapt_difficulty: bool = True
+    device: str | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    committee: str = "bootstrap"
+
+    def resolved_model(self):
+        """The model ``--model`` names with the network settings applied (checked; a network needs the torch extra)."""
+        from activemine.models import network_options
+
+        return network_options(self.model, device=self.device, epochs=self.epochs, batch_size=self.batch_size)
 
     def build(self, **extra):
         """The strategy these options describe; ``extra`` keyword arguments go to its constructor.
@@ -137,7 +164,7 @@ class StrategyOptions:
         from activemine.selection.strategies import make_strategy
 
         kwargs = dict(
-            model=self.model,
+            model=self.resolved_model(),
             random_state=self.seed,
             easy_share=self.easy_share,
             classes=parse_classes(self.classes),
@@ -158,5 +185,5 @@ class StrategyOptions:
             if self.weak_trees is not None:
                 kwargs["weak_trees"] = parse_weak_trees(self.weak_trees)
         if self.strategy in ("qbc", "qbc-grow"):
-            kwargs.update(committee_size=self.committee_size, disagreement=self.disagreement)
+            kwargs.update(committee_size=self.committee_size, disagreement=self.disagreement, committee=self.committee)
         return make_strategy(self.strategy, **kwargs)

@@ -12,6 +12,7 @@ from activemine.cli._app import app, console, exits_on_bad_input
 from activemine.cli._config import PanelCommand, command_settings
 from activemine.cli._feature_options import FeatureColsOpt, FeaturePrefixOpt, split_names
 from activemine.cli._image_options import ImageModeOpt, ImageSizeOpt, SkipBadImagesOpt
+from activemine.cli._strategy_options import BatchSizeOpt, DeviceOpt, EpochsOpt, ModelOpt
 from activemine.errors import InputError
 from activemine.progress import progress_reporter
 
@@ -78,7 +79,10 @@ def experiment(
             help="Label-noise rate per true class instead of --noise, e.g. 1:0.2,0:0.01 (classes by index or name; flipped samples chosen by --noise-kind)."
         ),
     ] = None,
-    model: Annotated[str, typer.Option(help="lightgbm, hgb or logreg.")] = "lightgbm",
+    model: ModelOpt = "lightgbm",
+    device: DeviceOpt = None,
+    epochs: EpochsOpt = None,
+    batch_size: BatchSizeOpt = None,
     fpr: Annotated[float, typer.Option(help="The FPR at which TPR is reported.")] = 0.01,
     label_col: Annotated[
         str | None,
@@ -177,6 +181,9 @@ def experiment(
         noise_model=noise_model,
         allow_majority_wrong=allow_majority_wrong,
         model=model,
+        network={
+            k: v for k, v in (("device", device), ("epochs", epochs), ("batch_size", batch_size)) if v is not None
+        },
         fpr=fpr,
         label_col=label_col,
         full_seeds=full_seeds,

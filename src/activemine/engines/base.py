@@ -117,6 +117,19 @@ def check_features(X: np.ndarray, *, allow_nan: bool, where: str, columns=None, 
     )
 
 
+class _NetworkEmbedding:
+    """A fitted network's ``embed`` as the scorer's projection; remembers the width it gave."""
+
+    def __init__(self, embed: Callable[[np.ndarray], np.ndarray]):
+        self.embed = embed
+        self.width = 0
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        out = np.asarray(self.embed(X), dtype=np.float32)
+        self.width = out.shape[1]
+        return out
+
+
 class ChunkScorer:
     """What an executor needs to turn pool chunks into candidates (small: shipped to Ray actors)."""
 
@@ -194,6 +207,10 @@ class MiningRun:
         self.strategy.fit(self.labeled, n_proba_columns=self.n_proba_columns)
         div = self.plan.diversity
         if div is not None and div.needs_embeddings and not self.source.columns.embedding:
+            embed = self.strategy.embedder()
+            if embed is not None:  # a network: its penultimate layer is the embedding
+                self.scorer.projection = _NetworkEmbedding(embed)
+                return self
             from activemine.diversity.geometry import fit_projection
 
             # checked in prepare_run: the pool has features and the labeled set too
@@ -245,7 +262,9 @@ class MiningRun:
                 else "the pool's embedding columns"
                 if self.scorer.projection is None
                 else (
-                    f"features projected by a seeded PCA fitted on the labeled set ({self.scorer.projection.width} dims)"
+                    f"the network's penultimate layer ({self.scorer.projection.width} dims)"
+                    if isinstance(self.scorer.projection, _NetworkEmbedding)
+                    else f"features projected by a seeded PCA fitted on the labeled set ({self.scorer.projection.width} dims)"
                 )
             )
             batch = replace(batch, diversity=replace(batch.diversity, embedding=embedding, rescans=self.rescans))

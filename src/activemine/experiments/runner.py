@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
@@ -65,7 +66,7 @@ from activemine.experiments.seeds import (
 )
 from activemine.experiments.settings import ExperimentConfig, ExperimentSettings
 from activemine.experiments.tasks import Task, load_task
-from activemine.models import predict_proba_aligned
+from activemine.models import network_options, predict_proba_aligned, with_image_shape
 
 # the public names of the experiment modules, handed on from the module that runs them
 __all__ = [
@@ -97,7 +98,10 @@ def run_experiment(config: ExperimentConfig | ExperimentSettings, *, progress: P
     (:func:`count_steps` tells how many there are).
     """
     settings = _settings(config)
-    config = settings.config
+    given = settings.config
+    # the model built once and checked before any data is read (a factory that does not import, no GPU, ...)
+    model = network_options(given.model, **given.network)
+    config = given
     step = progress or (lambda _description: None)
     task = load_task(
         config.dataset,
@@ -118,6 +122,9 @@ def run_experiment(config: ExperimentConfig | ExperimentSettings, *, progress: P
     )
     settings.noise_rates(task.class_names)  # the noise matrix's class names are known now; before any fit
     _check_noise_matrix(task, settings)
+    # a network learns the image shape the dataset's images have (not only the row length)
+    settings = replace(settings, config=replace(given, model=with_image_shape(model, task.image_shape)))
+    config = settings.config
     if settings.duplicates or config.near_duplicates or config.diversity or any("+" in s for s in config.strategies):
         # more clusters than pool rows fails here, before any model is fitted
         pool_rows = (task.y_train.size - config.labeled_size if config.pool_size is None else config.pool_size) + (
@@ -182,7 +189,7 @@ def run_experiment(config: ExperimentConfig | ExperimentSettings, *, progress: P
             full.append({"seed": seed, **_public(f)})
             step(f"seed {seed}: full")
     return {
-        "config": config.to_dict(),
+        "config": given.to_dict(),
         "classes": list(task.class_names),
         "sizes": {"train": int(task.y_train.size), "test": int(task.y_test.size)},
         "roc_grid": ROC_GRID.tolist(),

@@ -64,6 +64,7 @@ class ExperimentConfig:
     noise_model: str = "class"
     allow_majority_wrong: bool = False  # run a noise setting that makes most of a class's labels wrong
     model: str = "lightgbm"
+    network: dict = field(default_factory=dict)  # a network model's device, epochs, batch_size (models.network_options)
     fpr: float = 0.01
     label_col: str | None = None  # None: "label" (or the old default "y", with a warning)
     split_col: str | None = None

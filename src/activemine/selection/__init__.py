@@ -17,6 +17,7 @@ import importlib
 _EXPORTS = {
     "allocate_quotas": "batch",
     "argmax_rows": "scores",
+    "bald": "scores",
     "as_exclusions": "plan",
     "BALANCE_MODES": "plan",
     "Batch": "batch",

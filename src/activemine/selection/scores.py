@@ -29,6 +29,7 @@ from activemine.errors import InputError, ProbabilityError
 
 __all__ = [
     "argmax_rows",
+    "bald",
     "check_proba",
     "entropy",
     "kl_to_consensus",
@@ -185,6 +186,21 @@ def kl_to_consensus(stack) -> np.ndarray:
         # probability can make the mean underflow to 0, and its term (< 1e-320) is then taken as 0
         terms = np.where((s > 0) & (consensus > 0)[None], s * (np.log(s) - np.log(consensus)[None]), 0.0)  # (m, n, k)
     return np.maximum(terms.sum(axis=2).mean(axis=0), 0.0).astype(s.dtype, copy=False)
+
+
+def bald(stack) -> np.ndarray:
+    """BALD, the mutual information of the class and the committee member, ``(m, n, k)`` -> ``(n,)``.
+
+    ``H(mean_i p_i) - mean_i H(p_i)`` (Houlsby et al., 2011): the consensus's entropy less the
+    members' mean entropy; >= 0, zero when all members agree, at most ``log min(m, k)``. Members are
+    dropout passes, seeded networks or snapshots. Equal to :func:`kl_to_consensus` in exact arithmetic
+    (the mean KL to the mean is this difference); computed here as the difference of entropies.
+    """
+    s = check_proba(stack, name="committee stack", ndim=3)
+    m, n, k = s.shape
+    consensus = entropy(s.mean(axis=0), validate=False)  # (n,)
+    members = entropy(s.reshape(m * n, k), validate=False).reshape(m, n).mean(axis=0)  # (n,)
+    return np.maximum(consensus - members, 0.0).astype(s.dtype, copy=False)
 
 
 def _partitions(total: int, max_parts: int, largest: int | None = None):

@@ -29,7 +29,7 @@ from activemine.data.chunks import LabeledSet, PoolChunk
 from activemine.dirty.policy import DIRTY_POLICIES, DIRTY_RULES, DirtyDataFilter
 from activemine.dirty.soft import fit_soft
 from activemine.errors import InputError, ProbabilityError, SingleClassError, UnknownLabelError
-from activemine.models import check_n_jobs, make_model, predict_proba_aligned, stratified_fraction
+from activemine.models import check_n_jobs, make_model, predict_proba_aligned, stratified_fraction, with_image_shape
 from activemine.selection import scores as S
 from activemine.selection.batch import id_keys, uniform_from_keys
 from activemine.selection.committee import Committee
@@ -48,6 +48,8 @@ __all__ = [
 ]
 
 _DEFAULT = object()
+QBC_DISAGREEMENTS = ("vote", "kl", "bald")
+QBC_COMMITTEES = ("bootstrap", "seeded", "dropout")
 #: HW's default weak model: ``"all"``, the strong model itself (its least confidence). The first 20 trees of a
 #: LightGBM strong model (``weak_trees=20``), the earlier default, cost 0.5 to 1.5 points of TPR at 1% FPR on
 #: clean data in the reduced label-efficiency benchmark (README, "Strategy comparison").
@@ -143,6 +145,7 @@ class Strategy:
         self.classes_ = self.resolve_classes(labeled, n_proba_columns=n_proba_columns)
         self.labeled_counts_ = None if labeled is None else np.array([(labeled.y == c).sum() for c in self.classes_])
         if n_proba_columns is None:
+            self.model = with_image_shape(self.model, getattr(labeled, "image_shape", None))
             self._fit_models(labeled)
         return self
 
@@ -160,10 +163,13 @@ class Strategy:
     def _fit_models(self, labeled: LabeledSet) -> None:
         """Train the strategy's models; called by :meth:`fit` when there are features."""
 
-    def _train(self, X, y, *, seed_offset: int = 0, model=None):
+    def _train(self, X, y, *, seed_offset: int = 0, model=None, params: dict | None = None):
         est = make_model(
             self.model if model is None else model, random_state=self.random_state + seed_offset, n_jobs=self.n_jobs
         )
+        if params:  # settings only some models take (a network's snapshot epochs)
+            known = est.get_params()
+            est.set_params(**{k: v for k, v in params.items() if k in known})
         est.fit(X, y)
         self.n_fits_ += 1
         return est
@@ -185,6 +191,12 @@ class Strategy:
 
     def _class_model(self):
         return getattr(self, "model_", None)
+
+    def embedder(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        """The fitted class model's ``embed`` (a network's penultimate layer, ``(n, d) -> (n, e)``), or None
+        when the model has none; batch diversity and near-duplicate suppression use it when the pool
+        brings no embedding columns."""
+        return getattr(self._class_model(), "embed", None)
 
     def _proba(self, chunk: PoolChunk, model, column: str = "proba") -> np.ndarray:
         given = getattr(chunk, column)
@@ -247,7 +259,16 @@ class QBCStrategy(Strategy):
       values, so without a secondary key (``secondary=None``, plain vote
       entropy) most of a batch is decided by the id.
     * ``disagreement="kl"`` scores the mean KL divergence of the members to the
-      consensus, a continuous score that needs no secondary key.
+      consensus, a continuous score that needs no secondary key; ``"bald"``
+      scores BALD (:func:`activemine.selection.scores.bald`), the same quantity computed
+      as the mutual information of class and member.
+    * ``committee`` says what the members are: ``"bootstrap"`` (default)
+      models trained on seeded stratified bootstraps of L; ``"seeded"``
+      models trained on all of L that differ only in their seed (the DAS
+      design for networks); ``"dropout"`` one network trained once and
+      ``committee_size`` dropout passes of it (a fixed mask per pass, see
+      :meth:`activemine.deep.TorchClassifier.predict_proba_passes`; a model
+      without them is an error).
     * ``grow=True`` (registered as ``qbc-grow``): in a multi-round experiment
       the committee is fitted once and then grows by one member per round,
       trained on the newly labeled batch plus a resample of the old labels
@@ -267,10 +288,13 @@ class QBCStrategy(Strategy):
         feature_fraction: float = 1.0,
         secondary: str | None = "lc",
         grow: bool = False,
+        committee: str = "bootstrap",
         **kwargs,
     ):
-        if disagreement not in ("vote", "kl"):
-            raise InputError(f"unknown disagreement {disagreement!r}; expected 'vote' or 'kl'")
+        if disagreement not in QBC_DISAGREEMENTS:
+            raise InputError(f"unknown disagreement {disagreement!r}; expected one of {list(QBC_DISAGREEMENTS)}")
+        if committee not in QBC_COMMITTEES:
+            raise InputError(f"unknown committee {committee!r}; expected one of {list(QBC_COMMITTEES)}")
         if secondary is not None and secondary not in S.SECONDARY_KEYS:
             raise InputError(f"unknown secondary key {secondary!r}; expected one of {S.SECONDARY_KEYS} or None")
         if disagreement == "vote" and secondary is not None and not 1 <= committee_size <= S.MAX_RANKED_MEMBERS:
@@ -284,14 +308,28 @@ class QBCStrategy(Strategy):
         self.feature_fraction = feature_fraction
         self.secondary = secondary
         self.grow_committee = bool(grow)
+        self.committee = committee
         if self.grow_committee:
             self.name = "qbc-grow"
+        if self.grow_committee and committee == "dropout":
+            raise InputError("a growing committee needs trained members; committee='dropout' has one model")
 
     def _fit_models(self, labeled):
+        if self.committee == "dropout":
+            model = self._train(labeled.X, labeled.y)
+            if not hasattr(model, "predict_proba_passes"):
+                raise InputError(
+                    f"committee='dropout' needs a network (cnn or a torch factory); {type(model).__name__} has no "
+                    "dropout passes"
+                )
+            self.model_ = model  # its embedding serves batch diversity
+            self.committee_ = _DropoutCommittee(model, self.committee_size, self.random_state)
+            return
         self.committee_ = Committee(
             self.model,
             n_members=self.committee_size,
             feature_fraction=self.feature_fraction,
+            bootstrap=self.committee == "bootstrap",
             random_state=self.random_state,
             n_jobs=self.n_jobs,
         ).fit(labeled.X, labeled.y)
@@ -322,6 +360,8 @@ class QBCStrategy(Strategy):
         self.scored_members_ = stack.shape[0]
         if self.disagreement == "kl":
             scores = S.kl_to_consensus(stack)
+        elif self.disagreement == "bald":
+            scores = S.bald(stack)
         elif self.secondary is None:
             scores = S.vote_entropy(stack)
         else:
@@ -332,12 +372,28 @@ class QBCStrategy(Strategy):
         """The first ranking key of this strategy's scores ``(n,)``: the vote entropy when a
         secondary key is packed in (see :func:`activemine.selection.scores.split_ranked_vote_entropy`),
         else the scores themselves."""
-        if self.disagreement == "kl" or self.secondary is None:
+        if self.disagreement != "vote" or self.secondary is None:
             return np.asarray(scores)
         m = getattr(self, "scored_members_", None)
         if m is None:
             m = len(self.committee_.members_)
         return S.split_ranked_vote_entropy(scores, n_members=m, n_classes=self.classes_.size)[0]
+
+
+class _DropoutCommittee:
+    """One fitted network whose ``n_passes`` dropout passes are the members (the Committee interface QBC uses)."""
+
+    def __init__(self, model, n_passes: int, random_state: int):
+        self.model, self.n_passes, self.random_state = model, int(n_passes), int(random_state)
+        self.members_ = [model] * self.n_passes
+        self.classes_ = np.asarray(model.classes_)
+        self.n_fits_ = 1
+
+    def predict_proba_stack(self, X) -> np.ndarray:
+        return self.model.predict_proba_passes(X, self.n_passes, random_state=self.random_state)  # (m, n, k)
+
+    def predict_proba(self, X) -> np.ndarray:
+        return self.model.predict_proba(X)
 
 
 class _FirstTrees:
@@ -384,6 +440,13 @@ class HWStrategy(Strategy):
       the cleaned L put fewer of the positive class in the batch and lost
       0.8 points of TPR at 1% FPR against selecting with all labels, at nine
       more model fits (benchmarks/label_efficiency.py, ``hw-clean-selection``).
+      The step's out-of-fold fits use the cheap LightGBM (``"fast"``); its
+      soft-label check trains ``dirty_model``, by default the strong model,
+      or that cheap LightGBM when the strong model is a network (a dozen
+      network fits would cost more than the selection).
+    * with a **network** (:class:`activemine.deep.TorchClassifier`) an integer
+      ``weak_trees`` is an epoch: the weak model is the strong network's
+      snapshot after that epoch, at no extra fit.
     * the **difficulty** (``adapt_difficulty=True``): the dirty-data step's
       held-out check runs on L before selection (its fits count in ``n_fits_``).
       When it finds the labels dirty (soft labels or a drop win on held-out
@@ -416,6 +479,7 @@ class HWStrategy(Strategy):
         clean_selection: bool = False,
         soft_labels: bool = True,
         adapt_difficulty: bool = True,
+        dirty_model=None,
         **kwargs,
     ):
         if not 0.0 < weak_fraction <= 1.0:
@@ -443,6 +507,7 @@ class HWStrategy(Strategy):
         self.clean_selection = bool(clean_selection)
         self.soft_labels = bool(soft_labels)
         self.adapt_difficulty = bool(adapt_difficulty)
+        self.dirty_model = dirty_model
 
     def _fit_models(self, labeled):
         X, y = labeled.X, labeled.y
@@ -472,7 +537,7 @@ class HWStrategy(Strategy):
             )
             self.n_fits_ += 1
         else:
-            self.strong_model_ = self._train(X, y)
+            self.strong_model_ = self._train(X, y, params=self._snapshot_params())
         if self._weak_is_strong():
             self.weak_model_ = self.strong_model_
             return
@@ -480,8 +545,18 @@ class HWStrategy(Strategy):
             # a boosted model's first trees are a weak model of all the labels, at no extra fit
             self.weak_model_ = _FirstTrees(self.strong_model_, int(self.weak_trees))
             return
+        if self.weak_trees is not None and self.weak_model is None and hasattr(self.strong_model_, "snapshot"):
+            # a network's early-epoch snapshot is the same: all the labels, under-trained, no extra fit
+            self.weak_model_ = self.strong_model_.snapshot(int(self.weak_trees))
+            return
         rows = stratified_fraction(y, self.weak_fraction, rng=np.random.default_rng([self.random_state, 1]))
         self.weak_model_ = self._train(X[rows], y[rows], seed_offset=1, model=self.weak_model)
+
+    def _snapshot_params(self) -> dict | None:
+        """A network keeps the weights of epoch ``weak_trees`` when that is its weak model."""
+        if self.weak_trees is None or self.weak_trees == "all" or self.weak_model is not None:
+            return None
+        return {"snapshot_epochs": (int(self.weak_trees),)}
 
     def _weak_is_strong(self) -> bool:
         return self.weak_trees == "all" and self.weak_model is None
@@ -493,9 +568,15 @@ class HWStrategy(Strategy):
             rule=self.dirty_rule,
             max_dirty=self.max_dirty,
             soften=self.soft_labels,
-            soft_model=self.model,
+            soft_model=self.dirty_model if self.dirty_model is not None else self._default_soft_model(),
             n_jobs=self.n_jobs,
         )
+
+    def _default_soft_model(self):
+        """The model the soft-label check trains: the strong model, or for a network the cheap
+        out-of-fold LightGBM (``"fast"``), since the check costs a dozen fits."""
+        est = make_model(self.model, random_state=self.random_state, n_jobs=1)
+        return "fast" if hasattr(est, "embed") else self.model
 
     def _class_model(self):
         return getattr(self, "strong_model_", None)
