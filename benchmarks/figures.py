@@ -40,15 +40,70 @@ def annotators() -> str:
 
 def campaign_suspect() -> str:
     d = _load("campaign_suspect")
-    from_setups = []
-    for setup in d["setups"]:
-        row = min(setup["table"], key=lambda r: abs(r["threshold"] - 0.6))
-        from_setups.append(
-            f"{setup['dataset']} ({setup['strategy']['name']}), threshold {row['threshold']}: precision "
-            f"{_pct(row['precision'])}%, recall {_pct(row['recall'])}%, correct labels flagged "
-            f"{_pct(row['correct_flagged_share'])}%"
+    parts = []
+    for pool in d["rare"]:
+        s = pool["summary"]
+        pos, neg = s["pos"], s["neg"]
+        ratio = pos["by_class"]["rate"] / neg["by_class"]["rate"] if neg["by_class"]["rate"] else float("inf")
+        parts.append(
+            f"{pool['dataset']}, correct labels flagged: positives {pos['by_class']['flagged']:,}/{pos['correct']:,} "
+            f"({_pct(pos['by_class']['rate'])}%; one shared threshold: {_pct(pos['shared']['rate'])}%), negatives "
+            f"{neg['by_class']['flagged']:,}/{neg['correct']:,} ({_pct(neg['by_class']['rate'])}%), ratio {ratio:.1f}x, "
+            f"targets met: {s['target_by_class']}"
         )
-    return "; ".join(from_setups)
+    planted = d["planted"]
+    row = min(planted["table"], key=lambda r: abs(r["threshold"] - 0.8))
+    rule = row["by_class"]
+    parts.append(
+        f"{planted['dataset']} with {100 * planted['noise']:.0f}% planted errors, threshold {row['threshold']}: "
+        f"precision {_pct(rule['precision'])}%, recall {_pct(rule['recall'])}%, correct labels flagged "
+        f"{_pct(rule['correct_flagged_share'])}%"
+    )
+    return "; ".join(parts)
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def deep_embeddings() -> str:
+    runs = _load("deep_embeddings")["runs"]
+    parts = []
+    for emb in dict.fromkeys(r["embedding"] for r in runs):
+        rs = [r for r in runs if r["embedding"] == emb]
+        parts.append(
+            f"{emb} {_mean([r['copies_in_batch'] for r in rs]):.1f} ({_mean([r['distinct_groups'] for r in rs]):.1f} "
+            f"groups, embedding {_mean([r['embed_seconds'] for r in rs]):.1f} s)"
+        )
+    return "batch rows from a planted group (mean over seeds): " + ", ".join(parts)
+
+
+def deep_images() -> str:
+    runs = _load("deep_images")["runs"]
+    tpr: dict[tuple[str, str, str], float] = {}
+    for key in dict.fromkeys((r["setting"], r["model"], r["strategy"]) for r in runs):
+        tpr[key] = _mean([r["tpr_at_1pct_fpr"] for r in runs if (r["setting"], r["model"], r["strategy"]) == key])
+    parts, checks = [], {}
+    for st in dict.fromkeys(k[0] for k in tpr):
+        cnn = ", ".join(
+            f"{k} {tpr[st, 'cnn', k]:.2f}" for k in ("random", "lc", "qbc", "hw", "full") if (st, "cnn", k) in tpr
+        )
+        lgb = ", ".join(f"{k} {tpr[st, 'lightgbm', k]:.2f}" for k in ("random", "full") if (st, "lightgbm", k) in tpr)
+        parts.append(f"{st}: cnn {cnn}; lightgbm {lgb}")
+        t = {k: tpr[st, "cnn", k] for k in ("random", "lc", "hw", "full")}
+        checks[f"{st} cnn random > lightgbm random"] = t["random"] > tpr[st, "lightgbm", "random"]
+        checks[f"{st} cnn full > lightgbm full"] = t["full"] > tpr[st, "lightgbm", "full"]
+        margin = -0.3 if st == "clean" else 0.0
+        checks[f"{st} hw >= lc{' - 0.3' if margin else ''}"] = t["hw"] >= t["lc"] + margin
+        checks[f"{st} lc >= random + 2"] = t["lc"] >= t["random"] + 2
+        checks[f"{st} hw >= random + 2"] = t["hw"] >= t["random"] + 2
+    missed = [k for k, ok in checks.items() if not ok]
+    return (
+        "TPR@1%FPR "
+        + "; ".join(parts)
+        + f"; targets met {len(checks) - len(missed)}/{len(checks)}"
+        + (f" (missed: {', '.join(missed)})" if missed else "")
+    )
 
 
 def diversity() -> str:
@@ -106,18 +161,65 @@ def fast_start() -> str:
     )
 
 
+def few_positives() -> str:
+    rows = _load("few_positives")["rows"]
+    few = [r for r in rows if r["case"] == "few positives"]
+    parts = []
+    for k in sorted({r["positives"] for r in few}):
+        sel = {
+            m: [r for r in few if r["positives"] == k and r["model"] == m]
+            for m in ("default", "fixed min_child_weight 1")
+        }
+        parts.append(
+            f"k={k}: "
+            + " / ".join(
+                f"{_mean([r['tpr'] for r in v]):.1f} ({_mean([r['auc'] for r in v]):.2f})" for v in sel.values()
+            )
+        )
+    sep = [r for r in rows if r["case"] != "few positives"]
+    big = max(r["rows"] for r in sep)
+    sep_text = ", ".join(f"{r['model']} {r['auc']:.3f} (TPR {r['tpr']:.0f})" for r in sep if r["rows"] == big)
+    return (
+        f"TPR@1%FPR (AUC), means over {len({r['seed'] for r in few})} seeds, with k positives in 2,000 rows, default (scaled min_child_weight) / fixed "
+        "min_child_weight 1: " + ", ".join(parts) + f"; separable 0.4% class at {big:,} rows: AUC {sep_text}"
+    )
+
+
+def inference_images() -> str:
+    d = _load("inference_images")
+    sizes = sorted(d["ratio_ours_over_floor"], key=int)
+    rss = {(r["config"], str(r["pool"])): r["peak_rss_mb"] for r in d["runs"]}
+
+    def both(values: dict, fmt: str) -> str:
+        return " / ".join(format(values[n], fmt) for n in sizes)
+
+    ratios = [*d["ratio_ours_over_floor"].values(), *d["cpu_ratio_ours_over_floor"].values()]
+    return (
+        f"{' / '.join(f'{int(n):,}' for n in sizes)} images, ours over a plain torch DataLoader loop: wall "
+        f"{both(d['ratio_ours_over_floor'], '.2f')}x, CPU {both(d['cpu_ratio_ours_over_floor'], '.2f')}x "
+        f"(within 1.3x: {max(ratios) <= 1.3}); peak RSS ours {both({n: rss['ours', n] for n in sizes}, ',.0f')} MB "
+        f"(+{d['ours_peak_rss_growth_mb']:.0f} MB), loop {both({n: rss['floor', n] for n in sizes}, ',.0f')} MB"
+    )
+
+
 def label_efficiency() -> str:
     targets = _load("label_efficiency", "targets.json")
-    runs = {}
-    for setting in ("fashion-clean", "fashion-noisy", "rare-clean", "rare-class-noise", "rare-noisy"):
-        path = RESULTS / "label_efficiency" / setting / "results.json"
-        if path.exists():
-            s = json.loads(path.read_text())["summary"]
-            runs[setting] = ", ".join(
-                f"{k} {_pct(s[k]['tpr_at_fpr']['mean'])}" for k in ("random", "lc", "qbc", "hw") if k in s
-            )
-    met = sum(v["holds"] for v in targets.values())
-    return "TPR@1%FPR " + "; ".join(f"{k}: {v}" for k, v in runs.items()) + f"; targets met {met}/{len(targets)}"
+    keys = ("random", "lc", "qbc", "hw", "reference:initial", "reference:full")
+    tpr: dict[str, list[float]] = {k: [] for k in keys}
+    hw_vs_lc = cells = 0
+    for path in sorted((RESULTS / "label_efficiency").glob("*/results.json")):
+        s = json.loads(path.read_text())["summary"]
+        cells += 1
+        for k in keys:
+            tpr[k].append(s[k]["tpr_at_fpr"]["mean"])
+        hw_vs_lc += s["hw"]["tpr_at_fpr"]["mean"] >= s["lc"]["tpr_at_fpr"]["mean"]
+    means = ", ".join(f"{k.removeprefix('reference:')} {_pct(_mean(v))}" for k, v in tpr.items())
+    missed = [k for k, v in targets.items() if not v["holds"]]
+    return (
+        f"{cells} cells (4 datasets x clean, noisy, class-noise x enough, few positives), mean TPR@1%FPR over cells: "
+        f"{means}; hw >= lc in {hw_vs_lc}/{cells} cells; targets met {len(targets) - len(missed)}/{len(targets)}"
+        + (f" (missed: {'; '.join(missed)})" if missed else "")
+    )
 
 
 def label_noise() -> str:
@@ -128,8 +230,9 @@ def label_noise() -> str:
         if row["method"] in f1:
             f1[row["method"]].append(row["f1"])
     mean = {m: sum(v) / len(v) for m, v in f1.items() if v}
+    datasets = ", ".join(dict.fromkeys(row["dataset"] for row in d["summary"]))
     return (
-        f"mean F1 of detection activemine {mean['activemine']:.3f}, cleanlab {mean['cleanlab']:.3f}; F1 within "
+        f"{datasets}: mean F1 of detection activemine {mean['activemine']:.3f}, cleanlab {mean['cleanlab']:.3f}; F1 within "
         f"target {sum(r['f1_ok'] for r in t)}/{len(t)}, pruning not worse {sum(r['not_worse_ok'] for r in t)}/{len(t)}"
     )
 
@@ -183,11 +286,15 @@ def stopping() -> str:
 FIGURES: dict[str, Callable[[], str]] = {
     "annotators": annotators,
     "campaign_suspect": campaign_suspect,
+    "deep_embeddings": deep_embeddings,
+    "deep_images": deep_images,
     "diversity": diversity,
     "diversity_index": diversity_index,
     "diversity_library": diversity_library,
     "diversity_scale": diversity_scale,
     "fast_start": fast_start,
+    "few_positives": few_positives,
+    "inference_images": inference_images,
     "label_efficiency": label_efficiency,
     "label_noise": label_noise,
     "qbc": qbc,

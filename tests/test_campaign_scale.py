@@ -77,13 +77,13 @@ def test_exclusions_reach_the_engine_as_one_sorted_array(tmp_path, monkeypatch):
     store = proba_campaign(tmp_path, 3_000)
     mine_round(store, _hw(), budget=300)
     seen = {}
-    real = activemine.engines.run_engine
+    real = activemine.engines.prepare_run
 
-    def spy(engine, strategy, source, **kwargs):
+    def spy(strategy, source, **kwargs):
         seen["exclude"] = kwargs["exclude"]
-        return real(engine, strategy, source, **kwargs)
+        return real(strategy, source, **kwargs)
 
-    monkeypatch.setattr(activemine.engines, "run_engine", spy)
+    monkeypatch.setattr(activemine.engines, "prepare_run", spy)
     mine_round(store, _hw(), budget=300)
     ex = seen["exclude"]
     assert isinstance(ex, np.ndarray) and ex.dtype.kind == "U" and ex.size == 300 + 100
@@ -123,16 +123,23 @@ def test_a_feature_pool_trains_on_returned_labels_found_in_the_pool_files(tmp_pa
 
 def test_a_label_committed_while_a_round_is_mined_makes_the_round_fail_and_record_nothing(tmp_path, monkeypatch):
     store = proba_campaign(tmp_path, 3_000)
-    real = activemine.engines.run_engine
+    real = activemine.engines.prepare_run
 
-    def import_meanwhile(engine, strategy, source, **kwargs):
-        batch = real(engine, strategy, source, **kwargs)
-        # another process labels one of the ids this round is about to queue
-        _write_labels(tmp_path / "meanwhile.csv", [str(batch.ids[0])], [1], annotator="other")
-        import_labels(store, tmp_path / "meanwhile.csv", allow_unmined=True)
-        return batch
+    def import_meanwhile(strategy, source, **kwargs):
+        run = real(strategy, source, **kwargs)
+        select = run.select
 
-    monkeypatch.setattr(activemine.engines, "run_engine", import_meanwhile)
+        def select_then_import():
+            batch = select()
+            # another process labels one of the ids this round is about to queue
+            _write_labels(tmp_path / "meanwhile.csv", [str(batch.ids[0])], [1], annotator="other")
+            import_labels(store, tmp_path / "meanwhile.csv", allow_unmined=True)
+            return batch
+
+        run.select = select_then_import
+        return run
+
+    monkeypatch.setattr(activemine.engines, "prepare_run", import_meanwhile)
     before = {k: v for k, v in snapshot(store).items() if k not in ("labels", "imports", "samples")}
     with pytest.raises(CampaignError, match="while this round was mined"):
         mine_round(store, _hw(), budget=200)

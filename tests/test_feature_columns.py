@@ -48,7 +48,7 @@ def test_features_named_or_by_prefix(cols, prefix, features):
     "cols,prefix,message",
     [
         (["text"], None, "must be numeric, got [('text', 'large_string')]"),
-        (["f9"], None, "has no column(s) ['f9']; it has ['id', 'text', 'f0', 'f1']"),
+        (["f9"], None, "has no column(s) ['f9']; its 4 columns are ['id', 'text', 'f0', 'f1']"),
         (["id", "f0"], None, "are also its id, label or split column"),
         (["f0", "f0"], None, "names a column twice"),
         (None, "g", "no column of L starts with --feature-prefix 'g'"),
@@ -112,7 +112,8 @@ def _mine(folder, L, U, out, *extra):
         *extra,
     )
     assert code == 0, text
-    return pq.read_table(out).column("id").to_pylist(), text
+    # the batch keeps the pool's id column name
+    return pq.read_table(out).column("post_id").to_pylist(), text
 
 
 def test_mine_carries_a_text_column_and_mines_on_the_features(text_files):

@@ -56,6 +56,7 @@ _EXPORTS = {
     "UncertaintyStrategy": "activemine.selection.strategies",
     "UnknownLabelError": "activemine.errors",
     "allocate_quotas": "activemine.selection.batch",
+    "bald": "activemine.selection.scores",
     "entropy": "activemine.selection.scores",
     "id_keys": "activemine.selection.batch",
     "kl_to_consensus": "activemine.selection.scores",
