@@ -7,7 +7,7 @@ relabel.py     rank labeled samples for a second opinion; advise relabel or mine
 
 from __future__ import annotations
 
-import importlib
+from activemine import lazy_exports
 
 # public name -> the module of this package that defines it; imported on first use, so importing one
 # module of the package does not import the others
@@ -45,14 +45,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'activemine.annotators' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"activemine.annotators.{module}"), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

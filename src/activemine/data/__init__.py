@@ -12,7 +12,7 @@ datasets.py    built-in datasets: Fashion-MNIST from local files, scikit-learn's
 
 from __future__ import annotations
 
-import importlib
+from activemine import lazy_exports
 
 # public name -> the module of this package that defines it; imported on first use, so importing one
 # module of the package does not import the others
@@ -55,14 +55,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'activemine.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"activemine.data.{module}"), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -10,7 +10,7 @@ ties.py        which ranking key decided a batch: the score, its secondary key, 
 
 from __future__ import annotations
 
-import importlib
+from activemine import lazy_exports
 
 # public name -> the module of this package that defines it; imported on first use, so importing one
 # module of the package does not import the others
@@ -61,14 +61,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'activemine.selection' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"activemine.selection.{module}"), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
