@@ -242,3 +242,26 @@ def test_experiment_reads_a_file_with_a_text_column(tmp_path):
     assert load_task(str(path), "multiclass", feature_prefix="x1").X_train.shape[1] == 1
     with pytest.raises(InputError, match="must be numeric"):
         load_task(str(path), "multiclass", feature_cols=["x0", "text"])
+
+
+@pytest.mark.parametrize("fmt, suffix", [("csv", ".csv"), ("jsonl", ".jsonl")])
+def test_campaign_export_carries_the_text_an_annotator_reads(text_files, fmt, suffix):
+    import csv
+    import json
+
+    d = text_files
+    files = ("--pool", d / "U.parquet", "--labeled", d / "L.parquet", "--id-col", "post_id", "--label-col", "y")
+    code, text = invoke("campaign", "init", d / "camp", *files, "--quiet")
+    assert code == 0, text
+    code, text = invoke("campaign", "mine", d / "camp", "--budget", 15, "--model", "logreg", "--quiet")
+    assert code == 0, text
+    out = d / f"round1{suffix}"
+    code, text = invoke("campaign", "export", d / "camp", "--round", 1, "--format", fmt, "--out", out)
+    assert code == 0, text
+    with out.open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh)) if fmt == "csv" else [json.loads(line) for line in fh]
+    pool = pq.read_table(d / "U.parquet").to_pydict()
+    text_of = dict(zip(pool["post_id"], pool["text"]))
+    assert len(rows) == 15
+    # each row carries its own sample's text, as data (markup characters kept as they are)
+    assert all(r["text"] == text_of[r["post_id"]] for r in rows)

@@ -184,6 +184,14 @@ def _label_studio_tasks(store: CampaignStore, rows: list[dict]) -> list[dict]:
     return tasks
 
 
+def exported_view_columns(view: dict, taken: list[str]) -> list[str]:
+    """The pool columns CSV and JSONL exports carry so an annotator sees the sample: the text, the image
+    file's path or the table's fields (not an image's pixel columns); none whose name ``taken`` already has."""
+    if view["kind"] == "image":
+        return []
+    return [c for c in view_columns(view) if c not in taken]
+
+
 def export_id_field(store: CampaignStore) -> str:
     """The id field of exported CSV and JSONL rows: the campaign's id column (``--id-col`` at init), so
     the file reads like the campaign's data; ``id`` if that name is one of the other fields."""
@@ -255,6 +263,12 @@ def export_round(
     others = ["label", "annotator", "round", "rank", "score", "stratum", "predicted"]
     if flagged:
         others += ["flagged", "given"]
+    if fmt != "label-studio":  # Label Studio tasks show the sample themselves
+        shown = exported_view_columns(store.meta["view"], [id_field, *others, "id"])
+        if shown and rows:
+            values = CampaignPool(store).rows_at([r["row"] for r in rows], shown).to_pylist()
+            rows = [{**r, **v} for r, v in zip(rows, values)]
+        others += shown
     fields = [id_field, *others]
     if fmt == "csv":
 
