@@ -130,6 +130,25 @@ def _order(n: int, kind: str, ambiguity: np.ndarray | None, rng: np.random.Gener
     return np.lexsort((u, -ambiguity))
 
 
+def _flip_inputs(y, *, kind: str, proba, classes):
+    """``(y, classes, idx, target, ambiguity)`` for a flip: the labels checked and as class indices ``(n,)``,
+    and for the ambiguity-weighted kinds each row's most confusable other class and its probability."""
+    y = np.asarray(y)
+    if kind not in NOISE_KINDS:
+        raise InputError(f"unknown noise kind {kind!r}; expected one of {NOISE_KINDS}")
+    classes = np.unique(y) if classes is None else np.asarray(classes)
+    if classes.size < 2:
+        raise SingleClassError(f"cannot flip labels with fewer than two classes, got {classes.tolist()}")
+    idx = label_indices(y, classes, k=classes.size, name="y")
+    target = ambiguity = None
+    if kind != "uniform":
+        if proba is None:
+            raise InputError(f"kind={kind!r} needs proba (n, k) from a model trained on clean labels")
+        idx, p = labels_and_proba(y, proba, classes)
+        target, ambiguity = _ambiguity(idx, p)
+    return y, classes, idx, target, ambiguity
+
+
 def inject_observed_noise(
     y, rate: float, *, kind: str = "uniform", proba=None, classes: Sequence | None = None, random_state: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -149,20 +168,8 @@ def inject_observed_noise(
     """
     if not 0.0 <= rate < 1.0:
         raise InputError(f"noise rate must be in [0, 1), got {rate}")
-    y = np.asarray(y)
-    if kind not in NOISE_KINDS:
-        raise InputError(f"unknown noise kind {kind!r}; expected one of {NOISE_KINDS}")
-    classes = np.unique(y) if classes is None else np.asarray(classes)
+    y, classes, idx, target, ambiguity = _flip_inputs(y, kind=kind, proba=proba, classes=classes)
     k = classes.size
-    if k < 2:
-        raise SingleClassError(f"cannot flip labels with fewer than two classes, got {classes.tolist()}")
-    idx = label_indices(y, classes, k=k, name="y")
-    ambiguity = target = None
-    if kind != "uniform":
-        if proba is None:
-            raise InputError(f"kind={kind!r} needs proba (n, k) from a model trained on clean labels")
-        idx, p = labels_and_proba(y, proba, classes)
-        target, ambiguity = _ambiguity(idx, p)
     rng = np.random.default_rng(random_state)
     cap = np.floor(rate * np.bincount(idx, minlength=k) + 1e-9).astype(np.int64)  # (k,)
     out, into = np.zeros(k, dtype=np.int64), np.zeros(k, dtype=np.int64)
@@ -224,20 +231,8 @@ def check_wrong_shares(y_true, y_obs, classes: Sequence, names: Sequence[str], *
 
 
 def _flip(y, rates: np.ndarray | float, *, kind: str, proba, classes, random_state: int):
-    y = np.asarray(y)
-    if kind not in NOISE_KINDS:
-        raise InputError(f"unknown noise kind {kind!r}; expected one of {NOISE_KINDS}")
-    classes = np.unique(y) if classes is None else np.asarray(classes)
+    y, classes, idx, target, ambiguity = _flip_inputs(y, kind=kind, proba=proba, classes=classes)
     k = classes.size
-    if k < 2:
-        raise SingleClassError(f"cannot flip labels with fewer than two classes, got {classes.tolist()}")
-    idx = label_indices(y, classes, k=k, name="y")
-    ambiguity = target = None
-    if kind != "uniform":
-        if proba is None:
-            raise InputError(f"kind={kind!r} needs proba (n, k) from a model trained on clean labels")
-        idx, p = labels_and_proba(y, proba, classes)
-        target, ambiguity = _ambiguity(idx, p)
     rng = np.random.default_rng(random_state)
     if np.ndim(rates) == 0:
         groups = [(np.arange(idx.size), float(rates))]
