@@ -99,3 +99,15 @@ def test_relabel_flagged_queues_only_flagged_samples_and_says_why_a_budget_is_to
     assert sorted(sids) == doubted and round_no == 2
     result = runner.invoke(app, ["campaign", "relabel", str(store.folder), "--budget", "500"])
     assert result.exit_code != 0 and "initial labeled set L are not relabeled" in result.output
+
+
+@pytest.mark.parametrize("spelling", ["{:08d}", " {} ", "{}.0", "+{}"])
+def test_a_review_reads_the_id_as_every_other_reader_does(flagged_campaign, spelling):
+    # the campaign's ids are integers: 00019 and 19.0 are the sample 19, as in import and on the labeling page
+    store, truth, doubted = flagged_campaign
+    queue = ReviewQueue(store)
+    sid = queue.next("lead")
+    queue.submit("lead", spelling.format(int(sid)), str(truth[int(sid)]))
+    assert sid not in store.flagged()
+    active = store.read("SELECT sid, annotator FROM labels WHERE sid = ? AND retracted_at IS NULL", (sid,))
+    assert active == [(sid, "lead")]

@@ -76,7 +76,7 @@ class ReviewQueue(LabelingQueue):
         Raises :class:`LeaseError` when another reviewer holds a live lease on
         the sample or it is no longer flagged (a retry of the same label is a no-op).
         """
-        annotator, sid, label = self._check_annotator(annotator), str(sid), str(label)
+        annotator, sid, label = self._check_annotator(annotator), self.store.normalize_id(sid), str(label)
         if label not in self.store.class_names:
             raise UnknownLabelError(f"unknown class {label!r}; expected one of {self.store.class_names}")
         t = self.clock()
