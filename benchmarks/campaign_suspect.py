@@ -28,6 +28,7 @@ import csv
 import json
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,7 @@ from activemine.campaign import import_labels, init_campaign, mine_round
 from activemine.campaign.batchdata import read_batch
 from activemine.campaign.checks import DEFAULT_SUSPECT_THRESHOLD, class_thresholds, disagreement
 from activemine.data.datasets import fashion_mnist_available, load_dataset
+from activemine.experiments.noise import inject_observed_noise
 from activemine.selection.strategies import make_strategy
 
 OUT = Path(__file__).resolve().parent / "results" / "campaign_suspect"
@@ -45,6 +47,7 @@ THRESHOLDS = [0.3, 0.5, 0.7, 0.8, 0.9, 0.95]
 # (name, n labeled, n pool, round size)
 RARE_SETUPS = [("synthetic-rare", 3_000, 30_000, 1_000), ("fashion-bag-rare", 3_000, 20_000, 1_000)]
 TARGET_POS, TARGET_RATIO = 0.02, 2.0
+CLASSES = ("neg", "pos")  # the campaign's class order (sorted names)
 
 
 def _rare_data(name: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -75,15 +78,17 @@ def _rare_data(name: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def rare_run(name: str, n_l: int, n_u: int, budget: int, rounds: int, seed: int, tmp: Path) -> list[dict]:
-    """One campaign fed correct labels: per round, correct labels and false flags per class, both rules."""
+    """One campaign fed correct labels: per round, the labels (class indices), their disagreements and the
+    campaign's flags when imported and at the end (flags a later import lifted are no longer standing)."""
     X, y = _rare_data(name, n_l + n_u, seed)
     ids = np.arange(y.size)
     cols = {f"f{j:03d}": X[:, j] for j in range(X.shape[1])}
     L, U = tmp / "L.parquet", tmp / "U.parquet"
-    pq.write_table(pa.table({"id": ids[:n_l], **{k: v[:n_l] for k, v in cols.items()}, "y": y[:n_l]}), L)
+    pq.write_table(pa.table({"id": ids[:n_l], **{k: v[:n_l] for k, v in cols.items()}, "label": y[:n_l]}), L)
     pq.write_table(pa.table({"id": ids[n_l:], **{k: v[n_l:] for k, v in cols.items()}}), U)
     store = init_campaign(tmp / "camp", pool=U, labeled=L)
-    classes = store.class_names  # ["neg", "pos"]
+    classes = store.class_names
+    assert tuple(classes) == CLASSES, classes
     out = []
     for _ in range(rounds):
         strategy = make_strategy("hw", model="lightgbm", random_state=seed)
@@ -97,19 +102,87 @@ def rare_run(name: str, n_l: int, n_u: int, budget: int, rounds: int, seed: int,
             w.writerow(["id", "label", "annotator"])
             w.writerows((s, t, "truth") for s, t in zip(sids, truth.tolist()))
         report = import_labels(store, path)
-        flagged = np.isin(np.array(sids, dtype=str), np.array([str(s) for s in report.suspect], dtype=str))
         given = np.array([classes.index(t) for t in truth])
-        shared = disagreement(given, data.proba) > DEFAULT_SUSPECT_THRESHOLD
-        limits = class_thresholds(given, disagreement(given, data.proba), len(classes), DEFAULT_SUSPECT_THRESHOLD)
-        row = {"round": round_no, "thresholds": limits.round(4).tolist()}
-        for c in classes:
-            at = truth == c
-            row[c] = {
-                "correct": int(at.sum()),
-                "flagged": int((flagged & at).sum()),
-                "flagged_shared": int((shared & at).sum()),
+        out.append(
+            {
+                "round": round_no,
+                "sids": np.array(sids, dtype=str),
+                "given": given,
+                "proba": np.asarray(data.proba, dtype=np.float64),
+                "d": disagreement(given, data.proba),
+                "flagged": np.isin(np.array(sids, dtype=str), np.array([str(s) for s in report.suspect], dtype=str)),
             }
-        out.append(row)
+        )
+    with store.snapshot() as conn:
+        standing = {
+            str(s) for (s,) in conn.execute("SELECT sid FROM labels WHERE suspect = 1 AND retracted_at IS NULL")
+        }
+    for r in out:
+        r["standing"] = np.isin(r["sids"], np.array(sorted(standing), dtype=str))
+    return out
+
+
+def _rare_campaign(name: str, n_l: int, n_u: int, budget: int, rounds: int, seed: int) -> list[dict]:
+    with tempfile.TemporaryDirectory() as tmp:
+        return rare_run(name, n_l, n_u, budget, rounds, seed, Path(tmp))
+
+
+def former_class_thresholds(given: np.ndarray, d: np.ndarray, k: int, threshold: float) -> np.ndarray:
+    """The rule the campaign used before (kept here to compare): a class is spared only when a one-sided
+    two-proportion z of its flagged share against the others' exceeds 2, down to the others' share rounded to
+    the nearest label; flags of earlier imports are never judged again."""
+    out = np.full(k, threshold)
+    over = d > threshold
+    for c in range(k):
+        mine, others = given == c, given != c
+        n_c, n_o = int(mine.sum()), int(others.sum())
+        if not n_c or not n_o:
+            continue
+        f_c, f_o = int(over[mine].sum()), int(over[others].sum())
+        p_c, p_o = f_c / n_c, f_o / n_o
+        pooled = (f_c + f_o) / (n_c + n_o)
+        se = np.sqrt(pooled * (1.0 - pooled) * (1.0 / n_c + 1.0 / n_o))
+        if p_c <= p_o or (p_c - p_o) / se <= 2.0:
+            continue
+        allowed = int(np.floor(p_o * n_c + 0.5))
+        out[c] = max(threshold, float(np.sort(d[mine])[::-1][allowed]))
+    return out
+
+
+def replay(rounds: list[tuple[np.ndarray, np.ndarray]], k: int, t: float, rule: str) -> tuple[list, list]:
+    """Flags per round ``(n_r,)`` when imported and standing after the last import, as a campaign of these
+    rounds' labels ``[(given, d)]`` would set them under ``rule``: ``by_class`` (the campaign's: thresholds over
+    every label so far, spared flags lifted), ``former`` (:func:`former_class_thresholds`) or ``shared``."""
+    at_import, standing = [], []
+    for i, (g, d) in enumerate(rounds):
+        all_g = np.concatenate([r[0] for r in rounds[: i + 1]])
+        all_d = np.concatenate([r[1] for r in rounds[: i + 1]])
+        if rule == "shared":
+            limits = np.full(k, t)
+        elif rule == "former":
+            limits = former_class_thresholds(all_g, all_d, k, t)
+        else:
+            limits = class_thresholds(all_g, all_d, k, t)
+            for (g0, d0), f0 in zip(rounds[:i], standing):
+                f0 &= ~((d0 > t) & (d0 <= limits[g0]))  # lift_spared_flags
+        at_import.append(d > limits[g])
+        standing.append(at_import[-1].copy())
+    return at_import, standing
+
+
+RULES = ("by_class", "former", "shared")
+
+
+def noisy_rounds(run: list[dict], noise: float, seed: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Each round's labels with ``noise`` of each observed class wrong (the per-class model of
+    :func:`activemine.experiments.noise.inject_observed_noise`, uniform), judged by the same round's model:
+    ``[(given, d, wrong)]``. The rounds' models are the ones trained on correct labels."""
+    out = []
+    for r in run:
+        noisy, wrong = inject_observed_noise(
+            r["given"], noise, kind="uniform", classes=[0, 1], random_state=seed * 100 + r["round"]
+        )
+        out.append((noisy, disagreement(noisy, r["proba"]), wrong))
     return out
 
 
@@ -121,7 +194,7 @@ def planted_run(n_l: int, n_u: int, budget: int, seed: int, noise: float, tmp: P
     ids = np.arange(order.size)
     cols = {f"px{j}": X[:, j] for j in range(X.shape[1])}
     L, U = tmp / "L.parquet", tmp / "U.parquet"
-    pq.write_table(pa.table({"id": ids[:n_l], **{k: v[:n_l] for k, v in cols.items()}, "y": y[:n_l]}), L)
+    pq.write_table(pa.table({"id": ids[:n_l], **{k: v[:n_l] for k, v in cols.items()}, "label": y[:n_l]}), L)
     pq.write_table(pa.table({"id": ids[n_l:], **{k: v[n_l:] for k, v in cols.items()}}), U)
     store = init_campaign(tmp / "camp", pool=U, labeled=L)
     mine_round(store, make_strategy("hw", model="logreg", random_state=seed), budget=budget)
@@ -136,7 +209,11 @@ def planted_run(n_l: int, n_u: int, budget: int, seed: int, noise: float, tmp: P
     out = []
     for t in THRESHOLDS:
         row = {"threshold": t, "wrong": int(flip.sum()), "correct": int((~flip).sum())}
-        for rule, flagged in (("shared", dis > t), ("by_class", dis > class_thresholds(given, dis, k, t)[given])):
+        for rule, flagged in (
+            ("shared", dis > t),
+            ("by_class", dis > class_thresholds(given, dis, k, t)[given]),
+            ("former", dis > former_class_thresholds(given, dis, k, t)[given]),
+        ):
             row[rule] = {
                 "flagged": int(flagged.sum()),
                 "correct_flagged": int((flagged & ~flip).sum()),
@@ -150,21 +227,78 @@ def _rate(n: int, of: int) -> float | None:
     return n / of if of else None
 
 
-def summarize_rare(runs: list[list[dict]]) -> dict:
-    """Per class and rule, correct labels and false flags summed over seeds and rounds, with the target."""
-    out = {}
-    for c in ("neg", "pos"):
-        correct = sum(r[c]["correct"] for run in runs for r in run)
-        out[c] = {"correct": correct}
-        for rule, key in (("by_class", "flagged"), ("shared", "flagged_shared")):
-            n = sum(r[c][key] for run in runs for r in run)
-            out[c][rule] = {"flagged": n, "rate": _rate(n, correct)}
-    for rule in ("by_class", "shared"):
-        pos, neg = out["pos"][rule]["rate"], out["neg"][rule]["rate"]
-        out[f"target_{rule}"] = bool(pos is not None and pos <= TARGET_POS and pos <= TARGET_RATIO * (neg or 0.0))
-        if pos == 0:
-            out[f"target_{rule}"] = True
+def _per_class(given: np.ndarray, flagged: np.ndarray, among: np.ndarray | None = None) -> dict:
+    """{class name: [flagged, of]} over labels ``among`` (all when None)."""
+    among = np.ones(given.size, dtype=bool) if among is None else among
+    return {
+        name: [int((flagged & among & (given == c)).sum()), int((among & (given == c)).sum())]
+        for c, name in enumerate(CLASSES)
+    }
+
+
+def _target(pos: list[int], neg: list[int]) -> bool:
+    """At most 2% of the correct positives flagged and at most twice the correct negatives' rate."""
+    p, n = pos[0] / max(pos[1], 1), neg[0] / max(neg[1], 1)
+    return p <= TARGET_POS and p <= TARGET_RATIO * n if p > 0 else True
+
+
+def summarize_rare(runs: list[list[dict]], noise: float) -> dict:
+    """Per rule and class, summed over seeds and rounds: correct labels flagged when imported and standing at
+    the end (the campaign fed correct labels), with the target on both; and, on the same rounds with ``noise``
+    of each class's labels wrong, recall of the wrong labels and false flags per given class (standing)."""
+    out = {"correct": {}, "noisy": {}, "noise": noise}
+    for rule in RULES:
+        sums = {"at_import": {c: [0, 0] for c in CLASSES}, "standing": {c: [0, 0] for c in CLASSES}}
+        noisy = {c: {"wrong_flagged": [0, 0], "correct_flagged": [0, 0]} for c in CLASSES}
+        for seed, run in enumerate(runs):
+            at_import, standing = replay([(r["given"], r["d"]) for r in run], 2, DEFAULT_SUSPECT_THRESHOLD, rule)
+            for r, fi, fs in zip(run, at_import, standing):
+                for key, f in (("at_import", fi), ("standing", fs)):
+                    for c, (a, b) in _per_class(r["given"], f).items():
+                        sums[key][c][0] += a
+                        sums[key][c][1] += b
+            rounds = noisy_rounds(run, noise, seed)
+            _, standing = replay([(g, d) for g, d, _ in rounds], 2, DEFAULT_SUSPECT_THRESHOLD, rule)
+            for (g, _, wrong), f in zip(rounds, standing):
+                for key, among in (("wrong_flagged", wrong), ("correct_flagged", ~wrong)):
+                    for c, (a, b) in _per_class(g, f, among).items():
+                        noisy[c][key][0] += a
+                        noisy[c][key][1] += b
+        for key in sums:
+            sums[key]["target"] = _target(sums[key]["pos"], sums[key]["neg"])
+        out["correct"][rule] = sums
+        out["noisy"][rule] = noisy
+    # the campaign's own flags against the replay of its rule: they should be the same labels
+    mismatch = 0
+    for run in runs:
+        at_import, standing = replay([(r["given"], r["d"]) for r in run], 2, DEFAULT_SUSPECT_THRESHOLD, "by_class")
+        mismatch += sum(
+            int((r["flagged"] != fi).sum() + (r["standing"] != fs).sum()) for r, fi, fs in zip(run, at_import, standing)
+        )
+    out["campaign_vs_replay_mismatches"] = mismatch
     return out
+
+
+def _round_rows(run: list[dict]) -> list[dict]:
+    """What results.json keeps per round: per class, labels and flags (the campaign's, and the former and shared
+    rules replayed on the same labels)."""
+    former, _ = replay([(r["given"], r["d"]) for r in run], 2, DEFAULT_SUSPECT_THRESHOLD, "former")
+    rows = []
+    for r, f in zip(run, former):
+        rows.append(
+            {
+                "round": r["round"],
+                "flagged_at_import": _per_class(r["given"], r["flagged"]),
+                "flagged_standing": _per_class(r["given"], r["standing"]),
+                "flagged_former": _per_class(r["given"], f),
+                "flagged_shared": _per_class(r["given"], r["d"] > DEFAULT_SUSPECT_THRESHOLD),
+            }
+        )
+    return rows
+
+
+def _share(x: list[int]) -> str:
+    return f"{x[0]:>4}/{x[1]:<5} ({x[0] / max(x[1], 1):.2%})"
 
 
 def main() -> None:
@@ -173,31 +307,48 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--noise", type=float, default=0.1)
     ap.add_argument("--parts", default="rare,planted", help="rare, planted or both (comma-separated)")
+    ap.add_argument("--workers", type=int, default=1, help="rare campaigns run side by side (processes)")
     args = ap.parse_args()
     parts = set(args.parts.split(","))
     if not parts or parts - {"rare", "planted"}:
         ap.error(f"--parts takes rare and/or planted, got {args.parts!r}")
     started = time.perf_counter()
-    command = f"python benchmarks/campaign_suspect.py --seeds {args.seeds} --rounds {args.rounds} --noise {args.noise}"
+    command = (
+        f"python benchmarks/campaign_suspect.py --seeds {args.seeds} --rounds {args.rounds} --noise {args.noise} "
+        f"--workers {args.workers}"
+    )
     results = {"command": f"{command} --parts {args.parts}", "rare": [], "planted": None}
-    for name, n_l, n_u, budget in RARE_SETUPS if "rare" in parts else []:
-        if name.startswith("fashion") and not fashion_mnist_available():
-            print("fashion-mnist not installed; its rare setup skipped")
-            continue
+    setups = [s for s in RARE_SETUPS if "rare" in parts]
+    if any(s[0].startswith("fashion") for s in setups) and not fashion_mnist_available():
+        print("fashion-mnist not installed; its rare setup skipped")
+        setups = [s for s in setups if not s[0].startswith("fashion")]
+    # every (setup, seed) campaign is independent: --workers runs them side by side, results in the same order
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        pending = {
+            (name, seed): pool.submit(_rare_campaign, name, n_l, n_u, budget, args.rounds, seed)
+            for name, n_l, n_u, budget in setups
+            for seed in range(args.seeds)
+        }
+        for (name, seed), fut in pending.items():
+            fut.add_done_callback(
+                lambda _, name=name, seed=seed: print(f"{name} seed {seed}: campaign done", flush=True)
+            )
+    for name, n_l, n_u, budget in setups:
         runs = []
         for seed in range(args.seeds):
-            with tempfile.TemporaryDirectory() as tmp:
-                runs.append(rare_run(name, n_l, n_u, budget, args.rounds, seed, Path(tmp)))
+            runs.append(pending[(name, seed)].result())
             print(
                 f"{name} seed {seed}: "
                 + "; ".join(
-                    f"round {r['round']} pos {r['pos']['flagged']}/{r['pos']['correct']} "
-                    f"neg {r['neg']['flagged']}/{r['neg']['correct']} (thresholds {r['thresholds']})"
-                    for r in runs[-1]
+                    f"round {r['round']} pos {f['pos'][0]}/{f['pos'][1]} neg {f['neg'][0]}/{f['neg'][1]} flagged "
+                    f"(standing at the end pos {e['pos'][0]}, neg {e['neg'][0]}; former rule pos {o['pos'][0]}, "
+                    f"neg {o['neg'][0]})"
+                    for r in _round_rows(runs[-1])
+                    for f, e, o in [(r["flagged_at_import"], r["flagged_standing"], r["flagged_former"])]
                 ),
                 flush=True,
             )
-        summary = summarize_rare(runs)
+        summary = summarize_rare(runs, args.noise)
         results["rare"].append(
             {
                 "dataset": name,
@@ -206,19 +357,30 @@ def main() -> None:
                 "round": budget,
                 "rounds": args.rounds,
                 "seeds": args.seeds,
-                "runs": runs,
+                "runs": [_round_rows(run) for run in runs],
                 "summary": summary,
             }
         )
         print(f"\n{name}: L {n_l}, U {n_u}, {args.rounds} HW rounds of {budget}, {args.seeds} seeds, correct labels")
-        print(f"{'rule':>9} {'pos flagged':>18} {'neg flagged':>18} {'target':>7}")
-        for rule in ("by_class", "shared"):
-            p, n = summary["pos"], summary["neg"]
+        print(f"{'rule':>9} {'when':>10} {'pos flagged':>20} {'neg flagged':>20} {'target':>7}")
+        for rule in RULES:
+            for when in ("at_import", "standing"):
+                x = summary["correct"][rule][when]
+                print(f"{rule:>9} {when:>10} {_share(x['pos']):>20} {_share(x['neg']):>20} {str(x['target']):>7}")
+        print(f"same labels, {args.noise:.0%} of each round's labels of each class wrong (standing flags):")
+        print(
+            f"{'rule':>9} {'wrong pos caught':>20} {'wrong neg caught':>20} {'correct pos flagged':>20} {'correct neg flagged':>20}"
+        )
+        for rule in RULES:
+            x = summary["noisy"][rule]
             print(
-                f"{rule:>9} {p[rule]['flagged']:>6}/{p['correct']:<5} ({p[rule]['rate']:.2%})"
-                f" {n[rule]['flagged']:>6}/{n['correct']:<5} ({n[rule]['rate']:.2%}) {str(summary['target_' + rule]):>7}",
-                flush=True,
+                f"{rule:>9} {_share(x['pos']['wrong_flagged']):>20} {_share(x['neg']['wrong_flagged']):>20} "
+                f"{_share(x['pos']['correct_flagged']):>20} {_share(x['neg']['correct_flagged']):>20}"
             )
+        print(
+            f"campaign flags against the replay of its rule: {summary['campaign_vs_replay_mismatches']} mismatches",
+            flush=True,
+        )
         _save(results, started)
     if "planted" in parts:
         runs = []
@@ -232,7 +394,7 @@ def main() -> None:
                 "wrong": sum(r[i]["wrong"] for r in runs),
                 "correct": sum(r[i]["correct"] for r in runs),
             }
-            for rule in ("shared", "by_class"):
+            for rule in ("shared", "by_class", "former"):
                 tot = {key: sum(r[i][rule][key] for r in runs) for key in runs[0][i][rule]}
                 row[rule] = {
                     **tot,
@@ -256,7 +418,7 @@ def main() -> None:
         )
         print(f"{'threshold':>9} {'rule':>9} {'flagged':>8} {'correct flagged':>16} {'precision':>9} {'recall':>7}")
         for r in table:
-            for rule in ("shared", "by_class"):
+            for rule in ("shared", "by_class", "former"):
                 x = r[rule]
                 prec = "-" if x["precision"] is None else f"{x['precision']:.2f}"
                 print(

@@ -38,11 +38,12 @@ from activemine.errors import InputError
 
 __all__ = [
     "DEFAULT_SUSPECT_THRESHOLD",
-    "Z_SPARE",
     "campaign_thresholds",
     "class_thresholds",
     "disagreement",
     "gather_proba",
+    "judge_labels",
+    "lift_spared_flags",
     "returned_label_disagreements",
     "suspect_mask",
     "suspect_sids",
@@ -69,21 +70,16 @@ def _check_threshold(threshold: float) -> float:
     return float(threshold)
 
 
-#: A class's labels are spared only when the threshold flags them more often than the other classes' by more
-#: than chance: a one-sided two-proportion z above this.
-Z_SPARE = 2.0
-
-
 def class_thresholds(given: np.ndarray, disagreements: np.ndarray, k: int, threshold: float) -> np.ndarray:
     """Per-class thresholds ``(k,)``, each at least ``threshold``, for a campaign's labels.
 
     ``given`` ``(n,)`` are the labels' class indices, ``disagreements`` ``(n,)``
     theirs (:func:`disagreement`). The share of class ``c``'s labels that
     ``threshold`` flags is compared with the share it flags among the labels
-    of every other class; where it is higher by more than chance (a one-sided
-    two-proportion z above :data:`Z_SPARE`), class ``c`` gets the smallest
+    of every other class; where it is higher, class ``c`` gets the smallest
     threshold that flags no larger a share of its labels than the others'
-    (to the nearest label). Every other class keeps ``threshold``.
+    (rounded down to whole labels: ``floor(share * n_c)`` of them at most).
+    Every other class keeps ``threshold``.
     """
     t = _check_threshold(threshold)
     given = np.asarray(given, dtype=np.int64)
@@ -96,12 +92,9 @@ def class_thresholds(given: np.ndarray, disagreements: np.ndarray, k: int, thres
         if not n_c or not n_o:
             continue
         f_c, f_o = int(over[mine].sum()), int(over[others].sum())
-        p_c, p_o = f_c / n_c, f_o / n_o
-        pooled = (f_c + f_o) / (n_c + n_o)
-        se = np.sqrt(pooled * (1.0 - pooled) * (1.0 / n_c + 1.0 / n_o))
-        if p_c <= p_o or (p_c - p_o) / se <= Z_SPARE:
+        if f_c * n_o <= f_o * n_c:  # flagged no more often than the others (integer compare: no rounding)
             continue
-        allowed = int(np.floor(p_o * n_c + 0.5))  # labels of c that may stay flagged (to the nearest)
+        allowed = (f_o * n_c) // n_o  # labels of c that may stay flagged, rounded down
         ranked = np.sort(d[mine])[::-1]  # (n_c,) most doubted first
         out[c] = max(t, float(ranked[allowed]))  # strictly greater flags at most `allowed` of them
     return out
@@ -146,25 +139,71 @@ def suspect_sids(
     probabilities between calls: a round never changes once written). Ids that
     were never in a batch are not checked.
     """
+    return judge_labels(store, labels, threshold=threshold, by_class=by_class, conn=conn, cache=cache, stored=stored)[0]
+
+
+def judge_labels(
+    store: CampaignStore,
+    labels: list[tuple[str, str]],
+    *,
+    threshold: float = DEFAULT_SUSPECT_THRESHOLD,
+    by_class: bool = True,
+    conn=None,
+    cache: dict | None = None,
+    stored: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[list[str], np.ndarray | None]:
+    """:func:`suspect_sids` and the class thresholds ``(k,)`` it used (None without ``by_class`` or when no
+    label was checked), for :func:`lift_spared_flags`."""
     if conn is None:
         with store.snapshot() as own:
-            return suspect_sids(
+            return judge_labels(
                 store, labels, threshold=threshold, by_class=by_class, conn=own, cache=cache, stored=stored
             )
     where = newest_positions(conn, [sid for sid, _ in labels])
     checked = [(sid, label) for sid, label in labels if sid in where]
     if not checked:
-        return []
+        return [], None
     index = {c: i for i, c in enumerate(store.class_names)}
     given = np.array([index[label] for _, label in checked])  # (n,) class indices
     proba = gather_proba(conn, [where[sid] for sid, _ in checked], cache)  # (n, k)
-    limits = (
-        campaign_thresholds(conn, index, given, proba, threshold, cache=cache, stored=stored)[given]
-        if by_class
-        else None
+    limits = campaign_thresholds(conn, index, given, proba, threshold, cache=cache, stored=stored) if by_class else None
+    mask = suspect_mask(given, proba, threshold=threshold, thresholds=None if limits is None else limits[given])
+    return [sid for (sid, _), bad in zip(checked, mask) if bad], limits
+
+
+def lift_spared_flags(conn, index: dict, limits: np.ndarray, threshold: float, *, cache: dict | None = None) -> int:
+    """Clear the ``suspect`` flag of standing labels that their class's threshold now spares; returns how many.
+
+    ``limits`` ``(k,)`` are the campaign's class thresholds (:func:`class_thresholds`)
+    as an import or the labeling page has just computed them, ``threshold``
+    the floor they were computed from. A flagged returned label of class ``c``
+    whose disagreement lies in ``(threshold, limits[c]]`` was flagged when its
+    class was doubted more often than it is now, against the other classes'
+    share of that time; judged again, it would not be. Later rounds mostly
+    add labels the model is sure of, so the other classes' share falls, and
+    flags kept from the first round would leave a rare class flagged more
+    often than the rest. Flags below ``threshold`` (an import asked for a
+    lower one) and every flag of a class at ``threshold`` stay. Runs inside
+    the caller's write transaction.
+    """
+    t = _check_threshold(threshold)
+    limits = np.asarray(limits, dtype=np.float64)
+    if not (limits > t).any():
+        return 0
+    rows = conn.execute(
+        "SELECT label_id, sid, label FROM labels WHERE suspect = 1 AND retracted_at IS NULL AND source != 'initial'"
+    ).fetchall()
+    where = newest_positions(conn, [sid for _, sid, _ in rows])
+    rows = [r for r in rows if r[1] in where]
+    if not rows:
+        return 0
+    given = np.array([index[label] for _, _, label in rows], dtype=np.int64)  # (m,)
+    d = disagreement(given, gather_proba(conn, [where[sid] for _, sid, _ in rows], cache))  # (m,)
+    lift = (d > t) & (d <= limits[given])
+    conn.executemany(
+        "UPDATE labels SET suspect = 0 WHERE label_id = ?", ((int(r[0]),) for r, x in zip(rows, lift) if x)
     )
-    mask = suspect_mask(given, proba, threshold=threshold, thresholds=limits)
-    return [sid for (sid, _), bad in zip(checked, mask) if bad]
+    return int(lift.sum())
 
 
 def gather_proba(conn, positions: list[tuple[int, int]], cache: dict | None = None) -> np.ndarray:

@@ -39,7 +39,13 @@ import numpy as np
 import pyarrow as pa
 
 from activemine.campaign.batchdata import read_round
-from activemine.campaign.checks import DEFAULT_SUSPECT_THRESHOLD, campaign_thresholds, gather_proba, suspect_mask
+from activemine.campaign.checks import (
+    DEFAULT_SUSPECT_THRESHOLD,
+    campaign_thresholds,
+    gather_proba,
+    lift_spared_flags,
+    suspect_mask,
+)
 from activemine.campaign.pool import CampaignPool
 from activemine.campaign.samples import LabeledRows, pixels_to_png
 from activemine.campaign.store import ANY_ROUND, CampaignStore, now
@@ -663,7 +669,8 @@ def _admit_unmined(store: CampaignStore, conn, unmined: list[tuple[str, str]]) -
 
 
 def _mark_suspects(store: CampaignStore, conn, threshold: float, *, by_class: bool) -> None:
-    """Flag in ``incoming`` the labels the model of each id's newest round doubts."""
+    """Flag in ``incoming`` the labels the model of each id's newest round doubts; with ``by_class``, clear the
+    standing flags that the new class thresholds spare (:func:`activemine.campaign.checks.lift_spared_flags`)."""
     # CROSS JOIN fixes the loop order: each incoming row looks its id up in batches' key, round by round
     rows = conn.execute(
         f"SELECT i.n, i.label, b.round, b.rank FROM incoming i CROSS JOIN batches b ON {ANY_ROUND.format('b')} "
@@ -678,9 +685,12 @@ def _mark_suspects(store: CampaignStore, conn, threshold: float, *, by_class: bo
     n = n_all[newest]
     given = np.fromiter((index[r[1]] for r in rows), dtype=np.int64, count=len(rows))
     proba = gather_proba(conn, [(r[2], r[3]) for r in rows])  # (n, k)
-    limits = campaign_thresholds(conn, index, given, proba, threshold)[given] if by_class else None
-    bad = suspect_mask(given, proba, threshold=threshold, thresholds=limits)
+    cache: dict = {}
+    limits = campaign_thresholds(conn, index, given, proba, threshold, cache=cache) if by_class else None
+    bad = suspect_mask(given, proba, threshold=threshold, thresholds=None if limits is None else limits[given])
     conn.executemany("UPDATE incoming SET suspect = 1 WHERE n = ?", ((int(v),) for v in n[bad]))
+    if limits is not None:
+        lift_spared_flags(conn, index, limits, threshold, cache=cache)
 
 
 def _apply(conn, report: ImportReport, *, key: str, path: Path, source: str, review: bool) -> None:

@@ -18,7 +18,12 @@ import threading
 import time
 from collections.abc import Callable
 
-from activemine.campaign.checks import DEFAULT_SUSPECT_THRESHOLD, returned_label_disagreements, suspect_sids
+from activemine.campaign.checks import (
+    DEFAULT_SUSPECT_THRESHOLD,
+    judge_labels,
+    lift_spared_flags,
+    returned_label_disagreements,
+)
 from activemine.campaign.overlap import OPEN_FOR, ensure_wanted_table
 from activemine.campaign.store import CampaignStore, now
 from activemine.errors import InputError, LeaseError, UnknownLabelError
@@ -157,16 +162,15 @@ class LabelingQueue:
         annotator, sid, label = self._check_annotator(annotator), self.store.normalize_id(sid), str(label)
         if label not in self.store.class_names:
             raise UnknownLabelError(f"unknown class {label!r}; expected one of {self.store.class_names}")
-        suspect = bool(
-            suspect_sids(
-                self.store,
-                [(sid, label)],
-                threshold=self.suspect_threshold,
-                conn=self._conn(),
-                cache=self._probas,
-                stored=self._returned_labels(),
-            )
+        flagged, limits = judge_labels(
+            self.store,
+            [(sid, label)],
+            threshold=self.suspect_threshold,
+            conn=self._conn(),
+            cache=self._probas,
+            stored=self._returned_labels(),
         )
+        suspect = bool(flagged)
         t = self.clock()
         with self.store.transaction(self._conn()) as conn:
             if not self.store.is_known(sid, conn=conn):
@@ -189,6 +193,9 @@ class LabelingQueue:
                 (sid, label, annotator, now(), int(suspect)),
             )
             conn.execute("DELETE FROM assignments WHERE sid = ?", (sid,))
+            if limits is not None:
+                index = {c: i for i, c in enumerate(self.store.class_names)}
+                lift_spared_flags(conn, index, limits, self.suspect_threshold, cache=self._probas)
 
     def _returned_labels(self):
         """The campaign's returned labels for the suspect check, read again once labels grew by 2% (at least 20):
