@@ -6,7 +6,9 @@ Times fit + score of the pool for ``qbc``, ``hw`` (which selects with all given 
 training set costs once labels are back), on the reduced label-efficiency
 sizes (Fashion-MNIST shirt-vs-rest L 2,000 / U 6,000; the rare set L 10,000 / U 30,000), clean and with the
 benchmark's 10% ambiguity-weighted noise (where the check's refits run), ``--repeats`` times each, in turn,
-so load changes hit every variant alike. Prints a table of median seconds and the model fits.
+so load changes hit every variant alike. Prints a table of median seconds and the model fits, and writes
+it to ``benchmarks/results/hw_cost/`` (``results.json``: every timing; ``results.md``: the table; the
+current run only).
 
     python benchmarks/hw_cost.py --n-jobs 2 --repeats 3
 """
@@ -14,6 +16,8 @@ so load changes hit every variant alike. Prints a table of median seconds and th
 from __future__ import annotations
 
 import argparse
+import json
+import platform
 import sys
 import tempfile
 import time
@@ -32,6 +36,8 @@ from activemine.experiments.seeds import _clean_proba, _Seed
 from activemine.experiments.settings import ExperimentConfig
 from activemine.experiments.tasks import load_task
 from activemine.selection.strategies import make_strategy
+
+OUT = Path(__file__).resolve().parent / "results" / "hw_cost"
 
 
 def variants(n_jobs):
@@ -52,7 +58,8 @@ def main() -> None:
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    rows = []
+    started = time.perf_counter()
+    rows, records = [], []
     with tempfile.TemporaryDirectory() as tmp:
         rare = write_rare_dataset(Path(tmp) / "rare.parquet")
         for ds, (L, U) in (("fashion", (2000, 6000)), ("rare", (10000, 30000))):
@@ -101,9 +108,35 @@ def main() -> None:
                     med = float(np.median(times[name]))
                     per_repeat = "/".join(map(str, fits[name]))
                     rows.append(f"| {ds}-{setting} | {name} | {med:.2f} | {med / qbc:.2f} | {per_repeat} |")
+                    records.append(
+                        {
+                            "setting": f"{ds}-{setting}",
+                            "labeled": L,
+                            "pool": U,
+                            "run": name,
+                            "seconds": times[name],
+                            "median_seconds": med,
+                            "median_over_qbc": med / qbc,
+                            "model_fits": fits[name],
+                        }
+                    )
                 print("\n".join(rows[-len(times) :]), flush=True)
-    print("| setting | run | median s | / qbc | model fits per repeat |\n|---|---|---:|---:|---|")
+    header = "| setting | run | median s | / qbc | model fits per repeat |\n|---|---|---:|---:|---|"
+    print(header)
     print("\n".join(rows))
+    command = f"python benchmarks/hw_cost.py --n-jobs {args.n_jobs} --repeats {args.repeats}"
+    seconds = time.perf_counter() - started
+    machine = f"{platform.machine()}, {platform.system()}, Python {platform.python_version()}"
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "results.json").write_text(
+        json.dumps({"command": command, "machine": machine, "seconds": seconds, "rows": records}, indent=2) + "\n"
+    )
+    (OUT / "results.md").write_text(
+        f"# HW's selection cost beside QBC's\n\nCommand: `{command}`  \nMachine: {machine}; total {seconds:.0f} s. "
+        "Median seconds of fit + score of the pool over the repeats, run in turn; `/ qbc` is the median over "
+        "QBC's median.\n\n" + header + "\n" + "\n".join(rows) + "\n"
+    )
+    print(f"wrote {OUT / 'results.json'} and results.md ({seconds:.0f} s)")
 
 
 if __name__ == "__main__":
