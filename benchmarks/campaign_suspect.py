@@ -77,7 +77,9 @@ def _rare_data(name: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return d.X_train[rows].astype(np.float32), np.where(d.y_train[rows] == 8, "pos", "neg")
 
 
-def rare_run(name: str, n_l: int, n_u: int, budget: int, rounds: int, seed: int, tmp: Path) -> list[dict]:
+def rare_run(
+    name: str, n_l: int, n_u: int, budget: int, rounds: int, seed: int, tmp: Path, n_jobs: int | None = None
+) -> list[dict]:
     """One campaign fed correct labels: per round, the labels (class indices), their disagreements and the
     campaign's flags when imported and at the end (flags a later import lifted are no longer standing)."""
     X, y = _rare_data(name, n_l + n_u, seed)
@@ -91,7 +93,7 @@ def rare_run(name: str, n_l: int, n_u: int, budget: int, rounds: int, seed: int,
     assert tuple(classes) == CLASSES, classes
     out = []
     for _ in range(rounds):
-        strategy = make_strategy("hw", model="lightgbm", random_state=seed)
+        strategy = make_strategy("hw", model="lightgbm", random_state=seed, n_jobs=n_jobs)
         round_no, _ = mine_round(store, strategy, budget=budget)
         with store.snapshot() as conn:
             sids, data = read_batch(conn, round_no)
@@ -122,9 +124,9 @@ def rare_run(name: str, n_l: int, n_u: int, budget: int, rounds: int, seed: int,
     return out
 
 
-def _rare_campaign(name: str, n_l: int, n_u: int, budget: int, rounds: int, seed: int) -> list[dict]:
+def _rare_campaign(name: str, n_l: int, n_u: int, budget: int, rounds: int, seed: int, n_jobs) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
-        return rare_run(name, n_l, n_u, budget, rounds, seed, Path(tmp))
+        return rare_run(name, n_l, n_u, budget, rounds, seed, Path(tmp), n_jobs)
 
 
 def former_class_thresholds(given: np.ndarray, d: np.ndarray, k: int, threshold: float) -> np.ndarray:
@@ -308,6 +310,9 @@ def main() -> None:
     ap.add_argument("--noise", type=float, default=0.1)
     ap.add_argument("--parts", default="rare,planted", help="rare, planted or both (comma-separated)")
     ap.add_argument("--workers", type=int, default=1, help="rare campaigns run side by side (processes)")
+    ap.add_argument(
+        "--n-jobs", type=int, default=None, help="threads of each campaign's models (default: the CPUs available)"
+    )
     args = ap.parse_args()
     parts = set(args.parts.split(","))
     if not parts or parts - {"rare", "planted"}:
@@ -315,7 +320,7 @@ def main() -> None:
     started = time.perf_counter()
     command = (
         f"python benchmarks/campaign_suspect.py --seeds {args.seeds} --rounds {args.rounds} --noise {args.noise} "
-        f"--workers {args.workers}"
+        f"--workers {args.workers}" + ("" if args.n_jobs is None else f" --n-jobs {args.n_jobs}")
     )
     results = {"command": f"{command} --parts {args.parts}", "rare": [], "planted": None}
     setups = [s for s in RARE_SETUPS if "rare" in parts]
@@ -325,7 +330,7 @@ def main() -> None:
     # every (setup, seed) campaign is independent: --workers runs them side by side, results in the same order
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         pending = {
-            (name, seed): pool.submit(_rare_campaign, name, n_l, n_u, budget, args.rounds, seed)
+            (name, seed): pool.submit(_rare_campaign, name, n_l, n_u, budget, args.rounds, seed, args.n_jobs)
             for name, n_l, n_u, budget in setups
             for seed in range(args.seeds)
         }

@@ -42,14 +42,16 @@ def campaign_suspect() -> str:
     d = _load("campaign_suspect")
     parts = []
     for pool in d["rare"]:
-        s = pool["summary"]
-        pos, neg = s["pos"], s["neg"]
-        ratio = pos["by_class"]["rate"] / neg["by_class"]["rate"] if neg["by_class"]["rate"] else float("inf")
+        s = pool["summary"]["correct"]
+        mine, shared = s["by_class"]["standing"], s["shared"]["standing"]
+        (fp, np_), (fn, nn) = mine["pos"], mine["neg"]
+        ratio = (fp / np_) / (fn / nn) if fn else float("inf") if fp else 0.0
+        caught = pool["summary"]["noisy"]["by_class"]["pos"]["wrong_flagged"]
         parts.append(
-            f"{pool['dataset']}, correct labels flagged: positives {pos['by_class']['flagged']:,}/{pos['correct']:,} "
-            f"({_pct(pos['by_class']['rate'])}%; one shared threshold: {_pct(pos['shared']['rate'])}%), negatives "
-            f"{neg['by_class']['flagged']:,}/{neg['correct']:,} ({_pct(neg['by_class']['rate'])}%), ratio {ratio:.1f}x, "
-            f"targets met: {s['target_by_class']}"
+            f"{pool['dataset']}, correct labels flagged (standing): positives {fp:,}/{np_:,} ({_pct(fp / np_)}%; one "
+            f"shared threshold: {_pct(shared['pos'][0] / shared['pos'][1])}%), negatives {fn:,}/{nn:,} "
+            f"({_pct(fn / nn)}%), ratio {ratio:.1f}x, targets met: {mine['target']}; with "
+            f"{100 * pool['summary']['noise']:.0f}% planted errors, wrong positives caught {caught[0]}/{caught[1]}"
         )
     planted = d["planted"]
     row = min(planted["table"], key=lambda r: abs(r["threshold"] - 0.8))
@@ -185,6 +187,17 @@ def few_positives() -> str:
     )
 
 
+def hw_cost() -> str:
+    rows = _load("hw_cost")["rows"]
+    parts = []
+    for setting in dict.fromkeys(r["setting"] for r in rows):
+        med = {r["run"]: r["median_seconds"] for r in rows if r["setting"] == setting}
+        parts.append(
+            f"{setting}: hw {med['hw']:.2f} s, qbc {med['qbc']:.2f} s ({med['hw'] / med['qbc']:.2f}x), lc {med['lc']:.2f} s"
+        )
+    return "median select seconds " + "; ".join(parts)
+
+
 def inference_images() -> str:
     d = _load("inference_images")
     sizes = sorted(d["ratio_ours_over_floor"], key=int)
@@ -294,6 +307,7 @@ FIGURES: dict[str, Callable[[], str]] = {
     "diversity_scale": diversity_scale,
     "fast_start": fast_start,
     "few_positives": few_positives,
+    "hw_cost": hw_cost,
     "inference_images": inference_images,
     "label_efficiency": label_efficiency,
     "label_noise": label_noise,

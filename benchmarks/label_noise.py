@@ -54,10 +54,11 @@ KINDS = ("uniform", "ambiguous", "ambiguous-top")
 FOLDS = 5
 MAX_DIRTY = 0.02
 SHIRT = 6
+EVAL_JOBS = 2  # threads of the evaluation model (--n-jobs); 1 on a loaded machine, where 2 threads wait on each other
 SEED = 0  # the Fashion-MNIST subsample, PCA and the clean model that judges ambiguity
 
 
-def eval_model(seed: int):
+def eval_model(seed: int, n_jobs: int = 2):
     from lightgbm import LGBMClassifier
 
     return LGBMClassifier(
@@ -67,7 +68,7 @@ def eval_model(seed: int):
         colsample_bytree=0.5,
         subsample=0.8,
         subsample_freq=1,
-        n_jobs=2,
+        n_jobs=n_jobs,
         verbose=-1,
         random_state=seed,
     )
@@ -86,7 +87,7 @@ def load(name: str, fmnist_train: int):
 
 
 def test_metric(metric: str, X_train, y_train, X_test, y_test, seed: int) -> float:
-    model = eval_model(seed).fit(X_train, y_train)
+    model = eval_model(seed, EVAL_JOBS).fit(X_train, y_train)
     if metric == "accuracy":
         return float((model.predict(X_test) == y_test).mean())
     col = list(model.classes_).index(SHIRT)
@@ -287,7 +288,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--kinds", default=",".join(KINDS))
     parser.add_argument("--out", type=Path, default=OUT_DIR)
+    parser.add_argument("--n-jobs", type=int, default=2, help="threads of the evaluation model")
     args = parser.parse_args()
+    global EVAL_JOBS
+    EVAL_JOBS = args.n_jobs
     started = time.perf_counter()
     seeds, kinds = list(range(args.seeds)), args.kinds.split(",")
     rows = []
@@ -297,7 +301,7 @@ def main() -> None:
     targets = check_targets(summary)
     settings = {
         "command": f"python benchmarks/label_noise.py --datasets {args.datasets} --fmnist-train {args.fmnist_train} "
-        f"--seeds {args.seeds} --kinds {args.kinds}",
+        f"--seeds {args.seeds} --kinds {args.kinds} --n-jobs {args.n_jobs}",
         "machine": f"{platform.machine()}, {platform.system()}, Python {platform.python_version()}",
         "fmnist_train": args.fmnist_train,
         "folds": FOLDS,

@@ -13,11 +13,19 @@ the positives its round held): one shared threshold flagged 56% of the correct
 positives of such campaigns and 0.02% of their negatives. So the threshold
 ``t`` is a floor and each class gets its own (:func:`class_thresholds`), from
 the campaign's returned labels, each judged by its own round's model: a class
-whose labels ``t`` flags more often than the other classes', by more than
-chance, gets the lowest threshold at which it does not. A correct label of a
-rare class is then flagged about as often as one of the common class; the
-price is that a wrong label of a spared class is caught only when the model
-doubts it more than the rest.
+whose labels ``t`` flags more often than the other classes' gets the lowest
+threshold at which it does not, however small the excess (a test of chance
+let a class of a few dozen labels be flagged three times as often).
+
+**Flags follow the thresholds.** A campaign's later rounds mostly add labels
+the model is sure of, so the other classes' flagged share falls as the
+campaign grows; flags set in round 1 against round 1's share would leave the
+rare class flagged more often than the rest. So every import (and every label
+from the labeling page) lifts the standing flags of a spared class that its
+new threshold spares (:func:`lift_spared_flags`); a flag never appears on an
+old label. A correct label of a rare class then stands flagged no more often
+than one of the common class; the price is that a wrong label of a spared
+class is caught only when the model doubts it more than the rest.
 
 Measured by ``benchmarks/campaign_suspect.py`` (figures in docs/campaign.md):
 on campaigns fed correct labels, 0 of 1,186 correct positives flagged on a
