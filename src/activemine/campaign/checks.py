@@ -13,9 +13,8 @@ the positives its round held): one shared threshold flagged 56% of the correct
 positives of such campaigns and 0.02% of their negatives. So the threshold
 ``t`` is a floor and each class gets its own (:func:`class_thresholds`), from
 the campaign's returned labels, each judged by its own round's model: a class
-whose labels ``t`` flags more often than the other classes' gets the lowest
-threshold at which it does not, however small the excess (a test of chance
-let a class of a few dozen labels be flagged three times as often).
+whose labels ``t`` flags more often than the other classes', by more than
+chance, gets the lowest threshold at which it does not.
 
 **Flags follow the thresholds.** A campaign's later rounds mostly add labels
 the model is sure of, so the other classes' flagged share falls as the
@@ -46,6 +45,7 @@ from activemine.errors import InputError
 
 __all__ = [
     "DEFAULT_SUSPECT_THRESHOLD",
+    "Z_SPARE",
     "campaign_thresholds",
     "class_thresholds",
     "disagreement",
@@ -78,13 +78,20 @@ def _check_threshold(threshold: float) -> float:
     return float(threshold)
 
 
+#: A class's labels are spared only when the threshold flags them more often than the other classes' by more
+#: than chance: a one-sided two-proportion z above this. Without it, a balanced multi-class round whose few
+#: flags fall unevenly by chance loses them: on digits with 10% planted errors, 0.8 flagged none of them.
+Z_SPARE = 2.0
+
+
 def class_thresholds(given: np.ndarray, disagreements: np.ndarray, k: int, threshold: float) -> np.ndarray:
     """Per-class thresholds ``(k,)``, each at least ``threshold``, for a campaign's labels.
 
     ``given`` ``(n,)`` are the labels' class indices, ``disagreements`` ``(n,)``
     theirs (:func:`disagreement`). The share of class ``c``'s labels that
     ``threshold`` flags is compared with the share it flags among the labels
-    of every other class; where it is higher, class ``c`` gets the smallest
+    of every other class; where it is higher by more than chance (a one-sided
+    two-proportion z above :data:`Z_SPARE`), class ``c`` gets the smallest
     threshold that flags no larger a share of its labels than the others'
     (rounded down to whole labels: ``floor(share * n_c)`` of them at most).
     Every other class keeps ``threshold``.
@@ -100,7 +107,10 @@ def class_thresholds(given: np.ndarray, disagreements: np.ndarray, k: int, thres
         if not n_c or not n_o:
             continue
         f_c, f_o = int(over[mine].sum()), int(over[others].sum())
-        if f_c * n_o <= f_o * n_c:  # flagged no more often than the others (integer compare: no rounding)
+        p_c, p_o = f_c / n_c, f_o / n_o
+        pooled = (f_c + f_o) / (n_c + n_o)
+        se = np.sqrt(pooled * (1.0 - pooled) * (1.0 / n_c + 1.0 / n_o))
+        if f_c * n_o <= f_o * n_c or (p_c - p_o) / se <= Z_SPARE:
             continue
         allowed = (f_o * n_c) // n_o  # labels of c that may stay flagged, rounded down
         ranked = np.sort(d[mine])[::-1]  # (n_c,) most doubted first
