@@ -1,6 +1,7 @@
 """The campaign's suspect check: how often it flags correct labels of each class, and what it catches.
 
     python benchmarks/campaign_suspect.py [--seeds 3] [--rounds 3] [--noise 0.1] [--parts rare,planted]
+        [--workers 1] [--n-jobs N]
 
 Two parts, both on real campaigns (:func:`activemine.campaign.init_campaign`,
 :func:`~activemine.campaign.mine_round`, :func:`~activemine.campaign.import_labels`):
@@ -9,14 +10,24 @@ Two parts, both on real campaigns (:func:`activemine.campaign.init_campaign`,
   2% positives, and Fashion-MNIST's "bag" class thinned to 2% when the files are
   installed), ``--rounds`` HW rounds with LightGBM, the campaign's defaults;
   the annotators return **the truth**, imported as a file. Every flag is a
-  false flag; counted per class, with the check's class thresholds (the
-  default) and, on the same labels, with one shared threshold (the old rule).
-  Target: at most 2% of the correct positives flagged, and at most twice the
-  rate on the correct negatives.
+  false flag; counted per class when each import sets it and as it stands after
+  the last import (a later import lifts the flags its class thresholds spare).
+  On the same labels the former per-class rule (:func:`former_class_thresholds`,
+  flags never lifted) and one shared threshold are replayed (:func:`replay`; its
+  replay of the campaign's rule must match the campaign's flags). Target: at
+  most 2% of the correct positives flagged, and at most twice the rate on the
+  correct negatives. Then ``--noise`` of each round's labels of each class are
+  made wrong (:func:`activemine.experiments.noise.inject_observed_noise`,
+  uniform) and every rule is replayed on them: recall of the wrong labels and
+  false flags per given class.
 * **planted**: digits, one HW round with logistic regression, the truth with a
   share ``--noise`` of the labels flipped to another class; per threshold, for
-  both rules: correct labels flagged, precision (flagged labels that are wrong)
-  and recall (wrong labels flagged).
+  the three rules: correct labels flagged, precision (flagged labels that are
+  wrong) and recall (wrong labels flagged).
+
+``--workers`` runs the rare campaigns in that many processes; ``--n-jobs`` sets
+the threads of their models (on a loaded 2-core machine, 1: two-thread fits
+wait on each other).
 
 Writes ``benchmarks/results/campaign_suspect/results.json`` (the current run only).
 """
