@@ -38,6 +38,7 @@ from activemine.experiments.tasks import load_task
 from activemine.selection.strategies import make_strategy
 
 OUT = Path(__file__).resolve().parent / "results" / "hw_cost"
+SIZES = {"fashion": (2000, 6000), "rare": (10000, 30000)}  # L, U
 
 
 def variants(n_jobs):
@@ -57,12 +58,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--sets", default="fashion,rare", help="fashion, rare or both (comma-separated)")
     args = parser.parse_args()
+    sets = args.sets.split(",")
+    if not sets or set(sets) - set(SIZES):
+        parser.error(f"--sets takes fashion and/or rare, got {args.sets!r}")
     started = time.perf_counter()
     rows, records = [], []
     with tempfile.TemporaryDirectory() as tmp:
         rare = write_rare_dataset(Path(tmp) / "rare.parquet")
-        for ds, (L, U) in (("fashion", (2000, 6000)), ("rare", (10000, 30000))):
+        for ds, (L, U) in ((k, v) for k, v in SIZES.items() if k in sets):
             task = (
                 load_task("fashion-mnist", "binary:6")
                 if ds == "fashion"
@@ -124,7 +129,7 @@ def main() -> None:
     header = "| setting | run | median s | / qbc | model fits per repeat |\n|---|---|---:|---:|---|"
     print(header)
     print("\n".join(rows))
-    command = f"python benchmarks/hw_cost.py --n-jobs {args.n_jobs} --repeats {args.repeats}"
+    command = f"python benchmarks/hw_cost.py --n-jobs {args.n_jobs} --repeats {args.repeats} --sets {args.sets}"
     seconds = time.perf_counter() - started
     machine = f"{platform.machine()}, {platform.system()}, Python {platform.python_version()}"
     OUT.mkdir(parents=True, exist_ok=True)
