@@ -73,7 +73,7 @@ AdaptDifficultyOpt = Annotated[
     bool,
     typer.Option(
         help="HW: run the held-out check on L and select around a margin band, away from the boundary, when it "
-        "finds the labels there dirty (lc's batch on clean labels; 12 to 34 more model fits)."
+        "finds the labels there dirty (lc's batch on clean labels; up to about 40 more small model fits)."
     ),
 ]
 NJobsOpt = Annotated[
