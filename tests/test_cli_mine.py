@@ -219,6 +219,19 @@ def test_weak_model_options_reach_hw(files):
         assert not out.exists()
 
 
+def test_oof_method_is_checked_before_anything_is_read(files):
+    out = files["dir"] / "never.parquet"
+    cases = [
+        (["--oof-method", "cheap"], "unknown out-of-fold method 'cheap'"),
+        (["--oof-method", "embedding-head"], "the model is 'logreg', which has no penultimate layer"),
+        (["--strategy", "lc", "--oof-method", "embedding-head"], "--strategy lc has no dirty-data step"),
+    ]
+    for extra, message in cases:
+        code, text = invoke(*mine_args(files, out=out, extra=extra))
+        assert code == 2 and message in " ".join(text.split()), text
+        assert not out.exists()
+
+
 def test_n_jobs_reaches_the_strategy_models(files, monkeypatch):
     import activemine.models as models
 

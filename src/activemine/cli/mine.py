@@ -37,6 +37,7 @@ from activemine.cli._strategy_options import (
     MaxDirtyOpt,
     ModelOpt,
     NJobsOpt,
+    OofMethodOpt,
     SeedOpt,
     StrategyOpt,
     StrategyOptions,
@@ -114,6 +115,7 @@ def mine(
     max_dirty: MaxDirtyOpt = 0.02,
     clean_selection: CleanSelectionOpt = False,
     adapt_difficulty: AdaptDifficultyOpt = True,
+    oof_method: OofMethodOpt = "refit",
     n_jobs: NJobsOpt = None,
     proba_cols: Annotated[
         str | None, typer.Option(help="Precomputed probability columns of U, e.g. p0,p1 (QBC: a0,a1;b0,b1).")
@@ -188,6 +190,7 @@ def mine(
         epochs=epochs,
         batch_size=batch_size,
         committee=committee,
+        oof_method=oof_method,
     )
     strat = opts.build()
     from activemine.cli._diversity_options import check_embedding_values, diversity_options, embedding_columns

@@ -23,7 +23,15 @@ from activemine.dirty.detect import (
     label_quality_scores,
     per_class_thresholds,
 )
-from activemine.dirty.oof import fast_oof_model, fold_of, out_of_fold_proba
+from activemine.dirty.oof import (
+    HEAD_MODEL,
+    OOF_METHODS,
+    check_oof_method,
+    fast_oof_model,
+    fold_of,
+    network_embeddings,
+    out_of_fold_proba,
+)
 from activemine.dirty.policy import (
     DIRTY_POLICIES,
     DIRTY_RULES,
@@ -39,7 +47,10 @@ __all__ = [
     "DIRTY_RULES",
     "DirtyDataFilter",
     "DirtyDataReport",
+    "HEAD_MODEL",
+    "OOF_METHODS",
     "check_drop",
+    "check_oof_method",
     "check_returned_labels",
     "clean_labels",
     "estimate_dirty_share",
@@ -48,6 +59,7 @@ __all__ = [
     "fold_of",
     "held_out_check",
     "label_quality_scores",
+    "network_embeddings",
     "out_of_fold_proba",
     "per_class_thresholds",
 ]
