@@ -17,6 +17,7 @@ from activemine.cli._diversity_options import (
     DiversityOpt,
     EmbeddingColsOpt,
     EmbeddingPrefixOpt,
+    EmbeddingsFileOpt,
     NearDuplicatesOpt,
 )
 from activemine.cli._feature_options import FeatureColsOpt, FeaturePrefixOpt, split_names
@@ -138,6 +139,7 @@ def mine(
     candidate_factor: CandidateFactorOpt = None,
     embedding_cols: EmbeddingColsOpt = None,
     embedding_prefix: EmbeddingPrefixOpt = None,
+    embeddings: EmbeddingsFileOpt = None,
     image_col: ImageColOpt = None,
     image_size: ImageSizeOpt = None,
     image_mode: ImageModeOpt = None,
@@ -161,6 +163,7 @@ def mine(
         protected={
             pool: "the pool given by --pool",
             **({labeled: "the labeled set given by --labeled"} if labeled else {}),
+            **({embeddings: "the embedding file given by --embeddings"} if embeddings else {}),
         },
     )
     table_format(out)
@@ -204,7 +207,18 @@ def mine(
     )
     plan = SelectionPlan.build(strat, budget=budget, diversity=div)
     executor = make_executor(engine, chunk_size=chunk_size, ray_address=ray_address)
-    embedding = embedding_columns(pool, cols=embedding_cols, prefix=embedding_prefix) if div is not None else ()
+    if embeddings is not None:
+        if div is None or not div.needs_embeddings:
+            raise InputError(
+                "--embeddings serves --near-duplicates (a radius or auto) and --diversity clusters; give one of them"
+            )
+        if engine != "local":
+            raise InputError("--embeddings is joined to the pool on this machine: use --engine local")
+        if embedding_cols and embedding_prefix:
+            raise InputError("give --embedding-cols or --embedding-prefix, not both")
+    embedding = ()
+    if div is not None and embeddings is None:
+        embedding = embedding_columns(pool, cols=embedding_cols, prefix=embedding_prefix)
     # then the inputs: L is read, U only opened (schema from metadata); the pool is streamed, never read whole
     images = ImageOptions(image_col, image_size, image_mode, skip_bad_images, n_jobs)
     images.spec()  # checked before anything is read
@@ -226,6 +240,12 @@ def mine(
         from rich.markup import escape
 
         console.print(escape(note), highlight=False)
+    if embeddings is not None:  # read whole and checked against every pool id before any fit
+        from activemine.campaign.embeddings import JoinedEmbeddings
+
+        source = JoinedEmbeddings.open(
+            source, embeddings, cols=embedding_cols, prefix=embedding_prefix, chunk_size=chunk_size
+        )
     run = prepare_run(strat, source, plan=plan, labeled=labeled_set)
     run.check_executor(executor)  # a cluster that cannot read the pool fails before any fit
     if embedding and run.n_proba_columns is None:
@@ -256,7 +276,8 @@ def mine(
         r = batch.diversity
         console.print(escape(r.describe()), highlight=False)
         if r.embedding:
-            console.print(f"embedding: {escape(r.embedding)}", highlight=False)
+            what = f"{embeddings} joined by id" if embeddings is not None else r.embedding
+            console.print(f"embedding: {escape(what)}", highlight=False)
         if r.rescans:
             console.print(
                 f"the candidates ran out {r.rescans} time(s); the pool was scanned again with a wider factor",
