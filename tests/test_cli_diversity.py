@@ -203,10 +203,15 @@ def test_mine_joins_an_embedding_file_by_id_and_selects_as_with_columns(pools):
     for name in ("E.parquet", "E.csv"):
         path = _embedding_file(pools, name)
         out = pools / f"B-{name}.parquet"
-        code, text = invoke("mine", "--pool", pools / "P.parquet", "--embeddings", path, "--out", out, *common)
+        code, text = invoke(
+            "mine", "--pool", pools / "P.parquet", "--embeddings", path, "--carry-cols", "w1", "--out", out, *common
+        )
         assert code == 0, text
         assert f"embedding: {path} joined by id" in text
-        assert pq.read_table(out).column("id").to_pylist() == expected
+        batch = pq.read_table(out)
+        assert batch.column("id").to_pylist() == expected
+        w1 = pq.read_table(pools / "P.parquet").column("w1").to_numpy()
+        assert batch.column("w1").to_pylist() == w1[expected].tolist()  # the pool's own column, carried
 
 
 def test_bad_embedding_file_exits_2_before_any_fit(pools, monkeypatch):

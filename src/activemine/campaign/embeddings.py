@@ -143,3 +143,9 @@ class JoinedEmbeddings(PoolSource):
     def tables(self, chunk_size: int):
         for table in self.source.tables(chunk_size):
             yield self.file.attach(self._kept(table), self.columns.id, self.kind)
+
+    def carry_fields(self):
+        return self.source.carry_fields()  # the pool's own columns; the joined embedding is not carried
+
+    def _read_columns(self, names, chunk_size):
+        return self.source._read_columns(names, chunk_size)
