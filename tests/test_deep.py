@@ -368,6 +368,8 @@ def test_experiment_and_a_campaign_round_with_cnn_from_image_folders(tmp_path, i
         1,
         "--weak-trees",
         1,
+        "--oof-method",
+        "embedding-head",
         "--n-jobs",
         1,
         "--quiet",
