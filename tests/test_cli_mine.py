@@ -81,6 +81,9 @@ def test_mine_writes_the_batch(files, strategy):
     if strategy == "hw":
         assert sorted(set(batch.column("stratum").to_pylist())) == ["easy", "hard"]
         assert batch.column("predicted_class").to_pylist().count(0) == 10  # equal quotas
+        assert "dirty-data check of L (refit): " in text and " model fits in " in text  # what it cost
+    else:
+        assert "dirty-data check of L" not in text
 
 
 def test_csv_in_and_out_gives_the_same_batch_as_parquet(files):

@@ -306,6 +306,7 @@ def test_mine_with_cnn_from_image_folders_twice_gives_the_same_batch(tmp_path, i
         assert code == 0, text
         outs.append(pq.read_table(out).column("id").to_pylist())
     assert len(outs[0]) == 25 and outs[0] == outs[1]
+    assert "dirty-data check of L (refit): " in text  # HW's step on L, with its fits and seconds
     assert all(i.startswith("part") and i.endswith(".png") for i in outs[0])  # ids: paths relative to the pool
 
 

@@ -279,6 +279,17 @@ def mine(
             table = table.append_column(name, extra.column(name))
     write_table_with_settings(table, out, command="mine")
     print_summary(batch, strategy=strategy, seconds=time.perf_counter() - started, out=out)
+    report = getattr(strat, "dirty_report_", None)
+    if report is not None and "oof_fits" in report.extra:  # HW's dirty-data check of L: what it found, its cost
+        e = report.extra
+        networks = f" + {e['network_fits']} network fit" if e.get("network_fits") else ""
+        console.print(
+            f"dirty-data check of L ({e['oof_method']}): {report.n_suspect} suspects, estimated dirty share "
+            f"{report.dirty_share_before:.1%}; {e['oof_fits']} model fits{networks} in {e['seconds']:.1f} s",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     report_skipped(console, skipped)
     if batch.ties.get("taken_from_tie"):
         t = batch.ties
