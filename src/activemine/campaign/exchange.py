@@ -473,7 +473,7 @@ def _as_text(value) -> str | None:
 # -- import: validation and the transaction -----------------------------------------
 @dataclass
 class ImportReport:
-    """What an import did: rows read, labels added, duplicates ignored, ids flagged."""
+    """What an import did: rows read, labels added, duplicates ignored, ids flagged, earlier flags lifted."""
 
     path: str
     records: int = 0
@@ -483,6 +483,7 @@ class ImportReport:
     already_imported: bool = False
     conflicts: list = field(default_factory=list)
     suspect: list = field(default_factory=list)
+    lifted: int = 0  # earlier suspect flags the new class thresholds spare, cleared
 
 
 def _file_sha256(path: Path) -> str:
@@ -542,7 +543,8 @@ def import_labels(
     more than its class's threshold behind its top class: ``suspect_threshold``
     raised per class, with ``suspect_by_class``, so that correct labels of a
     rare class are flagged no more often than others
-    (:func:`activemine.campaign.checks.class_thresholds`). ``progress`` is called
+    (:func:`activemine.campaign.checks.class_thresholds`); earlier flags the
+    new thresholds spare are then cleared (``lifted`` in the report). ``progress`` is called
     with the number of records read, chunk by chunk.
 
     With ``review`` the file is a re-review: for each of its ids the earlier
@@ -641,7 +643,7 @@ def import_labels(
             if errors:
                 raise _rejected(path, errors, n_errors)
             if not review:
-                _mark_suspects(store, conn, float(suspect_threshold), by_class=suspect_by_class)
+                report.lifted = _mark_suspects(store, conn, float(suspect_threshold), by_class=suspect_by_class)
             _apply(conn, report, key=key, path=path, source=source, review=review)
             flagged_now = [
                 r[0]
@@ -668,16 +670,17 @@ def _admit_unmined(store: CampaignStore, conn, unmined: list[tuple[str, str]]) -
     return [(where, sid) for where, sid in unmined if sid in missing]
 
 
-def _mark_suspects(store: CampaignStore, conn, threshold: float, *, by_class: bool) -> None:
+def _mark_suspects(store: CampaignStore, conn, threshold: float, *, by_class: bool) -> int:
     """Flag in ``incoming`` the labels the model of each id's newest round doubts; with ``by_class``, clear the
-    standing flags that the new class thresholds spare (:func:`activemine.campaign.checks.lift_spared_flags`)."""
+    standing flags that the new class thresholds spare (:func:`activemine.campaign.checks.lift_spared_flags`)
+    and return how many."""
     # CROSS JOIN fixes the loop order: each incoming row looks its id up in batches' key, round by round
     rows = conn.execute(
         f"SELECT i.n, i.label, b.round, b.rank FROM incoming i CROSS JOIN batches b ON {ANY_ROUND.format('b')} "
         "AND b.sid = i.sid ORDER BY i.n, b.round"
     ).fetchall()
     if not rows:
-        return
+        return 0
     n_all = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     newest = np.append(n_all[1:] != n_all[:-1], True)  # the last row of each n is its id's newest round
     rows = [r for r, keep in zip(rows, newest.tolist()) if keep]
@@ -689,8 +692,7 @@ def _mark_suspects(store: CampaignStore, conn, threshold: float, *, by_class: bo
     limits = campaign_thresholds(conn, index, given, proba, threshold, cache=cache) if by_class else None
     bad = suspect_mask(given, proba, threshold=threshold, thresholds=None if limits is None else limits[given])
     conn.executemany("UPDATE incoming SET suspect = 1 WHERE n = ?", ((int(v),) for v in n[bad]))
-    if limits is not None:
-        lift_spared_flags(conn, index, limits, threshold, cache=cache)
+    return 0 if limits is None else lift_spared_flags(conn, index, limits, threshold, cache=cache)
 
 
 def _apply(conn, report: ImportReport, *, key: str, path: Path, source: str, review: bool) -> None:

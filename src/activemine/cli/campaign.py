@@ -401,7 +401,8 @@ def import_(
         typer.Option(
             "--suspect-by-class/--suspect-shared",
             help="Raise the threshold per class so correct labels of a rare class are flagged no more often "
-            "than others (default), or use one threshold for every class.",
+            "than others, and clear earlier flags the raised threshold spares (default), or use one threshold "
+            "for every class.",
         ),
     ] = True,
     review: Annotated[bool, typer.Option(help="A re-review: its labels replace earlier ones and clear flags.")] = False,
@@ -443,6 +444,10 @@ def import_(
         err_console.print(
             f"flagged {len(r.suspect):,} labels the model doubts for re-review, e.g. {_text(r.suspect[:5])}",
             highlight=False,
+        )
+    if r.lifted:
+        err_console.print(
+            f"cleared {r.lifted:,} earlier suspect flags that the class thresholds now spare", highlight=False
         )
 
 
