@@ -43,14 +43,15 @@ def campaign_suspect() -> str:
     parts = []
     for pool in d["rare"]:
         s = pool["summary"]["correct"]
-        mine, shared = s["by_class"]["standing"], s["shared"]["standing"]
+        mine, shared, imported = s["by_class"]["standing"], s["shared"]["standing"], s["by_class"]["at_import"]
         (fp, np_), (fn, nn) = mine["pos"], mine["neg"]
         ratio = (fp / np_) / (fn / nn) if fn else float("inf") if fp else 0.0
         caught = pool["summary"]["noisy"]["by_class"]["pos"]["wrong_flagged"]
         parts.append(
             f"{pool['dataset']}, correct labels flagged (standing): positives {fp:,}/{np_:,} ({_pct(fp / np_)}%; one "
             f"shared threshold: {_pct(shared['pos'][0] / shared['pos'][1])}%), negatives {fn:,}/{nn:,} "
-            f"({_pct(fn / nn)}%), ratio {ratio:.1f}x, targets met: {mine['target']}; with "
+            f"({_pct(fn / nn)}%), ratio {ratio:.1f}x, targets met: {mine['target']} (when imported: positives "
+            f"{imported['pos'][0]:,}, target {imported['target']}); with "
             f"{100 * pool['summary']['noise']:.0f}% planted errors, wrong positives caught {caught[0]}/{caught[1]}"
         )
     planted = d["planted"]
