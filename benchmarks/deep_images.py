@@ -142,6 +142,8 @@ def cnn(args, seed: int, **params):
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
+        schedule=args.schedule,
+        augment=args.augment,
         n_jobs=args.n_jobs,
         random_state=seed,
         predict_batch_size=256,
@@ -346,7 +348,9 @@ def main(argv=None) -> None:
     parser.add_argument("--budget", type=int, default=1_000)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--lr", type=float, default=5e-3, help="the schedule's peak learning rate")
+    parser.add_argument("--schedule", default="onecycle", help="TorchClassifier's learning-rate schedule")
+    parser.add_argument("--augment", default="none", help="TorchClassifier's augmentation")
     parser.add_argument("--width", type=int, default=16, help="channels of the CNN's first convolution")
     parser.add_argument("--test-size", type=int, default=5_000, help="test images scored (the first N)")
     parser.add_argument("--n-jobs", type=int, default=1, help="torch and LightGBM threads")
