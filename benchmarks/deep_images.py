@@ -346,7 +346,7 @@ def main(argv=None) -> None:
     parser.add_argument("--labeled", type=int, default=2_000)
     parser.add_argument("--pool", type=int, default=6_000)
     parser.add_argument("--budget", type=int, default=1_000)
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=5e-3, help="the schedule's peak learning rate")
     parser.add_argument("--schedule", default="onecycle", help="TorchClassifier's learning-rate schedule")
@@ -357,7 +357,17 @@ def main(argv=None) -> None:
     parser.add_argument("--full-seeds", default=None, help="seeds that also train 'full' (default all)")
     parser.add_argument("--loader", default="activemine", choices=sorted(LOADERS))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/deep_images"))
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="instead of running: join the results of runs written to these folders (e.g. one per setting) into --out",
+    )
     args = parser.parse_args(argv)
+    if args.merge:
+        merge(args.merge, args.out)
+        return
     seeds = [int(s) for s in args.seeds.split(",")]
     args.full_seeds = seeds if args.full_seeds is None else [int(s) for s in args.full_seeds.split(",") if s]
     started = time.perf_counter()
@@ -382,6 +392,24 @@ def main(argv=None) -> None:
                 y_obs = np.asarray(y_obs)
             runs += run_seed(args, setting, seed, X, y_obs, y_true, X_test, y_test, details)
             write(args, runs, details, started)
+    print(summarize(runs))
+
+
+def merge(folders: list[Path], out: Path) -> None:
+    """One ``results.json``, ``details.json`` and ``summary.md`` in ``out`` from runs written to ``folders``
+    (each a run of this script, e.g. ``--settings clean`` and ``--settings noisy`` side by side)."""
+    runs, details, parts = [], [], []
+    for folder in folders:
+        runs += json.loads((folder / "results.json").read_text())["runs"]
+        part = json.loads((folder / "details.json").read_text())
+        details += part["details"]
+        parts.append({"folder": str(folder), "config": part["config"], "seconds": part["seconds"]})
+    out.mkdir(parents=True, exist_ok=True)
+    for name, doc in (("results.json", {"runs": runs}), ("details.json", {"parts": parts, "details": details})):
+        tmp = out / f".{name}.tmp"
+        tmp.write_text(json.dumps(doc, indent=1))
+        os.replace(tmp, out / name)
+    (out / "summary.md").write_text(summarize(runs) + "\n")
     print(summarize(runs))
 
 
