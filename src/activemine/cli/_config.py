@@ -111,7 +111,7 @@ PANELS: dict[str, tuple[str, ...]] = {
         "uncertainty_level",
     ),
     "Engine": ("engine", "chunk_size", "ray_address"),
-    "Output": ("out", "quiet"),
+    "Output": ("out", "carry_cols", "quiet"),
 }
 _PANEL_OF = {name: panel for panel, names in PANELS.items() for name in names}
 OTHER = "Other options"

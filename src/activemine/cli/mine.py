@@ -140,9 +140,17 @@ def mine(
     image_size: ImageSizeOpt = None,
     image_mode: ImageModeOpt = None,
     skip_bad_images: SkipBadImagesOpt = False,
+    carry_cols: Annotated[
+        str,
+        typer.Option(
+            help="Pool columns copied into the batch for annotators: auto (the text-like ones: URLs, captions, "
+            "paths, dates), none, or comma-separated names.",
+        ),
+    ] = "auto",
     quiet: QuietOpt = False,
 ) -> None:
-    """Train on L, score U, select a batch and write it with id, score, predicted_class, stratum, strategy."""
+    """Train on L, score U, select a batch and write it with id, score, predicted_class, stratum, strategy
+    and the pool's text-like columns."""
     # library modules are imported here, not at the top, so `activemine --help` stays fast
     from activemine.cli._pool_io import ImageOptions, load_streaming_inputs
     from activemine.data.tables import batch_to_table, table_format
@@ -223,6 +231,10 @@ def mine(
         from rich.markup import escape
 
         console.print(escape(note), highlight=False)
+    from activemine.data.sources import carried_columns
+    from activemine.data.tables import batch_column_names
+
+    carried = carried_columns(source, carry_cols, taken=batch_column_names(id_col))
     run = prepare_run(strat, source, plan=plan, labeled=labeled_set)
     run.check_executor(executor)  # a cluster that cannot read the pool fails before any fit
     if embedding and run.n_proba_columns is None:
@@ -236,7 +248,13 @@ def mine(
         run.scan(executor, bar.advance)
     with progress_reporter("selecting", unit="", quiet=quiet):
         batch = run.select()
-    write_table_with_settings(batch_to_table(batch, strategy, id_col=id_col), out, command="mine")
+    table = batch_to_table(batch, strategy, id_col=id_col)
+    if carried and len(batch):
+        with progress_reporter(f"reading {', '.join(carried)} of the batch's rows", unit="", quiet=quiet):
+            extra = source.rows_of(batch.ids, carried, chunk_size=chunk_size)
+        for name in carried:
+            table = table.append_column(name, extra.column(name))
+    write_table_with_settings(table, out, command="mine")
     print_summary(batch, strategy=strategy, seconds=time.perf_counter() - started, out=out)
     report_skipped(console, skipped)
     if batch.ties.get("taken_from_tie"):

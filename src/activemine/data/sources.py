@@ -41,6 +41,7 @@ __all__ = [
     "PoolColumns",
     "PoolSource",
     "arrow_ids",
+    "carried_columns",
     "check_pool_schema",
     "embedding_names",
     "open_pool",
@@ -317,6 +318,49 @@ class PoolSource:
         """The needed columns, at most ``chunk_size`` rows at a time."""
         raise NotImplementedError
 
+    def carry_fields(self) -> list[pa.Field]:
+        """The pool's columns but the id, in file order: what a batch can carry (:meth:`rows_of`)."""
+        return []
+
+    def _read_columns(self, names: list[str], chunk_size: int) -> Iterator[pa.Table]:
+        """The id column and ``names`` (from :meth:`carry_fields`), at most ``chunk_size`` rows at a time."""
+        raise NotImplementedError
+
+    def rows_of(self, ids, names, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> pa.Table:
+        """The ``names`` columns of the pool rows with ``ids``, in the order of ``ids``: one more pass over
+        the pool reading only the id column and those columns, keeping the rows asked for (memory: those
+        rows). ``names`` must be among :meth:`carry_fields`; an id the pool does not hold is an error."""
+        import pyarrow.compute as pc
+
+        names = list(dict.fromkeys(names))
+        have = {f.name: f for f in self.carry_fields()}
+        unknown = [n for n in names if n not in have]
+        if unknown:
+            raise MissingColumnError(f"{self.where} has no column {unknown[0]!r}; it has: {sorted(have) or 'none'}")
+        wanted = pa.array(ids)
+        if not names:
+            return pa.table({})
+        parts = []
+        for table in self._read_columns(names, chunk_size):
+            key = table.column(self.columns.id)
+            if key.type != wanted.type:
+                key = key.cast(wanted.type)
+            hit = pc.is_in(key, value_set=wanted)
+            if pc.any(hit).as_py():
+                parts.append(table.filter(hit).set_column(0, self.columns.id, key.filter(hit)))
+        found = (
+            pa.concat_tables(parts)
+            if parts
+            else pa.table(
+                {self.columns.id: pa.array([], wanted.type), **{n: pa.array([], have[n].type) for n in names}}
+            )
+        )
+        at = pc.index_in(wanted, value_set=found.column(self.columns.id))
+        if at.null_count:
+            missing = wanted.filter(pc.is_null(at))[0].as_py()
+            raise InputError(f"id {missing!r} of the batch is not in {self.where}")
+        return found.select(names).take(at)
+
     @property
     def image_shape(self) -> tuple[int, int, int] | None:
         """``(C, H, W)`` of the pool's images, None for a pool without images."""
@@ -452,6 +496,16 @@ class TableSource(PoolSource):
         for start in range(0, self.num_rows, chunk_size):
             yield _slice_to_arrow(self._table, start, min(self.num_rows, start + chunk_size), self.columns.needed)
 
+    def carry_fields(self):
+        if not isinstance(self._table, pa.Table):
+            return []
+        return [f for f in self._table.schema if f.name != self.columns.id]
+
+    def _read_columns(self, names, chunk_size):
+        cols = [self.columns.id, *names]
+        for start in range(0, self.num_rows, chunk_size):
+            yield self._table.slice(start, chunk_size).select(cols)
+
 
 class ImageFolderSource(PoolSource):
     """Every image file below ``folder`` (see :func:`activemine.data.images.list_images`), read as a
@@ -522,6 +576,7 @@ class ParquetSource(PoolSource):
                         f"Parquet files disagree on column {c!r}: {str(first[0])!r} has {first[1][c]}, "
                         f"{str(f)!r} has {types[c]}; every file of a pool must have the same column types"
                     )
+        self._file_schema = pq.read_schema(first[0])
         schema = pa.schema([(c, first[1][c]) for c in columns.needed])
         check_pool_schema(schema, columns, where=self.where)
         for f in files:
@@ -547,6 +602,21 @@ class ParquetSource(PoolSource):
         except (pa.ArrowInvalid, OSError) as exc:
             raise InputError(f"cannot read {self.where!r} as parquet: {exc}") from exc
 
+    def carry_fields(self):
+        return [f for f in self._file_schema if f.name != self.columns.id]
+
+    def _read_columns(self, names, chunk_size):
+        import pyarrow.parquet as pq
+
+        cols = [self.columns.id, *names]
+        try:
+            for f in self.files:
+                with pq.ParquetFile(f, pre_buffer=False) as reader:
+                    for batch in reader.iter_batches(batch_size=chunk_size, columns=cols):
+                        yield pa.Table.from_batches([batch]).select(cols)
+        except (pa.ArrowInvalid, OSError, KeyError) as exc:
+            raise InputError(f"cannot read columns {names} of {self.where!r}: {exc}") from exc
+
 
 class CsvSource(PoolSource):
     """A CSV file read as a stream of blocks with only the needed columns."""
@@ -562,6 +632,7 @@ class CsvSource(PoolSource):
                 schema = reader.schema  # types inferred from the first block
         except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
             raise InputError(f"cannot read {self.where!r} as csv: {exc}") from exc
+        self._file_schema = schema
         check_pool_schema(schema, columns, where=self.where)
         self._resolve_images(self.path.parent)
 
@@ -579,6 +650,26 @@ class CsvSource(PoolSource):
                         yield pa.Table.from_batches([batch.slice(start, chunk_size)])
         except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
             raise InputError(f"cannot read {self.where!r} as csv: {exc}") from exc
+
+    def carry_fields(self):
+        return [f for f in self._file_schema if f.name != self.columns.id]
+
+    def _read_columns(self, names, chunk_size):
+        import pyarrow.csv as pcsv
+
+        cols = [self.columns.id, *names]
+        # the same types as the first pass: fixed from the file's first block
+        convert = pcsv.ConvertOptions(
+            include_columns=cols, column_types={c: self._file_schema.field(c).type for c in cols}
+        )
+        try:
+            with pcsv.open_csv(
+                self.path, convert_options=convert, read_options=pcsv.ReadOptions(block_size=1 << 22)
+            ) as reader:
+                for batch in reader:
+                    yield pa.Table.from_batches([batch]).select(cols)
+        except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read columns {names} of {self.where!r}: {exc}") from exc
 
 
 def _parquet_files(paths) -> list[Path]:
@@ -627,6 +718,43 @@ def _slice_to_arrow(table, start: int, stop: int, columns: list[str]) -> pa.Tabl
         return pa.table({c: np.asarray(table[c])[start:stop] for c in columns})
     part = table.iloc[start:stop][columns]  # a DataFrame
     return pa.Table.from_pandas(part, preserve_index=False)
+
+
+#: What ``carry="auto"`` copies into a batch: the pool's text-like columns (strings, dates, times), such as
+#: a URL, a caption, an image's path or a capture date; numeric, binary and list columns (features,
+#: embeddings, probabilities, image bytes) can be wide and are copied only when named.
+def _text_like(t: pa.DataType) -> bool:
+    return (
+        pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_temporal(t)
+        or (pa.types.is_dictionary(t) and (pa.types.is_string(t.value_type) or pa.types.is_large_string(t.value_type)))
+    )
+
+
+def carried_columns(source: PoolSource, carry: str | None, *, taken=()) -> list[str]:
+    """The pool columns a batch carries: ``carry`` is ``"auto"`` (the text-like columns, skipping names in
+    ``taken``), ``"none"`` or ``None`` (nothing), or comma-separated names (each a pool column other than
+    the id, and not in ``taken``)."""
+    if carry is None or carry.strip().lower() == "none":
+        return []
+    fields = source.carry_fields()
+    if carry.strip().lower() == "auto":
+        return [f.name for f in fields if _text_like(f.type) and f.name not in taken]
+    names = [c.strip() for c in carry.split(",") if c.strip()]
+    have = {f.name for f in fields}
+    for name in names:
+        if name in taken:
+            raise InputError(
+                f"--carry-cols {name!r}: the batch already has a column {name!r}; carry it under another name"
+            )
+        if name not in have:
+            shown = sorted(have)
+            raise MissingColumnError(
+                f"--carry-cols {name!r}: {source.where} has no such column (the id is always in the batch); "
+                f"its columns: {shown[:20] + ['...'] if len(shown) > 20 else shown}"
+            )
+    return list(dict.fromkeys(names))
 
 
 def open_pool(source, columns: PoolColumns | None = None) -> PoolSource:

@@ -17,6 +17,7 @@ from activemine.selection.batch import Batch
 __all__ = [
     "DEFAULT_LABEL_COL",
     "FeatureChoice",
+    "batch_column_names",
     "batch_to_table",
     "choose_features",
     "is_numeric_type",
@@ -246,6 +247,15 @@ def write_table(table: pa.Table, path) -> None:
             pcsv.write_csv(table, tmp)
 
 
+#: The columns of a batch table besides its id (:func:`batch_to_table`).
+BATCH_COLUMNS = ("score", "predicted_class", "stratum", "strategy")
+
+
+def batch_column_names(id_col: str = "id") -> list[str]:
+    """The column names :func:`batch_to_table` writes, id first."""
+    return [id_col if id_col not in BATCH_COLUMNS else "id", *BATCH_COLUMNS]
+
+
 def batch_to_table(batch: Batch, strategy: str, *, id_col: str = "id") -> pa.Table:
     """The batch as a table with columns ``id, score, predicted_class, stratum, strategy``; the id column is
     named ``id_col`` (the pool's, so the batch reads like the pool) unless that is one of the other names.
@@ -257,8 +267,7 @@ def batch_to_table(batch: Batch, strategy: str, *, id_col: str = "id") -> pa.Tab
     classes = pa.array(list(batch.classes)) if batch.classes else None
     predicted = pa.array(np.asarray(batch.predicted, dtype=np.int64))
     strata, codes = batch.stratum_codes()
-    if id_col in ("score", "predicted_class", "stratum", "strategy"):
-        id_col = "id"
+    id_col = batch_column_names(id_col)[0]
     return pa.table(
         {
             id_col: pa.array(batch.ids),
