@@ -305,10 +305,11 @@ def test_hw_dirty_step(blobs, policy):
         return
     # HW's own model plus three out-of-fold fits, twelve per split to check soft labels (3 folds: 2 inner out-of-fold
     # fits, a soft fit and a plain fit each; a second split when the first is unsure) and, as they lose on these
-    # uniform flips, six to check the proposed drop
+    # uniform flips, fifteen to check the proposed drop (in each of 3 folds: the detection's 3 fits on the training
+    # rows, a fit with and one without the rows it would drop)
     report = hw.dirty_report_
     extra = hw.n_fits_ - off.n_fits_
-    assert report.soft_targets is None and extra == (9 + 12 * report.soft_splits if policy == "prune" else 3)
+    assert report.soft_targets is None and extra == (18 + 12 * report.soft_splits if policy == "prune" else 3)
     assert report.soft_splits in ((1, 2) if policy == "prune" else (0,))
     assert report.policy == policy and report.n_suspect > 0
     assert report.summary()["oof_fits"] == extra and report.summary()["suspects"] == report.n_suspect
@@ -392,28 +393,34 @@ def test_adaptive_rule_drops_nothing_on_clean_labels(seed):
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_adaptive_rule_finds_planted_flips_at_10_percent(seed):
+def test_adaptive_rule_keeps_a_drop_that_pays_on_held_out_labels(seed):
+    # A model that follows its labels closely (a tree with small leaves) is hurt by 10% planted flips, so
+    # leaving the suspects out of its training folds ranks the held-out labels better; the drop is kept.
+    from sklearn.tree import DecisionTreeClassifier
+
     X, y = adaptive_data(seed, minority=0.3)
     noisy, flipped = inject_label_noise(y, 0.10, random_state=seed)
-    step = DirtyDataFilter()
+    step = DirtyDataFilter(model=DecisionTreeClassifier(min_samples_leaf=5, random_state=0))
     keep = step(X, noisy, random_state=seed)
     report = step.report_
     assert report.dirty and report.z > Z_DROP and report.gain > 0
-    assert (~keep).sum() > 0 and flipped[
-        ~keep
-    ].mean() >= 0.5  # the planted flips are 10% of the rows, half of the drops
+    assert (~keep).sum() > 0 and flipped[~keep].mean() > 0.10 * 3  # flips are 10% of the rows, over 30% of the drops
+    # the same tree on the clean labels: nothing dropped
+    clean = DirtyDataFilter(model=DecisionTreeClassifier(min_samples_leaf=5, random_state=0))
+    assert clean(X, y, random_state=seed).all()
 
 
-def test_held_out_check_grades_the_drop_on_a_fresh_fold_split(monkeypatch):
-    # On the detection's own folds, each held-out row was proposed by the model of its fold: the check must draw
-    # another split, and compare the models with and without the rows to drop on that same split (paired).
+def test_the_check_repeats_the_detection_inside_each_training_fold(monkeypatch):
+    # A drop chosen from every row's out-of-fold probabilities keeps the rows that agree with the held-out ones,
+    # so it would grade itself: each fold of the check's fresh split must choose its own drop from its training
+    # rows alone, and the paired models differ only by that fold's drop.
     import activemine.dirty.policy as policy
 
     calls = []
     real = policy.out_of_fold_proba
 
     def spy(estimator, X, y, folds, *, seed, train_mask=None, **kwargs):
-        calls.append((seed, folds, None if train_mask is None else np.asarray(train_mask).copy()))
+        calls.append((seed, folds, len(y), None if train_mask is None else np.asarray(train_mask).copy()))
         return real(estimator, X, y, folds, seed=seed, train_mask=train_mask, **kwargs)
 
     monkeypatch.setattr(policy, "out_of_fold_proba", spy)
@@ -421,15 +428,20 @@ def test_held_out_check_grades_the_drop_on_a_fresh_fold_split(monkeypatch):
     noisy, _ = inject_label_noise(y, 0.10, random_state=0)
     step = DirtyDataFilter()
     step(X, noisy, random_state=5)
-    (detect, _, no_mask), (check_seed, folds, all_mask), (drop_seed, _, drop_mask) = calls
-    assert no_mask is None and all_mask is None and drop_mask is not None and (~drop_mask).sum() > 0
-    assert check_seed == drop_seed == check_fold_seed(5) != detect
+    detect, *inner, (check_seed, folds, n_all, all_mask), (drop_seed, _, _, drop_mask) = calls
+    assert detect[2] == y.size and detect[3] is None and all_mask is None
+    assert check_seed == drop_seed == check_fold_seed(5) != detect[0]
+    fold = fold_of(noisy, folds, seed=check_seed)
+    assert len(inner) == folds and [c[2] for c in inner] == [int((fold != f).sum()) for f in range(folds)]
+    assert drop_mask.shape == (folds, y.size) and (~drop_mask).any()
+    for f in range(folds):
+        assert drop_mask[f, fold == f].all()  # a fold's held-out rows are predicted, never in its drop
     parts = [
         {frozenset(np.flatnonzero(fold_of(noisy, folds, seed=s) == f)) for f in range(folds)}
-        for s in (detect, check_seed)
+        for s in (detect[0], check_seed)
     ]
     assert not parts[0] & parts[1], "the check reused a fold of the detection"
-    assert step.report_.summary()["oof_fits"] == 3 * folds
+    assert step.report_.summary()["oof_fits"] == 3 + folds * (3 + 2)
 
 
 @given(st.integers(0, 2**31 - 1))
@@ -452,7 +464,7 @@ def test_target_rule_always_drops_and_adaptive_rule_reports_its_evidence(blobs):
     adaptive = DirtyDataFilter(model="logreg")
     kept = adaptive(X, noisy, random_state=0)
     summary = adaptive.report_.summary()
-    assert summary["rule"] == "adaptive" and np.isfinite(summary["z"]) and summary["oof_fits"] == 9
+    assert summary["rule"] == "adaptive" and np.isfinite(summary["z"]) and summary["oof_fits"] == 3 + 3 * (3 + 2)
     assert kept.all() == (not summary["dirty"])
 
 
@@ -484,7 +496,8 @@ def test_check_folds_sets_the_cost_of_the_check(blobs):
     X, _, noisy, _, _ = blobs
     step = DirtyDataFilter(model="logreg", check_folds=2)
     step(X, noisy, random_state=0)
-    assert step.report_.n_suspect > 0 and step.n_fits_ == 3 + 2 * 2
+    # the detection's 3 fits, then in each of 2 check folds its own detection (3 fits) and the paired pair
+    assert step.report_.n_suspect > 0 and step.n_fits_ == 3 + 2 * (3 + 2)
 
 
 def test_prune_drops_only_suspects_the_model_places_in_another_class():

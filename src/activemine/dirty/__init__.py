@@ -32,6 +32,7 @@ from activemine.dirty.policy import (
     check_drop,
     clean_labels,
     held_out_check,
+    nested_held_out_check,
 )
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "fold_of",
     "held_out_check",
     "label_quality_scores",
+    "nested_held_out_check",
     "out_of_fold_proba",
     "per_class_thresholds",
 ]

@@ -85,6 +85,7 @@ def out_of_fold_proba(
     ``train_mask`` ``(n,)`` bool, if given, leaves the rows it marks False
     out of every training fold (they are still predicted), with the same
     folds as without it: the same split, so two calls compare like with like.
+    A ``(folds, n)`` mask gives each fold its own rows to leave out.
     """
     y = np.asarray(y)
     X = np.asarray(X)
@@ -109,9 +110,11 @@ def out_of_fold_proba(
     splits = [(rows[fold != f], rows[fold == f]) for f in range(int(folds))]
     if train_mask is not None:
         train_mask = np.asarray(train_mask, dtype=bool)
-        if train_mask.shape != y.shape:
-            raise InputError(f"train_mask must have shape {y.shape}, got {train_mask.shape}")
-        splits = [(train[train_mask[train]], test) for train, test in splits]
+        if train_mask.shape == y.shape:
+            train_mask = np.broadcast_to(train_mask, (int(folds), y.size))
+        if train_mask.shape != (int(folds), y.size):
+            raise InputError(f"train_mask must have shape {y.shape} or {(int(folds), y.size)}, got {train_mask.shape}")
+        splits = [(train[train_mask[f, train]], test) for f, (train, test) in enumerate(splits)]
     at_once = min(len(splits), total)
     per_fold = threads_per_task(total, len(splits))
 
