@@ -403,7 +403,7 @@ def merge(folders: list[Path], out: Path) -> None:
         runs += json.loads((folder / "results.json").read_text())["runs"]
         part = json.loads((folder / "details.json").read_text())
         details += part["details"]
-        parts.append({"folder": str(folder), "config": part["config"], "seconds": part["seconds"]})
+        parts.append({"folder": folder.name, "config": part["config"], "seconds": part["seconds"]})
     out.mkdir(parents=True, exist_ok=True)
     for name, doc in (("results.json", {"runs": runs}), ("details.json", {"parts": parts, "details": details})):
         tmp = out / f".{name}.tmp"
