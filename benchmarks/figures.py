@@ -185,6 +185,27 @@ def few_positives() -> str:
     )
 
 
+def image_pool_memory() -> str:
+    d = _load("image_pool_memory")
+    parts = []
+    for kind in ("folder", "manifest"):
+        runs = sorted((r for r in d["runs"] if r["kind"] == kind), key=lambda r: r["pool"])
+        g = d["growth"][kind]
+        rss = " / ".join(format(r["peak_rss_mb"], ",.0f") for r in runs)
+        sizes = " / ".join(format(r["pool"], ",") for r in runs)
+        parts.append(f"{kind}: peak RSS {rss} MB at {sizes} images, {g['bytes_per_image']:.0f} bytes per image")
+    return "; ".join(parts)
+
+
+def drop_check() -> str:
+    d = _load("drop_check")
+    return "; ".join(
+        f"{k}: drops kept, check with the detection on every row {v['leaky_keeps']}/{v['runs']}, "
+        f"nested {v['nested_keeps']}/{v['runs']}"
+        for k, v in d["summary"].items()
+    )
+
+
 def inference_images() -> str:
     d = _load("inference_images")
     sizes = sorted(d["ratio_ours_over_floor"], key=int)
@@ -289,11 +310,13 @@ FIGURES: dict[str, Callable[[], str]] = {
     "deep_embeddings": deep_embeddings,
     "deep_images": deep_images,
     "diversity": diversity,
+    "drop_check": drop_check,
     "diversity_index": diversity_index,
     "diversity_library": diversity_library,
     "diversity_scale": diversity_scale,
     "fast_start": fast_start,
     "few_positives": few_positives,
+    "image_pool_memory": image_pool_memory,
     "inference_images": inference_images,
     "label_efficiency": label_efficiency,
     "label_noise": label_noise,
