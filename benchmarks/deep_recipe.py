@@ -73,9 +73,9 @@ def fit_and_score(params: dict, seed: int, X, y, Xt, yt) -> dict:
     from activemine.deep import TorchClassifier, small_cnn
 
     params = dict(params)
-    width = params.pop("width", 32)
+    network = functools.partial(small_cnn, width=params.pop("width")) if "width" in params else small_cnn
     started = time.perf_counter()
-    model = TorchClassifier(functools.partial(small_cnn, width=width), random_state=seed, **params).fit(X, y)
+    model = TorchClassifier(network, random_state=seed, **params).fit(X, y)
     seconds = time.perf_counter() - started
     p = model.predict_proba(Xt)[:, 1]
     return dict(
