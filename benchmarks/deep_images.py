@@ -37,6 +37,13 @@ weak against strong) and ``summary.md`` under ``--out``.
 
     nice -n 5 python benchmarks/deep_images.py --seeds 0,1,2 \\
         --out benchmarks/results/deep_images > /tmp/deep_images.log 2>&1
+
+or the two settings side by side (one process each), then joined::
+
+    nice -n 5 python benchmarks/deep_images.py --settings clean --out /tmp/deep_images/clean &
+    nice -n 5 python benchmarks/deep_images.py --settings noisy --out /tmp/deep_images/noisy
+    python benchmarks/deep_images.py --merge /tmp/deep_images/clean /tmp/deep_images/noisy \\
+        --out benchmarks/results/deep_images
 """
 
 from __future__ import annotations
