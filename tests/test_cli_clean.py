@@ -50,6 +50,7 @@ def test_clean_writes_actions_and_prints_dirty_share(labeled, tmp_path):
         "target",
     )
     assert code == 0, text
+    assert "out-of-fold probabilities: refit, " in text and "network fit" not in text
     before = float(text.split("dirty share before: ")[1].split("%")[0])
     after = float(text.split("dirty share after: ")[1].split("%")[0])
     assert 5.0 < before < 15.0 and after <= 2.0
@@ -96,6 +97,12 @@ def test_clean_review_policy_drops_nothing(labeled, tmp_path):
         (["--label-col", "label", "--policy", "fix"], "--policy must be prune or review"),
         (["--label-col", "label", "--max-dirty", "1.5"], "max_dirty must be in [0, 1)"),
         (["--label-col", "label", "--folds", "1"], "folds must be an integer >= 2"),
+        (["--oof-method", "cheap"], "unknown out-of-fold method 'cheap'; expected one of ['refit', 'embedding-head']"),
+        (["--oof-method", "embedding-head"], "but the model is 'logreg', which has no penultimate layer"),
+        (
+            ["--oof-method", "embedding-head", "--oof-proba-prefix", "oof_", "--rule", "target"],
+            "--oof-method embedding-head computes out-of-fold probabilities; L brings its own",
+        ),
     ],
 )
 def test_clean_bad_input_exits_2_and_writes_nothing(labeled, tmp_path, extra, message):

@@ -174,6 +174,105 @@ def test_nan_embedding_fails_before_the_model_is_fitted(pools, monkeypatch):
     assert not out.exists()
 
 
+def _embedding_file(pools, name, rows=None, ids=None, **extra):
+    """The embedding columns of U.parquet as a file of their own, rows shuffled (joined by id, not by order)."""
+    table = pq.read_table(pools / "U.parquet", columns=["id", "emb_0", "emb_1", "emb_2", "emb_3"])
+    order = np.random.default_rng(1).permutation(table.num_rows) if rows is None else rows
+    table = table.take(pa.array(order))
+    if ids is not None:
+        table = table.set_column(0, "id", pa.array(ids))
+    for key, values in extra.items():
+        table = table.append_column(key, values)
+    path = pools / name
+    if path.suffix == ".csv":
+        import pyarrow.csv as pcsv
+
+        pcsv.write_csv(table, path)
+    else:
+        pq.write_table(table, path)
+    return path
+
+
+def test_mine_joins_an_embedding_file_by_id_and_selects_as_with_columns(pools):
+    common = ["--weak-proba-cols", "w0,w1", "--budget", 50, "--near-duplicates", "auto", "--chunk-size", 64]
+    code, text = invoke(
+        "mine", "--pool", pools / "U.parquet", "--embedding-prefix", "emb_", "--out", pools / "A.parquet", *common
+    )
+    assert code == 0, text
+    expected = pq.read_table(pools / "A.parquet").column("id").to_pylist()
+    for name in ("E.parquet", "E.csv"):
+        path = _embedding_file(pools, name)
+        out = pools / f"B-{name}.parquet"
+        code, text = invoke(
+            "mine", "--pool", pools / "P.parquet", "--embeddings", path, "--carry-cols", "w1", "--out", out, *common
+        )
+        assert code == 0, text
+        assert f"embedding: {path} joined by id" in text
+        batch = pq.read_table(out)
+        assert batch.column("id").to_pylist() == expected
+        w1 = pq.read_table(pools / "P.parquet").column("w1").to_numpy()
+        assert batch.column("w1").to_pylist() == w1[expected].tolist()  # the pool's own column, carried
+
+
+def test_bad_embedding_file_exits_2_before_any_fit(pools, monkeypatch):
+    import activemine.engines.base as base
+
+    def no_fit(self):
+        raise AssertionError("fitted before the embedding file was checked")
+
+    monkeypatch.setattr(base.MiningRun, "fit", no_fit)
+    n = 600
+    ragged = pa.array([[0.0, 1.0]] * (n - 1) + [[1.0]], type=pa.list_(pa.float32()))
+    cases = [
+        (_embedding_file(pools, "short.parquet", rows=np.arange(590)), [], "10 pool ids have no embedding in"),
+        (
+            _embedding_file(pools, "dup.parquet", ids=np.r_[np.arange(599), 0]),
+            [],
+            "ids of the embedding file",
+        ),
+        (
+            _embedding_file(pools, "ragged.parquet", rows=np.arange(n), vec=ragged),
+            ["--embedding-cols", "vec"],
+            "must be a fixed-size list",
+        ),
+        (pools / "U.parquet", ["--embedding-cols", "emb_0,emb_9"], "--embedding-cols names columns ['emb_9']"),
+    ]
+    for path, extra, match in cases:
+        out = pools / "B.parquet"
+        code, text = invoke(
+            "mine",
+            "--pool",
+            pools / "P.parquet",
+            "--weak-proba-cols",
+            "w0,w1",
+            "--budget",
+            20,
+            "--out",
+            out,
+            "--near-duplicates",
+            "auto",
+            "--embeddings",
+            path,
+            *extra,
+        )
+        assert code == 2 and match in text, (match, text)
+        assert not out.exists()
+    code, text = invoke(
+        "mine",
+        "--pool",
+        pools / "P.parquet",
+        "--weak-proba-cols",
+        "w0,w1",
+        "--budget",
+        20,
+        "--out",
+        pools / "B.parquet",
+        "--embeddings",
+        pools / "short.parquet",
+    )
+    assert code == 2 and "--embeddings serves --near-duplicates" in text
+
+
 def test_campaign_mine_with_near_duplicates(tmp_path):
     from _campaign_helpers import digits_files
 

@@ -81,6 +81,9 @@ def test_mine_writes_the_batch(files, strategy):
     if strategy == "hw":
         assert sorted(set(batch.column("stratum").to_pylist())) == ["easy", "hard"]
         assert batch.column("predicted_class").to_pylist().count(0) == 10  # equal quotas
+        assert "dirty-data check of L (refit): " in text and " model fits in " in text  # what it cost
+    else:
+        assert "dirty-data check of L" not in text
 
 
 def test_csv_in_and_out_gives_the_same_batch_as_parquet(files):
@@ -216,6 +219,19 @@ def test_weak_model_options_reach_hw(files):
     for bad in ("-1", "many"):
         code, text = invoke(*mine_args(files, out=out, extra=["--weak-trees", bad]))
         assert code == 2 and f"--weak-trees must be 'all' or an integer 0 or more, got '{bad}'" in text
+        assert not out.exists()
+
+
+def test_oof_method_is_checked_before_anything_is_read(files):
+    out = files["dir"] / "never.parquet"
+    cases = [
+        (["--oof-method", "cheap"], "unknown out-of-fold method 'cheap'"),
+        (["--oof-method", "embedding-head"], "the model is 'logreg', which has no penultimate layer"),
+        (["--strategy", "lc", "--oof-method", "embedding-head"], "--strategy lc has no dirty-data step"),
+    ]
+    for extra, message in cases:
+        code, text = invoke(*mine_args(files, out=out, extra=extra))
+        assert code == 2 and message in " ".join(text.split()), text
         assert not out.exists()
 
 

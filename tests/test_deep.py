@@ -192,6 +192,70 @@ def test_network_embedding_serves_near_duplicate_suppression(digits):
     assert "penultimate" in batch.diversity.embedding
 
 
+def _noisy(digits, n=600, rate=0.1):
+    from activemine.experiments.noise import inject_label_noise
+
+    X, y = digits
+    noisy, flipped = inject_label_noise(y[:n], rate, random_state=0)
+    return X[:n], noisy, flipped
+
+
+def test_dirty_step_with_a_head_on_frozen_embeddings_finds_flips_at_one_network_fit(digits):
+    from activemine.dirty import DirtyDataFilter
+
+    X, noisy, flipped = _noisy(digits)
+    settings = dict(model=tiny(epochs=3), oof_method="embedding-head", rule="target", soften=False, n_jobs=1)
+    step = DirtyDataFilter(**settings)
+    step(X, noisy, random_state=0)
+    report = step.report_
+    assert report.extra["oof_method"] == "embedding-head"
+    assert report.extra["network_fits"] == 1 and report.extra["oof_fits"] == 3 and report.extra["seconds"] > 0
+    precision, recall = flipped[report.suspect].mean(), report.suspect[flipped].mean()
+    assert precision > 0.6 and recall > 0.5, (precision, recall)
+    assert flipped[~report.keep].mean() > 0.8  # the rows dropped are mostly the flipped ones
+    # the same network's embeddings given: no network fit, the same suspects
+    network = make_model(tiny(epochs=3), random_state=0, n_jobs=1).fit(X, noisy)
+    again = DirtyDataFilter(**settings)
+    again(X, noisy, random_state=0, embeddings=network.embed(X))
+    assert again.network_fits_ == 0 and (again.report_.suspect == report.suspect).all()
+    with pytest.raises(InputError, match=r"embeddings must have shape \(600, e\)"):
+        DirtyDataFilter(**settings)(X, noisy, random_state=0, embeddings=network.embed(X)[:10])
+    with pytest.raises(InputError, match="'lightgbm', which has no penultimate layer"):
+        DirtyDataFilter(oof_method="embedding-head", model="lightgbm")
+
+
+def test_hw_embedding_head_reuses_the_strong_network(digits):
+    X, noisy, _ = _noisy(digits, n=400)
+    labeled = LabeledSet(X, noisy, np.arange(X.shape[0]))
+    hw = make_strategy(
+        "hw", model=tiny(), oof_method="embedding-head", soft_labels=False, random_state=0, n_jobs=1
+    ).fit(labeled)
+    report = hw.dirty_report_
+    assert report.extra["oof_method"] == "embedding-head" and report.extra["network_fits"] == 0
+    assert hw.n_fits_ == 1 + hw.difficulty_["fits"]  # the strong network is the only network trained
+    with pytest.raises(InputError, match="no penultimate layer"):
+        make_strategy("hw", model="logreg", oof_method="embedding-head")
+
+
+def test_clean_embedding_head_with_a_network_from_the_cli(tmp_path, digits):
+    import pyarrow as pa
+
+    X, noisy, flipped = _noisy(digits)
+    path = tmp_path / "L.parquet"
+    pq.write_table(
+        pa.table({"id": np.arange(noisy.size), "label": noisy, **{f"px{j}": X[:, j] for j in range(64)}}), path
+    )
+    out = tmp_path / "suspects.parquet"
+    args = ["clean", "--labeled", path, "--out", out, "--model", "cnn", "--epochs", 3, "--batch-size", 64]
+    code, text = invoke(
+        *args, "--oof-method", "embedding-head", "--rule", "target", "--no-soft-labels", "--folds", 3, "--n-jobs", 1
+    )
+    assert code == 0, text
+    assert "out-of-fold probabilities: embedding-head, " in text and "and 1 network fit" in text
+    action = np.array(pq.read_table(out).column("action").to_pylist())
+    assert (action == "drop").any() and flipped[action == "drop"].mean() > 0.8
+
+
 # -- the CLI, end to end with a tiny network, from folders of image files ----------------------------
 @pytest.fixture
 def image_folders(tmp_path, digits):
@@ -243,6 +307,7 @@ def test_mine_with_cnn_from_image_folders_twice_gives_the_same_batch(tmp_path, i
         assert code == 0, text
         outs.append(pq.read_table(out).column("id").to_pylist())
     assert len(outs[0]) == 25 and outs[0] == outs[1]
+    assert "dirty-data check of L (refit): " in text  # HW's step on L, with its fits and seconds
     assert all(i.startswith("part") and i.endswith(".png") for i in outs[0])  # ids: paths relative to the pool
 
 
@@ -305,11 +370,50 @@ def test_experiment_and_a_campaign_round_with_cnn_from_image_folders(tmp_path, i
         1,
         "--weak-trees",
         1,
+        "--oof-method",
+        "embedding-head",
         "--n-jobs",
         1,
         "--quiet",
     )
     assert code == 0 and "round 1: 20 samples" in text, text
+
+
+def test_experiment_takes_the_committee_embeddings_and_dirty_step_options_of_mine(tmp_path, image_folders):
+    import json
+
+    L, _ = image_folders
+    args = ["experiment", "--dataset", L, "--task", "binary:3", "--labeled-size", 150, "--budget", 30]
+    code, text = invoke(
+        *args,
+        "--strategies",
+        "lc+near-duplicates,qbc+near-duplicates,hw",
+        "--committee",
+        "seeded",
+        "--committee-size",
+        2,
+        "--oof-method",
+        "embedding-head",
+        "--model",
+        "cnn",
+        "--epochs",
+        1,
+        "--n-jobs",
+        1,
+        "--out",
+        tmp_path / "exp",
+        "--quiet",
+    )
+    assert code == 0, text
+    runs = {r["strategy"]: r for r in json.loads((tmp_path / "exp" / "results.json").read_text())["runs"]}
+    for name in ("lc+near-duplicates", "qbc+near-duplicates"):
+        assert runs[name]["diversity"]["embedding"].startswith("the network's penultimate layer (")
+    assert runs["qbc+near-duplicates"]["model_fits"] == 2  # two networks, seeds apart
+    hw = runs["hw"]
+    assert hw["dirty"]["oof_method"] == "embedding-head" and hw["dirty"]["network_fits"] == 0
+    assert hw["final_dirty_step"]["oof_method"] == "embedding-head" and hw["final_dirty_step"]["network_fits"] == 1
+    code, text = invoke(*args, "--strategies", "qbc", "--committee", "dropout", "--out", tmp_path / "x")
+    assert code == 2 and "committee='dropout' needs a network" in text and not (tmp_path / "x").exists()
 
 
 def test_a_non_square_image_shape_comes_from_the_labeled_set():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from activemine.errors import InputError
@@ -39,7 +41,9 @@ def test_check_returns_every_setting_parsed():
     lc = settings.run("lc+near-duplicates")
     assert (lc.variant, lc.strategy, lc.diversity.near_duplicates) == ("lc", "lc", "auto") and lc.reads_pool_proba
     hw = settings.run("hw-light")
-    assert (hw.variant, hw.strategy, dict(hw.kwargs), hw.diversity) == ("hw-light", "hw", {"weak_trees": 5}, None)
+    # the experiment's HW options, then the variant's own
+    assert (hw.variant, hw.strategy, hw.diversity) == ("hw-light", "hw", None)
+    assert dict(hw.kwargs) == {"oof_method": "refit", "weak_trees": 5}
     assert not hw.reads_pool_proba
     assert settings.annotators.n == 3 and settings.annotators.noise == pytest.approx(0.1)
     assert settings.stop.stop_set_size == 100
@@ -82,3 +86,29 @@ def test_a_run_spec_is_frozen():
     spec = RunSpec("lc", "lc", "lc", {}, None)
     with pytest.raises(AttributeError):
         spec.strategy = "hw"
+
+
+def test_committee_and_dirty_data_options_reach_the_runs_and_are_checked_as_in_mine():
+    settings = _config(
+        strategies=("qbc", "hw", "hw-light"),
+        variants={"hw-light": ("hw", {"oof_method": "refit"})},
+        committee="seeded",
+        committee_size=2,
+        disagreement="bald",
+        model="cnn",
+        oof_method="embedding-head",
+    ).check()
+    assert dict(settings.run("qbc").kwargs) == {"committee": "seeded", "committee_size": 2, "disagreement": "bald"}
+    assert dict(settings.run("hw").kwargs) == {"oof_method": "embedding-head"}
+    assert dict(settings.run("hw-light").kwargs) == {"oof_method": "refit"}  # a variant's own setting wins
+    bad = [
+        (dict(committee="pairs"), "unknown committee 'pairs'"),
+        (dict(disagreement="loud"), "unknown disagreement 'loud'"),
+        (dict(committee="dropout"), "committee='dropout' needs a network"),
+        (dict(oof_method="cheap"), "unknown out-of-fold method 'cheap'"),
+        (dict(oof_method="embedding-head"), "the model is 'logreg', which has no penultimate layer"),
+        (dict(oof_method="embedding-head", model="cnn", strategies=("lc",)), "none of the strategies ['lc'] is hw"),
+    ]
+    for kw, message in bad:
+        with pytest.raises(InputError, match=re.escape(message)):
+            _config(**{"strategies": ("qbc", "hw"), "variants": {}, **kw}).check()

@@ -518,3 +518,22 @@ def test_mine_image_folder_with_near_duplicates(folders, tmp_path):
     assert code == 0, text
     chosen = pq.read_table(out).column("id").to_pylist()
     assert len(chosen) == 40 and sum(c.startswith("copies/") for c in chosen) <= 1
+
+
+def test_mine_joins_embeddings_to_an_image_folder_by_relative_path(folders, tmp_path):
+    labeled, pool = folders
+    paths = list_images(pool).to_pylist()
+    pair = np.arange(len(paths)) // 2  # images listed side by side share one embedding: near-duplicates
+    emb = np.stack([10.0 * pair, np.zeros(len(paths))], axis=1).astype(np.float32)
+    emb_file = tmp_path / "emb.parquet"
+    pq.write_table(pa.table({"id": paths[::-1], "e0": emb[::-1, 0], "e1": emb[::-1, 1]}), emb_file)  # by id
+    args = ["mine", "--labeled", labeled, "--pool", pool, "--budget", 40, "--strategy", "lc", "--model", "logreg"]
+    out = tmp_path / "batch.parquet"
+    code, text = invoke(*args, "--out", out, "--near-duplicates", "0.5", "--embeddings", emb_file, "--n-jobs", 1)
+    assert code == 0, text
+    chosen = [paths.index(i) for i in pq.read_table(out).column("id").to_pylist()]
+    assert len(chosen) == 40 and np.unique(pair[chosen]).size == 40  # never both images of a pair
+    pq.write_table(pa.table({"id": paths[1:], "e0": emb[1:, 0], "e1": emb[1:, 1]}), emb_file)
+    out.unlink()
+    code, text = invoke(*args, "--out", out, "--near-duplicates", "0.5", "--embeddings", emb_file)
+    assert code == 2 and "1 pool ids have no embedding in" in " ".join(text.split()) and not out.exists()

@@ -8,6 +8,9 @@ reads that file whole (``n x e`` float32, plus its ids), checks that it covers
 every pool id, and appends the embedding columns, in pool row order, to the
 pool files the campaign writes. Either way the campaign's meta names the
 columns (``meta["embedding_cols"]``) and every round streams them.
+
+``mine --embeddings FILE`` joins the same file to a pool it streams
+(:class:`JoinedEmbeddings`), chunk by chunk, without copying the pool.
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from activemine.data.sources import PoolSource
 from activemine.errors import InputError
 
-__all__ = ["EmbeddingFile", "check_embedding_values"]
+__all__ = ["EmbeddingFile", "JoinedEmbeddings", "check_embedding_values"]
 
 
 def _matrix(table: pa.Table, names: list[str], *, where: str) -> np.ndarray:
@@ -100,3 +104,48 @@ class EmbeddingFile:
         for j, name in enumerate(self.columns):
             table = table.append_column(name, pa.array(values[:, j]))
         return table
+
+
+class JoinedEmbeddings(PoolSource):
+    """A pool source (:class:`activemine.data.sources.PoolSource`) whose every table gets, by id, the
+    embedding of its rows from an :class:`EmbeddingFile`, as the columns :attr:`EmbeddingFile.columns`.
+
+    ``JoinedEmbeddings.open(source, path, ...)`` reads the file (whole) with the pool's id kind and
+    checks, in one pass over the pool's tables, that it holds every pool id; errors name the file
+    and the missing ids. The pool itself is streamed as before, never copied.
+    """
+
+    def __init__(self, source, embeddings: EmbeddingFile, kind: str):
+        from dataclasses import replace
+
+        self.source, self.file, self.kind = source, embeddings, kind
+        self.columns = replace(source.columns, embedding=tuple(embeddings.columns))
+        self.num_rows, self.where, self.skip_ids = source.num_rows, source.where, source.skip_ids
+
+    @classmethod
+    def open(cls, source, path, *, cols: str | None = None, prefix: str | None = None, chunk_size: int = 65_536):
+        """``source`` joined with the embedding file ``path`` (its id column is the pool's), checked."""
+        from activemine.campaign.pool import id_kind_of_type
+
+        id_col = source.columns.id
+        first = next(iter(source.tables(1)), None)
+        kind = "int" if first is None else id_kind_of_type(first.schema.field(id_col).type, where=source.where)
+        joined = cls(source, EmbeddingFile(path, id_col=id_col, kind=kind, cols=cols, prefix=prefix), kind)
+        for table in source.tables(chunk_size):
+            joined.file.rows_of(joined._kept(table).column(id_col), kind)  # every pool id has a row in the file
+        return joined
+
+    def _kept(self, table: pa.Table) -> pa.Table:
+        if self.skip_ids is None or not len(self.skip_ids):
+            return table
+        return table.filter(pc.invert(pc.is_in(table.column(self.columns.id), value_set=self.skip_ids)))
+
+    def tables(self, chunk_size: int):
+        for table in self.source.tables(chunk_size):
+            yield self.file.attach(self._kept(table), self.columns.id, self.kind)
+
+    def carry_fields(self):
+        return self.source.carry_fields()  # the pool's own columns; the joined embedding is not carried
+
+    def _read_columns(self, names, chunk_size):
+        return self.source._read_columns(names, chunk_size)

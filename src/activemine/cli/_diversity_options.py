@@ -35,6 +35,14 @@ EmbeddingPrefixOpt = Annotated[
     str | None, typer.Option(help="Embedding columns of U: every column whose name starts with this.")
 ]
 
+EmbeddingsFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="A .parquet/.csv of ids (--id-col) and embeddings (every other column, or those --embedding-cols or "
+        "--embedding-prefix name in it), joined to U by id (read whole): for --near-duplicates and --diversity."
+    ),
+]
+
 
 def diversity_options(*, near_duplicates, dedup_col, diversity, clusters, candidate_factor):
     """The :class:`~activemine.diversity.options.DiversityOptions` of the flags, or None (checked, nothing read)."""

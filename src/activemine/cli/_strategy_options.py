@@ -62,6 +62,14 @@ DirtyPolicyOpt = Annotated[
         "(flag only) or off."
     ),
 ]
+OofMethodOpt = Annotated[
+    str,
+    typer.Option(
+        help="HW's dirty-data step: how L gets out-of-fold probabilities: refit (a small LightGBM on the features, "
+        "3 folds) or embedding-head (network models: the network trained once on L, a logistic-regression head "
+        "fitted out of fold on its penultimate layer)."
+    ),
+]
 CleanSelectionOpt = Annotated[
     bool,
     typer.Option(
@@ -73,7 +81,7 @@ AdaptDifficultyOpt = Annotated[
     bool,
     typer.Option(
         help="HW: run the held-out check on L and select around a margin band, away from the boundary, when it "
-        "finds the labels there dirty (lc's batch on clean labels; 12 to 34 more model fits)."
+        "finds the labels there dirty (lc's batch on clean labels; up to about 40 more small model fits)."
     ),
 ]
 NJobsOpt = Annotated[
@@ -150,6 +158,7 @@ class StrategyOptions:
     epochs: int | None = None
     batch_size: int | None = None
     committee: str = "bootstrap"
+    oof_method: str = "refit"
 
     def resolved_model(self):
         """The model ``--model`` names with the network settings applied (checked; a network needs the torch extra)."""
@@ -161,8 +170,15 @@ class StrategyOptions:
         """The strategy these options describe; ``extra`` keyword arguments go to its constructor.
 
         Selection settings (balance, easy share) are checked here, before any file is read."""
+        from activemine.dirty.oof import check_oof_method
         from activemine.selection.strategies import make_strategy
 
+        check_oof_method(self.oof_method)
+        if self.oof_method != "refit" and self.strategy != "hw":
+            raise InputError(
+                f"--oof-method {self.oof_method} chooses how HW's dirty-data step gets out-of-fold probabilities; "
+                f"--strategy {self.strategy} has no dirty-data step (use --strategy hw)"
+            )
         kwargs = dict(
             model=self.resolved_model(),
             random_state=self.seed,
@@ -181,6 +197,7 @@ class StrategyOptions:
                 max_dirty=self.max_dirty,
                 clean_selection=self.clean_selection,
                 adapt_difficulty=self.adapt_difficulty,
+                oof_method=self.oof_method,
             )
             if self.weak_trees is not None:
                 kwargs["weak_trees"] = parse_weak_trees(self.weak_trees)

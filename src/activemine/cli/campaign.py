@@ -33,6 +33,7 @@ from activemine.cli._strategy_options import (
     MaxDirtyOpt,
     ModelOpt,
     NJobsOpt,
+    OofMethodOpt,
     SeedOpt,
     StrategyOpt,
     StrategyOptions,
@@ -240,6 +241,7 @@ def mine(
     max_dirty: MaxDirtyOpt = 0.02,
     clean_selection: CleanSelectionOpt = False,
     adapt_difficulty: AdaptDifficultyOpt = True,
+    oof_method: OofMethodOpt = "refit",
     n_jobs: NJobsOpt = None,
     chunk_size: Annotated[int, typer.Option(help="Pool rows scored at a time.")] = 65_536,
     engine: Annotated[
@@ -294,6 +296,7 @@ def mine(
         epochs=epochs,
         batch_size=batch_size,
         committee=committee,
+        oof_method=oof_method,
     )
     strat = opts.build()  # the model is checked before the campaign is opened
     store = CampaignStore(folder)

@@ -12,7 +12,7 @@ import typer
 from activemine.cli._app import QuietOpt, app, console, exits_on_bad_input
 from activemine.cli._config import PanelCommand, write_table_with_settings
 from activemine.cli._feature_options import FeatureColsOpt, FeaturePrefixOpt, split_names
-from activemine.cli._strategy_options import SeedOpt
+from activemine.cli._strategy_options import BatchSizeOpt, DeviceOpt, EpochsOpt, SeedOpt
 from activemine.errors import InputError, SingleClassError
 
 
@@ -31,8 +31,23 @@ def clean(
     feature_cols: FeatureColsOpt = None,
     feature_prefix: FeaturePrefixOpt = None,
     model: Annotated[
-        str, typer.Option(help="Out-of-fold model: lightgbm, hgb, logreg or fast (a small LightGBM).")
+        str,
+        typer.Option(
+            help="Out-of-fold model: lightgbm, hgb, logreg, fast (a small LightGBM), cnn or package.module:factory "
+            "(a network, for image rows; needs activemine[torch])."
+        ),
     ] = "lightgbm",
+    oof_method: Annotated[
+        str,
+        typer.Option(
+            help="refit (fit --model on all folds but one, --folds times) or embedding-head (--model a network: "
+            "trained once on L, then a logistic-regression head fitted out of fold on its penultimate layer; "
+            "the held-out checks also use the head)."
+        ),
+    ] = "refit",
+    device: DeviceOpt = None,
+    epochs: EpochsOpt = None,
+    batch_size: BatchSizeOpt = None,
     max_dirty: Annotated[
         float, typer.Option(help="Prune until the estimated dirty share (share of wrong labels) is at most this.")
     ] = 0.02,
@@ -106,6 +121,18 @@ def clean(
     if oof_proba_cols and oof_proba_prefix:
         raise InputError("give --oof-proba-cols or --oof-proba-prefix, not both")
     given_oof = bool(oof_proba_cols or oof_proba_prefix)
+    if given_oof and oof_method != "refit":
+        raise InputError(
+            f"--oof-method {oof_method} computes out-of-fold probabilities; L brings its own "
+            "(--oof-proba-cols/--oof-proba-prefix): give one or the other"
+        )
+    from activemine.dirty.oof import check_oof_method
+    from activemine.models import network_options
+
+    network = model  # "fast" is the out-of-fold step's own small LightGBM, not a model name of its own
+    if model != "fast" or device is not None or epochs is not None or batch_size is not None:
+        network = network_options(model, device=device, epochs=epochs, batch_size=batch_size)  # checked now
+    check_oof_method(oof_method, network)
     if given_oof and policy == "prune" and rule == "adaptive":
         raise InputError(
             "with --oof-proba-cols/--oof-proba-prefix nothing is trained, but --rule adaptive checks the drop by "
@@ -158,17 +185,26 @@ def clean(
         policy=policy,
         rule=rule,
         max_dirty=max_dirty,
-        model=model,
+        model=network,
         folds=folds,
         max_class_fraction=max_class_fraction,
         min_per_class=2,
         soften=soft_labels,
-        soft_model=model,
+        soft_model=network,
         n_jobs=n_jobs,
+        oof_method=oof_method,
     )
     with progress_reporter(f"checking the labels of {len(ids)} rows", unit="model fits", quiet=quiet) as bar:
         step(X, y, random_state=seed, ids=ids, progress=bar.advance)
     report = step.report_
+    extra = report.extra
+    network_fits = f" and {extra['network_fits']} network fit" if extra["network_fits"] else ""
+    console.print(
+        f"out-of-fold probabilities: {oof_method}, {extra['oof_fits']} model fits{network_fits} "
+        f"in {extra['seconds']:.1f} s",
+        markup=False,
+        highlight=False,
+    )
     # the columns that are not features (a text, a name) travel with the rows, so a reviewer sees them
     _write_report(report, ids, y, classes, out, carried={c: table.column(c) for c in choice.carried})
     _print_report(report, ids, max_dirty, started, out, soft_checked=soft_labels and policy == "prune")

@@ -12,7 +12,16 @@ from activemine.cli._app import app, console, exits_on_bad_input
 from activemine.cli._config import PanelCommand, command_settings
 from activemine.cli._feature_options import FeatureColsOpt, FeaturePrefixOpt, split_names
 from activemine.cli._image_options import ImageModeOpt, ImageSizeOpt, SkipBadImagesOpt
-from activemine.cli._strategy_options import BatchSizeOpt, DeviceOpt, EpochsOpt, ModelOpt
+from activemine.cli._strategy_options import (
+    BatchSizeOpt,
+    CommitteeOpt,
+    CommitteeSizeOpt,
+    DeviceOpt,
+    DisagreementOpt,
+    EpochsOpt,
+    ModelOpt,
+    OofMethodOpt,
+)
 from activemine.errors import InputError
 from activemine.progress import progress_reporter
 
@@ -83,6 +92,10 @@ def experiment(
     device: DeviceOpt = None,
     epochs: EpochsOpt = None,
     batch_size: BatchSizeOpt = None,
+    committee: CommitteeOpt = "bootstrap",
+    committee_size: CommitteeSizeOpt = 3,
+    disagreement: DisagreementOpt = "vote",
+    oof_method: OofMethodOpt = "refit",
     fpr: Annotated[float, typer.Option(help="The FPR at which TPR is reported.")] = 0.01,
     label_col: Annotated[
         str | None,
@@ -184,6 +197,10 @@ def experiment(
         network={
             k: v for k, v in (("device", device), ("epochs", epochs), ("batch_size", batch_size)) if v is not None
         },
+        committee=committee,
+        committee_size=committee_size,
+        disagreement=disagreement,
+        oof_method=oof_method,
         fpr=fpr,
         label_col=label_col,
         full_seeds=full_seeds,

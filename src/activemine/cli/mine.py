@@ -17,6 +17,7 @@ from activemine.cli._diversity_options import (
     DiversityOpt,
     EmbeddingColsOpt,
     EmbeddingPrefixOpt,
+    EmbeddingsFileOpt,
     NearDuplicatesOpt,
 )
 from activemine.cli._feature_options import FeatureColsOpt, FeaturePrefixOpt, split_names
@@ -37,6 +38,7 @@ from activemine.cli._strategy_options import (
     MaxDirtyOpt,
     ModelOpt,
     NJobsOpt,
+    OofMethodOpt,
     SeedOpt,
     StrategyOpt,
     StrategyOptions,
@@ -114,6 +116,7 @@ def mine(
     max_dirty: MaxDirtyOpt = 0.02,
     clean_selection: CleanSelectionOpt = False,
     adapt_difficulty: AdaptDifficultyOpt = True,
+    oof_method: OofMethodOpt = "refit",
     n_jobs: NJobsOpt = None,
     proba_cols: Annotated[
         str | None, typer.Option(help="Precomputed probability columns of U, e.g. p0,p1 (QBC: a0,a1;b0,b1).")
@@ -136,6 +139,7 @@ def mine(
     candidate_factor: CandidateFactorOpt = None,
     embedding_cols: EmbeddingColsOpt = None,
     embedding_prefix: EmbeddingPrefixOpt = None,
+    embeddings: EmbeddingsFileOpt = None,
     image_col: ImageColOpt = None,
     image_size: ImageSizeOpt = None,
     image_mode: ImageModeOpt = None,
@@ -167,6 +171,7 @@ def mine(
         protected={
             pool: "the pool given by --pool",
             **({labeled: "the labeled set given by --labeled"} if labeled else {}),
+            **({embeddings: "the embedding file given by --embeddings"} if embeddings else {}),
         },
     )
     table_format(out)
@@ -196,6 +201,7 @@ def mine(
         epochs=epochs,
         batch_size=batch_size,
         committee=committee,
+        oof_method=oof_method,
     )
     strat = opts.build()
     from activemine.cli._diversity_options import check_embedding_values, diversity_options, embedding_columns
@@ -209,7 +215,18 @@ def mine(
     )
     plan = SelectionPlan.build(strat, budget=budget, diversity=div)
     executor = make_executor(engine, chunk_size=chunk_size, ray_address=ray_address)
-    embedding = embedding_columns(pool, cols=embedding_cols, prefix=embedding_prefix) if div is not None else ()
+    if embeddings is not None:
+        if div is None or not div.needs_embeddings:
+            raise InputError(
+                "--embeddings serves --near-duplicates (a radius or auto) and --diversity clusters; give one of them"
+            )
+        if engine != "local":
+            raise InputError("--embeddings is joined to the pool on this machine: use --engine local")
+        if embedding_cols and embedding_prefix:
+            raise InputError("give --embedding-cols or --embedding-prefix, not both")
+    embedding = ()
+    if div is not None and embeddings is None:
+        embedding = embedding_columns(pool, cols=embedding_cols, prefix=embedding_prefix)
     # then the inputs: L is read, U only opened (schema from metadata); the pool is streamed, never read whole
     images = ImageOptions(image_col, image_size, image_mode, skip_bad_images, n_jobs)
     images.spec()  # checked before anything is read
@@ -235,6 +252,12 @@ def mine(
     from activemine.data.tables import batch_column_names
 
     carried = carried_columns(source, carry_cols, taken=batch_column_names(id_col))
+    if embeddings is not None:  # read whole and checked against every pool id before any fit
+        from activemine.campaign.embeddings import JoinedEmbeddings
+
+        source = JoinedEmbeddings.open(
+            source, embeddings, cols=embedding_cols, prefix=embedding_prefix, chunk_size=chunk_size
+        )
     run = prepare_run(strat, source, plan=plan, labeled=labeled_set)
     run.check_executor(executor)  # a cluster that cannot read the pool fails before any fit
     if embedding and run.n_proba_columns is None:
@@ -256,6 +279,17 @@ def mine(
             table = table.append_column(name, extra.column(name))
     write_table_with_settings(table, out, command="mine")
     print_summary(batch, strategy=strategy, seconds=time.perf_counter() - started, out=out)
+    report = getattr(strat, "dirty_report_", None)
+    if report is not None and "oof_fits" in report.extra:  # HW's dirty-data check of L: what it found, its cost
+        e = report.extra
+        networks = f" + {e['network_fits']} network fit" if e.get("network_fits") else ""
+        console.print(
+            f"dirty-data check of L ({e['oof_method']}): {report.n_suspect} suspects, estimated dirty share "
+            f"{report.dirty_share_before:.1%}; {e['oof_fits']} model fits{networks} in {e['seconds']:.1f} s",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     report_skipped(console, skipped)
     if batch.ties.get("taken_from_tie"):
         t = batch.ties
@@ -271,7 +305,8 @@ def mine(
         r = batch.diversity
         console.print(escape(r.describe()), highlight=False)
         if r.embedding:
-            console.print(f"embedding: {escape(r.embedding)}", highlight=False)
+            what = f"{embeddings} joined by id" if embeddings is not None else r.embedding
+            console.print(f"embedding: {escape(what)}", highlight=False)
         if r.rescans:
             console.print(
                 f"the candidates ran out {r.rescans} time(s); the pool was scanned again with a wider factor",

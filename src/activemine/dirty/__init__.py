@@ -23,7 +23,15 @@ from activemine.dirty.detect import (
     label_quality_scores,
     per_class_thresholds,
 )
-from activemine.dirty.oof import fast_oof_model, fold_of, out_of_fold_proba
+from activemine.dirty.oof import (
+    HEAD_MODEL,
+    OOF_METHODS,
+    check_oof_method,
+    fast_oof_model,
+    fold_of,
+    network_embeddings,
+    out_of_fold_proba,
+)
 from activemine.dirty.policy import (
     DIRTY_POLICIES,
     DIRTY_RULES,
@@ -40,7 +48,10 @@ __all__ = [
     "DIRTY_RULES",
     "DirtyDataFilter",
     "DirtyDataReport",
+    "HEAD_MODEL",
+    "OOF_METHODS",
     "check_drop",
+    "check_oof_method",
     "check_returned_labels",
     "clean_labels",
     "estimate_dirty_share",
@@ -50,6 +61,7 @@ __all__ = [
     "held_out_check",
     "label_quality_scores",
     "nested_held_out_check",
+    "network_embeddings",
     "out_of_fold_proba",
     "per_class_thresholds",
 ]

@@ -2,6 +2,19 @@
 
 The dirty-data detection (:mod:`activemine.dirty.detect`) needs them: in-sample
 probabilities of a boosted model have fit the wrong labels, so nothing looks suspect.
+
+Two ways to get them (:data:`OOF_METHODS`), one per cost:
+
+* ``"refit"``: fit a model ``folds`` times, each on the other folds
+  (:func:`out_of_fold_proba`); the model is ``"fast"`` (a small LightGBM on the
+  features), any estimator, or a network with fewer epochs;
+* ``"embedding-head"``: fit a network **once** on every row, take its
+  penultimate layer (:func:`network_embeddings`, ``(n, e)``), and fit a cheap
+  head (:data:`HEAD_MODEL`, a logistic regression) out of fold on those
+  embeddings. One network fit instead of ``folds``; the head never saw the
+  row it predicts, but the embedding did (with its label), so a network that
+  memorised a wrong label can hide it (docs/deep-models.md has what that
+  costs on Fashion-MNIST).
 """
 
 from __future__ import annotations
@@ -14,7 +27,55 @@ from activemine.dirty._labels import label_indices
 from activemine.errors import InputError, SingleClassError
 from activemine.models import check_n_jobs, make_model, predict_proba_aligned, run_parallel, threads_per_task
 
-__all__ = ["fast_oof_model", "fold_of", "oof_model", "out_of_fold_proba"]
+__all__ = [
+    "HEAD_MODEL",
+    "OOF_METHODS",
+    "check_oof_method",
+    "fast_oof_model",
+    "fold_of",
+    "network_embeddings",
+    "oof_model",
+    "out_of_fold_proba",
+]
+
+OOF_METHODS = ("refit", "embedding-head")
+#: The head that ``"embedding-head"`` fits out of fold on a network's embeddings: standardised logistic regression.
+HEAD_MODEL = "logreg"
+
+
+def check_oof_method(method: str, model=None) -> str:
+    """``method`` checked against :data:`OOF_METHODS`; with ``"embedding-head"``, ``model`` (when given) must be a
+    network, something with ``embed`` (``"cnn"``, ``package.module:factory`` naming one, or an estimator).
+    Built-in names other than ``cnn`` are refused without building anything."""
+    if method not in OOF_METHODS:
+        raise InputError(f"unknown out-of-fold method {method!r}; expected one of {list(OOF_METHODS)}")
+    if method == "embedding-head" and model is not None and not _is_network(model):
+        label = model if isinstance(model, str) else type(model).__name__
+        raise InputError(
+            f"out-of-fold method 'embedding-head' embeds L with a network (cnn or a torch factory), "
+            f"but the model is {label!r}, which has no penultimate layer; use 'refit' with it"
+        )
+    return method
+
+
+def _is_network(model) -> bool:
+    if isinstance(model, str):
+        if model == "cnn":
+            return True
+        if ":" not in model:
+            return False
+        model = make_model(model, random_state=0, n_jobs=1)
+    return hasattr(model, "embed")
+
+
+def network_embeddings(network, X, y, *, random_state: int | None = 0, n_jobs: int | None = None) -> np.ndarray:
+    """A fresh ``network`` (as :func:`activemine.models.make_model` makes it) fitted once on ``X`` ``(n, d)`` and
+    ``y`` ``(n,)``, and its penultimate layer of those rows, ``(n, e)`` float64."""
+    est = make_model(network, random_state=random_state, n_jobs=n_jobs)
+    if not hasattr(est, "embed"):
+        raise InputError(f"{type(est).__name__} has no embed(); 'embedding-head' needs a network")
+    est.fit(X, np.asarray(y))
+    return np.asarray(est.embed(X), dtype=np.float64)
 
 
 def fast_oof_model(*, random_state: int | None = 0, n_jobs: int | None = 1):

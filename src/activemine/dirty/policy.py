@@ -27,6 +27,7 @@ not win. ``rule="target"`` is the older rule: always drop. With
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -36,7 +37,7 @@ import numpy as np
 from activemine.dirty._labels import labels_and_proba, row_ids
 from activemine.dirty.detect import _calibrated_dirty, _confident_class, _suspects, _thresholds, label_quality_scores
 from activemine.dirty.heldout import N_BOOTSTRAP, Z_DROP, check_drop, check_fold_seed
-from activemine.dirty.oof import fold_of, out_of_fold_proba
+from activemine.dirty.oof import HEAD_MODEL, check_oof_method, fold_of, network_embeddings, out_of_fold_proba
 from activemine.dirty.soft import ALPHA, accepts_sample_weight, choose_soft_targets
 from activemine.errors import InputError
 
@@ -307,6 +308,23 @@ class DirtyDataFilter:
     ``check_folds * (2 + 2)`` more fits of ``soft_model``, twice that when
     the first split's z is within ``Z_UNSURE`` of ``z_drop`` and a second
     split decides (:func:`activemine.dirty.soft.choose_soft_targets`).
+
+    ``oof_method`` (:data:`activemine.dirty.oof.OOF_METHODS`): ``"refit"``
+    (default) fits ``model`` on the features as above. ``"embedding-head"``
+    takes ``model`` to be a network, fits it once on every row (or takes the
+    ``embeddings`` ``(n, e)`` given to ``__call__``, the penultimate layer of
+    a network already trained on these rows: then no network is fitted), and
+    runs the whole step on those embeddings with the head
+    (:data:`activemine.dirty.oof.HEAD_MODEL`) in place of ``model`` and of
+    ``soft_model``: the out-of-fold fits, the held-out check of a drop and the
+    soft-label check are all logistic regressions. (The held-out check repeats
+    the detection inside each training fold, but on embeddings of a network
+    that saw every row's label: nested for the head, not for the network,
+    which ``"refit"`` with a network model would retrain per fold.)
+    ``network_fits_`` counts
+    the network fits (0 or 1); ``report_.extra`` holds ``oof_method``,
+    ``oof_fits`` (fits of the out-of-fold model or head), ``network_fits``
+    and ``seconds``.
     """
 
     def __init__(
@@ -326,8 +344,10 @@ class DirtyDataFilter:
         soft_model="lightgbm",
         alpha: float = ALPHA,
         n_jobs: int | None = None,
+        oof_method: str = "refit",
     ):
         _check(policy, rule, max_dirty, max_class_fraction)
+        check_oof_method(oof_method, None if oof_method == "refit" else model)
         for name, value in (("folds", folds), ("check_folds", folds if check_folds is None else check_folds)):
             if isinstance(value, bool) or int(value) != value or value < 2:
                 raise InputError(f"{name} must be an integer >= 2, got {value!r}")
@@ -347,20 +367,29 @@ class DirtyDataFilter:
             raise InputError(f"alpha must be in [0, 1], got {alpha}")
         self.alpha = alpha
         self.n_jobs = n_jobs
+        self.oof_method = oof_method
 
     def __call__(
-        self, X, y, *, random_state: int, ids=None, progress: Callable[[int], None] | None = None
+        self,
+        X,
+        y,
+        *,
+        random_state: int,
+        ids=None,
+        progress: Callable[[int], None] | None = None,
+        embeddings=None,
     ) -> np.ndarray:
         started = time.perf_counter()
         y = np.asarray(y)
-        self.report_, self.n_fits_ = None, 0
+        self.report_, self.n_fits_, self.network_fits_ = None, 0, 0
         _, counts = np.unique(y, return_counts=True)
         folds = min(self.folds, int(counts.min()))
         if self.policy == "off" or counts.size < 2 or folds < 2 or counts.min() < self.min_per_class:
             self.seconds_ = time.perf_counter() - started
             return np.ones(y.size, dtype=bool)
         classes = np.unique(y)
-        proba = out_of_fold_proba(self.model, X, y, folds, seed=random_state, n_jobs=self.n_jobs, classes=classes)
+        X, model, soft_model = self._inputs(X, y, random_state, embeddings)
+        proba = out_of_fold_proba(model, X, y, folds, seed=random_state, n_jobs=self.n_jobs, classes=classes)
         self.n_fits_ = folds
         tick = progress or (lambda n: None)
         tick(folds)
@@ -376,9 +405,9 @@ class DirtyDataFilter:
         )
         report = replace(report, rule=self.rule, dirty=report.n_dropped > 0)
         if (
-            self.soften and self.policy == "prune" and accepts_sample_weight(self.soft_model)
+            self.soften and self.policy == "prune" and accepts_sample_weight(soft_model)
         ):  # soft labels first: they keep every row (class docstring)
-            report, fits = self._soften(X, y, report, classes, folds, random_state)
+            report, fits = self._soften(X, y, report, classes, folds, random_state, soft_model)
             self.n_fits_ += fits
             tick(fits)
             if report.soft_targets is not None:
@@ -386,10 +415,10 @@ class DirtyDataFilter:
         if self.rule == "adaptive" and report.n_dropped:
             check_folds = folds if self.check_folds is None else min(self.check_folds, int(counts.min()))
             gain, z, fits = nested_held_out_check(
-                self.model,
+                model,
                 X,
                 y,
-                self._proposal,
+                functools.partial(self._proposal, model=model),
                 folds=check_folds,
                 seed=random_state,
                 classes=classes,
@@ -402,15 +431,31 @@ class DirtyDataFilter:
                 report = self._undrop(report)
         return self._done(report, started)
 
-    def _proposal(self, X, y, seed: int) -> tuple[np.ndarray, int]:
+    def _inputs(self, X, y, random_state: int, embeddings) -> tuple:
+        """``(features, out-of-fold model, soft model)`` of the step: the given ones, or with
+        ``"embedding-head"`` the network's embeddings and the head for both models."""
+        if self.oof_method == "refit":
+            return X, self.model, self.soft_model
+        if embeddings is None:
+            embeddings = network_embeddings(self.model, X, y, random_state=random_state, n_jobs=self.n_jobs)
+            self.network_fits_ = 1
+        embeddings = np.asarray(embeddings, dtype=np.float64)
+        if embeddings.ndim != 2 or embeddings.shape[0] != y.size:
+            raise InputError(f"embeddings must have shape ({y.size}, e), one row per label; got {embeddings.shape}")
+        if not np.all(np.isfinite(embeddings)):
+            raise InputError(f"embeddings hold {int((~np.isfinite(embeddings)).sum())} values that are not finite")
+        return embeddings, HEAD_MODEL, HEAD_MODEL
+
+    def _proposal(self, X, y, seed: int, *, model) -> tuple[np.ndarray, int]:
         """The drop this step proposes from ``X, y`` alone: the keep mask and the fits it cost (the
-        detection of :meth:`__call__`, on a training fold of the held-out check)."""
+        detection of :meth:`__call__` with its out-of-fold ``model``, on a training fold of the held-out
+        check)."""
         _, counts = np.unique(y, return_counts=True)
         folds = min(self.folds, int(counts.min()))
         if counts.size < 2 or folds < 2 or counts.min() < self.min_per_class:
             return np.ones(y.size, dtype=bool), 0
         classes = np.unique(y)
-        proba = out_of_fold_proba(self.model, X, y, folds, seed=seed, n_jobs=self.n_jobs, classes=classes)
+        proba = out_of_fold_proba(model, X, y, folds, seed=seed, n_jobs=self.n_jobs, classes=classes)
         report = clean_labels(
             y,
             proba,
@@ -430,17 +475,23 @@ class DirtyDataFilter:
 
     def _done(self, report: DirtyDataReport, started: float) -> np.ndarray:
         self.seconds_ = time.perf_counter() - started
-        self.report_ = replace(report, extra={"oof_fits": self.n_fits_, "seconds": self.seconds_})
+        extra = {
+            "oof_method": self.oof_method,
+            "oof_fits": self.n_fits_,
+            "network_fits": self.network_fits_,
+            "seconds": self.seconds_,
+        }
+        self.report_ = replace(report, extra=extra)
         return self.report_.keep.copy()
 
     def _soften(
-        self, X, y, report: DirtyDataReport, classes: np.ndarray, folds: int, seed: int
+        self, X, y, report: DirtyDataReport, classes: np.ndarray, folds: int, seed: int, soft_model
     ) -> tuple[DirtyDataReport, int]:
         """The report with soft targets for every row when they win on held-out labels (else their evidence only),
         and the model fits the check made."""
         check_folds = folds if self.check_folds is None else self.check_folds
         choice = choose_soft_targets(
-            self.soft_model,
+            soft_model,
             X,
             y,
             alpha=self.alpha,

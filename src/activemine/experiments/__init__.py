@@ -37,6 +37,7 @@ _EXPORTS = {
     "PROBA_MEASURES": "settings",
     "results_markdown": "results",
     "ROC_GRID": "evaluation",
+    "run_embedding": "diversity",
     "run_experiment": "runner",
     "RunSpec": "settings",
     "split_run_name": "settings",

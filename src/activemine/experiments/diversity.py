@@ -15,32 +15,59 @@ from activemine.models import predict_proba_aligned
 from activemine.selection.batch import top_k_indices
 
 __all__ = [
+    "NETWORK",
     "duplicate_figures",
     "duplicate_stats",
     "hard_sources",
     "plant_duplicates",
     "plant_into_task",
     "pool_embedding",
+    "run_embedding",
 ]
 
 
-def pool_embedding(options, task, split, shared: dict, seed: int) -> np.ndarray | None:
-    """The embedding ``(len(split.U), e)`` of the pool rows for a diverse run, or None.
+#: What :func:`pool_embedding` returns when the run's network gives the embedding (:func:`run_embedding`).
+NETWORK = "the network's penultimate layer"
 
-    Features projected by a seeded PCA fitted on L (50 dims,
-    :func:`activemine.diversity.geometry.fit_projection`), as ``mine`` does for a feature
-    pool without embeddings; computed once per seed.
+
+def pool_embedding(options, task, split, shared: dict, seed: int) -> np.ndarray | str | None:
+    """The embedding ``(len(split.U), e)`` of the pool rows for a diverse run, :data:`NETWORK`, or None.
+
+    As ``mine`` chooses it: the dataset's own embeddings when it has them; else, when the model is
+    a network (the seed's L-only model has ``embed``), :data:`NETWORK`: the run's network embeds the
+    pool once it is fitted (:func:`run_embedding`); else the features projected by a seeded PCA
+    fitted on L (50 dims, :func:`activemine.diversity.geometry.fit_projection`), computed once per seed.
     """
     if options is None or not options.needs_embeddings:
         return None
     if task.embedding_train is not None:  # the dataset's own embeddings
         return task.embedding_train[split.U]
+    if hasattr(shared["initial"]["_model"], "embed"):
+        return NETWORK
     if "embedding" not in shared:
         from activemine.diversity.geometry import fit_projection
 
         project = fit_projection(task.X_train[split.L], random_state=seed)
         shared["embedding"] = project(task.X_train[split.U])
     return shared["embedding"]
+
+
+def run_embedding(embedding, strategy, model, X_pool) -> tuple[np.ndarray | None, str]:
+    """``(embedding (n, e) of X_pool, where it came from)`` for a fitted run; ``embedding`` as
+    :func:`pool_embedding` gave it. :data:`NETWORK` becomes the penultimate layer that ``mine`` would
+    use: the strategy's own fitted network (:meth:`activemine.selection.strategies.Strategy.embedder`),
+    else ``model``, the network whose probabilities the run selects from (lc, sm, entropy, random)."""
+    if embedding is None:
+        return None, ""
+    if not isinstance(embedding, str):
+        return embedding, "the data set's embedding columns or a seeded PCA of the features"
+    embed = strategy.embedder() if hasattr(strategy, "classes_") else None
+    if embed is None:
+        embed = getattr(model, "embed", None)
+    if embed is None:
+        raise InputError(f"strategy {strategy.name!r} has no fitted network to embed the pool with")
+    out = np.asarray(embed(X_pool), dtype=np.float32)
+    return out, f"{NETWORK} ({out.shape[1]} dims)"
 
 
 def duplicate_figures(split, chosen, report) -> dict:
@@ -56,6 +83,7 @@ def duplicate_figures(split, chosen, report) -> dict:
             "suppressed": report.suppressed,
             "filled_with_duplicates": report.filled_with_duplicates,
             "clusters": report.clusters,
+            "embedding": report.embedding,
         }
     return out
 

@@ -34,6 +34,7 @@ __all__: list[str] = []
 
 
 def _build(run: RunSpec, config: ExperimentConfig, seed: int, classes: np.ndarray):
+    # run.kwargs: the experiment's committee and dirty-data options, then the variant's own
     return make_strategy(
         run.strategy, model=config.model, random_state=seed, classes=classes, n_jobs=config.n_jobs, **run.kwargs
     )
@@ -50,11 +51,13 @@ def _select(
     diversity=None,
     embedding=None,
     fitted: dict | None = None,
+    model=None,
 ):
     """Fit (unless ``proba`` of a shared model is given), score and select; returns (batch, fits, decided_by).
 
     ``diversity`` options keep copies out of the batch, with ``embedding`` ``(n, e)`` of the
-    pool rows. ``fitted``: a dict in which a strategy fitted on features leaves its state and
+    pool rows (or the network's, :func:`activemine.experiments.diversity.pool_embedding`: then
+    ``X`` are the pool rows and ``model`` the network of a run that selects from ``proba``). ``fitted``: a dict in which a strategy fitted on features leaves its state and
     scores, so runs that differ from it only in the selection (``hw`` and ``hw+near-duplicates``)
     share its fit; each is charged the fits all the same.
     """
@@ -72,8 +75,22 @@ def _select(
         scores, predicted = score_pool(strategy, pool)
         if fitted is not None:
             fitted.update(scores=(scores, predicted), state=dict(strategy.__dict__))
-    batch = plan.bind(classes=strategy.classes_, labeled=labeled).select(ids, scores, predicted, embedding=embedding)
+    batch = _select_with(plan, strategy, labeled, ids, scores, predicted, embedding, model=model, X=X)
     return batch, strategy.n_fits_, strategy_decided_by(strategy, batch, ids, scores, predicted, exclude=exclude)
+
+
+def _select_with(plan, strategy, labeled, ids, scores, predicted, embedding, *, model, X):
+    """The plan's batch; a network's embedding (:func:`activemine.experiments.diversity.run_embedding`) is made
+    here, once the run's models are fitted, from the pool rows ``X`` ``(n, d)``, and the batch says which."""
+    from dataclasses import replace
+
+    from activemine.experiments.diversity import run_embedding
+
+    embedding, source = run_embedding(embedding, strategy, model, X)
+    batch = plan.bind(classes=strategy.classes_, labeled=labeled).select(ids, scores, predicted, embedding=embedding)
+    if batch.diversity is not None and source:
+        batch = replace(batch, diversity=replace(batch.diversity, embedding=source))
+    return batch
 
 
 def _one_shot(run: RunSpec, task, settings: ExperimentSettings, seed, split: _Seed, shared) -> dict:
@@ -87,13 +104,14 @@ def _one_shot(run: RunSpec, task, settings: ExperimentSettings, seed, split: _Se
     if run.reads_pool_proba:
         batch, fits, decided = _select(
             strategy,
-            None,
+            task.X_train[split.U] if isinstance(embedding, str) else None,
             split.U,
             labeled,
             config.budget,
             proba=shared["pool_proba"],
             diversity=options,
             embedding=embedding,
+            model=shared["initial"]["_model"],
         )
         fits, extra = (0, 0.0) if run.strategy == "random" else (1, shared["seconds"])
     else:
@@ -151,12 +169,14 @@ def _one_shot(run: RunSpec, task, settings: ExperimentSettings, seed, split: _Se
             "z": report.z,
             "suspects": report.n_suspect,
             "dropped": report.n_dropped,
+            **report.extra,  # how it got out-of-fold probabilities, its fits and seconds
         }
     if final_report is not None:  # whether the final L + B cleaning judged the labels dirty, and its evidence
         result["final_dirty"] = bool(final_report.dirty)
         result["final_z"] = float(final_report.z)
         result["final_softened"] = targets is not None
         result["final_soft_z"] = float(final_report.soft_z)
+        result["final_dirty_step"] = dict(final_report.extra)
     result["final_dropped"] = int((~keep).sum())
     result["final_dropped_noisy"] = int((split.y_obs[rows[~keep]] != task.y_train[rows[~keep]]).sum())
     result["final_clean_seconds"] = clean_seconds
@@ -179,7 +199,9 @@ def _step_key(strategy, rows: np.ndarray) -> str | None:
     output is aligned with them (None: a custom step, not shared)."""
     if getattr(strategy, "dirty_step", None) is not None or getattr(strategy, "dirty_policy", "off") != "prune":
         return None
-    settings = [getattr(strategy, k, None) for k in ("dirty_policy", "dirty_rule", "max_dirty", "soft_labels")]
+    settings = [
+        getattr(strategy, k, None) for k in ("dirty_policy", "dirty_rule", "max_dirty", "soft_labels", "oof_method")
+    ]
     return repr((settings, repr(strategy.model), strategy.n_jobs)) + hashlib.sha1(rows.tobytes()).hexdigest()
 
 
@@ -231,7 +253,7 @@ def _multi_round(run: RunSpec, task, settings: ExperimentSettings, seed, split: 
             proba = predict_proba_aligned(evaluation["_model"], task.X_train[split.U], classes)
             batch, _, ties = _select(
                 strategy,
-                None,
+                task.X_train[split.U] if isinstance(embedding, str) else None,
                 split.U,
                 labeled,
                 int(size),
@@ -239,6 +261,7 @@ def _multi_round(run: RunSpec, task, settings: ExperimentSettings, seed, split: 
                 proba=proba,
                 diversity=options,
                 embedding=embedding,
+                model=evaluation["_model"],
             )
             if run.strategy != "random":
                 fits += 1
@@ -252,8 +275,8 @@ def _multi_round(run: RunSpec, task, settings: ExperimentSettings, seed, split: 
                 strategy.fit(labeled)
                 fits += strategy.n_fits_
             scores, predicted = score_pool(strategy, PoolChunk(split.U, X=task.X_train[split.U]))
-            batch = plan.bind(classes=strategy.classes_, labeled=labeled).select(
-                split.U, scores, predicted, embedding=embedding
+            batch = _select_with(
+                plan, strategy, labeled, split.U, scores, predicted, embedding, model=None, X=task.X_train[split.U]
             )
             ties = strategy_decided_by(strategy, batch, split.U, scores, predicted, exclude=rows)
         seconds += time.perf_counter() - start

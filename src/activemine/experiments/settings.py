@@ -93,6 +93,19 @@ class ExperimentConfig:
     # a file's own embeddings (bring your own outputs): columns, or every column with this prefix
     embedding_cols: Sequence[str] | None = None
     embedding_prefix: str | None = None
+    # as in `mine`: the QBC runs' committee, and how HW's dirty-data step gets out-of-fold probabilities
+    committee: str = "bootstrap"
+    committee_size: int = 3
+    disagreement: str = "vote"
+    oof_method: str = "refit"
+
+    def strategy_options(self, strategy: str) -> dict:
+        """The constructor arguments these settings give a registered ``strategy`` (a variant's own override them)."""
+        if strategy in ("qbc", "qbc-grow"):
+            return dict(committee=self.committee, committee_size=self.committee_size, disagreement=self.disagreement)
+        if strategy == "hw":
+            return dict(oof_method=self.oof_method)
+        return {}
 
     def diversity_for(self, name: str):
         """``(registered strategy or variant, DiversityOptions or None)`` of a run name."""
@@ -169,7 +182,8 @@ class ExperimentConfig:
         runs = []
         for name, base, options in resolved:
             strategy, kwargs = self.variants.get(base, (base, {}))
-            runs.append(RunSpec(name, base, strategy, dict(kwargs), options))
+            runs.append(RunSpec(name, base, strategy, {**self.strategy_options(strategy), **kwargs}, options))
+        self._check_strategy_options(runs)
         return ExperimentSettings(
             self,
             runs=tuple(runs),
@@ -177,6 +191,22 @@ class ExperimentConfig:
             stop=StopSettings.from_dict(self.stopping),
             duplicates=duplicates,
         )
+
+    def _check_strategy_options(self, runs) -> None:
+        """Committee and dirty-data options checked as ``mine`` checks them: by the strategies' own
+        constructors (which build no model), before any data is read."""
+        from activemine.dirty.oof import check_oof_method
+        from activemine.selection.strategies import make_strategy
+
+        check_oof_method(self.oof_method)
+        if self.oof_method != "refit" and not any(run.strategy == "hw" for run in runs):
+            raise InputError(
+                f"oof method {self.oof_method!r} chooses how HW's dirty-data step gets out-of-fold probabilities; "
+                f"none of the strategies {list(self.strategies)} is hw"
+            )
+        for run in runs:
+            if run.strategy in ("qbc", "qbc-grow", "hw"):
+                make_strategy(run.strategy, model=self.model, **run.kwargs)
 
     def to_dict(self) -> dict:
         """The fields as plain JSON values (tuples as lists), as ``results.json`` stores them."""

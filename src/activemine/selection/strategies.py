@@ -26,6 +26,7 @@ from typing import Protocol
 import numpy as np
 
 from activemine.data.chunks import LabeledSet, PoolChunk
+from activemine.dirty.oof import check_oof_method
 from activemine.dirty.policy import DIRTY_POLICIES, DIRTY_RULES, DirtyDataFilter
 from activemine.dirty.soft import fit_soft
 from activemine.errors import InputError, ProbabilityError, SingleClassError, UnknownLabelError
@@ -313,6 +314,21 @@ class QBCStrategy(Strategy):
             self.name = "qbc-grow"
         if self.grow_committee and committee == "dropout":
             raise InputError("a growing committee needs trained members; committee='dropout' has one model")
+        if committee == "dropout" and not _may_be_network(self.model):
+            name = self.model if isinstance(self.model, str) else type(self.model).__name__
+            raise InputError(
+                f"committee='dropout' needs a network (cnn or a torch factory); {name!r} has no dropout passes"
+            )
+
+    def embedder(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        """The consensus model's ``embed`` (dropout passes), else the first committee member's (networks
+        seeds apart or on bootstraps): the penultimate layer that batch diversity uses when the pool brings no
+        embedding columns."""
+        embed = super().embedder()
+        members = getattr(getattr(self, "committee_", None), "members_", None)
+        if embed is None and members and self.feature_fraction >= 1.0:  # a member on all the features
+            embed = getattr(members[0][0], "embed", None)
+        return embed
 
     def _fit_models(self, labeled):
         if self.committee == "dropout":
@@ -380,6 +396,14 @@ class QBCStrategy(Strategy):
         return S.split_ranked_vote_entropy(scores, n_members=m, n_classes=self.classes_.size)[0]
 
 
+def _may_be_network(model) -> bool:
+    """False for a model that is surely not a network (a built-in name other than ``cnn``, or an estimator
+    without dropout passes); a ``package.module:factory`` is known only once built."""
+    if isinstance(model, str):
+        return model == "cnn" or ":" in model
+    return hasattr(model, "predict_proba_passes")
+
+
 class _DropoutCommittee:
     """One fitted network whose ``n_passes`` dropout passes are the members (the Committee interface QBC uses)."""
 
@@ -443,7 +467,11 @@ class HWStrategy(Strategy):
       The step's out-of-fold fits use the cheap LightGBM (``"fast"``); its
       soft-label check trains ``dirty_model``, by default the strong model,
       or that cheap LightGBM when the strong model is a network (a dozen
-      network fits would cost more than the selection).
+      network fits would cost more than the selection). With
+      ``oof_method="embedding-head"`` (a network only) the step instead
+      fits a logistic-regression head out of fold on the network's
+      penultimate layer; on L, unless ``clean_selection``, that is the strong
+      network's own embedding, so the step trains no network at all.
     * with a **network** (:class:`activemine.deep.TorchClassifier`) an integer
       ``weak_trees`` is an epoch: the weak model is the strong network's
       snapshot after that epoch, at no extra fit.
@@ -480,6 +508,7 @@ class HWStrategy(Strategy):
         soft_labels: bool = True,
         adapt_difficulty: bool = True,
         dirty_model=None,
+        oof_method: str = "refit",
         **kwargs,
     ):
         if not 0.0 < weak_fraction <= 1.0:
@@ -497,6 +526,8 @@ class HWStrategy(Strategy):
         if not 0.0 <= max_dirty < 1.0:
             raise InputError(f"max_dirty must be in [0, 1), got {max_dirty}")
         super().__init__(**kwargs)
+        check_oof_method(oof_method, None if oof_method == "refit" else self.model)
+        self.oof_method = oof_method
         self.weak_fraction = weak_fraction
         self.weak_model = weak_model
         self.weak_trees = weak_trees
@@ -519,9 +550,15 @@ class HWStrategy(Strategy):
             step = self.dirty_step
             if step is None and self.dirty_policy != "off":
                 step = self.make_dirty_filter()
+        # with "embedding-head" the step's network is the strong one: trained once on L, its embeddings reused
+        reuse = step is not None and not self.clean_selection and getattr(step, "oof_method", None) == "embedding-head"
+        given = {}
+        if reuse:
+            self.strong_model_ = self._train(X, y, params=self._snapshot_params())
+            given["embeddings"] = self.strong_model_.embed(X)
         if step is not None:
-            kept = np.asarray(step(X, y, random_state=self.random_state), dtype=bool)
-            fits = int(getattr(step, "n_fits_", 0))
+            kept = np.asarray(step(X, y, random_state=self.random_state, **given), dtype=bool)
+            fits = int(getattr(step, "n_fits_", 0)) + int(getattr(step, "network_fits_", 0))
             self.n_fits_ += fits
             self.dirty_report_ = getattr(step, "report_", None)
             if self.adapt_difficulty:
@@ -536,7 +573,7 @@ class HWStrategy(Strategy):
                 self.model, X, targets[self.kept_], columns, random_state=self.random_state, n_jobs=self.n_jobs
             )
             self.n_fits_ += 1
-        else:
+        elif not reuse:
             self.strong_model_ = self._train(X, y, params=self._snapshot_params())
         if self._weak_is_strong():
             self.weak_model_ = self.strong_model_
@@ -570,6 +607,8 @@ class HWStrategy(Strategy):
             soften=self.soft_labels,
             soft_model=self.dirty_model if self.dirty_model is not None else self._default_soft_model(),
             n_jobs=self.n_jobs,
+            oof_method=self.oof_method,
+            **({"model": self.model} if self.oof_method == "embedding-head" else {}),
         )
 
     def _default_soft_model(self):
