@@ -50,8 +50,15 @@ def run_seed(args, seed: int, X, y) -> list[dict]:
 
     order = np.random.default_rng([seed, 7]).permutation(y.size)
     L, U = np.sort(order[: args.labeled]), np.sort(order[args.labeled : args.labeled + args.pool])
+    # the recipe its recorded figures were measured with: a constant rate, 4 epochs
     net = TorchClassifier(
-        functools.partial(small_cnn, width=16), epochs=4, batch_size=64, lr=2e-3, n_jobs=1, random_state=seed
+        functools.partial(small_cnn, width=16),
+        epochs=4,
+        batch_size=64,
+        lr=2e-3,
+        schedule="constant",
+        n_jobs=1,
+        random_state=seed,
     ).fit(X[L], y[L])
     proba_u = net.predict_proba(X[U])
     sources = np.argsort(-least_confidence(proba_u), kind="stable")[: args.sources]  # positions in U

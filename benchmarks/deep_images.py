@@ -37,6 +37,13 @@ weak against strong) and ``summary.md`` under ``--out``.
 
     nice -n 5 python benchmarks/deep_images.py --seeds 0,1,2 \\
         --out benchmarks/results/deep_images > /tmp/deep_images.log 2>&1
+
+or the two settings side by side (one process each), then joined::
+
+    nice -n 5 python benchmarks/deep_images.py --settings clean --out /tmp/deep_images/clean &
+    nice -n 5 python benchmarks/deep_images.py --settings noisy --out /tmp/deep_images/noisy
+    python benchmarks/deep_images.py --merge /tmp/deep_images/clean /tmp/deep_images/noisy \\
+        --out benchmarks/results/deep_images
 """
 
 from __future__ import annotations
@@ -142,6 +149,8 @@ def cnn(args, seed: int, **params):
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
+        schedule=args.schedule,
+        augment=args.augment,
         n_jobs=args.n_jobs,
         random_state=seed,
         predict_batch_size=256,
@@ -344,16 +353,28 @@ def main(argv=None) -> None:
     parser.add_argument("--labeled", type=int, default=2_000)
     parser.add_argument("--pool", type=int, default=6_000)
     parser.add_argument("--budget", type=int, default=1_000)
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--lr", type=float, default=5e-3, help="the schedule's peak learning rate")
+    parser.add_argument("--schedule", default="onecycle", help="TorchClassifier's learning-rate schedule")
+    parser.add_argument("--augment", default="none", help="TorchClassifier's augmentation")
     parser.add_argument("--width", type=int, default=16, help="channels of the CNN's first convolution")
     parser.add_argument("--test-size", type=int, default=5_000, help="test images scored (the first N)")
     parser.add_argument("--n-jobs", type=int, default=1, help="torch and LightGBM threads")
     parser.add_argument("--full-seeds", default=None, help="seeds that also train 'full' (default all)")
     parser.add_argument("--loader", default="activemine", choices=sorted(LOADERS))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/deep_images"))
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="instead of running: join the results of runs written to these folders (e.g. one per setting) into --out",
+    )
     args = parser.parse_args(argv)
+    if args.merge:
+        merge(args.merge, args.out)
+        return
     seeds = [int(s) for s in args.seeds.split(",")]
     args.full_seeds = seeds if args.full_seeds is None else [int(s) for s in args.full_seeds.split(",") if s]
     started = time.perf_counter()
@@ -378,6 +399,24 @@ def main(argv=None) -> None:
                 y_obs = np.asarray(y_obs)
             runs += run_seed(args, setting, seed, X, y_obs, y_true, X_test, y_test, details)
             write(args, runs, details, started)
+    print(summarize(runs))
+
+
+def merge(folders: list[Path], out: Path) -> None:
+    """One ``results.json``, ``details.json`` and ``summary.md`` in ``out`` from runs written to ``folders``
+    (each a run of this script, e.g. ``--settings clean`` and ``--settings noisy`` side by side)."""
+    runs, details, parts = [], [], []
+    for folder in folders:
+        runs += json.loads((folder / "results.json").read_text())["runs"]
+        part = json.loads((folder / "details.json").read_text())
+        details += part["details"]
+        parts.append({"folder": folder.name, "config": part["config"], "seconds": part["seconds"]})
+    out.mkdir(parents=True, exist_ok=True)
+    for name, doc in (("results.json", {"runs": runs}), ("details.json", {"parts": parts, "details": details})):
+        tmp = out / f".{name}.tmp"
+        tmp.write_text(json.dumps(doc, indent=1))
+        os.replace(tmp, out / name)
+    (out / "summary.md").write_text(summarize(runs) + "\n")
     print(summarize(runs))
 
 

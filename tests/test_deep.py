@@ -90,8 +90,9 @@ def test_dropout_passes_are_seeded_per_pass_and_do_not_depend_on_the_chunk(digit
 
 def test_snapshot_is_the_network_after_that_epoch(digits):
     X, y = digits
-    model = tiny(snapshot_epochs=(1,)).fit(X[:400], y[:400])
-    one = tiny(epochs=1).fit(X[:400], y[:400])
+    # with a constant rate the first epoch of two is a one-epoch run (a schedule spans the whole run)
+    model = tiny(snapshot_epochs=(1,), schedule="constant").fit(X[:400], y[:400])
+    one = tiny(epochs=1, schedule="constant").fit(X[:400], y[:400])
     np.testing.assert_allclose(model.snapshot(1).predict_proba(X[:50]), one.predict_proba(X[:50]), atol=1e-6)
     with pytest.raises(InputError, match="no snapshot of epoch 2"):
         model.snapshot(2)
@@ -424,3 +425,86 @@ def test_a_non_square_image_shape_comes_from_the_labeled_set():
     labeled = LabeledSet(X, y, np.arange(120), image_shape=(3, 10, 14))
     strategy = make_strategy("lc", model=tiny(epochs=1), random_state=0).fit(labeled)
     assert strategy.model_.input_shape_ == (3, 10, 14)
+
+
+def test_onecycle_steps_are_torchs_and_every_schedule_ends_near_zero():
+    from activemine.deep.classifier import learning_rate_at
+
+    total, lr = 37, 3e-3
+    params = [torch.nn.Parameter(torch.zeros(1))]
+    opt = torch.optim.Adam(params, lr=lr)
+    ref = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total, pct_start=0.3)
+    for step in range(total):
+        got_lr, got_beta1 = learning_rate_at("onecycle", lr, step, total, 0.3)
+        assert got_lr == pytest.approx(opt.param_groups[0]["lr"], rel=1e-9)
+        assert got_beta1 == pytest.approx(opt.param_groups[0]["betas"][0], rel=1e-9)
+        opt.step()
+        if step < total - 1:
+            ref.step()
+    for schedule in ("onecycle", "cosine"):
+        rates = [learning_rate_at(schedule, lr, s, total, 0.3)[0] for s in range(total)]
+        assert max(rates) == pytest.approx(lr, rel=0.02) and rates[-1] < lr / 100
+        assert rates[0] < lr / 5  # a warm-up
+    assert {learning_rate_at("constant", lr, s, total, 0.3) for s in range(total)} == {(lr, None)}
+
+
+@pytest.mark.parametrize("schedule", ["onecycle", "cosine"])
+def test_a_schedule_trains_another_network_with_the_same_seed_the_same(digits, schedule):
+    X, y = digits
+    a = tiny(schedule=schedule).fit(X[:400], y[:400])
+    assert np.array_equal(
+        a.predict_proba(X[400:450]), tiny(schedule=schedule).fit(X[:400], y[:400]).predict_proba(X[400:450])
+    )
+    assert not np.allclose(
+        a.predict_proba(X[400:450]), tiny(schedule="constant").fit(X[:400], y[:400]).predict_proba(X[400:450])
+    )
+
+
+def test_shift_moves_each_image_by_at_most_max_shift_and_flip_is_opt_in():
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.random((64, 2, 9, 7), dtype=np.float32)) + 0.5  # no zeros: padding is visible
+    shifted = TorchClassifier(augment="shift", max_shift=2)._augmented(x, torch.Generator().manual_seed(3))
+    moves = set()
+    for row, orig in zip(shifted, x):
+        found = [
+            (dy, dx)
+            for dy in range(-2, 3)
+            for dx in range(-2, 3)
+            if torch.equal(row, torch.roll(torch.nn.functional.pad(orig, (2, 2, 2, 2)), (dy, dx), (1, 2))[:, 2:11, 2:9])
+        ]
+        assert len(found) == 1  # each image is the original moved by (dy, dx) in [-2, 2], zeros where it came from
+        moves.add(found[0])
+    assert len(moves) > 10  # the moves are drawn per image
+    again = TorchClassifier(augment="shift", max_shift=2)._augmented(x, torch.Generator().manual_seed(3))
+    assert torch.equal(shifted, again)
+    flipped = TorchClassifier(augment="flip")._augmented(x, torch.Generator().manual_seed(3))
+    mirrored = [torch.equal(f, o.flip(-1)) for f, o in zip(flipped, x)]
+    assert 16 < sum(mirrored) < 48 and all(m or torch.equal(f, o) for m, f, o in zip(mirrored, flipped, x))
+    assert "flip" not in TorchClassifier().augment  # mirror images change digits and text: never by default
+    assert torch.equal(TorchClassifier(augment="none")._augmented(x, torch.Generator()), x)
+
+
+def test_augmentation_changes_training_and_is_seeded(digits):
+    X, y = digits
+    a = tiny(augment="shift").fit(X[:400], y[:400]).predict_proba(X[400:450])
+    assert np.array_equal(a, tiny(augment="shift").fit(X[:400], y[:400]).predict_proba(X[400:450]))
+    assert not np.allclose(a, tiny(augment="none").fit(X[:400], y[:400]).predict_proba(X[400:450]))
+
+
+@pytest.mark.parametrize(
+    ("param", "value", "message"),
+    [
+        ("schedule", "step", r"schedule must be one of \['onecycle', 'cosine', 'constant'\], got 'step'"),
+        ("warmup_fraction", 1.0, r"warmup_fraction must be in \(0, 1\), got 1.0"),
+        ("augment", "hflip", r"augment must be one of .*'shift\+flip'.*got 'hflip'"),
+        ("max_shift", -1, r"max_shift must be an integer >= 0 \(pixels\), got -1"),
+        ("max_shift", 1.5, r"max_shift must be an integer >= 0 \(pixels\), got 1.5"),
+        ("weight_decay", -0.1, r"weight_decay must be >= 0, got -0.1"),
+    ],
+)
+def test_bad_training_recipe_is_a_clear_error_before_training(digits, param, value, message):
+    X, y = digits
+    model = tiny(**{param: value})
+    with pytest.raises(InputError, match=message):
+        model.fit(X[:100], y[:100])
+    assert not hasattr(model, "module_")

@@ -25,8 +25,8 @@ ModelOpt = Annotated[
     ),
 ]
 DeviceOpt = Annotated[str | None, typer.Option(help="Network models: cpu, cuda or auto (default cpu).")]
-EpochsOpt = Annotated[int | None, typer.Option(help="Network models: training epochs (default 5).")]
-BatchSizeOpt = Annotated[int | None, typer.Option(help="Network models: rows per training step (default 128).")]
+EpochsOpt = Annotated[int | None, typer.Option(help="Network models: training epochs (default 8).")]
+BatchSizeOpt = Annotated[int | None, typer.Option(help="Network models: rows per training step (default 64).")]
 CommitteeOpt = Annotated[
     str,
     typer.Option(

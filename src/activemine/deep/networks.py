@@ -7,11 +7,13 @@ from torch import nn
 __all__ = ["small_cnn"]
 
 
-def small_cnn(input_shape: tuple[int, int, int], n_classes: int, *, width: int = 32, hidden: int = 128) -> nn.Module:
+def small_cnn(input_shape: tuple[int, int, int], n_classes: int, *, width: int = 16, hidden: int = 128) -> nn.Module:
     """Two convolution blocks, a hidden layer and a linear head, for images of about 28 to 64 pixels.
 
     ``input_shape`` is ``(C, H, W)`` (the network takes ``(n, C, H, W)`` tensors); the output is ``(n, n_classes)`` logits. The hidden layer's
-    ``hidden`` activations (the input of the last linear layer) are the network's embedding.
+    ``hidden`` activations (the input of the last linear layer) are the network's embedding. ``width``
+    channels in the first block, twice that in the second: 16 by default, because on two CPU cores width 32
+    trained for 5 epochs cost about what width 16 did for 8 and scored lower (docs/deep-models.md).
     """
     channels = int(input_shape[0])
     return nn.Sequential(
