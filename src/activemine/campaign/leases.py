@@ -111,6 +111,20 @@ class LabelingQueue:
             raise InputError(f"annotator must be a name of 1 to 100 characters, got {annotator!r}")
         return name
 
+    def _check_submission(self, annotator: str, sid, label) -> tuple[str, str, str]:
+        """``(annotator, sid, label)`` of a submitted label, checked: a name, the campaign's id spelling, a known class."""
+        annotator, sid, label = self._check_annotator(annotator), self.store.normalize_id(sid), str(label)
+        if label not in self.store.class_names:
+            raise UnknownLabelError(f"unknown class {label!r}; expected one of {self.store.class_names}")
+        return annotator, sid, label
+
+    def _lease(self, conn, sid: str, annotator: str, start: float) -> str:
+        """Lease ``sid`` to ``annotator`` from ``start`` (inside the caller's transaction); returns ``sid``."""
+        conn.execute(
+            "INSERT OR REPLACE INTO assignments VALUES (?, ?, ?)", (sid, annotator, start + self.lease_seconds)
+        )
+        return sid
+
     def remaining(self) -> int:
         """Samples of the round that still want a label."""
         (n,) = self.store.read(
@@ -148,10 +162,7 @@ class LabelingQueue:
                 ).fetchone()
             if held is None:
                 return None
-            conn.execute(
-                "INSERT OR REPLACE INTO assignments VALUES (?, ?, ?)", (held[0], annotator, t + self.lease_seconds)
-            )
-            return held[0]
+            return self._lease(conn, held[0], annotator, t)
 
     def submit(self, annotator: str, sid: str, label: str) -> None:
         """Record ``label`` for ``sid`` by ``annotator`` and release the lease.
@@ -159,9 +170,7 @@ class LabelingQueue:
         Raises :class:`LeaseError` when another annotator holds a live lease on
         the sample or it already has a label (a retry of the same label is a no-op).
         """
-        annotator, sid, label = self._check_annotator(annotator), self.store.normalize_id(sid), str(label)
-        if label not in self.store.class_names:
-            raise UnknownLabelError(f"unknown class {label!r}; expected one of {self.store.class_names}")
+        annotator, sid, label = self._check_submission(annotator, sid, label)
         flagged, limits = judge_labels(
             self.store,
             [(sid, label)],
@@ -230,8 +239,4 @@ class LabelingQueue:
                 return None
             conn.execute("UPDATE labels SET retracted_at = ? WHERE label_id = ?", (now(), last[0]))
             conn.execute("DELETE FROM assignments WHERE annotator = ?", (annotator,))
-            conn.execute(
-                "INSERT OR REPLACE INTO assignments VALUES (?, ?, ?)",
-                (last[1], annotator, self.clock() + self.lease_seconds),
-            )
-            return last[1]
+            return self._lease(conn, last[1], annotator, self.clock())

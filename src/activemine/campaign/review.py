@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from activemine.campaign.leases import LabelingQueue
 from activemine.campaign.store import ANY_ROUND, FLAGGED_SQL, CampaignStore, now
-from activemine.errors import InputError, LeaseError, UnknownLabelError
+from activemine.errors import InputError, LeaseError
 
 __all__ = ["REVIEW_SOURCE", "ReviewQueue"]
 
@@ -65,10 +65,7 @@ class ReviewQueue(LabelingQueue):
                 ).fetchone()
             if held is None:
                 return None
-            conn.execute(
-                "INSERT OR REPLACE INTO assignments VALUES (?, ?, ?)", (held[0], annotator, t + self.lease_seconds)
-            )
-            return held[0]
+            return self._lease(conn, held[0], annotator, t)
 
     def submit(self, annotator: str, sid: str, label: str) -> None:
         """``annotator``'s review of ``sid``: earlier labels retracted, ``label`` kept unchecked, the lease released.
@@ -76,9 +73,7 @@ class ReviewQueue(LabelingQueue):
         Raises :class:`LeaseError` when another reviewer holds a live lease on
         the sample or it is no longer flagged (a retry of the same label is a no-op).
         """
-        annotator, sid, label = self._check_annotator(annotator), self.store.normalize_id(sid), str(label)
-        if label not in self.store.class_names:
-            raise UnknownLabelError(f"unknown class {label!r}; expected one of {self.store.class_names}")
+        annotator, sid, label = self._check_submission(annotator, sid, label)
         t = self.clock()
         with self.store.transaction(self._conn()) as conn:
             if not self.store.is_known(sid, conn=conn):
@@ -122,8 +117,4 @@ class ReviewQueue(LabelingQueue):
                 (sid, stamp, label_id),
             )
             conn.execute("DELETE FROM assignments WHERE annotator = ?", (annotator,))
-            conn.execute(
-                "INSERT OR REPLACE INTO assignments VALUES (?, ?, ?)",
-                (sid, annotator, self.clock() + self.lease_seconds),
-            )
-            return sid
+            return self._lease(conn, sid, annotator, self.clock())
