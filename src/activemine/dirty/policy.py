@@ -224,12 +224,19 @@ def held_out_check(
     if keep.shape != y.shape:
         raise InputError(f"keep must have shape {y.shape}, got {keep.shape}")
     classes = np.unique(y) if classes is None else np.asarray(classes)
-    fresh = check_fold_seed(seed)
-    common = dict(seed=fresh, classes=classes, n_jobs=n_jobs)
+    return _paired_check(
+        estimator, X, y, keep, folds=folds, seed=seed, classes=classes, n_jobs=n_jobs, n_bootstrap=n_bootstrap
+    )
+
+
+def _paired_check(estimator, X, y, train_mask, *, folds, seed, classes, n_jobs, n_bootstrap) -> tuple[float, float]:
+    """``(gain, z)`` of models fitted without the rows ``train_mask`` leaves out (``(n,)``, or ``(folds, n)``
+    one per fold) against models fitted on every row, on the fresh split of :func:`check_fold_seed`; paired:
+    same folds, same model seeds. ``2 * folds`` fits."""
+    common = dict(seed=check_fold_seed(seed), classes=classes, n_jobs=n_jobs)
     proba_all = out_of_fold_proba(estimator, X, y, folds, **common)
-    proba_dropped = out_of_fold_proba(estimator, X, y, folds, train_mask=keep, **common)
-    y_idx = np.searchsorted(classes, y)
-    return check_drop(y_idx, proba_all, proba_dropped, seed=seed, n_bootstrap=n_bootstrap)
+    proba_dropped = out_of_fold_proba(estimator, X, y, folds, train_mask=train_mask, **common)
+    return check_drop(np.searchsorted(classes, y), proba_all, proba_dropped, seed=seed, n_bootstrap=n_bootstrap)
 
 
 def nested_held_out_check(
@@ -249,10 +256,9 @@ def nested_held_out_check(
 
     As :func:`held_out_check`, but the rows to drop from fold ``f``'s training rows are chosen by
     ``propose(X_train, y_train, seed)`` (a bool keep mask over them and the fits it made) from those rows
-    alone, so no held-out
-    label helps choose what is dropped. Choosing the drop from every row's out-of-fold probabilities
-    leaks: the kept rows are those that agree with the rest of the data, held-out rows included, and the
-    check then favours dropping even on correct labels. In the label-efficiency matrix that leak fired on
+    alone, so no held-out label helps choose what is dropped. Choosing the drop from every row's out-of-fold
+    probabilities leaks: the kept rows are those that agree with the rest of the data, held-out rows
+    included, and the check then favours dropping even on correct labels. In the label-efficiency matrix that leak fired on
     clean labels (z 2.35 to 4.22 for drops of only correct labels, docs/dirty-data.md). ``fits``: the
     ``2 * folds`` check fits and those of every ``propose``.
     """
@@ -260,8 +266,7 @@ def nested_held_out_check(
     X = np.asarray(X)
     classes = np.unique(y) if classes is None else np.asarray(classes)
     fresh = check_fold_seed(seed)
-    idx = np.searchsorted(classes, y)
-    fold = fold_of(idx, folds, seed=fresh)
+    fold = fold_of(np.searchsorted(classes, y), folds, seed=fresh)  # the split _paired_check fits on
     rows = np.arange(y.size)
     mask = np.ones((int(folds), y.size), dtype=bool)
     fits = 2 * int(folds)
@@ -270,10 +275,9 @@ def nested_held_out_check(
         keep, made = propose(X[train], y[train], fresh + 1009 * (f + 1))
         fits += int(made)
         mask[f, train[~np.asarray(keep, dtype=bool)]] = False
-    common = dict(seed=fresh, classes=classes, n_jobs=n_jobs)
-    proba_all = out_of_fold_proba(estimator, X, y, folds, **common)
-    proba_dropped = out_of_fold_proba(estimator, X, y, folds, train_mask=mask, **common)
-    gain, z = check_drop(idx, proba_all, proba_dropped, seed=seed, n_bootstrap=n_bootstrap)
+    gain, z = _paired_check(
+        estimator, X, y, mask, folds=folds, seed=seed, classes=classes, n_jobs=n_jobs, n_bootstrap=n_bootstrap
+    )
     return gain, z, fits
 
 
@@ -382,27 +386,17 @@ class DirtyDataFilter:
         started = time.perf_counter()
         y = np.asarray(y)
         self.report_, self.n_fits_, self.network_fits_ = None, 0, 0
-        _, counts = np.unique(y, return_counts=True)
-        folds = min(self.folds, int(counts.min()))
-        if self.policy == "off" or counts.size < 2 or folds < 2 or counts.min() < self.min_per_class:
+        counts = np.unique(y, return_counts=True)[1]
+        folds = self._folds(counts)
+        if self.policy == "off" or folds is None:
             self.seconds_ = time.perf_counter() - started
             return np.ones(y.size, dtype=bool)
         classes = np.unique(y)
         X, model, soft_model = self._inputs(X, y, random_state, embeddings)
-        proba = out_of_fold_proba(model, X, y, folds, seed=random_state, n_jobs=self.n_jobs, classes=classes)
+        report = self._detect(model, X, y, folds, random_state, ids=ids)
         self.n_fits_ = folds
         tick = progress or (lambda n: None)
         tick(folds)
-        report = clean_labels(
-            y,
-            proba,
-            policy=self.policy,
-            max_dirty=self.max_dirty,
-            classes=classes,
-            ids=ids,
-            max_class_fraction=self.max_class_fraction,
-            method=self.method,
-        )
         report = replace(report, rule=self.rule, dirty=report.n_dropped > 0)
         if (
             self.soften and self.policy == "prune" and accepts_sample_weight(soft_model)
@@ -450,22 +444,33 @@ class DirtyDataFilter:
         """The drop this step proposes from ``X, y`` alone: the keep mask and the fits it cost (the
         detection of :meth:`__call__` with its out-of-fold ``model``, on a training fold of the held-out
         check)."""
-        _, counts = np.unique(y, return_counts=True)
+        folds = self._folds(np.unique(y, return_counts=True)[1])
+        if folds is None:
+            return np.ones(y.size, dtype=bool), 0
+        return self._detect(model, X, y, folds, seed).keep, folds
+
+    def _folds(self, counts: np.ndarray) -> int | None:
+        """The detection's fold count for labels whose class counts are ``counts``, or None when the step is
+        skipped: fewer than two classes, or a class with fewer than ``min_per_class`` (or 2) rows."""
         folds = min(self.folds, int(counts.min()))
         if counts.size < 2 or folds < 2 or counts.min() < self.min_per_class:
-            return np.ones(y.size, dtype=bool), 0
+            return None
+        return folds
+
+    def _detect(self, model, X, y: np.ndarray, folds: int, seed: int, *, ids=None) -> DirtyDataReport:
+        """The proposal of the policy from ``folds``-fold out-of-fold probabilities of ``model`` (``folds`` fits)."""
         classes = np.unique(y)
         proba = out_of_fold_proba(model, X, y, folds, seed=seed, n_jobs=self.n_jobs, classes=classes)
-        report = clean_labels(
+        return clean_labels(
             y,
             proba,
             policy=self.policy,
             max_dirty=self.max_dirty,
             classes=classes,
+            ids=ids,
             max_class_fraction=self.max_class_fraction,
             method=self.method,
         )
-        return report.keep, folds
 
     def _undrop(self, report: DirtyDataReport) -> DirtyDataReport:
         """The report with every row kept and the suspects marked for review (no drop made)."""
