@@ -147,5 +147,5 @@ class JoinedEmbeddings(PoolSource):
     def carry_fields(self):
         return self.source.carry_fields()  # the pool's own columns; the joined embedding is not carried
 
-    def _read_columns(self, names, chunk_size):
-        return self.source._read_columns(names, chunk_size)
+    def _read(self, columns, chunk_size):
+        return self.source._read(columns, chunk_size)

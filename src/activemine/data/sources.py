@@ -316,15 +316,15 @@ class PoolSource:
 
     def tables(self, chunk_size: int) -> Iterator[pa.Table]:
         """The needed columns, at most ``chunk_size`` rows at a time."""
+        return self._read(self.columns.needed, chunk_size)
+
+    def _read(self, columns: list[str], chunk_size: int) -> Iterator[pa.Table]:
+        """The pool's ``columns``, in that order, at most ``chunk_size`` rows at a time."""
         raise NotImplementedError
 
     def carry_fields(self) -> list[pa.Field]:
         """The pool's columns but the id, in file order: what a batch can carry (:meth:`rows_of`)."""
         return []
-
-    def _read_columns(self, names: list[str], chunk_size: int) -> Iterator[pa.Table]:
-        """The id column and ``names`` (from :meth:`carry_fields`), at most ``chunk_size`` rows at a time."""
-        raise NotImplementedError
 
     def rows_of(self, ids, names, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> pa.Table:
         """The ``names`` columns of the pool rows with ``ids``, in the order of ``ids``: one more pass over
@@ -341,7 +341,7 @@ class PoolSource:
         if not names:
             return pa.table({})
         parts = []
-        for table in self._read_columns(names, chunk_size):
+        for table in self._read([self.columns.id, *names], chunk_size):
             key = table.column(self.columns.id)
             if key.type != wanted.type:
                 key = key.cast(wanted.type)
@@ -492,19 +492,14 @@ class TableSource(PoolSource):
         self.num_rows = _length(table)
         self._resolve_images(None)
 
-    def tables(self, chunk_size):
+    def _read(self, columns, chunk_size):
         for start in range(0, self.num_rows, chunk_size):
-            yield _slice_to_arrow(self._table, start, min(self.num_rows, start + chunk_size), self.columns.needed)
+            yield _slice_to_arrow(self._table, start, min(self.num_rows, start + chunk_size), columns)
 
     def carry_fields(self):
         if not isinstance(self._table, pa.Table):
             return []
         return [f for f in self._table.schema if f.name != self.columns.id]
-
-    def _read_columns(self, names, chunk_size):
-        cols = [self.columns.id, *names]
-        for start in range(0, self.num_rows, chunk_size):
-            yield self._table.slice(start, chunk_size).select(cols)
 
 
 class ImageFolderSource(PoolSource):
@@ -589,7 +584,7 @@ class ParquetSource(PoolSource):
         base = Path(paths) if isinstance(paths, (str, Path)) else Path(self.files[0]).parent
         self._resolve_images(base if base.is_dir() else base.parent)
 
-    def tables(self, chunk_size):
+    def _read(self, columns, chunk_size):
         import pyarrow.parquet as pq
 
         try:
@@ -597,25 +592,13 @@ class ParquetSource(PoolSource):
                 # pre_buffer (pyarrow's default) keeps every column chunk read until the file is closed:
                 # 2 GB of a 10M-row pool with 35 columns, and slower
                 with pq.ParquetFile(f, pre_buffer=False) as reader:
-                    for batch in reader.iter_batches(batch_size=chunk_size, columns=self.columns.needed):
-                        yield pa.Table.from_batches([batch]).select(self.columns.needed)
+                    for batch in reader.iter_batches(batch_size=chunk_size, columns=columns):
+                        yield pa.Table.from_batches([batch]).select(columns)
         except (pa.ArrowInvalid, OSError) as exc:
             raise InputError(f"cannot read {self.where!r} as parquet: {exc}") from exc
 
     def carry_fields(self):
         return [f for f in self._file_schema if f.name != self.columns.id]
-
-    def _read_columns(self, names, chunk_size):
-        import pyarrow.parquet as pq
-
-        cols = [self.columns.id, *names]
-        try:
-            for f in self.files:
-                with pq.ParquetFile(f, pre_buffer=False) as reader:
-                    for batch in reader.iter_batches(batch_size=chunk_size, columns=cols):
-                        yield pa.Table.from_batches([batch]).select(cols)
-        except (pa.ArrowInvalid, OSError, KeyError) as exc:
-            raise InputError(f"cannot read columns {names} of {self.where!r}: {exc}") from exc
 
 
 class CsvSource(PoolSource):
@@ -636,10 +619,10 @@ class CsvSource(PoolSource):
         check_pool_schema(schema, columns, where=self.where)
         self._resolve_images(self.path.parent)
 
-    def tables(self, chunk_size):
+    def _read(self, columns, chunk_size):
         import pyarrow.csv as pcsv
 
-        convert = pcsv.ConvertOptions(include_columns=self.columns.needed)
+        convert = pcsv.ConvertOptions(include_columns=columns)
         # the type of every column is fixed from the first block, so later blocks cannot change it
         try:
             with pcsv.open_csv(
@@ -653,23 +636,6 @@ class CsvSource(PoolSource):
 
     def carry_fields(self):
         return [f for f in self._file_schema if f.name != self.columns.id]
-
-    def _read_columns(self, names, chunk_size):
-        import pyarrow.csv as pcsv
-
-        cols = [self.columns.id, *names]
-        # the same types as the first pass: fixed from the file's first block
-        convert = pcsv.ConvertOptions(
-            include_columns=cols, column_types={c: self._file_schema.field(c).type for c in cols}
-        )
-        try:
-            with pcsv.open_csv(
-                self.path, convert_options=convert, read_options=pcsv.ReadOptions(block_size=1 << 22)
-            ) as reader:
-                for batch in reader:
-                    yield pa.Table.from_batches([batch]).select(cols)
-        except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"cannot read columns {names} of {self.where!r}: {exc}") from exc
 
 
 def _parquet_files(paths) -> list[Path]:
