@@ -21,14 +21,15 @@ flipped. Results: benchmarks/results/drop_check/results.json (this run only).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from activemine.data.files import atomic_path
 from activemine.dirty import DirtyDataFilter, held_out_check, nested_held_out_check
 from activemine.dirty.heldout import Z_DROP
 from activemine.experiments.noise import inject_label_noise
@@ -81,7 +82,7 @@ def main() -> None:
                         leaky = nested = (float("nan"), float("nan"))
                     else:
                         leaky = held_out_check(model, X, observed, keep, folds=3, seed=seed, classes=classes)
-                        proposal = DirtyDataFilter(model=model)._proposal
+                        proposal = functools.partial(DirtyDataFilter(model=model)._proposal, model=model)
                         nested = nested_held_out_check(
                             model, X, observed, proposal, folds=3, seed=seed, classes=classes
                         )
@@ -126,10 +127,8 @@ def main() -> None:
         "summary": summary,
         "seconds": time.perf_counter() - started,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    tmp = RESULTS.with_suffix(".tmp")
-    tmp.write_text(json.dumps(out, indent=2) + "\n")
-    os.replace(tmp, RESULTS)
+    with atomic_path(RESULTS) as tmp:
+        tmp.write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {RESULTS}")
 
 

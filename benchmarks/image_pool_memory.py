@@ -27,16 +27,17 @@ import json
 import os
 import platform
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from activemine.data.files import atomic_path
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from inference_images import fashion_images  # noqa: E402  (a sibling benchmark script)
+from inference_images import fashion_images, run_json  # noqa: E402  (a sibling benchmark script)
 
 DATA = HERE / ".data" / "image_pool_memory"
 RESULTS = HERE / "results" / "image_pool_memory" / "results.json"
@@ -94,8 +95,8 @@ def manifest(root: Path, size: int) -> Path:
     if not path.exists():
         paths = [str(image_path(root, i)) for i in range(size)]
         table = pa.table({"id": pa.array(np.arange(size, dtype=np.int64)), "path": pa.array(paths)})
-        pq.write_table(table, str(path) + ".tmp", row_group_size=50_000)
-        os.replace(str(path) + ".tmp", path)
+        with atomic_path(path) as tmp:
+            pq.write_table(table, tmp, row_group_size=50_000)
     return path
 
 
@@ -159,12 +160,7 @@ def run_child(kind: str, pool: Path, workers: int) -> dict:
 
 
 def measure(kind: str, pool: Path, workers: int) -> dict:
-    cmd = [sys.executable, __file__, "--child", kind, "--pool", str(pool), "--workers", str(workers)]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    result = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    result["cpu_seconds"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return result
+    return run_json([sys.executable, __file__, "--child", kind, "--pool", str(pool), "--workers", str(workers)])
 
 
 def main() -> None:
@@ -197,8 +193,11 @@ def main() -> None:
         xs = np.asarray([r["pool"] for r in runs if r["kind"] == kind], dtype=np.float64)
         ys = np.asarray([r["peak_rss_mb"] for r in runs if r["kind"] == kind])
         slope, base = np.polyfit(xs / 1e6, ys, 1)
-        growth[kind] = {"mb_per_million_images": float(slope), "base_mb": float(base), "bytes_per_image": slope}
-        growth[kind]["bytes_per_image"] = float(slope * 2**20 / 1e6)
+        growth[kind] = {
+            "mb_per_million_images": float(slope),
+            "base_mb": float(base),
+            "bytes_per_image": float(slope * 2**20 / 1e6),
+        }
         print(
             f"{kind:8s}: peak RSS {ys.min():.0f} to {ys.max():.0f} MB from {int(xs.min()):,} to {int(xs.max()):,} images; "
             f"fitted growth {slope:.1f} MB per 10^6 images ({growth[kind]['bytes_per_image']:.0f} bytes per image)"
@@ -210,10 +209,8 @@ def main() -> None:
         "runs": runs,
         "growth": growth,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    tmp = RESULTS.with_suffix(".tmp")
-    tmp.write_text(json.dumps(out, indent=2) + "\n")
-    os.replace(tmp, RESULTS)
+    with atomic_path(RESULTS) as tmp:
+        tmp.write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {RESULTS}")
 
 

@@ -224,10 +224,14 @@ def child(config: str, root: Path, workers: int, threads: int) -> dict:
 
 
 def run_child(config: str, folder: Path, args) -> dict:
-    """One configuration in its own process; ``cpu_seconds``: the CPU time of that process and every
-    process it started (DataLoader workers included), imports and listing included."""
+    """One configuration in its own process (:func:`run_json`)."""
     cmd = [sys.executable, __file__, "--child", config, "--root", str(folder)]
-    cmd += ["--workers", str(args.workers), "--threads", str(args.threads)]
+    return run_json(cmd + ["--workers", str(args.workers), "--threads", str(args.threads)])
+
+
+def run_json(cmd: list[str]) -> dict:
+    """Run ``cmd``, a child printing one JSON object, and return it with ``cpu_seconds``: the CPU time of
+    that process and every process it started (DataLoader workers included), imports and listing included."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
