@@ -337,9 +337,9 @@ class PoolSource:
         unknown = [n for n in names if n not in have]
         if unknown:
             raise MissingColumnError(f"{self.where} has no column {unknown[0]!r}; it has: {sorted(have) or 'none'}")
-        wanted = pa.array(ids)
         if not names:
             return pa.table({})
+        wanted = pa.array(ids)
         parts = []
         for table in self._read([self.columns.id, *names], chunk_size):
             key = table.column(self.columns.id)
@@ -686,16 +686,11 @@ def _slice_to_arrow(table, start: int, stop: int, columns: list[str]) -> pa.Tabl
     return pa.Table.from_pandas(part, preserve_index=False)
 
 
-#: What ``carry="auto"`` copies into a batch: the pool's text-like columns (strings, dates, times), such as
-#: a URL, a caption, an image's path or a capture date; numeric, binary and list columns (features,
-#: embeddings, probabilities, image bytes) can be wide and are copied only when named.
 def _text_like(t: pa.DataType) -> bool:
-    return (
-        pa.types.is_string(t)
-        or pa.types.is_large_string(t)
-        or pa.types.is_temporal(t)
-        or (pa.types.is_dictionary(t) and (pa.types.is_string(t.value_type) or pa.types.is_large_string(t.value_type)))
-    )
+    """What ``carry="auto"`` copies into a batch: text (strings, or a dictionary of them), dates and times,
+    such as a URL, a caption, an image's path or a capture date; numeric, binary and list columns (features,
+    embeddings, probabilities, image bytes) can be wide and are copied only when named."""
+    return _is_text(t) or pa.types.is_temporal(t) or (pa.types.is_dictionary(t) and _is_text(t.value_type))
 
 
 def carried_columns(source: PoolSource, carry: str | None, *, taken=()) -> list[str]:
